@@ -1,0 +1,43 @@
+"""minimix_core: the account, not each device, is the occupant of a MUC room.
+
+A sans-IO router for XMPP servers: hand it parsed stanzas and the time, execute the
+actions it returns. See https://xmpp.org/extensions/xep-0045.html for the protocol.
+"""
+
+from ._actions import Action, Continue, Deliver, Discard, DiscardReason, Send
+from ._config import Config
+from ._events import Bookmark, BookmarksChanged, Event, FromSession, SessionClosed, ToAccount
+from ._jid import JID, InvalidJID
+from ._lifecycle import LifecycleError, OccupancyState
+from ._router import LocalProtocolError, Router
+from ._stanza import Element, Stanza
+from ._xml import StanzaParseError, parse_stanza, serialize
+
+__all__ = [
+    "JID",
+    "Action",
+    "Bookmark",
+    "BookmarksChanged",
+    "Config",
+    "Continue",
+    "Deliver",
+    "Discard",
+    "DiscardReason",
+    "Element",
+    "Event",
+    "FromSession",
+    "InvalidJID",
+    "LifecycleError",
+    "LocalProtocolError",
+    "OccupancyState",
+    "Router",
+    "Send",
+    "SessionClosed",
+    "Stanza",
+    "StanzaParseError",
+    "ToAccount",
+    "parse_stanza",
+    "serialize",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,72 @@
+"""Actions: what the host must do, returned in order by every router call.
+
+Every stanza handed to the router has exactly one explicit fate among these: it is
+rewritten and sent (:class:`Send`, :class:`Deliver`), answered by the router, handed
+back to normal routing (:class:`Continue`), or dropped with a reason (:class:`Discard`).
+"""
+
+from __future__ import annotations
+
+import enum
+
+from attrs import frozen
+
+from ._jid import JID
+from ._stanza import Stanza
+
+__all__ = ["Action", "Continue", "Deliver", "Discard", "DiscardReason", "Send"]
+
+
+@frozen(kw_only=True)
+class Send:
+    """Route ``stanza`` to the network; its ``from`` is the account's bare JID."""
+
+    stanza: Stanza
+
+
+@frozen(kw_only=True)
+class Deliver:
+    """Deliver ``stanza`` to the local session ``session`` (its ``to``)."""
+
+    session: JID
+    stanza: Stanza
+
+
+@frozen(kw_only=True)
+class Continue:
+    """Not the router's business: route ``stanza`` as the server would without it."""
+
+    stanza: Stanza
+
+
+class DiscardReason(enum.StrEnum):
+    """Why a stanza was dropped: short, stable strings a log can print."""
+
+    FORGED_FROM = "forged-from"
+    """A session's stanza carried a ``from`` of another session or account."""
+    ERROR_TO_ROOM = "error-to-room"
+    """An error from a session to a room: the room would eject the account for it."""
+    NOT_IN_ROOM = "not-in-room"
+    """A leave or update for a room the session is not in; a room would not answer."""
+    PRESENCE_UPDATE = "presence-update"
+    """A presence update to a room that the router does not forward."""
+    NO_SESSION = "no-session"
+    """Room traffic for an account with no session to deliver it to."""
+    UNEXPECTED = "unexpected"
+    """Room traffic that matches nothing the account asked for (a stale reply)."""
+    MALFORMED = "malformed"
+    """A stanza that makes no sense (an unknown type, a required part missing)."""
+    ERROR_FOR_ERROR = "error-for-error"
+    """An error stanza that cannot be answered with another error (RFC 6120 §8.3)."""
+
+
+@frozen(kw_only=True)
+class Discard:
+    """Drop ``stanza`` on purpose; ``reason`` says why (log it)."""
+
+    stanza: Stanza
+    reason: DiscardReason
+
+
+Action = Send | Deliver | Continue | Discard
+"""Any action the router returns."""

@@ -1,0 +1,40 @@
+"""Configuration: every bound on what remote input can make the router store, and policies."""
+
+from __future__ import annotations
+
+from attrs import field, frozen, validators
+
+__all__ = ["Config"]
+
+_positive = validators.and_(validators.instance_of(int), validators.ge(1))
+
+
+@frozen(kw_only=True)
+class Config:
+    """Settings of a :class:`Router`. Every field has a safe default.
+
+    Each ``max_*`` field bounds one table that remote input can grow, and says what
+    happens at the bound. Invalid values raise ``ValueError``/``TypeError`` here, at
+    construction, never later.
+
+    >>> Config(max_rooms_per_account=50).max_rooms_per_account
+    50
+    """
+
+    max_rooms_per_account: int = field(default=500, validator=_positive)
+    """Rooms one account may be in or joining. A join beyond it is refused with
+    ``resource-constraint`` (type ``wait``) from the occupant JID, as a full room would."""
+    max_sessions_per_room: int = field(default=64, validator=_positive)
+    """Sessions of one account attached to (or pending in) one room. A join beyond it is
+    refused with ``resource-constraint``."""
+    max_occupants_per_room: int = field(default=10_000, validator=_positive)
+    """Other occupants' presences cached per occupancy for late joins. Beyond it new
+    occupants are still forwarded live but not cached; :attr:`Occupancy.occupants_truncated`
+    says so."""
+    max_tracked_ids: int = field(default=256, validator=_positive)
+    """Ids of stanzas sent for sessions that the router remembers per occupancy, so the
+    room's error for one goes back to that session only. The oldest is forgotten first; an
+    error for a forgotten id goes to every attached session."""
+    id_prefix: str = field(default="mmx-", validator=validators.instance_of(str))
+    """Prefix of ids the router invents; a counter follows it, so runs replay exactly.
+    Give each process of a cluster its own prefix."""

@@ -1,0 +1,100 @@
+"""XMPP addresses (RFC 7622), kept small: parse, normalise, compare."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import attrs
+
+__all__ = ["JID", "InvalidJID"]
+
+# RFC 7622 §3.3.1: characters a localpart may not contain.
+_LOCAL_FORBIDDEN = frozenset("\"&'/:<>@ \t\r\n")
+# Each part is at most 1023 octets (RFC 7622 §3.2, §3.3, §3.4).
+_MAX_PART_OCTETS = 1023
+
+
+class InvalidJID(ValueError):
+    """A string is not a valid JID; the message says which part is wrong."""
+
+
+def _octets(part: str) -> int:
+    return len(part.encode("utf-8", "surrogatepass"))
+
+
+def _check_part(part: str, what: str) -> None:
+    if not part:
+        raise InvalidJID(f"empty {what}")
+    if _octets(part) > _MAX_PART_OCTETS:
+        raise InvalidJID(f"{what} longer than {_MAX_PART_OCTETS} octets")
+    if not part.isprintable() and any(unicodedata.category(c) == "Cc" for c in part):
+        raise InvalidJID(f"control character in {what}")
+
+
+@attrs.frozen(cache_hash=True, repr=False)
+class JID:
+    """An XMPP address: ``local@domain/resource``, immutable and hashable.
+
+    Parse with :meth:`JID.parse`, which normalises the parts: the domain is lower-cased
+    (and a trailing dot removed), the localpart is NFC-normalised and lower-cased (it
+    compares case-insensitively), the resource is NFC-normalised and keeps its case.
+    Two JIDs are equal when their normalised parts are equal.
+
+    >>> JID.parse("Alice@Example.org/Phone")
+    JID('alice@example.org/Phone')
+    >>> JID.parse("alice@example.org/phone").bare
+    JID('alice@example.org')
+    """
+
+    local: str | None
+    """The part before ``@``, or ``None`` (a server or service address)."""
+    domain: str
+    """The domain part, lower-case."""
+    resource: str | None = None
+    """The part after ``/``: a session's resource or an occupant's nickname."""
+
+    @classmethod
+    def parse(cls, text: str) -> JID:
+        """Parse and normalise a JID; raise :class:`InvalidJID` if it is not one."""
+        rest, slash, resource_part = text.partition("/")
+        resource: str | None = None
+        if slash:
+            resource = unicodedata.normalize("NFC", resource_part)
+            _check_part(resource, "resource")
+        local: str | None = None
+        if "@" in rest:
+            local_part, _, rest = rest.partition("@")
+            local = unicodedata.normalize("NFC", local_part).lower()
+            _check_part(local, "localpart")
+            if not _LOCAL_FORBIDDEN.isdisjoint(local):
+                raise InvalidJID("forbidden character in localpart")
+        domain = rest.lower()
+        if domain.endswith("."):
+            domain = domain[:-1]
+        _check_part(domain, "domain")
+        if "@" in domain or any(c.isspace() for c in domain):
+            raise InvalidJID("forbidden character in domain")
+        return cls(local, domain, resource)
+
+    @property
+    def bare(self) -> JID:
+        """The address without its resource."""
+        if self.resource is None:
+            return self
+        return JID(self.local, self.domain)
+
+    @property
+    def is_bare(self) -> bool:
+        """True when there is no resource."""
+        return self.resource is None
+
+    def with_resource(self, resource: str) -> JID:
+        """The same bare address with another resource (for example a room nick)."""
+        return JID(self.local, self.domain, resource)
+
+    def __str__(self) -> str:
+        text = self.domain if self.local is None else f"{self.local}@{self.domain}"
+        return text if self.resource is None else f"{text}/{self.resource}"
+
+    def __repr__(self) -> str:
+        return f"JID({str(self)!r})"

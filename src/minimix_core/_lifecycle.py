@@ -1,0 +1,87 @@
+"""The occupancy lifecycle: every legal transition in one table.
+
+An account's occupancy of a room moves ``ABSENT -> JOINING -> JOINED -> LEAVING -> ABSENT``.
+Handlers never assign a state themselves: they call :func:`advance`, which looks the
+``(state, event)`` pair up in :data:`TRANSITIONS` and raises :class:`LifecycleError` for
+anything the table does not allow. That exception means a bug in the router, never bad
+input. The documentation's state diagram is generated from this table.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final
+
+__all__ = ["TRANSITIONS", "LifecycleError", "OccupancyEvent", "OccupancyState", "advance"]
+
+
+class OccupancyState(enum.Enum):
+    """Where the account stands with one room."""
+
+    ABSENT = "absent"
+    """Not in the room, and not trying to be (the occupancy does not exist)."""
+    JOINING = "joining"
+    """The account's join was sent; sessions wait in *pending* for the room's answer."""
+    JOINED = "joined"
+    """The room confirmed the account's self-presence; sessions are *attached*."""
+    LEAVING = "leaving"
+    """The account's unavailable was sent; the room's answer goes to the leaving sessions."""
+
+
+class OccupancyEvent(enum.Enum):
+    """What can move an occupancy from one state to another."""
+
+    SESSION_JOIN = "session-join"
+    """A session asks to join (or resync)."""
+    LAST_SESSION_GONE = "last-session-gone"
+    """The last attached or pending session left or closed."""
+    SELF_PRESENCE = "self-presence"
+    """The room sent the account's own available presence."""
+    SELF_UNAVAILABLE = "self-unavailable"
+    """The room says the account is out: the answer to a leave, a kick, a ban, destruction."""
+    ROOM_ERROR = "room-error"
+    """The room answered a presence of the account with an error."""
+
+
+S = OccupancyState
+E = OccupancyEvent
+
+TRANSITIONS: Final[dict[tuple[OccupancyState, OccupancyEvent], frozenset[OccupancyState]]] = {
+    (S.ABSENT, E.SESSION_JOIN): frozenset({S.JOINING}),
+    (S.JOINING, E.SESSION_JOIN): frozenset({S.JOINING}),
+    (S.JOINED, E.SESSION_JOIN): frozenset({S.JOINED}),
+    (S.LEAVING, E.SESSION_JOIN): frozenset({S.LEAVING}),  # queued until the leave completes
+    (S.JOINING, E.LAST_SESSION_GONE): frozenset({S.LEAVING}),
+    (S.JOINED, E.LAST_SESSION_GONE): frozenset({S.LEAVING}),
+    (S.JOINING, E.SELF_PRESENCE): frozenset({S.JOINED}),
+    (S.JOINED, E.SELF_PRESENCE): frozenset({S.JOINED}),
+    (S.LEAVING, E.SELF_PRESENCE): frozenset({S.LEAVING}),
+    (S.JOINING, E.SELF_UNAVAILABLE): frozenset({S.ABSENT}),
+    (S.JOINED, E.SELF_UNAVAILABLE): frozenset({S.ABSENT}),
+    # A session that joined while the account was leaving makes the account join again.
+    (S.LEAVING, E.SELF_UNAVAILABLE): frozenset({S.ABSENT, S.JOINING}),
+    (S.JOINING, E.ROOM_ERROR): frozenset({S.ABSENT}),
+    (S.JOINED, E.ROOM_ERROR): frozenset({S.JOINED}),  # e.g. a refused presence update
+    (S.LEAVING, E.ROOM_ERROR): frozenset({S.ABSENT, S.JOINING}),
+}
+"""``(state, event) -> the states it may lead to``; a pair missing here is a bug."""
+
+
+class LifecycleError(RuntimeError):
+    """A transition the table does not allow was attempted: a bug in the router."""
+
+
+def advance(
+    state: OccupancyState, event: OccupancyEvent, target: OccupancyState | None = None
+) -> OccupancyState:
+    """The state after ``event``; ``target`` picks one where the table allows several."""
+    allowed = TRANSITIONS.get((state, event))
+    if allowed is None:
+        raise LifecycleError(f"no transition for {event.value} in state {state.value}")
+    if target is None:
+        if len(allowed) != 1:
+            raise LifecycleError(f"{event.value} in {state.value} needs an explicit target")
+        (target,) = allowed
+    elif target not in allowed:
+        raise LifecycleError(f"{event.value} cannot lead from {state.value} to {target.value}")
+    return target

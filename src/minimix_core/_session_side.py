@@ -1,0 +1,163 @@
+"""Stanzas from local sessions: joins, leaves, groupchat and everything else sent to rooms."""
+
+from __future__ import annotations
+
+from ._actions import Action, Continue, Deliver, Discard, DiscardReason, Send
+from ._config import Config
+from ._jid import JID
+from ._lifecycle import OccupancyEvent, OccupancyState, advance
+from ._membership import join_stanza, release, track_id
+from ._muc import MUC_X, USER_X, error_stanza
+from ._stanza import Element, Stanza
+from ._synth import late_join, not_connected
+from ._table import Account, Attachment, Occupancy, Table
+
+__all__ = ["from_session"]
+
+_SUBSCRIPTION_TYPES = frozenset({"subscribe", "subscribed", "unsubscribe", "unsubscribed"})
+
+
+def from_session(table: Table, config: Config, session: JID, stanza: Stanza) -> list[Action]:
+    """Route one stanza a local session sent."""
+    account_jid = session.bare
+    if stanza.from_ is not None and stanza.from_ not in (session, account_jid):
+        return [Discard(stanza=stanza, reason=DiscardReason.FORGED_FROM)]
+    to = stanza.to
+    if to is None:
+        if stanza.kind == "presence" and stanza.type == "unavailable":
+            # Broadcast unavailable: the session is gone from every room it was in.
+            account = table.accounts.get(account_jid)
+            actions = [] if account is None else session_gone(table, account, session)
+            return [*actions, Continue(stanza=stanza)]
+        return [Continue(stanza=stanza)]
+    account = table.accounts.get(account_jid)
+    occupancy = None if account is None else account.rooms.get(to.bare)
+    if stanza.kind == "presence":
+        return _presence(table, config, account_jid, session, stanza, to, occupancy)
+    if stanza.kind == "message":
+        return _message(config, session, stanza, to, occupancy)
+    return [Continue(stanza=stanza)]
+
+
+def session_gone(table: Table, account: Account, session: JID) -> list[Action]:
+    """Detach a session that disconnected from every room, without telling it anything."""
+    actions: list[Action] = []
+    for room in account.sessions.pop(session, {}):
+        occupancy = account.rooms[room]
+        occupancy.leaving.pop(session, None)  # the answer to its leave has nobody to go to
+        actions += release(account, occupancy, session, None)
+    table.forget_if_empty(account)
+    return actions
+
+
+def _presence(
+    table: Table,
+    config: Config,
+    account_jid: JID,
+    session: JID,
+    stanza: Stanza,
+    to: JID,
+    occupancy: Occupancy | None,
+) -> list[Action]:
+    kind = stanza.type
+    if kind is None:
+        if stanza.find(MUC_X) is not None:
+            return _join(table, config, account_jid, session, stanza, to, occupancy)
+        if occupancy is None:
+            return [Continue(stanza=stanza)]
+        return [Discard(stanza=stanza, reason=DiscardReason.PRESENCE_UPDATE)]
+    if occupancy is None or kind in _SUBSCRIPTION_TYPES:
+        return [Continue(stanza=stanza)]
+    if kind == "unavailable":
+        if session not in occupancy.attached and session not in occupancy.pending:
+            # Not in the room: a room does not answer a second unavailable (Prosody: silence).
+            return [Discard(stanza=stanza, reason=DiscardReason.NOT_IN_ROOM)]
+        return release(table.accounts[account_jid], occupancy, session, stanza)
+    if kind == "error":
+        return [Discard(stanza=stanza, reason=DiscardReason.ERROR_TO_ROOM)]
+    if kind == "probe":
+        if session in occupancy.attached:
+            return [Send(stanza=stanza.with_from(account_jid))]
+        return [Discard(stanza=stanza, reason=DiscardReason.NOT_IN_ROOM)]
+    return [Discard(stanza=stanza, reason=DiscardReason.MALFORMED)]
+
+
+def _refuse_join(stanza: Stanza, session: JID, to: JID, condition: str, kind: str) -> list[Action]:
+    error = error_stanza(stanza, from_=to, to=session, condition=condition, error_type=kind)
+    return [Deliver(session=session, stanza=error)]
+
+
+def _join(
+    table: Table,
+    config: Config,
+    account_jid: JID,
+    session: JID,
+    stanza: Stanza,
+    to: JID,
+    occupancy: Occupancy | None,
+) -> list[Action]:
+    nick = to.resource
+    if nick is None:
+        # §7.2.1: a join must name a nick.
+        return _refuse_join(stanza, session, to, "jid-malformed", "modify")
+    attachment = Attachment(join_id=stanza.id, nick=nick, request=stanza)
+    if occupancy is None:
+        account = table.accounts.get(account_jid)
+        if account is not None and len(account.rooms) >= config.max_rooms_per_account:
+            return _refuse_join(stanza, session, to, "resource-constraint", "wait")
+        account = table.account(account_jid)
+        join = join_stanza(account_jid, to.bare, nick, stanza)
+        occupancy = Occupancy(to.bare, join, nick)
+        occupancy.state = advance(OccupancyState.ABSENT, OccupancyEvent.SESSION_JOIN)
+        account.rooms[to.bare] = occupancy
+        occupancy.pending[session] = attachment
+        account.link(session, to.bare)
+        return [Send(stanza=join)]
+    account = table.accounts[account_jid]
+    members = len(occupancy.attached) + len(occupancy.pending)
+    already = session in occupancy.attached or session in occupancy.pending
+    if not already and members >= config.max_sessions_per_room:
+        return _refuse_join(stanza, session, to, "resource-constraint", "wait")
+    occupancy.state = advance(occupancy.state, OccupancyEvent.SESSION_JOIN)
+    occupancy.attached.pop(session, None)
+    occupancy.pending.pop(session, None)
+    account.link(session, occupancy.room)
+    cached = occupancy.self_presence if occupancy.state is OccupancyState.JOINED else None
+    if cached is not None:
+        # A late join, or a resync of an attached session (§7.2.1): answered from the table.
+        occupancy.attached[session] = attachment
+        stanzas = late_join(occupancy, cached, session, attachment)
+        return [Deliver(session=session, stanza=s) for s in stanzas]
+    # Joining or leaving: the session waits for the room's answer to the account's join.
+    occupancy.pending[session] = attachment
+    return []
+
+
+def _message(
+    config: Config, session: JID, stanza: Stanza, to: JID, occupancy: Occupancy | None
+) -> list[Action]:
+    kind = stanza.type
+    if occupancy is None:
+        if kind == "groupchat":
+            # Only a room's occupant may send groupchat; answer as the room would.
+            return [Deliver(session=session, stanza=not_connected(stanza, session, to.bare))]
+        return [Continue(stanza=stanza)]
+    if kind == "error":
+        return [Discard(stanza=stanza, reason=DiscardReason.ERROR_TO_ROOM)]
+    member = session in occupancy.attached or session in occupancy.pending
+    if not member:
+        if kind in ("groupchat", "chat"):
+            error_from = to.bare if kind == "groupchat" else to
+            return [Deliver(session=session, stanza=not_connected(stanza, session, error_from))]
+        return [Continue(stanza=stanza)]
+    if kind != "groupchat" and to.resource is not None:
+        stanza = _mark_private(stanza)
+    track_id(occupancy, stanza.id, session, config)
+    return [Send(stanza=stanza.with_from(session.bare))]
+
+
+def _mark_private(stanza: Stanza) -> Stanza:
+    """A PM to an occupant carries an empty muc#user ``<x/>`` (§7.5)."""
+    if stanza.find(USER_X) is not None:
+        return stanza
+    return stanza.replace(children=(*stanza.children, Element(USER_X)))

@@ -1,0 +1,165 @@
+"""Immutable stanza values: the only form of XML the core ever sees.
+
+A :class:`Stanza` keeps its routing attributes (kind, type, from, to, id) as fields and
+its payload as a tuple of immutable :class:`Element` trees, exactly as parsed. Rewriting a
+stanza (a new ``to`` for a fork, a fresh ``id``) makes a new value that shares the
+payload tuple, so forking to k sessions costs k small objects and nothing is re-parsed
+or copied deeply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Literal, overload
+
+from attrs import evolve, field, frozen
+
+from ._jid import JID
+
+__all__ = ["CLIENT_NS", "XML_LANG", "Element", "Stanza", "StanzaKind"]
+
+CLIENT_NS = "jabber:client"
+"""The namespace of stanzas and of their plain children (body, subject, status, ...)."""
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+"""The Clark name of ``xml:lang``."""
+
+StanzaKind = Literal["message", "presence", "iq"]
+"""The three stanza kinds of RFC 6120."""
+
+Attributes = tuple[tuple[str, str], ...]
+
+
+def _qualify(name: str) -> str:
+    # Plain names ("body") are children in the stanza's own namespace.
+    return name if name.startswith("{") else f"{{{CLIENT_NS}}}{name}"
+
+
+@frozen(cache_hash=True)
+class Element:
+    """An immutable XML element: ``tag`` in Clark notation (``{namespace}name``).
+
+    ``attrs`` is a tuple of ``(name, value)`` pairs in document order (namespaced
+    attribute names in Clark notation too), ``children`` a tuple of elements, ``text``
+    the character data before the first child and ``tail`` the data after this element
+    inside its parent. Whitespace between child elements is not kept.
+
+    >>> body = Element("{jabber:client}body", text="hi")
+    >>> body.text
+    'hi'
+    """
+
+    tag: str
+    attrs: Attributes = ()
+    children: tuple[Element, ...] = ()
+    text: str | None = None
+    tail: str | None = None
+    # Serialized form as a child of a jabber:client element; a memo filled by the XML
+    # edge on first use so that k forks of one payload serialize it once.
+    _xml: list[str] = field(factory=list, eq=False, repr=False, hash=False)
+
+    @property
+    def namespace(self) -> str:
+        """The element's namespace URI ('' when it has none)."""
+        return self.tag[1:].partition("}")[0] if self.tag.startswith("{") else ""
+
+    @property
+    def name(self) -> str:
+        """The element's local name."""
+        return self.tag.rpartition("}")[2]
+
+    @overload
+    def get(self, name: str) -> str | None: ...
+    @overload
+    def get(self, name: str, default: str) -> str: ...
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The value of attribute ``name``, or ``default``."""
+        for key, value in self.attrs:
+            if key == name:
+                return value
+        return default
+
+    def find(self, tag: str) -> Element | None:
+        """The first child with this tag (plain names mean ``jabber:client``)."""
+        tag = _qualify(tag)
+        for child in self.children:
+            if child.tag == tag:
+                return child
+        return None
+
+    def findall(self, tag: str) -> Iterator[Element]:
+        """Every child with this tag, in order."""
+        tag = _qualify(tag)
+        return (child for child in self.children if child.tag == tag)
+
+    def replace(self, **changes: Any) -> Element:
+        """A copy with some fields changed."""
+        return evolve(self, **changes)
+
+
+@frozen(cache_hash=True)
+class Stanza:
+    """An immutable XMPP stanza (``message``, ``presence`` or ``iq``).
+
+    ``from_`` and ``to`` are parsed :class:`JID` values (``None`` when absent); other
+    root attributes (``xml:lang``...) stay in ``attrs``; ``children`` is the payload.
+
+    >>> s = Stanza("message", type="groupchat", to=JID.parse("room@muc.example"))
+    >>> s.with_to(JID.parse("alice@example.org/phone")).to
+    JID('alice@example.org/phone')
+    """
+
+    kind: StanzaKind
+    type: str | None = field(default=None, kw_only=True)
+    from_: JID | None = field(default=None, kw_only=True)
+    to: JID | None = field(default=None, kw_only=True)
+    id: str | None = field(default=None, kw_only=True)
+    attrs: Attributes = field(default=(), kw_only=True)
+    children: tuple[Element, ...] = field(default=(), kw_only=True)
+
+    def find(self, tag: str) -> Element | None:
+        """The first payload child with this tag (plain names mean ``jabber:client``)."""
+        tag = _qualify(tag)
+        for child in self.children:
+            if child.tag == tag:
+                return child
+        return None
+
+    def findall(self, tag: str) -> Iterator[Element]:
+        """Every payload child with this tag, in order."""
+        tag = _qualify(tag)
+        return (child for child in self.children if child.tag == tag)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The value of another root attribute (``xml:lang`` is :data:`XML_LANG`)."""
+        for key, value in self.attrs:
+            if key == name:
+                return value
+        return default
+
+    def replace(self, **changes: Any) -> Stanza:
+        """A copy with some fields changed; the payload is shared, not copied."""
+        return evolve(self, **changes)
+
+    def with_to(self, to: JID) -> Stanza:
+        """A copy addressed to ``to``: the fork of a stanza to one session."""
+        return Stanza(
+            self.kind,
+            type=self.type,
+            from_=self.from_,
+            to=to,
+            id=self.id,
+            attrs=self.attrs,
+            children=self.children,
+        )
+
+    def with_from(self, from_: JID) -> Stanza:
+        """A copy sent from ``from_``: a session's stanza rewritten to the account."""
+        return Stanza(
+            self.kind,
+            type=self.type,
+            from_=from_,
+            to=self.to,
+            id=self.id,
+            attrs=self.attrs,
+            children=self.children,
+        )

@@ -1,0 +1,165 @@
+"""Stanzas the router writes itself: what a room would have sent a session joining directly."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ._jid import JID
+from ._muc import (
+    CAPS_C,
+    ITEM,
+    NOT_CONNECTED_TEXT,
+    OCCUPANT_ID,
+    STATUS,
+    STATUS_TEXT,
+    USER_X,
+    error_stanza,
+    status_code,
+)
+from ._stanza import Element, Stanza
+from ._table import Attachment, Occupancy
+
+__all__ = [
+    "fork_self_presence",
+    "late_join",
+    "not_connected",
+    "removal_for_session",
+    "unavailable_self",
+    "with_statuses",
+    "without_caps",
+]
+
+# Codes a synthesized self-presence recomputes instead of copying (§7.2.2, §7.2.3, §7.2.12,
+# §10.1.1): 110 always, 100/170 from the room's flags, 210 per session, 201 never again.
+_RECOMPUTED = frozenset({100, 110, 170, 201, 210})
+
+
+def _status(code: int) -> Element:
+    return Element(STATUS, (("code", str(code)),))
+
+
+def with_statuses(stanza: Stanza, add: Iterable[int], drop: frozenset[int] = frozenset()) -> Stanza:
+    """``stanza`` with its muc#user status codes edited: ``drop`` removed, ``add`` appended.
+
+    Codes already present are not repeated; a muc#user ``<x/>`` is created if missing.
+    """
+    x = stanza.find(USER_X)
+    kept: list[Element] = []
+    present: set[int] = set()
+    if x is not None:
+        for child in x.children:
+            code = status_code(child) if child.tag == STATUS else None
+            if code is not None:
+                if code in drop:
+                    continue
+                present.add(code)
+            kept.append(child)
+    kept.extend(_status(code) for code in sorted(set(add) - present))
+    new_x = Element(USER_X, x.attrs if x is not None else (), tuple(kept))
+    if x is None:
+        children = (*stanza.children, new_x)
+    else:
+        children = tuple(new_x if child is x else child for child in stanza.children)
+    return stanza.replace(children=children)
+
+
+def without_caps(stanza: Stanza) -> Stanza:
+    """``stanza`` without XEP-0115 caps: disco for the occupant reaches the server, not a client."""
+    if stanza.find(CAPS_C) is None:
+        return stanza
+    return stanza.replace(children=tuple(c for c in stanza.children if c.tag != CAPS_C))
+
+
+def fork_self_presence(
+    stanza: Stanza, occupancy: Occupancy, session: JID, attachment: Attachment
+) -> Stanza:
+    """The room's self-presence as the session would have had it from its own join.
+
+    The room reflects the account's join ``id``; each session gets its own. A session
+    that asked for another nick than the one the room gave learns it by 210.
+    """
+    fork = stanza.with_to(session)
+    if stanza.id is not None and stanza.id == occupancy.join.id:
+        fork = fork.replace(id=attachment.join_id)
+    if occupancy.nick is not None and attachment.nick != occupancy.nick:
+        fork = with_statuses(fork, (210,))
+    return fork
+
+
+def _self_presence(
+    occupancy: Occupancy, cached: Stanza, session: JID, attachment: Attachment
+) -> Stanza:
+    codes = {110, *occupancy.flags}
+    if occupancy.nick != attachment.nick:
+        codes.add(210)
+    base = cached.replace(to=session, id=attachment.join_id)
+    return with_statuses(base, sorted(codes), drop=_RECOMPUTED)
+
+
+def late_join(
+    occupancy: Occupancy, cached: Stanza, session: JID, attachment: Attachment
+) -> list[Stanza]:
+    """What a session joining an already joined room gets, in XEP-0045 §7.1 order.
+
+    Every other occupant's presence, then the session's self-presence (110 last among
+    presences), then the subject. The subject is left out only while the room has not
+    sent one yet: it is then on its way and reaches the session live.
+    """
+    out = [presence.with_to(session) for presence in occupancy.occupants.values()]
+    out.append(_self_presence(occupancy, cached, session, attachment))
+    if occupancy.subject is not None:
+        out.append(occupancy.subject.with_to(session))
+    return out
+
+
+def unavailable_self(
+    occupancy: Occupancy, session: JID, leave: Stanza | None, attachment: Attachment
+) -> Stanza:
+    """The unavailable self-presence a room sends a leaving occupant (§7.14).
+
+    Role ``none``, the account's affiliation, 110, and the ``<status/>`` text of the
+    session's own leave presence, as Prosody echoes it.
+    """
+    item_attrs: tuple[tuple[str, str], ...] = (("role", "none"), ("affiliation", "none"))
+    children: list[Element] = []
+    if leave is not None:
+        children.extend(leave.findall(STATUS_TEXT))
+    cached = occupancy.self_presence
+    if cached is not None:
+        children.extend(cached.findall(f"{{{OCCUPANT_ID}}}occupant-id"))
+        x = cached.find(USER_X)
+        item = x.find(ITEM) if x is not None else None
+        if item is not None:
+            item_attrs = tuple((k, "none" if k == "role" else v) for k, v in item.attrs)
+    x_children = (Element(ITEM, item_attrs), _status(110))
+    children.append(Element(USER_X, (), x_children))
+    return Stanza(
+        "presence",
+        type="unavailable",
+        from_=occupancy.room.with_resource(occupancy.current_nick),
+        to=session,
+        id=leave.id if leave is not None else None,
+        children=tuple(children),
+    )
+
+
+def not_connected(stanza: Stanza, session: JID, from_: JID) -> Stanza:
+    """The ``not-acceptable`` a room answers a non-occupant with (Prosody's wording)."""
+    return error_stanza(
+        stanza,
+        from_=from_,
+        to=session,
+        condition="not-acceptable",
+        error_type="cancel",
+        text=NOT_CONNECTED_TEXT,
+    )
+
+
+def removal_for_session(stanza: Stanza, session: JID) -> Stanza:
+    """The room's removal of the account (kick, ban, destroy...) as one session sees it.
+
+    110 is added when the room left it out (the XEP's ban example has none); the actor,
+    reason and alternate venue stay as the room wrote them.
+    """
+    fork = stanza.with_to(session)
+    return with_statuses(fork, (110,))

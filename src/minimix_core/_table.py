@@ -1,0 +1,142 @@
+"""The membership table: accounts, their occupancies and their sessions.
+
+Every lookup on the hot path is a dict lookup keyed by JID; no step scans all accounts,
+rooms or sessions. The table is owned by one :class:`Router`; handlers check an input
+completely before they change anything, so a refused input leaves the table as it was.
+"""
+
+from __future__ import annotations
+
+from ._jid import JID
+from ._lifecycle import OccupancyState
+from ._stanza import Stanza
+
+__all__ = ["Account", "Attachment", "Occupancy", "Table"]
+
+
+class Attachment:
+    """What one session asked for when it joined one room."""
+
+    __slots__ = ("join_id", "nick", "request")
+
+    def __init__(self, *, join_id: str | None, nick: str, request: Stanza) -> None:
+        self.join_id = join_id
+        """The ``id`` of the session's join presence, reflected on its self-presence."""
+        self.nick = nick
+        """The nickname the session asked for (the room's nick may differ: status 210)."""
+        self.request = request
+        """The session's join presence, for the account's join if it has to make one."""
+
+    def __repr__(self) -> str:
+        return f"Attachment(join_id={self.join_id!r}, nick={self.nick!r})"
+
+
+class Occupancy:
+    """The account's standing in one room, and what the room told it."""
+
+    __slots__ = (
+        "attached",
+        "created",
+        "flags",
+        "join",
+        "leaving",
+        "nick",
+        "occupants",
+        "occupants_truncated",
+        "pending",
+        "requested_nick",
+        "room",
+        "self_presence",
+        "sent_ids",
+        "state",
+        "subject",
+    )
+
+    def __init__(self, room: JID, join: Stanza, requested_nick: str) -> None:
+        self.room = room
+        self.state = OccupancyState.JOINING
+        self.join = join
+        """The join presence sent from the account (kept for rejoins)."""
+        self.requested_nick = requested_nick
+        self.nick: str | None = None
+        """The nickname the room confirmed; ``None`` until the self-presence arrives."""
+        self.self_presence: Stanza | None = None
+        self.occupants: dict[str, Stanza] = {}
+        """Other occupants' latest presence, by nick, in the order they joined."""
+        self.occupants_truncated = False
+        self.subject: Stanza | None = None
+        """The room's latest subject message; ``None`` until the room sent one."""
+        self.flags: set[int] = set()
+        """Room status codes for self-presence: 100 (non-anonymous), 170 (logged)."""
+        self.created = False
+        """The account's join created the room (201)."""
+        self.attached: dict[JID, Attachment] = {}
+        self.pending: dict[JID, Attachment] = {}
+        self.leaving: dict[JID, Attachment] = {}
+        """Sessions that left last and wait for the room's answer."""
+        self.sent_ids: dict[str, JID] = {}
+        """Ids of stanzas sent for sessions, oldest first: errors go back to the sender."""
+
+    @property
+    def current_nick(self) -> str:
+        """The nick the room knows the account by, or the one it asked for."""
+        return self.nick if self.nick is not None else self.requested_nick
+
+    def audience(self) -> dict[JID, Attachment]:
+        """The sessions that see the room's traffic in the current state."""
+        if self.state is OccupancyState.JOINED:
+            return self.attached
+        if self.state is OccupancyState.JOINING:
+            return self.pending
+        return self.leaving
+
+
+class Account:
+    """One local account: its occupancies by room and, per session, the rooms it is in."""
+
+    __slots__ = ("jid", "rooms", "sessions")
+
+    def __init__(self, jid: JID) -> None:
+        self.jid = jid
+        self.rooms: dict[JID, Occupancy] = {}
+        self.sessions: dict[JID, dict[JID, None]] = {}
+        """Session full JID -> the rooms it is attached to, pending or leaving in (an
+        insertion-ordered set, so that every walk over it is deterministic)."""
+
+    def link(self, session: JID, room: JID) -> None:
+        """Record that ``session`` takes part in ``room``."""
+        self.sessions.setdefault(session, {})[room] = None
+
+    def unlink(self, session: JID, room: JID) -> None:
+        """Record that ``session`` no longer takes part in ``room``."""
+        rooms = self.sessions.get(session)
+        if rooms is not None:
+            rooms.pop(room, None)
+            if not rooms:
+                del self.sessions[session]
+
+    @property
+    def empty(self) -> bool:
+        """Nothing left to remember for this account."""
+        return not self.rooms and not self.sessions
+
+
+class Table:
+    """All accounts the router knows, by bare JID."""
+
+    __slots__ = ("accounts",)
+
+    def __init__(self) -> None:
+        self.accounts: dict[JID, Account] = {}
+
+    def account(self, jid: JID) -> Account:
+        """The account's entry, created on first use."""
+        account = self.accounts.get(jid)
+        if account is None:
+            account = self.accounts[jid] = Account(jid)
+        return account
+
+    def forget_if_empty(self, account: Account) -> None:
+        """Drop an account's entry once it holds nothing."""
+        if account.empty:
+            self.accounts.pop(account.jid, None)

@@ -1,0 +1,70 @@
+"""The project's two entry points: ``python3 tasks.py demo`` and ``python3 tasks.py test``.
+
+Each one creates ``.venv`` (standard library ``venv``) and installs the project with its
+development tools on first use, so a machine with only Python 3.11 and the package registry
+needs nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+STAMP = VENV / ".installed"
+
+
+def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
+    """Run one command from the repository root; stop the task if it fails."""
+    print("+", " ".join(str(a) for a in args), flush=True)
+    result = subprocess.run([str(a) for a in args], cwd=ROOT, env=env, check=False)
+    if result.returncode != 0:
+        sys.exit(result.returncode)
+
+
+def ensure_venv() -> None:
+    """Create the virtual environment and install the project, when pyproject changed."""
+    pyproject = ROOT / "pyproject.toml"
+    if STAMP.exists() and STAMP.stat().st_mtime >= pyproject.stat().st_mtime:
+        return
+    if not PY.exists():
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    run(PY, "-m", "pip", "install", "-q", "--upgrade", "pip")
+    run(PY, "-m", "pip", "install", "-q", "-e", ".[dev]")
+    STAMP.touch()
+
+
+def demo() -> None:
+    """Run the narrated demo scenario."""
+    run(PY, "-m", "minimix_core", "demo")
+
+
+def test() -> None:
+    """Run every check: lint, format, types, the test suite with coverage."""
+    run(BIN / "ruff", "check", ".")
+    run(BIN / "ruff", "format", "--check", ".")
+    run(BIN / "mypy")
+    env = dict(os.environ, PYTHONDEVMODE="1")
+    run(PY, "-bb", "-m", "coverage", "run", "-m", "pytest", env=env)
+    run(PY, "-m", "coverage", "report")
+
+
+TASKS = {"demo": demo, "test": test}
+
+
+def main() -> None:
+    """Dispatch ``python3 tasks.py TASK``."""
+    if len(sys.argv) != 2 or sys.argv[1] not in TASKS:
+        sys.exit(f"usage: python3 tasks.py {{{'|'.join(TASKS)}}}")
+    ensure_venv()
+    TASKS[sys.argv[1]]()
+
+
+if __name__ == "__main__":
+    main()
