@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 
-from ._actions import Action
+from ._actions import Action, Send
 from ._config import Config
 from ._events import BookmarksChanged, Event, FromSession, SessionClosed, ToAccount
 from ._jid import JID
+from ._lifecycle import OccupancyState
 from ._room_side import to_account
 from ._session_side import from_session, session_gone
+from ._stanza import Stanza
 from ._table import Table
 
 __all__ = ["LocalProtocolError", "Router"]
@@ -88,6 +90,25 @@ class Router:
         self._check_time(now)
         self._now = now
         return []
+
+    def shutdown(self, now: float) -> list[Action]:
+        """Leave every room in order, before the server stops; execute the returned actions.
+
+        Each occupancy the account holds or is joining gets an unavailable from the bare
+        JID, so no ghost occupant stays behind (a room only notices a vanished occupant when
+        a later stanza bounces, and then kicks it). The router forgets everything.
+        """
+        self._check_time(now)
+        self._now = now
+        actions: list[Action] = []
+        for account in self._table.accounts.values():
+            for occupancy in account.rooms.values():
+                if occupancy.state is not OccupancyState.LEAVING:
+                    to = occupancy.room.with_resource(occupancy.current_nick)
+                    unavailable = Stanza("presence", type="unavailable", from_=account.jid, to=to)
+                    actions.append(Send(stanza=unavailable))
+        self._table = Table()
+        return actions
 
     def _check_time(self, now: float) -> None:
         if not isinstance(now, (int, float)) or math.isnan(now):

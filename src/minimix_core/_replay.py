@@ -1,0 +1,238 @@
+"""Replay scripts: feed a scripted stanza flow to a fresh Router and print its actions.
+
+The script format and the output are a public contract; see ``docs/replay.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import IO, Any
+
+import attrs
+
+from ._actions import Action, Continue, Deliver, Send
+from ._config import Config
+from ._events import Bookmark, BookmarksChanged, Event, FromSession, SessionClosed, ToAccount
+from ._jid import JID, InvalidJID
+from ._router import LocalProtocolError, Router
+from ._stanza import Element, Stanza
+from ._xml import StanzaParseError, parse_stanza, serialize
+
+__all__ = ["ReplayError", "action_record", "entries", "replay"]
+
+_EVENT_DIRECTIVES = frozenset(
+    {"from-session", "to-account", "session-closed", "bookmarks", "timer", "shutdown"}
+)
+_NEEDS_STANZA = frozenset({"from-session", "to-account"})
+_TAKES_XML = _NEEDS_STANZA | {"bookmarks"}
+_BOOKMARKS_NS = "urn:xmpp:bookmarks:1"
+
+
+class ReplayError(Exception):
+    """The script is malformed; ``line`` is the 1-based line the problem is on."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+
+
+@attrs.frozen
+class Entry:
+    """One directive with the XML lines that follow it."""
+
+    line: int
+    words: tuple[str, ...]
+    xml: str
+
+
+def entries(text: str) -> Iterator[Entry]:
+    """Split a script into entries, lazily, in order.
+
+    A stanza runs from the line after its directive to the next blank line. A directive
+    that takes no stanza ends with its line, so the next directive may follow at once.
+    """
+    current: list[str] = []
+    start = 0
+    for number, raw in enumerate([*text.splitlines(), ""], start=1):
+        line = raw.rstrip()
+        if line.lstrip().startswith("#"):
+            continue
+        starts_directive = bool(line.strip()) and not line.lstrip().startswith("<")
+        single = bool(current) and len(current) == 1 and current[0].split()[0] not in _TAKES_XML
+        if current and (not line.strip() or (single and starts_directive)):
+            yield Entry(start, tuple(current[0].split()), "\n".join(current[1:]))
+            current = []
+        if not line.strip():
+            continue
+        if not current:
+            start = number
+        current.append(line)
+
+
+def _config_value(raw: str) -> object:
+    if raw in ("true", "false"):
+        return raw == "true"
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+def _config(entry: Entry) -> Config:
+    fields = {field.name for field in attrs.fields(Config)}
+    values: dict[str, Any] = {}
+    for word in entry.words[1:]:
+        key, eq, raw = word.partition("=")
+        if not eq or key not in fields:
+            raise ReplayError(entry.line, f"unknown config setting {word!r}")
+        values[key] = _config_value(raw)
+    try:
+        return Config(**values)
+    except (TypeError, ValueError) as exc:
+        raise ReplayError(entry.line, f"bad config: {exc}") from exc
+
+
+def _jid(entry: Entry, text: str) -> JID:
+    try:
+        return JID.parse(text)
+    except InvalidJID as exc:
+        raise ReplayError(entry.line, f"bad JID {text!r}: {exc}") from exc
+
+
+def _bookmark(entry: Entry, element: Element) -> Bookmark:
+    if element.tag != f"{{{_BOOKMARKS_NS}}}conference" or element.get("jid") is None:
+        raise ReplayError(
+            entry.line, "a bookmark is a <conference xmlns='urn:xmpp:bookmarks:1' jid=…/>"
+        )
+    nick = element.find(f"{{{_BOOKMARKS_NS}}}nick")
+    password = element.find(f"{{{_BOOKMARKS_NS}}}password")
+    return Bookmark(
+        room=_jid(entry, element.get("jid", "")),
+        autojoin=element.get("autojoin") in ("true", "1"),
+        nick=None if nick is None else nick.text,
+        password=None if password is None else password.text,
+        name=element.get("name"),
+    )
+
+
+def _event(entry: Entry) -> Event | str:
+    directive, args = entry.words[0], entry.words[1:]
+    if directive in _NEEDS_STANZA and not entry.xml:
+        raise ReplayError(entry.line, f"{directive} needs a stanza")
+    if directive not in _NEEDS_STANZA and directive != "bookmarks" and entry.xml:
+        raise ReplayError(entry.line, f"{directive} takes no stanza")
+    if len(args) != (1 if directive in ("from-session", "session-closed", "bookmarks") else 0):
+        raise ReplayError(entry.line, f"wrong number of arguments for {directive}")
+    if directive in ("timer", "shutdown"):
+        return directive
+    if directive == "session-closed":
+        return SessionClosed(session=_jid(entry, args[0]))
+    try:
+        # Bookmark payloads are wrapped so the one XML edge parses them too.
+        wrapped = f"<message>{entry.xml}</message>" if directive == "bookmarks" else entry.xml
+        stanza = parse_stanza(wrapped)
+    except StanzaParseError as exc:
+        raise ReplayError(entry.line, str(exc)) from exc
+    if directive == "bookmarks":
+        marks = tuple(_bookmark(entry, element) for element in stanza.children)
+        return BookmarksChanged(account=_jid(entry, args[0]), bookmarks=marks)
+    if directive == "to-account":
+        return ToAccount(stanza=stanza)
+    return FromSession(session=_jid(entry, args[0]), stanza=stanza)
+
+
+def action_record(step: int, action: Action) -> dict[str, object]:
+    """The JSON object of one action (``--json`` output)."""
+    record: dict[str, object] = {"step": step}
+    if isinstance(action, Send):
+        record["action"] = "send"
+    elif isinstance(action, Deliver):
+        record.update(action="deliver", session=str(action.session))
+    elif isinstance(action, Continue):
+        record["action"] = "continue"
+    else:
+        record.update(action="discard", reason=str(action.reason))
+    record["xml"] = serialize(action.stanza)
+    return record
+
+
+class _Printer:
+    def __init__(self, out: IO[str], *, as_json: bool, colour: bool) -> None:
+        self.out = out
+        self.as_json = as_json
+        self.colour = colour
+
+    def _paint(self, text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.colour else text
+
+    def _stanza(self, stanza: Stanza) -> None:
+        for line in serialize(stanza, indent="  ").splitlines():
+            self.out.write(f"      {line}\n")
+
+    def entry(self, step: int, entry: Entry, now: float, event: Event | str) -> None:
+        if self.as_json:
+            return
+        title = f"[{step}] at {now:g}: {' '.join(entry.words)}"
+        self.out.write(self._paint(title, "1") + "\n")
+        if isinstance(event, (FromSession, ToAccount)):
+            self._stanza(event.stanza)
+
+    def actions(self, step: int, actions: list[Action]) -> None:
+        for action in actions:
+            record = action_record(step, action)
+            if self.as_json:
+                self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                continue
+            label = str(record["action"])
+            if "session" in record:
+                label += f" to {record['session']}"
+            if "reason" in record:
+                label += f" ({record['reason']})"
+            self.out.write("   " + self._paint(f"-> {label}", "36") + "\n")
+            self._stanza(action.stanza)
+        if not actions and not self.as_json:
+            self.out.write("   " + self._paint("-> (no action)", "2") + "\n")
+
+
+def replay(text: str, out: IO[str], *, as_json: bool = False, colour: bool = False) -> None:
+    """Run a replay script, writing each step's actions to ``out`` as it goes.
+
+    Raises :class:`ReplayError` at the first malformed entry; what earlier entries printed
+    stays printed and nothing is printed for the entries after it.
+    """
+    printer = _Printer(out, as_json=as_json, colour=colour)
+    router: Router | None = None
+    now = 0.0
+    step = 0
+    for entry in entries(text):
+        directive = entry.words[0]
+        if directive == "config":
+            if router is not None:
+                raise ReplayError(entry.line, "config comes before the first event")
+            router = Router(_config(entry))
+            continue
+        if directive == "at":
+            value = _config_value(entry.words[1]) if len(entry.words) == 2 else None
+            if entry.xml or not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ReplayError(entry.line, "at takes one number of seconds")
+            if value < now:
+                raise ReplayError(entry.line, f"time goes back from {now:g} to {value:g}")
+            now = float(value)
+            continue
+        if directive not in _EVENT_DIRECTIVES:
+            raise ReplayError(entry.line, f"unknown directive {directive!r}")
+        event = _event(entry)
+        router = router if router is not None else Router()
+        step += 1
+        printer.entry(step, entry, now, event)
+        try:
+            if isinstance(event, str):
+                actions = router.handle_timer(now) if event == "timer" else router.shutdown(now)
+            else:
+                actions = router.handle(event, now=now)
+        except LocalProtocolError as exc:
+            raise ReplayError(entry.line, str(exc)) from exc
+        printer.actions(step, actions)

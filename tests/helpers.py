@@ -1,0 +1,162 @@
+"""Test harness: build stanzas from XML text, drive a Router, read its table."""
+
+from __future__ import annotations
+
+import textwrap
+
+from minimix_core import (
+    JID,
+    Action,
+    Deliver,
+    FromSession,
+    Router,
+    SessionClosed,
+    Stanza,
+    ToAccount,
+    parse_stanza,
+)
+
+ALICE = JID.parse("alice@example.org")
+PHONE = JID.parse("alice@example.org/phone")
+LAPTOP = JID.parse("alice@example.org/laptop")
+TABLET = JID.parse("alice@example.org/tablet")
+ROOM = JID.parse("lounge@muc.example.net")
+OTHER_ROOM = JID.parse("garden@muc.example.net")
+
+MUC_X = "<x xmlns='http://jabber.org/protocol/muc'/>"
+USER_NS = "http://jabber.org/protocol/muc#user"
+
+
+def x(text: str) -> Stanza:
+    """A stanza from (possibly indented, pretty-printed) XML text."""
+    return parse_stanza(textwrap.dedent(text).strip())
+
+
+def join(nick: str = "alice", jid: str | None = "j1", room: JID = ROOM, inner: str = "") -> Stanza:
+    """A session's MUC join presence."""
+    id_attr = f" id='{jid}'" if jid is not None else ""
+    muc = f"<x xmlns='http://jabber.org/protocol/muc'>{inner}</x>" if inner else MUC_X
+    return x(f"<presence to='{room}/{nick}'{id_attr}>{muc}</presence>")
+
+
+def occupant(
+    nick: str,
+    *,
+    role: str = "participant",
+    affiliation: str = "none",
+    room: JID = ROOM,
+    to: JID = ALICE,
+    unavailable: bool = False,
+    codes: tuple[int, ...] = (),
+) -> Stanza:
+    """A presence the room sends about an occupant."""
+    kind = " type='unavailable'" if unavailable else ""
+    statuses = "".join(f"<status code='{c}'/>" for c in codes)
+    return x(
+        f"<presence from='{room}/{nick}' to='{to}'{kind}><x xmlns='{USER_NS}'>"
+        f"<item affiliation='{affiliation}' role='{role}'/>{statuses}</x></presence>"
+    )
+
+
+def self_presence(
+    nick: str = "alice",
+    *,
+    codes: tuple[int, ...] = (110,),
+    role: str = "participant",
+    affiliation: str = "member",
+    room: JID = ROOM,
+    pid: str | None = None,
+) -> Stanza:
+    """The room's self-presence to the account."""
+    id_attr = f" id='{pid}'" if pid is not None else ""
+    statuses = "".join(f"<status code='{c}'/>" for c in codes)
+    return x(
+        f"<presence from='{room}/{nick}' to='{ALICE}'{id_attr}>"
+        f"<x xmlns='{USER_NS}'><item affiliation='{affiliation}' role='{role}'/>"
+        f"{statuses}</x></presence>"
+    )
+
+
+def subject(text: str = "Welcome", room: JID = ROOM) -> Stanza:
+    """The room's subject message to the account."""
+    return x(
+        f"<message type='groupchat' from='{room}' to='{ALICE}'><subject>{text}</subject></message>"
+    )
+
+
+def groupchat(body: str, nick: str = "bob", mid: str = "m1", room: JID = ROOM) -> Stanza:
+    """A groupchat message from the room to the account."""
+    return x(
+        f"<message type='groupchat' from='{room}/{nick}' to='{ALICE}' id='{mid}'>"
+        f"<body>{body}</body></message>"
+    )
+
+
+class Harness:
+    """A router and a clock; each call returns the actions of one event."""
+
+    def __init__(self, router: Router | None = None) -> None:
+        self.router = router if router is not None else Router()
+        self.now = 0.0
+
+    def session(self, session: JID, stanza: Stanza) -> list[Action]:
+        """A local session sends ``stanza``."""
+        return self.router.handle(FromSession(session=session, stanza=stanza), now=self.now)
+
+    def room(self, stanza: Stanza) -> list[Action]:
+        """The network delivers ``stanza`` to the account's bare JID."""
+        return self.router.handle(ToAccount(stanza=stanza), now=self.now)
+
+    def closed(self, session: JID) -> list[Action]:
+        """A session ends for good."""
+        return self.router.handle(SessionClosed(session=session), now=self.now)
+
+    def joined(
+        self,
+        *sessions: JID,
+        others: tuple[str, ...] = ("bob",),
+        subject_text: str | None = "Welcome",
+        room: JID = ROOM,
+    ) -> None:
+        """Bring the account into ``room`` with the first session; attach the rest late."""
+        first, *later = sessions or (PHONE,)
+        self.session(first, join(room=room))
+        for nick in others:
+            self.room(occupant(nick, room=room))
+        self.room(self_presence(room=room))
+        if subject_text is not None:
+            self.room(subject(subject_text, room=room))
+        for index, session in enumerate(later, start=2):
+            self.session(session, join(jid=f"j{index}", room=room))
+
+
+def delivered(actions: list[Action], session: JID) -> list[Stanza]:
+    """The stanzas delivered to one session, in order."""
+    return [a.stanza for a in actions if isinstance(a, Deliver) and a.session == session]
+
+
+def dump(router: Router) -> object:
+    """A comparable picture of everything in the router's table."""
+    table = router._table
+    out = {}
+    for jid, account in table.accounts.items():
+        rooms = {}
+        for room, occ in account.rooms.items():
+            rooms[str(room)] = (
+                occ.state,
+                occ.nick,
+                occ.requested_nick,
+                occ.join,
+                occ.self_presence,
+                dict(occ.occupants),
+                occ.subject,
+                sorted(occ.flags),
+                occ.created,
+                {str(s): (a.join_id, a.nick) for s, a in occ.attached.items()},
+                {str(s): (a.join_id, a.nick) for s, a in occ.pending.items()},
+                {str(s): (a.join_id, a.nick) for s, a in occ.leaving.items()},
+                dict(occ.sent_ids),
+            )
+        sessions = {str(s): sorted(map(str, r)) for s, r in account.sessions.items()}
+        out[str(jid)] = (rooms, sessions)
+    return out

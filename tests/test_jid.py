@@ -1,0 +1,70 @@
+"""JIDs (RFC 7622): parsing, normalisation, comparison."""
+
+from __future__ import annotations
+
+import pytest
+
+from minimix_core import JID, InvalidJID
+
+
+def test_parts_and_normalisation() -> None:
+    """RFC 7622 §3: domain and localpart compare case-insensitively, the resource does not."""
+    jid = JID.parse("Alice@Example.ORG./Phone")
+    assert (jid.local, jid.domain, jid.resource) == ("alice", "example.org", "Phone")
+    assert jid == JID.parse("alice@example.org/Phone")
+    assert jid != JID.parse("alice@example.org/phone")
+    assert str(jid) == "alice@example.org/Phone"
+    assert repr(jid) == "JID('alice@example.org/Phone')"
+
+
+def test_bare_and_with_resource() -> None:
+    """bare drops the resource; with_resource adds a nick to a room."""
+    room = JID.parse("lounge@muc.example.net")
+    assert room.bare is room
+    assert room.is_bare
+    occupant = room.with_resource("bob")
+    assert str(occupant) == "lounge@muc.example.net/bob"
+    assert not occupant.is_bare
+    assert occupant.bare == room
+
+
+def test_domain_only_and_resource_with_slashes_and_at() -> None:
+    """The resource is everything after the first slash (RFC 7622 §3.1)."""
+    assert str(JID.parse("muc.example.net")) == "muc.example.net"
+    jid = JID.parse("room@muc/nick/with@odd")
+    assert jid.resource == "nick/with@odd"
+    assert JID.parse("muc.example.net/x").local is None
+
+
+def test_unicode_is_nfc_normalised() -> None:
+    """RFC 7622 §3.3, §3.4: NFC for localpart and resource."""
+    decomposed = "cafe\u0301"
+    assert JID.parse(f"{decomposed}@x/{decomposed}") == JID.parse("caf\u00e9@x/caf\u00e9")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "@x",
+        "a@",
+        "a@b/",
+        "a b@x",
+        "a@b c",
+        "a@@b",
+        "a@b@c",
+        "x/" + "r" * 1024,
+        "a\x00@b",
+        "a@b/\x07",
+    ],
+)
+def test_invalid_jids_raise(text: str) -> None:
+    """Empty parts, forbidden characters, over-long parts, control characters."""
+    with pytest.raises(InvalidJID):
+        JID.parse(text)
+
+
+def test_hashable_and_usable_as_key() -> None:
+    """JIDs key the router's tables."""
+    table = {JID.parse("A@B/c"): 1}
+    assert table[JID.parse("a@b/c")] == 1

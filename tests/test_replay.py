@@ -1,0 +1,186 @@
+"""The replay command line: the script format and output of docs/replay.md."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from minimix_core.__main__ import main
+from minimix_core._replay import ReplayError, _config_value, entries, replay
+
+SCRIPT = """\
+# two sessions of alice, one room
+config max_tracked_ids=8 id_prefix=t-
+at 0
+from-session alice@example.org/phone
+<presence to='lounge@muc.example.net/alice' id='j1'>
+  <x xmlns='http://jabber.org/protocol/muc'/>
+</presence>
+
+to-account
+<presence from='lounge@muc.example.net/alice' to='alice@example.org' id='j1'>
+  <x xmlns='http://jabber.org/protocol/muc#user'>
+    <item affiliation='member' role='participant'/>
+    <status code='110'/>
+  </x>
+</presence>
+
+at 2.5
+from-session alice@example.org/laptop
+<presence to='lounge@muc.example.net/alice' type='unavailable'/>
+
+session-closed alice@example.org/phone
+timer
+shutdown
+"""
+
+
+def run(script: str, *, as_json: bool = True) -> str:
+    out = io.StringIO()
+    replay(script, out, as_json=as_json)
+    return out.getvalue()
+
+
+def test_json_lines_one_object_per_action_with_step() -> None:
+    """Every action is one JSON object; steps count event entries only."""
+    lines = [json.loads(line) for line in run(SCRIPT).splitlines()]
+    assert lines == [
+        {
+            "step": 1,
+            "action": "send",
+            "xml": '<presence from="alice@example.org" to="lounge@muc.example.net/alice" id="j1">'
+            '<x xmlns="http://jabber.org/protocol/muc"/></presence>',
+        },
+        {
+            "step": 2,
+            "action": "deliver",
+            "session": "alice@example.org/phone",
+            "xml": '<presence from="lounge@muc.example.net/alice" to="alice@example.org/phone" id="j1">'
+            '<x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="member" role="participant"/>'
+            '<status code="110"/></x></presence>',
+        },
+        {
+            "step": 3,
+            "action": "discard",
+            "reason": "not-in-room",
+            "xml": '<presence to="lounge@muc.example.net/alice" type="unavailable"/>',
+        },
+        {
+            "step": 4,
+            "action": "send",
+            "xml": '<presence from="alice@example.org" to="lounge@muc.example.net/alice" type="unavailable"/>',
+        },
+    ]
+
+
+def test_readable_output_names_each_entry_and_action() -> None:
+    """Without --json: one block per entry, then its actions, pretty-printed."""
+    text = run(SCRIPT, as_json=False)
+    assert "[1] at 0: from-session alice@example.org/phone" in text
+    assert "   -> deliver to alice@example.org/phone" in text
+    assert "   -> discard (not-in-room)" in text
+    assert "[5] at 2.5: timer\n   -> (no action)" in text
+    assert "[6] at 2.5: shutdown\n   -> (no action)" in text
+    assert "\x1b[" not in text
+    coloured = io.StringIO()
+    replay(SCRIPT, coloured, colour=True)
+    assert "\x1b[1m[1] at 0" in coloured.getvalue()
+
+
+def test_continue_action_record() -> None:
+    """Not the router's business: `continue` with the original stanza."""
+    script = "to-account\n<message from='bob@example.net/x' to='alice@example.org'><body>hi</body></message>\n"
+    assert json.loads(run(script)) == {
+        "step": 1,
+        "action": "continue",
+        "xml": '<message from="bob@example.net/x" to="alice@example.org"><body>hi</body></message>',
+    }
+
+
+@pytest.mark.parametrize(
+    ("script", "line", "message"),
+    [
+        ("dance\n", 1, "unknown directive 'dance'"),
+        ("at 1\n\nat 0\n", 3, "time goes back from 1 to 0"),
+        ("at soon\n", 1, "at takes one number"),
+        ("at true\n", 1, "at takes one number"),
+        ("from-session alice@example.org/phone\n", 1, "needs a stanza"),
+        ("to-account\n<message><body>x</message>\n", 1, "malformed XML"),
+        ("timer\n<message/>\n", 1, "takes no stanza"),
+        ("session-closed\n", 1, "wrong number of arguments"),
+        ("session-closed a@b/c d\n", 1, "wrong number of arguments"),
+        ("session-closed a@@b\n", 1, "bad JID"),
+        ("config nope=1\n", 1, "unknown config setting 'nope=1'"),
+        ("config max_tracked_ids\n", 1, "unknown config setting"),
+        ("config max_tracked_ids=0\n", 1, "bad config"),
+        ("timer\nconfig max_tracked_ids=3\n", 2, "config comes before the first event"),
+        (
+            "from-session alice@example.org\n<message to='r@m' type='groupchat'/>\n",
+            1,
+            "not a full JID",
+        ),
+        (
+            "bookmarks alice@example.org\n<conference xmlns='urn:other' jid='r@m'/>\n",
+            1,
+            "a bookmark is",
+        ),
+        (
+            "bookmarks alice@example.org\n<conference xmlns='urn:xmpp:bookmarks:1'/>\n",
+            1,
+            "a bookmark is",
+        ),
+    ],
+)
+def test_malformed_scripts_stop_with_the_line(script: str, line: int, message: str) -> None:
+    """A malformed script stops the replay at the line named."""
+    with pytest.raises(ReplayError, match=message) as info:
+        run(script)
+    assert info.value.line == line
+
+
+def test_nothing_is_printed_after_the_bad_entry() -> None:
+    """Earlier entries' output stays; later entries never run."""
+    out = io.StringIO()
+    script = "to-account\n<message from='b@x/y' to='a@x'/>\n\nbogus\n\nto-account\n<message from='b@x/y' to='a@x'/>\n"
+    with pytest.raises(ReplayError):
+        replay(script, out, as_json=True)
+    assert [json.loads(line)["step"] for line in out.getvalue().splitlines()] == [1]
+
+
+def test_entries_split_on_blank_lines_and_single_line_directives() -> None:
+    """Comments are skipped; a no-stanza directive ends with its line."""
+    parsed = list(entries("# c\nat 1\ntimer\n\nto-account\n<a/>\n  <b/>\n# inside\n"))
+    assert [(e.line, e.words, e.xml) for e in parsed] == [
+        (2, ("at", "1"), ""),
+        (3, ("timer",), ""),
+        (5, ("to-account",), "<a/>\n  <b/>"),
+    ]
+
+
+def test_config_values_are_typed() -> None:
+    """ints, floats, booleans and strings by their look."""
+    assert _config_value("3") == 3
+    assert _config_value("2.5") == 2.5
+    assert _config_value("true") is True
+    assert _config_value("false") is False
+    assert _config_value("abc") == "abc"
+
+
+def test_cli_replay_and_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m minimix_core replay SCRIPT [--json]`: 0 on success, 2 on a bad script."""
+    good = tmp_path / "good.txt"
+    good.write_text(SCRIPT, encoding="utf-8")
+    assert main(["replay", str(good), "--json"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 4
+    assert main(["replay", str(good)]) == 0
+    assert "[1] at 0" in capsys.readouterr().out
+    bad = tmp_path / "bad.txt"
+    bad.write_text("timer\n\nwhat\n", encoding="utf-8")
+    assert main(["replay", str(bad)]) == 2
+    captured = capsys.readouterr()
+    assert "line 3: unknown directive 'what'" in captured.err
+    assert main(["replay", str(tmp_path / "missing.txt")]) == 2
+    assert "cannot read" in capsys.readouterr().err
