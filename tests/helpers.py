@@ -137,7 +137,7 @@ def delivered(actions: list[Action], session: JID) -> list[Stanza]:
 
 def dump(router: Router) -> object:
     """A comparable picture of everything in the router's table."""
-    table = router._table
+    table = router._core.table
     out = {}
     for jid, account in table.accounts.items():
         rooms = {}

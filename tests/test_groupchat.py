@@ -50,7 +50,7 @@ def test_presence_of_others_is_forked_and_cached() -> None:
     assert h.room(carol) == [Deliver(session=PHONE, stanza=carol.with_to(PHONE))]
     bob_leaves = occupant("bob", unavailable=True, role="none")
     assert h.room(bob_leaves) == [Deliver(session=PHONE, stanza=bob_leaves.with_to(PHONE))]
-    occ = h.router._table.accounts[ALICE].rooms[ROOM]
+    occ = h.router._core.table.accounts[ALICE].rooms[ROOM]
     assert list(occ.occupants) == ["carol"]
     assert h.session(LAPTOP, join(jid="j2"))[0] == Deliver(
         session=LAPTOP, stanza=occupant("carol", to=LAPTOP)
@@ -63,7 +63,7 @@ def test_presence_update_of_an_occupant_replaces_the_cached_one() -> None:
     h.joined(PHONE, others=("bob",))
     moderator = occupant("bob", role="moderator")
     h.room(moderator)
-    assert h.router._table.accounts[ALICE].rooms[ROOM].occupants == {"bob": moderator}
+    assert h.router._core.table.accounts[ALICE].rooms[ROOM].occupants == {"bob": moderator}
 
 
 def test_subject_change_is_forked_and_remembered() -> None:
@@ -89,7 +89,7 @@ def test_message_with_subject_and_body_is_not_a_subject_change() -> None:
         "<subject>Hi</subject><body>there</body></message>"
     )
     h.room(both)
-    assert h.router._table.accounts[ALICE].rooms[ROOM].subject == subject()
+    assert h.router._core.table.accounts[ALICE].rooms[ROOM].subject == subject()
 
 
 def test_session_groupchat_goes_out_from_the_bare_jid_with_id_and_origin_id() -> None:
@@ -169,7 +169,7 @@ def test_groupchat_to_a_room_the_account_is_not_in_is_refused_too() -> None:
     assert action.session == PHONE
     assert action.stanza.type == "error"
     assert str(action.stanza.from_) == "garden@muc.example.net"
-    assert h.router._table.accounts == {}
+    assert h.router._core.table.accounts == {}
 
 
 def test_pending_session_groupchat_follows_the_join_to_the_room() -> None:
@@ -227,7 +227,7 @@ def test_tracked_ids_are_bounded_oldest_forgotten_first() -> None:
                 f"<message to='lounge@muc.example.net' type='groupchat' id='{mid}'><body>x</body></message>"
             ),
         )
-    assert list(h.router._table.accounts[ALICE].rooms[ROOM].sent_ids) == ["c", "b"]
+    assert list(h.router._core.table.accounts[ALICE].rooms[ROOM].sent_ids) == ["c", "b"]
 
 
 def test_private_message_from_a_session_gets_the_muc_user_marker() -> None:

@@ -44,7 +44,7 @@ def test_first_join_is_sent_from_the_bare_jid_keeping_id_and_muc_children() -> N
             )
         )
     ]
-    occ = h.router._table.accounts[ALICE].rooms[ROOM]
+    occ = h.router._core.table.accounts[ALICE].rooms[ROOM]
     assert occ.state is OccupancyState.JOINING
     assert list(occ.pending) == [PHONE]
     assert occ.attached == {}
@@ -76,7 +76,7 @@ def test_second_session_joining_in_flight_waits_and_sends_nothing() -> None:
     h = Harness()
     h.session(PHONE, join())
     assert h.session(LAPTOP, join(jid="j2")) == []
-    occ = h.router._table.accounts[ALICE].rooms[ROOM]
+    occ = h.router._core.table.accounts[ALICE].rooms[ROOM]
     assert list(occ.pending) == [PHONE, LAPTOP]
 
 
@@ -95,7 +95,7 @@ def test_join_sequence_reaches_every_pending_session_in_order() -> None:
         Deliver(session=PHONE, stanza=me.with_to(PHONE)),
         Deliver(session=LAPTOP, stanza=me.with_to(LAPTOP).replace(id="j2")),
     ]
-    occ = h.router._table.accounts[ALICE].rooms[ROOM]
+    occ = h.router._core.table.accounts[ALICE].rooms[ROOM]
     assert occ.state is OccupancyState.JOINED
     assert list(occ.attached) == [PHONE, LAPTOP]
     assert occ.pending == {}
@@ -112,7 +112,7 @@ def test_self_presence_recognised_by_occupant_jid_without_110() -> None:
     h.session(PHONE, join())
     me = self_presence(codes=())
     assert h.room(me) == [Deliver(session=PHONE, stanza=me.with_to(PHONE))]
-    assert h.router._table.accounts[ALICE].rooms[ROOM].state is OccupancyState.JOINED
+    assert h.router._core.table.accounts[ALICE].rooms[ROOM].state is OccupancyState.JOINED
 
 
 def test_room_assigned_nick_is_adopted_and_pending_sessions_learn_it() -> None:
@@ -125,7 +125,7 @@ def test_room_assigned_nick_is_adopted_and_pending_sessions_learn_it() -> None:
         Deliver(session=PHONE, stanza=me.with_to(PHONE)),
         Deliver(session=LAPTOP, stanza=me.with_to(LAPTOP)),
     ]
-    assert h.router._table.accounts[ALICE].rooms[ROOM].nick == "alice_"
+    assert h.router._core.table.accounts[ALICE].rooms[ROOM].nick == "alice_"
 
 
 def test_pending_session_that_asked_for_another_nick_gets_210() -> None:
@@ -151,7 +151,7 @@ def test_late_join_is_answered_from_state_in_xep_order() -> None:
         Deliver(session=LAPTOP, stanza=self_presence(pid="late").with_to(LAPTOP)),
         Deliver(session=LAPTOP, stanza=subject().with_to(LAPTOP)),
     ]
-    occ = h.router._table.accounts[ALICE].rooms[ROOM]
+    occ = h.router._core.table.accounts[ALICE].rooms[ROOM]
     assert list(occ.attached) == [PHONE, LAPTOP]
 
 
@@ -219,7 +219,7 @@ def test_repeat_join_from_an_attached_session_resyncs() -> None:
         Deliver(session=PHONE, stanza=self_presence(pid="again").with_to(PHONE)),
         Deliver(session=PHONE, stanza=subject().with_to(PHONE)),
     ]
-    occ = h.router._table.accounts[ALICE].rooms[ROOM]
+    occ = h.router._core.table.accounts[ALICE].rooms[ROOM]
     assert list(occ.attached) == [PHONE]
 
 
@@ -249,7 +249,7 @@ def test_three_sessions_share_one_occupancy() -> None:
     """The account is the only occupant: three sessions, one join, one entry in the room."""
     h = Harness()
     h.joined(PHONE, LAPTOP, TABLET)
-    account = h.router._table.accounts[ALICE]
+    account = h.router._core.table.accounts[ALICE]
     assert list(account.rooms) == [ROOM]
     assert list(account.rooms[ROOM].attached) == [PHONE, LAPTOP, TABLET]
     assert {s: list(r) for s, r in account.sessions.items()} == {

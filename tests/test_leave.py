@@ -52,9 +52,9 @@ def test_session_leaving_while_others_stay_gets_its_own_unavailable_and_nothing_
             ),
         )
     ]
-    occ = h.router._table.accounts[ALICE].rooms[ROOM]
+    occ = h.router._core.table.accounts[ALICE].rooms[ROOM]
     assert list(occ.attached) == [PHONE]
-    assert LAPTOP not in h.router._table.accounts[ALICE].sessions
+    assert LAPTOP not in h.router._core.table.accounts[ALICE].sessions
     # Room traffic no longer reaches the session that left.
     message = groupchat("still here?")
     assert h.room(message) == [Deliver(session=PHONE, stanza=message.with_to(PHONE))]
@@ -108,10 +108,10 @@ def test_last_session_leaving_makes_the_account_leave_and_gets_the_rooms_answer(
             )
         )
     ]
-    assert h.router._table.accounts[ALICE].rooms[ROOM].state is OccupancyState.LEAVING
+    assert h.router._core.table.accounts[ALICE].rooms[ROOM].state is OccupancyState.LEAVING
     answer = x(ROOM_ANSWER)
     assert h.room(answer) == [Deliver(session=PHONE, stanza=answer.with_to(PHONE))]
-    assert h.router._table.accounts == {}
+    assert h.router._core.table.accounts == {}
     # Afterwards the room is not ours: its traffic continues to normal routing.
     late = groupchat("bye")
     assert h.room(late) == [Continue(stanza=late)]
@@ -164,7 +164,7 @@ def test_session_closed_detaches_silently_and_last_one_leaves() -> None:
     ]
     answer = x(ROOM_ANSWER)
     assert h.room(answer) == [Discard(stanza=answer, reason=DiscardReason.NO_SESSION)]
-    assert list(h.router._table.accounts[ALICE].rooms) == [OTHER_ROOM]
+    assert list(h.router._core.table.accounts[ALICE].rooms) == [OTHER_ROOM]
 
 
 def test_broadcast_unavailable_detaches_and_continues() -> None:
@@ -173,7 +173,7 @@ def test_broadcast_unavailable_detaches_and_continues() -> None:
     h.joined(PHONE, LAPTOP)
     offline = x("<presence type='unavailable'><status>gone</status></presence>")
     assert h.session(LAPTOP, offline) == [Continue(stanza=offline)]
-    assert list(h.router._table.accounts[ALICE].rooms[ROOM].attached) == [PHONE]
+    assert list(h.router._core.table.accounts[ALICE].rooms[ROOM].attached) == [PHONE]
     assert h.session(PHONE, offline) == [
         Send(
             stanza=x(
@@ -190,7 +190,7 @@ def test_broadcast_presence_from_an_unknown_account_continues() -> None:
     for text in ("<presence type='unavailable'/>", "<presence><show>away</show></presence>"):
         stanza = x(text)
         assert h.session(PHONE, stanza) == [Continue(stanza=stanza)]
-    assert h.router._table.accounts == {}
+    assert h.router._core.table.accounts == {}
 
 
 def test_session_closed_for_an_unknown_session_changes_nothing() -> None:
@@ -241,7 +241,7 @@ def test_only_pending_session_leaving_makes_the_account_leave_during_the_join() 
     assert h.room(bob) == [Deliver(session=PHONE, stanza=bob.with_to(PHONE))]
     assert h.room(me) == [Deliver(session=PHONE, stanza=me.with_to(PHONE))]
     assert h.room(answer) == [Deliver(session=PHONE, stanza=answer.with_to(PHONE))]
-    assert h.router._table.accounts == {}
+    assert h.router._core.table.accounts == {}
 
 
 def test_join_during_leave_rejoins_after_the_rooms_answer() -> None:
@@ -255,12 +255,12 @@ def test_join_during_leave_rejoins_after_the_rooms_answer() -> None:
         Deliver(session=PHONE, stanza=answer.with_to(PHONE)),
         Send(stanza=join(jid="again").with_from(ALICE)),
     ]
-    occ = h.router._table.accounts[ALICE].rooms[ROOM]
+    occ = h.router._core.table.accounts[ALICE].rooms[ROOM]
     assert occ.state is OccupancyState.JOINING
     assert list(occ.pending) == [LAPTOP]
     assert occ.occupants == {}
     assert occ.subject is None
-    assert list(h.router._table.accounts[ALICE].sessions) == [LAPTOP]
+    assert list(h.router._core.table.accounts[ALICE].sessions) == [LAPTOP]
 
 
 def test_leaving_session_that_joins_again_gets_both_answers() -> None:
@@ -286,4 +286,4 @@ def test_leaving_session_closing_drops_the_answer_with_a_reason() -> None:
     assert h.closed(PHONE) == []
     answer = x(ROOM_ANSWER)
     assert h.room(answer) == [Discard(stanza=answer, reason=DiscardReason.NO_SESSION)]
-    assert h.router._table.accounts == {}
+    assert h.router._core.table.accounts == {}

@@ -44,7 +44,7 @@ def test_kick_reaches_every_session_and_the_occupancy_is_gone() -> None:
         Deliver(session=PHONE, stanza=kick.with_to(PHONE)),
         Deliver(session=LAPTOP, stanza=kick.with_to(LAPTOP)),
     ]
-    assert h.router._table.accounts == {}
+    assert h.router._core.table.accounts == {}
     message = groupchat("after")
     assert h.room(message) == [Continue(stanza=message)]
 
@@ -54,7 +54,7 @@ def test_ban_without_110_is_recognised_by_the_occupant_jid_and_110_added() -> No
     h = Harness()
     h.joined(PHONE)
     assert h.room(x(BAN)) == [Deliver(session=PHONE, stanza=x(BAN_WITH_110).with_to(PHONE))]
-    assert h.router._table.accounts == {}
+    assert h.router._core.table.accounts == {}
 
 
 def test_destroy_without_status_code_keeps_the_alternate_venue() -> None:
@@ -70,4 +70,4 @@ def test_removal_during_the_join_reaches_the_pending_sessions() -> None:
     h.session(PHONE, join())
     kick = x(KICK)
     assert h.room(kick) == [Deliver(session=PHONE, stanza=kick.with_to(PHONE))]
-    assert h.router._table.accounts == {}
+    assert h.router._core.table.accounts == {}

@@ -177,7 +177,7 @@ def test_join_without_a_nick_is_refused_and_changes_nothing() -> None:
             ),
         )
     ]
-    assert h.router._table.accounts == {}
+    assert h.router._core.table.accounts == {}
 
 
 def test_stanzas_without_to_continue() -> None:
@@ -189,16 +189,6 @@ def test_stanzas_without_to_continue() -> None:
     ):
         stanza = x(text)
         assert h.session(PHONE, stanza) == [Continue(stanza=stanza)]
-
-
-def test_session_iq_to_rooms_continues_for_now() -> None:
-    """IQs from sessions are not rewritten by the core join/leave lifecycle."""
-    h = Harness()
-    h.joined(PHONE)
-    iq = x(
-        "<iq to='lounge@muc.example.net' type='get' id='d'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>"
-    )
-    assert h.session(PHONE, iq) == [Continue(stanza=iq)]
 
 
 @pytest.mark.parametrize(
@@ -251,7 +241,7 @@ def test_rooms_per_account_bound_refuses_with_resource_constraint() -> None:
             "</error></presence>"
         ),
     )
-    assert list(h.router._table.accounts[ALICE].rooms) == [ROOM]
+    assert list(h.router._core.table.accounts[ALICE].rooms) == [ROOM]
 
 
 def test_sessions_per_room_bound_refuses_with_resource_constraint() -> None:
@@ -270,7 +260,7 @@ def test_occupant_cache_bound_keeps_forwarding_but_stops_caching() -> None:
     h.joined(PHONE, others=("bob",))
     carol = occupant("carol")
     assert h.room(carol) == [Deliver(session=PHONE, stanza=carol.with_to(PHONE))]
-    occ = h.router._table.accounts[ALICE].rooms[ROOM]
+    occ = h.router._core.table.accounts[ALICE].rooms[ROOM]
     assert list(occ.occupants) == ["bob"]
     assert occ.occupants_truncated
     h.room(occupant("bob", role="moderator"))
@@ -283,4 +273,4 @@ def test_self_presence_while_joined_updates_the_cache() -> None:
     h.joined(PHONE)
     promoted = self_presence(role="moderator")
     assert h.room(promoted) == [Deliver(session=PHONE, stanza=promoted.with_to(PHONE))]
-    assert h.router._table.accounts[ALICE].rooms[ROOM].self_presence == promoted
+    assert h.router._core.table.accounts[ALICE].rooms[ROOM].self_presence == promoted

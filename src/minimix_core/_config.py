@@ -7,6 +7,7 @@ from attrs import field, frozen, validators
 __all__ = ["Config"]
 
 _positive = validators.and_(validators.instance_of(int), validators.ge(1))
+_seconds = validators.and_(validators.instance_of((int, float)), validators.gt(0.0))
 
 
 @frozen(kw_only=True)
@@ -35,6 +36,12 @@ class Config:
     """Ids of stanzas sent for sessions that the router remembers per occupancy, so the
     room's error for one goes back to that session only. The oldest is forgotten first; an
     error for a forgotten id goes to every attached session."""
+    max_pending_iqs: int = field(default=64, validator=_positive)
+    """IQs one account's sessions may have waiting for a room's answer. One more is
+    refused with ``resource-constraint`` (type ``wait``) from its ``to``."""
+    iq_timeout: float = field(default=60.0, validator=_seconds)
+    """Seconds a room has to answer a session's IQ; then the session gets
+    ``remote-server-timeout`` (type ``wait``) and a late answer is discarded."""
     id_prefix: str = field(default="mmx-", validator=validators.instance_of(str))
     """Prefix of ids the router invents; a counter follows it, so runs replay exactly.
     Give each process of a cluster its own prefix."""

@@ -75,9 +75,7 @@ def release(
     if occupancy.state is OccupancyState.LEAVING or occupancy.attached or occupancy.pending:
         if leave is None:
             return []
-        return [
-            Deliver(session=session, stanza=unavailable_self(occupancy, session, leave, attachment))
-        ]
+        return [Deliver(session=session, stanza=unavailable_self(occupancy, session, leave))]
     leaving = {session: attachment} if leave is not None else {}
     return last_session_gone(account, occupancy, leave, leaving)
 

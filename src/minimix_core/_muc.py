@@ -16,7 +16,6 @@ __all__ = [
     "is_subject",
     "status_code",
     "status_codes",
-    "user_x",
 ]
 
 MUC: Final = "http://jabber.org/protocol/muc"
@@ -24,6 +23,7 @@ MUC_USER: Final = "http://jabber.org/protocol/muc#user"
 STANZAS: Final = "urn:ietf:params:xml:ns:xmpp-stanzas"
 CAPS: Final = "http://jabber.org/protocol/caps"
 OCCUPANT_ID: Final = "urn:xmpp:occupant-id:0"
+PING: Final = "urn:xmpp:ping"
 
 MUC_X: Final = f"{{{MUC}}}x"
 USER_X: Final = f"{{{MUC_USER}}}x"
@@ -41,11 +41,6 @@ NOT_CONNECTED_TEXT: Final = "You are not currently connected to this chat"
 ROOM_FLAG_CODES: Final = frozenset({100, 170})
 # Config-change codes (§10.2.1): code -> (flag, on?).
 FLAG_CHANGES: Final = {170: (170, True), 171: (170, False), 172: (100, True), 173: (100, False)}
-
-
-def user_x(stanza: Stanza) -> Element | None:
-    """The room's ``<x xmlns='…muc#user'/>`` payload, if any."""
-    return stanza.find(USER_X)
 
 
 def status_codes(stanza: Stanza) -> frozenset[int]:
@@ -72,15 +67,15 @@ def is_subject(stanza: Stanza) -> bool:
     )
 
 
-def error_condition(stanza: Stanza) -> str | None:
-    """The defined condition of an error stanza (``'conflict'``...), or ``None``."""
+def error_condition(stanza: Stanza) -> tuple[str | None, str | None]:
+    """An error stanza's defined condition (``'conflict'``...) and its ``by``, if any."""
     error = stanza.find(ERROR)
     if error is None:
-        return None
+        return None, None
     for child in error.children:
         if child.namespace == STANZAS and child.name != "text":
-            return child.name
-    return None
+            return child.name, error.get("by")
+    return None, error.get("by")
 
 
 def error_stanza(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from ._actions import Action, Continue, Deliver, Discard, DiscardReason, Send
 from ._config import Config
+from ._core import Core
+from ._iq import iq_to_account
 from ._jid import JID
 from ._lifecycle import OccupancyEvent, OccupancyState, advance
 from ._membership import finish, join_stanza
@@ -15,21 +17,21 @@ from ._table import Account, Attachment, Occupancy, Table
 __all__ = ["fork", "to_account"]
 
 
-def to_account(table: Table, config: Config, account_jid: JID, stanza: Stanza) -> list[Action]:
+def to_account(core: Core, account_jid: JID, stanza: Stanza) -> list[Action]:
     """Route one stanza addressed to a local account's bare JID."""
+    table, config = core.table, core.config
     sender = stanza.from_
     if sender is None:
         return [Discard(stanza=stanza, reason=DiscardReason.MALFORMED)]
     account = table.accounts.get(account_jid)
+    if stanza.kind == "iq":
+        return iq_to_account(core, account, stanza, sender)
     occupancy = None if account is None else account.rooms.get(sender.bare)
     if account is None or occupancy is None:
         return [Continue(stanza=stanza)]
     if stanza.kind == "presence":
         return _presence(table, config, account, occupancy, stanza, sender)
-    if stanza.kind == "message":
-        return _message(occupancy, stanza, sender)
-    # IQs from the room or its occupants are for the account: the server answers them.
-    return [Continue(stanza=stanza)]
+    return _message(occupancy, stanza, sender)
 
 
 def fork(occupancy: Occupancy, stanza: Stanza) -> list[Action]:

@@ -6,13 +6,14 @@ import math
 
 from ._actions import Action, Send
 from ._config import Config
+from ._core import Core
 from ._events import BookmarksChanged, Event, FromSession, SessionClosed, ToAccount
 from ._jid import JID
 from ._lifecycle import OccupancyState
 from ._room_side import to_account
-from ._session_side import from_session, session_gone
+from ._session_side import from_session, session_closed
 from ._stanza import Stanza
-from ._table import Table
+from ._timers import run_timers
 
 __all__ = ["LocalProtocolError", "Router"]
 
@@ -44,7 +45,7 @@ class Router:
 
     def __init__(self, config: Config | None = None) -> None:
         self._config = config if config is not None else Config()
-        self._table = Table()
+        self._core = Core(self._config)
         self._now = -math.inf
 
     @property
@@ -59,37 +60,42 @@ class Router:
         an unknown event type, a session JID without a resource, a :class:`ToAccount`
         stanza whose ``to`` is not a bare JID, or time going back.
         """
-        self._check_time(now)
+        self._advance_clock(now, check_only=True)
+        core = self._core
         if isinstance(event, FromSession):
-            if event.session.is_bare:
-                raise LocalProtocolError(f"session {event.session} is not a full JID")
-            actions = from_session(self._table, self._config, event.session, event.stanza)
-        elif isinstance(event, ToAccount):
+            self._full(event.session)
+            self._advance_clock(now)
+            return from_session(core, event.session, event.stanza)
+        if isinstance(event, ToAccount):
             to = event.stanza.to
             if to is None or not to.is_bare:
                 raise LocalProtocolError(f"ToAccount stanza is addressed to {to}, not a bare JID")
-            actions = to_account(self._table, self._config, to, event.stanza)
-        elif isinstance(event, SessionClosed):
-            if event.session.is_bare:
-                raise LocalProtocolError(f"session {event.session} is not a full JID")
-            account = self._table.accounts.get(event.session.bare)
-            actions = [] if account is None else session_gone(self._table, account, event.session)
-        elif isinstance(event, BookmarksChanged):
+            self._advance_clock(now)
+            return to_account(core, to, event.stanza)
+        if isinstance(event, SessionClosed):
+            self._full(event.session)
+            self._advance_clock(now)
+            return session_closed(core, event.session)
+        if isinstance(event, BookmarksChanged):
             raise LocalProtocolError("bookmarks are not supported yet")
-        else:
-            raise LocalProtocolError(f"not an event: {event!r}")
-        self._now = now
-        return actions
+        raise LocalProtocolError(f"not an event: {event!r}")
+
+    @staticmethod
+    def _full(session: JID) -> None:
+        if session.is_bare:
+            raise LocalProtocolError(f"session {session} is not a full JID")
 
     def next_deadline(self) -> float | None:
-        """When :meth:`handle_timer` must next be called, or ``None`` if never."""
-        return None
+        """When :meth:`handle_timer` must next be called, or ``None`` if nothing is due ever.
+
+        Call :meth:`handle_timer` at that time (or later); calling it early does no harm.
+        """
+        return self._core.timers.next_deadline()
 
     def handle_timer(self, now: float) -> list[Action]:
-        """Run what is due at ``now``; execute the returned actions in order."""
-        self._check_time(now)
-        self._now = now
-        return []
+        """Run everything due at ``now``; execute the returned actions in order."""
+        self._advance_clock(now)
+        return run_timers(self._core)
 
     def shutdown(self, now: float) -> list[Action]:
         """Leave every room in order, before the server stops; execute the returned actions.
@@ -98,24 +104,21 @@ class Router:
         JID, so no ghost occupant stays behind (a room only notices a vanished occupant when
         a later stanza bounces, and then kicks it). The router forgets everything.
         """
-        self._check_time(now)
-        self._now = now
+        self._advance_clock(now)
         actions: list[Action] = []
-        for account in self._table.accounts.values():
+        for account in self._core.table.accounts.values():
             for occupancy in account.rooms.values():
                 if occupancy.state is not OccupancyState.LEAVING:
                     to = occupancy.room.with_resource(occupancy.current_nick)
                     unavailable = Stanza("presence", type="unavailable", from_=account.jid, to=to)
                     actions.append(Send(stanza=unavailable))
-        self._table = Table()
+        self._core = Core(self._config)
         return actions
 
-    def _check_time(self, now: float) -> None:
+    def _advance_clock(self, now: float, *, check_only: bool = False) -> None:
         if not isinstance(now, (int, float)) or math.isnan(now):
             raise LocalProtocolError(f"now must be a number, not {now!r}")
         if now < self._now:
             raise LocalProtocolError(f"time went back from {self._now} to {now}")
-
-    def accounts(self) -> list[JID]:
-        """The accounts the router holds state for, in no particular order."""
-        return list(self._table.accounts)
+        if not check_only:
+            self._now = self._core.now = now

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from ._actions import Action, Continue, Deliver, Discard, DiscardReason, Send
 from ._config import Config
+from ._core import Core
+from ._iq import forget_session_iqs, iq_from_session
 from ._jid import JID
 from ._lifecycle import OccupancyEvent, OccupancyState, advance
 from ._membership import join_stanza, release, track_id
@@ -12,13 +14,14 @@ from ._stanza import Element, Stanza
 from ._synth import late_join, not_connected
 from ._table import Account, Attachment, Occupancy, Table
 
-__all__ = ["from_session"]
+__all__ = ["from_session", "session_closed", "session_gone"]
 
 _SUBSCRIPTION_TYPES = frozenset({"subscribe", "subscribed", "unsubscribe", "unsubscribed"})
 
 
-def from_session(table: Table, config: Config, session: JID, stanza: Stanza) -> list[Action]:
+def from_session(core: Core, session: JID, stanza: Stanza) -> list[Action]:
     """Route one stanza a local session sent."""
+    table, config = core.table, core.config
     account_jid = session.bare
     if stanza.from_ is not None and stanza.from_ not in (session, account_jid):
         return [Discard(stanza=stanza, reason=DiscardReason.FORGED_FROM)]
@@ -36,7 +39,16 @@ def from_session(table: Table, config: Config, session: JID, stanza: Stanza) -> 
         return _presence(table, config, account_jid, session, stanza, to, occupancy)
     if stanza.kind == "message":
         return _message(config, session, stanza, to, occupancy)
-    return [Continue(stanza=stanza)]
+    return iq_from_session(core, account_jid, session, stanza, to, occupancy)
+
+
+def session_closed(core: Core, session: JID) -> list[Action]:
+    """A session ended for good: detach it everywhere; its IQs will get no answer."""
+    account = core.table.accounts.get(session.bare)
+    if account is None:
+        return []
+    forget_session_iqs(account, session)
+    return session_gone(core.table, account, session)
 
 
 def session_gone(table: Table, account: Account, session: JID) -> list[Action]:
@@ -77,6 +89,7 @@ def _presence(
         return [Discard(stanza=stanza, reason=DiscardReason.ERROR_TO_ROOM)]
     if kind == "probe":
         if session in occupancy.attached:
+            track_id(occupancy, stanza.id, session, config)
             return [Send(stanza=stanza.with_from(account_jid))]
         return [Discard(stanza=stanza, reason=DiscardReason.NOT_IN_ROOM)]
     return [Discard(stanza=stanza, reason=DiscardReason.MALFORMED)]

@@ -112,18 +112,14 @@ def late_join(
     return out
 
 
-def unavailable_self(
-    occupancy: Occupancy, session: JID, leave: Stanza | None, attachment: Attachment
-) -> Stanza:
+def unavailable_self(occupancy: Occupancy, session: JID, leave: Stanza) -> Stanza:
     """The unavailable self-presence a room sends a leaving occupant (§7.14).
 
     Role ``none``, the account's affiliation, 110, and the ``<status/>`` text of the
     session's own leave presence, as Prosody echoes it.
     """
     item_attrs: tuple[tuple[str, str], ...] = (("role", "none"), ("affiliation", "none"))
-    children: list[Element] = []
-    if leave is not None:
-        children.extend(leave.findall(STATUS_TEXT))
+    children = list(leave.findall(STATUS_TEXT))
     cached = occupancy.self_presence
     if cached is not None:
         children.extend(cached.findall(f"{{{OCCUPANT_ID}}}occupant-id"))
@@ -138,7 +134,7 @@ def unavailable_self(
         type="unavailable",
         from_=occupancy.room.with_resource(occupancy.current_nick),
         to=session,
-        id=leave.id if leave is not None else None,
+        id=leave.id,
         children=tuple(children),
     )
 

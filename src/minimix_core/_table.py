@@ -11,7 +11,23 @@ from ._jid import JID
 from ._lifecycle import OccupancyState
 from ._stanza import Stanza
 
-__all__ = ["Account", "Attachment", "Occupancy", "Table"]
+__all__ = ["Account", "Attachment", "Occupancy", "PendingIQ", "Table"]
+
+
+class PendingIQ:
+    """An IQ a session sent to a room under an id the router made up."""
+
+    __slots__ = ("original_id", "room", "session", "session_closed", "to")
+
+    def __init__(self, *, session: JID, original_id: str, to: JID) -> None:
+        self.session = session
+        self.original_id = original_id
+        """The session's own id, restored on the answer."""
+        self.to = to
+        """Where the IQ went: an error the router makes for it comes from there."""
+        self.room = to.bare
+        self.session_closed = False
+        """The session is gone; its answer will be discarded when it comes."""
 
 
 class Attachment:
@@ -26,9 +42,6 @@ class Attachment:
         """The nickname the session asked for (the room's nick may differ: status 210)."""
         self.request = request
         """The session's join presence, for the account's join if it has to make one."""
-
-    def __repr__(self) -> str:
-        return f"Attachment(join_id={self.join_id!r}, nick={self.nick!r})"
 
 
 class Occupancy:
@@ -94,10 +107,12 @@ class Occupancy:
 class Account:
     """One local account: its occupancies by room and, per session, the rooms it is in."""
 
-    __slots__ = ("jid", "rooms", "sessions")
+    __slots__ = ("jid", "pending_iqs", "rooms", "sessions")
 
     def __init__(self, jid: JID) -> None:
         self.jid = jid
+        self.pending_iqs: dict[str, PendingIQ] = {}
+        """IQs sent for sessions, by the id the router gave them."""
         self.rooms: dict[JID, Occupancy] = {}
         self.sessions: dict[JID, dict[JID, None]] = {}
         """Session full JID -> the rooms it is attached to, pending or leaving in (an
@@ -118,7 +133,7 @@ class Account:
     @property
     def empty(self) -> bool:
         """Nothing left to remember for this account."""
-        return not self.rooms and not self.sessions
+        return not self.rooms and not self.sessions and not self.pending_iqs
 
 
 class Table:

@@ -1,0 +1,81 @@
+"""The router's working state: table, timers, id source and the current time."""
+
+from __future__ import annotations
+
+import heapq
+
+from ._config import Config
+from ._jid import JID
+from ._table import Table
+
+__all__ = ["Core", "TimerKey", "Timers"]
+
+TimerKey = tuple[str, JID, "JID | str"]
+"""``(kind, account, detail)``: what a deadline is for (an IQ id, a room)."""
+
+
+class Timers:
+    """Deadlines by key, earliest first; cancelled or moved deadlines are skipped lazily."""
+
+    __slots__ = ("_heap", "_seq", "_when")
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, TimerKey]] = []
+        self._when: dict[TimerKey, tuple[float, int]] = {}
+        self._seq = 0  # orders equal deadlines by when they were set
+
+    def schedule(self, key: TimerKey, when: float) -> None:
+        """Set (or move) the deadline of ``key``."""
+        self._seq += 1
+        self._when[key] = (when, self._seq)
+        heapq.heappush(self._heap, (when, self._seq, key))
+
+    def cancel(self, key: TimerKey) -> None:
+        """Forget ``key``'s deadline, if it has one."""
+        self._when.pop(key, None)
+
+    def __contains__(self, key: TimerKey) -> bool:
+        return key in self._when
+
+    def _drop_stale(self) -> None:
+        heap = self._heap
+        while heap and self._when.get(heap[0][2]) != heap[0][:2]:
+            heapq.heappop(heap)
+
+    def next_deadline(self) -> float | None:
+        """The earliest live deadline."""
+        self._drop_stale()
+        return self._heap[0][0] if self._heap else None
+
+    def pop_due(self, now: float) -> list[TimerKey]:
+        """Every key due at ``now``, in deadline order, removed."""
+        due: list[TimerKey] = []
+        while True:
+            self._drop_stale()
+            if not self._heap or self._heap[0][0] > now:
+                return due
+            _, _, key = heapq.heappop(self._heap)
+            del self._when[key]
+            due.append(key)
+
+
+class Core:
+    """Everything a handler may read or change, passed as one argument."""
+
+    __slots__ = ("config", "counter", "now", "table", "timers")
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.table = Table()
+        self.timers = Timers()
+        self.counter = 0
+        self.now = 0.0
+
+    def next_id(self) -> str:
+        """A fresh id for a stanza the router invents: prefix and counter, replayable."""
+        self.counter += 1
+        return f"{self.config.id_prefix}{self.counter}"
+
+    def schedule(self, key: TimerKey, delay: float) -> None:
+        """Set ``key``'s deadline ``delay`` seconds from now."""
+        self.timers.schedule(key, self.now + delay)

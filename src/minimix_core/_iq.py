@@ -1,0 +1,133 @@
+"""IQs between sessions and rooms: rewritten ids, answers mapped back, self-pings answered.
+
+A session's IQ to a room or an occupant leaves from the account with an id the router
+makes up, so that two sessions using the same id cannot collide; the answer goes back to
+that session only, with its own id. Every IQ gets exactly one answer: the room's, or the
+router's error when the room stays silent past ``Config.iq_timeout``.
+"""
+
+from __future__ import annotations
+
+from ._actions import Action, Continue, Deliver, Discard, DiscardReason, Send
+from ._core import Core
+from ._jid import JID
+from ._lifecycle import OccupancyState
+from ._muc import NOT_CONNECTED_TEXT, PING, error_stanza
+from ._stanza import Stanza
+from ._table import Account, Occupancy, PendingIQ
+
+__all__ = ["forget_session_iqs", "iq_from_session", "iq_timeout", "iq_to_account"]
+
+_PING = f"{{{PING}}}ping"
+
+
+def _self_ping_answer(stanza: Stanza, session: JID, to: JID, occupancy: Occupancy) -> Stanza | None:
+    """The answer to a self-ping a room would give itself (XEP-0410 §3.3), or ``None``.
+
+    ``None`` means the ping is not for the router to answer: it goes to another
+    occupant, or to the room itself.
+    """
+    nick = to.resource
+    if nick is None or stanza.type != "get" or stanza.find(_PING) is None:
+        return None
+    room = occupancy.room
+    joined = occupancy.state is OccupancyState.JOINED and session in occupancy.attached
+    if not joined:
+        return error_stanza(
+            stanza,
+            from_=to,
+            to=session,
+            condition="not-acceptable",
+            error_type="cancel",
+            text=NOT_CONNECTED_TEXT,
+            by=room,
+        )
+    if nick == occupancy.nick:
+        return Stanza("iq", type="result", from_=to, to=session, id=stanza.id)
+    if nick in occupancy.occupants:
+        return None
+    return error_stanza(
+        stanza,
+        from_=to,
+        to=session,
+        condition="item-not-found",
+        error_type="cancel",
+        text="Recipient not in room",
+        by=room,
+    )
+
+
+def iq_from_session(
+    core: Core,
+    account_jid: JID,
+    session: JID,
+    stanza: Stanza,
+    to: JID,
+    occupancy: Occupancy | None,
+) -> list[Action]:
+    """A session's IQ: answered here (self-ping), rewritten to the room, or not ours."""
+    if occupancy is None or stanza.type not in ("get", "set"):
+        return [Continue(stanza=stanza)]
+    answer = _self_ping_answer(stanza, session, to, occupancy)
+    if answer is not None:
+        return [Deliver(session=session, stanza=answer)]
+    if session not in occupancy.attached and session not in occupancy.pending:
+        return [Continue(stanza=stanza)]  # the room answers a non-occupant itself
+    if stanza.id is None:
+        return [Discard(stanza=stanza, reason=DiscardReason.MALFORMED)]  # RFC 6120 §8.1.3
+    account = core.table.accounts[account_jid]
+    if len(account.pending_iqs) >= core.config.max_pending_iqs:
+        error = error_stanza(
+            stanza, from_=to, to=session, condition="resource-constraint", error_type="wait"
+        )
+        return [Deliver(session=session, stanza=error)]
+    new_id = core.next_id()
+    account.pending_iqs[new_id] = PendingIQ(session=session, original_id=stanza.id, to=to)
+    core.schedule(("iq", account_jid, new_id), core.config.iq_timeout)
+    return [Send(stanza=stanza.replace(from_=account_jid, id=new_id))]
+
+
+def iq_to_account(core: Core, account: Account | None, stanza: Stanza, sender: JID) -> list[Action]:
+    """An IQ for the account: an answer for a session, or the server's to answer."""
+    if stanza.type not in ("result", "error") or stanza.id is None:
+        # Requests from rooms and occupants are for the account; the server answers
+        # them on its behalf (RFC 6121 §8.5.2.1.3), as it would without the router.
+        return [Continue(stanza=stanza)]
+    pending = None if account is None else account.pending_iqs.get(stanza.id)
+    if account is None or pending is None or pending.room != sender.bare:
+        if stanza.id.startswith(core.config.id_prefix):
+            # An answer to an IQ the router sent and already answered with a timeout.
+            return [Discard(stanza=stanza, reason=DiscardReason.UNEXPECTED)]
+        return [Continue(stanza=stanza)]
+    del account.pending_iqs[stanza.id]
+    core.timers.cancel(("iq", account.jid, stanza.id))
+    core.table.forget_if_empty(account)
+    if pending.session_closed:
+        return [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]
+    answer = stanza.replace(to=pending.session, id=pending.original_id)
+    return [Deliver(session=pending.session, stanza=answer)]
+
+
+def iq_timeout(core: Core, account_jid: JID, iq_id: str) -> list[Action]:
+    """The room did not answer in time: the session gets ``remote-server-timeout``."""
+    account = core.table.accounts[account_jid]
+    pending = account.pending_iqs.pop(iq_id)
+    core.table.forget_if_empty(account)
+    if pending.session_closed:
+        return []
+    request = Stanza("iq", type="get", id=pending.original_id)
+    error = error_stanza(
+        request,
+        from_=pending.to,
+        to=pending.session,
+        condition="remote-server-timeout",
+        error_type="wait",
+    )
+    return [Deliver(session=pending.session, stanza=error)]
+
+
+def forget_session_iqs(account: Account, session: JID) -> None:
+    """A closed session's IQs: their answers, when they come, are discarded."""
+    for pending in account.pending_iqs.values():
+        if pending.session == session:
+            pending.session_closed = True
