@@ -12,13 +12,22 @@ from ._actions import Action, Continue, Deliver, Discard, DiscardReason, Send
 from ._core import Core
 from ._jid import JID
 from ._lifecycle import OccupancyState
-from ._muc import NOT_CONNECTED_TEXT, PING, error_stanza
-from ._stanza import Stanza
+from ._muc import MAM, NOT_CONNECTED_TEXT, PING, error_stanza
+from ._stanza import Element, Stanza
 from ._table import Account, Occupancy, PendingIQ
 
-__all__ = ["forget_session_iqs", "iq_from_session", "iq_timeout", "iq_to_account"]
+__all__ = [
+    "MAM_RESULT",
+    "forget_session_iqs",
+    "iq_from_session",
+    "iq_timeout",
+    "iq_to_account",
+    "mam_result",
+]
 
 _PING = f"{{{PING}}}ping"
+_MAM_QUERY = f"{{{MAM}}}query"
+MAM_RESULT = f"{{{MAM}}}result"
 
 
 def _self_ping_answer(stanza: Stanza, session: JID, to: JID, occupancy: Occupancy) -> Stanza | None:
@@ -82,9 +91,41 @@ def iq_from_session(
         )
         return [Deliver(session=session, stanza=error)]
     new_id = core.next_id()
-    account.pending_iqs[new_id] = PendingIQ(session=session, original_id=stanza.id, to=to)
+    query = stanza.find(_MAM_QUERY) if stanza.type == "set" else None
+    query_id = None
+    if query is not None:
+        # Results carry the queryid, not the IQ id: make it ours too (XEP-0313 §4.1), so
+        # that two sessions using the same queryid never get each other's results.
+        query_id = query.get("queryid")
+        stanza = _with_query_id(stanza, query, new_id)
+    pending = PendingIQ(session=session, original_id=stanza.id, to=to, query_id=query_id)
+    account.pending_iqs[new_id] = pending
     core.schedule(("iq", account_jid, new_id), core.config.iq_timeout)
     return [Send(stanza=stanza.replace(from_=account_jid, id=new_id))]
+
+
+def _with_query_id(stanza: Stanza, query: Element, query_id: str | None) -> Stanza:
+    attrs: list[tuple[str, str]] = []
+    for key, value in query.attrs:
+        if key != "queryid":
+            attrs.append((key, value))
+        elif query_id is not None:
+            attrs.append((key, query_id))  # in place, as the peer wrote it
+    if query_id is not None and query.get("queryid") is None:
+        attrs.append(("queryid", query_id))
+    new = query.replace(attrs=tuple(attrs))
+    return stanza.replace(children=tuple(new if c is query else c for c in stanza.children))
+
+
+def mam_result(account: Account, stanza: Stanza, result: Element, sender: JID) -> list[Action]:
+    """A MAM result message goes to the session whose query it answers, and only there."""
+    pending = account.pending_iqs.get(result.get("queryid", ""))
+    if pending is None or pending.room != sender.bare:
+        return [Discard(stanza=stanza, reason=DiscardReason.UNEXPECTED)]
+    if pending.session_closed:
+        return [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]
+    restored = _with_query_id(stanza, result, pending.query_id)
+    return [Deliver(session=pending.session, stanza=restored.with_to(pending.session))]
 
 
 def iq_to_account(core: Core, account: Account | None, stanza: Stanza, sender: JID) -> list[Action]:

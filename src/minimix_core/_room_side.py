@@ -5,12 +5,12 @@ from __future__ import annotations
 from ._actions import Action, Continue, Deliver, Discard, DiscardReason, Send
 from ._config import Config
 from ._core import Core
-from ._iq import iq_to_account
+from ._iq import MAM_RESULT, iq_to_account, mam_result
 from ._jid import JID
 from ._lifecycle import OccupancyEvent, OccupancyState, advance
 from ._membership import finish, join_stanza
-from ._muc import FLAG_CHANGES, ITEM, ROOM_FLAG_CODES, USER_X, is_subject, status_codes
-from ._stanza import Stanza
+from ._muc import FLAG_CHANGES, ITEM, NO_COPY, ROOM_FLAG_CODES, USER_X, is_subject, status_codes
+from ._stanza import Element, Stanza
 from ._synth import fork_self_presence, removal_for_session
 from ._table import Account, Attachment, Occupancy, Table
 
@@ -26,6 +26,10 @@ def to_account(core: Core, account_jid: JID, stanza: Stanza) -> list[Action]:
     account = table.accounts.get(account_jid)
     if stanza.kind == "iq":
         return iq_to_account(core, account, stanza, sender)
+    if account is not None and account.pending_iqs and stanza.type not in ("groupchat", "error"):
+        result = stanza.find(MAM_RESULT)
+        if result is not None:
+            return mam_result(account, stanza, result, sender)
     occupancy = None if account is None else account.rooms.get(sender.bare)
     if account is None or occupancy is None:
         return [Continue(stanza=stanza)]
@@ -195,17 +199,28 @@ def _error_to_sender(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
 
 def _message(occupancy: Occupancy, stanza: Stanza, sender: JID) -> list[Action]:
     kind = stanza.type
+    if kind == "groupchat":
+        if sender.resource is None:
+            _note_flags(occupancy, stanza)
+        if is_subject(stanza) and occupancy.state is not OccupancyState.LEAVING:
+            occupancy.subject = stanza
+        return fork(occupancy, stanza)
     if kind == "error":
         return _error_to_sender(occupancy, stanza)
-    if kind == "groupchat" and sender.resource is None:
-        for code in status_codes(stanza):
-            change = FLAG_CHANGES.get(code)
-            if change is not None:
-                flag, on = change
-                if on:
-                    occupancy.flags.add(flag)
-                else:
-                    occupancy.flags.discard(flag)
-    if kind == "groupchat" and is_subject(stanza) and occupancy.state is not OccupancyState.LEAVING:
-        occupancy.subject = stanza
+    if kind == "chat" and sender.resource is not None and stanza.find(NO_COPY) is None:
+        # A private message (§7.5) reaches every session here, once each: tell the host's
+        # carbons (XEP-0280, XEP-0334) not to copy it again.
+        stanza = stanza.replace(children=(*stanza.children, Element(NO_COPY)))
     return fork(occupancy, stanza)
+
+
+def _note_flags(occupancy: Occupancy, stanza: Stanza) -> None:
+    """Configuration-change codes (§10.2.1) that late joiners' self-presence must show."""
+    for code in status_codes(stanza):
+        change = FLAG_CHANGES.get(code)
+        if change is not None:
+            flag, on = change
+            if on:
+                occupancy.flags.add(flag)
+            else:
+                occupancy.flags.discard(flag)

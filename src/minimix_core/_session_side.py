@@ -9,7 +9,7 @@ from ._iq import forget_session_iqs, iq_from_session
 from ._jid import JID
 from ._lifecycle import OccupancyEvent, OccupancyState, advance
 from ._membership import join_stanza, release, track_id
-from ._muc import MUC_X, USER_X, error_stanza
+from ._muc import CARBONS, FORWARD, MUC_X, USER_X, error_stanza
 from ._stanza import Element, Stanza
 from ._synth import late_join, not_connected
 from ._table import Account, Attachment, Occupancy, Table
@@ -163,10 +163,26 @@ def _message(
             error_from = to.bare if kind == "groupchat" else to
             return [Deliver(session=session, stanza=not_connected(stanza, session, error_from))]
         return [Continue(stanza=stanza)]
-    if kind != "groupchat" and to.resource is not None:
-        stanza = _mark_private(stanza)
     track_id(occupancy, stanza.id, session, config)
-    return [Send(stanza=stanza.with_from(session.bare))]
+    if kind == "groupchat" or to.resource is None:
+        return [Send(stanza=stanza.with_from(session.bare))]
+    stanza = _mark_private(stanza)
+    # The other sessions in the room learn of the sent PM as XEP-0280 carbons tell them.
+    copy = _sent_carbon(stanza, session)
+    carbons: list[Action] = [
+        Deliver(session=other, stanza=copy.with_to(other))
+        for other in occupancy.attached
+        if other != session
+    ]
+    return [Send(stanza=stanza.with_from(session.bare)), *carbons]
+
+
+def _sent_carbon(sent: Stanza, session: JID) -> Stanza:
+    """XEP-0280 §6: a ``<sent/>`` copy from the bare JID wrapping the original."""
+    original = sent.with_from(session).as_element()
+    forwarded = Element(f"{{{FORWARD}}}forwarded", children=(original,))
+    wrapper = Element(f"{{{CARBONS}}}sent", children=(forwarded,))
+    return Stanza("message", type=sent.type, from_=session.bare, children=(wrapper,))
 
 
 def _mark_private(stanza: Stanza) -> Stanza:

@@ -152,6 +152,19 @@ class Stanza:
             children=self.children,
         )
 
+    def as_element(self) -> Element:
+        """The stanza as an element in ``jabber:client``, to wrap it (forwarded, carbons)."""
+        attributes: list[tuple[str, str]] = []
+        for name, value in (
+            ("from", self.from_),
+            ("to", self.to),
+            ("type", self.type),
+            ("id", self.id),
+        ):
+            if value is not None:
+                attributes.append((name, str(value)))
+        return Element(f"{{{CLIENT_NS}}}{self.kind}", (*attributes, *self.attrs), self.children)
+
     def with_from(self, from_: JID) -> Stanza:
         """A copy sent from ``from_``: a session's stanza rewritten to the account."""
         return Stanza(

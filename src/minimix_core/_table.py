@@ -17,15 +17,19 @@ __all__ = ["Account", "Attachment", "Occupancy", "PendingIQ", "Table"]
 class PendingIQ:
     """An IQ a session sent to a room under an id the router made up."""
 
-    __slots__ = ("original_id", "room", "session", "session_closed", "to")
+    __slots__ = ("original_id", "query_id", "room", "session", "session_closed", "to")
 
-    def __init__(self, *, session: JID, original_id: str, to: JID) -> None:
+    def __init__(
+        self, *, session: JID, original_id: str, to: JID, query_id: str | None = None
+    ) -> None:
         self.session = session
         self.original_id = original_id
         """The session's own id, restored on the answer."""
         self.to = to
         """Where the IQ went: an error the router makes for it comes from there."""
         self.room = to.bare
+        self.query_id = query_id
+        """The session's own MAM ``queryid`` (XEP-0313), restored on each result."""
         self.session_closed = False
         """The session is gone; its answer will be discarded when it comes."""
 

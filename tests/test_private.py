@@ -1,0 +1,84 @@
+"""Private messages across devices (XEP-0045 §7.5, XEP-0280 carbons, XEP-0334 hints)."""
+
+from __future__ import annotations
+
+from helpers import ALICE, LAPTOP, PHONE, TABLET, Harness, x
+from minimix_core import Deliver, Send
+
+SENT = "<message to='lounge@muc.example.net/bob' type='chat' id='p1'><body>psst</body></message>"
+
+
+def test_sent_pm_leaves_from_the_account_and_other_sessions_get_a_sent_carbon() -> None:
+    """XEP-0280 §6: every other attached session sees the PM it did not send itself."""
+    h = Harness()
+    h.joined(PHONE, LAPTOP, TABLET)
+    assert h.session(PHONE, x(SENT)) == [
+        Send(
+            stanza=x(
+                "<message from='alice@example.org' to='lounge@muc.example.net/bob' type='chat' id='p1'>"
+                "<body>psst</body><x xmlns='http://jabber.org/protocol/muc#user'/></message>"
+            )
+        ),
+        *[
+            Deliver(
+                session=other,
+                stanza=x(
+                    f"""
+                    <message from='alice@example.org' to='{other}' type='chat'>
+                      <sent xmlns='urn:xmpp:carbons:2'>
+                        <forwarded xmlns='urn:xmpp:forward:0'>
+                          <message xmlns='jabber:client' from='alice@example.org/phone'
+                                   to='lounge@muc.example.net/bob' type='chat' id='p1'>
+                            <body>psst</body>
+                            <x xmlns='http://jabber.org/protocol/muc#user'/>
+                          </message>
+                        </forwarded>
+                      </sent>
+                    </message>
+                    """
+                ),
+            )
+            for other in (LAPTOP, TABLET)
+        ],
+    ]
+
+
+def test_incoming_pm_reaches_every_session_once_marked_no_copy() -> None:
+    """Fixture k, XEP-0334: each session gets it from the router; carbons must not add more."""
+    h = Harness()
+    h.joined(PHONE, LAPTOP)
+    pm = x(
+        """
+        <message type='chat' to='alice@example.org' from='lounge@muc.example.net/bob' id='pm1' xml:lang='en'>
+          <body>psst alice</body>
+          <x xmlns='http://jabber.org/protocol/muc#user'/>
+        </message>
+        """
+    )
+    marked = x(
+        """
+        <message type='chat' to='alice@example.org' from='lounge@muc.example.net/bob' id='pm1' xml:lang='en'>
+          <body>psst alice</body>
+          <x xmlns='http://jabber.org/protocol/muc#user'/>
+          <no-copy xmlns='urn:xmpp:hints'/>
+        </message>
+        """
+    )
+    assert h.room(pm) == [
+        Deliver(session=PHONE, stanza=marked.with_to(PHONE)),
+        Deliver(session=LAPTOP, stanza=marked.with_to(LAPTOP)),
+    ]
+    assert h.room(marked)[0] == Deliver(session=PHONE, stanza=marked.with_to(PHONE))
+
+
+def test_pm_error_goes_back_to_the_sender_only() -> None:
+    """XEP-0045 §7.5: unknown nick is item-not-found; only the sending session sees it."""
+    h = Harness()
+    h.joined(PHONE, LAPTOP)
+    h.session(LAPTOP, x(SENT))
+    error = x(
+        "<message type='error' from='lounge@muc.example.net/bob' to='alice@example.org' id='p1'>"
+        "<error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
+    )
+    assert h.room(error) == [Deliver(session=LAPTOP, stanza=error.with_to(LAPTOP))]
+    assert h.router._core.table.accounts[ALICE].jid == ALICE
