@@ -42,6 +42,16 @@ class Config:
     iq_timeout: float = field(default=60.0, validator=_seconds)
     """Seconds a room has to answer a session's IQ; then the session gets
     ``remote-server-timeout`` (type ``wait``) and a late answer is discarded."""
+    max_history_messages: int = field(default=50, validator=_positive)
+    """Historic messages kept per occupancy for late joiners and returning devices; the
+    oldest goes first."""
+    max_history_bytes: int = field(default=64 * 1024, validator=_positive)
+    """Characters of XML the history of one occupancy may hold; the oldest goes first."""
+    default_history_messages: int = field(
+        default=20, validator=validators.and_(validators.instance_of(int), validators.ge(0))
+    )
+    """Messages a late joiner gets when its join asks for no specific history (Prosody's
+    room default is 20)."""
     id_prefix: str = field(default="mmx-", validator=validators.instance_of(str))
     """Prefix of ids the router invents; a counter follows it, so runs replay exactly.
     Give each process of a cluster its own prefix."""

@@ -90,6 +90,7 @@ def iq_from_session(
             stanza, from_=to, to=session, condition="resource-constraint", error_type="wait"
         )
         return [Deliver(session=session, stanza=error)]
+    original_id = stanza.id
     new_id = core.next_id()
     query = stanza.find(_MAM_QUERY) if stanza.type == "set" else None
     query_id = None
@@ -98,7 +99,7 @@ def iq_from_session(
         # that two sessions using the same queryid never get each other's results.
         query_id = query.get("queryid")
         stanza = _with_query_id(stanza, query, new_id)
-    pending = PendingIQ(session=session, original_id=stanza.id, to=to, query_id=query_id)
+    pending = PendingIQ(session=session, original_id=original_id, to=to, query_id=query_id)
     account.pending_iqs[new_id] = pending
     core.schedule(("iq", account_jid, new_id), core.config.iq_timeout)
     return [Send(stanza=stanza.replace(from_=account_jid, id=new_id))]

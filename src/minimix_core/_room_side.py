@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._actions import Action, Continue, Deliver, Discard, DiscardReason, Send
 from ._config import Config
 from ._core import Core
+from ._history import History, is_historic
 from ._iq import MAM_RESULT, iq_to_account, mam_result
 from ._jid import JID
 from ._lifecycle import OccupancyEvent, OccupancyState, advance
@@ -35,7 +36,7 @@ def to_account(core: Core, account_jid: JID, stanza: Stanza) -> list[Action]:
         return [Continue(stanza=stanza)]
     if stanza.kind == "presence":
         return _presence(table, config, account, occupancy, stanza, sender)
-    return _message(occupancy, stanza, sender)
+    return _message(core, occupancy, stanza, sender)
 
 
 def fork(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
@@ -164,6 +165,8 @@ def _reset(occupancy: Occupancy, account_jid: JID, first: Attachment) -> None:
     occupancy.flags = set()
     occupancy.created = False
     occupancy.sent_ids = {}
+    occupancy.history = None
+    occupancy.last_message_at = None
 
 
 def _presence_error(
@@ -197,13 +200,16 @@ def _error_to_sender(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
     return fork(occupancy, stanza)
 
 
-def _message(occupancy: Occupancy, stanza: Stanza, sender: JID) -> list[Action]:
+def _message(core: Core, occupancy: Occupancy, stanza: Stanza, sender: JID) -> list[Action]:
     kind = stanza.type
     if kind == "groupchat":
         if sender.resource is None:
             _note_flags(occupancy, stanza)
-        if is_subject(stanza) and occupancy.state is not OccupancyState.LEAVING:
-            occupancy.subject = stanza
+        if occupancy.state is not OccupancyState.LEAVING:
+            if is_subject(stanza):
+                occupancy.subject = stanza
+            elif is_historic(stanza):
+                _remember(core, occupancy, stanza)
         return fork(occupancy, stanza)
     if kind == "error":
         return _error_to_sender(occupancy, stanza)
@@ -212,6 +218,15 @@ def _message(occupancy: Occupancy, stanza: Stanza, sender: JID) -> list[Action]:
         # carbons (XEP-0280, XEP-0334) not to copy it again.
         stanza = stanza.replace(children=(*stanza.children, Element(NO_COPY)))
     return fork(occupancy, stanza)
+
+
+def _remember(core: Core, occupancy: Occupancy, stanza: Stanza) -> None:
+    history = occupancy.history
+    if history is None:
+        history = occupancy.history = History()
+    sent_at = history.add(stanza, occupancy.room, core.now, core.config)
+    if occupancy.last_message_at is None or sent_at > occupancy.last_message_at:
+        occupancy.last_message_at = sent_at
 
 
 def _note_flags(occupancy: Occupancy, stanza: Stanza) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._actions import Action, Continue, Deliver, Discard, DiscardReason, Send
 from ._config import Config
 from ._core import Core
+from ._history import history_request
 from ._iq import forget_session_iqs, iq_from_session
 from ._jid import JID
 from ._lifecycle import OccupancyEvent, OccupancyState, advance
@@ -36,7 +37,7 @@ def from_session(core: Core, session: JID, stanza: Stanza) -> list[Action]:
     account = table.accounts.get(account_jid)
     occupancy = None if account is None else account.rooms.get(to.bare)
     if stanza.kind == "presence":
-        return _presence(table, config, account_jid, session, stanza, to, occupancy)
+        return _presence(core, account_jid, session, stanza, to, occupancy)
     if stanza.kind == "message":
         return _message(config, session, stanza, to, occupancy)
     return iq_from_session(core, account_jid, session, stanza, to, occupancy)
@@ -63,18 +64,18 @@ def session_gone(table: Table, account: Account, session: JID) -> list[Action]:
 
 
 def _presence(
-    table: Table,
-    config: Config,
+    core: Core,
     account_jid: JID,
     session: JID,
     stanza: Stanza,
     to: JID,
     occupancy: Occupancy | None,
 ) -> list[Action]:
+    table, config = core.table, core.config
     kind = stanza.type
     if kind is None:
         if stanza.find(MUC_X) is not None:
-            return _join(table, config, account_jid, session, stanza, to, occupancy)
+            return _join(core, account_jid, session, stanza, to, occupancy)
         if occupancy is None:
             return [Continue(stanza=stanza)]
         return [Discard(stanza=stanza, reason=DiscardReason.PRESENCE_UPDATE)]
@@ -101,14 +102,14 @@ def _refuse_join(stanza: Stanza, session: JID, to: JID, condition: str, kind: st
 
 
 def _join(
-    table: Table,
-    config: Config,
+    core: Core,
     account_jid: JID,
     session: JID,
     stanza: Stanza,
     to: JID,
     occupancy: Occupancy | None,
 ) -> list[Action]:
+    table, config = core.table, core.config
     nick = to.resource
     if nick is None:
         # §7.2.1: a join must name a nick.
@@ -139,7 +140,14 @@ def _join(
     if cached is not None:
         # A late join, or a resync of an attached session (§7.2.1): answered from the table.
         occupancy.attached[session] = attachment
-        stanzas = late_join(occupancy, cached, session, attachment)
+        history = (
+            []
+            if occupancy.history is None
+            else occupancy.history.select(
+                history_request(stanza), core.now, config.default_history_messages
+            )
+        )
+        stanzas = late_join(occupancy, cached, session, attachment, history)
         return [Deliver(session=session, stanza=s) for s in stanzas]
     # Joining or leaving: the session waits for the room's answer to the account's join.
     occupancy.pending[session] = attachment

@@ -97,16 +97,21 @@ def _self_presence(
 
 
 def late_join(
-    occupancy: Occupancy, cached: Stanza, session: JID, attachment: Attachment
+    occupancy: Occupancy,
+    cached: Stanza,
+    session: JID,
+    attachment: Attachment,
+    history: list[Stanza],
 ) -> list[Stanza]:
     """What a session joining an already joined room gets, in XEP-0045 §7.1 order.
 
     Every other occupant's presence, then the session's self-presence (110 last among
-    presences), then the subject. The subject is left out only while the room has not
-    sent one yet: it is then on its way and reaches the session live.
+    presences), then ``history``, then the subject. The subject is left out only while
+    the room has not sent one yet: it is then on its way and reaches the session live.
     """
     out = [presence.with_to(session) for presence in occupancy.occupants.values()]
     out.append(_self_presence(occupancy, cached, session, attachment))
+    out.extend(message.with_to(session) for message in history)
     if occupancy.subject is not None:
         out.append(occupancy.subject.with_to(session))
     return out

@@ -7,6 +7,7 @@ completely before they change anything, so a refused input leaves the table as i
 
 from __future__ import annotations
 
+from ._history import History
 from ._jid import JID
 from ._lifecycle import OccupancyState
 from ._stanza import Stanza
@@ -55,7 +56,9 @@ class Occupancy:
         "attached",
         "created",
         "flags",
+        "history",
         "join",
+        "last_message_at",
         "leaving",
         "nick",
         "occupants",
@@ -91,6 +94,10 @@ class Occupancy:
         self.pending: dict[JID, Attachment] = {}
         self.leaving: dict[JID, Attachment] = {}
         """Sessions that left last and wait for the room's answer."""
+        self.history: History | None = None
+        """The room's recent historic messages, made on the first one (most rooms are quiet)."""
+        self.last_message_at: float | None = None
+        """When the newest historic message was sent: a rejoin asks for history since then."""
         self.sent_ids: dict[str, JID] = {}
         """Ids of stanzas sent for sessions, oldest first: errors go back to the sender."""
 

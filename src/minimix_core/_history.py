@@ -1,0 +1,228 @@
+"""Each occupancy's bounded buffer of the room's historic messages (XEP-0045 §7.2.13).
+
+What the buffer keeps is what a room's own history would: messages with a body or
+another storable payload, not chat states or messages marked ``no-store``. Each entry is
+kept in the form a late joiner gets it: with one ``<delay/>`` from the room, the room's
+own when it sent one.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import UTC, datetime
+from typing import Final
+
+from ._config import Config
+from ._jid import JID
+from ._muc import HINTS, MUC
+from ._stanza import CLIENT_NS, Element, Stanza
+
+__all__ = ["History", "HistoryRequest", "history_request", "iso_stamp"]
+
+DELAY_NS: Final = "urn:xmpp:delay"
+DELAY: Final = f"{{{DELAY_NS}}}delay"
+SID: Final = "{urn:xmpp:sid:0}stanza-id"
+_BODY: Final = f"{{{CLIENT_NS}}}body"
+_NOT_STORED: Final = frozenset({f"{{{HINTS}}}no-store", f"{{{HINTS}}}no-permanent-store"})
+# Payloads worth keeping without a body: explicit store hint, encryption, markers.
+_STORABLE: Final = frozenset(
+    {
+        f"{{{HINTS}}}store",
+        "{eu.siacs.conversations.axolotl}encrypted",
+        "{urn:xmpp:omemo:2}encrypted",
+        "{urn:xmpp:openpgp:0}openpgp",
+        "{urn:xmpp:chat-markers:0}displayed",
+        "{urn:xmpp:chat-markers:0}received",
+        "{urn:xmpp:chat-markers:0}acknowledged",
+    }
+)
+
+
+def iso_stamp(seconds: float) -> str:
+    """XEP-0082 DateTime (UTC, ``Z``) for POSIX seconds."""
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + (
+        f".{moment.microsecond // 1000:03d}Z" if moment.microsecond else "Z"
+    )
+
+
+def _parse_stamp(text: str) -> float | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _size(element: Element, parent_ns: str = CLIENT_NS) -> int:
+    """About the length of the element's XML: what ``maxchars`` and the size bound count.
+
+    The core never serializes; this estimate is within a few characters of the text the
+    XML edge writes (entity escapes and attribute prefixes are not counted).
+    """
+    ns = element.namespace
+    size = 2 * len(element.name) + 5 + len(element.text or "") + len(element.tail or "")
+    if ns != parent_ns:
+        size += len(ns) + 9  # ' xmlns="…"'
+    for key, value in element.attrs:
+        size += len(key.rpartition("}")[2]) + len(value) + 4
+    for child in element.children:
+        size += _size(child, ns)
+    return size
+
+
+def is_historic(stanza: Stanza) -> bool:
+    """A groupchat message a room would keep in its history."""
+    historic = False
+    for child in stanza.children:
+        tag = child.tag
+        if tag in _NOT_STORED:
+            return False
+        if tag == _BODY or tag in _STORABLE:
+            historic = True
+    return historic
+
+
+def _envelope(stanza: Stanza) -> int:
+    size = 2 * len(stanza.kind) + 5
+    for value in (stanza.from_, stanza.to, stanza.type, stanza.id):
+        if value is not None:
+            size += len(str(value)) + 8
+    return size
+
+
+class HistoryRequest:
+    """A session's ``<history/>`` limits (XEP-0045 §7.2.14); ``None`` means no limit."""
+
+    __slots__ = ("maxchars", "maxstanzas", "seconds", "since")
+
+    def __init__(
+        self,
+        *,
+        maxchars: int | None = None,
+        maxstanzas: int | None = None,
+        seconds: int | None = None,
+        since: float | None = None,
+    ) -> None:
+        self.maxchars = maxchars
+        self.maxstanzas = maxstanzas
+        self.seconds = seconds
+        self.since = since
+
+
+def _limit(element: Element, name: str) -> int | None:
+    value = element.get(name)
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def history_request(join: Stanza) -> HistoryRequest | None:
+    """The ``<history/>`` of a join presence, or ``None`` when it asks for nothing specific."""
+    muc = join.find(f"{{{MUC}}}x")
+    element = None if muc is None else muc.find(f"{{{MUC}}}history")
+    if element is None:
+        return None
+    since = element.get("since")
+    return HistoryRequest(
+        maxchars=_limit(element, "maxchars"),
+        maxstanzas=_limit(element, "maxstanzas"),
+        seconds=_limit(element, "seconds"),
+        since=None if since is None else _parse_stamp(since),
+    )
+
+
+class _Entry:
+    __slots__ = ("at", "size", "stanza", "stanza_id")
+
+    def __init__(self, stanza: Stanza, at: float, stanza_id: str | None, size: int) -> None:
+        self.stanza = stanza
+        self.at = at
+        self.stanza_id = stanza_id
+        self.size = size
+
+
+class History:
+    """The last messages of one room, bounded by count and size, oldest first."""
+
+    __slots__ = ("_bytes", "_entries", "_ids")
+
+    def __init__(self) -> None:
+        self._entries: deque[_Entry] = deque()
+        self._ids: dict[str, None] = {}
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def size(self) -> int:
+        """The buffer's size in (approximate) characters of XML."""
+        return self._bytes
+
+    def __contains__(self, stanza_id: str) -> bool:
+        return stanza_id in self._ids
+
+    @staticmethod
+    def stanza_id(stanza: Stanza, room: JID) -> str | None:
+        """The room's XEP-0359 stanza-id of a message (``by`` the room), if any."""
+        by = str(room)
+        for child in stanza.findall(SID):
+            if child.get("by") == by:
+                return child.get("id")
+        return None
+
+    def add(self, stanza: Stanza, room: JID, now: float, config: Config) -> float:
+        """Keep ``stanza`` (a historic message) in the form late joiners get it.
+
+        Returns when it was sent: its delay stamp, or ``now`` for a live message.
+        """
+        delay = stanza.find(DELAY)
+        at = now
+        if delay is None:
+            stamp = Element(DELAY, (("from", str(room)), ("stamp", iso_stamp(now))))
+            stanza = stanza.replace(children=(*stanza.children, stamp))
+        else:
+            parsed = _parse_stamp(delay.get("stamp", ""))
+            at = parsed if parsed is not None else now
+        stanza_id = self.stanza_id(stanza, room)
+        size = sum(_size(child) for child in stanza.children) + _envelope(stanza)
+        self._entries.append(_Entry(stanza, at, stanza_id, size))
+        self._bytes += size
+        if stanza_id is not None:
+            self._ids[stanza_id] = None
+        while self._entries and (
+            len(self._entries) > config.max_history_messages
+            or self._bytes > config.max_history_bytes
+        ):
+            old = self._entries.popleft()
+            self._bytes -= old.size
+            if old.stanza_id is not None:
+                self._ids.pop(old.stanza_id, None)
+        return at
+
+    def select(self, request: HistoryRequest | None, now: float, default: int) -> list[Stanza]:
+        """The newest messages that satisfy every limit of ``request`` (§7.2.14), oldest first."""
+        if request is None:
+            request = HistoryRequest(maxstanzas=default)
+        picked: list[Stanza] = []
+        chars = 0
+        for entry in reversed(self._entries):
+            if request.maxstanzas is not None and len(picked) >= request.maxstanzas:
+                break
+            if request.seconds is not None and entry.at < now - request.seconds:
+                break
+            if request.since is not None and entry.at <= request.since:
+                break
+            chars += entry.size
+            if request.maxchars is not None and chars > request.maxchars:
+                break
+            picked.append(entry.stanza)
+        picked.reverse()
+        return picked
+
+    def clear(self) -> None:
+        """Forget everything (the account left the room)."""
+        self._entries.clear()
+        self._ids.clear()
+        self._bytes = 0

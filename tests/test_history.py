@@ -1,0 +1,154 @@
+"""History for late joiners from the occupancy's buffer (XEP-0045 §7.2.13, §7.2.14)."""
+
+from __future__ import annotations
+
+from helpers import (
+    LAPTOP,
+    PHONE,
+    ROOM,
+    Harness,
+    groupchat,
+    join,
+    occupant,
+    self_presence,
+    subject,
+    x,
+)
+from minimix_core import Config, Deliver, Router
+
+T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
+STAMP0 = "2027-01-15T08:00:00Z"
+
+
+def joined_at(t: float, router: Router | None = None) -> Harness:
+    h = Harness(router)
+    h.now = t
+    h.joined(PHONE, others=("bob",))
+    return h
+
+
+def delayed(body: str, mid: str, stamp: str) -> str:
+    return (
+        f"<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='{mid}'>"
+        f"<body>{body}</body><delay xmlns='urn:xmpp:delay' from='lounge@muc.example.net' stamp='{stamp}'/></message>"
+    )
+
+
+def test_late_joiner_gets_history_between_self_presence_and_subject() -> None:
+    """XEP-0045 §7.1, §7.2.13: history after 110, before the subject, one delay from the room."""
+    h = joined_at(T0)
+    h.room(groupchat("one", mid="m1"))
+    h.now = T0 + 1.5
+    h.room(groupchat("two", mid="m2"))
+    actions = h.session(LAPTOP, join(jid="late"))
+    assert actions == [
+        Deliver(session=LAPTOP, stanza=occupant("bob", to=LAPTOP)),
+        Deliver(session=LAPTOP, stanza=self_presence(pid="late").with_to(LAPTOP)),
+        Deliver(session=LAPTOP, stanza=x(delayed("one", "m1", STAMP0)).with_to(LAPTOP)),
+        Deliver(
+            session=LAPTOP,
+            stanza=x(delayed("two", "m2", "2027-01-15T08:00:01.500Z")).with_to(LAPTOP),
+        ),
+        Deliver(session=LAPTOP, stanza=subject().with_to(LAPTOP)),
+    ]
+
+
+def test_history_the_room_sent_during_the_join_keeps_its_own_delay() -> None:
+    """XEP-0045 §7.2.13: never a second delay; the room's stamp is the message's time."""
+    h = Harness()
+    h.now = T0
+    h.session(PHONE, join())
+    h.room(self_presence())
+    old = x(delayed("from before", "h1", "2027-01-01T00:00:00Z"))
+    h.room(old)
+    h.room(subject())
+    actions = h.session(LAPTOP, join(jid="late"))
+    assert actions[1] == Deliver(session=LAPTOP, stanza=old.with_to(LAPTOP))
+
+
+def test_history_request_limits_are_honoured() -> None:
+    """XEP-0045 §7.2.14: maxstanzas, maxchars (0 = none), seconds, since; the smallest wins."""
+    h = joined_at(T0)
+    for n in range(5):
+        h.now = T0 + 10 * n
+        h.room(groupchat(f"m{n}", mid=f"m{n}"))
+    h.now = T0 + 100
+
+    def bodies(inner: str) -> list[str]:
+        actions = h.session(LAPTOP, join(jid="j", inner=inner))
+        return [
+            a.stanza.find("body").text or ""  # type: ignore[union-attr]
+            for a in actions
+            if isinstance(a, Deliver)
+            and a.stanza.kind == "message"
+            and a.stanza.find("body") is not None
+        ]
+
+    assert bodies("<history maxstanzas='2'/>") == ["m3", "m4"]
+    assert bodies("<history maxchars='0'/>") == []
+    assert bodies("<history seconds='65'/>") == ["m4"]
+    assert bodies("<history since='2027-01-15T08:00:15Z'/>") == ["m2", "m3", "m4"]
+    assert bodies("<history since='2027-01-15T08:00:15'/>") == ["m2", "m3", "m4"]
+    assert bodies("<history maxstanzas='3' seconds='75'/>") == ["m3", "m4"]
+    assert bodies("<history maxchars='450'/>") == ["m3", "m4"]
+    assert bodies("<history/>") == ["m0", "m1", "m2", "m3", "m4"]
+    assert bodies("<history maxstanzas='x' since='yesterday'/>") == ["m0", "m1", "m2", "m3", "m4"]
+    assert bodies("") == ["m0", "m1", "m2", "m3", "m4"]
+
+
+def test_default_history_is_the_configured_number() -> None:
+    """A join asking for nothing specific gets Config.default_history_messages."""
+    h = joined_at(T0, Router(Config(default_history_messages=1)))
+    h.room(groupchat("a", mid="a"))
+    h.room(groupchat("b", mid="b"))
+    messages = [
+        a
+        for a in h.session(LAPTOP, join(jid="j"))
+        if isinstance(a, Deliver) and a.stanza.find("body")
+    ]
+    assert [m.stanza.id for m in messages] == ["b"]
+
+
+def test_only_historic_messages_are_kept() -> None:
+    """XEP-0045 §7.2.13, XEP-0334: chat states and no-store messages are not history."""
+    h = joined_at(T0)
+    for payload in (
+        "<active xmlns='http://jabber.org/protocol/chatstates'/>",
+        "<body>secret</body><no-store xmlns='urn:xmpp:hints'/>",
+        "<body>brief</body><no-permanent-store xmlns='urn:xmpp:hints'/>",
+    ):
+        h.room(
+            x(
+                f"<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org'>{payload}</message>"
+            )
+        )
+    h.room(
+        x(
+            "<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org'><encrypted xmlns='eu.siacs.conversations.axolotl'/></message>"
+        )
+    )
+    h.room(
+        x(
+            "<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org'><displayed xmlns='urn:xmpp:chat-markers:0' id='x'/></message>"
+        )
+    )
+    history = h.router._core.table.accounts[PHONE.bare].rooms[ROOM].history
+    assert history is not None
+    assert len(history) == 2
+
+
+def test_history_is_bounded_by_count_and_size() -> None:
+    """Config.max_history_messages and max_history_bytes: the oldest go first."""
+    h = joined_at(T0, Router(Config(max_history_messages=3)))
+    for n in range(5):
+        h.room(groupchat(f"m{n}", mid=f"m{n}"))
+    occ = next(iter(h.router._core.table.accounts[PHONE.bare].rooms.values()))
+    assert occ.history is not None
+    assert [s.id for s in occ.history.select(None, h.now, 10)] == ["m2", "m3", "m4"]
+    small = joined_at(T0, Router(Config(max_history_bytes=700)))
+    for n in range(5):
+        small.room(groupchat("x" * 100, mid=f"m{n}"))
+    occ = next(iter(small.router._core.table.accounts[PHONE.bare].rooms.values()))
+    assert occ.history is not None
+    assert 0 < occ.history.size <= 700
+    assert len(occ.history) == 2
