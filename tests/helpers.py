@@ -107,6 +107,11 @@ class Harness:
         """The network delivers ``stanza`` to the account's bare JID."""
         return self.router.handle(ToAccount(stanza=stanza), now=self.now)
 
+    def timer(self, at: float) -> list[Action]:
+        """The clock moves to ``at`` and the host runs the router's timers."""
+        self.now = at
+        return self.router.handle_timer(at)
+
     def closed(self, session: JID) -> list[Action]:
         """A session ends for good."""
         return self.router.handle(SessionClosed(session=session), now=self.now)

@@ -40,7 +40,7 @@ def test_answer_goes_back_to_the_asking_session_only_with_its_id() -> None:
             ),
         )
     ]
-    assert h.router.next_deadline() is None
+    assert h.router.next_deadline() == 900.0  # only the keep-alive is left
     assert h.router._core.table.accounts[ALICE].pending_iqs == {}
 
 
@@ -78,7 +78,7 @@ def test_timeout_answers_the_session_and_a_late_answer_is_discarded() -> None:
             ),
         )
     ]
-    assert h.router.next_deadline() is None
+    assert h.router.next_deadline() == 900.0
     late = x(result("mmx-1"))
     h.now = 31.0
     assert h.room(late) == [Discard(stanza=late, reason=DiscardReason.UNEXPECTED)]

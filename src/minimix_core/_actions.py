@@ -56,8 +56,13 @@ class DiscardReason(enum.StrEnum):
     """Room traffic that matches nothing the account asked for (a stale reply)."""
     MALFORMED = "malformed"
     """A stanza that makes no sense (an unknown type, a required part missing)."""
-    ERROR_FOR_ERROR = "error-for-error"
-    """An error stanza that cannot be answered with another error (RFC 6120 §8.3)."""
+    KEEPALIVE = "keepalive"
+    """The answer to the router's own keep-alive ping (XEP-0410)."""
+    REJOINING = "rejoining"
+    """The room dropped the account through no fault of its own; the router rejoins and
+    the sessions are not bothered."""
+    RESYNC = "resync"
+    """What a room re-sends after a rejoin and the sessions already know."""
 
 
 @frozen(kw_only=True)

@@ -52,6 +52,19 @@ class Config:
     )
     """Messages a late joiner gets when its join asks for no specific history (Prosody's
     room default is 20)."""
+    keepalive_idle: float = field(default=900.0, validator=_seconds)
+    """Seconds of silence from a room after which the router self-pings it from the
+    account (XEP-0410 §3.2 suggests 15 minutes)."""
+    keepalive_timeout: float = field(default=60.0, validator=_seconds)
+    """Seconds the keep-alive ping may go unanswered; then it is tried again, each wait
+    twice as long (up to ``keepalive_idle``)."""
+    rejoin_delay: float = field(default=5.0, validator=_seconds)
+    """Seconds before the account rejoins a room that shut down (332) or dropped it (333);
+    each further try waits twice as long, up to ``rejoin_max_delay``."""
+    rejoin_max_delay: float = field(default=600.0, validator=_seconds)
+    """The longest wait between two rejoin tries."""
+    max_rejoin_attempts: int = field(default=5, validator=_positive)
+    """Rejoin tries before the router gives up and tells the sessions they are out (333)."""
     id_prefix: str = field(default="mmx-", validator=validators.instance_of(str))
     """Prefix of ids the router invents; a counter follows it, so runs replay exactly.
     Give each process of a cluster its own prefix."""

@@ -26,6 +26,7 @@ __all__ = [
 ]
 
 _PING = f"{{{PING}}}ping"
+_IN_ROOM = frozenset({OccupancyState.JOINED, OccupancyState.REJOINING})
 _MAM_QUERY = f"{{{MAM}}}query"
 MAM_RESULT = f"{{{MAM}}}result"
 
@@ -40,7 +41,8 @@ def _self_ping_answer(stanza: Stanza, session: JID, to: JID, occupancy: Occupanc
     if nick is None or stanza.type != "get" or stanza.find(_PING) is None:
         return None
     room = occupancy.room
-    joined = occupancy.state is OccupancyState.JOINED and session in occupancy.attached
+    # While the router rejoins on its own, the session is still in as far as it knows.
+    joined = session in occupancy.attached and occupancy.state in _IN_ROOM
     if not joined:
         return error_stanza(
             stanza,

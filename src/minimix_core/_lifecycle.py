@@ -26,6 +26,9 @@ class OccupancyState(enum.Enum):
     """The room confirmed the account's self-presence; sessions are *attached*."""
     LEAVING = "leaving"
     """The account's unavailable was sent; the room's answer goes to the leaving sessions."""
+    REJOINING = "rejoining"
+    """The room dropped the account through no fault of its own (332, 333, a failed
+    keep-alive); the account joins again while its sessions stay attached, unaware."""
 
 
 class OccupancyEvent(enum.Enum):
@@ -41,6 +44,13 @@ class OccupancyEvent(enum.Enum):
     """The room says the account is out: the answer to a leave, a kick, a ban, destruction."""
     ROOM_ERROR = "room-error"
     """The room answered a presence of the account with an error."""
+    ROOM_FORGOT = "room-forgot"
+    """The room no longer has the account: shutdown (332), technical removal (333), or a
+    keep-alive ping answered "not joined"."""
+    ROOM_GONE = "room-gone"
+    """The room itself no longer exists (a keep-alive ping answered by the service)."""
+    REJOIN_DUE = "rejoin-due"
+    """The rejoin delay passed: the account sends its join again."""
 
 
 S = OccupancyState
@@ -57,12 +67,22 @@ TRANSITIONS: Final[dict[tuple[OccupancyState, OccupancyEvent], frozenset[Occupan
     (S.JOINED, E.SELF_PRESENCE): frozenset({S.JOINED}),
     (S.LEAVING, E.SELF_PRESENCE): frozenset({S.LEAVING}),
     (S.JOINING, E.SELF_UNAVAILABLE): frozenset({S.ABSENT}),
-    (S.JOINED, E.SELF_UNAVAILABLE): frozenset({S.ABSENT}),
+    (S.JOINED, E.SELF_UNAVAILABLE): frozenset({S.ABSENT, S.REJOINING}),
     # A session that joined while the account was leaving makes the account join again.
     (S.LEAVING, E.SELF_UNAVAILABLE): frozenset({S.ABSENT, S.JOINING}),
     (S.JOINING, E.ROOM_ERROR): frozenset({S.ABSENT}),
     (S.JOINED, E.ROOM_ERROR): frozenset({S.JOINED}),  # e.g. a refused presence update
     (S.LEAVING, E.ROOM_ERROR): frozenset({S.ABSENT, S.JOINING}),
+    (S.JOINED, E.ROOM_FORGOT): frozenset({S.REJOINING}),
+    (S.JOINED, E.ROOM_GONE): frozenset({S.ABSENT}),
+    (S.REJOINING, E.REJOIN_DUE): frozenset({S.REJOINING}),
+    (S.REJOINING, E.SESSION_JOIN): frozenset({S.REJOINING}),  # answered from what it knew
+    (S.REJOINING, E.SELF_PRESENCE): frozenset({S.JOINED}),
+    # Dropped again while rejoining: try again (332/333, transient errors) or give up.
+    (S.REJOINING, E.SELF_UNAVAILABLE): frozenset({S.ABSENT, S.REJOINING}),
+    (S.REJOINING, E.ROOM_ERROR): frozenset({S.ABSENT, S.REJOINING}),
+    # Nobody left to rejoin for: leave if the join is out, else just stop.
+    (S.REJOINING, E.LAST_SESSION_GONE): frozenset({S.LEAVING, S.ABSENT}),
 }
 """``(state, event) -> the states it may lead to``; a pair missing here is a bug."""
 

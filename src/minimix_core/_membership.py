@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from ._actions import Action, Deliver, Send
 from ._config import Config
+from ._core import Core
 from ._jid import JID
 from ._lifecycle import OccupancyEvent, OccupancyState, advance
 from ._muc import STATUS_TEXT
 from ._stanza import Stanza
 from ._synth import unavailable_self, without_caps
-from ._table import Account, Attachment, Occupancy, Table
+from ._table import Account, Attachment, Occupancy
 
 __all__ = ["detach", "finish", "join_stanza", "last_session_gone", "release", "track_id"]
 
@@ -34,6 +35,7 @@ def detach(account: Account, occupancy: Occupancy, session: JID) -> Attachment |
 
 
 def last_session_gone(
+    core: Core,
     account: Account,
     occupancy: Occupancy,
     leave: Stanza | None,
@@ -45,7 +47,13 @@ def last_session_gone(
     ``<status/>`` and ``id`` go to the room); ``leaving`` the sessions that get the room's
     answer (none when the session closed without leaving).
     """
-    occupancy.state = advance(occupancy.state, OccupancyEvent.LAST_SESSION_GONE)
+    event = OccupancyEvent.LAST_SESSION_GONE
+    if occupancy.state is OccupancyState.REJOINING and not occupancy.rejoin_sent:
+        # Waiting to rejoin and nobody left to rejoin for: the room has forgotten us already.
+        occupancy.state = advance(occupancy.state, event, OccupancyState.ABSENT)
+        finish(core, account, occupancy)
+        return []
+    occupancy.state = advance(occupancy.state, event, OccupancyState.LEAVING)
     occupancy.leaving = leaving
     for session in leaving:
         account.link(session, occupancy.room)
@@ -62,7 +70,7 @@ def last_session_gone(
 
 
 def release(
-    account: Account, occupancy: Occupancy, session: JID, leave: Stanza | None
+    core: Core, account: Account, occupancy: Occupancy, session: JID, leave: Stanza | None
 ) -> list[Action]:
     """``session`` leaves ``occupancy``; ``leave`` is its unavailable, or ``None`` on close.
 
@@ -77,17 +85,19 @@ def release(
             return []
         return [Deliver(session=session, stanza=unavailable_self(occupancy, session, leave))]
     leaving = {session: attachment} if leave is not None else {}
-    return last_session_gone(account, occupancy, leave, leaving)
+    return last_session_gone(core, account, occupancy, leave, leaving)
 
 
-def finish(table: Table, account: Account, occupancy: Occupancy) -> None:
-    """The account is out of the room: forget the occupancy and its sessions' links."""
+def finish(core: Core, account: Account, occupancy: Occupancy) -> None:
+    """The account is out of the room: forget the occupancy, its links and its timers."""
     for sessions in (occupancy.attached, occupancy.pending, occupancy.leaving):
         for session in sessions:
             account.unlink(session, occupancy.room)
     occupancy.state = OccupancyState.ABSENT
     del account.rooms[occupancy.room]
-    table.forget_if_empty(account)
+    core.timers.cancel(("ping", account.jid, occupancy.room))
+    core.timers.cancel(("rejoin", account.jid, occupancy.room))
+    core.table.forget_if_empty(account)
 
 
 def track_id(occupancy: Occupancy, stanza_id: str | None, session: JID, config: Config) -> None:

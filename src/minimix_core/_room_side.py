@@ -2,41 +2,71 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from ._actions import Action, Continue, Deliver, Discard, DiscardReason, Send
-from ._config import Config
 from ._core import Core
 from ._history import History, is_historic
 from ._iq import MAM_RESULT, iq_to_account, mam_result
 from ._jid import JID
+from ._keepalive import (
+    TRANSIENT_CONDITIONS,
+    begin_rejoin,
+    give_up,
+    ping_answer,
+    retry_delay,
+    start_keepalive,
+)
 from ._lifecycle import OccupancyEvent, OccupancyState, advance
 from ._membership import finish, join_stanza
-from ._muc import FLAG_CHANGES, ITEM, NO_COPY, ROOM_FLAG_CODES, USER_X, is_subject, status_codes
+from ._muc import (
+    FLAG_CHANGES,
+    ITEM,
+    NO_COPY,
+    ROOM_FLAG_CODES,
+    USER_X,
+    error_condition,
+    is_subject,
+    status_codes,
+)
 from ._stanza import Element, Stanza
 from ._synth import fork_self_presence, removal_for_session
-from ._table import Account, Attachment, Occupancy, Table
+from ._table import Account, Attachment, Occupancy
 
 __all__ = ["fork", "to_account"]
+
+# Removals that are not the account's fault (§11.1, §11.2): rejoin instead of giving up.
+_TRANSIENT_REMOVALS: Final = frozenset({332, 333})
+_S = OccupancyState
+_E = OccupancyEvent
 
 
 def to_account(core: Core, account_jid: JID, stanza: Stanza) -> list[Action]:
     """Route one stanza addressed to a local account's bare JID."""
-    table, config = core.table, core.config
     sender = stanza.from_
     if sender is None:
         return [Discard(stanza=stanza, reason=DiscardReason.MALFORMED)]
-    account = table.accounts.get(account_jid)
+    account = core.table.accounts.get(account_jid)
+    occupancy = None if account is None else account.rooms.get(sender.bare)
     if stanza.kind == "iq":
+        if account is not None and occupancy is not None and _answers_ping(occupancy, stanza):
+            return ping_answer(core, account, occupancy, stanza)
         return iq_to_account(core, account, stanza, sender)
     if account is not None and account.pending_iqs and stanza.type not in ("groupchat", "error"):
         result = stanza.find(MAM_RESULT)
         if result is not None:
             return mam_result(account, stanza, result, sender)
-    occupancy = None if account is None else account.rooms.get(sender.bare)
     if account is None or occupancy is None:
         return [Continue(stanza=stanza)]
+    occupancy.last_seen = core.now
     if stanza.kind == "presence":
-        return _presence(table, config, account, occupancy, stanza, sender)
+        return _presence(core, account, occupancy, stanza, sender)
     return _message(core, occupancy, stanza, sender)
+
+
+def _answers_ping(occupancy: Occupancy, stanza: Stanza) -> bool:
+    ping_id = occupancy.ping_id
+    return ping_id is not None and stanza.id == ping_id and stanza.type in ("result", "error")
 
 
 def fork(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
@@ -48,50 +78,60 @@ def fork(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
 
 
 def _presence(
-    table: Table,
-    config: Config,
-    account: Account,
-    occupancy: Occupancy,
-    stanza: Stanza,
-    sender: JID,
+    core: Core, account: Account, occupancy: Occupancy, stanza: Stanza, sender: JID
 ) -> list[Action]:
     kind = stanza.type
     if kind == "error":
-        return _presence_error(table, account, occupancy, stanza)
+        return _presence_error(core, account, occupancy, stanza)
     nick = sender.resource
     if kind not in (None, "unavailable") or nick is None:
         return fork(occupancy, stanza)
     codes = status_codes(stanza)
     if 110 not in codes and nick != occupancy.current_nick:
-        _remember_occupant(config, occupancy, nick, stanza)
-        return fork(occupancy, stanza)
+        return _occupant(core, occupancy, nick, stanza)
     if kind is None:
-        return _self_available(occupancy, stanza, nick, codes)
-    return _self_unavailable(table, account, occupancy, stanza, codes)
+        return _self_available(core, account, occupancy, stanza, nick, codes)
+    return _self_unavailable(core, account, occupancy, stanza, codes)
 
 
-def _remember_occupant(config: Config, occupancy: Occupancy, nick: str, stanza: Stanza) -> None:
+def _occupant(core: Core, occupancy: Occupancy, nick: str, stanza: Stanza) -> list[Action]:
+    """Another occupant's presence: remembered for late joiners, forwarded."""
     occupants = occupancy.occupants
+    resync = occupancy.resync
+    if resync is not None and stanza.type is None:
+        resync.add(nick)
+        if occupants.get(nick) == stanza:
+            return [Discard(stanza=stanza, reason=DiscardReason.RESYNC)]
     if stanza.type == "unavailable":
         occupants.pop(nick, None)
-    elif nick in occupants or len(occupants) < config.max_occupants_per_room:
+    elif nick in occupants or len(occupants) < core.config.max_occupants_per_room:
         occupants[nick] = stanza
     else:
         occupancy.occupants_truncated = True
+    return fork(occupancy, stanza)
 
 
 def _self_available(
-    occupancy: Occupancy, stanza: Stanza, nick: str, codes: frozenset[int]
+    core: Core,
+    account: Account,
+    occupancy: Occupancy,
+    stanza: Stanza,
+    nick: str,
+    codes: frozenset[int],
 ) -> list[Action]:
     before = occupancy.state
-    occupancy.state = advance(before, OccupancyEvent.SELF_PRESENCE)
-    if before is OccupancyState.LEAVING:
+    occupancy.state = advance(before, _E.SELF_PRESENCE)
+    if before is _S.LEAVING:
         return fork(occupancy, stanza)
     occupancy.nick = nick
-    occupancy.self_presence = stanza
-    if before is OccupancyState.JOINED:
+    previous, occupancy.self_presence = occupancy.self_presence, stanza
+    if before is _S.JOINED:
         return fork(occupancy, stanza)
+    start_keepalive(core, account.jid, occupancy)
+    if before is _S.REJOINING:
+        return _rejoined(occupancy, stanza, previous)
     # The account's join succeeded: 110 says the occupant list is complete (§7.2.2).
+    occupancy.joined_at = core.now
     occupancy.flags = set(codes & ROOM_FLAG_CODES)
     occupancy.created = 201 in codes
     pending, occupancy.pending = occupancy.pending, {}
@@ -102,8 +142,40 @@ def _self_available(
     ]
 
 
+def _rejoined(occupancy: Occupancy, stanza: Stanza, previous: Stanza | None) -> list[Action]:
+    """Back in after a rejoin: only what changed while the account was out is shown."""
+    occupancy.rejoin_attempts = 0
+    actions: list[Action] = []
+    seen = occupancy.resync or set()
+    for nick in [n for n in occupancy.occupants if n not in seen]:
+        # Left while the account was away: the sessions must not keep a ghost.
+        gone = _left_while_away(occupancy, nick)
+        actions += fork(occupancy, gone)
+    if previous is not None and previous.replace(id=None) == stanza.replace(id=None):
+        actions.append(Discard(stanza=stanza, reason=DiscardReason.RESYNC))
+    else:
+        actions += fork(occupancy, stanza)
+    return actions
+
+
+def _left_while_away(occupancy: Occupancy, nick: str) -> Stanza:
+    cached = occupancy.occupants.pop(nick)
+    x = cached.find(USER_X)
+    item = None if x is None else x.find(ITEM)
+    attrs = (("affiliation", "none"), ("role", "none"))
+    if item is not None:
+        attrs = (("affiliation", item.get("affiliation", "none")), ("role", "none"))
+    return Stanza(
+        "presence",
+        type="unavailable",
+        from_=occupancy.room.with_resource(nick),
+        to=cached.to,
+        children=(Element(USER_X, (), (Element(ITEM, attrs),)),),
+    )
+
+
 def _self_unavailable(
-    table: Table,
+    core: Core,
     account: Account,
     occupancy: Occupancy,
     stanza: Stanza,
@@ -115,27 +187,39 @@ def _self_unavailable(
         x = stanza.find(USER_X)
         item = None if x is None else x.find(ITEM)
         new_nick = None if item is None else item.get("nick")
-        if new_nick and state is OccupancyState.JOINED:
+        if new_nick and state is _S.JOINED:
             occupancy.nick = new_nick
         return fork(occupancy, stanza)
-    if state is OccupancyState.LEAVING:
-        return _leave_answered(table, account, occupancy, stanza, OccupancyEvent.SELF_UNAVAILABLE)
+    if state is _S.LEAVING:
+        return _leave_answered(core, account, occupancy, stanza, _E.SELF_UNAVAILABLE)
+    if codes & _TRANSIENT_REMOVALS and state in (_S.JOINED, _S.REJOINING) and occupancy.attached:
+        return _retry(core, account, occupancy, stanza, _E.SELF_UNAVAILABLE)
     # Removed by the room: kick, ban, membership, shutdown, destruction (§8.2, §9, §10.9).
     audience = occupancy.audience()
-    occupancy.state = advance(state, OccupancyEvent.SELF_UNAVAILABLE)
+    occupancy.state = advance(state, _E.SELF_UNAVAILABLE, _S.ABSENT)
     actions: list[Action] = [
         Deliver(session=s, stanza=removal_for_session(stanza, s)) for s in audience
     ]
-    finish(table, account, occupancy)
+    finish(core, account, occupancy)
     return actions or [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]
 
 
+def _retry(
+    core: Core, account: Account, occupancy: Occupancy, stanza: Stanza, event: OccupancyEvent
+) -> list[Action]:
+    """Not the account's fault: rejoin after a delay, or give up after too many tries."""
+    if occupancy.rejoin_attempts >= core.config.max_rejoin_attempts:
+        occupancy.state = advance(occupancy.state, event, _S.ABSENT)
+        gone = give_up(core, account, occupancy, "Could not rejoin the room")
+        return [Discard(stanza=stanza, reason=DiscardReason.REJOINING), *gone]
+    occupancy.state = advance(occupancy.state, event, _S.REJOINING)
+    delay = retry_delay(core, occupancy)
+    rejoin = begin_rejoin(core, account, occupancy, delay=delay)
+    return [Discard(stanza=stanza, reason=DiscardReason.REJOINING), *rejoin]
+
+
 def _leave_answered(
-    table: Table,
-    account: Account,
-    occupancy: Occupancy,
-    stanza: Stanza,
-    event: OccupancyEvent,
+    core: Core, account: Account, occupancy: Occupancy, stanza: Stanza, event: OccupancyEvent
 ) -> list[Action]:
     """The room answered while the account was leaving: the leave (or the join) is over."""
     leaving, occupancy.leaving = occupancy.leaving, {}
@@ -144,11 +228,11 @@ def _leave_answered(
         if session not in occupancy.pending:
             account.unlink(session, occupancy.room)
     if not occupancy.pending:
-        occupancy.state = advance(occupancy.state, event, OccupancyState.ABSENT)
-        finish(table, account, occupancy)
+        occupancy.state = advance(occupancy.state, event, _S.ABSENT)
+        finish(core, account, occupancy)
         return actions or [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]
     # Sessions joined while the account was leaving: the account joins again for them.
-    occupancy.state = advance(occupancy.state, event, OccupancyState.JOINING)
+    occupancy.state = advance(occupancy.state, event, _S.JOINING)
     first = next(iter(occupancy.pending.values()))
     _reset(occupancy, account.jid, first)
     return [*actions, Send(stanza=occupancy.join)]
@@ -170,17 +254,25 @@ def _reset(occupancy: Occupancy, account_jid: JID, first: Attachment) -> None:
 
 
 def _presence_error(
-    table: Table, account: Account, occupancy: Occupancy, stanza: Stanza
+    core: Core, account: Account, occupancy: Occupancy, stanza: Stanza
 ) -> list[Action]:
     state = occupancy.state
-    if state is OccupancyState.JOINED:
-        occupancy.state = advance(state, OccupancyEvent.ROOM_ERROR)
+    if state is _S.JOINED:
+        occupancy.state = advance(state, _E.ROOM_ERROR)
         return _error_to_sender(occupancy, stanza)
-    if state is OccupancyState.LEAVING:
-        return _leave_answered(table, account, occupancy, stanza, OccupancyEvent.ROOM_ERROR)
+    if state is _S.LEAVING:
+        return _leave_answered(core, account, occupancy, stanza, _E.ROOM_ERROR)
+    if state is _S.REJOINING:
+        condition, _ = error_condition(stanza)
+        if condition in TRANSIENT_CONDITIONS:
+            return _retry(core, account, occupancy, stanza, _E.ROOM_ERROR)
+        occupancy.state = advance(state, _E.ROOM_ERROR, _S.ABSENT)
+        text = f"Could not rejoin the room: {condition or 'error'}"
+        gone = give_up(core, account, occupancy, text)
+        return [Discard(stanza=stanza, reason=DiscardReason.REJOINING), *gone]
     # The account's join failed (§7.2.6-§7.2.11): every pending session gets the error as
     # its own join would have: from the nick it asked for, with its own id.
-    occupancy.state = advance(state, OccupancyEvent.ROOM_ERROR)
+    occupancy.state = advance(state, _E.ROOM_ERROR)
     actions: list[Action] = [
         Deliver(
             session=s,
@@ -188,7 +280,7 @@ def _presence_error(
         )
         for s, a in occupancy.pending.items()
     ]
-    finish(table, account, occupancy)
+    finish(core, account, occupancy)
     return actions
 
 
@@ -205,11 +297,12 @@ def _message(core: Core, occupancy: Occupancy, stanza: Stanza, sender: JID) -> l
     if kind == "groupchat":
         if sender.resource is None:
             _note_flags(occupancy, stanza)
-        if occupancy.state is not OccupancyState.LEAVING:
-            if is_subject(stanza):
-                occupancy.subject = stanza
-            elif is_historic(stanza):
-                _remember(core, occupancy, stanza)
+        if occupancy.state is _S.LEAVING:
+            return fork(occupancy, stanza)
+        if is_subject(stanza):
+            return _subject(occupancy, stanza)
+        if is_historic(stanza):
+            return _historic(core, occupancy, stanza)
         return fork(occupancy, stanza)
     if kind == "error":
         return _error_to_sender(occupancy, stanza)
@@ -220,13 +313,28 @@ def _message(core: Core, occupancy: Occupancy, stanza: Stanza, sender: JID) -> l
     return fork(occupancy, stanza)
 
 
-def _remember(core: Core, occupancy: Occupancy, stanza: Stanza) -> None:
+def _subject(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
+    previous, occupancy.subject = occupancy.subject, stanza
+    if occupancy.resync is not None:
+        # The subject ends the room's join sequence (§7.2.15): the resync is over.
+        occupancy.resync = None
+        if previous is not None and previous.children == stanza.children:
+            return [Discard(stanza=stanza, reason=DiscardReason.RESYNC)]
+    return fork(occupancy, stanza)
+
+
+def _historic(core: Core, occupancy: Occupancy, stanza: Stanza) -> list[Action]:
     history = occupancy.history
     if history is None:
         history = occupancy.history = History()
+    elif occupancy.resync is not None:
+        stanza_id = History.stanza_id(stanza, occupancy.room)
+        if stanza_id is not None and stanza_id in history:
+            return [Discard(stanza=stanza, reason=DiscardReason.RESYNC)]
     sent_at = history.add(stanza, occupancy.room, core.now, core.config)
     if occupancy.last_message_at is None or sent_at > occupancy.last_message_at:
         occupancy.last_message_at = sent_at
+    return fork(occupancy, stanza)
 
 
 def _note_flags(occupancy: Occupancy, stanza: Stanza) -> None:

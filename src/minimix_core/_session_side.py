@@ -13,7 +13,7 @@ from ._membership import join_stanza, release, track_id
 from ._muc import CARBONS, FORWARD, MUC_X, USER_X, error_stanza
 from ._stanza import Element, Stanza
 from ._synth import late_join, not_connected
-from ._table import Account, Attachment, Occupancy, Table
+from ._table import Account, Attachment, Occupancy
 
 __all__ = ["from_session", "session_closed", "session_gone"]
 
@@ -31,7 +31,7 @@ def from_session(core: Core, session: JID, stanza: Stanza) -> list[Action]:
         if stanza.kind == "presence" and stanza.type == "unavailable":
             # Broadcast unavailable: the session is gone from every room it was in.
             account = table.accounts.get(account_jid)
-            actions = [] if account is None else session_gone(table, account, session)
+            actions = [] if account is None else session_gone(core, account, session)
             return [*actions, Continue(stanza=stanza)]
         return [Continue(stanza=stanza)]
     account = table.accounts.get(account_jid)
@@ -49,17 +49,17 @@ def session_closed(core: Core, session: JID) -> list[Action]:
     if account is None:
         return []
     forget_session_iqs(account, session)
-    return session_gone(core.table, account, session)
+    return session_gone(core, account, session)
 
 
-def session_gone(table: Table, account: Account, session: JID) -> list[Action]:
+def session_gone(core: Core, account: Account, session: JID) -> list[Action]:
     """Detach a session that disconnected from every room, without telling it anything."""
     actions: list[Action] = []
     for room in account.sessions.pop(session, {}):
         occupancy = account.rooms[room]
         occupancy.leaving.pop(session, None)  # the answer to its leave has nobody to go to
-        actions += release(account, occupancy, session, None)
-    table.forget_if_empty(account)
+        actions += release(core, account, occupancy, session, None)
+    core.table.forget_if_empty(account)
     return actions
 
 
@@ -85,7 +85,7 @@ def _presence(
         if session not in occupancy.attached and session not in occupancy.pending:
             # Not in the room: a room does not answer a second unavailable (Prosody: silence).
             return [Discard(stanza=stanza, reason=DiscardReason.NOT_IN_ROOM)]
-        return release(table.accounts[account_jid], occupancy, session, stanza)
+        return release(core, table.accounts[account_jid], occupancy, session, stanza)
     if kind == "error":
         return [Discard(stanza=stanza, reason=DiscardReason.ERROR_TO_ROOM)]
     if kind == "probe":
@@ -136,7 +136,8 @@ def _join(
     occupancy.attached.pop(session, None)
     occupancy.pending.pop(session, None)
     account.link(session, occupancy.room)
-    cached = occupancy.self_presence if occupancy.state is OccupancyState.JOINED else None
+    in_room = occupancy.state in (OccupancyState.JOINED, OccupancyState.REJOINING)
+    cached = occupancy.self_presence if in_room else None
     if cached is not None:
         # A late join, or a resync of an attached session (§7.2.1): answered from the table.
         occupancy.attached[session] = attachment

@@ -58,13 +58,20 @@ class Occupancy:
         "flags",
         "history",
         "join",
+        "joined_at",
         "last_message_at",
+        "last_seen",
         "leaving",
         "nick",
         "occupants",
         "occupants_truncated",
         "pending",
+        "ping_failures",
+        "ping_id",
+        "rejoin_attempts",
+        "rejoin_sent",
         "requested_nick",
+        "resync",
         "room",
         "self_presence",
         "sent_ids",
@@ -100,6 +107,17 @@ class Occupancy:
         """When the newest historic message was sent: a rejoin asks for history since then."""
         self.sent_ids: dict[str, JID] = {}
         """Ids of stanzas sent for sessions, oldest first: errors go back to the sender."""
+        self.joined_at = 0.0
+        self.last_seen = 0.0
+        """When the room last sent the account anything: the keep-alive measures silence."""
+        self.ping_id: str | None = None
+        """The id of the router's keep-alive ping in flight."""
+        self.ping_failures = 0
+        self.rejoin_attempts = 0
+        self.rejoin_sent = False
+        self.resync: set[str] | None = None
+        """While the room re-sends its join sequence after a rejoin: the nicks it announced.
+        What the sessions already know is not shown to them twice."""
 
     @property
     def current_nick(self) -> str:
@@ -108,7 +126,7 @@ class Occupancy:
 
     def audience(self) -> dict[JID, Attachment]:
         """The sessions that see the room's traffic in the current state."""
-        if self.state is OccupancyState.JOINED:
+        if self.state is OccupancyState.JOINED or self.state is OccupancyState.REJOINING:
             return self.attached
         if self.state is OccupancyState.JOINING:
             return self.pending

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._actions import Action
 from ._core import Core
 from ._iq import iq_timeout
+from ._keepalive import ping_due, rejoin_due
 
 __all__ = ["run_timers"]
 
@@ -16,6 +17,10 @@ def run_timers(core: Core) -> list[Action]:
     """
     actions: list[Action] = []
     for kind, account, detail in core.timers.pop_due(core.now):
-        if kind == "iq" and isinstance(detail, str):
+        if isinstance(detail, str):
             actions += iq_timeout(core, account, detail)
+        elif kind == "ping":
+            actions += ping_due(core, account, detail)
+        else:
+            actions += rejoin_due(core, account, detail)
     return actions

@@ -1,0 +1,292 @@
+"""The router's own XEP-0410 keep-alive and its silent rejoin (XEP-0410 §3, XEP-0045 §11)."""
+
+from __future__ import annotations
+
+from helpers import (
+    ALICE,
+    LAPTOP,
+    PHONE,
+    ROOM,
+    Harness,
+    groupchat,
+    join,
+    occupant,
+    self_presence,
+    subject,
+    x,
+)
+from minimix_core import Config, Deliver, Discard, DiscardReason, OccupancyState, Router, Send
+
+PING = "<iq from='alice@example.org' to='lounge@muc.example.net/alice' type='get' id='{id}'><ping xmlns='urn:xmpp:ping'/></iq>"
+
+
+def answer(iq_id: str, error: str | None = None, by: str = "lounge@muc.example.net") -> str:
+    if error is None:
+        return f"<iq type='result' from='lounge@muc.example.net/alice' to='alice@example.org' id='{iq_id}'/>"
+    return (
+        f"<iq type='error' from='lounge@muc.example.net/alice' to='alice@example.org' id='{iq_id}'>"
+        f"<error type='cancel' by='{by}'><{error} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+    )
+
+
+def occ(h: Harness):  # type: ignore[no-untyped-def]
+    return h.router._core.table.accounts[ALICE].rooms[ROOM]
+
+
+def pinged(h: Harness, at: float = 900.0) -> str:
+    actions = h.timer(at)
+    assert len(actions) == 1
+    action = actions[0]
+    assert isinstance(action, Send)
+    assert action.stanza.find("{urn:xmpp:ping}ping") is not None
+    return action.stanza.id or ""
+
+
+def test_silence_makes_the_router_self_ping_from_the_account() -> None:
+    """XEP-0410 §3.2: after Config.keepalive_idle of silence, a ping to its own occupant JID."""
+    h = Harness()
+    h.joined(PHONE)
+    assert h.router.next_deadline() == 900.0
+    assert h.router.handle_timer(899.0) == []
+    assert h.router.handle_timer(900.0) == [Send(stanza=x(PING.format(id="mmx-1")))]
+    assert h.router.next_deadline() == 960.0
+
+
+def test_traffic_postpones_the_ping() -> None:
+    """Any stanza from the room proves the account is still in it."""
+    h = Harness()
+    h.joined(PHONE)
+    h.now = 500.0
+    h.room(groupchat("still here"))
+    assert h.router.handle_timer(900.0) == []
+    assert h.router.next_deadline() == 1400.0
+
+
+def test_answers_meaning_joined_keep_things_as_they_are() -> None:
+    """XEP-0410 §3.2: result, service-unavailable, feature-not-implemented, item-not-found by the room."""
+    for reply in (None, "service-unavailable", "feature-not-implemented", "item-not-found"):
+        h = Harness()
+        h.joined(PHONE)
+        ping_id = pinged(h)
+        stanza = x(answer(ping_id, reply))
+        assert h.room(stanza) == [Discard(stanza=stanza, reason=DiscardReason.KEEPALIVE)]
+        assert occ(h).state is OccupancyState.JOINED
+        assert h.router.next_deadline() == 1800.0
+
+
+def test_no_answer_asks_again_with_backoff() -> None:
+    """XEP-0410 §3.2: no answer means unknown; retry later, waiting longer each time."""
+    h = Harness(Router(Config(keepalive_timeout=10.0)))
+    h.joined(PHONE)
+    pinged(h)
+    assert h.timer(910.0) == []
+    assert h.router.next_deadline() == 930.0
+    assert pinged(h, 930.0) == "mmx-2"
+    transient = x(answer("mmx-2", "remote-server-timeout"))
+    assert h.room(transient) == [Discard(stanza=transient, reason=DiscardReason.KEEPALIVE)]
+    assert pinged(h, 940.0) == "mmx-3"
+    h.room(x(answer("mmx-3")))
+    assert occ(h).ping_failures == 0
+
+
+def test_not_joined_answer_rejoins_at_once_asking_for_missed_history() -> None:
+    """XEP-0410 §3.2: not-acceptable means the room forgot the account; rejoin silently."""
+    h = Harness()
+    h.now = 1_800_000_000.0
+    h.joined(PHONE, LAPTOP, others=("bob", "dave"))
+    h.room(
+        groupchat("seen", mid="m1").replace(
+            children=(
+                *groupchat("seen").children,
+                x(
+                    "<message><stanza-id xmlns='urn:xmpp:sid:0' by='lounge@muc.example.net' id='s1'/></message>"
+                ).children[0],
+            )
+        )
+    )
+    ping_id = pinged(h, h.now + 900)
+    forgot = x(answer(ping_id, "not-acceptable"))
+    assert h.room(forgot) == [
+        Discard(stanza=forgot, reason=DiscardReason.KEEPALIVE),
+        Send(
+            stanza=x(
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice' id='mmx-2'>"
+                "<x xmlns='http://jabber.org/protocol/muc'><history since='2027-01-15T08:00:00Z'/></x></presence>"
+            )
+        ),
+    ]
+    assert occ(h).state is OccupancyState.REJOINING
+    # The room sends its join sequence again; the sessions see only what changed.
+    bob = occupant("bob")
+    assert h.room(bob) == [Discard(stanza=bob, reason=DiscardReason.RESYNC)]
+    carol = occupant("carol")
+    assert h.room(carol) == [
+        Deliver(session=PHONE, stanza=carol.with_to(PHONE)),
+        Deliver(session=LAPTOP, stanza=carol.with_to(LAPTOP)),
+    ]
+    me = self_presence(pid="mmx-2")
+    dave_left = x(
+        "<presence type='unavailable' from='lounge@muc.example.net/dave' to='alice@example.org'>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/></x></presence>"
+    )
+    assert h.room(me) == [
+        Deliver(session=PHONE, stanza=dave_left.with_to(PHONE)),
+        Deliver(session=LAPTOP, stanza=dave_left.with_to(LAPTOP)),
+        Discard(stanza=me, reason=DiscardReason.RESYNC),
+    ]
+    assert occ(h).state is OccupancyState.JOINED
+    old = x(
+        "<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='m1'><body>seen</body>"
+        "<stanza-id xmlns='urn:xmpp:sid:0' by='lounge@muc.example.net' id='s1'/>"
+        "<delay xmlns='urn:xmpp:delay' from='lounge@muc.example.net' stamp='2027-01-15T08:00:00Z'/></message>"
+    )
+    assert h.room(old) == [Discard(stanza=old, reason=DiscardReason.RESYNC)]
+    missed = x(
+        "<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='m2'><body>missed</body>"
+        "<stanza-id xmlns='urn:xmpp:sid:0' by='lounge@muc.example.net' id='s2'/>"
+        "<delay xmlns='urn:xmpp:delay' from='lounge@muc.example.net' stamp='2027-01-15T08:10:00Z'/></message>"
+    )
+    assert h.room(missed) == [
+        Deliver(session=PHONE, stanza=missed.with_to(PHONE)),
+        Deliver(session=LAPTOP, stanza=missed.with_to(LAPTOP)),
+    ]
+    same_subject = subject()
+    assert h.room(same_subject) == [Discard(stanza=same_subject, reason=DiscardReason.RESYNC)]
+    assert occ(h).resync is None
+    assert h.router.next_deadline() == h.now + 900
+
+
+def test_changed_self_presence_and_subject_after_rejoin_are_shown() -> None:
+    """What changed while the account was out reaches the sessions."""
+    h = Harness()
+    h.joined(PHONE, others=())
+    h.room(x(answer(pinged(h), "not-acceptable")))
+    demoted = self_presence(role="visitor")
+    assert h.room(demoted) == [Deliver(session=PHONE, stanza=demoted.with_to(PHONE))]
+    new_subject = subject("changed")
+    assert h.room(new_subject) == [Deliver(session=PHONE, stanza=new_subject.with_to(PHONE))]
+
+
+def test_room_gone_tells_the_sessions_with_333() -> None:
+    """Fixtures finding 8: item-not-found by the service domain means the room no longer exists."""
+    h = Harness()
+    h.joined(PHONE)
+    gone = x(answer(pinged(h), "item-not-found", by="muc.example.net"))
+    removal = x(
+        "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org/phone'>"
+        "<status>The room no longer exists</status><x xmlns='http://jabber.org/protocol/muc#user'>"
+        "<item affiliation='member' role='none'/><status code='110'/><status code='333'/></x></presence>"
+    )
+    assert h.room(gone) == [
+        Discard(stanza=gone, reason=DiscardReason.KEEPALIVE),
+        Deliver(session=PHONE, stanza=removal),
+    ]
+    assert h.router._core.table.accounts == {}
+    assert h.router.next_deadline() is None
+
+
+SHUTDOWN = (
+    "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org'>"
+    "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/>"
+    "<status code='332'/><status code='110'/></x></presence>"
+)
+
+
+def test_service_shutdown_rejoins_after_a_delay_without_bothering_sessions() -> None:
+    """XEP-0045 §11.2: 332 is not the account's fault; rejoin after Config.rejoin_delay."""
+    h = Harness()
+    h.joined(PHONE)
+    shutdown = x(SHUTDOWN)
+    assert h.room(shutdown) == [Discard(stanza=shutdown, reason=DiscardReason.REJOINING)]
+    assert occ(h).state is OccupancyState.REJOINING
+    assert h.router.next_deadline() == 5.0
+    [rejoin] = h.timer(5.0)
+    assert isinstance(rejoin, Send)
+    assert rejoin.stanza.id == "mmx-1"
+    assert h.session(LAPTOP, join(jid="late"))[-1] == Deliver(
+        session=LAPTOP, stanza=subject().with_to(LAPTOP)
+    )
+    ping = x(
+        "<iq to='lounge@muc.example.net/alice' type='get' id='sp'><ping xmlns='urn:xmpp:ping'/></iq>"
+    )
+    [pong] = h.session(PHONE, ping)
+    assert isinstance(pong, Deliver)
+    assert pong.stanza.type == "result"
+
+
+def test_transient_rejoin_errors_back_off_then_give_up() -> None:
+    """Config.max_rejoin_attempts: each try waits twice as long; then the sessions are told."""
+    h = Harness(Router(Config(max_rejoin_attempts=2, rejoin_delay=10.0)))
+    h.joined(PHONE)
+    h.room(x(SHUTDOWN))
+    h.timer(10.0)
+    failed = x(
+        "<presence type='error' from='lounge@muc.example.net/alice' to='alice@example.org'>"
+        "<error type='cancel'><remote-server-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+    )
+    assert h.room(failed) == [Discard(stanza=failed, reason=DiscardReason.REJOINING)]
+    assert h.router.next_deadline() == 30.0
+    h.timer(30.0)
+    actions = h.room(failed)
+    assert actions[0] == Discard(stanza=failed, reason=DiscardReason.REJOINING)
+    [told] = actions[1:]
+    assert isinstance(told, Deliver)
+    assert told.stanza.type == "unavailable"
+    assert h.router._core.table.accounts == {}
+
+
+def test_rejoin_refused_for_good_tells_the_sessions() -> None:
+    """A ban meanwhile: forbidden is final; sessions learn they are out, with the reason."""
+    h = Harness()
+    h.joined(PHONE)
+    h.room(x(answer(pinged(h), "not-acceptable")))
+    banned = x(
+        "<presence type='error' from='lounge@muc.example.net/alice' to='alice@example.org'>"
+        "<error type='auth'><forbidden xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+    )
+    actions = h.room(banned)
+    assert actions[0] == Discard(stanza=banned, reason=DiscardReason.REJOINING)
+    [told] = actions[1:]
+    assert isinstance(told, Deliver)
+    assert told.stanza.find("status").text == "Could not rejoin the room: forbidden"  # type: ignore[union-attr]
+
+
+def test_kick_during_rejoin_is_shown() -> None:
+    """A removal that is the account's fault ends the rejoin."""
+    h = Harness()
+    h.joined(PHONE)
+    h.room(x(answer(pinged(h), "not-acceptable")))
+    kick = x(SHUTDOWN.replace("332", "307"))
+    assert h.room(kick) == [Deliver(session=PHONE, stanza=kick.with_to(PHONE))]
+
+
+def test_last_session_leaving_while_waiting_to_rejoin_just_stops() -> None:
+    """Nobody to rejoin for: nothing goes to a room that already forgot the account."""
+    h = Harness()
+    h.joined(PHONE)
+    h.room(x(SHUTDOWN))
+    assert h.closed(PHONE) == []
+    assert h.router._core.table.accounts == {}
+    assert h.router.next_deadline() is None
+
+
+def test_last_session_leaving_while_the_rejoin_is_out_leaves() -> None:
+    """The join is on its way: follow it with an unavailable."""
+    h = Harness()
+    h.joined(PHONE)
+    h.room(x(answer(pinged(h), "not-acceptable")))
+    assert h.closed(PHONE) == [
+        Send(
+            stanza=x(
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice' type='unavailable'/>"
+            )
+        )
+    ]
+
+
+def test_ping_timer_while_leaving_does_nothing() -> None:
+    """The keep-alive only runs while joined."""
+    h = Harness()
+    h.joined(PHONE)
+    h.session(PHONE, x("<presence to='lounge@muc.example.net/alice' type='unavailable'/>"))
+    assert h.router.handle_timer(900.0) == []
