@@ -10,10 +10,11 @@ from ._events import Bookmark, BookmarksChanged, Event, FromSession, SessionClos
 from ._jid import JID, InvalidJID
 from ._lifecycle import LifecycleError, OccupancyState
 from ._router import LocalProtocolError, Router
-from ._stanza import Element, Stanza
+from ._stanza import CLIENT_NS, XML_LANG, Element, Stanza
 from ._xml import StanzaParseError, parse_stanza, serialize
 
 __all__ = [
+    "CLIENT_NS",
     "JID",
     "Action",
     "Bookmark",
@@ -36,6 +37,7 @@ __all__ = [
     "Stanza",
     "StanzaParseError",
     "ToAccount",
+    "XML_LANG",
     "parse_stanza",
     "serialize",
 ]
