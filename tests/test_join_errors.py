@@ -1,4 +1,4 @@
-"""Join errors reach every pending session as its own join would have (XEP-0045 §7.2.6–§7.2.11)."""
+"""Join errors reach every pending session as its own join would have (XEP-0045 §7.2.6-§7.2.11)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ CONDITIONS = {
 
 def test_the_fixtures_hold_every_join_error_the_issue_names() -> None:
     """401, 403, 407, 409, item-not-found and gone, as Prosody really sends them."""
-    seen = set()
+    seen: set[str] = set()
     for _, stanza in ROOM_ERRORS:
         error = stanza.find("error")
         assert error is not None
@@ -43,7 +43,7 @@ def test_the_fixtures_hold_every_join_error_the_issue_names() -> None:
 def test_join_error_reaches_each_pending_session_with_its_nick_and_id(
     name: str, error: Stanza
 ) -> None:
-    """§7.2.6–§7.2.11: condition, type, by and text unchanged; from the nick it asked; its own id."""
+    """§7.2.6-§7.2.11: condition, type, by and text unchanged; from the nick it asked; its own id."""
     assert error.from_ is not None
     assert error.from_.resource is not None
     room, nick = error.from_.bare, error.from_.resource
