@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helpers import ALICE, LAPTOP, PHONE, TABLET, Harness, x
+from helpers import LAPTOP, PHONE, TABLET, Harness, x
 from minimix_core import Deliver, Send
 
 SENT = "<message to='lounge@muc.example.net/bob' type='chat' id='p1'><body>psst</body></message>"

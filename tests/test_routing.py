@@ -98,16 +98,6 @@ def test_error_from_a_session_to_a_room_is_discarded() -> None:
         ]
 
 
-def test_presence_update_from_an_attached_session_is_discarded() -> None:
-    """Item 11: show/status updates are not forwarded (aggregation decides the account's)."""
-    h = Harness()
-    h.joined(PHONE)
-    update = x("<presence to='lounge@muc.example.net/alice'><show>away</show></presence>")
-    assert h.session(PHONE, update) == [
-        Discard(stanza=update, reason=DiscardReason.PRESENCE_UPDATE)
-    ]
-
-
 def test_presence_to_a_room_without_occupancy_continues() -> None:
     """Directed presence to a room the account is not in is ordinary presence."""
     h = Harness()

@@ -65,6 +65,10 @@ class Config:
     """The longest wait between two rejoin tries."""
     max_rejoin_attempts: int = field(default=5, validator=_positive)
     """Rejoin tries before the router gives up and tells the sessions they are out (333)."""
+    nick_policy: str = field(default="account", validator=validators.in_(("account", "follow")))
+    """What a session joining with another nick than the account's gets. ``"account"``:
+    attached under the account's nick, told by status 210 (clients handle it since
+    XEP-0045 §7.2.9). ``"follow"``: the account changes its nick for everyone."""
     id_prefix: str = field(default="mmx-", validator=validators.instance_of(str))
     """Prefix of ids the router invents; a counter follows it, so runs replay exactly.
     Give each process of a cluster its own prefix."""

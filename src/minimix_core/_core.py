@@ -34,9 +34,6 @@ class Timers:
         """Forget ``key``'s deadline, if it has one."""
         self._when.pop(key, None)
 
-    def __contains__(self, key: TimerKey) -> bool:
-        return key in self._when
-
     def _drop_stale(self) -> None:
         heap = self._heap
         while heap and self._when.get(heap[0][2]) != heap[0][:2]:
@@ -62,19 +59,25 @@ class Timers:
 class Core:
     """Everything a handler may read or change, passed as one argument."""
 
-    __slots__ = ("config", "counter", "now", "table", "timers")
+    __slots__ = ("config", "counter", "now", "sequence", "table", "timers")
 
     def __init__(self, config: Config) -> None:
         self.config = config
         self.table = Table()
         self.timers = Timers()
         self.counter = 0
+        self.sequence = 0
         self.now = 0.0
 
     def next_id(self) -> str:
         """A fresh id for a stanza the router invents: prefix and counter, replayable."""
         self.counter += 1
         return f"{self.config.id_prefix}{self.counter}"
+
+    def next_seq(self) -> int:
+        """A number that orders events (not an id: never sent anywhere)."""
+        self.sequence += 1
+        return self.sequence
 
     def schedule(self, key: TimerKey, delay: float) -> None:
         """Set ``key``'s deadline ``delay`` seconds from now."""

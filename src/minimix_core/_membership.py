@@ -8,6 +8,7 @@ from ._core import Core
 from ._jid import JID
 from ._lifecycle import OccupancyEvent, OccupancyState, advance
 from ._muc import STATUS_TEXT
+from ._presence import aggregate_update
 from ._stanza import Stanza
 from ._synth import unavailable_self, without_caps
 from ._table import Account, Attachment, Occupancy
@@ -81,9 +82,12 @@ def release(
     if attachment is None:
         return []
     if occupancy.state is OccupancyState.LEAVING or occupancy.attached or occupancy.pending:
+        # The others stay; the account's presence may change without this session's.
+        update = aggregate_update(account.jid, occupancy)
         if leave is None:
-            return []
-        return [Deliver(session=session, stanza=unavailable_self(occupancy, session, leave))]
+            return update
+        farewell = unavailable_self(occupancy, session, leave)
+        return [Deliver(session=session, stanza=farewell), *update]
     leaving = {session: attachment} if leave is not None else {}
     return last_session_gone(core, account, occupancy, leave, leaving)
 

@@ -30,7 +30,7 @@ from ._muc import (
     status_codes,
 )
 from ._stanza import Element, Stanza
-from ._synth import fork_self_presence, removal_for_session
+from ._synth import fork_self_presence, late_join, removal_for_session
 from ._table import Account, Attachment, Occupancy
 
 __all__ = ["fork", "to_account"]
@@ -126,7 +126,8 @@ def _self_available(
     occupancy.nick = nick
     previous, occupancy.self_presence = occupancy.self_presence, stanza
     if before is _S.JOINED:
-        return fork(occupancy, stanza)
+        _note_flags(occupancy, stanza)
+        return fork(occupancy, stanza) + _nick_changed(core, occupancy, nick)
     start_keepalive(core, account.jid, occupancy)
     if before is _S.REJOINING:
         return _rejoined(occupancy, stanza, previous)
@@ -140,6 +141,26 @@ def _self_available(
         Deliver(session=s, stanza=fork_self_presence(stanza, occupancy, s, attachment))
         for s, attachment in pending.items()
     ]
+
+
+def _nick_changed(core: Core, occupancy: Occupancy, nick: str) -> list[Action]:
+    """The room confirmed a session's nick change; a join-style request also gets a resync."""
+    change = occupancy.nick_change
+    if change is None or change.nick != nick:
+        return []
+    occupancy.nick_change = None
+    attachment = occupancy.attached.get(change.session)
+    if not change.resync or attachment is None or occupancy.self_presence is None:
+        return []
+    attachment.join_id = change.request_id
+    attachment.nick = nick
+    history = (
+        []
+        if occupancy.history is None
+        else occupancy.history.select(None, core.now, core.config.default_history_messages)
+    )
+    stanzas = late_join(occupancy, occupancy.self_presence, change.session, attachment, history)
+    return [Deliver(session=change.session, stanza=s) for s in stanzas]
 
 
 def _rejoined(occupancy: Occupancy, stanza: Stanza, previous: Stanza | None) -> list[Action]:
@@ -259,6 +280,13 @@ def _presence_error(
     state = occupancy.state
     if state is _S.JOINED:
         occupancy.state = advance(state, _E.ROOM_ERROR)
+        change = occupancy.nick_change
+        sender = stanza.from_
+        if change is not None and sender is not None and sender.resource == change.nick:
+            # A refused nick change (409, not-acceptable) is for the session that asked.
+            occupancy.nick_change = None
+            answer = stanza.replace(to=change.session, id=change.request_id)
+            return [Deliver(session=change.session, stanza=answer)]
         return _error_to_sender(occupancy, stanza)
     if state is _S.LEAVING:
         return _leave_answered(core, account, occupancy, stanza, _E.ROOM_ERROR)

@@ -11,6 +11,7 @@ from ._jid import JID
 from ._lifecycle import OccupancyEvent, OccupancyState, advance
 from ._membership import join_stanza, release, track_id
 from ._muc import CARBONS, FORWARD, MUC_X, USER_X, error_stanza
+from ._presence import aggregate_update, payload_of, request_nick_change, session_presence
 from ._stanza import Element, Stanza
 from ._synth import late_join, not_connected
 from ._table import Account, Attachment, Occupancy
@@ -74,7 +75,14 @@ def _presence(
     table, config = core.table, core.config
     kind = stanza.type
     if kind is None:
-        if stanza.find(MUC_X) is not None:
+        is_join = stanza.find(MUC_X) is not None
+        if occupancy is not None and session in occupancy.attached:
+            nick = to.resource
+            if occupancy.state is OccupancyState.JOINED and nick and nick != occupancy.nick:
+                return request_nick_change(session, stanza, occupancy, nick)
+            if not is_join:
+                return session_presence(core, session, stanza, occupancy)
+        if is_join:
             return _join(core, account_jid, session, stanza, to, occupancy)
         if occupancy is None:
             return [Continue(stanza=stanza)]
@@ -114,7 +122,13 @@ def _join(
     if nick is None:
         # §7.2.1: a join must name a nick.
         return _refuse_join(stanza, session, to, "jid-malformed", "modify")
-    attachment = Attachment(join_id=stanza.id, nick=nick, request=stanza)
+    attachment = Attachment(
+        join_id=stanza.id,
+        nick=nick,
+        request=stanza,
+        payload=payload_of(stanza),
+        seq=core.next_seq(),
+    )
     if occupancy is None:
         account = table.accounts.get(account_jid)
         if account is not None and len(account.rooms) >= config.max_rooms_per_account:
@@ -125,6 +139,8 @@ def _join(
         occupancy.state = advance(OccupancyState.ABSENT, OccupancyEvent.SESSION_JOIN)
         account.rooms[to.bare] = occupancy
         occupancy.pending[session] = attachment
+        occupancy.joiner = session
+        occupancy.sent_payload = attachment.payload
         account.link(session, to.bare)
         return [Send(stanza=join)]
     account = table.accounts[account_jid]
@@ -149,7 +165,10 @@ def _join(
             )
         )
         stanzas = late_join(occupancy, cached, session, attachment, history)
-        return [Deliver(session=session, stanza=s) for s in stanzas]
+        actions: list[Action] = [Deliver(session=session, stanza=s) for s in stanzas]
+        if config.nick_policy == "follow" and nick != occupancy.nick:
+            return actions + request_nick_change(session, stanza, occupancy, nick)
+        return actions + aggregate_update(account_jid, occupancy)
     # Joining or leaving: the session waits for the room's answer to the account's join.
     occupancy.pending[session] = attachment
     return []

@@ -81,8 +81,11 @@ def fork_self_presence(
     fork = stanza.with_to(session)
     if stanza.id is not None and stanza.id == occupancy.join.id:
         fork = fork.replace(id=attachment.join_id)
-    if occupancy.nick is not None and attachment.nick != occupancy.nick:
-        fork = with_statuses(fork, (210,))
+    add = (210,) if occupancy.nick is not None and attachment.nick != occupancy.nick else ()
+    # Only the session whose join created the room created it (§10.1.1).
+    drop = frozenset() if session == occupancy.joiner else frozenset({201})
+    if add or (drop and occupancy.created):
+        fork = with_statuses(fork, add, drop)
     return fork
 
 

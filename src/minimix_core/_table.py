@@ -10,9 +10,9 @@ from __future__ import annotations
 from ._history import History
 from ._jid import JID
 from ._lifecycle import OccupancyState
-from ._stanza import Stanza
+from ._stanza import Element, Stanza
 
-__all__ = ["Account", "Attachment", "Occupancy", "PendingIQ", "Table"]
+__all__ = ["Account", "Attachment", "NickChange", "Occupancy", "PendingIQ", "Table"]
 
 
 class PendingIQ:
@@ -38,15 +38,40 @@ class PendingIQ:
 class Attachment:
     """What one session asked for when it joined one room."""
 
-    __slots__ = ("join_id", "nick", "request")
+    __slots__ = ("join_id", "nick", "payload", "request", "seq")
 
-    def __init__(self, *, join_id: str | None, nick: str, request: Stanza) -> None:
+    def __init__(
+        self,
+        *,
+        join_id: str | None,
+        nick: str,
+        request: Stanza,
+        payload: tuple[Element, ...] = (),
+        seq: int = 0,
+    ) -> None:
         self.join_id = join_id
         """The ``id`` of the session's join presence, reflected on its self-presence."""
         self.nick = nick
         """The nickname the session asked for (the room's nick may differ: status 210)."""
         self.request = request
         """The session's join presence, for the account's join if it has to make one."""
+        self.payload = payload
+        """The session's latest presence in the room (show, status...), for the aggregate."""
+        self.seq = seq
+        """When that presence came, in router order: the latest wins a tie."""
+
+
+class NickChange:
+    """A session asked the room for another nick (§7.6); the answer is for it alone."""
+
+    __slots__ = ("nick", "request_id", "resync", "session")
+
+    def __init__(self, session: JID, nick: str, request_id: str | None, *, resync: bool) -> None:
+        self.session = session
+        self.nick = nick
+        self.request_id = request_id
+        self.resync = resync
+        """It came as a join (muc ``<x/>``): the session wants the room's state again."""
 
 
 class Occupancy:
@@ -59,10 +84,12 @@ class Occupancy:
         "history",
         "join",
         "joined_at",
+        "joiner",
         "last_message_at",
         "last_seen",
         "leaving",
         "nick",
+        "nick_change",
         "occupants",
         "occupants_truncated",
         "pending",
@@ -75,6 +102,7 @@ class Occupancy:
         "room",
         "self_presence",
         "sent_ids",
+        "sent_payload",
         "state",
         "subject",
     )
@@ -113,6 +141,12 @@ class Occupancy:
         self.ping_id: str | None = None
         """The id of the router's keep-alive ping in flight."""
         self.ping_failures = 0
+        self.joiner: JID | None = None
+        """The session whose join the account sent: only it may see 201 (room created)."""
+        self.sent_payload: tuple[Element, ...] = ()
+        """The account's presence in the room as last sent: the aggregate of its sessions'."""
+        self.nick_change: NickChange | None = None
+        """A nick change a session asked for, until the room answers it."""
         self.rejoin_attempts = 0
         self.rejoin_sent = False
         self.resync: set[str] | None = None

@@ -1,0 +1,120 @@
+"""One nick across devices: changes, conflicts, the nick policy (XEP-0045 §7.6, §7.2.9)."""
+
+from __future__ import annotations
+
+from helpers import (
+    ALICE,
+    LAPTOP,
+    PHONE,
+    ROOM,
+    TABLET,
+    Harness,
+    join,
+    occupant,
+    self_presence,
+    subject,
+    x,
+)
+from minimix_core import Config, Deliver, Router, Send
+
+CHANGED = """
+<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org'>
+  <x xmlns='http://jabber.org/protocol/muc#user'>
+    <item affiliation='member' role='participant' nick='alice2'/><status code='303'/><status code='110'/>
+  </x>
+</presence>
+"""
+CONFLICT = """
+<presence type='error' from='lounge@muc.example.net/bob' to='alice@example.org' id='{id}'>
+  <error type='cancel' by='lounge@muc.example.net'><conflict xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>
+</presence>
+"""
+
+
+def test_nick_change_goes_out_from_the_account_and_everyone_sees_the_result() -> None:
+    """XEP-0045 §7.6: presence to room/newnick; the 303 pair reaches every session."""
+    h = Harness()
+    h.joined(PHONE, LAPTOP)
+    change = x("<presence to='lounge@muc.example.net/alice2' id='n1'/>")
+    assert h.session(LAPTOP, change) == [Send(stanza=change.with_from(ALICE))]
+    gone = x(CHANGED)
+    assert h.room(gone) == [Deliver(session=s, stanza=gone.with_to(s)) for s in (PHONE, LAPTOP)]
+    me = self_presence("alice2", pid="n1")
+    assert h.room(me) == [Deliver(session=s, stanza=me.with_to(s)) for s in (PHONE, LAPTOP)]
+    assert h.router._core.table.accounts[ALICE].rooms[ROOM].nick_change is None
+
+
+def test_refused_nick_change_goes_to_the_session_that_asked_only() -> None:
+    """Fixture d: 409 comes from the requested occupant JID; only the asker sees it, with its id."""
+    h = Harness()
+    h.joined(PHONE, LAPTOP, others=("bob",))
+    h.session(LAPTOP, x("<presence to='lounge@muc.example.net/bob' id='n2'/>"))
+    refused = x(CONFLICT.format(id="n2"))
+    assert h.room(refused) == [Deliver(session=LAPTOP, stanza=refused.with_to(LAPTOP))]
+    # Even when the room does not reflect the id.
+    h.session(PHONE, x("<presence to='lounge@muc.example.net/bob' id='mine'/>"))
+    no_id = x(CONFLICT.format(id="x")).replace(id=None)
+    assert h.room(no_id) == [Deliver(session=PHONE, stanza=no_id.replace(to=PHONE, id="mine"))]
+
+
+def test_change_requested_as_a_join_gets_the_room_state_again() -> None:
+    """Fixture finding 6: a join to another nick is change plus resync; only the asker resyncs."""
+    h = Harness()
+    h.joined(PHONE, LAPTOP, others=("bob",))
+    request = x(
+        "<presence to='lounge@muc.example.net/alice2' id='n3'><x xmlns='http://jabber.org/protocol/muc'/></presence>"
+    )
+    assert h.session(PHONE, request) == [
+        Send(
+            stanza=x(
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice2' id='n3'/>"
+            )
+        )
+    ]
+    h.room(x(CHANGED))
+    me = self_presence("alice2")
+    actions = h.room(me)
+    assert actions == [
+        Deliver(session=PHONE, stanza=me.with_to(PHONE)),
+        Deliver(session=LAPTOP, stanza=me.with_to(LAPTOP)),
+        Deliver(session=PHONE, stanza=occupant("bob", to=PHONE)),
+        Deliver(session=PHONE, stanza=self_presence("alice2", pid="n3").with_to(PHONE)),
+        Deliver(session=PHONE, stanza=subject().with_to(PHONE)),
+    ]
+
+
+def test_one_nick_change_at_a_time() -> None:
+    """A second request while the room has not answered the first waits (resource-constraint)."""
+    h = Harness()
+    h.joined(PHONE, LAPTOP)
+    h.session(PHONE, x("<presence to='lounge@muc.example.net/one' id='a'/>"))
+    assert h.session(LAPTOP, x("<presence to='lounge@muc.example.net/two' id='b'/>")) == [
+        Deliver(
+            session=LAPTOP,
+            stanza=x(
+                "<presence type='error' from='lounge@muc.example.net/two' to='alice@example.org/laptop' id='b'>"
+                "<error type='wait'><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+            ),
+        )
+    ]
+
+
+def test_follow_policy_makes_a_late_joiners_nick_the_accounts() -> None:
+    """Config(nick_policy='follow'): a session joining as 'al' renames the account for all."""
+    h = Harness(Router(Config(nick_policy="follow")))
+    h.joined(PHONE, others=())
+    actions = h.session(TABLET, join("al", jid="t1"))
+    assert actions[-1] == Send(
+        stanza=x("<presence from='alice@example.org' to='lounge@muc.example.net/al' id='t1'/>")
+    )
+    assert actions[0] == Deliver(
+        session=TABLET, stanza=self_presence(codes=(110, 210), pid="t1").with_to(TABLET)
+    )
+
+
+def test_default_policy_never_asks_the_room_and_never_conflicts() -> None:
+    """A second device joining with its own nick is attached under the account's (210)."""
+    h = Harness()
+    h.joined(PHONE, others=())
+    actions = h.session(TABLET, join("alice-tablet", jid="t1"))
+    assert not [a for a in actions if isinstance(a, Send)]
