@@ -7,6 +7,7 @@ import textwrap
 from minimix_core import (
     JID,
     Action,
+    Archive,
     Deliver,
     FromSession,
     Router,
@@ -133,6 +134,21 @@ class Harness:
             self.room(subject(subject_text, room=room))
         for index, session in enumerate(later, start=2):
             self.session(session, join(jid=f"j{index}", room=room))
+
+
+def bodies(actions: list[Action]) -> list[str]:
+    """The body texts of the messages delivered by ``actions``, in order."""
+    out = []
+    for action in actions:
+        body = action.stanza.find("body") if isinstance(action, Deliver) else None
+        if body is not None:
+            out.append(body.text or "")
+    return out
+
+
+def archived(stanza: Stanza) -> Archive:
+    """The archive action for a room message to the account."""
+    return Archive(account=ALICE, stanza=stanza)
 
 
 def delivered(actions: list[Action], session: JID) -> list[Stanza]:

@@ -9,6 +9,7 @@ from helpers import (
     ROOM,
     TABLET,
     Harness,
+    archived,
     groupchat,
     join,
     occupant,
@@ -34,10 +35,11 @@ def test_room_message_is_forked_to_every_attached_session_unchanged() -> None:
     h.joined(PHONE, LAPTOP)
     message = x(REFLECTION)
     assert h.room(message) == [
+        archived(message),
         Deliver(session=PHONE, stanza=message.with_to(PHONE)),
         Deliver(session=LAPTOP, stanza=message.with_to(LAPTOP)),
     ]
-    forked = h.room(message)[0]
+    forked = h.room(message)[-1]
     assert isinstance(forked, Deliver)
     assert forked.stanza.children is message.children  # shared, not copied
 
@@ -115,6 +117,7 @@ def test_session_groupchat_goes_out_from_the_bare_jid_with_id_and_origin_id() ->
         """
     )
     assert h.room(reflection) == [
+        archived(reflection),
         Deliver(session=PHONE, stanza=reflection.with_to(PHONE)),
         Deliver(session=LAPTOP, stanza=reflection.with_to(LAPTOP)),
     ]

@@ -8,6 +8,7 @@ from helpers import (
     PHONE,
     ROOM,
     Harness,
+    archived,
     groupchat,
     join,
     occupant,
@@ -147,6 +148,7 @@ def test_not_joined_answer_rejoins_at_once_asking_for_missed_history() -> None:
         "<delay xmlns='urn:xmpp:delay' from='lounge@muc.example.net' stamp='2027-01-15T08:10:00Z'/></message>"
     )
     assert h.room(missed) == [
+        archived(missed),
         Deliver(session=PHONE, stanza=missed.with_to(PHONE)),
         Deliver(session=LAPTOP, stanza=missed.with_to(LAPTOP)),
     ]

@@ -10,6 +10,7 @@ from helpers import (
     ROOM,
     TABLET,
     Harness,
+    archived,
     dump,
     groupchat,
     join,
@@ -17,7 +18,16 @@ from helpers import (
     self_presence,
     x,
 )
-from minimix_core import Continue, Deliver, Discard, DiscardReason, OccupancyState, Send
+from minimix_core import (
+    Config,
+    Continue,
+    Deliver,
+    Discard,
+    DiscardReason,
+    OccupancyState,
+    Router,
+    Send,
+)
 
 LEAVE = "<presence to='lounge@muc.example.net/alice' type='unavailable' id='l1'><status>bye</status></presence>"
 ROOM_ANSWER = """
@@ -57,7 +67,10 @@ def test_session_leaving_while_others_stay_gets_its_own_unavailable_and_nothing_
     assert LAPTOP not in h.router._core.table.accounts[ALICE].sessions
     # Room traffic no longer reaches the session that left.
     message = groupchat("still here?")
-    assert h.room(message) == [Deliver(session=PHONE, stanza=message.with_to(PHONE))]
+    assert h.room(message) == [
+        archived(message),
+        Deliver(session=PHONE, stanza=message.with_to(PHONE)),
+    ]
 
 
 def test_synthesized_unavailable_keeps_occupant_id_and_real_jid_item() -> None:
@@ -145,7 +158,7 @@ def test_unavailable_to_a_room_the_account_is_not_in_continues() -> None:
 
 def test_session_closed_detaches_silently_and_last_one_leaves() -> None:
     """XEP-0198 timeout or stream close: detach from every room; the account leaves when alone."""
-    h = Harness()
+    h = Harness(Router(Config(disconnect_grace=0)))
     h.joined(PHONE, LAPTOP)
     h.joined(PHONE, room=OTHER_ROOM)
     assert h.closed(LAPTOP) == []
@@ -169,7 +182,7 @@ def test_session_closed_detaches_silently_and_last_one_leaves() -> None:
 
 def test_broadcast_unavailable_detaches_and_continues() -> None:
     """RFC 6121 §4.5.2: the presence still goes to contacts; the rooms lose the session."""
-    h = Harness()
+    h = Harness(Router(Config(disconnect_grace=0)))
     h.joined(PHONE, LAPTOP)
     offline = x("<presence type='unavailable'><status>gone</status></presence>")
     assert h.session(LAPTOP, offline) == [Continue(stanza=offline)]

@@ -41,5 +41,5 @@ def test_every_pair_is_either_in_the_table_or_raises(state: S, event: E) -> None
 
 
 def test_absent_is_only_left_by_a_join() -> None:
-    """Nothing but a session's join creates an occupancy."""
-    assert [e for (s, e) in TRANSITIONS if s is S.ABSENT] == [E.SESSION_JOIN]
+    """Nothing but a session's join or an autojoin creates an occupancy."""
+    assert [e for (s, e) in TRANSITIONS if s is S.ABSENT] == [E.SESSION_JOIN, E.AUTOJOIN]

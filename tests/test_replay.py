@@ -13,7 +13,7 @@ from minimix_core._replay import ReplayError, _config_value, entries, replay
 
 SCRIPT = """\
 # two sessions of alice, one room
-config max_tracked_ids=8 id_prefix=t-
+config max_tracked_ids=8 id_prefix=t- disconnect_grace=0
 at 0
 from-session alice@example.org/phone
 <presence to='lounge@muc.example.net/alice' id='j1'>

@@ -10,6 +10,7 @@ from helpers import (
     PHONE,
     ROOM,
     Harness,
+    archived,
     dump,
     groupchat,
     join,
@@ -51,8 +52,12 @@ def test_every_stanza_from_a_joined_room_is_claimed() -> None:
     """Item 10, RFC 6121 §8.5.2: groupchat to a bare JID must never reach normal routing."""
     h = Harness()
     h.joined(PHONE)
+    message = groupchat("hi")
+    assert h.room(message) == [
+        archived(message),
+        Deliver(session=PHONE, stanza=message.with_to(PHONE)),
+    ]
     for stanza in (
-        groupchat("hi"),
         occupant("carol"),
         x(
             "<message from='lounge@muc.example.net' to='alice@example.org'><body>announce</body></message>"

@@ -4,7 +4,16 @@ A sans-IO router for XMPP servers: hand it parsed stanzas and the time, execute 
 actions it returns. See https://xmpp.org/extensions/xep-0045.html for the protocol.
 """
 
-from ._actions import Action, Continue, Deliver, Discard, DiscardReason, Send
+from ._actions import (
+    Action,
+    Archive,
+    Continue,
+    Deliver,
+    Discard,
+    DiscardReason,
+    Send,
+    Unattended,
+)
 from ._config import Config
 from ._events import Bookmark, BookmarksChanged, Event, FromSession, SessionClosed, ToAccount
 from ._jid import JID, InvalidJID
@@ -16,7 +25,9 @@ from ._xml import StanzaParseError, parse_stanza, serialize
 __all__ = [
     "CLIENT_NS",
     "JID",
+    "XML_LANG",
     "Action",
+    "Archive",
     "Bookmark",
     "BookmarksChanged",
     "Config",
@@ -37,7 +48,7 @@ __all__ = [
     "Stanza",
     "StanzaParseError",
     "ToAccount",
-    "XML_LANG",
+    "Unattended",
     "parse_stanza",
     "serialize",
 ]

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ._demo import demo
 from ._replay import ReplayError, replay
 
 
@@ -19,8 +20,6 @@ def main(argv: list[str] | None = None) -> int:
     play.add_argument("--json", action="store_true", help="JSON Lines, one object per action")
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from ._demo import demo  # noqa: PLC0415
-
         demo(sys.stdout, colour=sys.stdout.isatty())
         return 0
     try:

@@ -14,7 +14,16 @@ from attrs import frozen
 from ._jid import JID
 from ._stanza import Stanza
 
-__all__ = ["Action", "Continue", "Deliver", "Discard", "DiscardReason", "Send"]
+__all__ = [
+    "Action",
+    "Archive",
+    "Continue",
+    "Deliver",
+    "Discard",
+    "DiscardReason",
+    "Send",
+    "Unattended",
+]
 
 
 @frozen(kw_only=True)
@@ -73,5 +82,31 @@ class Discard:
     reason: DiscardReason
 
 
-Action = Send | Deliver | Continue | Discard
+@frozen(kw_only=True)
+class Archive:
+    """Store ``stanza``, a room's message, once in ``account``'s own archive (XEP-0313).
+
+    Offered once per message however many sessions are attached, and only for messages
+    the account has not been offered before (a rejoin's repeated history is not).
+    """
+
+    account: JID
+    stanza: Stanza
+
+
+@frozen(kw_only=True)
+class Unattended:
+    """A room message arrived while none of ``account``'s sessions was attached.
+
+    A host can send a push notification for it; ``mentions`` says whether the body names
+    the account's nick in the room. The message is kept in the occupancy's history.
+    """
+
+    account: JID
+    room: JID
+    stanza: Stanza
+    mentions: bool
+
+
+Action = Send | Deliver | Continue | Discard | Archive | Unattended
 """Any action the router returns."""

@@ -8,6 +8,7 @@ __all__ = ["Config"]
 
 _positive = validators.and_(validators.instance_of(int), validators.ge(1))
 _seconds = validators.and_(validators.instance_of((int, float)), validators.gt(0.0))
+_seconds_or_zero = validators.and_(validators.instance_of((int, float)), validators.ge(0.0))
 
 
 @frozen(kw_only=True)
@@ -69,6 +70,18 @@ class Config:
     """What a session joining with another nick than the account's gets. ``"account"``:
     attached under the account's nick, told by status 210 (clients handle it since
     XEP-0045 §7.2.9). ``"follow"``: the account changes its nick for everyone."""
+    disconnect_grace: float = field(default=120.0, validator=_seconds_or_zero)
+    """Seconds the account stays in a room after its last session disconnected without
+    leaving, so a device that comes back finds it there (0: leave at once). An explicit
+    leave always leaves at once; an autojoin bookmark keeps the account in regardless."""
+    autojoin_interval: float = field(default=0.2, validator=_seconds)
+    """Seconds between two joins the router makes on its own (bookmarks, restarts), so
+    hundreds of rooms are not joined in one burst."""
+    archive: bool = field(default=True, validator=validators.instance_of(bool))
+    """Offer each new room message for the account's archive (:class:`Archive`)."""
+    device_memory: float = field(default=3600.0, validator=_seconds)
+    """Seconds the router remembers what a device that left or disconnected had seen,
+    so that coming back without a history request it gets exactly what it missed."""
     id_prefix: str = field(default="mmx-", validator=validators.instance_of(str))
     """Prefix of ids the router invents; a counter follows it, so runs replay exactly.
     Give each process of a cluster its own prefix."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import math
 
 from ._config import Config
 from ._jid import JID
@@ -59,7 +60,17 @@ class Timers:
 class Core:
     """Everything a handler may read or change, passed as one argument."""
 
-    __slots__ = ("config", "counter", "now", "sequence", "table", "timers")
+    __slots__ = (
+        "autojoin_at",
+        "config",
+        "counter",
+        "join_queue",
+        "last_autojoin",
+        "now",
+        "sequence",
+        "table",
+        "timers",
+    )
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -68,6 +79,18 @@ class Core:
         self.counter = 0
         self.sequence = 0
         self.now = 0.0
+        self.join_queue: dict[tuple[JID, JID], None] = {}
+        """Joins the router makes on its own, in order, one per ``autojoin_interval``."""
+        self.last_autojoin = -math.inf
+        self.autojoin_at: float | None = None
+        """When the next queued join is due; ``None`` while the queue is empty."""
+
+    def next_deadline(self) -> float | None:
+        """The earliest of the timers and the autojoin queue."""
+        deadline = self.timers.next_deadline()
+        if self.autojoin_at is not None and (deadline is None or self.autojoin_at < deadline):
+            return self.autojoin_at
+        return deadline
 
     def next_id(self) -> str:
         """A fresh id for a stanza the router invents: prefix and counter, replayable."""

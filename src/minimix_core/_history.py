@@ -133,24 +133,29 @@ def history_request(join: Stanza) -> HistoryRequest | None:
 
 
 class _Entry:
-    __slots__ = ("at", "size", "stanza", "stanza_id")
+    __slots__ = ("at", "seq", "size", "stanza", "stanza_id")
 
-    def __init__(self, stanza: Stanza, at: float, stanza_id: str | None, size: int) -> None:
+    def __init__(
+        self, stanza: Stanza, at: float, stanza_id: str | None, size: int, seq: int
+    ) -> None:
         self.stanza = stanza
         self.at = at
         self.stanza_id = stanza_id
         self.size = size
+        self.seq = seq
 
 
 class History:
     """The last messages of one room, bounded by count and size, oldest first."""
 
-    __slots__ = ("_bytes", "_entries", "_ids")
+    __slots__ = ("_bytes", "_entries", "_ids", "last_seq")
 
     def __init__(self) -> None:
         self._entries: deque[_Entry] = deque()
         self._ids: dict[str, None] = {}
         self._bytes = 0
+        self.last_seq = 0
+        """The number of the newest message ever added: a device's position."""
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -187,7 +192,8 @@ class History:
             at = parsed if parsed is not None else now
         stanza_id = self.stanza_id(stanza, room)
         size = sum(_size(child) for child in stanza.children) + _envelope(stanza)
-        self._entries.append(_Entry(stanza, at, stanza_id, size))
+        self.last_seq += 1
+        self._entries.append(_Entry(stanza, at, stanza_id, size, self.last_seq))
         self._bytes += size
         if stanza_id is not None:
             self._ids[stanza_id] = None
@@ -221,8 +227,9 @@ class History:
         picked.reverse()
         return picked
 
-    def clear(self) -> None:
-        """Forget everything (the account left the room)."""
-        self._entries.clear()
-        self._ids.clear()
-        self._bytes = 0
+    def after(self, seq: int) -> list[Stanza]:
+        """Every kept message newer than position ``seq``, oldest first.
+
+        If the buffer no longer reaches back that far, all it has.
+        """
+        return [entry.stanza for entry in self._entries if entry.seq > seq]

@@ -36,6 +36,8 @@ class OccupancyEvent(enum.Enum):
 
     SESSION_JOIN = "session-join"
     """A session asks to join (or resync)."""
+    AUTOJOIN = "autojoin"
+    """An autojoin bookmark (or a restart) makes the account join with no session asking."""
     LAST_SESSION_GONE = "last-session-gone"
     """The last attached or pending session left or closed."""
     SELF_PRESENCE = "self-presence"
@@ -58,6 +60,7 @@ E = OccupancyEvent
 
 TRANSITIONS: Final[dict[tuple[OccupancyState, OccupancyEvent], frozenset[OccupancyState]]] = {
     (S.ABSENT, E.SESSION_JOIN): frozenset({S.JOINING}),
+    (S.ABSENT, E.AUTOJOIN): frozenset({S.JOINING}),
     (S.JOINING, E.SESSION_JOIN): frozenset({S.JOINING}),
     (S.JOINED, E.SESSION_JOIN): frozenset({S.JOINED}),
     (S.LEAVING, E.SESSION_JOIN): frozenset({S.LEAVING}),  # queued until the leave completes

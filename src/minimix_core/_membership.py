@@ -81,15 +81,34 @@ def release(
     attachment = detach(account, occupancy, session)
     if attachment is None:
         return []
-    if occupancy.state is OccupancyState.LEAVING or occupancy.attached or occupancy.pending:
+    _remember_position(core, occupancy, session)
+    stays = occupancy.attached or occupancy.pending or occupancy.pinned
+    if occupancy.state is OccupancyState.LEAVING or stays:
         # The others stay; the account's presence may change without this session's.
         update = aggregate_update(account.jid, occupancy)
         if leave is None:
             return update
         farewell = unavailable_self(occupancy, session, leave)
         return [Deliver(session=session, stanza=farewell), *update]
+    grace = core.config.disconnect_grace
+    if leave is None and grace > 0 and occupancy.state is OccupancyState.JOINED:
+        # Disconnected, not left: a phone that comes back soon finds the account there.
+        core.schedule(("grace", account.jid, occupancy.room), grace)
+        return []
     leaving = {session: attachment} if leave is not None else {}
     return last_session_gone(core, account, occupancy, leave, leaving)
+
+
+def _remember_position(core: Core, occupancy: Occupancy, session: JID) -> None:
+    """What a leaving device had seen, so that coming back it gets just what it missed."""
+    history = occupancy.history
+    if history is None or occupancy.state is not OccupancyState.JOINED:
+        return
+    positions = occupancy.positions
+    positions.pop(session, None)
+    positions[session] = (history.last_seq, core.now)
+    if len(positions) > core.config.max_sessions_per_room:
+        del positions[next(iter(positions))]
 
 
 def finish(core: Core, account: Account, occupancy: Occupancy) -> None:
@@ -101,6 +120,7 @@ def finish(core: Core, account: Account, occupancy: Occupancy) -> None:
     del account.rooms[occupancy.room]
     core.timers.cancel(("ping", account.jid, occupancy.room))
     core.timers.cancel(("rejoin", account.jid, occupancy.room))
+    core.timers.cancel(("grace", account.jid, occupancy.room))
     core.table.forget_if_empty(account)
 
 

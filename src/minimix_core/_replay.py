@@ -11,7 +11,7 @@ from typing import IO, Any
 
 import attrs
 
-from ._actions import Action, Continue, Deliver, Send
+from ._actions import Action, Archive, Continue, Deliver, Discard, Send
 from ._config import Config
 from ._events import Bookmark, BookmarksChanged, Event, FromSession, SessionClosed, ToAccount
 from ._jid import JID, InvalidJID
@@ -153,8 +153,17 @@ def action_record(step: int, action: Action) -> dict[str, object]:
         record.update(action="deliver", session=str(action.session))
     elif isinstance(action, Continue):
         record["action"] = "continue"
-    else:
+    elif isinstance(action, Discard):
         record.update(action="discard", reason=str(action.reason))
+    elif isinstance(action, Archive):
+        record.update(action="archive", account=str(action.account))
+    else:
+        record.update(
+            action="unattended",
+            account=str(action.account),
+            room=str(action.room),
+            mentions=action.mentions,
+        )
     record["xml"] = serialize(action.stanza)
     return record
 

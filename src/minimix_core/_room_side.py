@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Final
 
-from ._actions import Action, Continue, Deliver, Discard, DiscardReason, Send
+from ._actions import (
+    Action,
+    Archive,
+    Continue,
+    Deliver,
+    Discard,
+    DiscardReason,
+    Send,
+    Unattended,
+)
 from ._core import Core
-from ._history import History, is_historic
+from ._history import DELAY, SID, History, is_historic
 from ._iq import MAM_RESULT, iq_to_account, mam_result
 from ._jid import JID
 from ._keepalive import (
@@ -61,7 +70,7 @@ def to_account(core: Core, account_jid: JID, stanza: Stanza) -> list[Action]:
     occupancy.last_seen = core.now
     if stanza.kind == "presence":
         return _presence(core, account, occupancy, stanza, sender)
-    return _message(core, occupancy, stanza, sender)
+    return _message(core, account, occupancy, stanza, sender)
 
 
 def _answers_ping(occupancy: Occupancy, stanza: Stanza) -> bool:
@@ -320,7 +329,9 @@ def _error_to_sender(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
     return fork(occupancy, stanza)
 
 
-def _message(core: Core, occupancy: Occupancy, stanza: Stanza, sender: JID) -> list[Action]:
+def _message(
+    core: Core, account: Account, occupancy: Occupancy, stanza: Stanza, sender: JID
+) -> list[Action]:
     kind = stanza.type
     if kind == "groupchat":
         if sender.resource is None:
@@ -330,7 +341,7 @@ def _message(core: Core, occupancy: Occupancy, stanza: Stanza, sender: JID) -> l
         if is_subject(stanza):
             return _subject(occupancy, stanza)
         if is_historic(stanza):
-            return _historic(core, occupancy, stanza)
+            return _historic(core, account, occupancy, stanza)
         return fork(occupancy, stanza)
     if kind == "error":
         return _error_to_sender(occupancy, stanza)
@@ -338,7 +349,20 @@ def _message(core: Core, occupancy: Occupancy, stanza: Stanza, sender: JID) -> l
         # A private message (§7.5) reaches every session here, once each: tell the host's
         # carbons (XEP-0280, XEP-0334) not to copy it again.
         stanza = stanza.replace(children=(*stanza.children, Element(NO_COPY)))
+        if not occupancy.attached and occupancy.state is _S.JOINED:
+            return [_unattended(account, occupancy, stanza, mentions=True)]
     return fork(occupancy, stanza)
+
+
+def _unattended(
+    account: Account, occupancy: Occupancy, stanza: Stanza, *, mentions: bool
+) -> Action:
+    return Unattended(account=account.jid, room=occupancy.room, stanza=stanza, mentions=mentions)
+
+
+def _mentions(stanza: Stanza, nick: str | None) -> bool:
+    body = stanza.find("body")
+    return nick is not None and body is not None and nick.casefold() in (body.text or "").casefold()
 
 
 def _subject(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
@@ -351,7 +375,7 @@ def _subject(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
     return fork(occupancy, stanza)
 
 
-def _historic(core: Core, occupancy: Occupancy, stanza: Stanza) -> list[Action]:
+def _historic(core: Core, account: Account, occupancy: Occupancy, stanza: Stanza) -> list[Action]:
     history = occupancy.history
     if history is None:
         history = occupancy.history = History()
@@ -362,7 +386,25 @@ def _historic(core: Core, occupancy: Occupancy, stanza: Stanza) -> list[Action]:
     sent_at = history.add(stanza, occupancy.room, core.now, core.config)
     if occupancy.last_message_at is None or sent_at > occupancy.last_message_at:
         occupancy.last_message_at = sent_at
-    return fork(occupancy, stanza)
+    # A new message: once into the account's archive, then to the sessions (or a push).
+    actions: list[Action] = []
+    if core.config.archive:
+        actions.append(Archive(account=account.jid, stanza=_for_archive(stanza, account.jid)))
+    live = stanza.find(DELAY) is None
+    if live and not occupancy.attached and occupancy.state is _S.JOINED:
+        mentions = _mentions(stanza, occupancy.nick)
+        actions.append(_unattended(account, occupancy, stanza, mentions=mentions))
+        return actions
+    return actions + fork(occupancy, stanza)
+
+
+def _for_archive(stanza: Stanza, account: JID) -> Stanza:
+    """XEP-0359 §5: a stanza-id claiming to be the archive's own is a spoof; drop it."""
+    by = str(account)
+    spoof = [c for c in stanza.findall(SID) if c.get("by") == by]
+    if not spoof:
+        return stanza
+    return stanza.replace(children=tuple(c for c in stanza.children if c not in spoof))
 
 
 def _note_flags(occupancy: Occupancy, stanza: Stanza) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from ._actions import Action, Send
+from ._bookmarks import bookmarks_changed
 from ._config import Config
 from ._core import Core
 from ._events import BookmarksChanged, Event, FromSession, SessionClosed, ToAccount
@@ -77,7 +78,10 @@ class Router:
             self._advance_clock(now)
             return session_closed(core, event.session)
         if isinstance(event, BookmarksChanged):
-            raise LocalProtocolError("bookmarks are not supported yet")
+            if not event.account.is_bare:
+                raise LocalProtocolError(f"account {event.account} is not a bare JID")
+            self._advance_clock(now)
+            return bookmarks_changed(core, event.account, event.bookmarks)
         raise LocalProtocolError(f"not an event: {event!r}")
 
     @staticmethod
@@ -90,7 +94,7 @@ class Router:
 
         Call :meth:`handle_timer` at that time (or later); calling it early does no harm.
         """
-        return self._core.timers.next_deadline()
+        return self._core.next_deadline()
 
     def handle_timer(self, now: float) -> list[Action]:
         """Run everything due at ``now``; execute the returned actions in order."""

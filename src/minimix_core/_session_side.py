@@ -149,6 +149,7 @@ def _join(
     if not already and members >= config.max_sessions_per_room:
         return _refuse_join(stanza, session, to, "resource-constraint", "wait")
     occupancy.state = advance(occupancy.state, OccupancyEvent.SESSION_JOIN)
+    core.timers.cancel(("grace", account_jid, occupancy.room))
     occupancy.attached.pop(session, None)
     occupancy.pending.pop(session, None)
     account.link(session, occupancy.room)
@@ -157,13 +158,7 @@ def _join(
     if cached is not None:
         # A late join, or a resync of an attached session (§7.2.1): answered from the table.
         occupancy.attached[session] = attachment
-        history = (
-            []
-            if occupancy.history is None
-            else occupancy.history.select(
-                history_request(stanza), core.now, config.default_history_messages
-            )
-        )
+        history = _history_for(core, occupancy, session, stanza)
         stanzas = late_join(occupancy, cached, session, attachment, history)
         actions: list[Action] = [Deliver(session=session, stanza=s) for s in stanzas]
         if config.nick_policy == "follow" and nick != occupancy.nick:
@@ -172,6 +167,22 @@ def _join(
     # Joining or leaving: the session waits for the room's answer to the account's join.
     occupancy.pending[session] = attachment
     return []
+
+
+def _history_for(core: Core, occupancy: Occupancy, session: JID, join: Stanza) -> list[Stanza]:
+    """What a late joiner gets: what it asked for, or what this device missed, or the default."""
+    history = occupancy.history
+    position = occupancy.positions.pop(session, None)
+    if history is None:
+        return []
+    request = history_request(join)
+    if (
+        request is None
+        and position is not None
+        and core.now - position[1] <= core.config.device_memory
+    ):
+        return history.after(position[0])
+    return history.select(request, core.now, core.config.default_history_messages)
 
 
 def _message(

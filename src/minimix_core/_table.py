@@ -7,6 +7,7 @@ completely before they change anything, so a refused input leaves the table as i
 
 from __future__ import annotations
 
+from ._events import Bookmark
 from ._history import History
 from ._jid import JID
 from ._lifecycle import OccupancyState
@@ -95,6 +96,8 @@ class Occupancy:
         "pending",
         "ping_failures",
         "ping_id",
+        "pinned",
+        "positions",
         "rejoin_attempts",
         "rejoin_sent",
         "requested_nick",
@@ -147,6 +150,10 @@ class Occupancy:
         """The account's presence in the room as last sent: the aggregate of its sessions'."""
         self.nick_change: NickChange | None = None
         """A nick change a session asked for, until the room answers it."""
+        self.pinned = False
+        """An autojoin bookmark keeps the account here with no session attached."""
+        self.positions: dict[JID, tuple[int, float]] = {}
+        """Devices that left: the last history entry each had, and when it went."""
         self.rejoin_attempts = 0
         self.rejoin_sent = False
         self.resync: set[str] | None = None
@@ -170,12 +177,14 @@ class Occupancy:
 class Account:
     """One local account: its occupancies by room and, per session, the rooms it is in."""
 
-    __slots__ = ("jid", "pending_iqs", "rooms", "sessions")
+    __slots__ = ("bookmarks", "jid", "pending_iqs", "rooms", "sessions")
 
     def __init__(self, jid: JID) -> None:
         self.jid = jid
         self.pending_iqs: dict[str, PendingIQ] = {}
         """IQs sent for sessions, by the id the router gave them."""
+        self.bookmarks: dict[JID, Bookmark] = {}
+        """The rooms the account's autojoin bookmarks keep it in (XEP-0402)."""
         self.rooms: dict[JID, Occupancy] = {}
         self.sessions: dict[JID, dict[JID, None]] = {}
         """Session full JID -> the rooms it is attached to, pending or leaving in (an
@@ -196,7 +205,7 @@ class Account:
     @property
     def empty(self) -> bool:
         """Nothing left to remember for this account."""
-        return not self.rooms and not self.sessions and not self.pending_iqs
+        return not (self.rooms or self.sessions or self.pending_iqs or self.bookmarks)
 
 
 class Table:

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ._actions import Action
+from ._bookmarks import autojoin_due, grace_over
 from ._core import Core
 from ._iq import iq_timeout
+from ._jid import JID
 from ._keepalive import ping_due, rejoin_due
+
+_ROOM_TIMERS: dict[str, Callable[[Core, JID, JID], list[Action]]] = {
+    "ping": ping_due,
+    "rejoin": rejoin_due,
+    "grace": grace_over,
+}
 
 __all__ = ["run_timers"]
 
@@ -19,8 +29,8 @@ def run_timers(core: Core) -> list[Action]:
     for kind, account, detail in core.timers.pop_due(core.now):
         if isinstance(detail, str):
             actions += iq_timeout(core, account, detail)
-        elif kind == "ping":
-            actions += ping_due(core, account, detail)
         else:
-            actions += rejoin_due(core, account, detail)
+            actions += _ROOM_TIMERS[kind](core, account, detail)
+    if core.autojoin_at is not None and core.autojoin_at <= core.now:
+        actions += autojoin_due(core)
     return actions

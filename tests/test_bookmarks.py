@@ -1,0 +1,284 @@
+"""Membership that outlives devices: XEP-0402 autojoin, grace, archive, push, device positions."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import (
+    ALICE,
+    LAPTOP,
+    PHONE,
+    ROOM,
+    Harness,
+    archived,
+    bodies,
+    groupchat,
+    join,
+    occupant,
+    self_presence,
+    subject,
+    x,
+)
+from minimix_core import (
+    JID,
+    Bookmark,
+    BookmarksChanged,
+    Config,
+    Deliver,
+    Discard,
+    DiscardReason,
+    LocalProtocolError,
+    OccupancyState,
+    Router,
+    Send,
+    Unattended,
+)
+
+GARDEN = JID.parse("garden@muc.example.net")
+
+
+def bookmarks(h: Harness, *marks: Bookmark) -> list[object]:
+    return list(h.router.handle(BookmarksChanged(account=ALICE, bookmarks=marks), now=h.now))
+
+
+def occ(h: Harness, room: JID = ROOM):  # type: ignore[no-untyped-def]
+    return h.router._core.table.accounts[ALICE].rooms[room]
+
+
+def autojoined(h: Harness) -> None:
+    """An autojoin bookmark for ROOM, joined with bob inside and a subject, no session."""
+    bookmarks(h, Bookmark(room=ROOM, autojoin=True, nick="alice"))
+    h.timer(h.now)
+    h.room(occupant("bob"))
+    h.room(self_presence())
+    h.room(subject())
+
+
+def test_autojoin_bookmark_joins_the_account_with_its_nick_and_password() -> None:
+    """XEP-0402 §3: autojoin means joined, with the bookmark's nick and password."""
+    h = Harness()
+    assert (
+        bookmarks(
+            h, Bookmark(room=ROOM, autojoin=True, nick="al", password="pw"), Bookmark(room=GARDEN)
+        )
+        == []
+    )
+    assert h.router.next_deadline() == 0.0
+    assert h.timer(0.0) == [
+        Send(
+            stanza=x(
+                "<presence from='alice@example.org' to='lounge@muc.example.net/al' id='mmx-1'>"
+                "<x xmlns='http://jabber.org/protocol/muc'><password>pw</password></x></presence>"
+            )
+        )
+    ]
+    assert occ(h).pinned
+    assert occ(h).state is OccupancyState.JOINING
+    assert GARDEN not in h.router._core.table.accounts[ALICE].rooms
+
+
+def test_autojoins_are_spread_out_in_time() -> None:
+    """Config.autojoin_interval: one join per tick, so hundreds of bookmarks do not flood."""
+    h = Harness(Router(Config(autojoin_interval=2.0)))
+    rooms = [JID.parse(f"r{n}@muc.example.net") for n in range(3)]
+    bookmarks(h, *(Bookmark(room=r, autojoin=True) for r in rooms))
+    sent = []
+    for at in (0.0, 1.0, 2.0, 4.0, 6.0):
+        sent += [str(a.stanza.to) for a in h.timer(at) if isinstance(a, Send)]
+    assert sent == [
+        "r0@muc.example.net/alice",
+        "r1@muc.example.net/alice",
+        "r2@muc.example.net/alice",
+    ]
+    assert h.router.next_deadline() is None
+
+
+def test_room_traffic_with_no_session_is_kept_archived_and_announced() -> None:
+    """N1: messages reach the account while every device sleeps; push gets told (Unattended)."""
+    h = Harness()
+    autojoined(h)
+    bob = occupant("carol")
+    assert h.room(bob) == [Discard(stanza=bob, reason=DiscardReason.NO_SESSION)]
+    hello = groupchat("hello all")
+    assert h.room(hello) == [
+        archived(hello),
+        Unattended(account=ALICE, room=ROOM, stanza=hello, mentions=False),
+    ]
+    ping = groupchat("Alice, are you there?", mid="m2")
+    assert h.room(ping)[1] == Unattended(account=ALICE, room=ROOM, stanza=ping, mentions=True)
+    pm = x(
+        "<message type='chat' from='lounge@muc.example.net/bob' to='alice@example.org'><body>psst</body></message>"
+    )
+    [push] = h.room(pm)
+    assert isinstance(push, Unattended)
+    assert push.mentions
+
+
+def test_a_device_joining_later_gets_what_came_while_it_slept() -> None:
+    """The late join is answered from the account's state, history included."""
+    h = Harness()
+    autojoined(h)
+    h.now = 10.0
+    h.room(groupchat("while you slept"))
+    actions = h.session(PHONE, join(jid="p1"))
+    assert bodies(actions) == ["while you slept"]
+    assert actions[1] == Deliver(session=PHONE, stanza=self_presence(pid="p1").with_to(PHONE))
+
+
+def test_last_session_leaving_a_bookmarked_room_keeps_the_account_in() -> None:
+    """Autojoin keeps the account joined: the session alone is told it left."""
+    h = Harness()
+    autojoined(h)
+    h.session(PHONE, join(jid="p1"))
+    [told] = h.session(PHONE, x("<presence to='lounge@muc.example.net/alice' type='unavailable'/>"))
+    assert isinstance(told, Deliver)
+    assert occ(h).state is OccupancyState.JOINED
+
+
+def test_autojoin_off_leaves_once_everywhere() -> None:
+    """N4: autojoin false (or the bookmark gone): the account leaves; every session hears it."""
+    h = Harness()
+    autojoined(h)
+    h.session(PHONE, join(jid="p1"))
+    h.session(LAPTOP, join(jid="l1"))
+    assert bookmarks(h, Bookmark(room=ROOM, autojoin=False)) == [
+        Send(
+            stanza=x(
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice' type='unavailable'/>"
+            )
+        )
+    ]
+    answer = x(
+        "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org'>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/><status code='110'/></x></presence>"
+    )
+    assert h.room(answer) == [
+        Deliver(session=PHONE, stanza=answer.with_to(PHONE)),
+        Deliver(session=LAPTOP, stanza=answer.with_to(LAPTOP)),
+    ]
+    assert h.router._core.table.accounts == {}
+
+
+def test_bookmark_removed_before_its_turn_is_not_joined() -> None:
+    """The queue checks the bookmark set when the join's turn comes."""
+    h = Harness()
+    bookmarks(h, Bookmark(room=ROOM, autojoin=True))
+    bookmarks(h)
+    assert h.timer(0.0) == []
+    assert h.router._core.table.accounts == {}
+
+
+def test_bookmark_for_a_room_a_session_already_joined_pins_it() -> None:
+    """A session's room becomes an autojoin room: nothing to send, the account just stays."""
+    h = Harness()
+    h.joined(PHONE)
+    assert bookmarks(h, Bookmark(room=ROOM, autojoin=True)) == []
+    assert h.timer(0.0) == []
+    assert h.closed(PHONE) == []
+    assert h.timer(130.0) == []  # no grace period runs out: the bookmark keeps it
+    assert occ(h).state is OccupancyState.JOINED
+
+
+def test_disconnect_grace_keeps_the_account_for_a_returning_phone() -> None:
+    """Config.disconnect_grace: a disconnect is not a leave; no rejoin storm for a flaky phone."""
+    h = Harness()
+    h.joined(PHONE, LAPTOP)
+    h.session(LAPTOP, x("<presence to='lounge@muc.example.net/alice' type='unavailable'/>"))
+    assert h.closed(PHONE) == []
+    assert h.router.next_deadline() == 120.0
+    h.now = 60.0
+    message = groupchat("while you were away")
+    assert h.room(message) == [
+        archived(message),
+        Unattended(account=ALICE, room=ROOM, stanza=message, mentions=False),
+    ]
+    actions = h.session(PHONE, join(jid="back"))
+    assert (
+        Deliver(
+            session=PHONE,
+            stanza=message.with_to(PHONE).replace(
+                children=(
+                    *message.children,
+                    x(
+                        "<message><delay xmlns='urn:xmpp:delay' from='lounge@muc.example.net' stamp='1970-01-01T00:01:00Z'/></message>"
+                    ).children[0],
+                )
+            ),
+        )
+        in actions
+    )
+    assert h.timer(120.0) == []
+
+
+def test_nobody_back_within_the_grace_means_the_account_leaves() -> None:
+    """After the grace period the room sees the account leave."""
+    h = Harness()
+    h.joined(PHONE)
+    h.closed(PHONE)
+    assert h.timer(120.0) == [
+        Send(
+            stanza=x(
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice' type='unavailable'/>"
+            )
+        )
+    ]
+
+
+def test_a_returning_device_gets_exactly_what_it_missed() -> None:
+    """Like an IRC bouncer: per-device positions, for a device asking for no specific history."""
+    h = Harness(Router(Config(default_history_messages=1)))
+    h.joined(PHONE, LAPTOP)
+    h.room(groupchat("before", mid="b"))
+    h.session(LAPTOP, x("<presence to='lounge@muc.example.net/alice' type='unavailable'/>"))
+    for n in range(3):
+        h.room(groupchat(f"missed {n}", mid=f"m{n}"))
+    back = h.session(LAPTOP, join(jid="again"))
+    ids = [
+        a.stanza.id for a in back if isinstance(a, Deliver) and a.stanza.find("body") is not None
+    ]
+    assert ids == ["m0", "m1", "m2"]
+    # The position is used once; a later return without leaving again gets the default.
+    again = h.session(LAPTOP, join(jid="again2"))
+    assert [
+        a.stanza.id for a in again if isinstance(a, Deliver) and a.stanza.find("body") is not None
+    ] == ["m2"]
+
+
+def test_device_positions_expire_and_yield_to_explicit_requests() -> None:
+    """Config.device_memory; an explicit <history/> always wins."""
+    h = Harness(Router(Config(default_history_messages=1, device_memory=10.0)))
+    h.joined(PHONE, LAPTOP)
+    h.session(LAPTOP, x("<presence to='lounge@muc.example.net/alice' type='unavailable'/>"))
+    h.room(groupchat("a", mid="a"))
+    h.room(groupchat("b", mid="b"))
+    h.now = 100.0
+    late = h.session(LAPTOP, join(jid="late"))
+    assert [
+        a.stanza.id for a in late if isinstance(a, Deliver) and a.stanza.find("body") is not None
+    ] == ["b"]
+
+
+def test_archive_can_be_turned_off_and_drops_spoofed_ids() -> None:
+    """Config.archive; XEP-0359 §5: a stanza-id 'by' the account itself is a spoof."""
+    h = Harness(Router(Config(archive=False)))
+    h.joined(PHONE)
+    message = groupchat("x")
+    assert h.room(message) == [Deliver(session=PHONE, stanza=message.with_to(PHONE))]
+    h2 = Harness()
+    h2.joined(PHONE)
+    spoofed = x(
+        "<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='s'><body>x</body>"
+        "<stanza-id xmlns='urn:xmpp:sid:0' by='alice@example.org' id='fake'/></message>"
+    )
+    assert h2.room(spoofed)[0] == archived(
+        x(
+            "<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='s'><body>x</body></message>"
+        )
+    )
+
+
+def test_bookmarks_for_a_full_jid_are_host_misuse() -> None:
+    """BookmarksChanged names an account: a bare JID."""
+    h = Harness()
+    with pytest.raises(LocalProtocolError, match="not a bare JID"):
+        h.router.handle(BookmarksChanged(account=PHONE, bookmarks=()), now=0.0)
