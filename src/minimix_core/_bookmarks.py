@@ -12,6 +12,7 @@ from ._actions import Action, Send
 from ._core import Core
 from ._events import Bookmark
 from ._jid import JID
+from ._keepalive import rejoin_due
 from ._lifecycle import OccupancyEvent, OccupancyState, advance
 from ._membership import last_session_gone
 from ._muc import MUC, MUC_X
@@ -67,13 +68,29 @@ def autojoin_due(core: Core) -> list[Action]:
         account_jid, room = next(iter(core.join_queue))
         del core.join_queue[(account_jid, room)]
         account = core.table.accounts.get(account_jid)
-        mark = None if account is None else account.bookmarks.get(room)
-        if account is None or mark is None or room in account.rooms:
-            continue  # no longer wanted, or a session joined it meanwhile
-        actions = [Send(stanza=_autojoin(core, account, room, mark))]
+        if account is None:
+            continue
+        occupancy = account.rooms.get(room)
+        if occupancy is not None:
+            actions = _restored(core, account, occupancy)
+            continue
+        mark = account.bookmarks.get(room)
+        if mark is not None:
+            actions = [Send(stanza=_autojoin(core, account, room, mark))]
     core.last_autojoin = core.now
     core.autojoin_at = core.now + core.config.autojoin_interval if core.join_queue else None
     return actions
+
+
+def _restored(core: Core, account: Account, occupancy: Occupancy) -> list[Action]:
+    """After a restart, each room hears from the account again: a leave or a rejoin."""
+    if occupancy.leave_due:
+        occupancy.leave_due = False
+        to = occupancy.room.with_resource(occupancy.current_nick)
+        return [Send(stanza=Stanza("presence", type="unavailable", from_=account.jid, to=to))]
+    if occupancy.state is OccupancyState.REJOINING and not occupancy.rejoin_sent:
+        return rejoin_due(core, account.jid, occupancy.room)
+    return []  # a session joined it again meanwhile
 
 
 def _autojoin(core: Core, account: Account, room: JID, mark: Bookmark) -> Stanza:

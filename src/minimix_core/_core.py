@@ -45,6 +45,10 @@ class Timers:
         self._drop_stale()
         return self._heap[0][0] if self._heap else None
 
+    def items(self) -> list[tuple[float, TimerKey]]:
+        """Every live deadline with its key, earliest first (for snapshots)."""
+        return sorted(((when, key) for key, (when, _) in self._when.items()), key=lambda i: i[0])
+
     def pop_due(self, now: float) -> list[TimerKey]:
         """Every key due at ``now``, in deadline order, removed."""
         due: list[TimerKey] = []

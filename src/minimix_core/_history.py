@@ -9,8 +9,9 @@ own when it sent one.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 from ._config import Config
 from ._jid import JID
@@ -226,6 +227,25 @@ class History:
             picked.append(entry.stanza)
         picked.reverse()
         return picked
+
+    def dump(self, stanza: Callable[[Stanza], object]) -> list[object]:
+        """The buffer as JSON-safe data (``stanza`` converts one message)."""
+        entries = [[stanza(e.stanza), e.at, e.stanza_id, e.size, e.seq] for e in self._entries]
+        return [self.last_seq, entries]
+
+    @classmethod
+    def load(cls, data: list[Any], stanza: Callable[[Any], Stanza]) -> History:
+        """A buffer back from :meth:`dump`."""
+        history = cls()
+        last_seq, entries = data
+        history.last_seq = int(last_seq)
+        for message, at, stanza_id, size, seq in entries:
+            entry = _Entry(stanza(message), float(at), stanza_id, int(size), int(seq))
+            history._entries.append(entry)
+            history._bytes += entry.size
+            if stanza_id is not None:
+                history._ids[stanza_id] = None
+        return history
 
     def after(self, seq: int) -> list[Stanza]:
         """Every kept message newer than position ``seq``, oldest first.

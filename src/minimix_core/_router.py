@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 from ._actions import Action, Send
 from ._bookmarks import bookmarks_changed
@@ -13,6 +15,7 @@ from ._jid import JID
 from ._lifecycle import OccupancyState
 from ._room_side import to_account
 from ._session_side import from_session, session_closed
+from ._snapshot import dump_core, load_core
 from ._stanza import Stanza
 from ._timers import run_timers
 
@@ -118,6 +121,41 @@ class Router:
                     actions.append(Send(stanza=unavailable))
         self._core = Core(self._config)
         return actions
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the router knows, as a JSON-safe, versioned dict.
+
+        ``json.dumps`` it, store it, and :meth:`restore` it after a restart (or on another
+        process, to move the accounts there). Taking a snapshot changes nothing.
+        """
+        return dump_core(self._core)
+
+    @classmethod
+    def restore(
+        cls,
+        snapshot: Mapping[str, Any],
+        *,
+        now: float,
+        config: Config | None = None,
+        sessions: bool = False,
+    ) -> Router:
+        """A router rebuilt from :meth:`snapshot`; execute what its timers return.
+
+        ``sessions=False`` (a process restart): the sessions are gone. Each room an
+        autojoin bookmark keeps is rejoined, asking for the history since the last
+        message seen; every other room is left, since it still counts the account as an
+        occupant. Both are spread out by ``Config.autojoin_interval``, starting at
+        :meth:`next_deadline`. Devices that come back get what they missed.
+
+        ``sessions=True``: the sessions are still connected (the accounts moved to this
+        process): the router carries on exactly where the snapshot was taken.
+
+        Raises :class:`SnapshotError` for anything that is not a snapshot of this version.
+        """
+        router = cls(config)
+        router._core = load_core(snapshot, router._config, now, sessions=sessions)
+        router._now = router._core.now
+        return router
 
     def _advance_clock(self, now: float, *, check_only: bool = False) -> None:
         if not isinstance(now, (int, float)) or math.isnan(now):

@@ -139,6 +139,7 @@ def _join(
         occupancy.state = advance(OccupancyState.ABSENT, OccupancyEvent.SESSION_JOIN)
         account.rooms[to.bare] = occupancy
         occupancy.pending[session] = attachment
+        occupancy.pinned = to.bare in account.bookmarks
         occupancy.joiner = session
         occupancy.sent_payload = attachment.payload
         account.link(session, to.bare)

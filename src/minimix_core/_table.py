@@ -88,6 +88,7 @@ class Occupancy:
         "joiner",
         "last_message_at",
         "last_seen",
+        "leave_due",
         "leaving",
         "nick",
         "nick_change",
@@ -150,6 +151,8 @@ class Occupancy:
         """The account's presence in the room as last sent: the aggregate of its sessions'."""
         self.nick_change: NickChange | None = None
         """A nick change a session asked for, until the room answers it."""
+        self.leave_due = False
+        """After a restart: the account must still tell the room it left (queued)."""
         self.pinned = False
         """An autojoin bookmark keeps the account here with no session attached."""
         self.positions: dict[JID, tuple[int, float]] = {}

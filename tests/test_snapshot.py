@@ -1,0 +1,220 @@
+"""Snapshots and restarts: membership that survives the process (issue: restart and shutdown)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+from helpers import (
+    ALICE,
+    LAPTOP,
+    OTHER_ROOM,
+    PHONE,
+    ROOM,
+    Harness,
+    archived,
+    bodies,
+    groupchat,
+    join,
+    occupant,
+    self_presence,
+    subject,
+    x,
+)
+from minimix_core import (
+    Action,
+    Bookmark,
+    BookmarksChanged,
+    Config,
+    Deliver,
+    Discard,
+    DiscardReason,
+    OccupancyState,
+    Router,
+    Send,
+    SnapshotError,
+    ToAccount,
+)
+
+
+def round_trip(router: Router, now: float, *, sessions: bool) -> Router:
+    text = json.dumps(router.snapshot(), allow_nan=False)
+    return Router.restore(json.loads(text), now=now, config=router.config, sessions=sessions)
+
+
+def busy(h: Harness) -> None:
+    """A router with a bit of everything: two rooms, history, an IQ in flight, timers."""
+    h.router.handle(
+        BookmarksChanged(account=ALICE, bookmarks=(Bookmark(room=ROOM, autojoin=True),)), now=h.now
+    )
+    h.joined(PHONE, LAPTOP, others=("bob", "carol"))
+    h.timer(h.now)
+    h.room(groupchat("one", mid="m1"))
+    h.session(PHONE, x("<presence to='lounge@muc.example.net/alice'><show>away</show></presence>"))
+    h.session(
+        LAPTOP,
+        x(
+            "<iq to='lounge@muc.example.net' type='get' id='d'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>"
+        ),
+    )
+    h.joined(PHONE, room=OTHER_ROOM, others=())
+    h.session(PHONE, x("<presence to='garden@muc.example.net/al2'/>"))
+
+
+def test_round_trip_with_sessions_carries_on_identically() -> None:
+    """A snapshot through json.dumps/loads gives a router that behaves the same."""
+    a = Harness()
+    busy(a)
+    b = Harness(round_trip(a.router, a.now, sessions=True))
+    assert b.router.snapshot() == a.router.snapshot()
+    steps: list[Callable[[Harness], list[Action]]] = [
+        lambda h: h.room(groupchat("two", mid="m2")),
+        lambda h: h.room(
+            x("<iq type='result' from='lounge@muc.example.net' to='alice@example.org' id='mmx-1'/>")
+        ),
+        lambda h: h.session(LAPTOP, join(jid="again")),
+        lambda h: h.room(
+            x(
+                "<presence type='error' from='garden@muc.example.net/al2' to='alice@example.org'><error type='cancel'><conflict xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+            )
+        ),
+        lambda h: h.timer(900.0),
+        lambda h: h.closed(PHONE),
+        lambda h: h.timer(1200.0),
+    ]
+    for step in steps:
+        assert step(b) == step(a)
+    assert b.router.snapshot() == a.router.snapshot()
+    assert a.router.next_deadline() == b.router.next_deadline()
+
+
+def test_restart_rejoins_bookmarked_rooms_and_leaves_the_rest_spread_out() -> None:
+    """After a restart the rooms still count the account: rejoin (history since) or leave."""
+    h = Harness(Router(Config(autojoin_interval=1.0)))
+    h.now = 1_800_000_000.0
+    busy(h)
+    restarted = Harness(round_trip(h.router, h.now + 30, sessions=False))
+    restarted.now = h.now + 30
+    start = restarted.now
+    assert restarted.router.next_deadline() == start
+    first = restarted.timer(start)
+    assert first == [
+        Send(
+            stanza=x(
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice' id='mmx-2'>"
+                "<x xmlns='http://jabber.org/protocol/muc'><history since='2027-01-15T08:00:00Z'/></x></presence>"
+            )
+        )
+    ]
+    assert restarted.timer(start + 0.5) == []
+    assert restarted.timer(start + 1.0) == [
+        Send(
+            stanza=x(
+                "<presence from='alice@example.org' to='garden@muc.example.net/alice' type='unavailable'/>"
+            )
+        )
+    ]
+    table = restarted.router._core.table.accounts[ALICE]
+    assert table.rooms[ROOM].state is OccupancyState.REJOINING
+    assert table.rooms[OTHER_ROOM].state is OccupancyState.LEAVING
+    assert table.sessions == {}
+    assert table.pending_iqs == {}
+
+
+def test_no_message_is_lost_across_a_restart() -> None:
+    """A device that comes back after the restart gets exactly what it missed, once."""
+    h = Harness()
+    h.now = 1_800_000_000.0
+    h.router.handle(
+        BookmarksChanged(account=ALICE, bookmarks=(Bookmark(room=ROOM, autojoin=True),)), now=h.now
+    )
+    h.joined(PHONE, others=("bob",))
+    h.timer(h.now)
+    h.room(groupchat("seen before", mid="m0"))
+    h.closed(PHONE)  # the phone sleeps; the account stays (bookmark)
+    h.room(groupchat("while asleep", mid="m1"))
+    r = Harness(round_trip(h.router, h.now + 60, sessions=False))
+    r.now = h.now + 60
+    [rejoin] = r.timer(r.now)
+    assert isinstance(rejoin, Send)
+    # The room answers the rejoin; what the account already had is not shown twice.
+    assert r.room(occupant("bob")) == [Discard(stanza=occupant("bob"), reason=DiscardReason.RESYNC)]
+    assert r.room(self_presence()) == [Discard(stanza=self_presence(), reason=DiscardReason.RESYNC)]
+    missed_during_restart = x(
+        "<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='m2'><body>during the restart</body>"
+        "<delay xmlns='urn:xmpp:delay' from='lounge@muc.example.net' stamp='2027-01-15T08:00:30Z'/></message>"
+    )
+    assert r.room(missed_during_restart) == [
+        archived(missed_during_restart),
+        Discard(stanza=missed_during_restart, reason=DiscardReason.NO_SESSION),
+    ]
+    assert r.room(subject()) == [Discard(stanza=subject(), reason=DiscardReason.RESYNC)]
+    back = r.session(PHONE, join(jid="back"))
+    assert bodies(back) == ["while asleep", "during the restart"]
+    assert back[0] == Deliver(session=PHONE, stanza=occupant("bob", to=PHONE))
+
+
+def test_restart_drops_an_autojoin_in_flight_and_joins_afresh() -> None:
+    """A bookmark join that had no answer yet is simply made again."""
+    h = Harness()
+    h.router.handle(
+        BookmarksChanged(account=ALICE, bookmarks=(Bookmark(room=ROOM, autojoin=True),)), now=0.0
+    )
+    h.timer(0.0)
+    r = round_trip(h.router, 10.0, sessions=False)
+    [again] = r.handle_timer(10.0)
+    assert isinstance(again, Send)
+    assert again.stanza.id == "mmx-2"
+
+
+def test_restart_forgets_accounts_with_nothing_left() -> None:
+    """A session-only account whose rooms were being left is remembered only to leave them."""
+    h = Harness(Router(Config(disconnect_grace=0)))
+    h.joined(PHONE)
+    h.session(PHONE, x("<presence to='lounge@muc.example.net/alice' type='unavailable'/>"))
+    r = round_trip(h.router, 5.0, sessions=False)
+    assert r.handle_timer(5.0) == [
+        Send(
+            stanza=x(
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice' type='unavailable'/>"
+            )
+        )
+    ]
+    answer = x(
+        "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org'/>"
+    )
+    assert r.handle(ToAccount(stanza=answer), now=6.0) == [
+        Discard(stanza=answer, reason=DiscardReason.NO_SESSION)
+    ]
+    assert r.snapshot()["accounts"] == []
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "message"),
+    [
+        ({}, "not a minimix_core snapshot"),
+        ([], "not a minimix_core snapshot"),
+        ({"format": "minimix_core.snapshot", "version": 0}, "version 0 is not 1"),
+        ({"format": "minimix_core.snapshot", "version": 1}, "malformed snapshot"),
+    ],
+)
+def test_bad_snapshots_fail_clearly(snapshot: object, message: str) -> None:
+    """Older or foreign snapshots fail with one typed error that says why."""
+    with pytest.raises(SnapshotError, match=message):
+        Router.restore(snapshot, now=0.0)  # type: ignore[arg-type]
+
+
+def test_corrupted_parts_fail_clearly() -> None:
+    """A damaged stanza inside a good snapshot is refused, not half-loaded."""
+    h = Harness()
+    h.joined(PHONE)
+    snap = h.router.snapshot()
+    snap["accounts"][0]["rooms"][0]["join"][0] = "stream"
+    with pytest.raises(SnapshotError, match="not a stanza kind"):
+        Router.restore(snap, now=0.0)
+    snap = h.router.snapshot()
+    snap["accounts"][0]["jid"] = "@@"
+    with pytest.raises(SnapshotError, match="malformed"):
+        Router.restore(snap, now=0.0)
