@@ -282,3 +282,47 @@ def test_bookmarks_for_a_full_jid_are_host_misuse() -> None:
     h = Harness()
     with pytest.raises(LocalProtocolError, match="not a bare JID"):
         h.router.handle(BookmarksChanged(account=PHONE, bookmarks=()), now=0.0)
+
+
+def test_bookmark_changes_leave_session_rooms_alone() -> None:
+    """Only rooms a bookmark pinned are left when it goes; a session's room stays."""
+    h = Harness()
+    h.joined(PHONE)
+    assert bookmarks(h, Bookmark(room=GARDEN, autojoin=False)) == []
+    assert occ(h).state is OccupancyState.JOINED
+
+
+def test_bookmark_removed_while_the_account_is_leaving_changes_nothing() -> None:
+    """The account is already on its way out; the session waiting to rejoin still will."""
+    h = Harness()
+    h.joined(PHONE)
+    h.session(PHONE, x("<presence to='lounge@muc.example.net/alice' type='unavailable'/>"))
+    h.session(LAPTOP, join(jid="l1"))
+    assert bookmarks(h, Bookmark(room=ROOM, autojoin=True)) == []
+    assert occ(h).state is OccupancyState.LEAVING
+    assert bookmarks(h) == []
+    assert list(occ(h).pending) == [LAPTOP]
+
+
+def test_queued_join_of_an_account_that_lost_its_bookmark_is_skipped() -> None:
+    """The account still exists (another room) but no longer wants this one."""
+    h = Harness(Router(Config(autojoin_interval=5.0)))
+    h.joined(PHONE, room=GARDEN)
+    bookmarks(h, Bookmark(room=ROOM, autojoin=True))
+    bookmarks(h)
+    assert h.timer(0.0) == []
+    assert list(h.router._core.table.accounts[ALICE].rooms) == [GARDEN]
+
+
+def test_device_positions_are_bounded() -> None:
+    """At most Config.max_sessions_per_room remembered devices per room; the oldest goes."""
+    h = Harness(Router(Config(max_sessions_per_room=2)))
+    h.joined(PHONE)
+    h.room(groupchat("m"))
+    tablet = JID.parse("alice@example.org/tablet")
+    watch = JID.parse("alice@example.org/watch")
+    leave = x("<presence to='lounge@muc.example.net/alice' type='unavailable'/>")
+    for device in (tablet, watch, LAPTOP):
+        h.session(device, join(jid=None))
+        h.session(device, leave)
+    assert list(occ(h).positions) == [watch, LAPTOP]

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from minimix_core.__main__ import main
+from minimix_core._cli import main
 from minimix_core._demo import demo
 
 

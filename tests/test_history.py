@@ -146,3 +146,19 @@ def test_history_is_bounded_by_count_and_size() -> None:
     assert occ.history is not None
     assert 0 < occ.history.size <= 700
     assert len(occ.history) == 2
+
+
+def test_evicted_messages_are_forgotten_by_stanza_id_too() -> None:
+    """The buffer's id index follows evictions, so a rejoin does not drop a re-sent old one."""
+    h = joined_at(T0, Router(Config(max_history_messages=1)))
+    for n in range(2):
+        h.room(
+            x(
+                f"<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='m{n}'>"
+                f"<body>{n}</body><stanza-id xmlns='urn:xmpp:sid:0' by='lounge@muc.example.net' id='s{n}'/></message>"
+            )
+        )
+    history = h.router._core.table.accounts[PHONE.bare].rooms[ROOM].history
+    assert history is not None
+    assert "s0" not in history
+    assert "s1" in history

@@ -292,3 +292,22 @@ def test_ping_timer_while_leaving_does_nothing() -> None:
     h.joined(PHONE)
     h.session(PHONE, x("<presence to='lounge@muc.example.net/alice' type='unavailable'/>"))
     assert h.router.handle_timer(900.0) == []
+
+
+def test_an_error_without_a_condition_means_not_joined() -> None:
+    """XEP-0410 §3.2: any other error means 'probably not joined'; a bare <error/> included."""
+    for error in (
+        "<error type='cancel'/>",
+        "<error type='cancel'><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>?</text></error>",
+        "",
+    ):
+        h = Harness()
+        h.joined(PHONE)
+        ping_id = pinged(h)
+        odd = x(
+            f"<iq type='error' from='lounge@muc.example.net/alice' to='alice@example.org' id='{ping_id}'>{error}</iq>"
+        )
+        actions = h.room(odd)
+        assert actions[0] == Discard(stanza=odd, reason=DiscardReason.KEEPALIVE)
+        assert isinstance(actions[1], Send)
+        assert occ(h).state is OccupancyState.REJOINING

@@ -227,7 +227,7 @@ def test_pending_session_leaving_while_others_wait() -> None:
             stanza=x(
                 "<presence type='unavailable' from='lounge@muc.example.net/alice' "
                 "to='alice@example.org/laptop' id='bye'><x xmlns='http://jabber.org/protocol/muc#user'>"
-                "<item role='none' affiliation='none'/><status code='110'/></x></presence>"
+                "<item affiliation='none' role='none'/><status code='110'/></x></presence>"
             ),
         )
     ]
@@ -299,4 +299,17 @@ def test_leaving_session_closing_drops_the_answer_with_a_reason() -> None:
     assert h.closed(PHONE) == []
     answer = x(ROOM_ANSWER)
     assert h.room(answer) == [Discard(stanza=answer, reason=DiscardReason.NO_SESSION)]
+    assert h.router._core.table.accounts == {}
+
+
+def test_join_refused_after_the_only_session_gave_up_reaches_it() -> None:
+    """The session left before the room answered; the room's refusal still answers its join."""
+    h = Harness()
+    h.session(PHONE, join())
+    h.session(PHONE, x("<presence to='lounge@muc.example.net/alice' type='unavailable'/>"))
+    refused = x(
+        "<presence type='error' from='lounge@muc.example.net/alice' to='alice@example.org'>"
+        "<error type='auth'><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+    )
+    assert h.room(refused) == [Deliver(session=PHONE, stanza=refused.with_to(PHONE))]
     assert h.router._core.table.accounts == {}

@@ -112,3 +112,22 @@ def test_only_the_creator_session_sees_201() -> None:
             .replace(id=None),
         ),
     ]
+
+
+def test_show_is_found_wherever_it_stands() -> None:
+    """A status before the show does not hide it."""
+    h = Harness()
+    h.joined(PHONE, LAPTOP)
+    h.session(
+        LAPTOP,
+        x(update(None, "<status>busy</status>")).replace(
+            children=(*x("<presence><status>busy</status><show>dnd</show></presence>").children,)
+        ),
+    )
+    assert h.session(PHONE, x(update("xa"))) == [
+        Send(
+            stanza=x(
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice'><status>busy</status><show>dnd</show></presence>"
+            )
+        )
+    ]

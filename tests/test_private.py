@@ -81,3 +81,20 @@ def test_pm_error_goes_back_to_the_sender_only() -> None:
         "<error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
     )
     assert h.room(error) == [Deliver(session=LAPTOP, stanza=error.with_to(LAPTOP))]
+
+
+def test_sent_carbon_of_a_pm_without_id_has_no_id_either() -> None:
+    """The forwarded copy is the original as sent: no invented attributes."""
+    h = Harness()
+    h.joined(PHONE, LAPTOP)
+    actions = h.session(
+        PHONE, x("<message to='lounge@muc.example.net/bob' type='chat'><body>hi</body></message>")
+    )
+    carbon = actions[1]
+    assert isinstance(carbon, Deliver)
+    inner = carbon.stanza.children[0].children[0].children[0]
+    assert inner.attrs == (
+        ("from", "alice@example.org/phone"),
+        ("to", "lounge@muc.example.net/bob"),
+        ("type", "chat"),
+    )

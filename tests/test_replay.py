@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from minimix_core.__main__ import main
+from minimix_core._cli import main
 from minimix_core._replay import ReplayError, _config_value, entries, replay
 
 SCRIPT = """\
@@ -184,3 +184,49 @@ def test_cli_replay_and_exit_status(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "line 3: unknown directive 'what'" in captured.err
     assert main(["replay", str(tmp_path / "missing.txt")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+BOOKMARKS = """\
+config autojoin_interval=1
+bookmarks alice@example.org
+<conference xmlns='urn:xmpp:bookmarks:1' jid='lounge@muc.example.net' autojoin='true' name='Lounge'>
+  <nick>al</nick>
+  <password>pw</password>
+</conference>
+
+timer
+to-account
+<presence from='lounge@muc.example.net/al' to='alice@example.org'>
+  <x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='participant'/><status code='110'/></x>
+</presence>
+
+to-account
+<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='m1'><body>al: hi</body></message>
+"""
+
+
+def test_bookmarks_directive_and_the_archive_and_unattended_records() -> None:
+    """The bookmarks directive; `archive` and `unattended` objects as docs/replay.md lists them."""
+    lines = [json.loads(line) for line in run(BOOKMARKS).splitlines()]
+    assert [line["action"] for line in lines] == ["send", "discard", "archive", "unattended"]
+    assert lines[0]["xml"] == (
+        '<presence from="alice@example.org" to="lounge@muc.example.net/al" id="mmx-1">'
+        '<x xmlns="http://jabber.org/protocol/muc"><password>pw</password></x></presence>'
+    )
+    assert lines[2]["account"] == "alice@example.org"
+    assert lines[3]["room"] == "lounge@muc.example.net"
+    assert lines[3]["mentions"] is True
+    empty = run("bookmarks alice@example.org\n")
+    assert empty == ""
+
+
+def test_module_entry_point(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`python -m minimix_core` runs main() and exits with its status."""
+    import runpy  # noqa: PLC0415 - imported where the module is run
+
+    script = tmp_path / "s.txt"
+    script.write_text("timer\n", encoding="utf-8")
+    monkeypatch.setattr("sys.argv", ["minimix_core", "replay", str(script), "--json"])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_module("minimix_core", run_name="__main__", alter_sys=True)
+    assert exit_info.value.code == 0

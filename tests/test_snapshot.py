@@ -24,6 +24,7 @@ from helpers import (
     x,
 )
 from minimix_core import (
+    JID,
     Action,
     Bookmark,
     BookmarksChanged,
@@ -218,3 +219,54 @@ def test_corrupted_parts_fail_clearly() -> None:
     snap["accounts"][0]["jid"] = "@@"
     with pytest.raises(SnapshotError, match="malformed"):
         Router.restore(snap, now=0.0)
+
+
+def test_snapshot_keeps_the_autojoin_queue_and_stanza_ids() -> None:
+    """Queued joins and the history's id index survive a round trip."""
+    h = Harness(Router(Config(autojoin_interval=5.0)))
+    h.joined(PHONE)
+    h.room(
+        x(
+            "<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='m'>"
+            "<body>x</body><stanza-id xmlns='urn:xmpp:sid:0' by='lounge@muc.example.net' id='s1'/></message>"
+        )
+    )
+    h.router.handle(
+        BookmarksChanged(
+            account=ALICE,
+            bookmarks=(
+                Bookmark(room=OTHER_ROOM, autojoin=True),
+                Bookmark(room=JID.parse("third@muc.example.net"), autojoin=True),
+            ),
+        ),
+        now=0.0,
+    )
+    h.timer(0.0)
+    moved = round_trip(h.router, 0.0, sessions=True)
+    assert moved.snapshot() == h.router.snapshot()
+    history = moved._core.table.accounts[ALICE].rooms[ROOM].history
+    assert history is not None
+    assert "s1" in history
+    restarted = round_trip(h.router, 1.0, sessions=False)
+    [first] = restarted.handle_timer(1.0)
+    assert isinstance(first, Send)
+
+
+def test_restart_while_rejoining_rejoins() -> None:
+    """A room already being rejoined at the restart is rejoined after it."""
+    h = Harness()
+    h.router.handle(
+        BookmarksChanged(account=ALICE, bookmarks=(Bookmark(room=ROOM, autojoin=True),)), now=0.0
+    )
+    h.joined(PHONE)
+    h.room(
+        x(
+            "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org'>"
+            "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/>"
+            "<status code='332'/><status code='110'/></x></presence>"
+        )
+    )
+    restarted = round_trip(h.router, 2.0, sessions=False)
+    [rejoin] = restarted.handle_timer(2.0)
+    assert isinstance(rejoin, Send)
+    assert rejoin.stanza.to == ROOM.with_resource("alice")

@@ -112,8 +112,6 @@ def _autojoin(core: Core, account: Account, room: JID, mark: Bookmark) -> Stanza
 
 def grace_over(core: Core, account_jid: JID, room: JID) -> list[Action]:
     """Nobody came back within ``disconnect_grace``: the account leaves."""
+    # A session's join and a bookmark both cancel this timer: nobody is here.
     account = core.table.accounts[account_jid]
-    occupancy = account.rooms[room]
-    if occupancy.attached or occupancy.pending or occupancy.pinned:
-        return []
-    return last_session_gone(core, account, occupancy, None, {})
+    return last_session_gone(core, account, account.rooms[room], None, {})

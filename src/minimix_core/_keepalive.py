@@ -18,9 +18,9 @@ from ._history import iso_stamp
 from ._jid import JID
 from ._lifecycle import OccupancyEvent, OccupancyState, advance
 from ._membership import finish
-from ._muc import ITEM, MUC, MUC_X, PING, USER_X, error_condition
+from ._muc import MUC, MUC_X, PING, USER_X, error_condition
 from ._stanza import Element, Stanza
-from ._synth import with_statuses
+from ._synth import departed_item, with_statuses
 from ._table import Account, Occupancy
 
 __all__ = [
@@ -158,19 +158,13 @@ def rejoin_due(core: Core, account_jid: JID, room: JID) -> list[Action]:
 
 def give_up(core: Core, account: Account, occupancy: Occupancy, text: str) -> list[Action]:
     """The account is out for good: every session gets its unavailable with 333 (§11.1)."""
-    item_attrs: tuple[tuple[str, str], ...] = (("affiliation", "none"), ("role", "none"))
-    cached = occupancy.self_presence
-    x = None if cached is None else cached.find(USER_X)
-    item = None if x is None else x.find(ITEM)
-    if item is not None:
-        item_attrs = tuple((k, "none" if k == "role" else v) for k, v in item.attrs)
     base = Stanza(
         "presence",
         type="unavailable",
         from_=occupancy.room.with_resource(occupancy.current_nick),
         children=(
             Element("{jabber:client}status", text=text),
-            Element(USER_X, (), (Element(ITEM, item_attrs),)),
+            Element(USER_X, (), (departed_item(occupancy.self_presence),)),
         ),
     )
     base = with_statuses(base, (110, 333))

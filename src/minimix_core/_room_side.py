@@ -39,7 +39,7 @@ from ._muc import (
     status_codes,
 )
 from ._stanza import Element, Stanza
-from ._synth import fork_self_presence, late_join, removal_for_session
+from ._synth import departed_item, fork_self_presence, late_join, removal_for_session
 from ._table import Account, Attachment, Occupancy
 
 __all__ = ["fork", "to_account"]
@@ -146,6 +146,8 @@ def _self_available(
     occupancy.created = 201 in codes
     pending, occupancy.pending = occupancy.pending, {}
     occupancy.attached.update(pending)
+    if not pending:  # an autojoin: the account is in, with nobody to tell yet
+        return [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]
     return [
         Deliver(session=s, stanza=fork_self_presence(stanza, occupancy, s, attachment))
         for s, attachment in pending.items()
@@ -190,17 +192,12 @@ def _rejoined(occupancy: Occupancy, stanza: Stanza, previous: Stanza | None) -> 
 
 def _left_while_away(occupancy: Occupancy, nick: str) -> Stanza:
     cached = occupancy.occupants.pop(nick)
-    x = cached.find(USER_X)
-    item = None if x is None else x.find(ITEM)
-    attrs = (("affiliation", "none"), ("role", "none"))
-    if item is not None:
-        attrs = (("affiliation", item.get("affiliation", "none")), ("role", "none"))
     return Stanza(
         "presence",
         type="unavailable",
         from_=occupancy.room.with_resource(nick),
         to=cached.to,
-        children=(Element(USER_X, (), (Element(ITEM, attrs),)),),
+        children=(Element(USER_X, (), (departed_item(cached),)),),
     )
 
 

@@ -20,6 +20,7 @@ from ._stanza import Element, Stanza
 from ._table import Attachment, Occupancy
 
 __all__ = [
+    "departed_item",
     "fork_self_presence",
     "late_join",
     "not_connected",
@@ -120,22 +121,26 @@ def late_join(
     return out
 
 
+def departed_item(presence: Stanza | None) -> Element:
+    """The ``<item/>`` of someone who left: their last item with role ``none`` (§7.14)."""
+    x = None if presence is None else presence.find(USER_X)
+    item = None if x is None else x.find(ITEM)
+    if item is None:
+        return Element(ITEM, (("affiliation", "none"), ("role", "none")))
+    return Element(ITEM, tuple((k, "none" if k == "role" else v) for k, v in item.attrs))
+
+
 def unavailable_self(occupancy: Occupancy, session: JID, leave: Stanza) -> Stanza:
     """The unavailable self-presence a room sends a leaving occupant (§7.14).
 
     Role ``none``, the account's affiliation, 110, and the ``<status/>`` text of the
     session's own leave presence, as Prosody echoes it.
     """
-    item_attrs: tuple[tuple[str, str], ...] = (("role", "none"), ("affiliation", "none"))
     children = list(leave.findall(STATUS_TEXT))
     cached = occupancy.self_presence
     if cached is not None:
         children.extend(cached.findall(f"{{{OCCUPANT_ID}}}occupant-id"))
-        x = cached.find(USER_X)
-        item = x.find(ITEM) if x is not None else None
-        if item is not None:
-            item_attrs = tuple((k, "none" if k == "role" else v) for k, v in item.attrs)
-    x_children = (Element(ITEM, item_attrs), _status(110))
+    x_children = (departed_item(cached), _status(110))
     children.append(Element(USER_X, (), x_children))
     return Stanza(
         "presence",
