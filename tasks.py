@@ -55,7 +55,18 @@ def test() -> None:
     run(PY, "-m", "coverage", "report")
 
 
-TASKS = {"demo": demo, "test": test}
+def long() -> None:
+    """The property tests with the long Hypothesis profile (many more examples)."""
+    env = dict(os.environ, HYPOTHESIS_PROFILE="long")
+    run(PY, "-m", "pytest", "tests/test_transparency.py", "tests/test_properties.py", env=env)
+
+
+def interop() -> None:
+    """The real-server tier: Debian's Prosody on 127.0.0.1 (``apt-get install prosody``)."""
+    run(PY, "interop.py")
+
+
+TASKS = {"demo": demo, "test": test, "long": long, "interop": interop}
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Runnable examples of hosting minimix_core (a package so tests can import them by name)."""

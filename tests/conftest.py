@@ -1,0 +1,17 @@
+"""Test configuration: Hypothesis profiles.
+
+``default`` keeps the whole test command under a few minutes on two cores; ``long`` (set
+``HYPOTHESIS_PROFILE=long``) runs many more examples per property.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("default", max_examples=100, deadline=None)
+settings.register_profile(
+    "long", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

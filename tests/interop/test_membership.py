@@ -1,0 +1,127 @@
+"""Membership that outlives sessions, against the real room: autojoin bookmarks and restarts."""
+
+from __future__ import annotations
+
+from minimix_core import JID, Bookmark, Unattended
+
+from .harness import (
+    World,
+    body,
+    codes,
+    items,
+    joined,
+    presences_from,
+    room_with_two_sessions,
+    run,
+    show,
+    until,
+    with_id,
+    world,
+)
+from .lab import Lab
+
+ALICE = "alice@users.localhost"
+
+
+def _alice(room: str) -> JID:
+    return JID.parse(f"{room}/alice")
+
+
+async def _bob_sees_alice(w: World, room: str, kind: str | None) -> None:
+    seen = await until(w.bob, lambda s: s.from_ == _alice(room), what="alice's presence")
+    assert seen[-1].type == kind, show(seen)
+
+
+def test_autojoin_bookmark_keeps_the_account_in_without_sessions(lab: Lab, room: str) -> None:
+    """XEP-0402 autojoin: the account joins alone, keeps the room's traffic, leaves on removal."""
+
+    async def scenario() -> None:
+        async with world(lab, "bob") as w:
+            await w.bob.create_room(room, "bob")
+            mark = Bookmark(room=JID.parse(room), autojoin=True, nick="alice")
+            w.host.bookmarks_changed(ALICE, [mark])
+            seen = await until(w.bob, lambda s: s.from_ == _alice(room), what="alice joining")
+            assert seen[-1].type is None and [i.get("jid") for i in items(seen[-1])] == [ALICE]
+
+            w.bob.send(
+                f"<message to='{room}' type='groupchat' id='n1'><body>nobody?</body></message>"
+            )
+            await until(w.bob, with_id("n1"))
+            await w.sync()
+            unattended = [a for a in w.router.actions if isinstance(a, Unattended)]
+            assert [a.stanza.id for a in unattended] == ["n1"], unattended
+
+            phone = w.session("phone")
+            got = await joined(phone, room)
+            assert 110 in codes(next(s for s in got if s.kind == "presence" and codes(s))), show(
+                got
+            )
+            assert "nobody?" in [body(s) for s in got], f"the missed message:\n{show(got)}"
+            assert len(w.router.sent()) == 1, (
+                f"the session's join went out:\n{show(w.router.sent())}"
+            )
+
+            # The session leaves; the bookmark keeps the account in.
+            await phone.send(f"<presence to='{room}/alice' type='unavailable'/>")
+            await until(phone, lambda s: s.type == "unavailable")
+            await w.sync()
+            assert presences_from(w.bob.drain(), str(_alice(room))) == []
+
+            w.host.bookmarks_changed(ALICE, [])
+            await _bob_sees_alice(w, room, "unavailable")
+
+    run(scenario())
+
+
+def test_restart_from_a_snapshot_leaves_rooms_without_a_bookmark(lab: Lab, room: str) -> None:
+    """Router.restore after a restart: the sessions are gone, so the account leaves (no ghost)."""
+
+    async def scenario() -> None:
+        async with world(lab, "bob") as w:
+            await room_with_two_sessions(w, room)
+            state = await w.stop_keeping_state()
+            await w.sync_occupants()
+            assert presences_from(w.bob.drain(), str(_alice(room))) == [], "alice left early"
+            await w.start_from(state)
+            await _bob_sees_alice(w, room, "unavailable")
+            await w.sync()
+            assert presences_from(w.bob.drain(), str(_alice(room))) == []
+
+    run(scenario())
+
+
+def test_restart_from_a_snapshot_keeps_bookmarked_rooms_gap_free(lab: Lab, room: str) -> None:
+    """Router.restore: an autojoin room is rejoined; a device then gets what it missed.
+
+    While the component is down, the room's message to alice bounces and Prosody kicks
+    her (333, fixture note 12); the restored router joins again and fetches the gap.
+    """
+
+    async def scenario() -> None:
+        async with world(lab, "bob") as w:
+            await w.bob.create_room(room, "bob")
+            w.host.bookmarks_changed(ALICE, [Bookmark(room=JID.parse(room), autojoin=True)])
+            await _bob_sees_alice(w, room, None)
+            await joined(w.session("phone"), room)
+
+            state = await w.stop_keeping_state()
+            w.bob.send(
+                f"<message to='{room}' type='groupchat' id='r1'><body>during</body></message>"
+            )
+            await until(w.bob, with_id("r1"))
+            await w.start_from(state)
+            seen = await until(
+                w.bob,
+                lambda s: s.from_ == _alice(room) and s.type is None,
+                what="alice back in the room",
+            )
+            kicked = [s for s in presences_from(seen, str(_alice(room))) if s.type]
+            assert [333 in codes(s) for s in kicked] in ([], [True]), show(seen)
+
+            phone = w.session("phone")
+            got = await joined(phone, room)
+            assert [body(s) for s in got].count("during") == 1, f"the gap:\n{show(got)}"
+            sent = [s for s in w.router.sent() if s.kind == "presence"]
+            assert len(sent) == 1 and sent[0].to == _alice(room), show(sent)
+
+    run(scenario())
