@@ -181,3 +181,12 @@ def test_stanza_helpers() -> None:
     assert s.replace(id="x").id == "x"
     with pytest.raises(AttributeError):
         s.id = "y"  # type: ignore[misc]
+
+
+def test_a_changed_copy_never_reuses_the_originals_serialized_text() -> None:
+    """The serialization memo belongs to one element: replace() starts a fresh one."""
+    body = Element("{jabber:client}body", text="old")
+    stanza = Stanza("message", children=(body,))
+    assert serialize(stanza) == "<message><body>old</body></message>"
+    changed = stanza.replace(children=(body.replace(text="new"),))
+    assert serialize(changed) == "<message><body>new</body></message>"

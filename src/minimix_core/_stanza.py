@@ -55,7 +55,7 @@ class Element:
     tail: str | None = None
     # Serialized form as a child of a jabber:client element; a memo filled by the XML
     # edge on first use so that k forks of one payload serialize it once.
-    _xml: list[str] = field(factory=list, eq=False, repr=False, hash=False)
+    _xml: list[str] = field(factory=list, init=False, eq=False, repr=False, hash=False)
 
     @property
     def namespace(self) -> str:
