@@ -138,7 +138,7 @@ def test_history_is_bounded_by_count_and_size() -> None:
         h.room(groupchat(f"m{n}", mid=f"m{n}"))
     occ = next(iter(h.router._core.table.accounts[PHONE.bare].rooms.values()))
     assert occ.history is not None
-    assert [s.id for s in occ.history.select(None, h.now, 10)] == ["m2", "m3", "m4"]
+    assert [s.id for s in occ.history.select(None, h.now, 10, ROOM)] == ["m2", "m3", "m4"]
     small = joined_at(T0, Router(Config(max_history_bytes=700)))
     for n in range(5):
         small.room(groupchat("x" * 100, mid=f"m{n}"))
@@ -162,3 +162,29 @@ def test_evicted_messages_are_forgotten_by_stanza_id_too() -> None:
     assert history is not None
     assert "s0" not in history
     assert "s1" in history
+
+
+def test_mixed_content_messages_are_kept_whole() -> None:
+    """XEP-0071 XHTML-IM: text around inline elements survives the buffer."""
+    h = joined_at(T0)
+    rich = x(
+        "<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='r'>"
+        "<body>a b c</body><html xmlns='http://jabber.org/protocol/xhtml-im'>"
+        "<body xmlns='http://www.w3.org/1999/xhtml'><p>a <b>b</b> c</p></body></html></message>"
+    )
+    h.room(rich)
+    replayed = [
+        a.stanza
+        for a in h.session(LAPTOP, join(jid="j"))
+        if isinstance(a, Deliver) and a.stanza.id == "r"
+    ]
+    assert replayed == [
+        rich.with_to(LAPTOP).replace(
+            children=(
+                *rich.children,
+                x(
+                    f"<message><delay xmlns='urn:xmpp:delay' from='lounge@muc.example.net' stamp='{STAMP0}'/></message>"
+                ).children[0],
+            )
+        )
+    ]

@@ -63,12 +63,18 @@ def _size(element: Element, parent_ns: str = CLIENT_NS) -> int:
     The core never serializes; this estimate is within a few characters of the text the
     XML edge writes (entity escapes and attribute prefixes are not counted).
     """
-    ns = element.namespace
-    size = 2 * len(element.name) + 5 + len(element.text or "") + len(element.tail or "")
+    tag = element.tag
+    end = tag.find("}")  # -1 for a tag without namespace: the slices below still hold
+    ns = tag[1:end] if end > 0 else ""
+    size = 2 * (len(tag) - end - 1) + 5
+    if element.text:
+        size += len(element.text)
+    if element.tail:
+        size += len(element.tail)
     if ns != parent_ns:
         size += len(ns) + 9  # ' xmlns="…"'
     for key, value in element.attrs:
-        size += len(key.rpartition("}")[2]) + len(value) + 4
+        size += len(key) + len(value) + 4
     for child in element.children:
         size += _size(child, ns)
     return size
@@ -133,8 +139,11 @@ def history_request(join: Stanza) -> HistoryRequest | None:
     )
 
 
+_DELAY_SIZE: Final = 67  # <delay xmlns="urn:xmpp:delay" from="" stamp="…Z"/>
+
+
 class _Entry:
-    __slots__ = ("at", "seq", "size", "stanza", "stanza_id")
+    __slots__ = ("at", "replay", "seq", "size", "stanza", "stanza_id")
 
     def __init__(
         self, stanza: Stanza, at: float, stanza_id: str | None, size: int, seq: int
@@ -144,6 +153,22 @@ class _Entry:
         self.stanza_id = stanza_id
         self.size = size
         self.seq = seq
+        self.replay: Stanza | None = None
+        """The message as replayed: with one delay (the room's, or one stamped ``at``)."""
+
+    def replayed(self, room: JID) -> Stanza:
+        """The stored message with its delay, made on first use.
+
+        Late joins are rarer than messages, so the live path never formats a timestamp.
+        """
+        replay = self.replay
+        if replay is None:
+            stanza = self.stanza
+            if stanza.find(DELAY) is None:
+                stamp = Element(DELAY, (("from", str(room)), ("stamp", iso_stamp(self.at))))
+                stanza = stanza._replace(children=(*stanza.children, stamp))
+            replay = self.replay = stanza
+        return replay
 
 
 class History:
@@ -185,14 +210,13 @@ class History:
         """
         delay = stanza.find(DELAY)
         at = now
+        size = sum(_size(child) for child in stanza.children) + _envelope(stanza)
         if delay is None:
-            stamp = Element(DELAY, (("from", str(room)), ("stamp", iso_stamp(now))))
-            stanza = stanza.replace(children=(*stanza.children, stamp))
+            size += _DELAY_SIZE + len(str(room))  # the delay added when it is replayed
         else:
             parsed = _parse_stamp(delay.get("stamp", ""))
             at = parsed if parsed is not None else now
         stanza_id = self.stanza_id(stanza, room)
-        size = sum(_size(child) for child in stanza.children) + _envelope(stanza)
         self.last_seq += 1
         self._entries.append(_Entry(stanza, at, stanza_id, size, self.last_seq))
         self._bytes += size
@@ -208,7 +232,9 @@ class History:
                 self._ids.pop(old.stanza_id, None)
         return at
 
-    def select(self, request: HistoryRequest | None, now: float, default: int) -> list[Stanza]:
+    def select(
+        self, request: HistoryRequest | None, now: float, default: int, room: JID
+    ) -> list[Stanza]:
         """The newest messages that satisfy every limit of ``request`` (§7.2.14), oldest first."""
         if request is None:
             request = HistoryRequest(maxstanzas=default)
@@ -224,7 +250,7 @@ class History:
             chars += entry.size
             if request.maxchars is not None and chars > request.maxchars:
                 break
-            picked.append(entry.stanza)
+            picked.append(entry.replayed(room))
         picked.reverse()
         return picked
 
@@ -247,9 +273,9 @@ class History:
                 history._ids[stanza_id] = None
         return history
 
-    def after(self, seq: int) -> list[Stanza]:
+    def after(self, seq: int, room: JID) -> list[Stanza]:
         """Every kept message newer than position ``seq``, oldest first.
 
         If the buffer no longer reaches back that far, all it has.
         """
-        return [entry.stanza for entry in self._entries if entry.seq > seq]
+        return [entry.replayed(room) for entry in self._entries if entry.seq > seq]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 
 import attrs
 
@@ -56,6 +57,10 @@ class JID:
     @classmethod
     def parse(cls, text: str) -> JID:
         """Parse and normalise a JID; raise :class:`InvalidJID` if it is not one."""
+        return _parse_cached(text)
+
+    @staticmethod
+    def _parse(text: str) -> JID:
         rest, slash, resource_part = text.partition("/")
         resource: str | None = None
         if slash:
@@ -74,14 +79,14 @@ class JID:
         _check_part(domain, "domain")
         if "@" in domain or any(c.isspace() for c in domain):
             raise InvalidJID("forbidden character in domain")
-        return cls(local, domain, resource)
+        return JID(local, domain, resource)
 
     @property
     def bare(self) -> JID:
         """The address without its resource."""
         if self.resource is None:
             return self
-        return JID(self.local, self.domain)
+        return _bare_cached(self)
 
     @property
     def is_bare(self) -> bool:
@@ -98,3 +103,13 @@ class JID:
 
     def __repr__(self) -> str:
         return f"JID({str(self)!r})"
+
+
+# Servers see the same few thousand addresses over and over: parsing and stripping them
+# once each saves most of the work of every stanza (JIDs are immutable, so sharing is safe).
+_parse_cached = lru_cache(maxsize=16384)(JID._parse)
+
+
+@lru_cache(maxsize=16384)
+def _bare_cached(jid: JID) -> JID:
+    return JID(jid.local, jid.domain)

@@ -168,7 +168,9 @@ def _nick_changed(core: Core, occupancy: Occupancy, nick: str) -> list[Action]:
     history = (
         []
         if occupancy.history is None
-        else occupancy.history.select(None, core.now, core.config.default_history_messages)
+        else occupancy.history.select(
+            None, core.now, core.config.default_history_messages, occupancy.room
+        )
     )
     stanzas = late_join(occupancy, occupancy.self_presence, change.session, attachment, history)
     return [Deliver(session=change.session, stanza=s) for s in stanzas]

@@ -182,8 +182,8 @@ def _history_for(core: Core, occupancy: Occupancy, session: JID, join: Stanza) -
         and position is not None
         and core.now - position[1] <= core.config.device_memory
     ):
-        return history.after(position[0])
-    return history.select(request, core.now, core.config.default_history_messages)
+        return history.after(position[0], occupancy.room)
+    return history.select(request, core.now, core.config.default_history_messages, occupancy.room)
 
 
 def _message(

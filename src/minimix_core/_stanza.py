@@ -10,7 +10,7 @@ or copied deeply.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Literal, overload
+from typing import Any, Literal, NamedTuple, overload
 
 from attrs import evolve, field, frozen
 
@@ -96,12 +96,13 @@ class Element:
         return evolve(self, **changes)
 
 
-@frozen(cache_hash=True)
-class Stanza:
+class Stanza(NamedTuple):
     """An immutable XMPP stanza (``message``, ``presence`` or ``iq``).
 
     ``from_`` and ``to`` are parsed :class:`JID` values (``None`` when absent); other
     root attributes (``xml:lang``...) stay in ``attrs``; ``children`` is the payload.
+    A named tuple: every router step makes stanzas (a fork per session), and a tuple is
+    the cheapest immutable value Python builds.
 
     >>> s = Stanza("message", type="groupchat", to=JID.parse("room@muc.example"))
     >>> s.with_to(JID.parse("alice@example.org/phone")).to
@@ -109,12 +110,12 @@ class Stanza:
     """
 
     kind: StanzaKind
-    type: str | None = field(default=None, kw_only=True)
-    from_: JID | None = field(default=None, kw_only=True)
-    to: JID | None = field(default=None, kw_only=True)
-    id: str | None = field(default=None, kw_only=True)
-    attrs: Attributes = field(default=(), kw_only=True)
-    children: tuple[Element, ...] = field(default=(), kw_only=True)
+    type: str | None = None
+    from_: JID | None = None
+    to: JID | None = None
+    id: str | None = None
+    attrs: Attributes = ()
+    children: tuple[Element, ...] = ()
 
     def find(self, tag: str) -> Element | None:
         """The first payload child with this tag (plain names mean ``jabber:client``)."""
@@ -138,19 +139,7 @@ class Stanza:
 
     def replace(self, **changes: Any) -> Stanza:
         """A copy with some fields changed; the payload is shared, not copied."""
-        return evolve(self, **changes)
-
-    def with_to(self, to: JID) -> Stanza:
-        """A copy addressed to ``to``: the fork of a stanza to one session."""
-        return Stanza(
-            self.kind,
-            type=self.type,
-            from_=self.from_,
-            to=to,
-            id=self.id,
-            attrs=self.attrs,
-            children=self.children,
-        )
+        return self._replace(**changes)
 
     def as_element(self) -> Element:
         """The stanza as an element in ``jabber:client``, to wrap it (forwarded, carbons)."""
@@ -165,14 +154,13 @@ class Stanza:
                 attributes.append((name, str(value)))
         return Element(f"{{{CLIENT_NS}}}{self.kind}", (*attributes, *self.attrs), self.children)
 
+    def with_to(self, to: JID) -> Stanza:
+        """A copy addressed to ``to``: the fork of a stanza to one session."""
+        return _new_stanza(Stanza, (self[0], self[1], self[2], to, self[4], self[5], self[6]))
+
     def with_from(self, from_: JID) -> Stanza:
         """A copy sent from ``from_``: a session's stanza rewritten to the account."""
-        return Stanza(
-            self.kind,
-            type=self.type,
-            from_=from_,
-            to=self.to,
-            id=self.id,
-            attrs=self.attrs,
-            children=self.children,
-        )
+        return _new_stanza(Stanza, (self[0], self[1], from_, self[3], self[4], self[5], self[6]))
+
+
+_new_stanza = tuple.__new__
