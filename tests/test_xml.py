@@ -89,7 +89,7 @@ def test_forks_share_the_serialized_payload() -> None:
     assert first == '<message to="a@b/1"><body>hi</body></message>'
     assert second == '<message to="a@b/2"><body>hi</body></message>'
     body = s.children[0]
-    assert body._xml == ["<body>hi</body>"]
+    assert body._xml == "<body>hi</body>"
 
 
 HOSTILE: dict[str, tuple[str | bytes, str]] = {

@@ -33,6 +33,9 @@ class Config:
     """Other occupants' presences cached per occupancy for late joins. Beyond it new
     occupants are still forwarded live but not cached; :attr:`Occupancy.occupants_truncated`
     says so."""
+    max_shared_payloads: int = field(default=65_536, validator=_positive)
+    """Distinct occupant-presence payloads kept once for all accounts that see them
+    (memory sharing); beyond it the oldest is no longer shared (nothing is lost)."""
     max_tracked_ids: int = field(default=256, validator=_positive)
     """Ids of stanzas sent for sessions that the router remembers per occupancy, so the
     room's error for one goes back to that session only. The oldest is forgotten first; an

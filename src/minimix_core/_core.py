@@ -7,6 +7,7 @@ import math
 
 from ._config import Config
 from ._jid import JID
+from ._stanza import Element
 from ._table import Table
 
 __all__ = ["Core", "TimerKey", "Timers"]
@@ -71,6 +72,7 @@ class Core:
         "join_queue",
         "last_autojoin",
         "now",
+        "payloads",
         "sequence",
         "table",
         "timers",
@@ -86,6 +88,8 @@ class Core:
         self.join_queue: dict[tuple[JID, JID], None] = {}
         """Joins the router makes on its own, in order, one per ``autojoin_interval``."""
         self.last_autojoin = -math.inf
+        self.payloads: dict[tuple[Element, ...], tuple[Element, ...]] = {}
+        """One copy of each payload the rooms sent several accounts (see :meth:`share`)."""
         self.autojoin_at: float | None = None
         """When the next queued join is due; ``None`` while the queue is empty."""
 
@@ -95,6 +99,22 @@ class Core:
         if self.autojoin_at is not None and (deadline is None or self.autojoin_at < deadline):
             return self.autojoin_at
         return deadline
+
+    def share(self, children: tuple[Element, ...]) -> tuple[Element, ...]:
+        """The one kept copy of a payload equal to ``children``.
+
+        When many local accounts sit in the same room, the room sends each the same
+        occupant presences; the caches then hold them once, not once per account. The
+        pool is bounded by ``Config.max_shared_payloads`` (the oldest entry goes).
+        """
+        pool = self.payloads
+        shared = pool.get(children)
+        if shared is not None:
+            return shared
+        if len(pool) >= self.config.max_shared_payloads:
+            del pool[next(iter(pool))]
+        pool[children] = children
+        return children
 
     def next_id(self) -> str:
         """A fresh id for a stanza the router invents: prefix and counter, replayable."""

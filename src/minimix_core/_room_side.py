@@ -114,7 +114,7 @@ def _occupant(core: Core, occupancy: Occupancy, nick: str, stanza: Stanza) -> li
     if stanza.type == "unavailable":
         occupants.pop(nick, None)
     elif nick in occupants or len(occupants) < core.config.max_occupants_per_room:
-        occupants[nick] = stanza
+        occupants[nick] = stanza._replace(children=core.share(stanza.children))
     else:
         occupancy.occupants_truncated = True
     return fork(occupancy, stanza)

@@ -53,9 +53,10 @@ class Element:
     children: tuple[Element, ...] = ()
     text: str | None = None
     tail: str | None = None
-    # Serialized form as a child of a jabber:client element; a memo filled by the XML
-    # edge on first use so that k forks of one payload serialize it once.
-    _xml: list[str] = field(factory=list, init=False, eq=False, repr=False, hash=False)
+    # Serialized form as a child of a jabber:client element; a memo the XML edge fills on
+    # first use (object.__setattr__: it caches, it does not change the value) so that k
+    # forks of one payload serialize it once.
+    _xml: str | None = field(default=None, init=False, eq=False, repr=False, hash=False)
 
     @property
     def namespace(self) -> str:

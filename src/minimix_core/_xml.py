@@ -9,6 +9,7 @@ was wrong.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from sys import intern
 from typing import Final
 
 import defusedxml
@@ -61,7 +62,8 @@ def _convert(node: ET.Element, depth: int, max_depth: int) -> Element:
     if depth > max_depth:
         raise StanzaParseError(f"nested deeper than {max_depth} elements")
     ns, name = _split(node.tag)
-    tag = f"{{{CLIENT_NS}}}{name}" if ns in _STREAM_NAMESPACES else node.tag
+    # Interned: the same few hundred names come in every stanza; one copy each is enough.
+    tag = intern(f"{{{CLIENT_NS}}}{name}" if ns in _STREAM_NAMESPACES else node.tag)
     children = tuple(_convert(child, depth + 1, max_depth) for child in node)
     text = node.text
     if children and text is not None and not text.strip():
@@ -69,7 +71,7 @@ def _convert(node: ET.Element, depth: int, max_depth: int) -> Element:
     tail = node.tail
     if tail is not None and not tail.strip():
         tail = None
-    attributes = tuple(node.attrib.items())
+    attributes = tuple((intern(k), v) for k, v in node.attrib.items())
     return Element(tag, attributes, children, text, tail)
 
 
@@ -188,12 +190,12 @@ def _write(el: Element, parent_ns: str, out: list[str], indent: str | None, leve
 
 def _child_xml(el: Element) -> str:
     memo = el._xml
-    if memo:
-        return memo[0]
+    if memo is not None:
+        return memo
     out: list[str] = []
     _write(el, CLIENT_NS, out, None, 0)
     text = "".join(out)
-    memo.append(text)
+    object.__setattr__(el, "_xml", text)
     return text
 
 
