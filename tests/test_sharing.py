@@ -9,9 +9,10 @@ ACCOUNTS = [JID.parse(f"user{n}@example.org") for n in range(3)]
 
 
 def occupant_to(account: JID, nick: str) -> str:
+    role = "moderator" if nick == "carol" else "participant"
     return (
         f"<presence from='{ROOM}/{nick}' to='{account}'><x xmlns='http://jabber.org/protocol/muc#user'>"
-        "<item affiliation='none' role='participant'/></x></presence>"
+        f"<item affiliation='none' role='{role}'/></x></presence>"
     )
 
 
