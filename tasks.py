@@ -53,6 +53,7 @@ def test() -> None:
     env = dict(os.environ, PYTHONDEVMODE="1")
     run(PY, "-bb", "-m", "coverage", "run", "-m", "pytest", env=env)
     run(PY, "-m", "coverage", "report")
+    run(PY, "benchmarks/run.py", "--quick")  # once each, small: so they cannot rot
 
 
 def long() -> None:
@@ -66,7 +67,12 @@ def interop() -> None:
     run(PY, "interop.py")
 
 
-TASKS = {"demo": demo, "test": test, "long": long, "interop": interop}
+def bench() -> None:
+    """The full benchmarks; they rewrite docs/performance.md (a few minutes)."""
+    run(PY, "benchmarks/run.py", "--write", "docs/performance.md")
+
+
+TASKS = {"demo": demo, "test": test, "long": long, "interop": interop, "bench": bench}
 
 
 def main() -> None:

@@ -1,0 +1,888 @@
+"""The seven benchmarks. Each returns its figures; none asserts on a timing.
+
+Every router is driven through the public API only (``Router.handle`` with
+``FromSession``/``ToAccount`` events), the way a server would: a session's join, the
+room's occupant presences, its self-presence (110) and its subject, then more sessions
+joining late. Sizes come from :class:`Sizes`, so ``--quick`` runs the same code small.
+"""
+
+from __future__ import annotations
+
+import gc
+import inspect
+import itertools
+import json
+import random
+import sys
+import time
+import tracemalloc
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+import defusedxml.ElementTree
+
+from benchmarks.fixtures import Corpus
+from benchmarks.report import TIMES, Figure, Target, fmt_bytes, fmt_time
+from benchmarks.timing import Plan, compare, timed
+from minimix_core import (
+    JID,
+    Action,
+    Continue,
+    Deliver,
+    Discard,
+    Element,
+    Event,
+    FromSession,
+    Router,
+    Stanza,
+    ToAccount,
+    parse_stanza,
+    serialize,
+)
+
+__all__ = [
+    "Sizes",
+    "fanout",
+    "join_account",
+    "late_join",
+    "memory",
+    "parsing",
+    "scale",
+    "serializing",
+    "snapshot",
+]
+
+NOW = 0.0
+"""Every event happens at this time: the clock plays no part in these paths."""
+NICK = "me"
+"""The account's nick in every room."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """The sizes one run uses; :meth:`full` for the real run, :meth:`quick` for tests."""
+
+    plan: Plan
+    fanout_k: tuple[int, ...]
+    serialize_k: tuple[int, ...]
+    serialize_messages: int
+    late_join_occupants: tuple[int, ...]
+    scale_accounts: tuple[int, int]
+    scale_room_pool: int
+    scale_events: int
+    occupancy_accounts: int
+    room_accounts: int
+    room_occupants: int
+    snapshot_occupancies: int
+
+    @classmethod
+    def full(cls) -> Sizes:
+        """The sizes of the issue: k up to 20, 10,000 occupants, 100,000 accounts."""
+        return cls(
+            plan=Plan(repeat=11, min_time=0.04),
+            fanout_k=(1, 2, 5, 20),
+            serialize_k=(2, 5, 20),
+            serialize_messages=300,
+            late_join_occupants=(10, 100, 1000, 10_000),
+            scale_accounts=(1000, 100_000),
+            scale_room_pool=1000,
+            scale_events=2000,
+            occupancy_accounts=500,
+            room_accounts=100,
+            room_occupants=1000,
+            snapshot_occupancies=100_000,
+        )
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        """Everything once, small: a smoke run that keeps the code from rotting."""
+        return cls(
+            plan=Plan(repeat=1, min_time=0.0),
+            fanout_k=(1, 2, 5, 20),
+            serialize_k=(2, 20),
+            serialize_messages=5,
+            late_join_occupants=(10, 100),
+            scale_accounts=(100, 1000),
+            scale_room_pool=100,
+            scale_events=50,
+            occupancy_accounts=10,
+            room_accounts=5,
+            room_occupants=50,
+            snapshot_occupancies=500,
+        )
+
+
+class BenchmarkError(RuntimeError):
+    """The router did not do what a benchmark expects: the figure would be meaningless."""
+
+
+def _deliveries(
+    actions: Sequence[Action], expected: int, what: str, *, at_least: bool = False
+) -> list[Deliver]:
+    """The deliveries among ``actions``; raise unless there are ``expected`` of them.
+
+    ``at_least`` allows more (a late join also replays the room's history, if any). Other
+    actions the router may add (an archive copy...) are part of its work and allowed; a
+    ``Continue`` or ``Discard`` means the stanza was not routed as the benchmark intends.
+    """
+    out = [a for a in actions if isinstance(a, Deliver)]
+    count_ok = len(out) >= expected if at_least else len(out) == expected
+    if not count_ok or any(isinstance(a, (Continue, Discard)) for a in actions):
+        kinds = [type(a).__name__ for a in actions]
+        raise BenchmarkError(f"{what}: expected {expected} deliveries, got {kinds}")
+    return out
+
+
+def join_account(
+    router: Router,
+    corpus: Corpus,
+    account: JID,
+    room: JID,
+    *,
+    sessions: int,
+    occupants: Sequence[Stanza] = (),
+    self_presence: Stanza | None = None,
+    subject: Stanza | None = None,
+    parse_joins: bool = False,
+) -> list[JID]:
+    """Bring ``account`` into ``room`` as a server would see it happen; return its sessions.
+
+    The first session joins, the room answers with ``occupants`` (addressed to the
+    account), the self-presence and the subject; the other sessions then join late.
+    ``parse_joins`` parses each session's join from text (fresh values, as off the wire).
+    """
+    full = [corpus.session(account, i) for i in range(sessions)]
+    handle = router.handle
+
+    def join(join_id: str) -> Stanza:
+        stanza = corpus.join_for(room, NICK, join_id)
+        return corpus.reparsed(stanza) if parse_joins else stanza
+
+    handle(FromSession(session=full[0], stanza=join("j0")), now=NOW)
+    for presence in occupants:
+        handle(ToAccount(stanza=presence), now=NOW)
+    if self_presence is None:
+        self_presence = corpus.self_presence_for(room, account, NICK)
+    handle(ToAccount(stanza=self_presence), now=NOW)
+    handle(ToAccount(stanza=subject or corpus.subject_for(room, account)), now=NOW)
+    for i, session in enumerate(full[1:], start=1):
+        actions = handle(FromSession(session=session, stanza=join(f"j{i}")), now=NOW)
+        _deliveries(actions, len(occupants) + 2, "late join", at_least=True)
+    return full
+
+
+# -- 1. Fan-out ------------------------------------------------------------------------
+
+
+class _FloorStanza:
+    """The floor's stanza value: seven fields, like :class:`Stanza`, read-only by use."""
+
+    __slots__ = ("attrs", "children", "from_", "id", "kind", "to", "type")
+
+    def __init__(
+        self,
+        kind: str,
+        type_: str | None,
+        from_: JID,
+        to: JID,
+        id_: str | None,
+        attrs: tuple[tuple[str, str], ...],
+        children: tuple[Element, ...],
+    ) -> None:
+        self.kind = kind
+        self.type = type_
+        self.from_ = from_
+        self.to = to
+        self.id = id_
+        self.attrs = attrs
+        self.children = children
+
+
+class _FloorDeliver:
+    """The floor's action value: two fields, like :class:`Deliver`."""
+
+    __slots__ = ("session", "stanza")
+
+    def __init__(self, session: JID, stanza: _FloorStanza) -> None:
+        self.session = session
+        self.stanza = stanza
+
+
+_FloorTable = dict[JID, dict[tuple[str | None, str], list[JID]]]
+
+
+def _floor_fanout(table: _FloorTable, stanza: Stanza) -> list[_FloorDeliver]:
+    """Minimal Python for the same work: two dict lookups, then k stanzas and k actions."""
+    sender, to = stanza.from_, stanza.to
+    if sender is None or to is None:
+        return []
+    sessions = table[to][sender.local, sender.domain]
+    kind, type_, id_, attrs, children = (
+        stanza.kind,
+        stanza.type,
+        stanza.id,
+        stanza.attrs,
+        stanza.children,
+    )
+    return [
+        _FloorDeliver(s, _FloorStanza(kind, type_, sender, s, id_, attrs, children))
+        for s in sessions
+    ]
+
+
+def fanout(corpus: Corpus, sizes: Sizes) -> list[Figure]:
+    """1. One groupchat message to an account with k attached sessions, vs the floor."""
+    figures = []
+    for k in sizes.fanout_k:
+        router = Router()
+        account, room = corpus.account(1), corpus.room
+        occupants = corpus.occupant_presences(room, account, 5, seed=k)
+        sessions = join_account(router, corpus, account, room, sessions=k, occupants=occupants)
+        event = ToAccount(stanza=corpus.message_for(room, account))
+        _deliveries(router.handle(event, now=NOW), k, "fan-out")
+        table: _FloorTable = {account: {(room.local, room.domain): sessions}}
+        message = event.stanza
+        if len(_floor_fanout(table, message)) != k:
+            raise BenchmarkError("floor fan-out")
+
+        def subject(
+            n: int, handle: Callable[..., list[Action]] = router.handle, event: Event = event
+        ) -> None:
+            for _ in range(n):
+                handle(event, now=NOW)
+
+        def floor(n: int, table: _FloorTable = table, message: Stanza = message) -> None:
+            for _ in range(n):
+                _floor_fanout(table, message)
+
+        ours, base = compare(subject, floor, sizes.plan)
+        figures.append(
+            Figure(
+                "1. Fan-out",
+                f"k = {k} session{'s' if k > 1 else ''}",
+                ours.median / base.median,
+                TIMES,
+                Target("<=", 2, TIMES),
+                f"router {fmt_time(ours.median)} ({fmt_time(ours.median / k)}/session), "
+                f"floor {fmt_time(base.median)}",
+            )
+        )
+    return figures
+
+
+# -- 2. Serializing forks --------------------------------------------------------------
+
+
+def _et_copies(text: str, sessions: Sequence[JID]) -> list[ET.Element]:
+    """The baseline's forks: one parsed ElementTree element, copied with a new ``to``."""
+    root = ET.fromstring(text)
+    copies = []
+    for session in sessions:
+        element = ET.Element(root.tag, root.attrib)  # Element() copies the attributes
+        element.text = root.text
+        element.extend(list(root))
+        element.set("to", str(session))
+        copies.append(element)
+    return copies
+
+
+def _serialize_firsts(forks: list[list[Stanza]]) -> None:
+    for copies in forks:
+        serialize(copies[0])
+
+
+def _serialize_rests(forks: list[list[Stanza]]) -> None:
+    for copies in forks:
+        for copy in copies[1:]:
+            serialize(copy)
+
+
+def _et_serialize(forks: list[list[ET.Element]]) -> None:
+    for copies in forks:
+        for copy in copies:
+            ET.tostring(copy, encoding="unicode")
+
+
+def serializing(corpus: Corpus, sizes: Sizes) -> list[Figure]:
+    """2. ``serialize`` of k delivered forks vs ``ElementTree.tostring`` of k copies."""
+    figures = []
+    account, room = corpus.account(1), corpus.room
+    wire = serialize(corpus.message_for(room, account))
+    for k in sizes.serialize_k:
+        router = Router()
+        sessions = join_account(router, corpus, account, room, sessions=k)
+        firsts: list[float] = []
+        rests: list[float] = []
+        ets: list[float] = []
+        for _ in range(sizes.plan.repeat):
+            # Fresh messages each repeat: the payload memo starts empty, as off the wire.
+            forks = [
+                [
+                    d.stanza
+                    for d in _deliveries(
+                        router.handle(ToAccount(stanza=parse_stanza(wire)), now=NOW), k, "fork"
+                    )
+                ]
+                for _ in range(sizes.serialize_messages)
+            ]
+            et_forks = [_et_copies(wire, sessions) for _ in range(sizes.serialize_messages)]
+            gc.collect()
+            firsts.append(timed(partial(_serialize_firsts, forks)))
+            rests.append(timed(partial(_serialize_rests, forks)))
+            ets.append(timed(partial(_et_serialize, et_forks)))
+        m = sizes.serialize_messages
+        first = sorted(firsts)[len(firsts) // 2] / m
+        rest = sorted(rests)[len(rests) // 2] / (m * (k - 1))
+        et = sorted(ets)[len(ets) // 2] / (m * k)
+        figures.append(
+            Figure(
+                "2. Serializing forks",
+                f"k = {k}: ElementTree ÷ serialize, per copy after the first",
+                et / rest,
+                TIMES,
+                Target(">=", 10, TIMES),
+                f"serialize {fmt_time(rest)}/copy after the first ({fmt_time(first)} first), "
+                f"ET.tostring {fmt_time(et)}/copy",
+            )
+        )
+    return figures
+
+
+# -- 3. Late join ----------------------------------------------------------------------
+
+
+def late_join(corpus: Corpus, sizes: Sizes) -> list[Figure]:
+    """3. A session joining a room whose n occupants the router has cached, vs the copy floor."""
+    figures = []
+    per_occupant: dict[int, float] = {}
+    account, room = corpus.account(1), corpus.room
+    for n in sizes.late_join_occupants:
+        router = Router()
+        occupants = corpus.occupant_presences(room, account, n, seed=n)
+        join_account(router, corpus, account, room, sessions=1, occupants=occupants)
+        late = corpus.session(account, 1)
+        event = FromSession(session=late, stanza=corpus.join_for(room, NICK, "late"))
+        # The first join attaches the session; the timed ones repeat it (a §7.2.1
+        # resync), which the router answers the same way, from the same cache.
+        _deliveries(router.handle(event, now=NOW), n + 2, "late join", at_least=True)
+
+        def subject(
+            n_: int, handle: Callable[..., list[Action]] = router.handle, event: Event = event
+        ) -> None:
+            for _ in range(n_):
+                handle(event, now=NOW)
+
+        def floor(n_: int, cached: list[Stanza] = occupants, late: JID = late) -> None:
+            for _ in range(n_):
+                [presence.with_to(late) for presence in cached]
+
+        ours, base = compare(subject, floor, sizes.plan)
+        per_occupant[n] = ours.median / n
+        figures.append(
+            Figure(
+                "3. Late join",
+                f"{n:,} cached occupants: router ÷ with_to copies",
+                ours.median / base.median,
+                TIMES,
+                Target("<=", 2, TIMES),
+                f"router {fmt_time(ours.median)} ({fmt_time(ours.median / n)}/occupant), "
+                f"floor {fmt_time(base.median)}",
+            )
+        )
+    ns = sorted(per_occupant)
+    if len(ns) >= 2:
+        low, high = ns[1] if len(ns) > 2 else ns[0], ns[-1]
+        figures.append(
+            Figure(
+                "3. Late join",
+                f"linearity: time per occupant at {high:,} ÷ at {low:,}",
+                per_occupant[high] / per_occupant[low],
+                TIMES,
+                None,
+                ", ".join(f"{n:,}: {fmt_time(per_occupant[n])}" for n in ns) + " per occupant",
+                (
+                    "1.0 is perfectly linear; the smallest room is left out of the ratio, its "
+                    "time is mostly the fixed cost of the event",
+                ),
+            )
+        )
+    return figures
+
+
+# -- 4. Scale --------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Loaded:
+    router: Router
+    messages: list[Event]
+    rejoins: list[Event]
+    build_seconds: float
+    occupancies: int
+
+
+def _load(corpus: Corpus, accounts: int, pool: int, events: int, seed: int) -> _Loaded:
+    """A router holding ``accounts`` accounts, each in 10 rooms with 2 sessions.
+
+    Each room has 2 other occupants cached. The stanzas an account receives share their
+    payload with the other accounts' copies (built with ``with_to``, not parsed per
+    account), to keep building 1,000,000 occupancies to about a minute; the memory
+    benchmark parses per account instead.
+    """
+    rng = random.Random(seed)
+    rooms = [corpus.room_jid(i) for i in range(pool)]
+    anyone = corpus.account(0)
+    templates = [
+        (
+            corpus.join_for(room, NICK, "j0"),
+            corpus.join_for(room, NICK, "j1"),
+            (
+                *corpus.occupant_presences(room, anyone, 2, seed=i),
+                corpus.self_presence_for(room, anyone, NICK),
+                corpus.subject_for(room, anyone),
+            ),
+        )
+        for i, room in enumerate(rooms)
+    ]
+    router = Router()
+    handle = router.handle
+    chosen: list[tuple[JID, int]] = []
+    enabled = gc.isenabled()
+    gc.disable()  # a million objects would make each collection walk them all
+    start = time.perf_counter()
+    try:
+        for a in range(accounts):
+            account = corpus.account(a)
+            first, second = corpus.session(account, 0), corpus.session(account, 1)
+            for r in rng.sample(range(pool), 10):
+                join, rejoin, answers = templates[r]
+                handle(FromSession(session=first, stanza=join), now=NOW)
+                for answer in answers:
+                    handle(ToAccount(stanza=answer.with_to(account)), now=NOW)
+                handle(FromSession(session=second, stanza=rejoin), now=NOW)
+                chosen.append((account, r))
+    finally:
+        build = time.perf_counter() - start
+        if enabled:
+            gc.enable()
+    picks = rng.sample(chosen, min(events, len(chosen)))
+    messages: list[Event] = [
+        ToAccount(stanza=corpus.message_for(rooms[r], account)) for account, r in picks
+    ]
+    rejoins: list[Event] = [
+        FromSession(session=corpus.session(account, 1), stanza=templates[r][1])
+        for account, r in picks
+    ]
+    return _Loaded(router, messages, rejoins, build, len(chosen))
+
+
+def _cycle(router: Router, events: list[Event], expected: int) -> Callable[[int], None]:
+    for event in events:
+        _deliveries(router.handle(event, now=NOW), expected, "scale")
+
+    def run(n: int, handle: Callable[..., list[Action]] = router.handle) -> None:
+        for event in itertools.islice(itertools.cycle(events), n):
+            handle(event, now=NOW)
+
+    return run
+
+
+def scale(corpus: Corpus, sizes: Sizes) -> list[Figure]:
+    """4. One event's cost with few and with many accounts loaded (10 rooms, 2 sessions)."""
+    small_n, big_n = sizes.scale_accounts
+    pool, events = sizes.scale_room_pool, sizes.scale_events
+    small = _load(corpus, small_n, pool, events, seed=1)
+    big = _load(corpus, big_n, pool, events, seed=2)
+    figures = []
+    # Late joins first: the messages would otherwise become history that they replay.
+    for what, expected, big_events, small_events in (
+        ("late join (resync), 2 cached occupants", 4, big.rejoins, small.rejoins),
+        ("groupchat fan-out to 2 sessions", 2, big.messages, small.messages),
+    ):
+        ours, base = compare(
+            _cycle(big.router, big_events, expected),
+            _cycle(small.router, small_events, expected),
+            sizes.plan,
+        )
+        figures.append(
+            Figure(
+                "4. Scale",
+                f"{what}: {big_n:,} ÷ {small_n:,} accounts",
+                ours.median / base.median,
+                TIMES,
+                Target("<=", 1.2, TIMES),
+                f"{fmt_time(ours.median)} with {big_n:,}, {fmt_time(base.median)} with "
+                f"{small_n:,} (events spread over {len(big_events):,} random occupancies)",
+            )
+        )
+    figures.append(
+        Figure(
+            "4. Scale",
+            f"building {big_n:,} accounts {TIMES} 10 rooms",
+            big.build_seconds / big.occupancies * 1e6,
+            " µs/occupancy",
+            None,
+            f"{big.build_seconds:.1f} s for {big.occupancies:,} occupancies "
+            f"({small.build_seconds:.2f} s for {small.occupancies:,}); 6 events each",
+        )
+    )
+    del small, big
+    gc.collect()
+    return figures
+
+
+# -- 5. Memory -------------------------------------------------------------------------
+
+_PLACEHOLDER = JID("placeholder-account", "invalid")
+
+
+def _wire(corpus: Corpus, stanzas: Sequence[Stanza]) -> list[str]:
+    """Texts with a placeholder ``to``, to be addressed to each account by replace()."""
+    return [serialize(s.with_to(_PLACEHOLDER)) for s in stanzas]
+
+
+def _parsed_for(texts: Sequence[str], account: JID) -> Iterator[Stanza]:
+    """Each text addressed to ``account`` and parsed: fresh values, as off the network."""
+    placeholder, address = str(_PLACEHOLDER), str(account)
+    return (parse_stanza(t.replace(placeholder, address)) for t in texts)
+
+
+def _retained(build: Callable[[], object]) -> int:
+    """Bytes still allocated, per tracemalloc, by what ``build`` returns (kept alive)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = build()
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    del kept
+    return after - before
+
+
+def _layout(stanza: Stanza) -> str:
+    """Where the bytes of one parsed stanza go, by type (``sys.getsizeof``, shared once)."""
+    seen: set[int] = set()
+    by_type: dict[str, int] = {}
+
+    def walk(obj: object) -> None:
+        if id(obj) in seen or obj is None or isinstance(obj, (bool, int)):
+            return
+        seen.add(id(obj))
+        name = type(obj).__name__
+        by_type[name] = by_type.get(name, 0) + sys.getsizeof(obj)
+        if isinstance(obj, (tuple, list)):
+            for item in obj:
+                walk(item)
+        elif isinstance(obj, (Stanza, Element, JID)):
+            for slot in getattr(type(obj), "__slots__", ()):
+                if slot != "__weakref__" and hasattr(obj, slot):
+                    walk(getattr(obj, slot))
+
+    walk(stanza)
+    total = sum(by_type.values())
+    parts = sorted(by_type.items(), key=lambda item: -item[1])
+    return f"{total:,} B: " + ", ".join(f"{name} {size:,}" for name, size in parts)
+
+
+def memory(corpus: Corpus, sizes: Sizes) -> tuple[list[Figure], str]:
+    """5. Bytes per occupancy, per attached session, per cached occupant, per extra account.
+
+    Every stanza the router keeps is parsed per account from its own text, as a server
+    parses what the network brings; a second variant shares the payload across accounts
+    to show what interning would save.
+    """
+    rooms = [corpus.room_jid(i) for i in range(10)]
+    accounts = [corpus.account(i) for i in range(sizes.occupancy_accounts)]
+    answers = _wire(
+        corpus,
+        [
+            s
+            for room in rooms
+            for s in (
+                corpus.self_presence_for(room, accounts[0], NICK),
+                corpus.subject_for(room, accounts[0]),
+            )
+        ],
+    )
+
+    shared_answers = [
+        (corpus.self_presence_for(room, accounts[0], NICK), corpus.subject_for(room, accounts[0]))
+        for room in rooms
+    ]
+
+    def occupancies(sessions: int, parsed: bool = True) -> Router:
+        router = Router()
+        for account in accounts:
+            fresh = _parsed_for(answers, account)
+            for room, (template, topic) in zip(rooms, shared_answers, strict=True):
+                if parsed:
+                    self_presence, subject = next(fresh), next(fresh)
+                else:
+                    self_presence, subject = template.with_to(account), topic.with_to(account)
+                join_account(
+                    router,
+                    corpus,
+                    account,
+                    room,
+                    sessions=sessions,
+                    self_presence=self_presence,
+                    subject=subject,
+                    parse_joins=parsed,
+                )
+        return router
+
+    count = len(accounts) * len(rooms)
+    one = _retained(lambda: occupancies(1))
+    two = _retained(lambda: occupancies(2))
+    one_shared = _retained(lambda: occupancies(1, parsed=False))
+
+    room = corpus.room
+    n, m = sizes.room_occupants, sizes.room_accounts
+    presences = corpus.occupant_presences(room, accounts[0], n, seed=5)
+    texts = _wire(corpus, presences)
+    members = [corpus.account(i) for i in range(m)]
+
+    def big_room(how_many: int, occupants: int, parsed: bool) -> Router:
+        router = Router()
+        for account in members[:how_many]:
+            if parsed:
+                cached = list(_parsed_for(texts[:occupants], account))
+            else:
+                cached = [p.with_to(account) for p in presences[:occupants]]
+            join_account(
+                router, corpus, account, room, sessions=1, occupants=cached, parse_joins=parsed
+            )
+        return router
+
+    empty = _retained(lambda: big_room(1, 0, parsed=True))
+    single = _retained(lambda: big_room(1, n, parsed=True))
+    crowd = _retained(lambda: big_room(m, n, parsed=True))
+    single_shared = _retained(lambda: big_room(1, n, parsed=False))
+    crowd_shared = _retained(lambda: big_room(m, n, parsed=False))
+    per_extra = (crowd - single) / ((m - 1) * n)
+    per_extra_shared = (crowd_shared - single_shared) / ((m - 1) * n)
+    figures = [
+        Figure(
+            "5. Memory",
+            "per (account, room) occupancy, 1 session, no occupants cached",
+            one / count,
+            " B",
+            Target("<=", 1024, " B"),
+            f"{fmt_bytes(one)} for {count:,} occupancies (self-presence and subject kept)",
+        ),
+        Figure(
+            "5. Memory",
+            "same, stanzas sharing their payload across accounts",
+            one_shared / count,
+            " B",
+            Target("<=", 1024, " B"),
+            f"{fmt_bytes(one_shared)} for {count:,} occupancies",
+            (
+                "self-presence, subject and joins made by with_to()/replace() from one value per "
+                "room: payload tuples and JIDs shared, as interning would share them",
+            ),
+        ),
+        Figure(
+            "5. Memory",
+            "per attached session per room (a 2nd session)",
+            (two - one) / count,
+            " B",
+            None,
+            f"{fmt_bytes(two)} with 2 sessions vs {fmt_bytes(one)} with 1, {count:,} occupancies",
+        ),
+        Figure(
+            "5. Memory",
+            "per cached occupant presence (one account)",
+            (single - empty) / n,
+            " B",
+            None,
+            f"{fmt_bytes(single)} with {n:,} occupants vs {fmt_bytes(empty)} with none",
+        ),
+        Figure(
+            "5. Memory",
+            f"per (account, cached occupant) beyond the first copy: {m} accounts, {n:,} "
+            "occupants, parsed per account",
+            per_extra,
+            " B",
+            Target("<=", 150, " B"),
+            f"{fmt_bytes(crowd)} for {m} accounts vs {fmt_bytes(single)} for one",
+        ),
+        Figure(
+            "5. Memory",
+            "same, payload shared across accounts (what interning would give)",
+            per_extra_shared,
+            " B",
+            Target("<=", 150, " B"),
+            f"{fmt_bytes(crowd_shared)} for {m} accounts vs {fmt_bytes(single_shared)} for one",
+            (
+                "each account's stanza made by with_to() from one parsed presence: the payload "
+                "tuple, the from JID and the nick are shared, the Stanza value is not",
+            ),
+        ),
+    ]
+    layout = (
+        "One cached occupant presence as parsed (sys.getsizeof of each object, shared "
+        f"objects once): {_layout(next(_parsed_for(texts[:1], accounts[0])))}."
+    )
+    return figures, layout
+
+
+# -- 6. Parsing ------------------------------------------------------------------------
+
+
+def parsing(corpus: Corpus, sizes: Sizes) -> list[Figure]:
+    """6. ``parse_stanza`` vs ``defusedxml.ElementTree.fromstring`` on the same bytes."""
+    figures = []
+    for what, text in (
+        ("groupchat message (occupant-id, stanza-id)", corpus.groupchat_text),
+        ("occupant presence", corpus.occupant_text),
+        ("room configuration form", corpus.config_form_text),
+    ):
+        data = text.encode()
+        parse_stanza(data)
+
+        def subject(n: int, data: bytes = data) -> None:
+            for _ in range(n):
+                parse_stanza(data)
+
+        def baseline(n: int, data: bytes = data) -> None:
+            fromstring = defusedxml.ElementTree.fromstring
+            for _ in range(n):
+                fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+
+        ours, base = compare(subject, baseline, sizes.plan)
+        figures.append(
+            Figure(
+                "6. Parsing",
+                f"{what}, {len(data):,} bytes: parse_stanza ÷ defusedxml",
+                ours.median / base.median,
+                TIMES,
+                Target("<=", 1.3, TIMES),
+                f"parse_stanza {fmt_time(ours.median)}, defusedxml {fmt_time(base.median)}",
+            )
+        )
+    return figures
+
+
+# -- 7. Snapshot and restore -----------------------------------------------------------
+
+
+def _restorer(router: Router) -> Callable[..., object] | None:
+    """The restore entry point, whichever shape it takes: a class or an instance method."""
+    for name in ("restore", "from_snapshot"):
+        found = inspect.getattr_static(Router, name, None)
+        owner: object = Router if isinstance(found, (classmethod, staticmethod)) else None
+        if owner is None and callable(found):
+            owner = Router(router.config)
+        if owner is not None:
+            function: Callable[..., object] = getattr(owner, name)
+            return function
+    return None
+
+
+def _not_available(case: str, why: str) -> Figure:
+    return Figure("7. Snapshot and restore", case, None, "", None, f"not available yet: {why}")
+
+
+def snapshot(corpus: Corpus, sizes: Sizes) -> list[Figure]:
+    """7. ``Router.snapshot()`` and its restore, for 100,000 occupancies, when they exist.
+
+    The baseline is building the same occupancies by events (six per occupancy), the
+    other way to bring a router to that state. Each is timed once: a single call handles
+    100,000 occupancies. ``Router`` is reached by name, so this runs (and type-checks)
+    whether or not the API is there.
+    """
+    title = "7. Snapshot and restore"
+    occupancies = sizes.snapshot_occupancies
+    if not hasattr(Router, "snapshot"):
+        return [_not_available(f"{occupancies:,} occupancies", "Router has no snapshot()")]
+    loaded = _load(corpus, occupancies // 10, sizes.scale_room_pool, 1, seed=3)
+    count, build = loaded.occupancies, loaded.build_seconds
+    take: Callable[[], object] = getattr(loaded.router, "snapshot")  # noqa: B009
+    state: list[object] = []
+    try:
+        took = timed(lambda: state.append(take()))
+    except TypeError as exc:  # a signature this benchmark does not know yet
+        return [_not_available("snapshot()", f"could not be called: {exc}")]
+    figures = [
+        Figure(
+            title,
+            f"snapshot() of {count:,} occupancies ÷ building them by events",
+            took / build,
+            TIMES,
+            None,
+            f"snapshot {fmt_time(took)} ({fmt_time(took / count)}/occupancy), "
+            f"building {fmt_time(build)} ({fmt_time(build / count)}/occupancy)",
+        )
+    ]
+    state.clear()
+    gc.collect()
+    with_collector = timed(lambda: state.append(take()), collector=True)
+    figures.append(
+        Figure(
+            title,
+            "snapshot() with the garbage collector running ÷ paused",
+            with_collector / took,
+            TIMES,
+            None,
+            f"snapshot {fmt_time(with_collector)} with it running "
+            f"({fmt_time(with_collector / count)}/occupancy)",
+            (
+                "every other time in this report is measured with the collector paused, as "
+                "timeit does; a bulk call that allocates this much triggers full collections "
+                "that walk the whole heap",
+            ),
+        )
+    )
+    try:
+        text = json.dumps(state[0])
+    except TypeError:
+        pass  # not JSON-safe: nothing to report about its size
+    else:
+        figures.append(
+            Figure(
+                title,
+                "snapshot as JSON, per occupancy",
+                len(text.encode()) / count,
+                " B",
+                None,
+                f"{fmt_bytes(len(text.encode()))} of JSON for {count:,} occupancies",
+            )
+        )
+        del text
+    restore = _restorer(loaded.router)
+    if restore is None:
+        return [*figures, _not_available("restore", "no Router.restore()")]
+    parameters = inspect.signature(restore).parameters
+    kwargs: dict[str, object] = {"now": NOW} if "now" in parameters else {}
+    modes = [("", kwargs)]
+    if "sessions" in parameters:
+        modes = [
+            (" (sessions=True: accounts moved, sessions connected)", {**kwargs, "sessions": True}),
+            (" (sessions=False: process restart)", {**kwargs, "sessions": False}),
+        ]
+    del loaded
+    gc.collect()
+    for label, arguments in modes:
+        try:
+            restored = timed(partial(restore, state[0], **arguments))
+        except TypeError as exc:  # a signature this benchmark does not know yet
+            figures.append(_not_available(f"restore{label}", f"could not be called: {exc}"))
+            continue
+        gc.collect()
+        figures.append(
+            Figure(
+                title,
+                f"restore{label} ÷ building by events",
+                restored / build,
+                TIMES,
+                None,
+                f"restore {fmt_time(restored)} ({fmt_time(restored / count)}/occupancy)",
+            )
+        )
+    return figures

@@ -1,0 +1,155 @@
+"""The benchmarks' one entry point: ``python benchmarks/run.py [--quick] [--write FILE]``.
+
+Runs the seven benchmarks of docs/performance.md and prints every figure: the ratio to
+its in-process baseline, the target, whether it is met, and the absolute numbers.
+``--quick`` runs each once at small sizes in a few seconds (a smoke test: nothing is
+asserted on timings); ``--write docs/performance.md`` writes the Markdown report;
+``--profile`` adds cProfile tables of the hot paths. Importable: :func:`main` takes the
+arguments and returns the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the ``benchmarks`` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import cases
+from benchmarks.fixtures import Corpus, load_corpus
+from benchmarks.profiling import hot_paths
+from benchmarks.report import Figure, console_line, environment, markdown
+
+__all__ = ["main"]
+
+_METHOD = """\
+- Timing: `time.perf_counter` around a loop of calls (calibrated so one repeat lasts at least
+  40 ms), 11 repeats; the figure is the median. Subject and baseline repeats alternate, so load
+  from other processes hits both alike. The garbage collector is paused inside timed loops, as
+  `timeit` does.
+- Stanzas: the captured Prosody 0.12 transcripts in `tests/fixtures/prosody-0.12` (the groupchat
+  message with `occupant-id` and `stanza-id`, bob's occupant presence, a self-presence with 110,
+  the subject, a join); other occupants are seeded variations of the captured presence (own nick,
+  real JID, `occupant-id`, role).
+- Routers are driven through `Router.handle` only, as a server would: a session's join, the
+  room's occupant presences, self-presence and subject, then late sessions.
+- **1. Fan-out**: floor = a dict lookup of the account, a dict lookup of the room (keyed by
+  `(local, domain)`), then per session a new seven-field slotted stanza object and a new
+  two-field slotted action object. The router's time is whatever it does per message today
+  (forks, and any history buffer or archive copy it keeps), so the ratio moves with src/.
+- **2. Serializing forks**: `serialize` of the k `Deliver`ed copies of freshly parsed messages (the
+  first copy fills the payload memo); baseline `ElementTree.tostring(..., encoding="unicode")` of
+  k copies of a parsed ElementTree element with `to` changed.
+- **3. Late join**: the timed join repeats an attached session's join (a §7.2.1 resync), which the
+  router answers from the same cache as a new session's; floor = `[p.with_to(session) for p in
+  cached]`.
+- **4. Scale**: events go to a seeded random sample of occupancies (cache misses included); the
+  stanzas a scale router holds share their payload across accounts, to keep building a million
+  occupancies to about a minute.
+- **5. Memory**: tracemalloc, bytes still allocated after building (after `gc.collect()`); each
+  stanza parsed per account from its own text unless the figure says otherwise.
+- **6. Parsing**: `defusedxml.ElementTree.fromstring` with the flags `parse_stanza` passes it
+  (`forbid_dtd`, `forbid_entities`, `forbid_external`), on the same bytes.
+- **7. Snapshot and restore**: measured only when `Router` has `snapshot()` (and a restore;
+  otherwise the row says "not available yet", with no number). Baseline: building the same
+  occupancies by events (six per occupancy, collector paused). Each is one call over all the
+  occupancies, timed once; the restored router is freed after the clock stops.
+- `--quick` runs every benchmark once at small sizes, asserting nothing about time: its numbers
+  are noise and only show that the code still runs.
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="benchmarks/run.py",
+        description="Benchmarks of minimix_core (see docs/performance.md).",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="each benchmark once at small sizes (seconds)"
+    )
+    parser.add_argument("--write", metavar="FILE", type=Path, help="write the Markdown report")
+    parser.add_argument(
+        "--profile", action="store_true", help="also profile the hot paths with cProfile"
+    )
+    parser.add_argument(
+        "--only",
+        metavar="N",
+        type=int,
+        action="append",
+        choices=range(1, 8),
+        help="run only benchmark N (1-7); may be repeated",
+    )
+    return parser
+
+
+_Bench = Callable[[Corpus, cases.Sizes], list[Figure]]
+
+
+def _benchmarks(sections: list[tuple[str, str]]) -> list[tuple[int, str, _Bench]]:
+    def memory(corpus: Corpus, sizes: cases.Sizes) -> list[Figure]:
+        figures, layout = cases.memory(corpus, sizes)
+        sections.append(("Memory layout", layout))
+        return figures
+
+    return [
+        (1, "fan-out", cases.fanout),
+        (2, "serializing forks", cases.serializing),
+        (3, "late join", cases.late_join),
+        (4, "scale", cases.scale),
+        (5, "memory", memory),
+        (6, "parsing", cases.parsing),
+        (7, "snapshot and restore", cases.snapshot),
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmarks with command-line arguments ``argv``; return the exit status."""
+    args = _parser().parse_args(argv)
+    started = time.perf_counter()
+    sizes = cases.Sizes.quick() if args.quick else cases.Sizes.full()
+    mode = "quick" if args.quick else "full"
+    corpus = load_corpus()
+    sections: list[tuple[str, str]] = []
+    figures: list[Figure] = []
+    print(f"minimix_core benchmarks, {mode} run", flush=True)
+    for number, name, bench in _benchmarks(sections):
+        if args.only and number not in args.only:
+            continue
+        began = time.perf_counter()
+        results = bench(corpus, sizes)
+        gc.collect()
+        print(f"{number}. {name} ({time.perf_counter() - began:.1f} s)", flush=True)
+        for figure in results:
+            print(console_line(figure), flush=True)
+        figures += results
+    for title, body in sections:
+        print(f"{title}: {body}")
+    if args.profile:
+        for title, table in hot_paths(corpus, quick=args.quick):
+            sections.append((f"Profile: {title}", table))
+            print(f"\nProfile: {title}\n{table}", flush=True)
+    runtime = time.perf_counter() - started
+    unmet = [f for f in figures if f.met is False]
+    print(f"{len(figures)} figures, {len(unmet)} targets not met; {mode} run took {runtime:.1f} s")
+    if args.write is not None:
+        command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
+        if args.profile:
+            command += " --profile"
+        command += "".join(f" --only {n}" for n in args.only or ())
+        command += f" --write {args.write.as_posix()}"
+        sections.insert(0, ("Method", _METHOD))
+        text = markdown(
+            figures, environment(), mode=mode, runtime=runtime, command=command, sections=sections
+        )
+        args.write.write_text(text, encoding="utf-8")
+        print(f"wrote {args.write}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
