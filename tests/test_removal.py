@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from helpers import LAPTOP, PHONE, Harness, groupchat, join, x
 from minimix_core import Continue, Deliver
 
@@ -71,3 +73,17 @@ def test_removal_during_the_join_reaches_the_pending_sessions() -> None:
     kick = x(KICK)
     assert h.room(kick) == [Deliver(session=PHONE, stanza=kick.with_to(PHONE))]
     assert h.router._core.table.accounts == {}
+
+
+@pytest.mark.parametrize("code", ["301", "307", "321", "322"])
+def test_removals_that_are_the_accounts_fault_never_rejoin(code: str) -> None:
+    """XEP-0045 §8.2, §9.1, §9.4, §10.2: ban, kick, affiliation, members-only: no auto-rejoin."""
+    h = Harness()
+    h.joined(PHONE, LAPTOP)
+    removal = x(KICK.replace("307", code))
+    assert h.room(removal) == [
+        Deliver(session=PHONE, stanza=removal.with_to(PHONE)),
+        Deliver(session=LAPTOP, stanza=removal.with_to(LAPTOP)),
+    ]
+    assert h.router._core.table.accounts == {}
+    assert h.router.next_deadline() is None

@@ -34,6 +34,26 @@ def _qualify(name: str) -> str:
     return name if name.startswith("{") else f"{{{CLIENT_NS}}}{name}"
 
 
+def _find(children: tuple[Element, ...], tag: str) -> Element | None:
+    tag = _qualify(tag)
+    for child in children:
+        if child.tag == tag:
+            return child
+    return None
+
+
+def _findall(children: tuple[Element, ...], tag: str) -> Iterator[Element]:
+    tag = _qualify(tag)
+    return (child for child in children if child.tag == tag)
+
+
+def _get(attributes: Attributes, name: str, default: str | None) -> str | None:
+    for key, value in attributes:
+        if key == name:
+            return value
+    return default
+
+
 @frozen(cache_hash=True)
 class Element:
     """An immutable XML element: ``tag`` in Clark notation (``{namespace}name``).
@@ -74,23 +94,15 @@ class Element:
     def get(self, name: str, default: str) -> str: ...
     def get(self, name: str, default: str | None = None) -> str | None:
         """The value of attribute ``name``, or ``default``."""
-        for key, value in self.attrs:
-            if key == name:
-                return value
-        return default
+        return _get(self.attrs, name, default)
 
     def find(self, tag: str) -> Element | None:
         """The first child with this tag (plain names mean ``jabber:client``)."""
-        tag = _qualify(tag)
-        for child in self.children:
-            if child.tag == tag:
-                return child
-        return None
+        return _find(self.children, tag)
 
     def findall(self, tag: str) -> Iterator[Element]:
         """Every child with this tag, in order."""
-        tag = _qualify(tag)
-        return (child for child in self.children if child.tag == tag)
+        return _findall(self.children, tag)
 
     def replace(self, **changes: Any) -> Element:
         """A copy with some fields changed."""
@@ -120,23 +132,15 @@ class Stanza(NamedTuple):
 
     def find(self, tag: str) -> Element | None:
         """The first payload child with this tag (plain names mean ``jabber:client``)."""
-        tag = _qualify(tag)
-        for child in self.children:
-            if child.tag == tag:
-                return child
-        return None
+        return _find(self.children, tag)
 
     def findall(self, tag: str) -> Iterator[Element]:
         """Every payload child with this tag, in order."""
-        tag = _qualify(tag)
-        return (child for child in self.children if child.tag == tag)
+        return _findall(self.children, tag)
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The value of another root attribute (``xml:lang`` is :data:`XML_LANG`)."""
-        for key, value in self.attrs:
-            if key == name:
-                return value
-        return default
+        return _get(self.attrs, name, default)
 
     def replace(self, **changes: Any) -> Stanza:
         """A copy with some fields changed; the payload is shared, not copied."""
