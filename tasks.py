@@ -36,7 +36,7 @@ def ensure_venv() -> None:
     if not PY.exists():
         venv.EnvBuilder(with_pip=True).create(VENV)
     run(PY, "-m", "pip", "install", "-q", "--upgrade", "pip")
-    run(PY, "-m", "pip", "install", "-q", "-e", ".[dev]")
+    run(PY, "-m", "pip", "install", "-q", "-e", ".[dev,docs]")
     STAMP.touch()
 
 
@@ -54,6 +54,7 @@ def test() -> None:
     run(PY, "-bb", "-m", "coverage", "run", "-m", "pytest", env=env)
     run(PY, "-m", "coverage", "report")
     run(PY, "benchmarks/run.py", "--quick")  # once each, small: so they cannot rot
+    build_docs()
 
 
 def long() -> None:
@@ -67,12 +68,26 @@ def interop() -> None:
     run(PY, "interop.py")
 
 
+def build_docs() -> None:
+    """The Sphinx site with warnings as errors, and every example in it run as a doctest."""
+    sphinx = ("-W", "--keep-going", "-q", "-b")
+    run(BIN / "sphinx-build", *sphinx, "html", "docs", "docs/_build/html")
+    run(BIN / "sphinx-build", *sphinx, "doctest", "docs", "docs/_build/doctest")
+
+
 def bench() -> None:
     """The full benchmarks; they rewrite docs/performance.md (a few minutes)."""
     run(PY, "benchmarks/run.py", "--write", "docs/performance.md")
 
 
-TASKS = {"demo": demo, "test": test, "long": long, "interop": interop, "bench": bench}
+TASKS = {
+    "demo": demo,
+    "test": test,
+    "long": long,
+    "interop": interop,
+    "bench": bench,
+    "docs": build_docs,
+}
 
 
 def main() -> None:

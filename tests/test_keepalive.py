@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from helpers import (
     ALICE,
     LAPTOP,
@@ -194,11 +196,12 @@ SHUTDOWN = (
 )
 
 
-def test_service_shutdown_rejoins_after_a_delay_without_bothering_sessions() -> None:
-    """XEP-0045 §11.2: 332 is not the account's fault; rejoin after Config.rejoin_delay."""
+@pytest.mark.parametrize("code", ["332", "333"])
+def test_service_shutdown_rejoins_after_a_delay_without_bothering_sessions(code: str) -> None:
+    """XEP-0045 §11.1, §11.2: 332/333 are not the account's fault; rejoin after Config.rejoin_delay."""
     h = Harness()
     h.joined(PHONE)
-    shutdown = x(SHUTDOWN)
+    shutdown = x(SHUTDOWN.replace("332", code))
     assert h.room(shutdown) == [Discard(stanza=shutdown, reason=DiscardReason.REJOINING)]
     assert occ(h).state is OccupancyState.REJOINING
     assert h.router.next_deadline() == 5.0

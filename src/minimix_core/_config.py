@@ -31,8 +31,7 @@ class Config:
     refused with ``resource-constraint``."""
     max_occupants_per_room: int = field(default=10_000, validator=_positive)
     """Other occupants' presences cached per occupancy for late joins. Beyond it new
-    occupants are still forwarded live but not cached; :attr:`Occupancy.occupants_truncated`
-    says so."""
+    occupants are still forwarded live but not cached, so late joiners see a partial list."""
     max_shared_payloads: int = field(default=65_536, validator=_positive)
     """Distinct occupant-presence payloads kept once for all accounts that see them
     (memory sharing); beyond it the oldest is no longer shared (nothing is lost)."""
