@@ -9,6 +9,7 @@ was wrong.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from functools import lru_cache
 from sys import intern
 from typing import Final
 
@@ -199,6 +200,30 @@ def _child_xml(el: Element) -> str:
     return text
 
 
+# A fork differs from its original only in ``to``: the parts every fork shares are written
+# once and looked up again (stanzas, elements and JIDs are immutable and hashable).
+@lru_cache(maxsize=16384)
+def _address(name: str, jid: JID) -> str:
+    return f' {name}="{_escape_attr(str(jid))}"'
+
+
+@lru_cache(maxsize=16384)
+def _attribute(name: str, value: str) -> str:
+    return f' {name}="{_escape_attr(value)}"'
+
+
+@lru_cache(maxsize=1024)
+def _root_attributes(pairs: tuple[tuple[str, str], ...]) -> str:
+    out: list[str] = []
+    _attributes(pairs, out)
+    return "".join(out)
+
+
+@lru_cache(maxsize=4096)
+def _payload(children: tuple[Element, ...]) -> str:
+    return "".join(_child_xml(child) for child in children)
+
+
 def serialize(obj: Stanza | Element, *, indent: str | None = None) -> str:
     """XML text for a stanza (root in ``jabber:client``, written without ``xmlns``) or element.
 
@@ -214,20 +239,21 @@ def serialize(obj: Stanza | Element, *, indent: str | None = None) -> str:
         return "".join(out)
     head = [f"<{obj.kind}"]
     if obj.from_ is not None:
-        head.append(f' from="{_escape_attr(str(obj.from_))}"')
+        head.append(_address("from", obj.from_))
     if obj.to is not None:
-        head.append(f' to="{_escape_attr(str(obj.to))}"')
+        head.append(_address("to", obj.to))
     if obj.type is not None:
-        head.append(f' type="{_escape_attr(obj.type)}"')
+        head.append(_attribute("type", obj.type))
     if obj.id is not None:
-        head.append(f' id="{_escape_attr(obj.id)}"')
-    _attributes(obj.attrs, head)
+        head.append(_attribute("id", obj.id))
+    if obj.attrs:
+        head.append(_root_attributes(obj.attrs))
     if not obj.children:
         head.append("/>")
         return "".join(head)
     head.append(">")
     if indent is None:
-        head.extend(_child_xml(child) for child in obj.children)
+        head.append(_payload(obj.children))
     else:
         for child in obj.children:
             head.append("\n" + indent)
