@@ -82,14 +82,16 @@ def test_serialize_pretty_for_people() -> None:
 
 
 def test_forks_share_the_serialized_payload() -> None:
-    """A payload element is serialized once and reused by every fork."""
-    s = parse_stanza("<message to='a@b'><body>hi</body></message>")
+    """A payload is serialized once and its text reused by every fork that shares it."""
+    from minimix_core import _xml  # noqa: PLC0415 - the cache is the point of this test
+
+    s = parse_stanza("<message to='a@b'><body>fork me</body></message>")
+    before = _xml._payload.cache_info().hits
     first = serialize(s.with_to(JID.parse("a@b/1")))
     second = serialize(s.with_to(JID.parse("a@b/2")))
-    assert first == '<message to="a@b/1"><body>hi</body></message>'
-    assert second == '<message to="a@b/2"><body>hi</body></message>'
-    body = s.children[0]
-    assert body._xml == "<body>hi</body>"
+    assert first == '<message to="a@b/1"><body>fork me</body></message>'
+    assert second == '<message to="a@b/2"><body>fork me</body></message>'
+    assert _xml._payload.cache_info().hits == before + 1
 
 
 HOSTILE: dict[str, tuple[str | bytes, str]] = {
