@@ -314,3 +314,36 @@ def test_an_error_without_a_condition_means_not_joined() -> None:
         assert actions[0] == Discard(stanza=odd, reason=DiscardReason.KEEPALIVE)
         assert isinstance(actions[1], Send)
         assert occ(h).state is OccupancyState.REJOINING
+
+
+def test_a_rejoin_recognises_what_it_knew_whatever_the_attribute_order() -> None:
+    """A restarted server may write attributes in another order: still nothing new to show."""
+    h = Harness()
+    h.joined(PHONE, others=("bob",))
+    h.room(x(answer(pinged(h), "not-acceptable")))
+    reordered_bob = x(
+        "<presence from='lounge@muc.example.net/bob' to='alice@example.org'>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item role='participant' affiliation='none'/></x></presence>"
+    )
+    assert h.room(reordered_bob) == [Discard(stanza=reordered_bob, reason=DiscardReason.RESYNC)]
+    reordered_me = x(
+        "<presence from='lounge@muc.example.net/alice' to='alice@example.org' id='mmx-2'>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item role='participant' affiliation='member'/>"
+        "<status code='110'/></x></presence>"
+    )
+    assert h.room(reordered_me) == [Discard(stanza=reordered_me, reason=DiscardReason.RESYNC)]
+    reordered_subject = subject().replace(attrs=())
+    assert h.room(reordered_subject) == [
+        Discard(stanza=reordered_subject, reason=DiscardReason.RESYNC)
+    ]
+
+
+def test_a_changed_self_presence_after_a_rejoin_does_not_carry_the_routers_id() -> None:
+    """The sessions never sent the rejoin; they get the change without its id."""
+    h = Harness()
+    h.joined(PHONE, others=())
+    h.room(x(answer(pinged(h), "not-acceptable")))
+    demoted = self_presence(role="visitor", pid="mmx-2")
+    assert h.room(demoted) == [
+        Deliver(session=PHONE, stanza=demoted.with_to(PHONE).replace(id=None))
+    ]

@@ -38,7 +38,7 @@ from ._muc import (
     is_subject,
     status_codes,
 )
-from ._stanza import Element, Stanza
+from ._stanza import Element, Stanza, same_payload
 from ._synth import departed_item, fork_self_presence, late_join, removal_for_session
 from ._table import Account, Attachment, Occupancy
 
@@ -109,7 +109,8 @@ def _occupant(core: Core, occupancy: Occupancy, nick: str, stanza: Stanza) -> li
     resync = occupancy.resync
     if resync is not None and stanza.type is None:
         resync.add(nick)
-        if occupants.get(nick) == stanza:
+        cached = occupants.get(nick)
+        if cached is not None and same_payload(cached.children, stanza.children):
             return [Discard(stanza=stanza, reason=DiscardReason.RESYNC)]
     if stanza.type == "unavailable":
         occupants.pop(nick, None)
@@ -185,10 +186,11 @@ def _rejoined(occupancy: Occupancy, stanza: Stanza, previous: Stanza | None) -> 
         # Left while the account was away: the sessions must not keep a ghost.
         gone = _left_while_away(occupancy, nick)
         actions += fork(occupancy, gone)
-    if previous is not None and previous.replace(id=None) == stanza.replace(id=None):
+    if previous is not None and same_payload(previous.children, stanza.children):
         actions.append(Discard(stanza=stanza, reason=DiscardReason.RESYNC))
     else:
-        actions += fork(occupancy, stanza)
+        # The sessions never sent the router's own rejoin: its id means nothing to them.
+        actions += fork(occupancy, stanza._replace(id=None))
     return actions
 
 
@@ -369,7 +371,7 @@ def _subject(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
     if occupancy.resync is not None:
         # The subject ends the room's join sequence (§7.2.15): the resync is over.
         occupancy.resync = None
-        if previous is not None and previous.children == stanza.children:
+        if previous is not None and same_payload(previous.children, stanza.children):
             return [Discard(stanza=stanza, reason=DiscardReason.RESYNC)]
     return fork(occupancy, stanza)
 

@@ -16,7 +16,7 @@ from attrs import evolve, field, frozen
 
 from ._jid import JID
 
-__all__ = ["CLIENT_NS", "XML_LANG", "Element", "Stanza", "StanzaKind"]
+__all__ = ["CLIENT_NS", "XML_LANG", "Element", "Stanza", "StanzaKind", "same_payload"]
 
 CLIENT_NS = "jabber:client"
 """The namespace of stanzas and of their plain children (body, subject, status, ...)."""
@@ -169,3 +169,22 @@ class Stanza(NamedTuple):
 
 
 _new_stanza = tuple.__new__
+
+
+def _canonical(element: Element) -> tuple[object, ...]:
+    return (
+        element.tag,
+        tuple(sorted(element.attrs)),
+        tuple(_canonical(child) for child in element.children),
+        element.text,
+        element.tail,
+    )
+
+
+def same_payload(a: tuple[Element, ...], b: tuple[Element, ...]) -> bool:
+    """Equal payloads up to attribute order, which XML does not fix (and servers vary).
+
+    Element equality is exact and cheap; this is for the few places that must recognise a
+    room re-sending what it sent before (a rejoin's resync).
+    """
+    return a == b or [_canonical(e) for e in a] == [_canonical(e) for e in b]

@@ -175,6 +175,7 @@ class Occupant:
         self._client.enable_plaintext = True
         self._queue: asyncio.Queue[Stanza] = asyncio.Queue()
         self._replies: dict[str, asyncio.Future[Stanza]] = {}
+        self._requests: asyncio.Queue[Stanza] = asyncio.Queue()
         for kind in ("message", "presence"):
             self._client.register_handler(
                 Callback(f"interop-{kind}", MatchXPath(f"{{jabber:client}}{kind}"), self._got)
@@ -194,6 +195,8 @@ class Occupant:
         waiter = self._replies.pop(parsed.id or "", None)
         if parsed.type in ("result", "error") and waiter is not None and not waiter.done():
             waiter.set_result(parsed)
+        elif parsed.type in ("get", "set"):
+            self._requests.put_nowait(parsed)  # unanswered unless a test answers it
 
     async def connect(self, port: int, timeout: float = TIMEOUT) -> None:
         """Connect to 127.0.0.1:``port``, authenticate, bind, send initial presence."""
@@ -232,18 +235,29 @@ class Occupant:
 
     async def iq(self, xml: str, *, timeout: float = TIMEOUT) -> Stanza:
         """Send an IQ request (a fresh id is set) and wait for its ``result``."""
+        reply = await self.ask(xml, timeout=timeout)
+        if reply.type != "result":
+            raise AssertionError(f"{self}: {xml} failed: {serialize(reply)}")
+        return reply
+
+    async def ask(self, xml: str, *, timeout: float = TIMEOUT) -> Stanza:
+        """Send an IQ request (a fresh id is set) and return its answer, result or error."""
         request = parse_stanza(xml).replace(id=new_id("iq"))
         assert request.id is not None
         waiter: asyncio.Future[Stanza] = asyncio.get_running_loop().create_future()
         self._replies[request.id] = waiter
         self.send(serialize(request))
         try:
-            reply = await asyncio.wait_for(waiter, timeout)
+            return await asyncio.wait_for(waiter, timeout)
         except TimeoutError:
             raise AssertionError(f"{self} got no answer to {serialize(request)}") from None
-        if reply.type != "result":
-            raise AssertionError(f"{self}: {serialize(request)} failed: {serialize(reply)}")
-        return reply
+
+    async def request(self, timeout: float = TIMEOUT) -> Stanza:
+        """The next IQ request (get or set) this client got; nothing answers it by itself."""
+        try:
+            return await asyncio.wait_for(self._requests.get(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"{self} got no IQ request within {timeout} s") from None
 
     async def receive(self, timeout: float | None = TIMEOUT) -> Stanza:
         """The next message or presence this client got."""
@@ -372,6 +386,33 @@ class World:
         self.hosts.append(self.host)
         self._probe = None
         await self.host.connect(timeout=TIMEOUT)
+
+    async def reconnect_host(self, lab: Lab | None = None) -> None:
+        """A new host for the same router after the connection was lost (a server restart).
+
+        The router never hears of the loss: to it, the account's sessions stayed attached,
+        as a server's c2s sessions do while its link to the MUC service is down. The old
+        host's sessions ended; attach them again with :meth:`session` (same JIDs).
+        """
+        # Lost already, this only releases the socket; never leave the rooms from here.
+        await self.host.close(timeout=1.0, leave_rooms=False)
+        if lab is not None:
+            self.lab = lab
+        self.host = self._host()
+        self.hosts.append(self.host)
+        self._probe = None
+        await self.host.connect(timeout=TIMEOUT)
+
+    async def reconnect(self, user: str, lab: Lab | None = None) -> Occupant:
+        """A new c2s connection of ``user`` (same full JID) in place of a lost one."""
+        if lab is not None:
+            self.lab = lab
+        old = self.occupants.pop(user)
+        await old.disconnect(timeout=1.0)
+        occupant = Occupant(str(old.jid), self.lab.password(user))
+        await occupant.connect(self.lab.c2s_port)
+        self.occupants[user] = occupant
+        return occupant
 
     async def sync(self) -> None:
         """Wait until everything sent so far has had all its effects (see module doc)."""

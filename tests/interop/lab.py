@@ -162,3 +162,49 @@ def stop(lab: Lab) -> None:
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         os.kill(lab.pid, signal.SIGKILL)
+
+
+def restart(lab: Lab, *, crash: bool = False) -> Lab:
+    """Stop Prosody by pid and start it again on the same folder and ports; the new :class:`Lab`.
+
+    ``crash=False`` stops it with SIGTERM: Prosody 0.12 then saves every live room with
+    its occupants (``room:freeze(true)``) and restores them on start, so the rooms still
+    count their old occupants. ``crash=True`` kills it (SIGKILL), as a crash or an
+    out-of-memory kill would: a persistent room comes back from its stored configuration,
+    with no occupants, and its message archive. Registered users stay (same data folder).
+    Callers own the returned lab: the old one's pid is gone.
+    """
+    if crash and lab.pid > 0 and _alive(lab.pid):
+        os.kill(lab.pid, signal.SIGKILL)
+    stop(lab)  # SIGTERM, or only the wait for the killed process to be gone
+    if lab.pid > 0 and _alive(lab.pid):
+        raise LabError(f"prosody (pid {lab.pid}) did not stop within {STOP_TIMEOUT:.0f} s")
+    pidfile = lab.folder / "prosody.pid"
+    pidfile.unlink(missing_ok=True)  # a killed Prosody leaves it behind, with the old pid
+    env = dict(
+        os.environ,
+        MINIMIX_LAB=str(lab.folder),
+        MINIMIX_C2S_PORT=str(lab.c2s_port),
+        MINIMIX_COMPONENT_PORT=str(lab.component_port),
+        MINIMIX_SECRET=lab.secret,
+    )
+    _run(["prosody", "--config", str(CONFIG), "-D"], env, "prosody -D")
+    deadline = time.monotonic() + START_TIMEOUT
+    pid: int | None = None
+    while time.monotonic() < deadline:
+        if pid is None and pidfile.exists():
+            text = pidfile.read_text().strip()
+            pid = int(text) if text.isdigit() else None
+        if pid is not None and _listening(lab.c2s_port) and _listening(lab.component_port):
+            return Lab(lab.folder, lab.c2s_port, lab.component_port, pid)
+        if pid is not None and not _alive(pid):
+            break
+        time.sleep(0.1)
+    again = Lab(lab.folder, lab.c2s_port, lab.component_port, pid or 0)
+    if pid is not None:
+        stop(again)
+    raise LabError(
+        f"prosody did not come back on 127.0.0.1:{lab.c2s_port} (c2s) and "
+        f":{lab.component_port} (component) within {START_TIMEOUT:.0f} s.\n"
+        f"Log tail:\n{again.log_tail()}"
+    )
