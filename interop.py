@@ -1,9 +1,10 @@
 """Run the real-server tier: ``python3 interop.py`` (extra arguments go to pytest).
 
-The tier (``tests/interop``) starts Debian's Prosody 0.12 on 127.0.0.1, connects the
+The tier (``tests/interop``) starts Debian's Prosody 0.12 (and, in ``tests/interop/ejabberd``,
+Debian's ejabberd) on 127.0.0.1, connects the
 example component (``examples/component.py``) and real c2s clients (slixmpp), and checks
 what both sides see. It needs the virtual environment that ``python3 tasks.py test``
-creates, slixmpp in it, and ``apt-get install -y prosody``. The default test run never
+creates, slixmpp in it, and ``apt-get install -y prosody ejabberd``. The default test run never
 collects this tier: ``tests/interop/conftest.py`` ignores it unless ``MINIMIX_INTEROP=1``,
 which this script sets.
 """

@@ -64,7 +64,10 @@ def long() -> None:
 
 
 def interop() -> None:
-    """The real-server tier: Debian's Prosody on 127.0.0.1 (``apt-get install prosody``)."""
+    """The real-server tier: Debian's Prosody and ejabberd on 127.0.0.1.
+
+    Needs ``apt-get install prosody ejabberd`` (run as root: Debian's ejabberdctl insists).
+    """
     run(PY, "interop.py")
 
 

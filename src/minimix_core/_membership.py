@@ -10,7 +10,7 @@ from ._lifecycle import OccupancyEvent, OccupancyState, advance
 from ._muc import STATUS_TEXT
 from ._presence import aggregate_update
 from ._stanza import Stanza
-from ._synth import unavailable_self, without_caps
+from ._synth import farewell, without_caps
 from ._table import Account, Attachment, Occupancy
 
 __all__ = ["detach", "finish", "join_stanza", "last_session_gone", "release", "track_id"]
@@ -88,8 +88,8 @@ def release(
         update = aggregate_update(account.jid, occupancy)
         if leave is None:
             return update
-        farewell = unavailable_self(occupancy, session, leave)
-        return [Deliver(session=session, stanza=farewell), *update]
+        told = [Deliver(session=session, stanza=s) for s in farewell(occupancy, session, leave)]
+        return [*told, *update]
     grace = core.config.disconnect_grace
     if leave is None and grace > 0 and occupancy.state is OccupancyState.JOINED:
         # Disconnected, not left: a phone that comes back soon finds the account there.

@@ -93,6 +93,11 @@ def _presence(
     if kind == "error":
         return _presence_error(core, account, occupancy, stanza)
     nick = sender.resource
+    if nick is None and kind in (None, "unavailable"):
+        # The room's own presence (ejabberd sends one, with its caps, before the occupants):
+        # late joiners get it first, as a direct joiner would.
+        occupancy.room_presence = stanza if kind is None else None
+        return fork(occupancy, stanza)
     if kind not in (None, "unavailable") or nick is None:
         return fork(occupancy, stanza)
     codes = status_codes(stanza)
@@ -276,6 +281,7 @@ def _reset(occupancy: Occupancy, account_jid: JID, first: Attachment) -> None:
     occupancy.self_presence = None
     occupancy.occupants = {}
     occupancy.occupants_truncated = False
+    occupancy.room_presence = None
     occupancy.subject = None
     occupancy.flags = set()
     occupancy.created = False

@@ -118,6 +118,7 @@ def _occupancy(o: Occupancy) -> Json:
         "self": _stanza(o.self_presence),
         "occupants": [[n, _stanza(p)] for n, p in o.occupants.items()],
         "occupants_truncated": o.occupants_truncated,
+        "room_presence": _stanza(o.room_presence),
         "subject": _stanza(o.subject),
         "flags": sorted(o.flags),
         "created": o.created,
@@ -157,6 +158,7 @@ def _load_occupancy(data: Json) -> Occupancy:
     o.self_presence = _maybe_stanza(data["self"])
     o.occupants = {str(n): _load_stanza(p) for n, p in data["occupants"]}
     o.occupants_truncated = bool(data["occupants_truncated"])
+    o.room_presence = _maybe_stanza(data["room_presence"])
     o.subject = _maybe_stanza(data["subject"])
     o.flags = {int(f) for f in data["flags"]}
     o.created = bool(data["created"])

@@ -21,6 +21,7 @@ from ._table import Attachment, Occupancy
 
 __all__ = [
     "departed_item",
+    "farewell",
     "fork_self_presence",
     "late_join",
     "not_connected",
@@ -109,11 +110,13 @@ def late_join(
 ) -> list[Stanza]:
     """What a session joining an already joined room gets, in XEP-0045 §7.1 order.
 
-    Every other occupant's presence, then the session's self-presence (110 last among
+    The room's own presence if it sent one, every other occupant's presence, then the
+    session's self-presence (110 last among
     presences), then ``history``, then the subject. The subject is left out only while
     the room has not sent one yet: it is then on its way and reaches the session live.
     """
-    out = [presence.with_to(session) for presence in occupancy.occupants.values()]
+    out = [] if occupancy.room_presence is None else [occupancy.room_presence.with_to(session)]
+    out.extend(presence.with_to(session) for presence in occupancy.occupants.values())
     out.append(_self_presence(occupancy, cached, session, attachment))
     out.extend(message.with_to(session) for message in history)
     if occupancy.subject is not None:
@@ -128,6 +131,19 @@ def departed_item(presence: Stanza | None) -> Element:
     if item is None:
         return Element(ITEM, (("affiliation", "none"), ("role", "none")))
     return Element(ITEM, tuple((k, "none" if k == "role" else v) for k, v in item.attrs))
+
+
+def farewell(occupancy: Occupancy, session: JID, leave: Stanza) -> list[Stanza]:
+    """What a session leaving alone gets, as a room would send it.
+
+    The room's own unavailable first when the room has a presence of its own (ejabberd
+    sends one before the occupant's), then the session's unavailable self-presence.
+    """
+    own = unavailable_self(occupancy, session, leave)
+    if occupancy.room_presence is None:
+        return [own]
+    room = Stanza("presence", type="unavailable", from_=occupancy.room, to=session)
+    return [room, own]
 
 
 def unavailable_self(occupancy: Occupancy, session: JID, leave: Stanza) -> Stanza:

@@ -104,6 +104,7 @@ class Occupancy:
         "requested_nick",
         "resync",
         "room",
+        "room_presence",
         "self_presence",
         "sent_ids",
         "sent_payload",
@@ -123,6 +124,8 @@ class Occupancy:
         self.occupants: dict[str, Stanza] = {}
         """Other occupants' latest presence, by nick, in the order they joined."""
         self.occupants_truncated = False
+        self.room_presence: Stanza | None = None
+        """The room's own presence (from its bare JID, as ejabberd sends with its caps)."""
         self.subject: Stanza | None = None
         """The room's latest subject message; ``None`` until the room sent one."""
         self.flags: set[int] = set()

@@ -177,6 +177,7 @@ def test_device_back_within_the_grace_finds_the_account_there(lab: Lab, room: st
                 f"<message to='{room}' type='groupchat' id='m1'><body>missed</body></message>"
             )
             await until(w.bob, with_id("m1"))
+            await w.sync()  # the account's copy too, before the device comes back
 
             laptop = w.session("laptop")
             await join(laptop, room)
