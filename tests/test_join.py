@@ -257,3 +257,15 @@ def test_three_sessions_share_one_occupancy() -> None:
         LAPTOP: [ROOM],
         TABLET: [ROOM],
     }
+
+
+def test_refused_join_forgets_the_occupancy() -> None:
+    """XEP-0045 §7.2.6: not-authorized ends the attempt; the room is not ours any more."""
+    h = Harness()
+    h.session(PHONE, join())
+    refused = x(
+        "<presence type='error' from='lounge@muc.example.net/alice' to='alice@example.org'>"
+        "<error type='auth'><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+    )
+    assert h.room(refused) == [Deliver(session=PHONE, stanza=refused.replace(to=PHONE, id="j1"))]
+    assert h.router._core.table.accounts == {}

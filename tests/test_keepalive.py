@@ -347,3 +347,28 @@ def test_a_changed_self_presence_after_a_rejoin_does_not_carry_the_routers_id() 
     assert h.room(demoted) == [
         Deliver(session=PHONE, stanza=demoted.with_to(PHONE).replace(id=None))
     ]
+
+
+def test_shut_down_again_while_rejoining_tries_again_later() -> None:
+    """XEP-0045 §11.2: a second 332 during the rejoin is no more the account's fault."""
+    h = Harness()
+    h.joined(PHONE)
+    h.room(x(SHUTDOWN))
+    h.timer(5.0)
+    again = x(SHUTDOWN)
+    assert h.room(again) == [Discard(stanza=again, reason=DiscardReason.REJOINING)]
+    assert occ(h).state is OccupancyState.REJOINING
+    assert h.router.next_deadline() == 5.0 + 10.0
+
+
+def test_a_session_joining_during_a_rejoin_is_answered_from_what_the_account_knew() -> None:
+    """The account is on its way back in: a late join is answered from the table, as usual."""
+    h = Harness()
+    h.joined(PHONE, others=("bob",))
+    h.room(x(answer(pinged(h), "not-acceptable")))
+    assert h.session(LAPTOP, join(jid="late")) == [
+        Deliver(session=LAPTOP, stanza=occupant("bob", to=LAPTOP)),
+        Deliver(session=LAPTOP, stanza=self_presence(pid="late").with_to(LAPTOP)),
+        Deliver(session=LAPTOP, stanza=subject().with_to(LAPTOP)),
+    ]
+    assert occ(h).state is OccupancyState.REJOINING

@@ -313,3 +313,20 @@ def test_join_refused_after_the_only_session_gave_up_reaches_it() -> None:
     )
     assert h.room(refused) == [Deliver(session=PHONE, stanza=refused.with_to(PHONE))]
     assert h.router._core.table.accounts == {}
+
+
+def test_join_refused_while_leaving_makes_the_account_join_again_for_the_queued_session() -> None:
+    """The leaving session gets the refusal; a session that joined meanwhile gets a fresh join."""
+    h = Harness()
+    h.session(PHONE, join())
+    h.session(PHONE, x("<presence to='lounge@muc.example.net/alice' type='unavailable'/>"))
+    h.session(LAPTOP, join(jid="l1"))
+    refused = x(
+        "<presence type='error' from='lounge@muc.example.net/alice' to='alice@example.org'>"
+        "<error type='auth'><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+    )
+    assert h.room(refused) == [
+        Deliver(session=PHONE, stanza=refused.with_to(PHONE)),
+        Send(stanza=join(jid="l1").with_from(ALICE)),
+    ]
+    assert h.router._core.table.accounts[ALICE].rooms[ROOM].state is OccupancyState.JOINING

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
+from collections.abc import Callable
+
 import pytest
 
-from minimix_core import LifecycleError, OccupancyState
+from minimix_core import (
+    LifecycleError,
+    OccupancyState,
+    _bookmarks,
+    _keepalive,
+    _membership,
+    _room_side,
+    _session_side,
+    _snapshot,
+)
 from minimix_core._lifecycle import TRANSITIONS, OccupancyEvent, advance
 
 S = OccupancyState
@@ -43,3 +56,51 @@ def test_every_pair_is_either_in_the_table_or_raises(state: S, event: E) -> None
 def test_absent_is_only_left_by_a_join() -> None:
     """Nothing but a session's join or an autojoin creates an occupancy."""
     assert [e for (s, e) in TRANSITIONS if s is S.ABSENT] == [E.SESSION_JOIN, E.AUTOJOIN]
+
+
+def _scenarios() -> list[Callable[[], None]]:
+    """The example tests that drive the router through joins, leaves, removals and rejoins."""
+    found = []
+    for name in (
+        "test_join",
+        "test_leave",
+        "test_removal",
+        "test_keepalive",
+        "test_bookmarks",
+        "test_snapshot",
+        "test_room_changes",
+        "test_nick",
+    ):
+        module = importlib.import_module(name)
+        for attr, value in vars(module).items():
+            if (
+                attr.startswith("test_")
+                and callable(value)
+                and not inspect.signature(value).parameters
+            ):
+                found.append(value)
+    return found
+
+
+def test_every_transition_of_the_table_is_taken_by_the_router(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The h2 way, through the public API: each (state, event, next state) of the table is
+    reached by some scenario of the example tests, so no row of the table is dead."""
+    seen: set[tuple[S, E, S]] = set()
+
+    def recording(state: S, event: E, target: S | None = None) -> S:
+        result = advance(state, event, target)
+        seen.add((state, event, result))
+        return result
+
+    for module in (_session_side, _room_side, _membership, _keepalive, _bookmarks, _snapshot):
+        monkeypatch.setattr(module, "advance", recording)
+    for scenario in _scenarios():
+        scenario()
+    table = {
+        (state, event, target)
+        for (state, event), targets in TRANSITIONS.items()
+        for target in targets
+    }
+    assert seen == table
