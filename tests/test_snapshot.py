@@ -270,3 +270,78 @@ def test_restart_while_rejoining_rejoins() -> None:
     [rejoin] = restarted.handle_timer(2.0)
     assert isinstance(rejoin, Send)
     assert rejoin.stanza.to == ROOM.with_resource("alice")
+
+
+DAVE = JID.parse("dave@example.org")
+
+
+def test_an_account_moves_to_another_router_with_its_sessions() -> None:
+    """DESIGN: a cluster moves an account by moving its snapshot; the rooms notice nothing."""
+    here = Harness()
+    busy(here)
+    dave_phone = DAVE.with_resource("phone")
+    here.session(dave_phone, join(room=OTHER_ROOM, nick="dave"))
+    reference = Harness(round_trip(here.router, here.now, sessions=True))
+
+    snap = json.loads(json.dumps(here.router.snapshot([ALICE])))
+    assert [a["jid"] for a in snap["accounts"]] == ["alice@example.org"]
+    there = Harness()
+    assert there.router.adopt(snap, now=here.now) == [ALICE]
+    here.router.forget([ALICE, JID.parse("nobody@example.org")])
+    assert list(here.router._core.table.accounts) == [DAVE]
+
+    # Alice carries on there exactly as she would have here.
+    steps: list[Callable[[Harness], list[Action]]] = [
+        lambda h: h.room(groupchat("moved", mid="m9")),
+        lambda h: h.room(
+            x("<iq type='result' from='lounge@muc.example.net' to='alice@example.org' id='mmx-1'/>")
+        ),
+        lambda h: h.session(LAPTOP, join(jid="again")),
+        lambda h: h.timer(900.0),
+    ]
+    for step in steps:
+        assert step(there) == step(reference)
+    # Dave stays here, and none of alice's timers are left behind.
+    assert here.router.handle_timer(900.0) == []
+
+
+def test_adopting_an_account_twice_or_a_bad_snapshot_changes_nothing() -> None:
+    """One account lives in one router: a clash is refused before anything changes."""
+    h = Harness()
+    h.joined(PHONE)
+    snap = h.router.snapshot([ALICE])
+    before = h.router.snapshot()
+    with pytest.raises(SnapshotError, match=r"already holds alice@example\.org"):
+        h.router.adopt(snap, now=0.0)
+    with pytest.raises(SnapshotError, match="not a minimix_core snapshot"):
+        h.router.adopt({}, now=0.0)
+    assert h.router.snapshot() == before
+
+
+def test_adopted_autojoins_join_the_queue() -> None:
+    """Bookmark joins still waiting their turn move with the account."""
+    h = Harness(Router(Config(autojoin_interval=5.0)))
+    h.router.handle(
+        BookmarksChanged(
+            account=ALICE,
+            bookmarks=(
+                Bookmark(room=ROOM, autojoin=True),
+                Bookmark(room=OTHER_ROOM, autojoin=True),
+            ),
+        ),
+        now=0.0,
+    )
+    h.timer(0.0)
+    h.router.handle(
+        BookmarksChanged(account=DAVE, bookmarks=(Bookmark(room=ROOM, autojoin=True),)), now=0.0
+    )
+    there = Router(Config(autojoin_interval=5.0))
+    there.adopt(h.router.snapshot([ALICE]), now=1.0)
+    h.router.forget([ALICE])
+    assert h.router.next_deadline() == 5.0  # dave's join is still queued here
+    h.router.forget([DAVE])
+    assert h.router.next_deadline() is None
+    assert there.next_deadline() == 1.0
+    [joined] = there.handle_timer(1.0)
+    assert isinstance(joined, Send)
+    assert joined.stanza.to == OTHER_ROOM.with_resource("alice")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._actions import Action, Send
@@ -15,7 +15,7 @@ from ._jid import JID
 from ._lifecycle import OccupancyState
 from ._room_side import to_account
 from ._session_side import from_session, session_closed
-from ._snapshot import dump_core, load_core
+from ._snapshot import adopt_into, dump_core, load_core
 from ._stanza import Stanza
 from ._timers import run_timers
 
@@ -122,13 +122,48 @@ class Router:
         self._core = Core(self._config)
         return actions
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, accounts: Iterable[JID] | None = None) -> dict[str, Any]:
         """Everything the router knows, as a JSON-safe, versioned dict.
 
-        ``json.dumps`` it, store it, and :meth:`restore` it after a restart (or on another
-        process, to move the accounts there). Taking a snapshot changes nothing.
+        ``json.dumps`` it, store it, and :meth:`restore` it after a restart. With
+        ``accounts`` (bare JIDs), only what concerns those accounts: hand it to another
+        process's :meth:`adopt` and :meth:`forget` them here, to move them. Taking a
+        snapshot changes nothing.
         """
-        return dump_core(self._core)
+        chosen = None if accounts is None else frozenset(accounts)
+        return dump_core(self._core, chosen)
+
+    def adopt(self, snapshot: Mapping[str, Any], *, now: float) -> list[JID]:
+        """Take over the accounts of another router's :meth:`snapshot`, sessions and all.
+
+        The router carries on for them exactly where the snapshot was taken (a cluster
+        moving accounts between processes). Returns the adopted accounts. Raises
+        :class:`SnapshotError`, changing nothing, for a bad snapshot or an account this
+        router already holds.
+        """
+        self._advance_clock(now)
+        return adopt_into(self._core, snapshot)
+
+    def forget(self, accounts: Iterable[JID]) -> None:
+        """Drop everything about ``accounts`` without telling any room (they moved away).
+
+        Their rooms still count them as occupants: the router that adopted them speaks for
+        them now. To leave the rooms instead, use :meth:`shutdown`.
+        """
+        core = self._core
+        for jid in accounts:
+            account = core.table.accounts.pop(jid, None)
+            if account is None:
+                continue
+            for room in account.rooms:
+                for kind in ("ping", "rejoin", "grace"):
+                    core.timers.cancel((kind, jid, room))
+            for iq_id in account.pending_iqs:
+                core.timers.cancel(("iq", jid, iq_id))
+            for entry in [e for e in core.join_queue if e[0] == jid]:
+                del core.join_queue[entry]
+        if not core.join_queue:
+            core.autojoin_at = None
 
     @classmethod
     def restore(

@@ -20,7 +20,7 @@ from ._lifecycle import OccupancyEvent, OccupancyState, advance
 from ._stanza import Element, Stanza
 from ._table import Account, Attachment, NickChange, Occupancy, PendingIQ
 
-__all__ = ["FORMAT", "VERSION", "SnapshotError", "dump_core", "load_core"]
+__all__ = ["FORMAT", "VERSION", "SnapshotError", "adopt_into", "dump_core", "load_core"]
 
 FORMAT: Final = "minimix_core.snapshot"
 VERSION: Final = 1
@@ -231,11 +231,16 @@ def _load_account(data: Json) -> Account:
     return account
 
 
-def dump_core(core: Core) -> dict[str, Json]:
-    """Everything ``core`` holds, JSON-safe."""
+def dump_core(core: Core, accounts: frozenset[JID] | None = None) -> dict[str, Json]:
+    """Everything ``core`` holds (or holds for ``accounts``), JSON-safe."""
+
+    def wanted(jid: JID) -> bool:
+        return accounts is None or jid in accounts
+
     timers = [
         [when, kind, str(account), str(detail), isinstance(detail, JID)]
         for when, (kind, account, detail) in core.timers.items()
+        if wanted(account)
     ]
     return {
         "format": FORMAT,
@@ -243,16 +248,15 @@ def dump_core(core: Core) -> dict[str, Json]:
         "now": core.now,
         "counter": core.counter,
         "sequence": core.sequence,
-        "join_queue": [[str(a), str(r)] for a, r in core.join_queue],
+        "join_queue": [[str(a), str(r)] for a, r in core.join_queue if wanted(a)],
         "last_autojoin": None if math.isinf(core.last_autojoin) else core.last_autojoin,
         "autojoin_at": core.autojoin_at,
         "timers": timers,
-        "accounts": [_account(a) for a in core.table.accounts.values()],
+        "accounts": [_account(a) for a in core.table.accounts.values() if wanted(a.jid)],
     }
 
 
-def load_core(snapshot: Mapping[str, Json], config: Config, now: float, *, sessions: bool) -> Core:
-    """A core rebuilt from ``snapshot``; without ``sessions``, as after a process restart."""
+def _checked_load(snapshot: Mapping[str, Json], config: Config) -> Core:
     if not isinstance(snapshot, Mapping) or snapshot.get("format") != FORMAT:
         raise SnapshotError("not a minimix_core snapshot")
     if snapshot.get("version") != VERSION:
@@ -260,11 +264,38 @@ def load_core(snapshot: Mapping[str, Json], config: Config, now: float, *, sessi
             f"snapshot version {snapshot.get('version')!r} is not {VERSION}; no upgrade path exists"
         )
     try:
-        core = _load(snapshot, config)
+        return _load(snapshot, config)
     except SnapshotError:
         raise
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise SnapshotError(f"malformed snapshot: {exc!r}") from exc
+
+
+def adopt_into(core: Core, snapshot: Mapping[str, Json]) -> list[JID]:
+    """Move the accounts of ``snapshot`` into ``core``, sessions and all; return them.
+
+    Raises :class:`SnapshotError`, changing nothing, for a bad snapshot or an account
+    ``core`` already holds.
+    """
+    moved = _checked_load(snapshot, core.config)
+    clash = [jid for jid in moved.table.accounts if jid in core.table.accounts]
+    if clash:
+        raise SnapshotError(f"this router already holds {', '.join(map(str, clash))}")
+    core.table.accounts.update(moved.table.accounts)
+    # Ids the adopted accounts still wait on must never be made again here.
+    core.counter = max(core.counter, moved.counter)
+    for when, key in moved.timers.items():
+        core.timers.schedule(key, when)
+    for entry in moved.join_queue:
+        core.join_queue[entry] = None
+    if moved.join_queue and core.autojoin_at is None:
+        core.autojoin_at = max(core.now, core.last_autojoin + core.config.autojoin_interval)
+    return list(moved.table.accounts)
+
+
+def load_core(snapshot: Mapping[str, Json], config: Config, now: float, *, sessions: bool) -> Core:
+    """A core rebuilt from ``snapshot``; without ``sessions``, as after a process restart."""
+    core = _checked_load(snapshot, config)
     core.now = max(now, core.now)
     if not sessions:
         _after_restart(core)
