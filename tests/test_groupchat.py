@@ -298,3 +298,14 @@ def test_room_traffic_with_nobody_attached_is_claimed_not_bounced() -> None:
     h.closed(PHONE)  # the account is now leaving, nobody waits for the answer
     message = groupchat("late")
     assert h.room(message) == [Discard(stanza=message, reason=DiscardReason.NO_SESSION)]
+
+
+def test_deliver_equals_only_deliver() -> None:
+    """Deliver is a tuple for speed but never equals another action or a plain tuple."""
+    stanza = groupchat("x")
+    deliver = Deliver(session=PHONE, stanza=stanza)
+    assert deliver == Deliver(session=PHONE, stanza=stanza)
+    assert deliver != (PHONE, stanza)
+    assert deliver != Send(stanza=stanza)
+    assert (deliver != Deliver(session=PHONE, stanza=stanza)) is False
+    assert hash(deliver) == hash(Deliver(session=PHONE, stanza=stanza))

@@ -8,6 +8,7 @@ back to normal routing (:class:`Continue`), or dropped with a reason (:class:`Di
 from __future__ import annotations
 
 import enum
+from typing import NamedTuple
 
 from attrs import frozen
 
@@ -33,12 +34,25 @@ class Send:
     stanza: Stanza
 
 
-@frozen(kw_only=True)
-class Deliver:
-    """Deliver ``stanza`` to the local session ``session`` (its ``to``)."""
+class Deliver(NamedTuple):
+    """Deliver ``stanza`` to the local session ``session`` (its ``to``).
+
+    A named tuple, not an attrs class like the other actions: a room message makes one per
+    attached session, and a tuple is the cheapest immutable value to build. It equals only
+    another ``Deliver``.
+    """
 
     session: JID
     stanza: Stanza
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Deliver and tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return tuple.__hash__(self)
 
 
 @frozen(kw_only=True)

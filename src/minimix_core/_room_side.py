@@ -44,6 +44,8 @@ from ._table import Account, Attachment, Occupancy
 
 __all__ = ["fork", "to_account"]
 
+_new = tuple.__new__
+
 # Removals that are not the account's fault (§11.1, §11.2): rejoin instead of giving up.
 _TRANSIENT_REMOVALS: Final = frozenset({332, 333})
 _S = OccupancyState
@@ -83,7 +85,12 @@ def fork(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
     audience = occupancy.audience()
     if not audience:
         return [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]
-    return [Deliver(session=s, stanza=stanza.with_to(s)) for s in audience]
+    kind, type_, from_, _, id_, attrs, children = stanza
+    # The fan-out is the hot path: build the forks and their actions as plain tuples.
+    return [
+        _new(Deliver, (s, _new(Stanza, (kind, type_, from_, s, id_, attrs, children))))
+        for s in audience
+    ]
 
 
 def _presence(
