@@ -18,6 +18,7 @@ from ._table import Account, Attachment, Occupancy
 
 __all__ = ["from_session", "session_closed", "session_gone"]
 
+_new = tuple.__new__
 _SUBSCRIPTION_TYPES = frozenset({"subscribe", "subscribed", "unsubscribe", "unsubscribed"})
 
 
@@ -161,7 +162,8 @@ def _join(
         occupancy.attached[session] = attachment
         history = _history_for(core, occupancy, session, stanza)
         stanzas = late_join(occupancy, cached, session, attachment, history)
-        actions: list[Action] = [Deliver(session=session, stanza=s) for s in stanzas]
+        # Thousands of cached presences for a big room: tuples built directly, as in a fork.
+        actions: list[Action] = [_new(Deliver, (session, s)) for s in stanzas]
         if config.nick_policy == "follow" and nick != occupancy.nick:
             return actions + request_nick_change(session, stanza, occupancy, nick)
         return actions + aggregate_update(account_jid, occupancy)

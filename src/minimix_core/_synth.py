@@ -116,7 +116,11 @@ def late_join(
     the room has not sent one yet: it is then on its way and reaches the session live.
     """
     out = [] if occupancy.room_presence is None else [occupancy.room_presence.with_to(session)]
-    out.extend(presence.with_to(session) for presence in occupancy.occupants.values())
+    new, kind = tuple.__new__, Stanza
+    out.extend(
+        new(kind, (p[0], p[1], p[2], session, p[4], p[5], p[6]))  # presence.with_to(session)
+        for p in occupancy.occupants.values()
+    )
     out.append(_self_presence(occupancy, cached, session, attachment))
     out.extend(message.with_to(session) for message in history)
     if occupancy.subject is not None:
