@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from helpers import LAPTOP, PHONE, Harness, join, occupant, self_presence, subject, x
-from minimix_core import Deliver
+from minimix_core import Deliver, Discard, DiscardReason
 
 ROOM_PRESENCE = """
 <presence from='lounge@muc.example.net' to='alice@example.org' id='srv1'>
@@ -57,3 +57,19 @@ def test_the_rooms_unavailable_forgets_its_presence() -> None:
     assert h.room(gone) == [Deliver(session=PHONE, stanza=gone.with_to(PHONE))]
     first = h.session(LAPTOP, join(jid="j2"))[0]
     assert first == Deliver(session=LAPTOP, stanza=occupant("bob", to=LAPTOP))
+
+
+def test_a_rejoin_does_not_show_the_rooms_presence_again_unless_it_changed() -> None:
+    """XEP-0410 rejoin on ejabberd: the room re-sends its presence; the sessions had it."""
+    h = Harness()
+    joined_with_room_presence(h)
+    h.timer(900.0)
+    ping_answer = x(
+        "<iq type='error' from='lounge@muc.example.net/alice' to='alice@example.org' id='mmx-1'>"
+        "<error type='modify'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+    )
+    h.room(ping_answer)
+    again = x(ROOM_PRESENCE).replace(id="srv2")
+    assert h.room(again) == [Discard(stanza=again, reason=DiscardReason.RESYNC)]
+    changed = x(ROOM_PRESENCE.replace("94Y7", "NEW1"))
+    assert h.room(changed) == [Deliver(session=PHONE, stanza=changed.with_to(PHONE))]

@@ -103,7 +103,15 @@ def _presence(
     if nick is None and kind in (None, "unavailable"):
         # The room's own presence (ejabberd sends one, with its caps, before the occupants):
         # late joiners get it first, as a direct joiner would.
+        previous = occupancy.room_presence
         occupancy.room_presence = stanza if kind is None else None
+        if (
+            kind is None
+            and occupancy.resync is not None
+            and previous is not None
+            and same_payload(previous.children, stanza.children)
+        ):
+            return [Discard(stanza=stanza, reason=DiscardReason.RESYNC)]  # known: a rejoin
         return fork(occupancy, stanza)
     if kind not in (None, "unavailable") or nick is None:
         return fork(occupancy, stanza)

@@ -19,7 +19,8 @@ call gets its own configuration through the command line and a private
   and no ``epmd`` is started or used.
 
 The node is started detached (``ejabberdctl start``), found by its pidfile, and stopped
-by that pid (SIGTERM, then SIGKILL).
+by that pid (SIGTERM, then SIGKILL). :func:`restart` stops it by pid (SIGKILL for a
+crash, SIGTERM for an orderly stop) and starts it again on the same files and ports.
 """
 
 from __future__ import annotations
@@ -46,8 +47,11 @@ INSTALL_USER = "ejabberd"
 START_TIMEOUT = 30.0
 CTL_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
+STORE_TIMEOUT = 5.0
+MNESIA_FILES = ("LATEST.LOG", "*.DCD", "*.DCL")
+"""Where Mnesia keeps the disc tables (persistent rooms among them) in the spool."""
 
-__all__ = ["EjabberdLab", "LabError", "start", "stop"]
+__all__ = ["EjabberdLab", "LabError", "restart", "start", "stop"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,26 @@ class EjabberdLab(Lab):
     def ctl(self, *args: str) -> list[str]:
         """The command line of ``ejabberdctl`` for this node."""
         return _ctl(self.private, *args)
+
+    def wait_stored(self, text: str, timeout: float = STORE_TIMEOUT) -> None:
+        """Wait until Mnesia's files in the spool hold ``text`` (a room's name, say).
+
+        Mnesia logs a committed write to ``LATEST.LOG`` about a second later (the file is
+        written lazily); a node killed before that comes back without it, as if the
+        write never happened. Once the bytes are in a file, a SIGKILL cannot lose them.
+        """
+        wanted = text.encode()
+        spool = self.private / "spool"
+        deadline = time.monotonic() + timeout
+        while True:
+            for pattern in MNESIA_FILES:
+                for path in spool.glob(pattern):
+                    with contextlib.suppress(OSError):
+                        if wanted in path.read_bytes():
+                            return
+            if time.monotonic() >= deadline:
+                raise LabError(f"{text!r} did not reach ejabberd's spool {spool} in {timeout} s")
+            time.sleep(0.1)
 
 
 def _ejabberdctl() -> str | None:
@@ -169,13 +193,23 @@ def _prepare(private: Path, node: str, c2s_port: int, component_port: int, dist:
             os.chown(path, *owner)
 
 
-def _failed(private: Path) -> str | None:
-    """The first critical line of the log: ejabberd gave up starting."""
+def _failed(private: Path, since: int = 0) -> str | None:
+    """The first critical line of the log after its first ``since`` bytes: ejabberd gave up."""
     with contextlib.suppress(OSError):
-        for line in (private / "logs" / "ejabberd.log").read_text(errors="replace").splitlines():
+        with (private / "logs" / "ejabberd.log").open("rb") as log:
+            log.seek(since)
+            text = log.read().decode(errors="replace")
+        for line in text.splitlines():
             if "[critical]" in line:
                 return line
     return None
+
+
+def _log_size(private: Path) -> int:
+    try:
+        return (private / "logs" / "ejabberd.log").stat().st_size
+    except OSError:
+        return 0
 
 
 def start(folder: Path) -> EjabberdLab:
@@ -207,7 +241,7 @@ def start(folder: Path) -> EjabberdLab:
     return lab
 
 
-def _wait_started(lab: EjabberdLab) -> EjabberdLab:
+def _wait_started(lab: EjabberdLab, log_from: int = 0) -> EjabberdLab:
     pidfile = lab.private / "ejabberd.pid"
     deadline = time.monotonic() + START_TIMEOUT
     pid: int | None = None
@@ -225,7 +259,7 @@ def _wait_started(lab: EjabberdLab) -> EjabberdLab:
                 private=lab.private,
                 node=lab.node,
             )
-        problem = _failed(lab.private)
+        problem = _failed(lab.private, log_from)
         if problem is not None or (pid is not None and not _alive(pid)):
             break
         time.sleep(0.1)
@@ -237,8 +271,8 @@ def _wait_started(lab: EjabberdLab) -> EjabberdLab:
     )
 
 
-def stop(lab: EjabberdLab) -> None:
-    """Stop ejabberd by its pid (SIGTERM, then SIGKILL); keep its log; remove its files."""
+def _terminate(lab: EjabberdLab) -> int | None:
+    """Stop the node by its pid (SIGTERM, then SIGKILL after a while); the pid, if any."""
     pid = lab.pid if lab.pid > 0 else _node_pid(lab.node)
     if pid is not None and _alive(pid):
         os.kill(pid, signal.SIGTERM)
@@ -248,9 +282,45 @@ def stop(lab: EjabberdLab) -> None:
         if _alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def stop(lab: EjabberdLab) -> None:
+    """Stop ejabberd by its pid (SIGTERM, then SIGKILL); keep its log; remove its files."""
+    _terminate(lab)
     if lab.private == Path() or not lab.private.is_dir():
         return
     with contextlib.suppress(OSError):
         for log in (lab.private / "logs").glob("*"):
             shutil.copyfile(log, lab.folder / log.name)
     shutil.rmtree(lab.private, ignore_errors=True)
+
+
+def restart(lab: EjabberdLab, *, crash: bool = False) -> EjabberdLab:
+    """Stop ejabberd by pid and start it again on the same files and ports; the new lab.
+
+    ``crash=True`` kills the node (SIGKILL), as a crash or an out-of-memory kill would;
+    ``crash=False`` stops it with SIGTERM, which the Erlang VM takes for an orderly
+    ``init:stop()``. Either way the same spool (Mnesia: users, persistent rooms, archive),
+    configuration, node name and ports serve the new node. Callers own the returned lab
+    and stop that one: the old one's pid is gone, and both share the same files.
+    """
+    if crash and lab.pid > 0 and _alive(lab.pid):
+        os.kill(lab.pid, signal.SIGKILL)
+    pid = _terminate(lab)  # SIGTERM, or only the wait for the killed node to be gone
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while pid is not None and _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if pid is not None and _alive(pid):
+        raise LabError(f"ejabberd (pid {pid}) did not stop within {STOP_TIMEOUT:.0f} s")
+    (lab.private / "ejabberd.pid").unlink(missing_ok=True)  # a killed node leaves it behind
+    down = EjabberdLab(
+        lab.folder, lab.c2s_port, lab.component_port, 0, private=lab.private, node=lab.node
+    )
+    log_from = _log_size(lab.private)
+    try:
+        _run(down.ctl("start"), "ejabberdctl start (restart)")
+        return _wait_started(down, log_from)
+    except BaseException:
+        stop(down)
+        raise

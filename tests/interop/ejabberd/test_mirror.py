@@ -7,7 +7,14 @@ from types import ModuleType
 
 import pytest
 
-MIRRORED = ("join_and_chat", "join_errors", "membership", "removal", "router_features")
+MIRRORED = (
+    "join_and_chat",
+    "join_errors",
+    "membership",
+    "more_scenarios",
+    "removal",
+    "router_features",
+)
 RENAMED = {
     "test_join_without_muc_x_is_not_a_join": (
         "test_join_without_muc_x_is_a_groupchat_1_join_of_the_session"
