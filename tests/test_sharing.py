@@ -43,3 +43,32 @@ def test_the_shared_pool_is_bounded() -> None:
     assert len(router._core.payloads) == 1
     cache = router._core.table.accounts[ACCOUNTS[2]].rooms[ROOM].occupants
     assert cache["bob"] == x(occupant_to(ACCOUNTS[2], "bob"))
+
+
+def test_history_and_subject_are_kept_once_for_all_accounts() -> None:
+    """The same room message or subject, received by several local accounts, is stored once."""
+    router = Router()
+    fill(router, [])
+    for account in ACCOUNTS:
+        router.handle(
+            ToAccount(
+                stanza=x(
+                    f"<presence from='{ROOM}/{account.local}' to='{account}'><x xmlns='http://jabber.org/protocol/muc#user'>"
+                    "<item affiliation='none' role='participant'/><status code='110'/></x></presence>"
+                )
+            ),
+            now=0.0,
+        )
+        for text in (
+            f"<message type='groupchat' from='{ROOM}' to='{account}'><subject>tea</subject></message>",
+            f"<message type='groupchat' from='{ROOM}/bob' to='{account}' id='m'><body>hi</body></message>",
+        ):
+            router.handle(ToAccount(stanza=x(text)), now=0.0)
+    rooms = [router._core.table.accounts[a].rooms[ROOM] for a in ACCOUNTS]
+    assert rooms[0].subject is not None and rooms[1].subject is not None
+    assert rooms[0].subject.children is rooms[1].subject.children
+    histories = [r.history for r in rooms]
+    assert histories[0] is not None and histories[2] is not None
+    first = histories[0].select(None, 0.0, 1, ROOM)[0]
+    third = histories[2].select(None, 0.0, 1, ROOM)[0]
+    assert first.children[0] is third.children[0]

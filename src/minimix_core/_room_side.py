@@ -361,7 +361,7 @@ def _message(
         if occupancy.state is _S.LEAVING:
             return fork(occupancy, stanza)
         if is_subject(stanza):
-            return _subject(occupancy, stanza)
+            return _subject(core, occupancy, stanza)
         if is_historic(stanza):
             return _historic(core, account, occupancy, stanza)
         return fork(occupancy, stanza)
@@ -387,8 +387,9 @@ def _mentions(stanza: Stanza, nick: str | None) -> bool:
     return nick is not None and body is not None and nick.casefold() in (body.text or "").casefold()
 
 
-def _subject(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
-    previous, occupancy.subject = occupancy.subject, stanza
+def _subject(core: Core, occupancy: Occupancy, stanza: Stanza) -> list[Action]:
+    previous = occupancy.subject
+    occupancy.subject = stanza._replace(children=core.share(stanza.children))
     if occupancy.resync is not None:
         # The subject ends the room's join sequence (§7.2.15): the resync is over.
         occupancy.resync = None
@@ -405,7 +406,9 @@ def _historic(core: Core, account: Account, occupancy: Occupancy, stanza: Stanza
         stanza_id = History.stanza_id(stanza, occupancy.room)
         if stanza_id is not None and stanza_id in history:
             return [Discard(stanza=stanza, reason=DiscardReason.RESYNC)]
-    sent_at = history.add(stanza, occupancy.room, core.now, core.config)
+    # Every local account in the room keeps the same messages: one payload for all of them.
+    kept = stanza._replace(children=core.share(stanza.children))
+    sent_at = history.add(kept, occupancy.room, core.now, core.config)
     if occupancy.last_message_at is None or sent_at > occupancy.last_message_at:
         occupancy.last_message_at = sent_at
     # A new message: once into the account's archive, then to the sessions (or a push).
