@@ -79,7 +79,7 @@ class Sizes:
 
     @classmethod
     def full(cls) -> Sizes:
-        """The sizes of the issue: k up to 20, 10,000 occupants, 100,000 accounts."""
+        """The sizes measured: k up to 20, 10,000 occupants, 100,000 accounts."""
         return cls(
             plan=Plan(repeat=11, min_time=0.04),
             fanout_k=(1, 2, 5, 20),

@@ -35,7 +35,7 @@ from minimix_core import (
 
 
 def test_stanzas_from_rooms_the_account_is_not_in_continue() -> None:
-    """Item 10: traffic for rooms without an occupancy is routed normally."""
+    """Traffic for rooms without an occupancy is routed normally."""
     h = Harness()
     h.joined(PHONE)
     for stanza in (
@@ -49,7 +49,7 @@ def test_stanzas_from_rooms_the_account_is_not_in_continue() -> None:
 
 
 def test_every_stanza_from_a_joined_room_is_claimed() -> None:
-    """Item 10, RFC 6121 §8.5.2: groupchat to a bare JID must never reach normal routing."""
+    """RFC 6121 §8.5.2: groupchat to a bare JID must never reach normal routing."""
     h = Harness()
     h.joined(PHONE)
     message = groupchat("hi")
@@ -88,7 +88,7 @@ def test_stanza_without_from_to_the_account_is_discarded() -> None:
 
 
 def test_error_from_a_session_to_a_room_is_discarded() -> None:
-    """Item 11, fixtures finding 11: an error from the account gets it kicked (333)."""
+    """Fixtures finding 11: an error from the account gets it kicked (333)."""
     h = Harness()
     h.joined(PHONE)
     for text in (
@@ -141,7 +141,7 @@ def test_presence_of_unknown_type_to_a_room_is_discarded_as_malformed() -> None:
 
 
 def test_forged_from_is_discarded_and_changes_nothing() -> None:
-    """Item 12: the router trusts event.session, never a from the client wrote."""
+    """The router trusts event.session, never a from the client wrote."""
     h = Harness()
     h.joined(PHONE)
     before = dump(h.router)

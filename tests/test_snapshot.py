@@ -1,4 +1,4 @@
-"""Snapshots and restarts: membership that survives the process (issue: restart and shutdown)."""
+"""Snapshots and restarts: membership that survives the process."""
 
 from __future__ import annotations
 
