@@ -1,4 +1,4 @@
-"""More of what two sessions of one account meet in a real room against a real server.
+"""More of what two sessions of one account meet in a real room.
 
 Nick changes and their refusal (XEP-0045 §7.6), self-pings the router answers itself
 (XEP-0410), a private message and IQs both ways through the room (§7.5), and the
