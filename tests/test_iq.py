@@ -299,3 +299,19 @@ def test_ping_set_or_without_ping_payload_is_an_ordinary_iq() -> None:
     )
     assert h.session(PHONE, room_ping) == [Send(stanza=room_ping.replace(from_=ALICE, id="mmx-2"))]
     assert room_ping.to == ROOM
+
+
+def test_reserved_nick_discovery_and_registration_speak_for_the_account() -> None:
+    """XEP-0045 §7.12 and §7.10: both are about the account's bare JID, which the room sees."""
+    h = Harness()
+    discover = x(
+        "<iq to='lounge@muc.example.net' type='get' id='r1'>"
+        "<query xmlns='http://jabber.org/protocol/disco#info' node='x-roomuser-item'/></iq>"
+    )
+    # Before any join: the room answers the session itself, looking up its bare JID.
+    assert h.session(PHONE, discover) == [Continue(stanza=discover)]
+    h.joined(PHONE)
+    register = x(
+        "<iq to='lounge@muc.example.net' type='get' id='g1'><query xmlns='jabber:iq:register'/></iq>"
+    )
+    assert h.session(PHONE, register) == [Send(stanza=register.replace(from_=ALICE, id="mmx-1"))]

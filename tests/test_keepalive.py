@@ -372,3 +372,12 @@ def test_a_session_joining_during_a_rejoin_is_answered_from_what_the_account_kne
         Deliver(session=LAPTOP, stanza=subject().with_to(LAPTOP)),
     ]
     assert occ(h).state is OccupancyState.REJOINING
+
+
+def test_no_keepalive_while_a_nick_change_is_in_flight() -> None:
+    """XEP-0410 §4: a ping between a nick change and its answer would be misread; wait."""
+    h = Harness()
+    h.joined(PHONE)
+    h.session(PHONE, x("<presence to='lounge@muc.example.net/alice2' id='n'/>"))
+    assert h.timer(900.0) == []
+    assert h.router.next_deadline() == 960.0

@@ -14,7 +14,7 @@ from helpers import (
     subject,
     x,
 )
-from minimix_core import JID, Config, Deliver, OccupancyState, Router, Send
+from minimix_core import JID, Config, Continue, Deliver, OccupancyState, Router, Send
 
 NICK_CHANGED = """
 <presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org'>
@@ -193,3 +193,22 @@ def test_subject_from_the_leaving_state_is_not_remembered() -> None:
     new = subject("late news")
     assert h.room(new) == [Deliver(session=PHONE, stanza=new.with_to(PHONE))]
     assert h.router._core.table.accounts[ALICE].rooms[ROOM].subject == subject()
+
+
+def test_other_configuration_and_affiliation_notices_are_forwarded() -> None:
+    """XEP-0045 §10.2.1 (102, 103, 104) reach the sessions; §9.3 101 for a room the account
+    is not in follows normal routing."""
+    h = Harness()
+    h.joined(PHONE)
+    for code in ("102", "103", "104"):
+        notice = x(
+            f"<message type='groupchat' from='lounge@muc.example.net' to='alice@example.org'>"
+            f"<x xmlns='http://jabber.org/protocol/muc#user'><status code='{code}'/></x></message>"
+        )
+        assert h.room(notice) == [Deliver(session=PHONE, stanza=notice.with_to(PHONE))]
+    elsewhere = x(
+        "<message from='garden@muc.example.net' to='alice@example.org'>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' jid='alice@example.org'/>"
+        "<status code='101'/></x></message>"
+    )
+    assert h.room(elsewhere) == [Continue(stanza=elsewhere)]

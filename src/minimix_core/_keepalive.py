@@ -63,6 +63,10 @@ def ping_due(core: Core, account_jid: JID, room: JID) -> list[Action]:
     config = core.config
     if occupancy.state is not OccupancyState.JOINED:
         return []  # leaving or rejoining: the keep-alive starts again once joined
+    if occupancy.nick_change is not None:
+        # XEP-0410 §4: not between a nick change and its answer; look again a bit later.
+        core.schedule(("ping", account_jid, room), config.keepalive_timeout)
+        return []
     if occupancy.ping_id is not None:
         # No answer: the room or the link is unreachable. Ask again, waiting longer each time.
         occupancy.ping_id = None
