@@ -370,6 +370,15 @@ class Transparency(RuleBasedStateMachine):
                 assert routed == direct, (session, room)
 
     @invariant()
+    def the_account_is_an_occupant_exactly_when_a_session_is_in(self) -> None:
+        """Membership rule (no bookmarks, no grace): the account is in while a session is."""
+        for room in self.routed.rooms:
+            real = {jid for jids in self.routed.service.occupants(room).values() for jid in jids}
+            for account in ACCOUNTS:
+                wanted = any(room in self.inside[s] for s in SESSIONS if s.bare == account)
+                assert (account in real) == wanted, (account, room)
+
+    @invariant()
     def table_is_consistent(self) -> None:
         router = self.routed.router
         assert router is not None
