@@ -15,14 +15,11 @@ from typing import Any, Final
 
 from ._config import Config
 from ._jid import JID
-from ._muc import HINTS, MUC
+from ._muc import DELAY, HINTS, MUC, STANZA_ID
 from ._stanza import CLIENT_NS, Element, Stanza
 
 __all__ = ["History", "HistoryRequest", "history_request", "iso_stamp"]
 
-DELAY_NS: Final = "urn:xmpp:delay"
-DELAY: Final = f"{{{DELAY_NS}}}delay"
-SID: Final = "{urn:xmpp:sid:0}stanza-id"
 _BODY: Final = f"{{{CLIENT_NS}}}body"
 _NOT_STORED: Final = frozenset({f"{{{HINTS}}}no-store", f"{{{HINTS}}}no-permanent-store"})
 # Payloads worth keeping without a body: explicit store hint, encryption, markers.
@@ -198,7 +195,7 @@ class History:
     def stanza_id(stanza: Stanza, room: JID) -> str | None:
         """The room's XEP-0359 stanza-id of a message (``by`` the room), if any."""
         by = str(room)
-        for child in stanza.findall(SID):
+        for child in stanza.findall(STANZA_ID):
             if child.get("by") == by:
                 return child.get("id")
         return None

@@ -12,7 +12,7 @@ from ._actions import Action, Continue, Deliver, Discard, DiscardReason, Send
 from ._core import Core
 from ._jid import JID
 from ._lifecycle import OccupancyState
-from ._muc import MAM, NOT_CONNECTED_TEXT, PING, error_stanza
+from ._muc import MAM, NOT_CONNECTED_TEXT, NOT_IN_ROOM_TEXT, PING, error_stanza
 from ._stanza import Element, Stanza
 from ._table import Account, Occupancy, PendingIQ
 
@@ -63,7 +63,7 @@ def _self_ping_answer(stanza: Stanza, session: JID, to: JID, occupancy: Occupanc
         to=session,
         condition="item-not-found",
         error_type="cancel",
-        text="Recipient not in room",
+        text=NOT_IN_ROOM_TEXT,
         by=room,
     )
 

@@ -29,6 +29,9 @@ CARBONS: Final = "urn:xmpp:carbons:2"
 FORWARD: Final = "urn:xmpp:forward:0"
 HINTS: Final = "urn:xmpp:hints"
 NO_COPY: Final = f"{{{HINTS}}}no-copy"
+DELAY: Final = "{urn:xmpp:delay}delay"
+STANZA_ID: Final = "{urn:xmpp:sid:0}stanza-id"
+OCCUPANT_ID_TAG: Final = f"{{{OCCUPANT_ID}}}occupant-id"
 
 MUC_X: Final = f"{{{MUC}}}x"
 USER_X: Final = f"{{{MUC_USER}}}x"
@@ -41,6 +44,8 @@ STATUS_TEXT: Final = f"{{{CLIENT_NS}}}status"
 
 NOT_CONNECTED_TEXT: Final = "You are not currently connected to this chat"
 """Prosody's text for ``not-acceptable`` to a non-occupant; mimicked for transparency."""
+NOT_IN_ROOM_TEXT: Final = "Recipient not in room"
+"""Prosody's text for ``item-not-found`` to a nick nobody has."""
 
 # Status codes that describe the room to a new occupant (XEP-0045 §7.2.3, §7.2.12).
 ROOM_FLAG_CODES: Final = frozenset({100, 170})

@@ -15,7 +15,7 @@ from ._actions import (
     Unattended,
 )
 from ._core import Core
-from ._history import DELAY, SID, History, is_historic
+from ._history import History, is_historic
 from ._iq import MAM_RESULT, iq_to_account, mam_result
 from ._jid import JID
 from ._keepalive import (
@@ -29,10 +29,12 @@ from ._keepalive import (
 from ._lifecycle import OccupancyEvent, OccupancyState, advance
 from ._membership import finish, join_stanza
 from ._muc import (
+    DELAY,
     FLAG_CHANGES,
     ITEM,
     NO_COPY,
     ROOM_FLAG_CODES,
+    STANZA_ID,
     USER_X,
     error_condition,
     is_subject,
@@ -426,7 +428,7 @@ def _historic(core: Core, account: Account, occupancy: Occupancy, stanza: Stanza
 def _for_archive(stanza: Stanza, account: JID) -> Stanza:
     """XEP-0359 §5: a stanza-id claiming to be the archive's own is a spoof; drop it."""
     by = str(account)
-    spoof = [c for c in stanza.findall(SID) if c.get("by") == by]
+    spoof = [c for c in stanza.findall(STANZA_ID) if c.get("by") == by]
     if not spoof:
         return stanza
     return stanza.replace(children=tuple(c for c in stanza.children if c not in spoof))

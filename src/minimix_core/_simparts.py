@@ -16,7 +16,18 @@ from typing import Final, cast
 import attrs
 
 from ._jid import JID
-from ._muc import ERROR, ITEM, MUC, MUC_USER, OCCUPANT_ID, STANZAS, STATUS, error_stanza
+from ._muc import (
+    DELAY,
+    ERROR,
+    ITEM,
+    MUC,
+    MUC_USER,
+    OCCUPANT_ID_TAG,
+    STANZA_ID,
+    STANZAS,
+    STATUS,
+    error_stanza,
+)
 from ._stanza import CLIENT_NS, Element, Stanza
 from ._xml import serialize
 
@@ -55,9 +66,6 @@ __all__ = [
     "status",
 ]
 
-DELAY: Final = "{urn:xmpp:delay}delay"
-STANZA_ID: Final = "{urn:xmpp:sid:0}stanza-id"
-OCCUPANT_ID_TAG: Final = f"{{{OCCUPANT_ID}}}occupant-id"
 ACTOR: Final = f"{{{MUC_USER}}}actor"
 REASON: Final = f"{{{MUC_USER}}}reason"
 HISTORY: Final = f"{{{MUC}}}history"

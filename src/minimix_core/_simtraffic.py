@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Final
 
 from ._jid import JID, InvalidJID
-from ._muc import NOT_CONNECTED_TEXT, OCCUPANT_ID, PING, USER_X, is_subject
+from ._muc import HINTS, NOT_CONNECTED_TEXT, NOT_IN_ROOM_TEXT, OCCUPANT_ID, PING, USER_X, is_subject
 from ._simparts import (
     BODY,
     DELAY,
@@ -43,9 +43,7 @@ DISCO_ITEMS: Final = "http://jabber.org/protocol/disco#items"
 MUC_ADMIN: Final = "http://jabber.org/protocol/muc#admin"
 MUC_OWNER: Final = "http://jabber.org/protocol/muc#owner"
 XDATA: Final = "jabber:x:data"
-HINTS: Final = "urn:xmpp:hints"
 ROOMCONFIG: Final = "http://jabber.org/protocol/muc#roomconfig"
-NOT_IN_ROOM: Final = "Recipient not in room"
 # vCard and PubSub requests go to the occupant's bare JID (Prosody, finding 9).
 _TO_BARE: Final = frozenset(
     {"vcard-temp", "urn:ietf:params:xml:ns:vcard-4.0", "http://jabber.org/protocol/pubsub"}
@@ -145,7 +143,7 @@ def _private(room: Room, stanza: Stanza, nick: str) -> list[Stanza]:
         return room.kick_for_error(real, stanza)
     target = room.occupants.get(nick)
     if target is None:
-        return [error_reply(stanza, "item-not-found", "cancel", text=NOT_IN_ROOM, by=room.jid)]
+        return [error_reply(stanza, "item-not-found", "cancel", text=NOT_IN_ROOM_TEXT, by=room.jid)]
     if not room.allow_pm and target.bare != real.bare:
         text = "Private messages are restricted in this group"
         return [error_reply(stanza, "policy-violation", "cancel", text=text, by=room.jid)]
@@ -382,7 +380,7 @@ def _to_occupant(room: Room, stanza: Stanza, nick: str) -> list[Stanza]:
         text = NOT_CONNECTED_TEXT
         return [error_reply(stanza, "not-acceptable", "cancel", text=text, by=room.jid)]
     if target is None:
-        return [error_reply(stanza, "item-not-found", "cancel", text=NOT_IN_ROOM, by=room.jid)]
+        return [error_reply(stanza, "item-not-found", "cancel", text=NOT_IN_ROOM_TEXT, by=room.jid)]
     if current == nick and stanza.type == "get" and stanza.find(f"{{{PING}}}ping") is not None:
         return [result(stanza)]
     to = target.primary_jid

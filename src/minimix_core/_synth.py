@@ -9,7 +9,7 @@ from ._muc import (
     CAPS_C,
     ITEM,
     NOT_CONNECTED_TEXT,
-    OCCUPANT_ID,
+    OCCUPANT_ID_TAG,
     STATUS,
     STATUS_TEXT,
     USER_X,
@@ -159,7 +159,7 @@ def unavailable_self(occupancy: Occupancy, session: JID, leave: Stanza) -> Stanz
     children = list(leave.findall(STATUS_TEXT))
     cached = occupancy.self_presence
     if cached is not None:
-        children.extend(cached.findall(f"{{{OCCUPANT_ID}}}occupant-id"))
+        children.extend(cached.findall(OCCUPANT_ID_TAG))
     x_children = (departed_item(cached), _status(110))
     children.append(Element(USER_X, (), x_children))
     return Stanza(
