@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+
+import pytest
 from hypothesis import given
 
 from minimix_core import JID, Element, Stanza, parse_stanza, serialize
@@ -26,3 +29,16 @@ def test_payloads_are_elements(children: tuple[Element, ...]) -> None:
 def test_generated_stanzas_survive_the_xml_edge(stanza: Stanza) -> None:
     """What the strategies make, the XML edge writes and reads back unchanged."""
     assert parse_stanza(serialize(stanza)) == stanza
+
+
+def test_without_hypothesis_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With Hypothesis missing, a strategy fails with one actionable ImportError."""
+    monkeypatch.setitem(sys.modules, "hypothesis", None)
+    monkeypatch.delitem(sys.modules, "minimix_core.testing._strategies")
+    with pytest.raises(ImportError) as caught:
+        jids()
+    assert str(caught.value) == (
+        "minimix_core.testing strategies need Hypothesis: pip install minimix_core[testing]"
+    )
+    assert caught.value.name == "hypothesis"
+    assert not isinstance(caught.value, ModuleNotFoundError)

@@ -2,7 +2,7 @@
 
 :class:`RoomState` holds a room's configuration, affiliations, occupants, subject and
 history, and builds what the room sends about its occupants (``publicise``, the occupant
-list a joiner gets, history and subject). :class:`._simroom.Room` adds the behaviour.
+list a joiner gets, history and subject). :class:`._room.Room` adds the behaviour.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from collections.abc import Iterable, Iterator
 
 import attrs
 
-from ._jid import JID
-from ._muc import USER_X
-from ._simparts import (
+from .._jid import JID
+from .._muc import USER_X
+from .._stanza import Element, Stanza
+from ._parts import (
     ACTOR,
     AFFILIATION_RANK,
     HISTORY,
@@ -30,7 +31,6 @@ from ._simparts import (
     select_history,
     status,
 )
-from ._stanza import Element, Stanza
 
 __all__ = ["UNAVAILABLE", "RoomState"]
 

@@ -1,18 +1,26 @@
 """Hypothesis strategies for JIDs, stanzas and event stories (needs ``hypothesis``).
 
 Re-exported lazily by :mod:`minimix_core.testing`, so importing that module never needs
-Hypothesis; calling one of these does.
+Hypothesis; calling one of these does. Without Hypothesis, importing this module raises
+:class:`ImportError` saying which extra to install, rather than a bare
+:class:`ModuleNotFoundError` from deep inside the package.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hypothesis import strategies as st
+try:
+    from hypothesis import strategies as st
+except ImportError as error:
+    raise ImportError(
+        "minimix_core.testing strategies need Hypothesis: pip install minimix_core[testing]",
+        name="hypothesis",
+    ) from error
 
-from ._events import Bookmark, BookmarksChanged, Event, FromSession, SessionClosed, ToAccount
-from ._jid import JID
-from ._stanza import CLIENT_NS, Element, Stanza, StanzaKind
+from .._events import Bookmark, BookmarksChanged, Event, FromSession, SessionClosed, ToAccount
+from .._jid import JID
+from .._stanza import CLIENT_NS, Element, Stanza, StanzaKind
 
 __all__ = ["events", "jids", "payloads", "stanzas", "stories"]
 

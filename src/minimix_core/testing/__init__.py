@@ -12,7 +12,8 @@ sends, get back the stanzas the service would send, and assert on them.
 'Welcome'
 
 The strategies (:func:`jids`, :func:`payloads`, :func:`stanzas`, :func:`events`,
-:func:`stories`) need Hypothesis installed; importing this module does not.
+:func:`stories`) need Hypothesis (``pip install minimix_core[testing]``); importing this
+module does not. Calling one without Hypothesis raises :class:`ImportError` naming that extra.
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ._simservice import MUCService
+from ._service import MUCService
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
-    from ._events import Event
-    from ._jid import JID
-    from ._stanza import Element, Stanza
+    from .._events import Event
+    from .._jid import JID
+    from .._stanza import Element, Stanza
 
 __all__ = ["MUCService", "events", "jids", "payloads", "stanzas", "stories"]
 

@@ -1,17 +1,18 @@
 """One simulated MUC room: the presence side of XEP-0045, as Prosody 0.12 does it.
 
 Joins, resyncs, multi-session nicks, nick changes, leaves, kicks, bans, error kicks and
-room destruction. The room's state and rendering are in :mod:`._simstate`, messages and
-IQs in :mod:`._simtraffic`, the service that owns the rooms in :mod:`._simservice`.
+room destruction. The room's state and rendering are in :mod:`._state`, messages and
+IQs in :mod:`._traffic`, the service that owns the rooms in :mod:`._service`.
 """
 
 from __future__ import annotations
 
 import attrs
 
-from ._jid import JID
-from ._muc import DESTROY, MUC_USER, MUC_X, NOT_CONNECTED_TEXT, STATUS_TEXT, USER_X
-from ._simparts import (
+from .._jid import JID
+from .._muc import DESTROY, MUC_USER, MUC_X, NOT_CONNECTED_TEXT, STATUS_TEXT, USER_X
+from .._stanza import Element, Stanza
+from ._parts import (
     AFFILIATION_RANK,
     LOCK_TIMEOUT,
     PASSWORD,
@@ -32,8 +33,7 @@ from ._simparts import (
     sender,
     status,
 )
-from ._simstate import UNAVAILABLE, RoomState
-from ._stanza import Element, Stanza
+from ._state import UNAVAILABLE, RoomState
 
 __all__ = ["Room"]
 

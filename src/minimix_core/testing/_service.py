@@ -5,9 +5,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Set
 
-from ._jid import JID
-from ._muc import MUC_X
-from ._simparts import (
+from .._jid import JID
+from .._muc import MUC_X
+from .._stanza import Element, Stanza
+from ._parts import (
     AFFILIATION_RANK,
     Actor,
     Refusal,
@@ -17,9 +18,8 @@ from ._simparts import (
     result,
     status,
 )
-from ._simroom import Room
-from ._simtraffic import DISCO_INFO, iq, message, service_info
-from ._stanza import Element, Stanza
+from ._room import Room
+from ._traffic import DISCO_INFO, iq, message, service_info
 
 __all__ = ["MUCService"]
 

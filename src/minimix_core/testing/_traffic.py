@@ -13,9 +13,18 @@ import hmac
 from collections.abc import Callable
 from typing import Final
 
-from ._jid import JID, InvalidJID
-from ._muc import HINTS, NOT_CONNECTED_TEXT, NOT_IN_ROOM_TEXT, OCCUPANT_ID, PING, USER_X, is_subject
-from ._simparts import (
+from .._jid import JID, InvalidJID
+from .._muc import (
+    HINTS,
+    NOT_CONNECTED_TEXT,
+    NOT_IN_ROOM_TEXT,
+    OCCUPANT_ID,
+    PING,
+    USER_X,
+    is_subject,
+)
+from .._stanza import Element, Stanza
+from ._parts import (
     BODY,
     DELAY,
     KICKABLE,
@@ -33,8 +42,7 @@ from ._simparts import (
     sender,
     status,
 )
-from ._simroom import Room
-from ._stanza import Element, Stanza
+from ._room import Room
 
 __all__ = ["DISCO_INFO", "iq", "message", "service_info"]
 

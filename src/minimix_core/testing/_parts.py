@@ -15,8 +15,8 @@ from typing import Final, cast
 
 import attrs
 
-from ._jid import JID
-from ._muc import (
+from .._jid import JID
+from .._muc import (
     DELAY,
     ERROR,
     ITEM,
@@ -28,8 +28,8 @@ from ._muc import (
     STATUS,
     error_stanza,
 )
-from ._stanza import CLIENT_NS, Element, Stanza
-from ._xml import serialize
+from .._stanza import CLIENT_NS, Element, Stanza
+from .._xml import serialize
 
 __all__ = [
     "ACTOR",
