@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parent / "src"), str(HERE / "_ext"), str(HERE / "snippets")]
+sys.path[:0] = [str(HERE.parent / "src"), str(HERE / "_ext")]
 
 import minimix_core  # noqa: E402  (found through the path set just above)
 
@@ -30,7 +30,7 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "snippets", "_ext", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "_ext", "Thumbs.db", ".DS_Store"]
 templates_path: list[str] = []
 
 # Markdown pages (replay.md, performance.md, the changelog) use plain CommonMark and tables.
@@ -45,7 +45,8 @@ autodoc_preserve_defaults = True
 add_module_names = False
 python_use_unqualified_type_names = True
 
-# `sphinx-build -b doctest`: every ``>>>`` example on every page, and the tutorial's host.
+# `sphinx-build -b doctest`: every ``>>>`` example on every page. The tutorial imports what it
+# uses itself; tests/test_tutorial.py runs it without this setup, as a reader would.
 doctest_global_setup = """
 import minimix_core
 from minimix_core import *
