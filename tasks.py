@@ -57,6 +57,15 @@ def test() -> None:
     build_docs()
 
 
+def quick() -> None:
+    """The test suite alone, without coverage, for the edit-and-test loop.
+
+    Extra arguments go to pytest (``python3 tasks.py quick tests/test_join.py -x``). It checks
+    less than ``test``, which is still the command to run before a commit.
+    """
+    run(PY, "-m", "pytest", *sys.argv[2:])
+
+
 def long() -> None:
     """The property tests with the long Hypothesis profile (many more examples)."""
     env = dict(os.environ, HYPOTHESIS_PROFILE="long")
@@ -86,6 +95,7 @@ def bench() -> None:
 TASKS = {
     "demo": demo,
     "test": test,
+    "quick": quick,
     "long": long,
     "interop": interop,
     "bench": bench,
@@ -95,8 +105,9 @@ TASKS = {
 
 def main() -> None:
     """Dispatch ``python3 tasks.py TASK``."""
-    if len(sys.argv) != 2 or sys.argv[1] not in TASKS:
-        sys.exit(f"usage: python3 tasks.py {{{'|'.join(TASKS)}}}")
+    takes_arguments = len(sys.argv) > 2 and sys.argv[1] == "quick"
+    if len(sys.argv) < 2 or sys.argv[1] not in TASKS or (len(sys.argv) > 2 and not takes_arguments):
+        sys.exit(f"usage: python3 tasks.py {{{'|'.join(TASKS)}}} (quick: [pytest arguments])")
     ensure_venv()
     TASKS[sys.argv[1]]()
 
