@@ -99,6 +99,27 @@ class Router:
         """
         return self._core.next_deadline()
 
+    def upcoming(self) -> list[tuple[float, str, JID, JID | str]]:
+        """Every live deadline, earliest first, as ``(seconds, kind, account, detail)``.
+
+        Read-only, for tools and logs that show what the router waits for (the replay
+        command prints it); a host needs only :meth:`next_deadline`, which is the first
+        entry's time. ``kind`` is ``"ping"`` (the XEP-0410 self-ping of the room
+        ``detail``), ``"rejoin"`` (rejoin that room), ``"grace"`` (the account's last
+        session left that room: it leaves unless a session comes back), ``"iq"`` (``detail``
+        is the id of an IQ a room has not answered yet: it times out) or ``"autojoin"``
+        (the next room of the bookmark autojoin queue; the rest of the queue follows
+        ``Config.autojoin_interval`` apart).
+        """
+        core = self._core
+        due: list[tuple[float, str, JID, JID | str]] = [
+            (when, kind, account, detail) for when, (kind, account, detail) in core.timers.items()
+        ]
+        if core.autojoin_at is not None and core.join_queue:
+            account, room = next(iter(core.join_queue))
+            due.append((core.autojoin_at, "autojoin", account, room))
+        return sorted(due, key=lambda item: item[0])
+
     def handle_timer(self, now: float) -> list[Action]:
         """Run everything due at ``now``; execute the returned actions in order."""
         self._advance_clock(now)
