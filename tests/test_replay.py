@@ -44,8 +44,14 @@ def run(script: str, *, as_json: bool = True) -> str:
     return out.getvalue()
 
 
+PING_AT_900 = {
+    "at": 900.0,
+    "due": [{"kind": "ping", "account": "alice@example.org", "detail": "lounge@muc.example.net"}],
+}
+
+
 def test_json_lines_one_object_per_action_with_step() -> None:
-    """Every action is one JSON object; steps count event entries only."""
+    """Every action is one JSON object; steps count event entries only; `deadline` follows it."""
     lines = [json.loads(line) for line in run(SCRIPT).splitlines()]
     assert lines == [
         {
@@ -53,6 +59,7 @@ def test_json_lines_one_object_per_action_with_step() -> None:
             "action": "send",
             "xml": '<presence from="alice@example.org" to="lounge@muc.example.net/alice" id="j1">'
             '<x xmlns="http://jabber.org/protocol/muc"/></presence>',
+            "deadline": None,
         },
         {
             "step": 2,
@@ -61,30 +68,71 @@ def test_json_lines_one_object_per_action_with_step() -> None:
             "xml": '<presence from="lounge@muc.example.net/alice" to="alice@example.org/phone" id="j1">'
             '<x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="member" role="participant"/>'
             '<status code="110"/></x></presence>',
+            "deadline": PING_AT_900,
         },
         {
             "step": 3,
             "action": "discard",
             "reason": "not-in-room",
             "xml": '<presence to="lounge@muc.example.net/alice" type="unavailable"/>',
+            "deadline": PING_AT_900,
         },
         {
             "step": 4,
             "action": "send",
             "xml": '<presence from="alice@example.org" to="lounge@muc.example.net/alice" type="unavailable"/>',
+            "deadline": PING_AT_900,
         },
     ]
 
 
-def test_readable_output_names_each_entry_and_action() -> None:
-    """Without --json: one block per entry, then its actions, pretty-printed."""
+READABLE = """\
+[1] at 0: from-session alice@example.org/phone
+      <presence to="lounge@muc.example.net/alice" id="j1">
+        <x xmlns="http://jabber.org/protocol/muc"/>
+      </presence>
+   -> send
+      <presence from="alice@example.org" to="lounge@muc.example.net/alice" id="j1">
+        <x xmlns="http://jabber.org/protocol/muc"/>
+      </presence>
+   next deadline: none
+[2] at 0: to-account
+      <presence from="lounge@muc.example.net/alice" to="alice@example.org" id="j1">
+        <x xmlns="http://jabber.org/protocol/muc#user">
+          <item affiliation="member" role="participant"/>
+          <status code="110"/>
+        </x>
+      </presence>
+   -> deliver to alice@example.org/phone
+      <presence from="lounge@muc.example.net/alice" to="alice@example.org/phone" id="j1">
+        <x xmlns="http://jabber.org/protocol/muc#user">
+          <item affiliation="member" role="participant"/>
+          <status code="110"/>
+        </x>
+      </presence>
+   next deadline 900 (in 900 s): ping alice@example.org lounge@muc.example.net
+[3] at 2.5: from-session alice@example.org/laptop
+      <presence to="lounge@muc.example.net/alice" type="unavailable"/>
+   -> discard (not-in-room)
+      <presence to="lounge@muc.example.net/alice" type="unavailable"/>
+   next deadline 900 (in 897.5 s): ping alice@example.org lounge@muc.example.net
+[4] at 2.5: session-closed alice@example.org/phone
+   -> send
+      <presence from="alice@example.org" to="lounge@muc.example.net/alice" type="unavailable"/>
+   next deadline 900 (in 897.5 s): ping alice@example.org lounge@muc.example.net
+[5] at 2.5: timer
+   -> (no action)
+   next deadline 900 (in 897.5 s): ping alice@example.org lounge@muc.example.net
+[6] at 2.5: shutdown
+   -> (no action)
+   next deadline: none
+"""
+
+
+def test_readable_output_names_each_entry_action_and_next_deadline() -> None:
+    """Without --json: each entry, its actions pretty-printed, then what the router waits for."""
     text = run(SCRIPT, as_json=False)
-    assert "[1] at 0: from-session alice@example.org/phone" in text
-    assert "   -> deliver to alice@example.org/phone" in text
-    assert "   -> discard (not-in-room)" in text
-    assert "[5] at 2.5: timer\n   -> (no action)" in text
-    assert "[6] at 2.5: shutdown\n   -> (no action)" in text
-    assert "\x1b[" not in text
+    assert text == READABLE
     coloured = io.StringIO()
     replay(SCRIPT, coloured, colour=True)
     assert "\x1b[1m[1] at 0" in coloured.getvalue()
@@ -97,6 +145,7 @@ def test_continue_action_record() -> None:
         "step": 1,
         "action": "continue",
         "xml": '<message from="bob@example.net/x" to="alice@example.org"><body>hi</body></message>',
+        "deadline": None,
     }
 
 
@@ -108,7 +157,7 @@ def test_continue_action_record() -> None:
         ("at soon\n", 1, "at takes one number"),
         ("at true\n", 1, "at takes one number"),
         ("from-session alice@example.org/phone\n", 1, "needs a stanza"),
-        ("to-account\n<message><body>x</message>\n", 1, "malformed XML"),
+        ("to-account\n<message><body>x</message>\n", 2, "malformed XML"),
         ("timer\n<message/>\n", 1, "takes no stanza"),
         ("session-closed\n", 1, "wrong number of arguments"),
         ("session-closed a@b/c d\n", 1, "wrong number of arguments"),

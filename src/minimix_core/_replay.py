@@ -6,6 +6,8 @@ The script format and the output are a public contract; see ``docs/replay.md``.
 from __future__ import annotations
 
 import json
+import re
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -19,14 +21,17 @@ from ._router import LocalProtocolError, Router
 from ._stanza import Element, Stanza
 from ._xml import StanzaParseError, parse_stanza, serialize
 
-__all__ = ["ReplayError", "action_record", "entries", "replay"]
+__all__ = ["ReplayError", "action_record", "deadline_record", "entries", "replay"]
 
 _EVENT_DIRECTIVES = frozenset(
     {"from-session", "to-account", "session-closed", "bookmarks", "timer", "shutdown"}
 )
 _NEEDS_STANZA = frozenset({"from-session", "to-account"})
 _TAKES_XML = _NEEDS_STANZA | {"bookmarks"}
+_DIRECTIVES = _EVENT_DIRECTIVES | {"config", "at"}
 _BOOKMARKS_NS = "urn:xmpp:bookmarks:1"
+_WRAPPER = "<message>"
+_POSITION = re.compile(r": line \d+, column \d+$")
 
 
 class ReplayError(Exception):
@@ -44,6 +49,8 @@ class Entry:
     line: int
     words: tuple[str, ...]
     xml: str
+    #: The script line of each line of ``xml`` (comments inside a stanza are skipped).
+    xml_lines: tuple[int, ...] = ()
 
 
 def entries(text: str) -> Iterator[Entry]:
@@ -53,7 +60,7 @@ def entries(text: str) -> Iterator[Entry]:
     that takes no stanza ends with its line, so the next directive may follow at once.
     """
     current: list[str] = []
-    start = 0
+    numbers: list[int] = []
     for number, raw in enumerate([*text.splitlines(), ""], start=1):
         line = raw.rstrip()
         if line.lstrip().startswith("#"):
@@ -61,13 +68,13 @@ def entries(text: str) -> Iterator[Entry]:
         starts_directive = bool(line.strip()) and not line.lstrip().startswith("<")
         single = bool(current) and len(current) == 1 and current[0].split()[0] not in _TAKES_XML
         if current and (not line.strip() or (single and starts_directive)):
-            yield Entry(start, tuple(current[0].split()), "\n".join(current[1:]))
-            current = []
+            words = tuple(current[0].split())
+            yield Entry(numbers[0], words, "\n".join(current[1:]), tuple(numbers[1:]))
+            current, numbers = [], []
         if not line.strip():
             continue
-        if not current:
-            start = number
         current.append(line)
+        numbers.append(number)
 
 
 def _config_value(raw: str) -> object:
@@ -81,18 +88,34 @@ def _config_value(raw: str) -> object:
     return raw
 
 
+# What a field's annotation accepts from a script, and how an error message names it.
+_CONFIG_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
+_CONFIG_KINDS = {"int": "a whole number", "float": "a number", "bool": "true or false"}
+
+
+def _config_field(entry: Entry, key: str, kind: str, raw: str) -> object:
+    """``raw`` read as the field's type; a value of the wrong type names what it takes."""
+    value = raw if kind == "str" else _config_value(raw)
+    wrong_bool = isinstance(value, bool) and kind != "bool"  # a bool is an int to Python
+    if wrong_bool or not isinstance(value, _CONFIG_TYPES.get(kind, (object,))):
+        what = _CONFIG_KINDS.get(kind, kind)
+        raise ReplayError(entry.line, f"config {key}={raw}: {key} takes {what}")
+    return float(value) if kind == "float" and isinstance(value, int) else value
+
+
 def _config(entry: Entry) -> Config:
-    fields = {field.name for field in attrs.fields(Config)}
+    kinds = {field.name: str(field.type) for field in attrs.fields(Config)}
     values: dict[str, Any] = {}
     for word in entry.words[1:]:
         key, eq, raw = word.partition("=")
-        if not eq or key not in fields:
+        if not eq or key not in kinds:
             raise ReplayError(entry.line, f"unknown config setting {word!r}")
-        values[key] = _config_value(raw)
+        values[key] = _config_field(entry, key, kinds[key], raw)
     try:
         return Config(**values)
     except (TypeError, ValueError) as exc:
-        raise ReplayError(entry.line, f"bad config: {exc}") from exc
+        # attrs validators put the readable sentence first, then their own internals.
+        raise ReplayError(entry.line, f"bad config: {exc.args[0]}") from exc
 
 
 def _jid(entry: Entry, text: str) -> JID:
@@ -118,6 +141,27 @@ def _bookmark(entry: Entry, element: Element) -> Bookmark:
     )
 
 
+def _xml_error(entry: Entry, exc: StanzaParseError) -> ReplayError:
+    """The parser's complaint at the script line it is about, not the stanza's own line."""
+    cause = exc.__cause__
+    if not isinstance(cause, ET.ParseError):
+        return ReplayError(entry.line, str(exc))
+    row, column = cause.position
+    line = entry.xml_lines[min(row, len(entry.xml_lines)) - 1]
+    if row == 1 and entry.words[0] == "bookmarks":
+        column -= len(_WRAPPER)
+    reason = _POSITION.sub("", str(cause))
+    message = f"malformed XML: {reason} (column {column + 1})"
+    strays = [
+        number
+        for number, text in zip(entry.xml_lines, entry.xml.splitlines(), strict=True)
+        if text.split()[0] in _DIRECTIVES
+    ]
+    if strays:
+        message += f"; a stanza ends at a blank line: is one missing before line {strays[0]}?"
+    return ReplayError(line, message)
+
+
 def _event(entry: Entry) -> Event | str:
     directive, args = entry.words[0], entry.words[1:]
     if directive in _NEEDS_STANZA and not entry.xml:
@@ -132,16 +176,32 @@ def _event(entry: Entry) -> Event | str:
         return SessionClosed(session=_jid(entry, args[0]))
     try:
         # Bookmark payloads are wrapped so the one XML edge parses them too.
-        wrapped = f"<message>{entry.xml}</message>" if directive == "bookmarks" else entry.xml
+        wrapped = f"{_WRAPPER}{entry.xml}</message>" if directive == "bookmarks" else entry.xml
         stanza = parse_stanza(wrapped)
     except StanzaParseError as exc:
-        raise ReplayError(entry.line, str(exc)) from exc
+        raise _xml_error(entry, exc) from exc
     if directive == "bookmarks":
         marks = tuple(_bookmark(entry, element) for element in stanza.children)
         return BookmarksChanged(account=_jid(entry, args[0]), bookmarks=marks)
     if directive == "to-account":
         return ToAccount(stanza=stanza)
     return FromSession(session=_jid(entry, args[0]), stanza=stanza)
+
+
+Upcoming = list[tuple[float, str, JID, "JID | str"]]
+
+
+def deadline_record(upcoming: Upcoming) -> dict[str, object] | None:
+    """The router's next deadline and what is due then (``deadline`` in ``--json``)."""
+    if not upcoming:
+        return None
+    at = upcoming[0][0]
+    due = [
+        {"kind": kind, "account": str(account), "detail": str(detail)}
+        for when, kind, account, detail in upcoming
+        if when == at
+    ]
+    return {"at": at, "due": due}
 
 
 def action_record(step: int, action: Action) -> dict[str, object]:
@@ -189,10 +249,12 @@ class _Printer:
         if isinstance(event, (FromSession, ToAccount)):
             self._stanza(event.stanza)
 
-    def actions(self, step: int, actions: list[Action]) -> None:
+    def actions(self, step: int, now: float, actions: list[Action], upcoming: Upcoming) -> None:
+        deadline = deadline_record(upcoming)
         for action in actions:
             record = action_record(step, action)
             if self.as_json:
+                record["deadline"] = deadline
                 self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 continue
             label = str(record["action"])
@@ -202,8 +264,19 @@ class _Printer:
                 label += f" ({record['reason']})"
             self.out.write("   " + self._paint(f"-> {label}", "36") + "\n")
             self._stanza(action.stanza)
-        if not actions and not self.as_json:
+        if self.as_json:
+            return
+        if not actions:
             self.out.write("   " + self._paint("-> (no action)", "2") + "\n")
+        self.out.write("   " + self._paint(_deadline_text(now, deadline), "2") + "\n")
+
+
+def _deadline_text(now: float, deadline: dict[str, Any] | None) -> str:
+    if deadline is None:
+        return "next deadline: none"
+    due = "; ".join(f"{d['kind']} {d['account']} {d['detail']}" for d in deadline["due"])
+    at = deadline["at"]
+    return f"next deadline {at:g} (in {at - now:g} s): {due}"
 
 
 def replay(text: str, out: IO[str], *, as_json: bool = False, colour: bool = False) -> None:
@@ -244,4 +317,4 @@ def replay(text: str, out: IO[str], *, as_json: bool = False, colour: bool = Fal
                 actions = router.handle(event, now=now)
         except LocalProtocolError as exc:
             raise ReplayError(entry.line, str(exc)) from exc
-        printer.actions(step, actions)
+        printer.actions(step, now, actions, router.upcoming())
