@@ -33,8 +33,13 @@ class Config:
     """Other occupants' presences cached per occupancy for late joins. Beyond it new
     occupants are still forwarded live but not cached, so late joiners see a partial list."""
     max_shared_payloads: int = field(default=65_536, validator=_positive)
-    """Distinct occupant-presence payloads kept once for all accounts that see them
-    (memory sharing); beyond it the oldest is no longer shared (nothing is lost)."""
+    """Distinct payloads (occupant presences, subjects, history messages) kept once for
+    all accounts that see them (memory sharing); beyond it the oldest is no longer shared
+    (nothing is lost: the caches that hold it keep their copy)."""
+    max_shared_payload_bytes: int = field(default=32 * 1024 * 1024, validator=_positive)
+    """Characters of XML the shared payloads may hold together (the size history's
+    ``maxchars`` counts); beyond it the oldest are no longer shared, as for
+    ``max_shared_payloads``. Bounds the pool when rooms send large payloads."""
     max_tracked_ids: int = field(default=256, validator=_positive)
     """Ids of stanzas sent for sessions that the router remembers per occupancy, so the
     room's error for one goes back to that session only. The oldest is forgotten first; an
