@@ -762,7 +762,7 @@ def parsing(corpus: Corpus, sizes: Sizes) -> list[Figure]:
                 f"{what}, {len(data):,} bytes: parse_stanza ÷ defusedxml",
                 ours.median / base.median,
                 TIMES,
-                Target("<=", 1.3, TIMES),
+                Target("<=", 1.0, TIMES),
                 f"parse_stanza {fmt_time(ours.median)}, defusedxml {fmt_time(base.median)}",
             )
         )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from minimix_core import JID, Element, Stanza, StanzaParseError, parse_stanza, serialize
+from minimix_core import JID, Element, Stanza, StanzaParseError, _xml, parse_stanza, serialize
+from minimix_core._stanza import element_size, payload_size
 
 
 def test_parse_reads_routing_attributes_and_payload() -> None:
@@ -192,3 +193,29 @@ def test_a_changed_copy_never_reuses_the_originals_serialized_text() -> None:
     assert serialize(stanza) == "<message><body>old</body></message>"
     changed = stanza.replace(children=(body.replace(text="new"),))
     assert serialize(changed) == "<message><body>new</body></message>"
+
+
+def test_the_name_caches_are_bounded() -> None:
+    """Element and attribute names come from remote input: their caches do not grow past a bound."""
+    for n in range(0, 5000, 500):
+        children = "".join(f"<e{m} a{m}='v'/>" for m in range(n, n + 500))
+        parse_stanza(f"<message>{children}</message>")
+    assert 0 < len(_xml._NAMES) <= _xml._MAX_NAMES
+    assert 0 < len(_xml._ATTRIBUTE_NAMES) <= _xml._MAX_NAMES
+
+
+def test_parsed_sizes_equal_the_sizes_of_the_same_values_built_by_hand() -> None:
+    """The parser's size memos are what ``element_size`` computes for equal new values."""
+    text = (
+        "<message><body>a<b>x</b> tail <c/>more</body> <x xmlns='urn:a' xml:lang='en'>"
+        "<y xmlns='urn:b' k='1'/></x></message>"
+    )
+    parsed = parse_stanza(text).children
+
+    def rebuilt(el: Element) -> Element:
+        return Element(el.tag, el.attrs, tuple(rebuilt(c) for c in el.children), el.text, el.tail)
+
+    fresh = tuple(rebuilt(el) for el in parsed)
+    assert parsed == fresh
+    assert [element_size(el) for el in parsed] == [element_size(el) for el in fresh]
+    assert payload_size(parsed) == payload_size(fresh) == 135

@@ -202,6 +202,41 @@ def same_payload(a: tuple[Element, ...], b: tuple[Element, ...]) -> bool:
     return a == b or [_canonical(e) for e in a] == [_canonical(e) for e in b]
 
 
+_new_object = object.__new__
+_SLOTS = vars(Element)
+
+
+def make_element(
+    tag: str,
+    attrs: Attributes,
+    children: tuple[Element, ...],
+    text: str | None,
+    tail: str | None,
+    size: int,
+) -> Element:
+    """``Element(tag, attrs, children, text, tail)`` with its size memo already known.
+
+    For the parser, which builds every element of every stanza: the same value as the
+    constructor's, made by setting the slots directly (about a third cheaper).
+    """
+    element: Element = _new_object(Element)
+    _set_tag(element, tag)
+    _set_attrs(element, attrs)
+    _set_children(element, children)
+    _set_text(element, text)
+    _set_tail(element, tail)
+    _set_xml(element, None)
+    _set_size(element, size)
+    _set_hash(element, None)
+    return element
+
+
+(_set_tag, _set_attrs, _set_children, _set_text, _set_tail, _set_xml, _set_size, _set_hash) = (
+    _SLOTS[name].__set__
+    for name in ("tag", "attrs", "children", "text", "tail", "_xml", "_size", "_attrs_cached_hash")
+)
+
+
 def _namespace(tag: str) -> str:
     end = tag.find("}")
     return tag[1:end] if end > 0 else ""
