@@ -342,7 +342,7 @@ def serializing(corpus: Corpus, sizes: Sizes) -> list[Figure]:
                 f"k = {k}: ElementTree ÷ serialize, per copy after the first",
                 et / rest,
                 TIMES,
-                Target(">=", 10, TIMES),
+                Target(">=", 20, TIMES),
                 f"serialize {fmt_time(rest)}/copy after the first ({fmt_time(first)} first), "
                 f"ET.tostring {fmt_time(et)}/copy",
             )

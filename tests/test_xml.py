@@ -83,16 +83,46 @@ def test_serialize_pretty_for_people() -> None:
 
 
 def test_forks_share_the_serialized_payload() -> None:
-    """A payload is serialized once and its text reused by every fork that shares it."""
-    from minimix_core import _xml  # noqa: PLC0415 - the cache is the point of this test
-
-    s = parse_stanza("<message to='a@b'><body>fork me</body></message>")
-    before = _xml._payload.cache_info().hits
+    """A payload is serialized once, and a fork's text is its original's with another ``to``."""
+    s = parse_stanza("<message to='a@b' type='chat'><body>fork me</body></message>")
+    before = _xml._payload.cache_info().misses
     first = serialize(s.with_to(JID.parse("a@b/1")))
     second = serialize(s.with_to(JID.parse("a@b/2")))
-    assert first == '<message to="a@b/1"><body>fork me</body></message>'
-    assert second == '<message to="a@b/2"><body>fork me</body></message>'
-    assert _xml._payload.cache_info().hits == before + 1
+    assert first == '<message to="a@b/1" type="chat"><body>fork me</body></message>'
+    assert second == '<message to="a@b/2" type="chat"><body>fork me</body></message>'
+    assert _xml._payload.cache_info().misses == before + 1
+    assert _xml._FORKS[id(s.children)][1:] == (
+        "<message",
+        ' type="chat"><body>fork me</body></message>',
+    )
+    assert serialize(s.replace(to=None)) == '<message type="chat"><body>fork me</body></message>'
+
+
+def test_a_stanza_sharing_only_the_payload_is_written_whole() -> None:
+    """The fork memo matches a fork of the same original only, never a look-alike."""
+    s = parse_stanza("<message from='r@m/a' id='1'><body>same</body></message>")
+    assert serialize(s) == '<message from="r@m/a" id="1"><body>same</body></message>'
+    other = s.with_from(JID.parse("r@m/b"))
+    assert serialize(other) == '<message from="r@m/b" id="1"><body>same</body></message>'
+    for changed in (s.replace(id="2"), s.replace(type="chat"), s.replace(kind="presence")):
+        assert serialize(changed) == serialize(parse_stanza(serialize(changed)))
+    assert serialize(s.replace(attrs=(("k", "v"),))).endswith(' k="v"><body>same</body></message>')
+
+
+def test_the_fork_memo_is_bounded() -> None:
+    for n in range(_xml._MAX_FORKS + 10):
+        serialize(
+            Stanza("message", id=str(n), children=(Element("{jabber:client}body", text="x"),))
+        )
+    assert len(_xml._FORKS) <= _xml._MAX_FORKS
+    fork = parse_stanza("<message><body>x</body></message>")
+    for n in range(_xml._MAX_FORKS + 10):
+        to = JID("u", "example.org", f"r&{n}")
+        assert (
+            serialize(fork.with_to(to))
+            == f'<message to="u@example.org/r&amp;{n}"><body>x</body></message>'
+        )
+    assert len(_xml._TO) <= _xml._MAX_FORKS
 
 
 HOSTILE: dict[str, tuple[str | bytes, str]] = {

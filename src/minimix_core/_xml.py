@@ -337,6 +337,62 @@ def _payload(children: tuple[Element, ...]) -> str:
     return "".join(_child_xml(child) for child in children)
 
 
+# A fork differs from its original only in ``to``: the text before and after it is written
+# once per original and kept here. Keyed by the identity of the payload tuple; the entry
+# holds the stanza (so the id cannot be reused while the entry lives) and every other
+# field is compared by identity, which forks made by with_to() share with their original.
+_FORKS: dict[int, tuple[Stanza, str, str]] = {}
+_MAX_FORKS: Final = 1024
+_TO: dict[JID, str] = {}
+"""`` to="…"`` of the sessions written to lately: every fork needs one."""
+
+
+def _stanza_text(obj: Stanza) -> str:
+    memo = _FORKS.get(id(obj.children))
+    if memo is None or not (
+        (original := memo[0]).children is obj.children
+        and original.from_ is obj.from_
+        and original.id is obj.id
+        and original.type is obj.type
+        and original.attrs is obj.attrs
+        and original.kind is obj.kind
+    ):
+        memo = _stanza_parts(obj)
+        if len(_FORKS) >= _MAX_FORKS:
+            _FORKS.clear()
+        _FORKS[id(obj.children)] = memo
+    to = obj.to
+    if to is None:
+        return memo[1] + memo[2]
+    address = _TO.get(to)
+    if address is None:
+        if len(_TO) >= _MAX_FORKS:
+            _TO.clear()
+        address = _TO[to] = f' to="{_escape_attr(str(to))}"'
+    return f"{memo[1]}{address}{memo[2]}"
+
+
+def _start_tag(obj: Stanza) -> tuple[str, str]:
+    """The stanza's start tag, unclosed, in two parts: before ``to`` and after it."""
+    head = f"<{obj.kind}" if obj.from_ is None else f"<{obj.kind}{_address('from', obj.from_)}"
+    tail: list[str] = []
+    if obj.type is not None:
+        tail.append(_attribute("type", obj.type))
+    if obj.id is not None:
+        tail.append(_attribute("id", obj.id))
+    if obj.attrs:
+        tail.append(_root_attributes(obj.attrs))
+    return head, "".join(tail)
+
+
+def _stanza_parts(obj: Stanza) -> tuple[Stanza, str, str]:
+    """The stanza's text before ``to`` and after it."""
+    head, tail = _start_tag(obj)
+    if obj.children:
+        return obj, head, f"{tail}>{_payload(obj.children)}</{obj.kind}>"
+    return obj, head, f"{tail}/>"
+
+
 def serialize(obj: Stanza | Element, *, indent: str | None = None) -> str:
     """XML text for a stanza (root in ``jabber:client``, written without ``xmlns``) or element.
 
@@ -350,27 +406,20 @@ def serialize(obj: Stanza | Element, *, indent: str | None = None) -> str:
         out: list[str] = []
         _write(obj, CLIENT_NS, out, indent, 0)
         return "".join(out)
-    head = [f"<{obj.kind}"]
-    if obj.from_ is not None:
-        head.append(_address("from", obj.from_))
+    if indent is None:
+        return _stanza_text(obj)
+    before, after = _start_tag(obj)
+    head = [before]
     if obj.to is not None:
         head.append(_address("to", obj.to))
-    if obj.type is not None:
-        head.append(_attribute("type", obj.type))
-    if obj.id is not None:
-        head.append(_attribute("id", obj.id))
-    if obj.attrs:
-        head.append(_root_attributes(obj.attrs))
+    head.append(after)
     if not obj.children:
         head.append("/>")
         return "".join(head)
     head.append(">")
-    if indent is None:
-        head.append(_payload(obj.children))
-    else:
-        for child in obj.children:
-            head.append("\n" + indent)
-            _write(child, CLIENT_NS, head, indent, 1)
-        head.append("\n")
+    for child in obj.children:
+        head.append("\n" + indent)
+        _write(child, CLIENT_NS, head, indent, 1)
+    head.append("\n")
     head.append(f"</{obj.kind}>")
     return "".join(head)
