@@ -342,7 +342,7 @@ def serializing(corpus: Corpus, sizes: Sizes) -> list[Figure]:
                 f"k = {k}: ElementTree ÷ serialize, per copy after the first",
                 et / rest,
                 TIMES,
-                Target(">=", 10, TIMES),
+                Target(">=", 20, TIMES),
                 f"serialize {fmt_time(rest)}/copy after the first ({fmt_time(first)} first), "
                 f"ET.tostring {fmt_time(et)}/copy",
             )
@@ -762,7 +762,7 @@ def parsing(corpus: Corpus, sizes: Sizes) -> list[Figure]:
                 f"{what}, {len(data):,} bytes: parse_stanza ÷ defusedxml",
                 ours.median / base.median,
                 TIMES,
-                Target("<=", 1.3, TIMES),
+                Target("<=", 1.0, TIMES),
                 f"parse_stanza {fmt_time(ours.median)}, defusedxml {fmt_time(base.median)}",
             )
         )

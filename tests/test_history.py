@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from helpers import (
     LAPTOP,
     PHONE,
@@ -16,6 +20,7 @@ from helpers import (
     x,
 )
 from minimix_core import Config, Deliver, Router
+from minimix_core._history import History, _Entry
 
 T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 STAMP0 = "2027-01-15T08:00:00Z"
@@ -188,3 +193,40 @@ def test_mixed_content_messages_are_kept_whole() -> None:
             )
         )
     ]
+
+
+_SEQ: Any = vars(_Entry)["seq"]  # the slot's descriptor
+
+
+class CountingEntry(_Entry):
+    """A history entry that counts how often its position is read."""
+
+    __slots__ = ()
+    reads = 0
+
+    @property
+    def seq(self) -> int:
+        CountingEntry.reads += 1
+        value: int = _SEQ.__get__(self)
+        return value
+
+    @seq.setter
+    def seq(self, value: int) -> None:
+        _SEQ.__set__(self, value)
+
+
+def test_what_a_device_missed_costs_what_it_missed_not_the_buffer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``History.after`` reads the positions of the returned messages and one more."""
+    monkeypatch.setattr("minimix_core._history._Entry", CountingEntry)
+    message = groupchat("hi", mid="m")
+    for length in (10, 10_000):
+        history = History()
+        config = Config(max_history_messages=length, max_history_bytes=10**9)
+        for n in range(length):
+            history.add(message, ROOM, float(n), config)
+        CountingEntry.reads = 0
+        assert len(history.after(history.last_seq - 3, ROOM)) == 3
+        assert CountingEntry.reads == 4
+        assert len(history.after(0, ROOM)) == length  # older than the buffer: all it has

@@ -1,9 +1,14 @@
-"""Memory: what the room sends many local accounts is kept once (Config.max_shared_payloads)."""
+"""Memory: what the room sends many local accounts is kept once (the shared payload pool)."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Iterator
+
 from helpers import ROOM, x
-from minimix_core import JID, Config, FromSession, Router, ToAccount
+from minimix_core import JID, Config, Element, FromSession, Router, ToAccount, serialize
+from minimix_core._core import Core
+from minimix_core._stanza import element_size, payload_size
 
 ACCOUNTS = [JID.parse(f"user{n}@example.org") for n in range(3)]
 
@@ -72,3 +77,62 @@ def test_history_and_subject_are_kept_once_for_all_accounts() -> None:
     first = histories[0].select(None, 0.0, 1, ROOM)[0]
     third = histories[2].select(None, 0.0, 1, ROOM)[0]
     assert first.children[0] is third.children[0]
+
+
+class CountingPool(OrderedDict[tuple[Element, ...], tuple[Element, ...]]):
+    """The pool, counting the operations eviction may use."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pops = 0
+        self.scans = 0
+
+    def popitem(self, last: bool = True) -> tuple[tuple[Element, ...], tuple[Element, ...]]:
+        self.pops += 1
+        return super().popitem(last)
+
+    def __iter__(self) -> Iterator[tuple[Element, ...]]:
+        self.scans += 1
+        return super().__iter__()
+
+
+def body(n: int) -> tuple[Element, ...]:
+    return (Element("{jabber:client}body", text=f"message {n:06d}"),)
+
+
+def test_eviction_is_one_pop_per_payload_whatever_the_pool_size() -> None:
+    """Evicting the oldest payload never scans the pool: one O(1) pop per new payload."""
+    for bound in (10, 10_000):
+        core = Core(Config(max_shared_payloads=bound))
+        pool = core.payloads = CountingPool()
+        for n in range(bound + 5_000):
+            core.share(body(n))
+        assert (pool.pops, pool.scans) == (5_000, 0)
+        assert next(iter(pool.values())) == body(5_000)
+
+
+def test_the_pool_is_bounded_by_characters() -> None:
+    """``max_shared_payload_bytes``: the oldest go until the new payload fits."""
+    size = payload_size(body(0))
+    core = Core(Config(max_shared_payload_bytes=3 * size))
+    for n in range(5):
+        core.share(body(n))
+    assert list(core.payloads) == [body(2), body(3), body(4)]
+    assert core.payload_bytes == 3 * size
+    big = (Element("{jabber:client}body", text="x" * (3 * size)),)
+    assert core.share(big) is big  # larger than the whole bound: not pooled
+    assert list(core.payloads) == [body(2), body(3), body(4)]
+    again = body(3)
+    assert core.share(again) is not again  # the pooled copy
+    assert core.share(again) == again
+
+
+def test_payload_size_counts_namespace_declarations_once() -> None:
+    """The size is the XML's length as the edge writes it, less escapes and prefixes."""
+    stanza = x(
+        "<message><x xmlns='urn:a' k='v'><y>1</y><z xmlns='urn:b'>t</z></x>tail<body>b</body></message>"
+    )
+    expected = len(serialize(stanza)) - len("<message></message>")
+    assert payload_size(stanza.children) == expected
+    inside_x = expected - len("<body>b</body>") - len(' xmlns="urn:a"')
+    assert element_size(stanza.children[0], "urn:a") == inside_x

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from minimix_core import JID, Element, Stanza, StanzaParseError, parse_stanza, serialize
+from minimix_core import JID, Element, Stanza, StanzaParseError, _xml, parse_stanza, serialize
+from minimix_core._stanza import element_size, payload_size
 
 
 def test_parse_reads_routing_attributes_and_payload() -> None:
@@ -82,16 +83,46 @@ def test_serialize_pretty_for_people() -> None:
 
 
 def test_forks_share_the_serialized_payload() -> None:
-    """A payload is serialized once and its text reused by every fork that shares it."""
-    from minimix_core import _xml  # noqa: PLC0415 - the cache is the point of this test
-
-    s = parse_stanza("<message to='a@b'><body>fork me</body></message>")
-    before = _xml._payload.cache_info().hits
+    """A payload is serialized once, and a fork's text is its original's with another ``to``."""
+    s = parse_stanza("<message to='a@b' type='chat'><body>fork me</body></message>")
+    before = _xml._payload.cache_info().misses
     first = serialize(s.with_to(JID.parse("a@b/1")))
     second = serialize(s.with_to(JID.parse("a@b/2")))
-    assert first == '<message to="a@b/1"><body>fork me</body></message>'
-    assert second == '<message to="a@b/2"><body>fork me</body></message>'
-    assert _xml._payload.cache_info().hits == before + 1
+    assert first == '<message to="a@b/1" type="chat"><body>fork me</body></message>'
+    assert second == '<message to="a@b/2" type="chat"><body>fork me</body></message>'
+    assert _xml._payload.cache_info().misses == before + 1
+    assert _xml._FORKS[id(s.children)][1:] == (
+        "<message",
+        ' type="chat"><body>fork me</body></message>',
+    )
+    assert serialize(s.replace(to=None)) == '<message type="chat"><body>fork me</body></message>'
+
+
+def test_a_stanza_sharing_only_the_payload_is_written_whole() -> None:
+    """The fork memo matches a fork of the same original only, never a look-alike."""
+    s = parse_stanza("<message from='r@m/a' id='1'><body>same</body></message>")
+    assert serialize(s) == '<message from="r@m/a" id="1"><body>same</body></message>'
+    other = s.with_from(JID.parse("r@m/b"))
+    assert serialize(other) == '<message from="r@m/b" id="1"><body>same</body></message>'
+    for changed in (s.replace(id="2"), s.replace(type="chat"), s.replace(kind="presence")):
+        assert serialize(changed) == serialize(parse_stanza(serialize(changed)))
+    assert serialize(s.replace(attrs=(("k", "v"),))).endswith(' k="v"><body>same</body></message>')
+
+
+def test_the_fork_memo_is_bounded() -> None:
+    for n in range(_xml._MAX_FORKS + 10):
+        serialize(
+            Stanza("message", id=str(n), children=(Element("{jabber:client}body", text="x"),))
+        )
+    assert len(_xml._FORKS) <= _xml._MAX_FORKS
+    fork = parse_stanza("<message><body>x</body></message>")
+    for n in range(_xml._MAX_FORKS + 10):
+        to = JID("u", "example.org", f"r&{n}")
+        assert (
+            serialize(fork.with_to(to))
+            == f'<message to="u@example.org/r&amp;{n}"><body>x</body></message>'
+        )
+    assert len(_xml._TO) <= _xml._MAX_FORKS
 
 
 HOSTILE: dict[str, tuple[str | bytes, str]] = {
@@ -192,3 +223,29 @@ def test_a_changed_copy_never_reuses_the_originals_serialized_text() -> None:
     assert serialize(stanza) == "<message><body>old</body></message>"
     changed = stanza.replace(children=(body.replace(text="new"),))
     assert serialize(changed) == "<message><body>new</body></message>"
+
+
+def test_the_name_caches_are_bounded() -> None:
+    """Element and attribute names come from remote input: their caches do not grow past a bound."""
+    for n in range(0, 5000, 500):
+        children = "".join(f"<e{m} a{m}='v'/>" for m in range(n, n + 500))
+        parse_stanza(f"<message>{children}</message>")
+    assert 0 < len(_xml._NAMES) <= _xml._MAX_NAMES
+    assert 0 < len(_xml._ATTRIBUTE_NAMES) <= _xml._MAX_NAMES
+
+
+def test_parsed_sizes_equal_the_sizes_of_the_same_values_built_by_hand() -> None:
+    """The parser's size memos are what ``element_size`` computes for equal new values."""
+    text = (
+        "<message><body>a<b>x</b> tail <c/>more</body> <x xmlns='urn:a' xml:lang='en'>"
+        "<y xmlns='urn:b' k='1'/></x></message>"
+    )
+    parsed = parse_stanza(text).children
+
+    def rebuilt(el: Element) -> Element:
+        return Element(el.tag, el.attrs, tuple(rebuilt(c) for c in el.children), el.text, el.tail)
+
+    fresh = tuple(rebuilt(el) for el in parsed)
+    assert parsed == fresh
+    assert [element_size(el) for el in parsed] == [element_size(el) for el in fresh]
+    assert payload_size(parsed) == payload_size(fresh) == 135

@@ -33,8 +33,13 @@ class Config:
     """Other occupants' presences cached per occupancy for late joins. Beyond it new
     occupants are still forwarded live but not cached, so late joiners see a partial list."""
     max_shared_payloads: int = field(default=65_536, validator=_positive)
-    """Distinct occupant-presence payloads kept once for all accounts that see them
-    (memory sharing); beyond it the oldest is no longer shared (nothing is lost)."""
+    """Distinct payloads (occupant presences, subjects, history messages) kept once for
+    all accounts that see them (memory sharing); beyond it the oldest is no longer shared
+    (nothing is lost: the caches that hold it keep their copy)."""
+    max_shared_payload_bytes: int = field(default=32 * 1024 * 1024, validator=_positive)
+    """Characters of XML the shared payloads may hold together (the size history's
+    ``maxchars`` counts); beyond it the oldest are no longer shared, as for
+    ``max_shared_payloads``. Bounds the pool when rooms send large payloads."""
     max_tracked_ids: int = field(default=256, validator=_positive)
     """Ids of stanzas sent for sessions that the router remembers per occupancy, so the
     room's error for one goes back to that session only. The oldest is forgotten first; an
@@ -79,6 +84,11 @@ class Config:
     autojoin_interval: float = field(default=0.2, validator=_seconds)
     """Seconds between two joins the router makes on its own (bookmarks, restarts), so
     hundreds of rooms are not joined in one burst."""
+    autojoin_interval_per_service: float = field(default=0.2, validator=_seconds)
+    """Seconds between two joins the router makes on its own to the same MUC service (the
+    room JID's domain); joins to different services do not wait for each other. At 0.2 s,
+    a million memberships over 100 services are rejoined in 33 minutes (the arithmetic is
+    in the operations guide)."""
     archive: bool = field(default=True, validator=validators.instance_of(bool))
     """Offer each new room message for the account's archive (:class:`Archive`)."""
     device_memory: float = field(default=3600.0, validator=_seconds)

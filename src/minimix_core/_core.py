@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import OrderedDict
 
 from ._config import Config
 from ._jid import JID
-from ._stanza import Element
+from ._stanza import Element, payload_size
 from ._table import Table
 
 __all__ = ["Core", "TimerKey", "Timers"]
@@ -72,6 +73,7 @@ class Core:
         "join_queue",
         "last_autojoin",
         "now",
+        "payload_bytes",
         "payloads",
         "sequence",
         "table",
@@ -88,8 +90,13 @@ class Core:
         self.join_queue: dict[tuple[JID, JID], None] = {}
         """Joins the router makes on its own, in order, one per ``autojoin_interval``."""
         self.last_autojoin = -math.inf
-        self.payloads: dict[tuple[Element, ...], tuple[Element, ...]] = {}
-        """One copy of each payload the rooms sent several accounts (see :meth:`share`)."""
+        # An OrderedDict: evicting its oldest entry is O(1), where a dict's first key is
+        # found by skipping the slots of every key deleted before it.
+        self.payloads: OrderedDict[tuple[Element, ...], tuple[Element, ...]] = OrderedDict()
+        """One copy of each payload the rooms sent several accounts (see :meth:`share`),
+        oldest first."""
+        self.payload_bytes = 0
+        """The sizes of the pooled payloads, summed (characters of XML)."""
         self.autojoin_at: float | None = None
         """When the next queued join is due; ``None`` while the queue is empty."""
 
@@ -104,16 +111,25 @@ class Core:
         """The one kept copy of a payload equal to ``children``.
 
         When many local accounts sit in the same room, the room sends each the same
-        occupant presences; the caches then hold them once, not once per account. The
-        pool is bounded by ``Config.max_shared_payloads`` (the oldest entry goes).
+        occupant presences, subjects and messages; the caches then hold them once, not
+        once per account. The pool is bounded by ``Config.max_shared_payloads`` entries
+        and ``Config.max_shared_payload_bytes`` characters: the oldest entries go first,
+        each in O(1). A payload larger than the byte bound is not pooled.
         """
         pool = self.payloads
         shared = pool.get(children)
         if shared is not None:
             return shared
-        if len(pool) >= self.config.max_shared_payloads:
-            del pool[next(iter(pool))]
+        size = payload_size(children)
+        config = self.config
+        if size > config.max_shared_payload_bytes:
+            return children
+        limit = config.max_shared_payload_bytes - size
+        while pool and (len(pool) >= config.max_shared_payloads or self.payload_bytes > limit):
+            # Sizes are memos on the elements: reading the evicted one's again is cheap.
+            self.payload_bytes -= payload_size(pool.popitem(last=False)[0])
         pool[children] = children
+        self.payload_bytes += size
         return children
 
     def next_id(self) -> str:

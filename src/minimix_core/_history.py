@@ -16,7 +16,7 @@ from typing import Any, Final
 from ._config import Config
 from ._jid import JID
 from ._muc import DELAY, HINTS, MUC, STANZA_ID
-from ._stanza import CLIENT_NS, Element, Stanza
+from ._stanza import CLIENT_NS, Element, Stanza, payload_size
 
 __all__ = ["History", "HistoryRequest", "history_request", "iso_stamp"]
 
@@ -52,29 +52,6 @@ def _parse_stamp(text: str) -> float | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
-
-
-def _size(element: Element, parent_ns: str = CLIENT_NS) -> int:
-    """About the length of the element's XML: what ``maxchars`` and the size bound count.
-
-    The core never serializes; this estimate is within a few characters of the text the
-    XML edge writes (entity escapes and attribute prefixes are not counted).
-    """
-    tag = element.tag
-    end = tag.find("}")  # -1 for a tag without namespace: the slices below still hold
-    ns = tag[1:end] if end > 0 else ""
-    size = 2 * (len(tag) - end - 1) + 5
-    if element.text:
-        size += len(element.text)
-    if element.tail:
-        size += len(element.tail)
-    if ns != parent_ns:
-        size += len(ns) + 9  # ' xmlns="…"'
-    for key, value in element.attrs:
-        size += len(key) + len(value) + 4
-    for child in element.children:
-        size += _size(child, ns)
-    return size
 
 
 def is_historic(stanza: Stanza) -> bool:
@@ -207,7 +184,7 @@ class History:
         """
         delay = stanza.find(DELAY)
         at = now
-        size = sum(_size(child) for child in stanza.children) + _envelope(stanza)
+        size = payload_size(stanza.children) + _envelope(stanza)
         if delay is None:
             size += _DELAY_SIZE + len(str(room))  # the delay added when it is replayed
         else:
@@ -275,4 +252,12 @@ class History:
 
         If the buffer no longer reaches back that far, all it has.
         """
-        return [entry.replayed(room) for entry in self._entries if entry.seq > seq]
+        # Newest first, stopping at the first one the device has seen: the cost is the
+        # number of messages returned, not the length of the buffer.
+        picked: list[Stanza] = []
+        for entry in reversed(self._entries):
+            if entry.seq <= seq:
+                break
+            picked.append(entry.replayed(room))
+        picked.reverse()
+        return picked

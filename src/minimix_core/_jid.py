@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from functools import lru_cache
-
-import attrs
+from typing import NamedTuple
 
 __all__ = ["JID", "InvalidJID"]
 
@@ -32,14 +31,14 @@ def _check_part(part: str, what: str) -> None:
         raise InvalidJID(f"control character in {what}")
 
 
-@attrs.frozen(cache_hash=True, repr=False)
-class JID:
+class JID(NamedTuple):
     """An XMPP address: ``local@domain/resource``, immutable and hashable.
 
     Parse with :meth:`JID.parse`, which normalises the parts: the domain is lower-cased
     (and a trailing dot removed), the localpart is NFC-normalised and lower-cased (it
     compares case-insensitively), the resource is NFC-normalised and keeps its case.
-    Two JIDs are equal when their normalised parts are equal.
+    Two JIDs are equal when their normalised parts are equal. A named tuple: JIDs key
+    every table of the router, and a tuple's hash and equality run in C.
 
     >>> JID.parse("Alice@Example.org/Phone")
     JID('alice@example.org/Phone')

@@ -1,0 +1,186 @@
+"""The autojoin queue: one join per MUC service per interval, nothing that scans the queue."""
+
+from __future__ import annotations
+
+import heapq
+from collections import OrderedDict
+from typing import Any
+
+import pytest
+
+from minimix_core import JID
+from minimix_core._autojoin import AutojoinQueue
+
+ALICE = JID.parse("alice@example.org")
+BOB = JID.parse("bob@example.org")
+
+
+def room(name: str, service: str = "muc.one.example") -> JID:
+    return JID.parse(f"{name}@{service}")
+
+
+def test_one_join_per_service_per_interval_in_push_order() -> None:
+    """Each service has its own line and its own rate; services do not wait for each other."""
+    queue = AutojoinQueue(interval=1.0)
+    queue.push(ALICE, room("a"), now=100.0)
+    queue.push(ALICE, room("b"), now=100.0)
+    queue.push(BOB, room("c", "muc.two.example"), now=100.0)
+    queue.push(BOB, room("a"), now=100.0)
+    assert len(queue) == 4
+    assert queue.next_deadline() == 100.0
+    assert queue.pop_due(100.0) == [(ALICE, room("a")), (BOB, room("c", "muc.two.example"))]
+    assert queue.next_deadline() == 101.0
+    assert queue.pop_due(100.9) == []
+    assert queue.pop_due(101.0) == [(ALICE, room("b"))]
+    assert queue.pop_due(103.5) == [(BOB, room("a"))]  # late: still one per service
+    assert queue.next_deadline() is None
+    assert len(queue) == 0
+    assert queue.pop_due(1e9) == []
+
+
+def test_an_idle_service_keeps_its_rate_and_is_due_at_once_after_it() -> None:
+    """A push soon after a service's last join waits for the interval; a later one does not."""
+    queue = AutojoinQueue(interval=2.0)
+    queue.push(ALICE, room("a"), now=10.0)
+    assert queue.pop_due(10.0) == [(ALICE, room("a"))]
+    queue.push(ALICE, room("b"), now=11.0)
+    assert queue.next_deadline() == 12.0
+    assert queue.pop_due(12.0) == [(ALICE, room("b"))]
+    queue.push(ALICE, room("c"), now=50.0)
+    assert queue.next_deadline() == 50.0
+    queue.discard(ALICE, room("c"))
+    queue.push(ALICE, room("c"))  # without the time: due at once (the last turn was 14.0)
+    assert queue.next_deadline() == 14.0
+    fresh = AutojoinQueue(interval=2.0)
+    fresh.push(ALICE, room("a"))
+    assert fresh.next_deadline() == float("-inf")
+    assert fresh.interval == 2.0
+
+
+def test_a_queued_membership_keeps_its_place() -> None:
+    queue = AutojoinQueue(interval=1.0)
+    queue.push(ALICE, room("a"), now=0.0)
+    queue.push(ALICE, room("b"), now=0.0)
+    queue.push(ALICE, room("a"), now=0.0)
+    assert queue.items() == [(ALICE, room("a")), (ALICE, room("b"))]
+    assert len(queue) == 2
+
+
+def test_discard_forget_contains_and_items() -> None:
+    """``items()`` lists services by their next turn, each line in order."""
+    queue = AutojoinQueue(interval=1.0)
+    queue.push(ALICE, room("a", "muc.two.example"), now=5.0)
+    queue.push(ALICE, room("b"), now=6.0)
+    queue.push(BOB, room("c"), now=6.0)
+    queue.push(BOB, room("d", "muc.two.example"), now=6.0)
+    assert (ALICE, room("b")) in queue
+    assert (BOB, room("b")) not in queue
+    assert (ALICE,) not in queue
+    assert "alice" not in queue
+    assert queue.items() == [
+        (ALICE, room("a", "muc.two.example")),
+        (BOB, room("d", "muc.two.example")),
+        (ALICE, room("b")),
+        (BOB, room("c")),
+    ]
+    assert list(queue) == queue.items()
+    queue.discard(ALICE, room("b"))
+    queue.discard(ALICE, room("b"))  # not queued: nothing happens
+    queue.discard(JID.parse("carol@example.org"), room("b"))
+    assert (ALICE, room("b")) not in queue
+    queue.forget(BOB)
+    queue.forget(BOB)
+    assert queue.items() == [(ALICE, room("a", "muc.two.example"))]
+    assert queue.next_deadline() == 5.0
+    queue.forget(ALICE)
+    assert len(queue) == 0
+    assert queue.next_deadline() is None  # the emptied services' turns are skipped
+    assert queue.items() == []
+
+
+def test_the_interval_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        AutojoinQueue(interval=0.0)
+
+
+def test_a_million_memberships_on_a_hundred_services_rejoin_within_the_hour() -> None:
+    """The arithmetic of docs/operations.rst, run at 1/100 of the size.
+
+    n memberships spread evenly over s services finish at (n/s - 1) * interval after the
+    first: 10,000 over 100 at 0.2 s take 19.8 s; 1,000,000 take 1,999.8 s (33 minutes).
+    """
+    queue = AutojoinQueue(interval=0.2)
+    services = [f"muc{s}.example" for s in range(100)]
+    for n in range(10_000):
+        queue.push(JID("user", f"{n}.example"), room("r", services[n % 100]), now=0.0)
+    now, joins, last = 0.0, 0, 0.0
+    while (deadline := queue.next_deadline()) is not None:
+        now = max(now, deadline)
+        due = queue.pop_due(now)
+        assert len({r.domain for _, r in due}) == len(due)  # one per service
+        joins += len(due)
+        last = now
+    assert joins == 10_000
+    assert last == pytest.approx(99 * 0.2)
+
+
+class Counting:
+    """Counts the heap operations and the line operations the queue makes."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.heap = 0
+        self.line = 0
+        counting = self
+
+        class Line(OrderedDict[Any, None]):
+            def __delitem__(self, key: Any) -> None:
+                counting.line += 1
+                super().__delitem__(key)
+
+            def popitem(self, last: bool = True) -> tuple[Any, None]:
+                counting.line += 1
+                return super().popitem(last)
+
+        def push(heap: list[Any], item: Any) -> None:
+            self.heap += 1
+            heapq.heappush(heap, item)
+
+        def pop(heap: list[Any]) -> Any:
+            self.heap += 1
+            return heapq.heappop(heap)
+
+        monkeypatch.setattr("minimix_core._autojoin.OrderedDict", Line)
+        monkeypatch.setattr("minimix_core._autojoin.heappush", push)
+        monkeypatch.setattr("minimix_core._autojoin.heappop", pop)
+
+    def reset(self) -> tuple[int, int]:
+        counts = (self.heap, self.line)
+        self.heap = self.line = 0
+        return counts
+
+
+def test_operations_do_not_grow_with_the_queue(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same steps cost the same operations with 10 or 10,000 joins queued per service."""
+    counting = Counting(monkeypatch)
+    costs = []
+    for per_service in (10, 10_000):
+        queue = AutojoinQueue(interval=1.0)
+        for s in range(10):
+            for n in range(per_service):
+                queue.push(JID(f"u{n}", "example.org"), room(f"r{s}", f"muc{s}.example"), now=0.0)
+        queue.push(ALICE, room("a", "muc0.example"), now=0.0)
+        queue.push(ALICE, room("b", "muc1.example"), now=0.0)
+        counting.reset()
+        step: list[object] = []
+        step.append(len(queue.pop_due(0.0)))  # one per service: 10 pops, 10 pushes
+        step.append(counting.reset())
+        queue.discard(JID("u5", "example.org"), room("r3", "muc3.example"))
+        step.append(counting.reset())
+        queue.forget(ALICE)
+        step.append(counting.reset())
+        queue.push(BOB, room("z", "muc9.example"), now=0.0)
+        step.append(counting.reset())
+        step.append(queue.next_deadline() is not None)
+        step.append(counting.reset())
+        costs.append(step)
+    assert costs[0] == costs[1] == [10, (20, 10), (0, 1), (0, 2), (0, 0), True, (0, 0)]
