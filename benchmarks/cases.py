@@ -232,6 +232,11 @@ def _floor_fanout(table: _FloorTable, stanza: Stanza) -> list[_FloorDeliver]:
     ]
 
 
+_FRESH = 1024
+"""Distinct messages a benchmark cycles through: more than the router remembers per room
+(``Config.max_remembered_messages``, ``max_history_messages``), so each counts as new."""
+
+
 def fanout(corpus: Corpus, sizes: Sizes) -> list[Figure]:
     """1. One groupchat message to an account with k attached sessions, vs the floor."""
     figures = []
@@ -240,17 +245,22 @@ def fanout(corpus: Corpus, sizes: Sizes) -> list[Figure]:
         account, room = corpus.account(1), corpus.room
         occupants = corpus.occupant_presences(room, account, 5, seed=k)
         sessions = join_account(router, corpus, account, room, sessions=k, occupants=occupants)
-        event = ToAccount(stanza=corpus.message_for(room, account))
-        _deliveries(router.handle(event, now=NOW), k, "fan-out")
+        # Each message is new to the router (it takes a message once): a pool larger than
+        # what it remembers, cycled, so every one counts as new when it comes round again.
+        pool = [ToAccount(stanza=corpus.message_for(room, account, i + 1)) for i in range(_FRESH)]
+        _deliveries(router.handle(pool[0], now=NOW), k, "fan-out")
+        events = itertools.cycle(pool[1:] + pool[:1])
         table: _FloorTable = {account: {(room.local, room.domain): sessions}}
-        message = event.stanza
+        message = pool[0].stanza
         if len(_floor_fanout(table, message)) != k:
             raise BenchmarkError("floor fan-out")
 
         def subject(
-            n: int, handle: Callable[..., list[Action]] = router.handle, event: Event = event
+            n: int,
+            handle: Callable[..., list[Action]] = router.handle,
+            events: Iterator[ToAccount] = events,
         ) -> None:
-            for _ in range(n):
+            for event in itertools.islice(events, n):
                 handle(event, now=NOW)
 
         def floor(n: int, table: _FloorTable = table, message: Stanza = message) -> None:
@@ -309,7 +319,7 @@ def serializing(corpus: Corpus, sizes: Sizes) -> list[Figure]:
     """2. ``serialize`` of k delivered forks vs ``ElementTree.tostring`` of k copies."""
     figures = []
     account, room = corpus.account(1), corpus.room
-    wire = serialize(corpus.message_for(room, account))
+    wires = itertools.count(1)
     for k in sizes.serialize_k:
         router = Router()
         sessions = join_account(router, corpus, account, room, sessions=k)
@@ -322,11 +332,21 @@ def serializing(corpus: Corpus, sizes: Sizes) -> list[Figure]:
                 [
                     d.stanza
                     for d in _deliveries(
-                        router.handle(ToAccount(stanza=parse_stanza(wire)), now=NOW), k, "fork"
+                        router.handle(
+                            ToAccount(
+                                stanza=parse_stanza(
+                                    serialize(corpus.message_for(room, account, next(wires)))
+                                )
+                            ),
+                            now=NOW,
+                        ),
+                        k,
+                        "fork",
                     )
                 ]
                 for _ in range(sizes.serialize_messages)
             ]
+            wire = serialize(corpus.message_for(room, account))
             et_forks = [_et_copies(wire, sessions) for _ in range(sizes.serialize_messages)]
             gc.collect()
             firsts.append(timed(partial(_serialize_firsts, forks)))
@@ -469,7 +489,8 @@ def _load(corpus: Corpus, accounts: int, pool: int, events: int, seed: int) -> _
             gc.enable()
     picks = rng.sample(chosen, min(events, len(chosen)))
     messages: list[Event] = [
-        ToAccount(stanza=corpus.message_for(rooms[r], account)) for account, r in picks
+        ToAccount(stanza=corpus.message_for(rooms[r], account, n + 1))
+        for n, (account, r) in enumerate(picks)
     ]
     rejoins: list[Event] = [
         FromSession(session=corpus.session(account, 1), stanza=templates[r][1])

@@ -173,11 +173,26 @@ class Corpus:
         """``stanza`` written out and parsed again: fresh objects, as off the network."""
         return parse_stanza(serialize(stanza))
 
-    def message_for(self, room: JID, to: JID) -> Stanza:
-        """The captured groupchat message as ``room`` sends it to the account ``to``."""
+    def message_for(self, room: JID, to: JID, number: int = 0) -> Stanza:
+        """The captured groupchat message as ``room`` sends it to the account ``to``.
+
+        ``number`` makes it another message: its id and the room's stanza-id (XEP-0359)
+        end in it, so the router, which takes each message once, sees a new one.
+        """
         sender = self.groupchat.from_
         nick = sender.resource if sender is not None and sender.resource else "bob"
-        return self.groupchat.replace(from_=room.with_resource(nick), to=to)
+        message = self.groupchat.replace(from_=room.with_resource(nick), to=to)
+        if not number:
+            return message
+        children = tuple(
+            child.replace(
+                attrs=tuple((k, f"{v}-{number}" if k == "id" else v) for k, v in child.attrs)
+            )
+            if child.tag == _STANZA_ID
+            else child
+            for child in message.children
+        )
+        return message.replace(id=f"{message.id}-{number}", children=children)
 
     def self_presence_for(self, room: JID, to: JID, nick: str) -> Stanza:
         """The captured self-presence (110) as ``room`` sends it to the account ``to``."""

@@ -157,27 +157,18 @@ def delivered(actions: list[Action], session: JID) -> list[Stanza]:
 
 
 def dump(router: Router) -> object:
-    """A comparable picture of everything in the router's table."""
-    table = router._core.table
-    out = {}
-    for jid, account in table.accounts.items():
-        rooms = {}
-        for room, occ in account.rooms.items():
-            rooms[str(room)] = (
-                occ.state,
-                occ.nick,
-                occ.requested_nick,
-                occ.join,
-                occ.self_presence,
-                dict(occ.occupants),
-                occ.subject,
-                sorted(occ.flags),
-                occ.created,
-                {str(s): (a.join_id, a.nick) for s, a in occ.attached.items()},
-                {str(s): (a.join_id, a.nick) for s, a in occ.pending.items()},
-                {str(s): (a.join_id, a.nick) for s, a in occ.leaving.items()},
-                dict(occ.sent_ids),
-            )
-        sessions = {str(s): sorted(map(str, r)) for s, r in account.sessions.items()}
-        out[str(jid)] = (rooms, sessions)
-    return out
+    """Everything the router holds, as its snapshot shows it: compare before and after."""
+    return router.snapshot()
+
+
+def forgotten(h: Harness) -> bool:
+    """The router holds nothing for alice once her memory of the rooms expires.
+
+    An idle account keeps what it remembers of its rooms (archived messages, device
+    positions) for ``Config.device_memory`` seconds; after that nothing is left.
+    """
+    account = h.router._core.table.accounts.get(ALICE)
+    if account is not None:
+        assert account.idle
+        h.router.handle_timer(h.now + h.router.config.device_memory)
+    return h.router._core.table.accounts == {}

@@ -21,6 +21,7 @@ from helpers import (
 )
 from minimix_core import (
     JID,
+    Archive,
     Bookmark,
     BookmarksChanged,
     Config,
@@ -72,7 +73,7 @@ def test_autojoin_bookmark_joins_the_account_with_its_nick_and_password() -> Non
             )
         )
     ]
-    assert occ(h).pinned
+    assert h.router._core.table.accounts[ALICE].wanted(ROOM)
     assert occ(h).state is OccupancyState.JOINING
     assert GARDEN not in h.router._core.table.accounts[ALICE].rooms
 
@@ -90,7 +91,8 @@ def test_autojoins_are_spread_out_in_time() -> None:
         "r1@muc.example.net/alice",
         "r2@muc.example.net/alice",
     ]
-    assert h.router.next_deadline() is None
+    # What is left to wait for is each join's own deadline (Config.join_timeout).
+    assert h.router.next_deadline() == 60.0
 
 
 def test_room_traffic_with_no_session_is_kept_archived_and_announced() -> None:
@@ -109,7 +111,9 @@ def test_room_traffic_with_no_session_is_kept_archived_and_announced() -> None:
     pm = x(
         "<message type='chat' from='lounge@muc.example.net/bob' to='alice@example.org'><body>psst</body></message>"
     )
-    [push] = h.room(pm)
+    # XEP-0045 §7.5: a private message is kept and archived like a room message, then pushed.
+    kept, push = h.room(pm)
+    assert isinstance(kept, Archive)
     assert isinstance(push, Unattended)
     assert push.mentions
 
@@ -144,7 +148,7 @@ def test_autojoin_off_leaves_once_everywhere() -> None:
     assert bookmarks(h, Bookmark(room=ROOM, autojoin=False)) == [
         Send(
             stanza=x(
-                "<presence from='alice@example.org' to='lounge@muc.example.net/alice' type='unavailable'/>"
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice' type='unavailable' id='mmx-2'/>"
             )
         )
     ]
@@ -218,7 +222,7 @@ def test_nobody_back_within_the_grace_means_the_account_leaves() -> None:
     assert h.timer(120.0) == [
         Send(
             stanza=x(
-                "<presence from='alice@example.org' to='lounge@muc.example.net/alice' type='unavailable'/>"
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice' type='unavailable' id='mmx-1'/>"
             )
         )
     ]
@@ -325,4 +329,93 @@ def test_device_positions_are_bounded() -> None:
     for device in (tablet, watch, LAPTOP):
         h.session(device, join(jid=None))
         h.session(device, leave)
-    assert list(occ(h).positions) == [watch, LAPTOP]
+    positions = h.router._core.table.accounts[ALICE].memory[ROOM].positions
+    assert list(positions) == [watch, LAPTOP]
+
+
+def test_an_autojoin_that_creates_the_room_lets_it_go() -> None:
+    """XEP-0045 §10.1.1: a room the autojoin created stays locked until configured; nobody
+    asked for it, so the account leaves (the room goes away) and the bookmark does not
+    create it again until it changes or a device joins."""
+    h = Harness()
+    bookmarks(h, Bookmark(room=ROOM, autojoin=True))
+    h.timer(0.0)
+    created = self_presence(codes=(110, 201), role="moderator", affiliation="owner")
+    assert h.room(created) == [
+        Discard(stanza=created, reason=DiscardReason.NO_SESSION),
+        Send(
+            stanza=x(
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice' type='unavailable' id='mmx-2'/>"
+            )
+        ),
+    ]
+    gone = x(
+        "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org' id='mmx-2'>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='owner' role='none'/>"
+        "<status code='110'/></x></presence>"
+    )
+    assert h.room(gone) == [Discard(stanza=gone, reason=DiscardReason.NO_SESSION)]
+    # The same bookmarks again: nothing happens; a changed bookmark tries again.
+    assert bookmarks(h, Bookmark(room=ROOM, autojoin=True)) == []
+    assert h.router.next_deadline() is None
+    bookmarks(h, Bookmark(room=ROOM, autojoin=True, nick="al"))
+    assert h.router.next_deadline() == 0.2  # Config.autojoin_interval after the last
+
+
+KICKED = (
+    "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org'>"
+    "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/>"
+    "<status code='307'/><status code='110'/></x></presence>"
+)
+
+
+def test_a_kicked_account_is_not_rejoined_by_an_unrelated_bookmark_change() -> None:
+    """XEP-0045 §8.2: a kick is the account's business; the bookmark as it was keeps it out
+    until the user changes that bookmark (or a device joins)."""
+    h = Harness()
+    autojoined(h)
+    kicked = x(KICKED)
+    assert h.room(kicked) == [Discard(stanza=kicked, reason=DiscardReason.NO_SESSION)]
+    unrelated = Bookmark(room=GARDEN, autojoin=False)
+    assert bookmarks(h, Bookmark(room=ROOM, autojoin=True, nick="alice"), unrelated) == []
+    assert h.router.next_deadline() is None
+    bookmarks(h, Bookmark(room=ROOM, autojoin=True, nick="alice2"))
+    [again] = h.timer(h.router.next_deadline() or 0.0)
+    assert isinstance(again, Send)
+    assert again.stanza.to == ROOM.with_resource("alice2")
+
+
+def test_a_rejoin_refused_for_good_keeps_a_bookmarked_room_out() -> None:
+    """Banned meanwhile (§9.1): the rejoin's forbidden ends it; the bookmark does not retry."""
+    h = Harness()
+    autojoined(h)
+    h.session(PHONE, join(jid="p1"))
+    shutdown = x(KICKED.replace("307", "332"))
+    assert h.room(shutdown) == [Discard(stanza=shutdown, reason=DiscardReason.REJOINING)]
+    [rejoin] = h.timer(h.now + 5.0)
+    assert isinstance(rejoin, Send)
+    banned = x(
+        f"<presence type='error' from='lounge@muc.example.net/alice' to='alice@example.org' id='{rejoin.stanza.id}'>"
+        "<error type='auth'><forbidden xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+    )
+    actions = h.room(banned)
+    assert actions[0] == Discard(stanza=banned, reason=DiscardReason.REJOINING)
+    assert [type(a) for a in actions[1:]] == [Deliver]
+    assert ROOM in h.router._core.table.accounts[ALICE].blocked
+    assert h.router.next_deadline() is None
+
+
+def test_a_bookmarked_room_is_tried_for_good_after_the_sessions_are_told() -> None:
+    """Config.max_rejoin_attempts: the devices learn they are out (333); the bookmark keeps
+    the account trying, at the longest wait."""
+    h = Harness(Router(Config(max_rejoin_attempts=1)))
+    autojoined(h)
+    h.session(PHONE, join(jid="p1"))
+    h.room(x(KICKED.replace("307", "332")))
+    h.timer(h.now + 5.0)
+    told = h.timer(h.now + 5.0 + 60.0)
+    assert [(type(a), a.session) for a in told if isinstance(a, Deliver)] == [(Deliver, PHONE)]
+    view = h.router.occupancy(ALICE, ROOM)
+    assert view is not None
+    assert view.state.value == "rejoin-wait"
+    assert view.attached == ()

@@ -106,11 +106,11 @@ def test_join_sequence_reaches_every_pending_session_in_order() -> None:
     ]
 
 
-def test_self_presence_recognised_by_occupant_jid_without_110() -> None:
-    """XEP-0045 §7.2.2: a self-presence without 110 still comes from the account's nick."""
+def test_self_presence_recognised_by_its_reflected_id_without_110() -> None:
+    """XEP-0045 §7.2.3: a self-presence without 110 still carries the join's id."""
     h = Harness()
     h.session(PHONE, join())
-    me = self_presence(codes=())
+    me = self_presence(codes=(), pid="j1")
     assert h.room(me) == [Deliver(session=PHONE, stanza=me.with_to(PHONE))]
     assert h.router._core.table.accounts[ALICE].rooms[ROOM].state is OccupancyState.JOINED
 
@@ -125,7 +125,7 @@ def test_room_assigned_nick_is_adopted_and_pending_sessions_learn_it() -> None:
         Deliver(session=PHONE, stanza=me.with_to(PHONE)),
         Deliver(session=LAPTOP, stanza=me.with_to(LAPTOP)),
     ]
-    assert h.router._core.table.accounts[ALICE].rooms[ROOM].nick == "alice_"
+    assert h.router._core.table.accounts[ALICE].rooms[ROOM].view.nick == "alice_"
 
 
 def test_pending_session_that_asked_for_another_nick_gets_210() -> None:

@@ -118,7 +118,7 @@ def test_not_joined_answer_rejoins_at_once_asking_for_missed_history() -> None:
             )
         ),
     ]
-    assert occ(h).state is OccupancyState.REJOINING
+    assert occ(h).state is OccupancyState.REJOIN_SENT
     # The room sends its join sequence again; the sessions see only what changed.
     bob = occupant("bob")
     assert h.room(bob) == [Discard(stanza=bob, reason=DiscardReason.RESYNC)]
@@ -203,7 +203,7 @@ def test_service_shutdown_rejoins_after_a_delay_without_bothering_sessions(code:
     h.joined(PHONE)
     shutdown = x(SHUTDOWN.replace("332", code))
     assert h.room(shutdown) == [Discard(stanza=shutdown, reason=DiscardReason.REJOINING)]
-    assert occ(h).state is OccupancyState.REJOINING
+    assert occ(h).state is OccupancyState.REJOIN_WAIT
     assert h.router.next_deadline() == 5.0
     [rejoin] = h.timer(5.0)
     assert isinstance(rejoin, Send)
@@ -283,18 +283,19 @@ def test_last_session_leaving_while_the_rejoin_is_out_leaves() -> None:
     assert h.closed(PHONE) == [
         Send(
             stanza=x(
-                "<presence from='alice@example.org' to='lounge@muc.example.net/alice' type='unavailable'/>"
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice' type='unavailable' id='mmx-3'/>"
             )
         )
     ]
 
 
-def test_ping_timer_while_leaving_does_nothing() -> None:
-    """The keep-alive only runs while joined."""
+def test_no_ping_once_the_account_leaves() -> None:
+    """The keep-alive only runs while joined: leaving cancels it; the leave's own deadline stays."""
     h = Harness()
     h.joined(PHONE)
-    h.session(PHONE, x("<presence to='lounge@muc.example.net/alice' type='unavailable'/>"))
-    assert h.router.handle_timer(900.0) == []
+    h.session(PHONE, x("<presence to='lounge@muc.example.net/alice' type='unavailable' id='l1'/>"))
+    assert h.router.next_deadline() == 30.0  # Config.leave_timeout, not the keep-alive
+    assert [type(a) for a in h.router.handle_timer(900.0)] == [Deliver]
 
 
 def test_an_error_without_a_condition_means_not_joined() -> None:
@@ -313,7 +314,7 @@ def test_an_error_without_a_condition_means_not_joined() -> None:
         actions = h.room(odd)
         assert actions[0] == Discard(stanza=odd, reason=DiscardReason.KEEPALIVE)
         assert isinstance(actions[1], Send)
-        assert occ(h).state is OccupancyState.REJOINING
+        assert occ(h).state is OccupancyState.REJOIN_SENT
 
 
 def test_a_rejoin_recognises_what_it_knew_whatever_the_attribute_order() -> None:
@@ -357,7 +358,7 @@ def test_shut_down_again_while_rejoining_tries_again_later() -> None:
     h.timer(5.0)
     again = x(SHUTDOWN)
     assert h.room(again) == [Discard(stanza=again, reason=DiscardReason.REJOINING)]
-    assert occ(h).state is OccupancyState.REJOINING
+    assert occ(h).state is OccupancyState.REJOIN_WAIT
     assert h.router.next_deadline() == 5.0 + 10.0
 
 
@@ -371,13 +372,113 @@ def test_a_session_joining_during_a_rejoin_is_answered_from_what_the_account_kne
         Deliver(session=LAPTOP, stanza=self_presence(pid="late").with_to(LAPTOP)),
         Deliver(session=LAPTOP, stanza=subject().with_to(LAPTOP)),
     ]
-    assert occ(h).state is OccupancyState.REJOINING
+    assert occ(h).state is OccupancyState.REJOIN_SENT
 
 
 def test_no_keepalive_while_a_nick_change_is_in_flight() -> None:
     """XEP-0410 §4: a ping between a nick change and its answer would be misread; wait."""
-    h = Harness()
+    h = Harness(Router(Config(nick_change_timeout=1000.0)))
     h.joined(PHONE)
     h.session(PHONE, x("<presence to='lounge@muc.example.net/alice2' id='n'/>"))
     assert h.timer(900.0) == []
     assert h.router.next_deadline() == 960.0
+
+
+@pytest.mark.parametrize("condition", ["internal-server-error", "recipient-unavailable", "gone"])
+def test_other_ping_errors_mean_not_joined(condition: str) -> None:
+    """XEP-0410 §3.2: only a few errors say "joined"; the rest say "not joined": rejoin."""
+    h = Harness()
+    h.joined(PHONE)
+    failed = x(answer(pinged(h), condition))
+    actions = h.room(failed)
+    assert actions[0] == Discard(stanza=failed, reason=DiscardReason.KEEPALIVE)
+    assert isinstance(actions[1], Send)
+    assert occ(h).state is OccupancyState.REJOIN_SENT
+
+
+@pytest.mark.parametrize("condition", ["remote-server-not-found", "remote-server-timeout"])
+def test_an_unreachable_room_server_is_asked_again(condition: str) -> None:
+    """XEP-0410 §3.2: the room's server could not be reached; nothing is known yet."""
+    h = Harness()
+    h.joined(PHONE)
+    failed = x(answer(pinged(h), condition))
+    assert h.room(failed) == [Discard(stanza=failed, reason=DiscardReason.KEEPALIVE)]
+    assert occ(h).state is OccupancyState.JOINED
+
+
+def test_a_ping_answer_after_the_leave_began_is_stale() -> None:
+    """The keep-alive's id is forgotten when the account leaves: its late answer matches
+    nothing and is discarded, whatever it says."""
+    h = Harness()
+    h.joined(PHONE)
+    ping_id = pinged(h)
+    h.session(PHONE, x("<presence to='lounge@muc.example.net/alice' type='unavailable' id='l1'/>"))
+    late = x(answer(ping_id, "not-acceptable"))
+    assert h.room(late) == [Discard(stanza=late, reason=DiscardReason.STALE)]
+    assert occ(h).state is OccupancyState.LEAVING
+
+
+def test_errors_from_the_room_are_no_sign_of_life() -> None:
+    """A room that keeps refusing the account's messages is not heard from: the keep-alive
+    still pings after Config.keepalive_idle."""
+    h = Harness()
+    h.joined(PHONE)
+    for at in (300.0, 600.0, 899.0):
+        h.now = at
+        h.room(
+            x(
+                "<message type='error' from='lounge@muc.example.net' to='alice@example.org' id='x'>"
+                "<error type='wait'><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
+            )
+        )
+    pinged(h, 900.0)
+
+
+PLAIN_OUT = (
+    "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org'>"
+    "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/>"
+    "<status code='110'/></x></presence>"
+)
+
+
+def test_a_room_saying_out_without_a_reason_is_joined_again() -> None:
+    """An unavailable self-presence with no removal code while joined: the room lost the
+    account (or it is a stale copy); joining again is right either way (§7.2.1)."""
+    h = Harness()
+    h.joined(PHONE)
+    out = x(PLAIN_OUT)
+    actions = h.room(out)
+    assert actions[0] == Discard(stanza=out, reason=DiscardReason.REJOINING)
+    assert isinstance(actions[1], Send)
+    assert occ(h).state is OccupancyState.REJOIN_SENT
+
+
+def test_an_old_leave_answer_during_a_join_is_stale() -> None:
+    """A duplicated answer to an earlier leave must not throw the next join out (§7.14)."""
+    h = Harness()
+    h.session(PHONE, join())
+    old = x(PLAIN_OUT)
+    assert h.room(old) == [Discard(stanza=old, reason=DiscardReason.STALE)]
+    assert occ(h).state is OccupancyState.JOINING
+
+
+def test_ghost_occupants_are_not_removed_when_the_resync_could_not_track_them() -> None:
+    """Config.max_occupants_per_room bounds what a rejoin tracks; past it nobody is taken
+    for gone."""
+    h = Harness(Router(Config(max_occupants_per_room=1)))
+    h.joined(PHONE, others=("bob",))
+    h.room(x(answer(pinged(h), "not-acceptable")))
+    h.room(occupant("carol"))
+    me = self_presence(pid="mmx-2")
+    assert h.room(me) == [Discard(stanza=me, reason=DiscardReason.RESYNC)]
+    assert list(occ(h).view.occupants) == ["bob"]
+
+
+def test_a_nick_change_unanswered_after_its_session_left_ends_quietly() -> None:
+    """Config.nick_change_timeout: nobody to tell; another change may be asked for."""
+    h = Harness()
+    h.joined(PHONE, LAPTOP)
+    h.session(PHONE, x("<presence to='lounge@muc.example.net/al' id='n'/>"))
+    h.closed(PHONE)
+    assert h.timer(60.0) == []
+    assert occ(h).nick_change is None

@@ -71,8 +71,11 @@ def check(router: Router, event: Event | None, actions: list[Action]) -> None:
                 for session in group:
                     assert room in account.sessions[session]
             assert len(occ.sent_ids) <= router.config.max_tracked_ids
-            assert len(occ.occupants) <= router.config.max_occupants_per_room
-            assert occ.history is None or len(occ.history) <= router.config.max_history_messages
+            assert len(occ.view.occupants) <= router.config.max_occupants_per_room
+            assert (
+                occ.view.history is None
+                or len(occ.view.history) <= router.config.max_history_messages
+            )
         assert len(account.pending_iqs) <= router.config.max_pending_iqs
 
 

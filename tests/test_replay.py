@@ -59,7 +59,16 @@ def test_json_lines_one_object_per_action_with_step() -> None:
             "action": "send",
             "xml": '<presence from="alice@example.org" to="lounge@muc.example.net/alice" id="j1">'
             '<x xmlns="http://jabber.org/protocol/muc"/></presence>',
-            "deadline": None,
+            "deadline": {
+                "at": 60.0,
+                "due": [
+                    {
+                        "kind": "join-timeout",
+                        "account": "alice@example.org",
+                        "detail": "lounge@muc.example.net",
+                    }
+                ],
+            },
         },
         {
             "step": 2,
@@ -80,8 +89,17 @@ def test_json_lines_one_object_per_action_with_step() -> None:
         {
             "step": 4,
             "action": "send",
-            "xml": '<presence from="alice@example.org" to="lounge@muc.example.net/alice" type="unavailable"/>',
-            "deadline": PING_AT_900,
+            "xml": '<presence from="alice@example.org" to="lounge@muc.example.net/alice" type="unavailable" id="t-1"/>',
+            "deadline": {
+                "at": 32.5,
+                "due": [
+                    {
+                        "kind": "leave-timeout",
+                        "account": "alice@example.org",
+                        "detail": "lounge@muc.example.net",
+                    }
+                ],
+            },
         },
     ]
 
@@ -95,7 +113,7 @@ READABLE = """\
       <presence from="alice@example.org" to="lounge@muc.example.net/alice" id="j1">
         <x xmlns="http://jabber.org/protocol/muc"/>
       </presence>
-   next deadline: none
+   next deadline 60 (in 60 s): join-timeout alice@example.org lounge@muc.example.net
 [2] at 0: to-account
       <presence from="lounge@muc.example.net/alice" to="alice@example.org" id="j1">
         <x xmlns="http://jabber.org/protocol/muc#user">
@@ -118,11 +136,11 @@ READABLE = """\
    next deadline 900 (in 897.5 s): ping alice@example.org lounge@muc.example.net
 [4] at 2.5: session-closed alice@example.org/phone
    -> send
-      <presence from="alice@example.org" to="lounge@muc.example.net/alice" type="unavailable"/>
-   next deadline 900 (in 897.5 s): ping alice@example.org lounge@muc.example.net
+      <presence from="alice@example.org" to="lounge@muc.example.net/alice" type="unavailable" id="t-1"/>
+   next deadline 32.5 (in 30 s): leave-timeout alice@example.org lounge@muc.example.net
 [5] at 2.5: timer
    -> (no action)
-   next deadline 900 (in 897.5 s): ping alice@example.org lounge@muc.example.net
+   next deadline 32.5 (in 30 s): leave-timeout alice@example.org lounge@muc.example.net
 [6] at 2.5: shutdown
    -> (no action)
    next deadline: none

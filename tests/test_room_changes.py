@@ -36,14 +36,14 @@ def test_room_initiated_nick_change_is_adopted_and_forked() -> None:
         Deliver(session=LAPTOP, stanza=change.with_to(LAPTOP)),
     ]
     occ = h.router._core.table.accounts[ALICE].rooms[ROOM]
-    assert occ.nick == "alice2"
+    assert occ.view.nick == "alice2"
     assert occ.state is OccupancyState.JOINED
     me = self_presence("alice2")
     assert h.room(me) == [
         Deliver(session=PHONE, stanza=me.with_to(PHONE)),
         Deliver(session=LAPTOP, stanza=me.with_to(LAPTOP)),
     ]
-    assert occ.self_presence == me
+    assert occ.view.self_presence == me
     # Leaving now names the new nick.
     h.session(LAPTOP, x("<presence to='lounge@muc.example.net/alice' type='unavailable'/>"))
     [action] = h.session(
@@ -62,7 +62,7 @@ def test_303_without_a_new_nick_changes_nothing_but_is_forwarded() -> None:
     h.joined(PHONE)
     odd = x(NICK_CHANGED.replace(" nick='alice2'", ""))
     assert h.room(odd) == [Deliver(session=PHONE, stanza=odd.with_to(PHONE))]
-    assert h.router._core.table.accounts[ALICE].rooms[ROOM].nick == "alice"
+    assert h.router._core.table.accounts[ALICE].rooms[ROOM].view.nick == "alice"
 
 
 def test_configuration_change_codes_update_the_flags_late_joiners_see() -> None:
@@ -75,7 +75,7 @@ def test_configuration_change_codes_update_the_flags_late_joiners_see() -> None:
             f"<x xmlns='http://jabber.org/protocol/muc#user'><status code='{code}'/></x></message>"
         )
         assert h.room(change) == [Deliver(session=PHONE, stanza=change.with_to(PHONE))]
-        assert sorted(h.router._core.table.accounts[ALICE].rooms[ROOM].flags) == flags
+        assert sorted(h.router._core.table.accounts[ALICE].rooms[ROOM].view.flags) == flags
     h.room(
         x(
             "<message type='groupchat' from='lounge@muc.example.net' to='alice@example.org'>"
@@ -98,15 +98,16 @@ def test_status_codes_from_an_occupant_do_not_change_the_flags() -> None:
         "<body>hi</body><x xmlns='http://jabber.org/protocol/muc#user'><status code='172'/></x></message>"
     )
     h.room(fake)
-    assert h.router._core.table.accounts[ALICE].rooms[ROOM].flags == set()
+    assert h.router._core.table.accounts[ALICE].rooms[ROOM].view.flags == set()
 
 
 def test_self_presence_without_muc_user_payload_gets_one_for_210() -> None:
-    """A sparse room self-presence still tells a session its nick was changed."""
+    """A sparse room self-presence (only the reflected join id) still tells a session its
+    nick was changed."""
     h = Harness()
     h.session(PHONE, join())
     h.session(LAPTOP, join("al", jid=None))
-    bare = x("<presence from='lounge@muc.example.net/alice' to='alice@example.org'/>")
+    bare = x("<presence from='lounge@muc.example.net/alice' to='alice@example.org' id='j1'/>")
     assert h.room(bare) == [
         Deliver(session=PHONE, stanza=bare.with_to(PHONE)),
         Deliver(
@@ -192,7 +193,7 @@ def test_subject_from_the_leaving_state_is_not_remembered() -> None:
     h.session(PHONE, x("<presence to='lounge@muc.example.net/alice' type='unavailable'/>"))
     new = subject("late news")
     assert h.room(new) == [Deliver(session=PHONE, stanza=new.with_to(PHONE))]
-    assert h.router._core.table.accounts[ALICE].rooms[ROOM].subject == subject()
+    assert h.router._core.table.accounts[ALICE].rooms[ROOM].view.subject == subject()
 
 
 def test_other_configuration_and_affiliation_notices_are_forwarded() -> None:

@@ -63,10 +63,15 @@ def test_every_stanza_from_a_joined_room_is_claimed() -> None:
             "<message from='lounge@muc.example.net' to='alice@example.org'><body>announce</body></message>"
         ),
         x("<presence from='lounge@muc.example.net' to='alice@example.org'/>"),
-        x("<presence from='lounge@muc.example.net/bob' to='alice@example.org' type='probe'/>"),
     ):
         actions = h.room(stanza)
         assert actions == [Deliver(session=PHONE, stanza=stanza.with_to(PHONE))]
+    # RFC 6121 §3, §4.3: a probe or subscription request is for the account's server.
+    for kind in ("probe", "subscribe"):
+        asked = x(
+            f"<presence from='lounge@muc.example.net/bob' to='alice@example.org' type='{kind}'/>"
+        )
+        assert h.room(asked) == [Continue(stanza=asked)]
 
 
 def test_iq_from_the_room_continues_to_the_server() -> None:
@@ -211,7 +216,7 @@ def test_time_going_back_raises() -> None:
     h.router.handle(SessionClosed(session=PHONE), now=5.0)
     with pytest.raises(LocalProtocolError, match="time went back"):
         h.router.handle(SessionClosed(session=PHONE), now=4.0)
-    with pytest.raises(LocalProtocolError, match="must be a number"):
+    with pytest.raises(LocalProtocolError, match="POSIX seconds"):
         h.router.handle(SessionClosed(session=PHONE), now=float("nan"))
     with pytest.raises(LocalProtocolError, match="time went back"):
         h.router.handle_timer(1.0)
@@ -247,16 +252,15 @@ def test_sessions_per_room_bound_refuses_with_resource_constraint() -> None:
 
 
 def test_occupant_cache_bound_keeps_forwarding_but_stops_caching() -> None:
-    """Config.max_occupants_per_room: live presence still flows; the cache says it is partial."""
+    """Config.max_occupants_per_room: live presence still flows; the cache stays bounded."""
     h = Harness(Router(Config(max_occupants_per_room=1)))
     h.joined(PHONE, others=("bob",))
     carol = occupant("carol")
     assert h.room(carol) == [Deliver(session=PHONE, stanza=carol.with_to(PHONE))]
     occ = h.router._core.table.accounts[ALICE].rooms[ROOM]
-    assert list(occ.occupants) == ["bob"]
-    assert occ.occupants_truncated
+    assert list(occ.view.occupants) == ["bob"]
     h.room(occupant("bob", role="moderator"))
-    assert occ.occupants["bob"] == occupant("bob", role="moderator")
+    assert occ.view.occupants["bob"] == occupant("bob", role="moderator")
 
 
 def test_self_presence_while_joined_updates_the_cache() -> None:
@@ -265,4 +269,43 @@ def test_self_presence_while_joined_updates_the_cache() -> None:
     h.joined(PHONE)
     promoted = self_presence(role="moderator")
     assert h.room(promoted) == [Deliver(session=PHONE, stanza=promoted.with_to(PHONE))]
-    assert h.router._core.table.accounts[ALICE].rooms[ROOM].self_presence == promoted
+    assert h.router._core.table.accounts[ALICE].rooms[ROOM].view.self_presence == promoted
+
+
+def test_occupant_cache_is_bounded_in_bytes_too() -> None:
+    """Config.max_occupant_bytes: presences vary in size; a large one is forwarded live but
+    not cached once the cache holds its bound, and leaving frees the room it took."""
+    big = "x" * 400
+    h = Harness(Router(Config(max_occupant_bytes=800)))
+    h.joined(PHONE, others=("bob",))
+    carol = x(
+        f"<presence from='lounge@muc.example.net/carol' to='alice@example.org'><status>{big}</status>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'/></x></presence>"
+    )
+    dave = carol.replace(from_=ROOM.with_resource("dave"))
+    assert h.room(carol) == [Deliver(session=PHONE, stanza=carol.with_to(PHONE))]
+    assert h.room(dave) == [Deliver(session=PHONE, stanza=dave.with_to(PHONE))]
+    view = h.router.occupancy(ALICE, ROOM)
+    assert view is not None and view.occupants == ("bob", "carol")
+    h.room(
+        x(
+            "<presence type='unavailable' from='lounge@muc.example.net/carol' to='alice@example.org'/>"
+        )
+    )
+    h.room(dave)
+    view = h.router.occupancy(ALICE, ROOM)
+    assert view is not None and view.occupants == ("bob", "dave")
+
+
+def test_an_unknown_occupant_leaving_is_forwarded_and_changes_nothing() -> None:
+    """§7.14: the room may announce someone the account never saw (joined and left while
+    the cache was full); the sessions see it, the cache stays as it was."""
+    h = Harness()
+    h.joined(PHONE)
+    gone = x(
+        "<presence type='unavailable' from='lounge@muc.example.net/zed' to='alice@example.org'>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/></x></presence>"
+    )
+    assert h.room(gone) == [Deliver(session=PHONE, stanza=gone.with_to(PHONE))]
+    view = h.router.occupancy(ALICE, ROOM)
+    assert view is not None and view.occupants == ("bob",)

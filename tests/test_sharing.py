@@ -36,7 +36,7 @@ def test_equal_presences_for_different_accounts_share_one_payload() -> None:
     """Each account's cache holds its own stanza, all pointing at one payload."""
     router = Router()
     fill(router, ["bob", "carol"])
-    caches = [router._core.table.accounts[a].rooms[ROOM].occupants for a in ACCOUNTS]
+    caches = [router._core.table.accounts[a].rooms[ROOM].view.occupants for a in ACCOUNTS]
     assert caches[0]["bob"].children is caches[1]["bob"].children is caches[2]["bob"].children
     assert caches[0]["bob"].to == ACCOUNTS[0]
 
@@ -46,7 +46,7 @@ def test_the_shared_pool_is_bounded() -> None:
     router = Router(Config(max_shared_payloads=1))
     fill(router, ["bob", "carol"])
     assert len(router._core.payloads) == 1
-    cache = router._core.table.accounts[ACCOUNTS[2]].rooms[ROOM].occupants
+    cache = router._core.table.accounts[ACCOUNTS[2]].rooms[ROOM].view.occupants
     assert cache["bob"] == x(occupant_to(ACCOUNTS[2], "bob"))
 
 
@@ -70,9 +70,9 @@ def test_history_and_subject_are_kept_once_for_all_accounts() -> None:
         ):
             router.handle(ToAccount(stanza=x(text)), now=0.0)
     rooms = [router._core.table.accounts[a].rooms[ROOM] for a in ACCOUNTS]
-    assert rooms[0].subject is not None and rooms[1].subject is not None
-    assert rooms[0].subject.children is rooms[1].subject.children
-    histories = [r.history for r in rooms]
+    assert rooms[0].view.subject is not None and rooms[1].view.subject is not None
+    assert rooms[0].view.subject.children is rooms[1].view.subject.children
+    histories = [r.view.history for r in rooms]
     assert histories[0] is not None and histories[2] is not None
     first = histories[0].select(None, 0.0, 1, ROOM)[0]
     third = histories[2].select(None, 0.0, 1, ROOM)[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -38,6 +39,7 @@ from minimix_core import (
     SnapshotError,
     ToAccount,
 )
+from minimix_core._history import message_key
 
 
 def round_trip(router: Router, now: float, *, sessions: bool) -> Router:
@@ -113,12 +115,12 @@ def test_restart_rejoins_bookmarked_rooms_and_leaves_the_rest_spread_out() -> No
     assert restarted.timer(start + 1.0) == [
         Send(
             stanza=x(
-                "<presence from='alice@example.org' to='garden@muc.example.net/alice' type='unavailable'/>"
+                "<presence from='alice@example.org' to='garden@muc.example.net/alice' type='unavailable' id='mmx-3'/>"
             )
         )
     ]
     table = restarted.router._core.table.accounts[ALICE]
-    assert table.rooms[ROOM].state is OccupancyState.REJOINING
+    assert table.rooms[ROOM].state is OccupancyState.REJOIN_SENT
     assert table.rooms[OTHER_ROOM].state is OccupancyState.LEAVING
     assert table.sessions == {}
     assert table.pending_iqs == {}
@@ -179,7 +181,7 @@ def test_restart_forgets_accounts_with_nothing_left() -> None:
     assert r.handle_timer(5.0) == [
         Send(
             stanza=x(
-                "<presence from='alice@example.org' to='lounge@muc.example.net/alice' type='unavailable'/>"
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice' type='unavailable' id='mmx-1'/>"
             )
         )
     ]
@@ -189,6 +191,9 @@ def test_restart_forgets_accounts_with_nothing_left() -> None:
     assert r.handle(ToAccount(stanza=answer), now=6.0) == [
         Discard(stanza=answer, reason=DiscardReason.NO_SESSION)
     ]
+    # What the account remembers of the room (the phone's position) goes after a while.
+    assert [a["memory"] != [] for a in r.snapshot()["accounts"]] == [True]
+    assert r.handle_timer(6.0 + r.config.device_memory) == []
     assert r.snapshot()["accounts"] == []
 
 
@@ -197,8 +202,9 @@ def test_restart_forgets_accounts_with_nothing_left() -> None:
     [
         ({}, "not a minimix_core snapshot"),
         ([], "not a minimix_core snapshot"),
-        ({"format": "minimix_core.snapshot", "version": 0}, "version 0 is not 1"),
+        ({"format": "minimix_core.snapshot", "version": 0}, "version 0 is not 1 or 2"),
         ({"format": "minimix_core.snapshot", "version": 1}, "malformed snapshot"),
+        ({"format": "minimix_core.snapshot", "version": 2}, "malformed snapshot"),
     ],
 )
 def test_bad_snapshots_fail_clearly(snapshot: object, message: str) -> None:
@@ -225,12 +231,11 @@ def test_snapshot_keeps_the_autojoin_queue_and_stanza_ids() -> None:
     """Queued joins and the history's id index survive a round trip."""
     h = Harness(Router(Config(autojoin_interval=5.0)))
     h.joined(PHONE)
-    h.room(
-        x(
-            "<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='m'>"
-            "<body>x</body><stanza-id xmlns='urn:xmpp:sid:0' by='lounge@muc.example.net' id='s1'/></message>"
-        )
+    said = x(
+        "<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='m'>"
+        "<body>x</body><stanza-id xmlns='urn:xmpp:sid:0' by='lounge@muc.example.net' id='s1'/></message>"
     )
+    h.room(said)
     h.router.handle(
         BookmarksChanged(
             account=ALICE,
@@ -244,9 +249,9 @@ def test_snapshot_keeps_the_autojoin_queue_and_stanza_ids() -> None:
     h.timer(0.0)
     moved = round_trip(h.router, 0.0, sessions=True)
     assert moved.snapshot() == h.router.snapshot()
-    history = moved._core.table.accounts[ALICE].rooms[ROOM].history
+    history = moved._core.table.accounts[ALICE].rooms[ROOM].view.history
     assert history is not None
-    assert "s1" in history
+    assert message_key(said, ROOM) in history
     restarted = round_trip(h.router, 1.0, sessions=False)
     [first] = restarted.handle_timer(1.0)
     assert isinstance(first, Send)
@@ -281,6 +286,13 @@ def test_an_account_moves_to_another_router_with_its_sessions() -> None:
     busy(here)
     dave_phone = DAVE.with_resource("phone")
     here.session(dave_phone, join(room=OTHER_ROOM, nick="dave"))
+    here.room(
+        x(
+            "<presence from='garden@muc.example.net/dave' to='dave@example.org' id='j1'>"
+            "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'/>"
+            "<status code='110'/></x></presence>"
+        )
+    )
     reference = Harness(round_trip(here.router, here.now, sessions=True))
 
     snap = json.loads(json.dumps(here.router.snapshot([ALICE])))
@@ -300,9 +312,10 @@ def test_an_account_moves_to_another_router_with_its_sessions() -> None:
         lambda h: h.timer(900.0),
     ]
     for step in steps:
-        assert step(there) == step(reference)
-    # Dave stays here, and none of alice's timers are left behind.
-    assert here.router.handle_timer(900.0) == []
+        # Dave's own keep-alive stays behind with dave.
+        assert step(there) == [a for a in step(reference) if a.stanza.from_ != DAVE]
+    # Dave stays here, and none of alice's timers are left behind: only dave's keep-alive.
+    assert [a.stanza.from_ for a in here.router.handle_timer(900.0)] == [DAVE]
 
 
 def test_adopting_an_account_twice_or_a_bad_snapshot_changes_nothing() -> None:
@@ -345,3 +358,127 @@ def test_adopted_autojoins_join_the_queue() -> None:
     [joined] = there.handle_timer(1.0)
     assert isinstance(joined, Send)
     assert joined.stanza.to == OTHER_ROOM.with_resource("alice")
+
+
+V1 = Path(__file__).parent / "fixtures" / "snapshot-v1.json"
+"""A version 1 snapshot, as an earlier release wrote it: three rooms, one rejoining after
+332, one with a nick change in flight, one being left; an autojoin bookmark."""
+
+
+def test_a_version_1_snapshot_still_restores() -> None:
+    """Old snapshots restore: the rejoin is due, the nick change and the leave go on."""
+    old = json.loads(V1.read_text())
+    assert old["version"] == 1
+    router = Router.restore(old, now=1_800_000_010.0, sessions=True)
+    account = router._core.table.accounts[ALICE]
+    states = {str(room): o.state for room, o in account.rooms.items()}
+    assert states == {
+        "lounge@muc.example.net": OccupancyState.REJOIN_WAIT,
+        "garden@muc.example.net": OccupancyState.JOINED,
+        "attic@muc.example.net": OccupancyState.LEAVING,
+    }
+    garden = account.rooms[OTHER_ROOM]
+    assert garden.nick_change is not None and garden.nick_change.sent_id == "n1"
+    history = account.rooms[ROOM].view.history
+    assert history is not None and len(history) == 1
+    [rejoin] = router.handle_timer(1_800_000_010.0)
+    assert isinstance(rejoin, Send)
+    assert rejoin.stanza.to == ROOM.with_resource("alice")
+    assert router.snapshot()["version"] == 2
+    # And after a process restart: the bookmarked room is rejoined, the others left.
+    restarted = Router.restore(old, now=1_800_000_010.0)
+    sent = [a.stanza for a in restarted.handle_timer(1_800_000_010.0)]
+    assert [(s.type, str(s.to)) for s in sent] == [(None, "lounge@muc.example.net/alice")]
+
+
+def test_equal_deadlines_fire_in_the_same_order_after_a_restore() -> None:
+    """A moved deadline goes behind the others due at the same time; a snapshot keeps that."""
+    h = Harness()
+    h.session(PHONE, join())
+    h.session(PHONE, join(room=OTHER_ROOM))
+    h.router._core.timers.schedule(("state", ALICE, ROOM), 60.0)  # moved: now fires last
+    moved = round_trip(h.router, 0.0, sessions=True)
+
+    def rooms(actions: list[Action]) -> list[str]:
+        return [
+            str(a.stanza.from_.bare) for a in actions if isinstance(a, Deliver) and a.stanza.from_
+        ]
+
+    expected = rooms(h.router.handle_timer(60.0))
+    assert expected == ["garden@muc.example.net", "lounge@muc.example.net"]
+    assert rooms(moved.handle_timer(60.0)) == expected
+
+
+def test_an_adopted_account_keeps_its_presence_order() -> None:
+    """The latest presence wins a tie (RFC 6121 §4.7.2.1 ranks, then time): after a move
+    the adopting router's own order continues the account's."""
+    here = Harness()
+    here.joined(PHONE, LAPTOP)
+    for session, text in ((PHONE, "phone"), (LAPTOP, "laptop")):
+        here.session(
+            session,
+            x(
+                f"<presence to='lounge@muc.example.net/alice'><show>away</show><status>{text}</status></presence>"
+            ),
+        )
+    there = Harness()
+    there.router.adopt(json.loads(json.dumps(here.router.snapshot([ALICE]))), now=here.now)
+    again = x(
+        "<presence to='lounge@muc.example.net/alice'><show>away</show><status>phone again</status></presence>"
+    )
+    assert there.session(PHONE, again) == [
+        Send(
+            stanza=x(
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice'>"
+                "<show>away</show><status>phone again</status></presence>"
+            )
+        )
+    ]
+
+
+def test_a_blocked_bookmark_survives_a_restart() -> None:
+    """A kicked account stays out after a restart, until its bookmark changes."""
+    h = Harness()
+    h.router.handle(
+        BookmarksChanged(account=ALICE, bookmarks=(Bookmark(room=ROOM, autojoin=True),)), now=0.0
+    )
+    h.timer(0.0)
+    h.room(self_presence(pid="mmx-1"))
+    h.room(
+        x(
+            "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org'>"
+            "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/>"
+            "<status code='307'/><status code='110'/></x></presence>"
+        )
+    )
+    restarted = round_trip(h.router, 1.0, sessions=False)
+    assert list(restarted._core.table.accounts[ALICE].blocked) == [ROOM]
+    assert restarted.next_deadline() is None
+
+
+def test_a_restart_forgets_a_join_in_flight_that_no_bookmark_wants() -> None:
+    """Its session is gone with the restart, and nothing keeps the account there."""
+    h = Harness()
+    h.session(PHONE, join())
+    restarted = round_trip(h.router, 1.0, sessions=False)
+    assert restarted._core.table.accounts == {}
+    assert restarted.next_deadline() is None
+
+
+def test_an_absent_occupancy_in_a_snapshot_is_refused() -> None:
+    """Absent occupancies do not exist; a snapshot that has one was not written by us."""
+    h = Harness()
+    h.joined(PHONE)
+    snap = json.loads(json.dumps(h.router.snapshot()))
+    snap["accounts"][0]["rooms"][0]["state"] = "absent"
+    with pytest.raises(SnapshotError, match="cannot be absent"):
+        Router.restore(snap, now=0.0)
+
+
+def test_a_version_1_occupancy_without_history_restores() -> None:
+    """A room that never sent a message has no history in either version."""
+    old = json.loads(V1.read_text())
+    for room in old["accounts"][0]["rooms"]:
+        room["history"] = None
+    router = Router.restore(old, now=1_800_000_010.0, sessions=True)
+    assert all(o.view.history is None for o in router._core.table.accounts[ALICE].rooms.values())

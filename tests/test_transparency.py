@@ -394,7 +394,7 @@ class Transparency(RuleBasedStateMachine):
                     for session in group:
                         assert room in account.sessions[session]
                 assert len(occ.attached) + len(occ.pending) <= router.config.max_sessions_per_room
-                assert len(occ.occupants) <= router.config.max_occupants_per_room
+                assert len(occ.view.occupants) <= router.config.max_occupants_per_room
             assert len(account.rooms) <= router.config.max_rooms_per_account
 
 

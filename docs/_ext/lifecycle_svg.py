@@ -30,13 +30,15 @@ PLACES: dict[str, Point] = {
     "joining": (490.0, 175.0),
     "joined": (825.0, 175.0),
     "leaving": (490.0, 505.0),
-    "rejoining": (825.0, 505.0),
+    "rejoin-wait": (825.0, 505.0),
+    "rejoin-sent": (940.0, 340.0),
 }
 # Control points of arrows that must go round the others; the rest are straight, or
 # bent a little to their left when the opposite arrow exists too.
 ROUTES: dict[tuple[str, str], Point] = {
     ("joined", "absent"): (420.0, -165.0),
-    ("rejoining", "absent"): (420.0, 855.0),
+    ("rejoin-wait", "absent"): (420.0, 855.0),
+    ("rejoin-sent", "absent"): (1090.0, 900.0),
 }
 # Where along an arrow its label sits (0.5, the middle, unless said otherwise).
 LABEL_AT: dict[tuple[str, str], float] = {("joined", "leaving"): 0.3}
@@ -48,7 +50,8 @@ LOOP_SIDES: dict[str, str] = {
     "joining": "top",
     "joined": "right",
     "leaving": "bottom",
-    "rejoining": "right",
+    "rejoin-wait": "bottom",
+    "rejoin-sent": "top",
 }
 BEND = 34.0
 

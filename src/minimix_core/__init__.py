@@ -21,6 +21,7 @@ from ._lifecycle import LifecycleError, OccupancyState
 from ._router import LocalProtocolError, Router
 from ._snapshot import SnapshotError
 from ._stanza import CLIENT_NS, XML_LANG, Element, Stanza
+from ._view import OccupancyView
 from ._xml import StanzaParseError, parse_stanza, serialize
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "LifecycleError",
     "LocalProtocolError",
     "OccupancyState",
+    "OccupancyView",
     "Router",
     "Send",
     "SessionClosed",

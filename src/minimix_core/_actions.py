@@ -86,6 +86,20 @@ class DiscardReason(enum.StrEnum):
     the sessions are not bothered."""
     RESYNC = "resync"
     """What a room re-sends after a rejoin and the sessions already know."""
+    DUPLICATE = "duplicate"
+    """A room message the account already had (the same XEP-0359 stanza-id, or the same
+    sender, id and body): a retransmission, or a join's history repeating it."""
+    STALE = "stale"
+    """An answer to a request the router no longer waits for (a late or duplicated
+    reply: its id matches nothing in flight)."""
+    JOIN_REFUSED = "join-refused"
+    """The room refused a join the router made on its own (autojoin, rejoin); no
+    session waits for the answer."""
+    HELD = "held"
+    """A session's presence update while the account rejoins: the rejoin carries it."""
+    MALFORMED_REMOTE = "malformed-remote"
+    """Remote input the router cannot use as it is (digits that are not ASCII, a
+    required part missing): nothing changes."""
 
 
 @frozen(kw_only=True)

@@ -3,18 +3,20 @@
 An autojoin bookmark (XEP-0402) keeps the account in its room while every device sleeps,
 so messages reach the account (and push) instead of being lost. When autojoin turns off
 or the bookmark goes, the account leaves and every session is told: leave once,
-everywhere. Joins the router makes on its own are queued and spread out in time.
+everywhere. A room that removed or refused the account for good is not joined again
+until its bookmark changes or a session joins. Joins the router makes on its own are
+queued and spread out in time.
 """
 
 from __future__ import annotations
 
-from ._actions import Action, Send
+from ._actions import Action
 from ._core import Core
 from ._events import Bookmark
 from ._jid import JID
 from ._keepalive import rejoin_due
-from ._lifecycle import OccupancyEvent, OccupancyState, advance
-from ._membership import last_session_gone
+from ._lifecycle import OccupancyEvent, OccupancyState
+from ._membership import leave_room, send_join
 from ._muc import MUC, MUC_X
 from ._stanza import Element, Stanza
 from ._table import Account, Occupancy
@@ -27,20 +29,25 @@ def bookmarks_changed(
 ) -> list[Action]:
     """The account's complete bookmark set is now ``bookmarks``."""
     account = core.table.account(account_jid)
+    before = account.bookmarks
     wanted = {mark.room.bare: mark for mark in bookmarks if mark.autojoin}
     account.bookmarks = wanted
+    # A bookmark that changed since the room refused the account is the user asking again.
+    for room, mark in list(account.blocked.items()):
+        if wanted.get(room) != mark:
+            del account.blocked[room]
     actions: list[Action] = []
     for room, occupancy in list(account.rooms.items()):
         if room in wanted:
-            occupancy.pinned = True
             core.timers.cancel(("grace", account_jid, room))
-        elif occupancy.pinned:
-            occupancy.pinned = False
+        elif room in before:
             actions += leave_everywhere(core, account, occupancy)
+    budget = core.config.max_rooms_per_account - len(account.rooms)
     for room in wanted:
-        if room not in account.rooms:
+        if room not in account.rooms and account.wanted(room) and budget > 0:
+            budget -= 1
             queue_join(core, account_jid, room)
-    core.table.forget_if_empty(account)
+    core.forget_if_idle(account)
     return actions
 
 
@@ -51,7 +58,7 @@ def leave_everywhere(core: Core, account: Account, occupancy: Occupancy) -> list
     leaving = {**occupancy.attached, **occupancy.pending}
     occupancy.attached = {}
     occupancy.pending = {}
-    return last_session_gone(core, account, occupancy, None, leaving)
+    return leave_room(core, account, occupancy, None, leaving)
 
 
 def queue_join(core: Core, account: JID, room: JID) -> None:
@@ -73,27 +80,24 @@ def autojoin_due(core: Core) -> list[Action]:
         occupancy = account.rooms.get(room)
         if occupancy is not None:
             actions = _restored(core, account, occupancy)
-            continue
-        mark = account.bookmarks.get(room)
-        if mark is not None:
-            actions = [Send(stanza=_autojoin(core, account, room, mark))]
+        elif account.wanted(room) and len(account.rooms) < core.config.max_rooms_per_account:
+            actions = _autojoin(core, account, room, account.bookmarks[room])
     core.last_autojoin = core.now
     core.autojoin_at = core.now + core.config.autojoin_interval if core.join_queue else None
     return actions
 
 
 def _restored(core: Core, account: Account, occupancy: Occupancy) -> list[Action]:
-    """After a restart, each room hears from the account again: a leave or a rejoin."""
-    if occupancy.leave_due:
-        occupancy.leave_due = False
-        to = occupancy.room.with_resource(occupancy.current_nick)
-        return [Send(stanza=Stanza("presence", type="unavailable", from_=account.jid, to=to))]
-    if occupancy.state is OccupancyState.REJOINING and not occupancy.rejoin_sent:
+    """After a restart, each room hears from the account again: a rejoin or a leave."""
+    if occupancy.attached or occupancy.pending or occupancy.request_id is not None:
+        return []  # a session joined it again meanwhile
+    if occupancy.state is OccupancyState.REJOIN_WAIT:
         return rejoin_due(core, account.jid, occupancy.room)
-    return []  # a session joined it again meanwhile
+    # JOINED with nobody and nothing in flight: the room still counts the account.
+    return leave_room(core, account, occupancy, None, {})
 
 
-def _autojoin(core: Core, account: Account, room: JID, mark: Bookmark) -> Stanza:
+def _autojoin(core: Core, account: Account, room: JID, mark: Bookmark) -> list[Action]:
     nick = mark.nick or account.jid.local or "user"
     inner = () if mark.password is None else (Element(f"{{{MUC}}}password", text=mark.password),)
     join = Stanza(
@@ -103,15 +107,12 @@ def _autojoin(core: Core, account: Account, room: JID, mark: Bookmark) -> Stanza
         id=core.next_id(),
         children=(Element(MUC_X, (), inner),),
     )
-    occupancy = Occupancy(room, join, nick)
-    occupancy.state = advance(OccupancyState.ABSENT, OccupancyEvent.AUTOJOIN)
-    occupancy.pinned = True
-    account.rooms[room] = occupancy
-    return join
+    occupancy = account.rooms[room] = Occupancy(room, join)
+    return send_join(core, account, occupancy, OccupancyEvent.AUTOJOIN)
 
 
 def grace_over(core: Core, account_jid: JID, room: JID) -> list[Action]:
     """Nobody came back within ``disconnect_grace``: the account leaves."""
     # A session's join and a bookmark both cancel this timer: nobody is here.
     account = core.table.accounts[account_jid]
-    return last_session_gone(core, account, account.rooms[room], None, {})
+    return leave_room(core, account, account.rooms[room], None, {})

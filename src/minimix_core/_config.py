@@ -32,6 +32,10 @@ class Config:
     max_occupants_per_room: int = field(default=10_000, validator=_positive)
     """Other occupants' presences cached per occupancy for late joins. Beyond it new
     occupants are still forwarded live but not cached, so late joiners see a partial list."""
+    max_occupant_bytes: int = field(default=4 * 1024 * 1024, validator=_positive)
+    """Characters of XML the cached occupant presences of one occupancy may hold (their
+    payloads; presences vary in size). Beyond it, as beyond ``max_occupants_per_room``,
+    new occupants are forwarded live but not cached."""
     max_shared_payloads: int = field(default=65_536, validator=_positive)
     """Distinct payloads (occupant presences, subjects, history messages) kept once for
     all accounts that see them (memory sharing); beyond it the oldest is no longer shared
@@ -60,6 +64,26 @@ class Config:
     )
     """Messages a late joiner gets when its join asks for no specific history (Prosody's
     room default is 20)."""
+    join_timeout: float = field(default=60.0, validator=_seconds)
+    """Seconds a room has to answer the account's join or rejoin (XEP-0045 §7.2). A join
+    not answered in time: each waiting session gets ``remote-server-timeout`` (type
+    ``wait``) and the account sends an unavailable in case the room admitted it late; a
+    bookmarked room is tried again after ``rejoin_delay``. A rejoin not answered in time
+    counts as a failed try (see ``max_rejoin_attempts``)."""
+    leave_timeout: float = field(default=30.0, validator=_seconds)
+    """Seconds a room has to answer the account's leave (§7.14); then the account counts
+    as out, the leaving sessions get their unavailable self-presence, and a session that
+    joined meanwhile makes the account join again."""
+    nick_change_timeout: float = field(default=60.0, validator=_seconds)
+    """Seconds a room has to answer a nick change (§7.6); then the session that asked gets
+    ``remote-server-timeout`` and another change may be asked for."""
+    resync_timeout: float = field(default=60.0, validator=_seconds)
+    """Seconds after a rejoin during which what the room re-sends and the sessions know
+    already is not shown again; the room's subject ends it earlier (§7.2.15)."""
+    max_remembered_messages: int = field(default=256, validator=_positive)
+    """Message keys (fixed size, 16 characters) the account remembers per room across
+    occupancies, so a message the room sends again (a retransmission, a join's history)
+    is archived and pushed once. At the bound the oldest key is forgotten."""
     keepalive_idle: float = field(default=900.0, validator=_seconds)
     """Seconds of silence from a room after which the router self-pings it from the
     account (XEP-0410 §3.2 suggests 15 minutes)."""

@@ -9,7 +9,7 @@ from collections import OrderedDict
 from ._config import Config
 from ._jid import JID
 from ._stanza import Element, payload_size
-from ._table import Table
+from ._table import Account, Table
 
 __all__ = ["Core", "TimerKey", "Timers"]
 
@@ -37,6 +37,11 @@ class Timers:
         """Forget ``key``'s deadline, if it has one."""
         self._when.pop(key, None)
 
+    def when(self, key: TimerKey) -> float | None:
+        """``key``'s deadline, if it has one."""
+        entry = self._when.get(key)
+        return None if entry is None else entry[0]
+
     def _drop_stale(self) -> None:
         heap = self._heap
         while heap and self._when.get(heap[0][2]) != heap[0][:2]:
@@ -48,8 +53,12 @@ class Timers:
         return self._heap[0][0] if self._heap else None
 
     def items(self) -> list[tuple[float, TimerKey]]:
-        """Every live deadline with its key, earliest first (for snapshots)."""
-        return sorted(((when, key) for key, (when, _) in self._when.items()), key=lambda i: i[0])
+        """Every live deadline with its key, in the order they fire.
+
+        Snapshots keep this order, so equal deadlines fire in the same order after a restore.
+        """
+        ordered = sorted(self._when.items(), key=lambda item: item[1])
+        return [(when, key) for key, (when, _) in ordered]
 
     def pop_due(self, now: float) -> list[TimerKey]:
         """Every key due at ``now``, in deadline order, removed."""
@@ -131,6 +140,27 @@ class Core:
         pool[children] = children
         self.payload_bytes += size
         return children
+
+    def forget_if_idle(self, account: Account) -> None:
+        """Drop an account's entry once it holds nothing.
+
+        What it remembers of its rooms (messages archived, device positions) is kept
+        ``Config.device_memory`` seconds longer.
+        """
+        if not account.idle:
+            return
+        jid = account.jid
+        if account.memory:
+            self.schedule(("forget", jid, jid), self.config.device_memory)
+        else:
+            self.table.accounts.pop(jid, None)
+            self.timers.cancel(("forget", jid, jid))
+
+    def forget_memory(self, jid: JID) -> None:
+        """``Config.device_memory`` after the account went idle: forget it if it still is."""
+        account = self.table.accounts.get(jid)
+        if account is not None and account.idle:
+            del self.table.accounts[jid]
 
     def next_id(self) -> str:
         """A fresh id for a stanza the router invents: prefix and counter, replayable."""

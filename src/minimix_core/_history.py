@@ -8,6 +8,7 @@ own when it sent one.
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ from ._jid import JID
 from ._muc import DELAY, HINTS, MUC, STANZA_ID
 from ._stanza import CLIENT_NS, Element, Stanza, payload_size
 
-__all__ = ["History", "HistoryRequest", "history_request", "iso_stamp"]
+__all__ = ["History", "HistoryRequest", "history_request", "iso_stamp", "message_key"]
 
 _BODY: Final = f"{{{CLIENT_NS}}}body"
 _NOT_STORED: Final = frozenset({f"{{{HINTS}}}no-store", f"{{{HINTS}}}no-permanent-store"})
@@ -47,11 +48,35 @@ def iso_stamp(seconds: float) -> str:
 def _parse_stamp(text: str) -> float | None:
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+    except (ValueError, OverflowError):  # remote text: a bad stamp is no stamp
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+
+
+def message_key(stanza: Stanza, room: JID) -> str:
+    """A fixed-size key that names one room message however often it arrives.
+
+    The room's XEP-0359 stanza-id when it gives one (``by`` the room); otherwise, for
+    rooms without stanza-ids, the sender's occupant JID, the message's ``id`` and its
+    payload but the ``<delay/>``: what a retransmission or a join's history repeats
+    unchanged (the room adds only the delay). 16 hexadecimal characters, so a bound on
+    the count is one on bytes.
+    """
+    stanza_id = History.stanza_id(stanza, room)
+    if stanza_id is not None:
+        material = "s\0" + stanza_id
+    else:
+        payload = [_canonical(c) for c in stanza.children if c.tag != DELAY]
+        material = f"m\0{stanza.from_}\0{stanza.id}\0{payload}"
+    return hashlib.blake2b(material.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
+def _canonical(element: Element) -> object:
+    """The element as comparable data, attribute order left out (servers reorder them)."""
+    children = [_canonical(c) for c in element.children]
+    return (element.tag, sorted(element.attrs), element.text, children)
 
 
 def is_historic(stanza: Stanza) -> bool:
@@ -95,7 +120,7 @@ class HistoryRequest:
 
 def _limit(element: Element, name: str) -> int | None:
     value = element.get(name)
-    return int(value) if value is not None and value.isdigit() else None
+    return int(value) if value is not None and value.isascii() and value.isdigit() else None
 
 
 def history_request(join: Stanza) -> HistoryRequest | None:
@@ -117,16 +142,17 @@ _DELAY_SIZE: Final = 67  # <delay xmlns="urn:xmpp:delay" from="" stamp="…Z"/>
 
 
 class _Entry:
-    __slots__ = ("at", "replay", "seq", "size", "stanza", "stanza_id")
+    __slots__ = ("at", "key", "private", "replay", "seq", "size", "stanza")
 
     def __init__(
-        self, stanza: Stanza, at: float, stanza_id: str | None, size: int, seq: int
+        self, stanza: Stanza, at: float, key: str, size: int, seq: int, private: bool
     ) -> None:
         self.stanza = stanza
         self.at = at
-        self.stanza_id = stanza_id
+        self.key = key
         self.size = size
         self.seq = seq
+        self.private = private
         self.replay: Stanza | None = None
         """The message as replayed: with one delay (the room's, or one stamped ``at``)."""
 
@@ -148,14 +174,13 @@ class _Entry:
 class History:
     """The last messages of one room, bounded by count and size, oldest first."""
 
-    __slots__ = ("_bytes", "_entries", "_ids", "last_seq")
+    __slots__ = ("_bytes", "_entries", "_keys", "_private")
 
     def __init__(self) -> None:
         self._entries: deque[_Entry] = deque()
-        self._ids: dict[str, None] = {}
+        self._keys: dict[str, None] = {}
         self._bytes = 0
-        self.last_seq = 0
-        """The number of the newest message ever added: a device's position."""
+        self._private = 0  # how many entries are private: most histories have none
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -165,8 +190,8 @@ class History:
         """The buffer's size in (approximate) characters of XML."""
         return self._bytes
 
-    def __contains__(self, stanza_id: str) -> bool:
-        return stanza_id in self._ids
+    def __contains__(self, key: str) -> bool:
+        return key in self._keys
 
     @staticmethod
     def stanza_id(stanza: Stanza, room: JID) -> str | None:
@@ -177,10 +202,25 @@ class History:
                 return child.get("id")
         return None
 
-    def add(self, stanza: Stanza, room: JID, now: float, config: Config) -> float:
+    def add(
+        self,
+        stanza: Stanza,
+        room: JID,
+        now: float,
+        config: Config,
+        *,
+        key: str,
+        seq: int,
+        private: bool = False,
+    ) -> float:
         """Keep ``stanza`` (a historic message) in the form late joiners get it.
 
-        Returns when it was sent: its delay stamp, or ``now`` for a live message.
+        ``key`` is its :func:`message_key`, ``seq`` its number in the account's memory of
+        the room (a device's position counts in these numbers). A ``private`` message
+        (XEP-0045 §7.5) came while no device was there: the next device to come gets it
+        with the history, then it is dropped (:meth:`forget_private`). Returns when it was
+        sent: its delay stamp, clamped to ``now``
+        (a remote clock is not trusted further), or ``now`` for a live message.
         """
         delay = stanza.find(DELAY)
         at = now
@@ -189,21 +229,20 @@ class History:
             size += _DELAY_SIZE + len(str(room))  # the delay added when it is replayed
         else:
             parsed = _parse_stamp(delay.get("stamp", ""))
-            at = parsed if parsed is not None else now
-        stanza_id = self.stanza_id(stanza, room)
-        self.last_seq += 1
-        self._entries.append(_Entry(stanza, at, stanza_id, size, self.last_seq))
+            if parsed is not None and parsed < now:
+                at = parsed
+        self._entries.append(_Entry(stanza, at, key, size, seq, private))
+        self._private += private
         self._bytes += size
-        if stanza_id is not None:
-            self._ids[stanza_id] = None
+        self._keys[key] = None
         while self._entries and (
             len(self._entries) > config.max_history_messages
             or self._bytes > config.max_history_bytes
         ):
             old = self._entries.popleft()
             self._bytes -= old.size
-            if old.stanza_id is not None:
-                self._ids.pop(old.stanza_id, None)
+            self._private -= old.private
+            self._keys.pop(old.key, None)
         return at
 
     def select(
@@ -230,25 +269,44 @@ class History:
 
     def dump(self, stanza: Callable[[Stanza], object]) -> list[object]:
         """The buffer as JSON-safe data (``stanza`` converts one message)."""
-        entries = [[stanza(e.stanza), e.at, e.stanza_id, e.size, e.seq] for e in self._entries]
-        return [self.last_seq, entries]
+        return [[stanza(e.stanza), e.at, e.key, e.size, e.seq, e.private] for e in self._entries]
 
     @classmethod
     def load(cls, data: list[Any], stanza: Callable[[Any], Stanza]) -> History:
         """A buffer back from :meth:`dump`."""
         history = cls()
-        last_seq, entries = data
-        history.last_seq = int(last_seq)
-        for message, at, stanza_id, size, seq in entries:
-            entry = _Entry(stanza(message), float(at), stanza_id, int(size), int(seq))
+        for message, at, key, size, seq, private in data:
+            entry = _Entry(stanza(message), float(at), str(key), int(size), int(seq), bool(private))
             history._entries.append(entry)
             history._bytes += entry.size
-            if stanza_id is not None:
-                history._ids[stanza_id] = None
+            history._private += entry.private
+            history._keys[entry.key] = None
         return history
 
+    def forget_private(self) -> None:
+        """Drop the private messages: a device got them, the others find them archived."""
+        if not self._private:
+            return
+        self._private = 0
+        kept = deque(entry for entry in self._entries if not entry.private)
+        for entry in self._entries:
+            if entry.private:
+                self._bytes -= entry.size
+                del self._keys[entry.key]
+        self._entries = kept
+
+    def number_of(self, sender: JID, stanza_id: str) -> int | None:
+        """The number of the kept message ``sender`` sent with ``id`` ``stanza_id``.
+
+        A walk over at most ``Config.max_history_messages`` entries, for the rare bounce.
+        """
+        for entry in reversed(self._entries):
+            if entry.stanza.id == stanza_id and entry.stanza.from_ == sender:
+                return entry.seq
+        return None
+
     def after(self, seq: int, room: JID) -> list[Stanza]:
-        """Every kept message newer than position ``seq``, oldest first.
+        """Every kept message newer than position ``seq``, oldest first, private ones too.
 
         If the buffer no longer reaches back that far, all it has.
         """

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ._actions import Action, Continue, Deliver, Discard, DiscardReason, Send
 from ._core import Core
 from ._jid import JID
-from ._lifecycle import OccupancyState
+from ._lifecycle import IN_ROOM
 from ._muc import MAM, NOT_CONNECTED_TEXT, NOT_IN_ROOM_TEXT, PING, error_stanza
 from ._stanza import Element, Stanza
 from ._table import Account, Occupancy, PendingIQ
@@ -26,7 +26,6 @@ __all__ = [
 ]
 
 _PING = f"{{{PING}}}ping"
-_IN_ROOM = frozenset({OccupancyState.JOINED, OccupancyState.REJOINING})
 _MAM_QUERY = f"{{{MAM}}}query"
 MAM_RESULT = f"{{{MAM}}}result"
 
@@ -42,7 +41,7 @@ def _self_ping_answer(stanza: Stanza, session: JID, to: JID, occupancy: Occupanc
         return None
     room = occupancy.room
     # While the router rejoins on its own, the session is still in as far as it knows.
-    joined = session in occupancy.attached and occupancy.state in _IN_ROOM
+    joined = session in occupancy.attached and occupancy.state in IN_ROOM
     if not joined:
         return error_stanza(
             stanza,
@@ -53,9 +52,9 @@ def _self_ping_answer(stanza: Stanza, session: JID, to: JID, occupancy: Occupanc
             text=NOT_CONNECTED_TEXT,
             by=room,
         )
-    if nick == occupancy.nick:
+    if nick == occupancy.view.nick:
         return Stanza("iq", type="result", from_=to, to=session, id=stanza.id)
-    if nick in occupancy.occupants:
+    if nick in occupancy.view.occupants:
         return None
     return error_stanza(
         stanza,
@@ -138,14 +137,18 @@ def iq_to_account(core: Core, account: Account | None, stanza: Stanza, sender: J
         # them on its behalf (RFC 6121 §8.5.2.1.3), as it would without the router.
         return [Continue(stanza=stanza)]
     pending = None if account is None else account.pending_iqs.get(stanza.id)
-    if account is None or pending is None or pending.room != sender.bare:
+    if pending is not None and pending.room != sender.bare:
+        # Another room answering with the id of an IQ sent elsewhere: not the answer.
+        return [Discard(stanza=stanza, reason=DiscardReason.UNEXPECTED)]
+    if account is None or pending is None:
         if stanza.id.startswith(core.config.id_prefix):
-            # An answer to an IQ the router sent and already answered with a timeout.
-            return [Discard(stanza=stanza, reason=DiscardReason.UNEXPECTED)]
+            # An answer to an IQ the router sent and no longer waits for: it answered the
+            # session with a timeout already, or this is a second copy.
+            return [Discard(stanza=stanza, reason=DiscardReason.STALE)]
         return [Continue(stanza=stanza)]
     del account.pending_iqs[stanza.id]
     core.timers.cancel(("iq", account.jid, stanza.id))
-    core.table.forget_if_empty(account)
+    core.forget_if_idle(account)
     if pending.session_closed:
         return [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]
     answer = stanza.replace(to=pending.session, id=pending.original_id)
@@ -156,7 +159,7 @@ def iq_timeout(core: Core, account_jid: JID, iq_id: str) -> list[Action]:
     """The room did not answer in time: the session gets ``remote-server-timeout``."""
     account = core.table.accounts[account_jid]
     pending = account.pending_iqs.pop(iq_id)
-    core.table.forget_if_empty(account)
+    core.forget_if_idle(account)
     if pending.session_closed:
         return []
     request = Stanza("iq", type="get", id=pending.original_id)

@@ -5,7 +5,8 @@ A room can forget an occupant without telling it: a restart, a lost server-to-se
 each room from the account. When the answer means "not joined" — or the room removed the
 account through no fault of its own (332 shutdown, 333 technical) — the account joins
 again, asking for the history it missed, and its sessions notice nothing unless the
-rejoin fails.
+rejoin fails for good. Every rejoin has a deadline; a failed one is tried again, each
+wait twice as long.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from ._actions import Action, Deliver, Discard, DiscardReason, Send
 from ._core import Core
 from ._history import iso_stamp
 from ._jid import JID
-from ._lifecycle import OccupancyEvent, OccupancyState, advance
-from ._membership import finish
+from ._lifecycle import OccupancyEvent, OccupancyState, transition
 from ._muc import MUC, MUC_X, PING, USER_X, error_condition
 from ._stanza import Element, Stanza
 from ._synth import departed_item, with_statuses
@@ -25,18 +25,22 @@ from ._table import Account, Occupancy
 
 __all__ = [
     "TRANSIENT_CONDITIONS",
-    "begin_rejoin",
     "give_up",
     "ping_answer",
     "ping_due",
     "rejoin_due",
-    "retry_delay",
+    "rejoin_failed",
+    "rejoin_now",
     "start_keepalive",
 ]
 
+_S = OccupancyState
+_E = OccupancyEvent
+
 # XEP-0410 §3.2: answers that mean "still joined".
 _JOINED_CONDITIONS: Final = frozenset({"service-unavailable", "feature-not-implemented"})
-# Network trouble, not a verdict: try again later.
+# XEP-0410 §3.2: the room's server could not be reached; nothing is known, ask again.
+_UNREACHABLE: Final = frozenset({"remote-server-not-found", "remote-server-timeout"})
 TRANSIENT_CONDITIONS: Final = frozenset(
     {
         "remote-server-not-found",
@@ -44,8 +48,10 @@ TRANSIENT_CONDITIONS: Final = frozenset(
         "service-unavailable",
         "internal-server-error",
         "recipient-unavailable",
+        "resource-constraint",
     }
 )
+"""Join errors that are network or load trouble, not a verdict on the account."""
 _HISTORY: Final = f"{{{MUC}}}history"
 
 
@@ -58,13 +64,15 @@ def start_keepalive(core: Core, account: JID, occupancy: Occupancy) -> None:
 
 
 def ping_due(core: Core, account_jid: JID, room: JID) -> list[Action]:
-    """A keep-alive deadline: ping after enough silence, or count a ping that got no answer."""
+    """A keep-alive deadline: ping after enough silence, or count a ping that got no answer.
+
+    The ``ping`` timer lives only while the occupancy is ``JOINED`` (the lifecycle cancels
+    it on the way out).
+    """
     occupancy = core.table.accounts[account_jid].rooms[room]
     config = core.config
-    if occupancy.state is not OccupancyState.JOINED:
-        return []  # leaving or rejoining: the keep-alive starts again once joined
     if occupancy.nick_change is not None:
-        # XEP-0410 §4: not between a nick change and its answer; look again a bit later.
+        # XEP-0410 §4: not between a nick change and its answer (which has a deadline).
         core.schedule(("ping", account_jid, room), config.keepalive_timeout)
         return []
     if occupancy.ping_id is not None:
@@ -74,9 +82,11 @@ def ping_due(core: Core, account_jid: JID, room: JID) -> list[Action]:
         wait = min(config.keepalive_timeout * 2.0**occupancy.ping_failures, config.keepalive_idle)
         core.schedule(("ping", account_jid, room), wait)
         return []
-    quiet_for = core.now - occupancy.last_seen
-    if quiet_for < config.keepalive_idle and occupancy.ping_failures == 0:
-        core.schedule(("ping", account_jid, room), config.keepalive_idle - quiet_for)
+    quiet_until = occupancy.last_seen + config.keepalive_idle
+    if quiet_until > core.now and occupancy.ping_failures == 0:
+        # Heard from since: ping when the silence would be long enough. An absolute time,
+        # so rounding can never leave the deadline where it is.
+        core.timers.schedule(("ping", account_jid, room), quiet_until)
         return []
     occupancy.ping_id = core.next_id()
     core.schedule(("ping", account_jid, room), config.keepalive_timeout)
@@ -92,11 +102,11 @@ def ping_due(core: Core, account_jid: JID, room: JID) -> list[Action]:
 
 
 def ping_answer(core: Core, account: Account, occupancy: Occupancy, stanza: Stanza) -> list[Action]:
-    """The room answered the keep-alive ping: still joined, gone, or forgot the account."""
+    """The room answered the keep-alive ping (matched by id): joined, gone, or forgot us."""
     done: list[Action] = [Discard(stanza=stanza, reason=DiscardReason.KEEPALIVE)]
     occupancy.ping_id = None
     condition, by = error_condition(stanza) if stanza.type == "error" else (None, None)
-    if condition in TRANSIENT_CONDITIONS - _JOINED_CONDITIONS:
+    if condition in _UNREACHABLE:
         occupancy.ping_failures += 1
         return done  # the pending deadline asks again
     room_said = by is None or by == str(occupancy.room)
@@ -111,67 +121,95 @@ def ping_answer(core: Core, account: Account, occupancy: Occupancy, stanza: Stan
         start_keepalive(core, account.jid, occupancy)
         return done
     if condition == "item-not-found":
-        occupancy.state = advance(occupancy.state, OccupancyEvent.ROOM_GONE)
-        return done + give_up(core, account, occupancy, "The room no longer exists")
-    return done + begin_rejoin(core, account, occupancy, delay=0.0)
+        gone = give_up(core, account, occupancy, "The room no longer exists", _E.ROOM_GONE)
+        return done + gone
+    # §3.2: any other error means the account is not an occupant.
+    return done + rejoin_now(core, account, occupancy)
 
 
-def begin_rejoin(
-    core: Core, account: Account, occupancy: Occupancy, *, delay: float
-) -> list[Action]:
-    """The room forgot the account: join again after ``delay`` (at once when 0)."""
-    if occupancy.state is OccupancyState.JOINED:
-        occupancy.state = advance(occupancy.state, OccupancyEvent.ROOM_FORGOT)
-    core.timers.cancel(("ping", account.jid, occupancy.room))
-    occupancy.ping_id = None
-    occupancy.rejoin_sent = False
-    if delay > 0:
-        core.schedule(("rejoin", account.jid, occupancy.room), delay)
-        return []
-    return rejoin_due(core, account.jid, occupancy.room)
-
-
-def retry_delay(core: Core, occupancy: Occupancy) -> float:
-    """How long before the next rejoin try: doubling from ``rejoin_delay``, capped."""
-    config = core.config
-    return min(config.rejoin_delay * 2.0**occupancy.rejoin_attempts, config.rejoin_max_delay)
+def rejoin_now(core: Core, account: Account, occupancy: Occupancy) -> list[Action]:
+    """The room forgot the account (``JOINED`` -> ``REJOIN_SENT``): join again at once."""
+    return _send_rejoin(core, account, occupancy, _E.ROOM_FORGOT)
 
 
 def rejoin_due(core: Core, account_jid: JID, room: JID) -> list[Action]:
-    """Send the account's join again, asking for the history since the last message seen."""
-    occupancy = core.table.accounts[account_jid].rooms[room]
-    occupancy.state = advance(occupancy.state, OccupancyEvent.REJOIN_DUE)
+    """``REJOIN_WAIT``'s delay passed: send the join again."""
+    account = core.table.accounts[account_jid]
+    return _send_rejoin(core, account, account.rooms[room], _E.REJOIN_DUE)
+
+
+def _send_rejoin(
+    core: Core, account: Account, occupancy: Occupancy, event: OccupancyEvent
+) -> list[Action]:
+    """The account's join again, asking for the history since the last message seen."""
     occupancy.rejoin_attempts += 1
-    occupancy.rejoin_sent = True
-    occupancy.resync = set()
-    since = occupancy.last_message_at
-    if since is None:
-        since = occupancy.joined_at
-    muc = occupancy.join.find(MUC_X)
-    kept = () if muc is None else tuple(c for c in muc.children if c.tag != _HISTORY)
-    history = Element(_HISTORY, (("since", iso_stamp(since)),))
+    view = occupancy.view
+    if view.self_presence is None:
+        # Never in (a bookmarked room whose join failed): the join as first made.
+        children = occupancy.join.children
+    else:
+        since = view.last_message_at if view.last_message_at is not None else view.joined_at
+        muc = occupancy.join.find(MUC_X)
+        kept = () if muc is None else tuple(c for c in muc.children if c.tag != _HISTORY)
+        history = Element(_HISTORY, (("since", iso_stamp(since)),))
+        children = (*occupancy.sent_payload, Element(MUC_X, (), (*kept, history)))
     join = Stanza(
         "presence",
-        from_=account_jid,
-        to=room.with_resource(occupancy.current_nick),
+        from_=account.jid,
+        to=occupancy.room.with_resource(occupancy.current_nick),
         id=core.next_id(),
-        children=(Element(MUC_X, (), (*kept, history)),),
+        children=children,
     )
+    occupancy.join = occupancy.join.replace(id=join.id)  # the room reflects this one
+    transition(core, account, occupancy, event, _S.REJOIN_SENT, request_id=join.id)
+    # The room sends its whole join sequence again (§7.1), occupants first: from now on
+    # what the sessions know already is not shown to them twice.
+    occupancy.resync = {}
     return [Send(stanza=join)]
 
 
-def give_up(core: Core, account: Account, occupancy: Occupancy, text: str) -> list[Action]:
-    """The account is out for good: every session gets its unavailable with 333 (§11.1)."""
+def rejoin_failed(
+    core: Core, account: Account, occupancy: Occupancy, event: OccupancyEvent, text: str
+) -> list[Action]:
+    """Not the account's fault: wait and join again, doubling the wait each time.
+
+    After ``Config.max_rejoin_attempts`` tries the sessions are told they are out (333);
+    a room an autojoin bookmark keeps is still tried, at the longest wait, for good.
+    """
+    config = core.config
+    attempts = occupancy.rejoin_attempts
+    if attempts >= config.max_rejoin_attempts and occupancy.attached:
+        told = _tell_out(occupancy, text)
+        for session in occupancy.attached:
+            account.unlink(session, occupancy.room)
+        occupancy.attached = {}
+        if not account.wanted(occupancy.room):
+            transition(core, account, occupancy, event, _S.ABSENT)
+            return told
+        return told + rejoin_failed(core, account, occupancy, event, text)
+    delay = min(config.rejoin_delay * 2.0 ** min(attempts, 64), config.rejoin_max_delay)
+    transition(core, account, occupancy, event, _S.REJOIN_WAIT, delay=delay)
+    return []
+
+
+def _tell_out(occupancy: Occupancy, text: str) -> list[Action]:
     base = Stanza(
         "presence",
         type="unavailable",
         from_=occupancy.room.with_resource(occupancy.current_nick),
         children=(
             Element("{jabber:client}status", text=text),
-            Element(USER_X, (), (departed_item(occupancy.self_presence),)),
+            Element(USER_X, (), (departed_item(occupancy.view.self_presence),)),
         ),
     )
     base = with_statuses(base, (110, 333))
-    actions: list[Action] = [Deliver(session=s, stanza=base.with_to(s)) for s in occupancy.attached]
-    finish(core, account, occupancy)
+    return [Deliver(session=s, stanza=base.with_to(s)) for s in occupancy.attached]
+
+
+def give_up(
+    core: Core, account: Account, occupancy: Occupancy, text: str, event: OccupancyEvent
+) -> list[Action]:
+    """The account is out for good: every session gets its unavailable with 333 (§11.1)."""
+    actions = _tell_out(occupancy, text)
+    transition(core, account, occupancy, event, _S.ABSENT)
     return actions

@@ -1,18 +1,34 @@
-"""The occupancy lifecycle: every legal transition in one table.
+"""The occupancy lifecycle: every legal transition, and each state's entry and exit work.
 
-An account's occupancy of a room moves ``ABSENT -> JOINING -> JOINED -> LEAVING -> ABSENT``.
-Handlers never assign a state themselves: they call :func:`advance`, which looks the
-``(state, event)`` pair up in :data:`TRANSITIONS` and raises :class:`LifecycleError` for
-anything the table does not allow. That exception means a bug in the router, never bad
-input. The documentation's state diagram is generated from this table.
+An account's occupancy of a room is in one of the states of :class:`OccupancyState`.
+Handlers never assign a state themselves: they call :func:`transition`, which looks the
+``(state, event)`` pair up in :data:`TRANSITIONS`, runs the old state's exit work (cancel
+its deadline, forget the id of the request it waited on and, leaving ``JOINED``, every
+request that only ``JOINED`` makes: keep-alive ping, nick change, resync, disconnect
+grace) and the new state's entry work (its deadline, the id it waits on). A state that
+waits for the room always has a deadline, and what happens at it is a row of the table
+(event ``DEADLINE``). :class:`LifecycleError` means a bug in the router, never bad input.
+The documentation's state diagram is generated from this table.
 """
 
 from __future__ import annotations
 
 import enum
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-__all__ = ["TRANSITIONS", "LifecycleError", "OccupancyEvent", "OccupancyState", "advance"]
+if TYPE_CHECKING:  # the table holds states; the lifecycle only reads and writes it
+    from ._core import Core
+    from ._jid import JID
+    from ._table import Account, Occupancy
+
+__all__ = [
+    "TRANSITIONS",
+    "LifecycleError",
+    "OccupancyEvent",
+    "OccupancyState",
+    "advance",
+    "transition",
+]
 
 
 class OccupancyState(enum.Enum):
@@ -21,14 +37,20 @@ class OccupancyState(enum.Enum):
     ABSENT = "absent"
     """Not in the room, and not trying to be (the occupancy does not exist)."""
     JOINING = "joining"
-    """The account's join was sent; sessions wait in *pending* for the room's answer."""
+    """The account's join was sent; sessions wait in *pending* for the room's answer,
+    matched by the join's id (or status 110). Deadline: ``Config.join_timeout``."""
     JOINED = "joined"
     """The room confirmed the account's self-presence; sessions are *attached*."""
     LEAVING = "leaving"
-    """The account's unavailable was sent; the room's answer goes to the leaving sessions."""
-    REJOINING = "rejoining"
+    """The account's unavailable was sent; the room's answer goes to the leaving sessions.
+    Deadline: ``Config.leave_timeout``, after which the account counts as left."""
+    REJOIN_WAIT = "rejoin-wait"
     """The room dropped the account through no fault of its own (332, 333, a failed
-    keep-alive); the account joins again while its sessions stay attached, unaware."""
+    keep-alive, a ``wait`` error): the account joins again after a back-off delay while
+    its sessions stay attached, unaware."""
+    REJOIN_SENT = "rejoin-sent"
+    """The rejoin was sent; the room's answer is matched by its id. Deadline:
+    ``Config.join_timeout``, after which the rejoin counts as failed and is tried again."""
 
 
 class OccupancyEvent(enum.Enum):
@@ -38,21 +60,26 @@ class OccupancyEvent(enum.Enum):
     """A session asks to join (or resync)."""
     AUTOJOIN = "autojoin"
     """An autojoin bookmark (or a restart) makes the account join with no session asking."""
-    LAST_SESSION_GONE = "last-session-gone"
-    """The last attached or pending session left or closed."""
     SELF_PRESENCE = "self-presence"
-    """The room sent the account's own available presence."""
-    SELF_UNAVAILABLE = "self-unavailable"
-    """The room says the account is out: the answer to a leave, a kick, a ban, destruction."""
-    ROOM_ERROR = "room-error"
-    """The room answered a presence of the account with an error."""
+    """The room sent the account's own available presence (the answer to its join)."""
+    JOIN_REFUSED = "join-refused"
+    """The room answered the account's join (or rejoin) with an error."""
+    REMOVED = "removed"
+    """The room removed the account: kick, ban, membership, shutdown, destruction."""
     ROOM_FORGOT = "room-forgot"
-    """The room no longer has the account: shutdown (332), technical removal (333), or a
-    keep-alive ping answered "not joined"."""
+    """The room no longer has the account: a keep-alive ping answered "not joined", or a
+    message refused because the account is not an occupant."""
     ROOM_GONE = "room-gone"
     """The room itself no longer exists (a keep-alive ping answered by the service)."""
+    LEAVE = "leave"
+    """Nobody needs the account in the room any more: its last session left or closed,
+    the disconnect grace ran out, or the autojoin bookmark went."""
+    LEFT = "left"
+    """The room answered the account's leave."""
     REJOIN_DUE = "rejoin-due"
     """The rejoin delay passed: the account sends its join again."""
+    DEADLINE = "deadline"
+    """The room did not answer in time."""
 
 
 S = OccupancyState
@@ -61,33 +88,51 @@ E = OccupancyEvent
 TRANSITIONS: Final[dict[tuple[OccupancyState, OccupancyEvent], frozenset[OccupancyState]]] = {
     (S.ABSENT, E.SESSION_JOIN): frozenset({S.JOINING}),
     (S.ABSENT, E.AUTOJOIN): frozenset({S.JOINING}),
+    # Further sessions wait for (JOINING, LEAVING) or are answered from what the account
+    # knows (JOINED, and while rejoining, when the room's state is still known).
     (S.JOINING, E.SESSION_JOIN): frozenset({S.JOINING}),
     (S.JOINED, E.SESSION_JOIN): frozenset({S.JOINED}),
-    (S.LEAVING, E.SESSION_JOIN): frozenset({S.LEAVING}),  # queued until the leave completes
-    (S.JOINING, E.LAST_SESSION_GONE): frozenset({S.LEAVING}),
-    (S.JOINED, E.LAST_SESSION_GONE): frozenset({S.LEAVING}),
+    (S.LEAVING, E.SESSION_JOIN): frozenset({S.LEAVING}),
+    # While rejoining, a session is answered from what the account knew; a bookmarked
+    # room that was never joined is joined at once for it (its join in flight, if any,
+    # becomes the session's).
+    (S.REJOIN_WAIT, E.SESSION_JOIN): frozenset({S.REJOIN_WAIT, S.JOINING}),
+    (S.REJOIN_SENT, E.SESSION_JOIN): frozenset({S.REJOIN_SENT, S.JOINING}),
     (S.JOINING, E.SELF_PRESENCE): frozenset({S.JOINED}),
-    (S.JOINED, E.SELF_PRESENCE): frozenset({S.JOINED}),
-    (S.LEAVING, E.SELF_PRESENCE): frozenset({S.LEAVING}),
-    (S.JOINING, E.SELF_UNAVAILABLE): frozenset({S.ABSENT}),
-    (S.JOINED, E.SELF_UNAVAILABLE): frozenset({S.ABSENT, S.REJOINING}),
-    # A session that joined while the account was leaving makes the account join again.
-    (S.LEAVING, E.SELF_UNAVAILABLE): frozenset({S.ABSENT, S.JOINING}),
-    (S.JOINING, E.ROOM_ERROR): frozenset({S.ABSENT}),
-    (S.JOINED, E.ROOM_ERROR): frozenset({S.JOINED}),  # e.g. a refused presence update
-    (S.LEAVING, E.ROOM_ERROR): frozenset({S.ABSENT, S.JOINING}),
-    (S.JOINED, E.ROOM_FORGOT): frozenset({S.REJOINING}),
+    (S.REJOIN_SENT, E.SELF_PRESENCE): frozenset({S.JOINED}),
+    # Refused: out for good, or (a wait-type error for a bookmarked room) try again later.
+    (S.JOINING, E.JOIN_REFUSED): frozenset({S.ABSENT, S.REJOIN_WAIT}),
+    (S.REJOIN_SENT, E.JOIN_REFUSED): frozenset({S.ABSENT, S.REJOIN_WAIT}),
+    # 332/333 are not the account's fault: rejoin; kick, ban, destroy are: out.
+    (S.JOINING, E.REMOVED): frozenset({S.ABSENT, S.REJOIN_WAIT}),
+    (S.JOINED, E.REMOVED): frozenset({S.ABSENT, S.REJOIN_WAIT}),
+    (S.REJOIN_SENT, E.REMOVED): frozenset({S.ABSENT, S.REJOIN_WAIT}),
+    (S.JOINED, E.ROOM_FORGOT): frozenset({S.REJOIN_SENT}),
     (S.JOINED, E.ROOM_GONE): frozenset({S.ABSENT}),
-    (S.REJOINING, E.REJOIN_DUE): frozenset({S.REJOINING}),
-    (S.REJOINING, E.SESSION_JOIN): frozenset({S.REJOINING}),  # answered from what it knew
-    (S.REJOINING, E.SELF_PRESENCE): frozenset({S.JOINED}),
-    # Dropped again while rejoining: try again (332/333, transient errors) or give up.
-    (S.REJOINING, E.SELF_UNAVAILABLE): frozenset({S.ABSENT, S.REJOINING}),
-    (S.REJOINING, E.ROOM_ERROR): frozenset({S.ABSENT, S.REJOINING}),
-    # Nobody left to rejoin for: leave if the join is out, else just stop.
-    (S.REJOINING, E.LAST_SESSION_GONE): frozenset({S.LEAVING, S.ABSENT}),
+    (S.JOINING, E.LEAVE): frozenset({S.LEAVING}),
+    (S.JOINED, E.LEAVE): frozenset({S.LEAVING}),
+    (S.REJOIN_SENT, E.LEAVE): frozenset({S.LEAVING}),
+    (S.REJOIN_WAIT, E.LEAVE): frozenset({S.ABSENT}),  # the room has forgotten us already
+    # Sessions that joined while the account was leaving make it join again.
+    (S.LEAVING, E.LEFT): frozenset({S.ABSENT, S.JOINING}),
+    (S.REJOIN_WAIT, E.REJOIN_DUE): frozenset({S.REJOIN_SENT}),
+    # No answer in time. A join: the sessions get remote-server-timeout and the account
+    # leaves, in case the room admitted it late (a bookmarked room tries again later). A
+    # leave counts as done. A rejoin is tried again with back-off, or given up.
+    (S.JOINING, E.DEADLINE): frozenset({S.LEAVING, S.REJOIN_WAIT}),
+    (S.LEAVING, E.DEADLINE): frozenset({S.ABSENT, S.JOINING}),
+    (S.REJOIN_SENT, E.DEADLINE): frozenset({S.ABSENT, S.REJOIN_WAIT}),
 }
 """``(state, event) -> the states it may lead to``; a pair missing here is a bug."""
+
+WAITING: Final = frozenset({S.JOINING, S.LEAVING, S.REJOIN_WAIT, S.REJOIN_SENT})
+"""The states that wait for the room or a delay, each with a deadline."""
+
+IN_ROOM: Final = frozenset({S.JOINED, S.REJOIN_WAIT, S.REJOIN_SENT})
+"""The states in which the sessions are attached and believe they are in the room."""
+
+# Timers that belong to JOINED alone: cancelled whenever the occupancy leaves it.
+_JOINED_TIMERS: Final = ("ping", "nick", "resync", "grace")
 
 
 class LifecycleError(RuntimeError):
@@ -97,7 +142,10 @@ class LifecycleError(RuntimeError):
 def advance(
     state: OccupancyState, event: OccupancyEvent, target: OccupancyState | None = None
 ) -> OccupancyState:
-    """The state after ``event``; ``target`` picks one where the table allows several."""
+    """The state after ``event``; ``target`` picks one where the table allows several.
+
+    Raises :class:`LifecycleError` for a pair or target the table does not allow.
+    """
     allowed = TRANSITIONS.get((state, event))
     if allowed is None:
         raise LifecycleError(f"no transition for {event.value} in state {state.value}")
@@ -108,3 +156,74 @@ def advance(
     elif target not in allowed:
         raise LifecycleError(f"{event.value} cannot lead from {state.value} to {target.value}")
     return target
+
+
+def transition(
+    core: Core,
+    account: Account,
+    occupancy: Occupancy,
+    event: OccupancyEvent,
+    target: OccupancyState | None = None,
+    *,
+    request_id: str | None = None,
+    delay: float | None = None,
+) -> OccupancyState:
+    """Move ``occupancy`` by ``event``, running exit and entry work; return the new state.
+
+    A move to the same state changes nothing (a waiting state keeps its deadline: a
+    session repeating its join does not delay the answer). ``request_id`` is the id of
+    the stanza the new state waits on (the join, leave or rejoin just sent); ``delay``
+    the seconds ``REJOIN_WAIT`` waits before rejoining. Entering ``ABSENT`` forgets the
+    occupancy: its links, timers and request ids.
+    """
+    old = occupancy.state
+    new = advance(old, event, target)
+    if new is old:
+        return new
+    _exit(core, account.jid, occupancy, old)
+    occupancy.state = new
+    if new is not S.JOINED:
+        occupancy.resync = None
+    if new is S.ABSENT:
+        _forget(core, account, occupancy)
+        return new
+    occupancy.request_id = request_id
+    config = core.config
+    key = ("state", account.jid, occupancy.room)
+    if new is S.JOINING or new is S.REJOIN_SENT:
+        core.schedule(key, config.join_timeout)
+    elif new is S.LEAVING:
+        core.schedule(key, config.leave_timeout)
+    elif new is S.REJOIN_WAIT:
+        core.schedule(key, config.rejoin_delay if delay is None else delay)
+    return new
+
+
+def _exit(core: Core, account_jid: JID, occupancy: Occupancy, old: OccupancyState) -> None:
+    room = occupancy.room
+    timers = core.timers
+    timers.cancel(("state", account_jid, room))
+    occupancy.request_id = None
+    if old is S.JOINED:
+        for kind in _JOINED_TIMERS:
+            timers.cancel((kind, account_jid, room))
+        occupancy.ping_id = None
+        occupancy.ping_failures = 0
+        occupancy.nick_change = None
+        occupancy.resync = None
+    occupancy.ping_id = None
+
+
+def _forget(core: Core, account: Account, occupancy: Occupancy) -> None:
+    """The account is out of the room: forget the occupancy, its links and its timers."""
+    room = occupancy.room
+    for sessions in (occupancy.attached, occupancy.pending, occupancy.leaving):
+        for session in sessions:
+            account.unlink(session, room)
+    for kind in ("state", *_JOINED_TIMERS):
+        core.timers.cancel((kind, account.jid, room))
+    occupancy.ping_id = None
+    occupancy.nick_change = None
+    occupancy.resync = None
+    del account.rooms[room]
+    core.forget_if_idle(account)

@@ -1,19 +1,31 @@
-"""Membership operations shared by both directions: attach, detach, leave, forget."""
+"""Membership operations shared by both directions: join, attach, detach, leave."""
 
 from __future__ import annotations
 
-from ._actions import Action, Deliver, Send
+from ._actions import Action, Deliver, Discard, DiscardReason, Send
 from ._config import Config
 from ._core import Core
 from ._jid import JID
-from ._lifecycle import OccupancyEvent, OccupancyState, advance
+from ._lifecycle import OccupancyEvent, OccupancyState, transition
 from ._muc import STATUS_TEXT
 from ._presence import aggregate_update
 from ._stanza import Stanza
-from ._synth import farewell, without_caps
-from ._table import Account, Attachment, Occupancy
+from ._synth import farewell, unavailable_self, without_caps
+from ._table import Account, Attachment, Occupancy, RoomView
 
-__all__ = ["detach", "finish", "join_stanza", "last_session_gone", "release", "track_id"]
+__all__ = [
+    "detach",
+    "join_stanza",
+    "leave_answered",
+    "leave_room",
+    "release",
+    "remember_position",
+    "send_join",
+    "track_id",
+]
+
+_S = OccupancyState
+_E = OccupancyEvent
 
 
 def join_stanza(account: JID, room: JID, nick: str, request: Stanza) -> Stanza:
@@ -24,50 +36,119 @@ def join_stanza(account: JID, room: JID, nick: str, request: Stanza) -> Stanza:
     return without_caps(request.replace(from_=account, to=room.with_resource(nick)))
 
 
+def send_join(
+    core: Core, account: Account, occupancy: Occupancy, event: OccupancyEvent
+) -> list[Action]:
+    """Enter ``JOINING``: a fresh view, and the account's join sent.
+
+    The join is the first waiting session's (or the autojoin already in
+    ``occupancy.join``), with an id the room's answer is matched by.
+    """
+    first = next(iter(occupancy.pending.items()), None)
+    if first is not None:
+        session, attachment = first
+        occupancy.join = join_stanza(
+            account.jid, occupancy.room, attachment.nick, attachment.request
+        )
+        occupancy.joiner = session
+        occupancy.sent_payload = attachment.payload
+    join = occupancy.join
+    occupancy.view = RoomView()
+    occupancy.sent_ids = {}
+    occupancy.rejoin_attempts = 0
+    transition(core, account, occupancy, event, _S.JOINING, request_id=join.id)
+    return [Send(stanza=join)]
+
+
 def detach(account: Account, occupancy: Occupancy, session: JID) -> Attachment | None:
     """Take ``session`` out of the attached or pending sessions of ``occupancy``.
 
-    A session that also waits for the answer to its own leave stays linked to the room.
+    A session that also waits for the answer to its own leave stays linked to the room;
+    a nick change it asked for has nobody to answer any more.
     """
     attachment = occupancy.attached.pop(session, None) or occupancy.pending.pop(session, None)
     if attachment is not None and session not in occupancy.leaving:
         account.unlink(session, occupancy.room)
+    change = occupancy.nick_change
+    if change is not None and change.session == session:
+        change.session = None
     return attachment
 
 
-def last_session_gone(
+def leave_room(
     core: Core,
     account: Account,
     occupancy: Occupancy,
     leave: Stanza | None,
     leaving: dict[JID, Attachment],
+    event: OccupancyEvent = _E.LEAVE,
 ) -> list[Action]:
-    """The last session went: the account leaves the room (§7.14).
+    """Nobody needs the account in the room: it leaves (§7.14).
 
     ``leave`` is the session's own unavailable presence when it left explicitly (its
     ``<status/>`` and ``id`` go to the room); ``leaving`` the sessions that get the room's
-    answer (none when the session closed without leaving).
+    answer. Waiting to rejoin, the room has forgotten the account already: nothing is
+    sent, and the leaving sessions are answered at once.
     """
-    event = OccupancyEvent.LAST_SESSION_GONE
-    if occupancy.state is OccupancyState.REJOINING and not occupancy.rejoin_sent:
-        # Waiting to rejoin and nobody left to rejoin for: the room has forgotten us already.
-        occupancy.state = advance(occupancy.state, event, OccupancyState.ABSENT)
-        finish(core, account, occupancy)
-        return []
-    occupancy.state = advance(occupancy.state, event, OccupancyState.LEAVING)
+    if occupancy.state is _S.REJOIN_WAIT:
+        said = leave if leave is not None else Stanza("presence", type="unavailable")
+        told: list[Action] = [
+            Deliver(session=s, stanza=unavailable_self(occupancy, s, said)) for s in leaving
+        ]
+        for session in leaving:
+            account.unlink(session, occupancy.room)
+        transition(core, account, occupancy, _E.LEAVE, _S.ABSENT)
+        return told
     occupancy.leaving = leaving
     for session in leaving:
         account.link(session, occupancy.room)
     children = tuple(leave.findall(STATUS_TEXT)) if leave is not None else ()
+    # The router's own leave gets an id of its own; a session's keeps the session's.
+    leave_id = leave.id if leave is not None else core.next_id()
     unavailable = Stanza(
         "presence",
         type="unavailable",
         from_=account.jid,
         to=occupancy.room.with_resource(occupancy.current_nick),
-        id=leave.id if leave is not None else None,
+        id=leave_id,
         children=children,
     )
+    transition(core, account, occupancy, event, _S.LEAVING, request_id=leave_id)
     return [Send(stanza=unavailable)]
+
+
+def leave_answered(
+    core: Core,
+    account: Account,
+    occupancy: Occupancy,
+    answer: Stanza | None,
+    event: OccupancyEvent,
+) -> list[Action]:
+    """The leave is over: the room answered (``answer``) or ``leave_timeout`` passed.
+
+    The leaving sessions get the room's answer, or the unavailable self-presence the room
+    would have sent. Sessions that joined meanwhile, or an autojoin bookmark set
+    meanwhile, make the account join again at once.
+    """
+    leaving, occupancy.leaving = occupancy.leaving, {}
+    if answer is not None:
+        actions: list[Action] = [Deliver(session=s, stanza=answer.with_to(s)) for s in leaving]
+    else:
+        leave = Stanza("presence", type="unavailable", id=occupancy.request_id)
+        actions = [
+            Deliver(session=s, stanza=unavailable_self(occupancy, s, leave)) for s in leaving
+        ]
+    if answer is not None and not actions:
+        actions = [Discard(stanza=answer, reason=DiscardReason.NO_SESSION)]
+    for session in leaving:
+        if session not in occupancy.pending:
+            account.unlink(session, occupancy.room)
+    if occupancy.pending or account.wanted(occupancy.room):
+        if not occupancy.pending:  # the bookmark's join again, under a fresh id
+            occupancy.join = occupancy.join.replace(id=core.next_id())
+        return actions + send_join(core, account, occupancy, event)
+    transition(core, account, occupancy, event, _S.ABSENT)
+    return actions
 
 
 def release(
@@ -76,52 +157,44 @@ def release(
     """``session`` leaves ``occupancy``; ``leave`` is its unavailable, or ``None`` on close.
 
     A session that leaves while others stay gets its own unavailable self-presence and
-    nothing goes to the room; the last one makes the account leave.
+    nothing goes to the room; the last one makes the account leave (a disconnect waits
+    ``Config.disconnect_grace`` first; an autojoin bookmark keeps the account in).
     """
     attachment = detach(account, occupancy, session)
     if attachment is None:
         return []
-    _remember_position(core, occupancy, session)
-    stays = occupancy.attached or occupancy.pending or occupancy.pinned
-    if occupancy.state is OccupancyState.LEAVING or stays:
+    remember_position(core, account, occupancy, session, attachment)
+    state = occupancy.state
+    stays = occupancy.attached or occupancy.pending or account.wanted(occupancy.room)
+    if state is _S.LEAVING or stays:
         # The others stay; the account's presence may change without this session's.
-        update = aggregate_update(account.jid, occupancy)
+        update = aggregate_update(account.jid, occupancy) if state is _S.JOINED else []
         if leave is None:
             return update
         told = [Deliver(session=session, stanza=s) for s in farewell(occupancy, session, leave)]
         return [*told, *update]
     grace = core.config.disconnect_grace
-    if leave is None and grace > 0 and occupancy.state is OccupancyState.JOINED:
+    if leave is None and grace > 0 and state is _S.JOINED:
         # Disconnected, not left: a phone that comes back soon finds the account there.
         core.schedule(("grace", account.jid, occupancy.room), grace)
         return []
     leaving = {session: attachment} if leave is not None else {}
-    return last_session_gone(core, account, occupancy, leave, leaving)
+    return leave_room(core, account, occupancy, leave, leaving)
 
 
-def _remember_position(core: Core, occupancy: Occupancy, session: JID) -> None:
+def remember_position(
+    core: Core, account: Account, occupancy: Occupancy, session: JID, attachment: Attachment
+) -> None:
     """What a leaving device had seen, so that coming back it gets just what it missed."""
-    history = occupancy.history
-    if history is None or occupancy.state is not OccupancyState.JOINED:
+    if occupancy.state is not _S.JOINED and attachment.bounced is None:
         return
-    positions = occupancy.positions
+    memory = account.remember(occupancy.room, core.config.max_rooms_per_account)
+    last = memory.last if attachment.bounced is None else attachment.bounced - 1
+    positions = memory.positions
     positions.pop(session, None)
-    positions[session] = (history.last_seq, core.now)
+    positions[session] = (last, core.now)
     if len(positions) > core.config.max_sessions_per_room:
         del positions[next(iter(positions))]
-
-
-def finish(core: Core, account: Account, occupancy: Occupancy) -> None:
-    """The account is out of the room: forget the occupancy, its links and its timers."""
-    for sessions in (occupancy.attached, occupancy.pending, occupancy.leaving):
-        for session in sessions:
-            account.unlink(session, occupancy.room)
-    occupancy.state = OccupancyState.ABSENT
-    del account.rooms[occupancy.room]
-    core.timers.cancel(("ping", account.jid, occupancy.room))
-    core.timers.cancel(("rejoin", account.jid, occupancy.room))
-    core.timers.cancel(("grace", account.jid, occupancy.room))
-    core.table.forget_if_empty(account)
 
 
 def track_id(occupancy: Occupancy, stanza_id: str | None, session: JID, config: Config) -> None:

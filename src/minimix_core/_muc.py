@@ -13,6 +13,7 @@ __all__ = [
     "STANZAS",
     "error_condition",
     "error_stanza",
+    "error_type",
     "is_subject",
     "status_code",
     "status_codes",
@@ -65,7 +66,7 @@ def status_codes(stanza: Stanza) -> frozenset[int]:
 def status_code(status: Element) -> int | None:
     """The number of a ``<status code='…'/>`` element, or ``None`` when it is not one."""
     code = status.get("code", "")
-    return int(code) if len(code) == 3 and code.isdigit() else None
+    return int(code) if len(code) == 3 and code.isascii() and code.isdigit() else None
 
 
 def is_subject(stanza: Stanza) -> bool:
@@ -86,6 +87,12 @@ def error_condition(stanza: Stanza) -> tuple[str | None, str | None]:
         if child.namespace == STANZAS and child.name != "text":
             return child.name, error.get("by")
     return None, error.get("by")
+
+
+def error_type(stanza: Stanza) -> str | None:
+    """An error stanza's ``type`` (``cancel``, ``wait``, ``auth``...), if any (RFC 6120 §8.3.2)."""
+    error = stanza.find(ERROR)
+    return None if error is None else error.get("type")
 
 
 def error_stanza(

@@ -19,6 +19,8 @@ from ._table import Attachment, NickChange, Occupancy
 
 __all__ = [
     "aggregate_update",
+    "hold_presence",
+    "nick_timeout",
     "payload_of",
     "request_nick_change",
     "session_presence",
@@ -57,14 +59,25 @@ def aggregate_update(
     account: JID, occupancy: Occupancy, stanza_id: str | None = None
 ) -> list[Action]:
     """A presence to the room when the sessions' aggregate differs from what it has."""
-    if not occupancy.attached or occupancy.nick is None:
+    if not occupancy.attached or occupancy.view.nick is None:
         return []
     payload = _aggregate(occupancy)
     if payload == occupancy.sent_payload:
         return []
     occupancy.sent_payload = payload
-    to = occupancy.room.with_resource(occupancy.nick)
+    to = occupancy.room.with_resource(occupancy.view.nick)
     return [Send(stanza=Stanza("presence", from_=account, to=to, id=stanza_id, children=payload))]
+
+
+def hold_presence(core: Core, session: JID, stanza: Stanza, occupancy: Occupancy) -> None:
+    """An attached session's presence while the account is out of the room (rejoining).
+
+    It counts towards the aggregate, which the rejoin's join carries to the room.
+    """
+    attachment = occupancy.attached[session]
+    attachment.payload = payload_of(stanza)
+    attachment.seq = core.next_seq()
+    occupancy.sent_payload = _aggregate(occupancy)
 
 
 def session_presence(
@@ -79,33 +92,26 @@ def session_presence(
 
 
 def request_nick_change(
-    session: JID, stanza: Stanza, occupancy: Occupancy, nick: str
+    core: Core, session: JID, stanza: Stanza, occupancy: Occupancy, nick: str
 ) -> list[Action]:
     """A session asks for another nick (§7.6): the account asks the room, for everyone.
 
     A join (muc ``<x/>``) to the new nick means change and resync to the room (fixtures
     finding 6); the account asks for the change alone, and the session that wanted the
-    resync gets it from the router once the room has answered.
+    resync gets it from the router once the room has answered. The room has
+    ``Config.nick_change_timeout`` seconds to answer.
     """
     if occupancy.nick_change is not None:
         # One change at a time: the room would see two and answer them in any order.
-        error = Stanza(
-            "presence",
-            type="error",
-            from_=occupancy.room.with_resource(nick),
-            to=session,
-            id=stanza.id,
-            children=(
-                Element(
-                    f"{{{CLIENT_NS}}}error",
-                    (("type", "wait"),),
-                    (Element("{urn:ietf:params:xml:ns:xmpp-stanzas}resource-constraint"),),
-                ),
-            ),
-        )
-        return [Deliver(session=session, stanza=error)]
+        return [
+            Deliver(
+                session=session,
+                stanza=_nick_error(occupancy, session, stanza.id, nick, "resource-constraint"),
+            )
+        ]
     resync = stanza.find(MUC_X) is not None
-    occupancy.nick_change = NickChange(session, nick, stanza.id, resync=resync)
+    occupancy.nick_change = NickChange(session, nick, stanza.id, stanza.id, resync=resync)
+    core.schedule(("nick", session.bare, occupancy.room), core.config.nick_change_timeout)
     change = Stanza(
         "presence",
         from_=session.bare,
@@ -114,3 +120,39 @@ def request_nick_change(
         children=occupancy.sent_payload,
     )
     return [Send(stanza=change)]
+
+
+def _nick_error(
+    occupancy: Occupancy, session: JID, stanza_id: str | None, nick: str, condition: str
+) -> Stanza:
+    return Stanza(
+        "presence",
+        type="error",
+        from_=occupancy.room.with_resource(nick),
+        to=session,
+        id=stanza_id,
+        children=(
+            Element(
+                f"{{{CLIENT_NS}}}error",
+                (("type", "wait"),),
+                (Element(f"{{urn:ietf:params:xml:ns:xmpp-stanzas}}{condition}"),),
+            ),
+        ),
+    )
+
+
+def nick_timeout(core: Core, account_jid: JID, room: JID) -> list[Action]:
+    """The room did not answer a nick change in time.
+
+    The session that asked gets ``remote-server-timeout`` (type ``wait``), and another
+    change may be asked for.
+    """
+    occupancy = core.table.accounts[account_jid].rooms[room]
+    change = occupancy.nick_change
+    occupancy.nick_change = None
+    if change is None or change.session is None:
+        return []
+    error = _nick_error(
+        occupancy, change.session, change.request_id, change.nick, "remote-server-timeout"
+    )
+    return [Deliver(session=change.session, stanza=error)]

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import IO, Any
+from xml.parsers.expat import ExpatError
 
 import attrs
 
@@ -144,9 +144,9 @@ def _bookmark(entry: Entry, element: Element) -> Bookmark:
 def _xml_error(entry: Entry, exc: StanzaParseError) -> ReplayError:
     """The parser's complaint at the script line it is about, not the stanza's own line."""
     cause = exc.__cause__
-    if not isinstance(cause, ET.ParseError):
+    if not isinstance(cause, ExpatError):
         return ReplayError(entry.line, str(exc))
-    row, column = cause.position
+    row, column = cause.lineno, cause.offset
     line = entry.xml_lines[min(row, len(entry.xml_lines)) - 1]
     if row == 1 and entry.words[0] == "bookmarks":
         column -= len(_WRAPPER)

@@ -1,33 +1,31 @@
-"""Stanzas from rooms to an account's bare JID: claimed, forked, and remembered."""
+"""Stanzas from rooms to an account's bare JID: claimed, matched, forked, and remembered.
+
+An answer is matched to the request it answers by id (RFC 6120 §8.2.3). Where servers
+do not reflect ids the fallback is documented at the match: a join's self-presence is
+recognised by status 110 (XEP-0045 §7.2.2), a nick change's by the 303 that precedes
+it. An answer that matches nothing in flight is a late or duplicated one: ``Discard``
+with reason ``stale``, or, for an error, the session whose stanza it answers.
+"""
 
 from __future__ import annotations
 
 from typing import Final
 
-from ._actions import (
-    Action,
-    Archive,
-    Continue,
-    Deliver,
-    Discard,
-    DiscardReason,
-    Send,
-    Unattended,
-)
+from ._actions import Action, Archive, Continue, Deliver, Discard, DiscardReason, Unattended
 from ._core import Core
-from ._history import History, is_historic
+from ._history import History, is_historic, message_key
 from ._iq import MAM_RESULT, iq_to_account, mam_result
 from ._jid import JID
 from ._keepalive import (
     TRANSIENT_CONDITIONS,
-    begin_rejoin,
     give_up,
     ping_answer,
-    retry_delay,
+    rejoin_failed,
+    rejoin_now,
     start_keepalive,
 )
-from ._lifecycle import OccupancyEvent, OccupancyState, advance
-from ._membership import finish, join_stanza
+from ._lifecycle import OccupancyEvent, OccupancyState, transition
+from ._membership import leave_answered, leave_room
 from ._muc import (
     DELAY,
     FLAG_CHANGES,
@@ -37,12 +35,13 @@ from ._muc import (
     STANZA_ID,
     USER_X,
     error_condition,
+    error_type,
     is_subject,
     status_codes,
 )
-from ._stanza import Element, Stanza, same_payload
+from ._stanza import Element, Stanza, payload_size, same_payload
 from ._synth import departed_item, fork_self_presence, late_join, removal_for_session
-from ._table import Account, Attachment, Occupancy
+from ._table import Account, Occupancy
 
 __all__ = ["fork", "to_account"]
 
@@ -50,6 +49,9 @@ _new = tuple.__new__
 
 # Removals that are not the account's fault (§11.1, §11.2): rejoin instead of giving up.
 _TRANSIENT_REMOVALS: Final = frozenset({332, 333})
+# Removals that are (§8.2, §9.1, §9.4, §10.2): no rejoin until the user asks again.
+_REMOVALS: Final = frozenset({301, 307, 321, 322, 332, 333})
+_DESTROY: Final = "{http://jabber.org/protocol/muc#user}destroy"
 _S = OccupancyState
 _E = OccupancyEvent
 
@@ -71,7 +73,13 @@ def to_account(core: Core, account_jid: JID, stanza: Stanza) -> list[Action]:
             return mam_result(account, stanza, result, sender)
     if account is None or occupancy is None:
         return [Continue(stanza=stanza)]
-    occupancy.last_seen = core.now
+    if stanza.type != "error":
+        occupancy.last_seen = core.now  # an error is no sign that the room still has us
+    if occupancy.resync is not None:
+        # The host calls handle_timer at next_deadline(), but a stanza may come first.
+        ends = core.timers.when(("resync", account_jid, occupancy.room))
+        if ends is not None and ends <= core.now:
+            resync_over(core, account_jid, occupancy.room)
     if stanza.kind == "presence":
         return _presence(core, account, occupancy, stanza, sender)
     return _message(core, account, occupancy, stanza, sender)
@@ -95,51 +103,84 @@ def fork(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
     ]
 
 
+def _stale(stanza: Stanza) -> list[Action]:
+    return [Discard(stanza=stanza, reason=DiscardReason.STALE)]
+
+
 def _presence(
     core: Core, account: Account, occupancy: Occupancy, stanza: Stanza, sender: JID
 ) -> list[Action]:
     kind = stanza.type
     if kind == "error":
         return _presence_error(core, account, occupancy, stanza)
+    if kind not in (None, "unavailable"):
+        # Subscription requests and probes are for the account: normal routing.
+        return [Continue(stanza=stanza)]
     nick = sender.resource
-    if nick is None and kind in (None, "unavailable"):
-        # The room's own presence (ejabberd sends one, with its caps, before the occupants):
-        # late joiners get it first, as a direct joiner would.
-        previous = occupancy.room_presence
-        occupancy.room_presence = stanza if kind is None else None
-        if (
-            kind is None
-            and occupancy.resync is not None
-            and previous is not None
-            and same_payload(previous.children, stanza.children)
-        ):
-            return [Discard(stanza=stanza, reason=DiscardReason.RESYNC)]  # known: a rejoin
-        return fork(occupancy, stanza)
-    if kind not in (None, "unavailable") or nick is None:
-        return fork(occupancy, stanza)
+    if nick is None:
+        return _room_presence(occupancy, stanza)
     codes = status_codes(stanza)
-    if 110 not in codes and nick != occupancy.current_nick:
+    if not _is_self(occupancy, stanza, nick, codes):
         return _occupant(core, occupancy, nick, stanza)
     if kind is None:
         return _self_available(core, account, occupancy, stanza, nick, codes)
     return _self_unavailable(core, account, occupancy, stanza, codes)
 
 
+def _is_self(occupancy: Occupancy, stanza: Stanza, nick: str, codes: frozenset[int]) -> bool:
+    """Is this presence about the account? 110 says so (§7.2.2); else the occupant JID.
+
+    While a join is in flight the nick the account asked for may belong to someone else
+    (the room can assign another, §7.2.9): only 110 or the join's own id count then.
+    """
+    if 110 in codes:
+        return True
+    if occupancy.state is _S.JOINING or occupancy.state is _S.REJOIN_SENT:
+        return stanza.id is not None and stanza.id == occupancy.request_id
+    return nick == occupancy.current_nick
+
+
+def _room_presence(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
+    """The room's own presence (ejabberd sends one, with its caps, before the occupants).
+
+    Late joiners get it first, as a direct joiner would.
+    """
+    view = occupancy.view
+    previous = view.room_presence
+    available = stanza.type is None
+    view.room_presence = stanza if available else None
+    if (
+        available
+        and occupancy.resync is not None
+        and previous is not None
+        and same_payload(previous.children, stanza.children)
+    ):
+        return [Discard(stanza=stanza, reason=DiscardReason.RESYNC)]  # known: a rejoin
+    return fork(occupancy, stanza)
+
+
 def _occupant(core: Core, occupancy: Occupancy, nick: str, stanza: Stanza) -> list[Action]:
     """Another occupant's presence: remembered for late joiners, forwarded."""
-    occupants = occupancy.occupants
+    occupants = occupancy.view.occupants
+    bound = core.config.max_occupants_per_room
     resync = occupancy.resync
-    if resync is not None and stanza.type is None:
-        resync.add(nick)
+    if resync is not None and stanza.type is None and len(resync) < bound:
+        resync[nick] = None
         cached = occupants.get(nick)
         if cached is not None and same_payload(cached.children, stanza.children):
             return [Discard(stanza=stanza, reason=DiscardReason.RESYNC)]
+    view = occupancy.view
+    old = occupants.get(nick)
     if stanza.type == "unavailable":
-        occupants.pop(nick, None)
-    elif nick in occupants or len(occupants) < core.config.max_occupants_per_room:
-        occupants[nick] = stanza._replace(children=core.share(stanza.children))
+        if old is not None:
+            del occupants[nick]
+            view.occupant_bytes -= payload_size(old.children)
     else:
-        occupancy.occupants_truncated = True
+        grows = payload_size(stanza.children) - (0 if old is None else payload_size(old.children))
+        fits = view.occupant_bytes + grows <= core.config.max_occupant_bytes
+        if fits and (old is not None or len(occupants) < bound):
+            occupants[nick] = stanza._replace(children=core.share(stanza.children))
+            view.occupant_bytes += grows
     return fork(occupancy, stanza)
 
 
@@ -151,80 +192,106 @@ def _self_available(
     nick: str,
     codes: frozenset[int],
 ) -> list[Action]:
-    before = occupancy.state
-    occupancy.state = advance(before, _E.SELF_PRESENCE)
-    if before is _S.LEAVING:
-        return fork(occupancy, stanza)
-    occupancy.nick = nick
-    previous, occupancy.self_presence = occupancy.self_presence, stanza
-    if before is _S.JOINED:
+    state = occupancy.state
+    if state is _S.LEAVING:
+        return fork(occupancy, stanza)  # the room's answer to a join before the leave
+    if state is _S.REJOIN_WAIT:
+        return _stale(stanza)  # a duplicated or late self-presence: the rejoin is due anyway
+    view = occupancy.view
+    view.nick = nick
+    previous, view.self_presence = view.self_presence, stanza
+    if state is _S.JOINED:
         _note_flags(occupancy, stanza)
-        return fork(occupancy, stanza) + _nick_changed(core, occupancy, nick)
+        return fork(occupancy, stanza) + _nick_changed(core, account, occupancy, nick)
+    transition(core, account, occupancy, _E.SELF_PRESENCE)
     start_keepalive(core, account.jid, occupancy)
-    if before is _S.REJOINING:
-        return _rejoined(occupancy, stanza, previous)
+    if state is _S.REJOIN_SENT:
+        return _rejoined(core, account, occupancy, stanza, previous)
     # The account's join succeeded: 110 says the occupant list is complete (§7.2.2).
-    occupancy.joined_at = core.now
-    occupancy.flags = set(codes & ROOM_FLAG_CODES)
-    occupancy.created = 201 in codes
+    view.joined_at = core.now
+    view.flags = set(codes & ROOM_FLAG_CODES)
+    view.created = 201 in codes
     pending, occupancy.pending = occupancy.pending, {}
     occupancy.attached.update(pending)
+    account.blocked.pop(occupancy.room, None)
     if not pending:  # an autojoin: the account is in, with nobody to tell yet
-        return [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]
+        discard: list[Action] = [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]
+        if view.created and account.wanted(occupancy.room):
+            # The bookmarked room did not exist: the autojoin created it, locked until
+            # someone configures it (§10.1.1). Nobody will: leave, so the room goes away,
+            # and do not make it again until the bookmark changes or a device joins.
+            account.blocked[occupancy.room] = account.bookmarks[occupancy.room]
+            return discard + leave_room(core, account, occupancy, None, {})
+        return discard
     return [
         Deliver(session=s, stanza=fork_self_presence(stanza, occupancy, s, attachment))
         for s, attachment in pending.items()
     ]
 
 
-def _nick_changed(core: Core, occupancy: Occupancy, nick: str) -> list[Action]:
-    """The room confirmed a session's nick change; a join-style request also gets a resync."""
+def _nick_changed(core: Core, account: Account, occupancy: Occupancy, nick: str) -> list[Action]:
+    """The room confirmed a nick change; a join-style request also gets a resync."""
     change = occupancy.nick_change
     if change is None or change.nick != nick:
         return []
     occupancy.nick_change = None
-    attachment = occupancy.attached.get(change.session)
-    if not change.resync or attachment is None or occupancy.self_presence is None:
+    core.timers.cancel(("nick", account.jid, occupancy.room))
+    session = change.session
+    attachment = None if session is None else occupancy.attached.get(session)
+    view = occupancy.view
+    if not change.resync or session is None or attachment is None or view.self_presence is None:
         return []
     attachment.join_id = change.request_id
     attachment.nick = nick
     history = (
         []
-        if occupancy.history is None
-        else occupancy.history.select(
+        if view.history is None
+        else view.history.select(
             None, core.now, core.config.default_history_messages, occupancy.room
         )
     )
-    stanzas = late_join(occupancy, occupancy.self_presence, change.session, attachment, history)
-    return [Deliver(session=change.session, stanza=s) for s in stanzas]
+    stanzas = late_join(occupancy, view.self_presence, session, attachment, history)
+    return [Deliver(session=session, stanza=s) for s in stanzas]
 
 
-def _rejoined(occupancy: Occupancy, stanza: Stanza, previous: Stanza | None) -> list[Action]:
-    """Back in after a rejoin: only what changed while the account was out is shown."""
+def _rejoined(
+    core: Core, account: Account, occupancy: Occupancy, stanza: Stanza, previous: Stanza | None
+) -> list[Action]:
+    """Back in after a rejoin: only what changed while the account was out is shown.
+
+    The self-presence comes after every other occupant's (§7.1): whoever the room did not
+    announce again left while the account was away, and the sessions must not keep them
+    as ghosts. Until the room's subject ends its join sequence (or
+    ``Config.resync_timeout``), what it re-sends and the sessions know is discarded.
+    """
     occupancy.rejoin_attempts = 0
+    core.schedule(("resync", account.jid, occupancy.room), core.config.resync_timeout)
     actions: list[Action] = []
-    seen = occupancy.resync or set()
-    for nick in [n for n in occupancy.occupants if n not in seen]:
-        # Left while the account was away: the sessions must not keep a ghost.
-        gone = _left_while_away(occupancy, nick)
-        actions += fork(occupancy, gone)
+    seen = occupancy.resync
+    occupants = occupancy.view.occupants
+    if seen is not None and len(seen) < core.config.max_occupants_per_room:
+        for nick in [n for n in occupants if n not in seen]:
+            cached = occupants.pop(nick)
+            occupancy.view.occupant_bytes -= payload_size(cached.children)
+            gone = Stanza(
+                "presence",
+                type="unavailable",
+                from_=occupancy.room.with_resource(nick),
+                to=cached.to,
+                children=(Element(USER_X, (), (departed_item(cached),)),),
+            )
+            actions += fork(occupancy, gone)
     if previous is not None and same_payload(previous.children, stanza.children):
-        actions.append(Discard(stanza=stanza, reason=DiscardReason.RESYNC))
-    else:
-        # The sessions never sent the router's own rejoin: its id means nothing to them.
-        actions += fork(occupancy, stanza._replace(id=None))
-    return actions
+        return [*actions, Discard(stanza=stanza, reason=DiscardReason.RESYNC)]
+    # The sessions never sent the router's own rejoin: its id means nothing to them.
+    return actions + fork(occupancy, stanza._replace(id=None))
 
 
-def _left_while_away(occupancy: Occupancy, nick: str) -> Stanza:
-    cached = occupancy.occupants.pop(nick)
-    return Stanza(
-        "presence",
-        type="unavailable",
-        from_=occupancy.room.with_resource(nick),
-        to=cached.to,
-        children=(Element(USER_X, (), (departed_item(cached),)),),
-    )
+def resync_over(core: Core, account_jid: JID, room: JID) -> list[Action]:
+    """The rejoin's join sequence is over: what the room sends now is news."""
+    core.table.accounts[account_jid].rooms[room].resync = None
+    core.timers.cancel(("resync", account_jid, room))
+    return []
 
 
 def _self_unavailable(
@@ -236,104 +303,125 @@ def _self_unavailable(
 ) -> list[Action]:
     state = occupancy.state
     if 303 in codes:
-        # The account's nick changed (§7.6): the new self-presence follows.
-        x = stanza.find(USER_X)
-        item = None if x is None else x.find(ITEM)
-        new_nick = None if item is None else item.get("nick")
-        if new_nick and state is _S.JOINED:
-            occupancy.nick = new_nick
-        return fork(occupancy, stanza)
+        return _own_rename(occupancy, stanza, state)
     if state is _S.LEAVING:
-        return _leave_answered(core, account, occupancy, stanza, _E.SELF_UNAVAILABLE)
-    if codes & _TRANSIENT_REMOVALS and state in (_S.JOINED, _S.REJOINING) and occupancy.attached:
-        return _retry(core, account, occupancy, stanza, _E.SELF_UNAVAILABLE)
+        # Any self-unavailable now ends the leave: the answer, or a removal that beat it.
+        return leave_answered(core, account, occupancy, stanza, _E.LEFT)
+    removal = bool(codes & _REMOVALS) or (stanza.find(USER_X) is not None and _destroyed(stanza))
+    if state is _S.REJOIN_WAIT or (not removal and state is not _S.JOINED):
+        # A duplicated leave answer of an earlier occupancy, or the room repeating itself.
+        return _stale(stanza)
+    if not removal:
+        # The room says the account is out, with no reason: it lost it. Join again; if it
+        # was a stale copy, the join is a harmless resync (§7.2.1).
+        return [
+            Discard(stanza=stanza, reason=DiscardReason.REJOINING),
+            *rejoin_now(core, account, occupancy),
+        ]
+    wanted = account.wanted(occupancy.room)
+    if codes & _TRANSIENT_REMOVALS and (occupancy.attached or wanted):
+        # Sessions still waiting for the join learn of it; the account tries again later.
+        told: list[Action] = [
+            Deliver(session=s, stanza=removal_for_session(stanza, s)) for s in occupancy.pending
+        ]
+        for session in occupancy.pending:
+            account.unlink(session, occupancy.room)
+        occupancy.pending = {}
+        retry = rejoin_failed(core, account, occupancy, _E.REMOVED, "Could not rejoin the room")
+        return (told or [Discard(stanza=stanza, reason=DiscardReason.REJOINING)]) + retry
     # Removed by the room: kick, ban, membership, shutdown, destruction (§8.2, §9, §10.9).
     audience = occupancy.audience()
-    occupancy.state = advance(state, _E.SELF_UNAVAILABLE, _S.ABSENT)
     actions: list[Action] = [
         Deliver(session=s, stanza=removal_for_session(stanza, s)) for s in audience
     ]
-    finish(core, account, occupancy)
+    if wanted:
+        account.blocked[occupancy.room] = account.bookmarks[occupancy.room]
+    transition(core, account, occupancy, _E.REMOVED, _S.ABSENT)
     return actions or [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]
 
 
-def _retry(
-    core: Core, account: Account, occupancy: Occupancy, stanza: Stanza, event: OccupancyEvent
-) -> list[Action]:
-    """Not the account's fault: rejoin after a delay, or give up after too many tries."""
-    if occupancy.rejoin_attempts >= core.config.max_rejoin_attempts:
-        occupancy.state = advance(occupancy.state, event, _S.ABSENT)
-        gone = give_up(core, account, occupancy, "Could not rejoin the room")
-        return [Discard(stanza=stanza, reason=DiscardReason.REJOINING), *gone]
-    occupancy.state = advance(occupancy.state, event, _S.REJOINING)
-    delay = retry_delay(core, occupancy)
-    rejoin = begin_rejoin(core, account, occupancy, delay=delay)
-    return [Discard(stanza=stanza, reason=DiscardReason.REJOINING), *rejoin]
+def _destroyed(stanza: Stanza) -> bool:
+    x = stanza.find(USER_X)
+    return x is not None and x.find(_DESTROY) is not None
 
 
-def _leave_answered(
-    core: Core, account: Account, occupancy: Occupancy, stanza: Stanza, event: OccupancyEvent
-) -> list[Action]:
-    """The room answered while the account was leaving: the leave (or the join) is over."""
-    leaving, occupancy.leaving = occupancy.leaving, {}
-    actions: list[Action] = [Deliver(session=s, stanza=stanza.with_to(s)) for s in leaving]
-    for session in leaving:
-        if session not in occupancy.pending:
-            account.unlink(session, occupancy.room)
-    if not occupancy.pending:
-        occupancy.state = advance(occupancy.state, event, _S.ABSENT)
-        finish(core, account, occupancy)
-        return actions or [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]
-    # Sessions joined while the account was leaving: the account joins again for them.
-    occupancy.state = advance(occupancy.state, event, _S.JOINING)
-    first = next(iter(occupancy.pending.values()))
-    _reset(occupancy, account.jid, first)
-    return [*actions, Send(stanza=occupancy.join)]
+def _own_rename(occupancy: Occupancy, stanza: Stanza, state: OccupancyState) -> list[Action]:
+    """The account's nick changed (§7.6): the new self-presence follows.
 
-
-def _reset(occupancy: Occupancy, account_jid: JID, first: Attachment) -> None:
-    occupancy.join = join_stanza(account_jid, occupancy.room, first.nick, first.request)
-    occupancy.requested_nick = first.nick
-    occupancy.nick = None
-    occupancy.self_presence = None
-    occupancy.occupants = {}
-    occupancy.occupants_truncated = False
-    occupancy.room_presence = None
-    occupancy.subject = None
-    occupancy.flags = set()
-    occupancy.created = False
-    occupancy.sent_ids = {}
-    occupancy.history = None
-    occupancy.last_message_at = None
+    The room may give another nick than the one asked for (§7.6: it MAY rewrite it), so
+    the nick change in flight is matched by this 303, not by the nick.
+    """
+    x = stanza.find(USER_X)
+    item = None if x is None else x.find(ITEM)
+    new_nick = None if item is None else item.get("nick")
+    if new_nick and state is _S.JOINED:
+        occupancy.view.nick = new_nick
+        change = occupancy.nick_change
+        if change is not None:
+            change.nick = new_nick
+    return fork(occupancy, stanza)
 
 
 def _presence_error(
     core: Core, account: Account, occupancy: Occupancy, stanza: Stanza
 ) -> list[Action]:
     state = occupancy.state
-    if state is _S.JOINED:
-        occupancy.state = advance(state, _E.ROOM_ERROR)
-        change = occupancy.nick_change
+    if stanza.id is not None:
+        matched = stanza.id == occupancy.request_id
+    else:
+        # No id to match (the server did not reflect it): an error from the occupant JID
+        # the request went to answers it.
         sender = stanza.from_
-        if change is not None and sender is not None and sender.resource == change.nick:
-            # A refused nick change (409, not-acceptable) is for the session that asked.
-            occupancy.nick_change = None
-            answer = stanza.replace(to=change.session, id=change.request_id)
-            return [Deliver(session=change.session, stanza=answer)]
-        return _error_to_sender(occupancy, stanza)
-    if state is _S.LEAVING:
-        return _leave_answered(core, account, occupancy, stanza, _E.ROOM_ERROR)
-    if state is _S.REJOINING:
+        nick = occupancy.requested_nick if state is _S.JOINING else occupancy.current_nick
+        matched = sender is not None and sender.resource == nick
+    if state is _S.JOINING and matched:
+        return _join_refused(core, account, occupancy, stanza)
+    if state is _S.REJOIN_SENT and matched:
         condition, _ = error_condition(stanza)
-        if condition in TRANSIENT_CONDITIONS:
-            return _retry(core, account, occupancy, stanza, _E.ROOM_ERROR)
-        occupancy.state = advance(state, _E.ROOM_ERROR, _S.ABSENT)
+        if condition in TRANSIENT_CONDITIONS or error_type(stanza) == "wait":
+            retry = rejoin_failed(
+                core, account, occupancy, _E.JOIN_REFUSED, "Could not rejoin the room"
+            )
+            return [Discard(stanza=stanza, reason=DiscardReason.REJOINING), *retry]
+        if account.wanted(occupancy.room):
+            account.blocked[occupancy.room] = account.bookmarks[occupancy.room]
         text = f"Could not rejoin the room: {condition or 'error'}"
-        gone = give_up(core, account, occupancy, text)
+        gone = give_up(core, account, occupancy, text, _E.JOIN_REFUSED)
         return [Discard(stanza=stanza, reason=DiscardReason.REJOINING), *gone]
-    # The account's join failed (§7.2.6-§7.2.11): every pending session gets the error as
-    # its own join would have: from the nick it asked for, with its own id.
-    occupancy.state = advance(state, _E.ROOM_ERROR)
+    if state is _S.LEAVING and matched:
+        return leave_answered(core, account, occupancy, stanza, _E.LEFT)
+    change = occupancy.nick_change
+    if (
+        state is _S.JOINED
+        and change is not None
+        and _answers_change(stanza, change.sent_id, change.nick)
+    ):
+        # A refused nick change (409, not-acceptable) is for the session that asked.
+        occupancy.nick_change = None
+        core.timers.cancel(("nick", account.jid, occupancy.room))
+        if change.session is None:
+            return [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]
+        answer = stanza.replace(to=change.session, id=change.request_id)
+        return [Deliver(session=change.session, stanza=answer)]
+    return _error_to_sender(occupancy, stanza)
+
+
+def _answers_change(stanza: Stanza, sent_id: str | None, nick: str) -> bool:
+    """The nick change's error: by its id, or, with no id, from the nick it asked for."""
+    if stanza.id is not None:
+        return stanza.id == sent_id
+    sender = stanza.from_
+    return sender is not None and sender.resource == nick
+
+
+def _join_refused(
+    core: Core, account: Account, occupancy: Occupancy, stanza: Stanza
+) -> list[Action]:
+    """The account's join failed (§7.2.6-§7.2.11).
+
+    Every pending session gets the error as its own join would have: from the nick it
+    asked for, with its own id.
+    """
     actions: list[Action] = [
         Deliver(
             session=s,
@@ -341,15 +429,33 @@ def _presence_error(
         )
         for s, a in occupancy.pending.items()
     ]
-    finish(core, account, occupancy)
+    for session in occupancy.pending:
+        account.unlink(session, occupancy.room)
+    occupancy.pending = {}
+    if not actions:
+        actions = [Discard(stanza=stanza, reason=DiscardReason.JOIN_REFUSED)]
+    if account.wanted(occupancy.room):
+        condition, _ = error_condition(stanza)
+        if condition in TRANSIENT_CONDITIONS or error_type(stanza) == "wait":
+            # Worth another try later (a full room, a server briefly unreachable).
+            occupancy.rejoin_attempts += 1
+            return actions + rejoin_failed(core, account, occupancy, _E.JOIN_REFUSED, "")
+        account.blocked[occupancy.room] = account.bookmarks[occupancy.room]
+    transition(core, account, occupancy, _E.JOIN_REFUSED, _S.ABSENT)
     return actions
 
 
 def _error_to_sender(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
-    """An error for a stanza a session sent goes back to that session only."""
+    """An error for a stanza a session sent goes back to that session only.
+
+    A presence error that answers nothing a session sent is a late answer to the
+    router's own (stale).
+    """
     sender = None if stanza.id is None else occupancy.sent_ids.pop(stanza.id, None)
     if sender is not None and sender in occupancy.audience():
         return [Deliver(session=sender, stanza=stanza.with_to(sender))]
+    if stanza.kind == "presence" or sender is not None:
+        return _stale(stanza)
     return fork(occupancy, stanza)
 
 
@@ -363,19 +469,36 @@ def _message(
         if occupancy.state is _S.LEAVING:
             return fork(occupancy, stanza)
         if is_subject(stanza):
-            return _subject(core, occupancy, stanza)
+            return _subject(core, account, occupancy, stanza)
         if is_historic(stanza):
-            return _historic(core, account, occupancy, stanza)
+            return _historic(core, account, occupancy, stanza, private=False)
         return fork(occupancy, stanza)
     if kind == "error":
-        return _error_to_sender(occupancy, stanza)
-    if kind == "chat" and sender.resource is not None and stanza.find(NO_COPY) is None:
-        # A private message (§7.5) reaches every session here, once each: tell the host's
-        # carbons (XEP-0280, XEP-0334) not to copy it again.
-        stanza = stanza.replace(children=(*stanza.children, Element(NO_COPY)))
-        if not occupancy.attached and occupancy.state is _S.JOINED:
-            return [_unattended(account, occupancy, stanza, mentions=True)]
+        return _message_error(core, account, occupancy, stanza, sender)
+    if kind == "chat" and sender.resource is not None:
+        if stanza.find(NO_COPY) is None:
+            # A private message (§7.5) reaches every session here, once each: tell the
+            # host's carbons (XEP-0280, XEP-0334) not to copy it again.
+            stanza = stanza.replace(children=(*stanza.children, Element(NO_COPY)))
+        if occupancy.state is not _S.LEAVING and is_historic(stanza):
+            return _historic(core, account, occupancy, stanza, private=True)
     return fork(occupancy, stanza)
+
+
+def _message_error(
+    core: Core, account: Account, occupancy: Occupancy, stanza: Stanza, sender: JID
+) -> list[Action]:
+    """A message refused by the room.
+
+    ``not-acceptable`` from the room itself means the room does not count the account
+    as an occupant (Prosody: "You are not currently connected to this chat"): the
+    sender learns of it, and the account joins again.
+    """
+    actions = _error_to_sender(occupancy, stanza)
+    condition, _ = error_condition(stanza)
+    if condition == "not-acceptable" and sender.resource is None and occupancy.state is _S.JOINED:
+        actions += rejoin_now(core, account, occupancy)
+    return actions
 
 
 def _unattended(
@@ -389,40 +512,83 @@ def _mentions(stanza: Stanza, nick: str | None) -> bool:
     return nick is not None and body is not None and nick.casefold() in (body.text or "").casefold()
 
 
-def _subject(core: Core, occupancy: Occupancy, stanza: Stanza) -> list[Action]:
-    previous = occupancy.subject
-    occupancy.subject = stanza._replace(children=core.share(stanza.children))
+def _subject(core: Core, account: Account, occupancy: Occupancy, stanza: Stanza) -> list[Action]:
+    view = occupancy.view
+    previous = view.subject
+    view.subject = stanza._replace(children=core.share(stanza.children))
     if occupancy.resync is not None:
         # The subject ends the room's join sequence (§7.2.15): the resync is over.
-        occupancy.resync = None
+        resync_over(core, account.jid, occupancy.room)
         if previous is not None and same_payload(previous.children, stanza.children):
             return [Discard(stanza=stanza, reason=DiscardReason.RESYNC)]
     return fork(occupancy, stanza)
 
 
-def _historic(core: Core, account: Account, occupancy: Occupancy, stanza: Stanza) -> list[Action]:
-    history = occupancy.history
+def _historic(
+    core: Core, account: Account, occupancy: Occupancy, stanza: Stanza, *, private: bool
+) -> list[Action]:
+    """A message worth keeping: once in the history, once in the archive, once pushed.
+
+    A private message (§7.5) goes into the history only while no device is there to get
+    it: the next device to come gets it then. One that devices got live is for the
+    account's archive, where the devices that were away find it, as with any chat.
+    """
+    room = occupancy.room
+    view = occupancy.view
+    config = core.config
+    key = message_key(stanza, room)
+    if private and occupancy.audience():
+        memory = account.remember(room, config.max_rooms_per_account)
+        if memory.note(key, config.max_remembered_messages) is None:
+            return [Discard(stanza=stanza, reason=DiscardReason.DUPLICATE)]
+        archived: list[Action] = [_archive(account, stanza)] if config.archive else []
+        return archived + fork(occupancy, stanza)
+    history = view.history
     if history is None:
-        history = occupancy.history = History()
-    elif occupancy.resync is not None:
-        stanza_id = History.stanza_id(stanza, occupancy.room)
-        if stanza_id is not None and stanza_id in history:
-            return [Discard(stanza=stanza, reason=DiscardReason.RESYNC)]
+        history = view.history = History()
+    elif key in history:
+        # Sent again (a retransmission, a rejoin's history): the sessions have it.
+        reason = DiscardReason.RESYNC if occupancy.resync is not None else DiscardReason.DUPLICATE
+        return [Discard(stanza=stanza, reason=reason)]
+    memory = account.remember(room, config.max_rooms_per_account)
+    number = memory.note(key, config.max_remembered_messages)
     # Every local account in the room keeps the same messages: one payload for all of them.
     kept = stanza._replace(children=core.share(stanza.children))
-    sent_at = history.add(kept, occupancy.room, core.now, core.config)
-    if occupancy.last_message_at is None or sent_at > occupancy.last_message_at:
-        occupancy.last_message_at = sent_at
-    # A new message: once into the account's archive, then to the sessions (or a push).
+    seq = memory.seen.get(key, memory.last) if number is None else number
+    sent_at = history.add(kept, room, core.now, config, key=key, seq=seq, private=private)
+    if view.last_message_at is None or sent_at > view.last_message_at:
+        view.last_message_at = sent_at
     actions: list[Action] = []
-    if core.config.archive:
-        actions.append(Archive(account=account.jid, stanza=_for_archive(stanza, account.jid)))
+    if number is not None and config.archive:
+        actions.append(_archive(account, stanza))
     live = stanza.find(DELAY) is None
     if live and not occupancy.attached and occupancy.state is _S.JOINED:
-        mentions = _mentions(stanza, occupancy.nick)
-        actions.append(_unattended(account, occupancy, stanza, mentions=mentions))
-        return actions
-    return actions + fork(occupancy, stanza)
+        if number is not None:
+            mentions = private or _mentions(stanza, view.nick)
+            actions.append(_unattended(account, occupancy, stanza, mentions=mentions))
+        return actions or [Discard(stanza=stanza, reason=DiscardReason.DUPLICATE)]
+    return actions + _fork_unseen(occupancy, stanza, seq)
+
+
+def _fork_unseen(occupancy: Occupancy, stanza: Stanza, seq: int) -> list[Action]:
+    """A message the room sends again (a join's history) to each device that lacks it.
+
+    A device that left and came back has a position: the newest message it had. What it
+    had is not shown to it twice.
+    """
+    if stanza.find(DELAY) is None:
+        return fork(occupancy, stanza)
+    audience = occupancy.audience()
+    unseen = [s for s, a in audience.items() if a.position is None or a.position < seq]
+    if len(unseen) == len(audience):
+        return fork(occupancy, stanza)
+    if not unseen:
+        return [Discard(stanza=stanza, reason=DiscardReason.DUPLICATE)]
+    return [Deliver(session=s, stanza=stanza.with_to(s)) for s in unseen]
+
+
+def _archive(account: Account, stanza: Stanza) -> Action:
+    return Archive(account=account.jid, stanza=_for_archive(stanza, account.jid))
 
 
 def _for_archive(stanza: Stanza, account: JID) -> Stanza:
@@ -436,11 +602,12 @@ def _for_archive(stanza: Stanza, account: JID) -> Stanza:
 
 def _note_flags(occupancy: Occupancy, stanza: Stanza) -> None:
     """Configuration-change codes (§10.2.1) that late joiners' self-presence must show."""
+    flags = occupancy.view.flags
     for code in status_codes(stanza):
         change = FLAG_CHANGES.get(code)
         if change is not None:
             flag, on = change
             if on:
-                occupancy.flags.add(flag)
+                flags.add(flag)
             else:
-                occupancy.flags.discard(flag)
+                flags.discard(flag)

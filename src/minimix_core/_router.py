@@ -18,8 +18,12 @@ from ._session_side import from_session, session_closed
 from ._snapshot import adopt_into, dump_core, load_core
 from ._stanza import Stanza
 from ._timers import run_timers
+from ._view import OccupancyView, view_of
 
 __all__ = ["LocalProtocolError", "Router"]
+
+_LATEST = 253402300799.0
+"""9999-12-31T23:59:59Z: the last second an XEP-0082 timestamp can say."""
 
 
 class LocalProtocolError(Exception):
@@ -28,6 +32,23 @@ class LocalProtocolError(Exception):
     Raised before anything changes: the router is exactly as it was before the call.
     Bad input from the network never raises; it becomes actions.
     """
+
+
+_STATE_DEADLINES = {
+    OccupancyState.JOINING: "join-timeout",
+    OccupancyState.LEAVING: "leave-timeout",
+    OccupancyState.REJOIN_WAIT: "rejoin",
+    OccupancyState.REJOIN_SENT: "rejoin-timeout",
+}
+
+
+def _due_kind(core: Core, kind: str, account: JID, detail: JID | str) -> str:
+    """The name a person reads for a timer: what happens when it fires."""
+    if kind == "nick":
+        return "nick-timeout"
+    if kind != "state" or isinstance(detail, str):
+        return kind
+    return _STATE_DEADLINES[core.table.accounts[account].rooms[detail].state]
 
 
 class Router:
@@ -62,7 +83,9 @@ class Router:
 
         Raises :class:`LocalProtocolError`, changing nothing, when the host misuses the API:
         an unknown event type, a session JID without a resource, a :class:`ToAccount`
-        stanza whose ``to`` is not a bare JID, or time going back.
+        stanza whose ``to`` is not a bare JID, a ``now`` that is not a number of seconds
+        from 0 to the end of year 9999 (the range an XEP-0082 timestamp can say; a host
+        passing milliseconds is caught here), or time going back.
         """
         self._advance_clock(now, check_only=True)
         core = self._core
@@ -104,16 +127,22 @@ class Router:
 
         Read-only, for tools and logs that show what the router waits for (the replay
         command prints it); a host needs only :meth:`next_deadline`, which is the first
-        entry's time. ``kind`` is ``"ping"`` (the XEP-0410 self-ping of the room
-        ``detail``), ``"rejoin"`` (rejoin that room), ``"grace"`` (the account's last
-        session left that room: it leaves unless a session comes back), ``"iq"`` (``detail``
-        is the id of an IQ a room has not answered yet: it times out) or ``"autojoin"``
-        (the next room of the bookmark autojoin queue; the rest of the queue follows
-        ``Config.autojoin_interval`` apart).
+        entry's time. ``kind`` is what happens then: ``"join-timeout"``,
+        ``"leave-timeout"``, ``"rejoin"`` or ``"rejoin-timeout"`` (the deadline of the
+        occupancy of the room ``detail``, by its state), ``"ping"`` (the XEP-0410 self-ping
+        of that room), ``"nick-timeout"`` (a nick change there gets no answer),
+        ``"resync"`` (the end of a rejoin's join sequence), ``"grace"`` (the account's last
+        session left that room: it leaves unless a session comes back), ``"iq"``
+        (``detail`` is the id of an IQ a room has not answered yet: it times out),
+        ``"forget"`` (the account has been idle ``Config.device_memory`` seconds: what it
+        remembers of its rooms goes) or
+        ``"autojoin"`` (the next room of the bookmark autojoin queue; the rest of the queue
+        follows ``Config.autojoin_interval`` apart).
         """
         core = self._core
         due: list[tuple[float, str, JID, JID | str]] = [
-            (when, kind, account, detail) for when, (kind, account, detail) in core.timers.items()
+            (when, _due_kind(core, kind, account, detail), account, detail)
+            for when, (kind, account, detail) in core.timers.items()
         ]
         if core.autojoin_at is not None and core.join_queue:
             account, room = next(iter(core.join_queue))
@@ -136,7 +165,8 @@ class Router:
         actions: list[Action] = []
         for account in self._core.table.accounts.values():
             for occupancy in account.rooms.values():
-                if occupancy.state is not OccupancyState.LEAVING:
+                # Waiting to rejoin, the room has forgotten the account already.
+                if occupancy.state not in (OccupancyState.LEAVING, OccupancyState.REJOIN_WAIT):
                     to = occupancy.room.with_resource(occupancy.current_nick)
                     unavailable = Stanza("presence", type="unavailable", from_=account.jid, to=to)
                     actions.append(Send(stanza=unavailable))
@@ -177,8 +207,9 @@ class Router:
             if account is None:
                 continue
             for room in account.rooms:
-                for kind in ("ping", "rejoin", "grace"):
+                for kind in ("state", "ping", "nick", "resync", "grace"):
                     core.timers.cancel((kind, jid, room))
+            core.timers.cancel(("forget", jid, jid))
             for iq_id in account.pending_iqs:
                 core.timers.cancel(("iq", jid, iq_id))
             for entry in [e for e in core.join_queue if e[0] == jid]:
@@ -213,9 +244,25 @@ class Router:
         router._now = router._core.now
         return router
 
+    def occupancy(self, account: JID, room: JID) -> OccupancyView | None:
+        """What the router holds for ``account`` (bare JID) in ``room`` (bare JID), read-only.
+
+        ``None`` when the account is not in the room and not trying to be. The view is a
+        copy taken now: it does not change when the router does.
+        """
+        holder = self._core.table.accounts.get(account)
+        occupancy = None if holder is None else holder.rooms.get(room)
+        return None if occupancy is None else view_of(self._core, account, occupancy)
+
     def _advance_clock(self, now: float, *, check_only: bool = False) -> None:
-        if not isinstance(now, (int, float)) or math.isnan(now):
-            raise LocalProtocolError(f"now must be a number, not {now!r}")
+        if (
+            not isinstance(now, (int, float))
+            or isinstance(now, bool)
+            or not 0.0 <= now <= _LATEST  # also refuses NaN and infinities
+        ):
+            raise LocalProtocolError(
+                f"now must be POSIX seconds from 0 to {_LATEST:.0f} (year 9999), not {now!r}"
+            )
         if now < self._now:
             raise LocalProtocolError(f"time went back from {self._now} to {now}")
         if not check_only:

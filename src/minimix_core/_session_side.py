@@ -8,10 +8,16 @@ from ._core import Core
 from ._history import history_request
 from ._iq import forget_session_iqs, iq_from_session
 from ._jid import JID
-from ._lifecycle import OccupancyEvent, OccupancyState, advance
-from ._membership import join_stanza, release, track_id
+from ._lifecycle import IN_ROOM, OccupancyEvent, OccupancyState, transition
+from ._membership import join_stanza, release, send_join, track_id
 from ._muc import CARBONS, FORWARD, MUC_X, USER_X, error_stanza
-from ._presence import aggregate_update, payload_of, request_nick_change, session_presence
+from ._presence import (
+    aggregate_update,
+    hold_presence,
+    payload_of,
+    request_nick_change,
+    session_presence,
+)
 from ._stanza import Element, Stanza
 from ._synth import late_join, not_connected
 from ._table import Account, Attachment, Occupancy
@@ -61,7 +67,7 @@ def session_gone(core: Core, account: Account, session: JID) -> list[Action]:
         occupancy = account.rooms[room]
         occupancy.leaving.pop(session, None)  # the answer to its leave has nobody to go to
         actions += release(core, account, occupancy, session, None)
-    core.table.forget_if_empty(account)
+    core.forget_if_idle(account)
     return actions
 
 
@@ -79,9 +85,14 @@ def _presence(
         is_join = stanza.find(MUC_X) is not None
         if occupancy is not None and session in occupancy.attached:
             nick = to.resource
-            if occupancy.state is OccupancyState.JOINED and nick and nick != occupancy.nick:
-                return request_nick_change(session, stanza, occupancy, nick)
+            state = occupancy.state
+            if state is OccupancyState.JOINED and nick and nick != occupancy.view.nick:
+                return request_nick_change(core, session, stanza, occupancy, nick)
             if not is_join:
+                if state is not OccupancyState.JOINED:
+                    # Not in the room right now: the rejoin carries the new presence.
+                    hold_presence(core, session, stanza, occupancy)
+                    return [Discard(stanza=stanza, reason=DiscardReason.HELD)]
                 return session_presence(core, session, stanza, occupancy)
         if is_join:
             return _join(core, account_jid, session, stanza, to, occupancy)
@@ -98,7 +109,7 @@ def _presence(
     if kind == "error":
         return [Discard(stanza=stanza, reason=DiscardReason.ERROR_TO_ROOM)]
     if kind == "probe":
-        if session in occupancy.attached:
+        if session in occupancy.attached and occupancy.state is OccupancyState.JOINED:
             track_id(occupancy, stanza.id, session, config)
             return [Send(stanza=stanza.with_from(account_jid))]
         return [Discard(stanza=stanza, reason=DiscardReason.NOT_IN_ROOM)]
@@ -130,61 +141,83 @@ def _join(
         payload=payload_of(stanza),
         seq=core.next_seq(),
     )
+    account = table.accounts.get(account_jid)
+    memory = None if account is None else account.memory.get(to.bare)
+    position = None if memory is None else memory.positions.get(session)
+    if position is not None and core.now - position[1] <= config.device_memory:
+        attachment.position = position[0]
     if occupancy is None:
-        account = table.accounts.get(account_jid)
         if account is not None and len(account.rooms) >= config.max_rooms_per_account:
             return _refuse_join(stanza, session, to, "resource-constraint", "wait")
         account = table.account(account_jid)
-        join = join_stanza(account_jid, to.bare, nick, stanza)
-        occupancy = Occupancy(to.bare, join, nick)
-        occupancy.state = advance(OccupancyState.ABSENT, OccupancyEvent.SESSION_JOIN)
+        account.blocked.pop(to.bare, None)  # the user asks again: a bookmark may rejoin
+        if memory is not None:
+            memory.positions.pop(session, None)
+        occupancy = Occupancy(to.bare, join_stanza(account_jid, to.bare, nick, stanza))
         account.rooms[to.bare] = occupancy
         occupancy.pending[session] = attachment
-        occupancy.pinned = to.bare in account.bookmarks
-        occupancy.joiner = session
-        occupancy.sent_payload = attachment.payload
         account.link(session, to.bare)
-        return [Send(stanza=join)]
-    account = table.accounts[account_jid]
+        return send_join(core, account, occupancy, OccupancyEvent.SESSION_JOIN)
+    account = table.accounts[account_jid]  # it has the occupancy
     members = len(occupancy.attached) + len(occupancy.pending)
     already = session in occupancy.attached or session in occupancy.pending
     if not already and members >= config.max_sessions_per_room:
         return _refuse_join(stanza, session, to, "resource-constraint", "wait")
-    occupancy.state = advance(occupancy.state, OccupancyEvent.SESSION_JOIN)
+    account.blocked.pop(to.bare, None)
+    if memory is not None:
+        memory.positions.pop(session, None)
     core.timers.cancel(("grace", account_jid, occupancy.room))
     occupancy.attached.pop(session, None)
     occupancy.pending.pop(session, None)
     account.link(session, occupancy.room)
-    in_room = occupancy.state in (OccupancyState.JOINED, OccupancyState.REJOINING)
-    cached = occupancy.self_presence if in_room else None
+    state = occupancy.state
+    cached = occupancy.view.self_presence if state in IN_ROOM else None
     if cached is not None:
+        transition(core, account, occupancy, OccupancyEvent.SESSION_JOIN, state)
         # A late join, or a resync of an attached session (§7.2.1): answered from the table.
         occupancy.attached[session] = attachment
-        history = _history_for(core, occupancy, session, stanza)
+        history = _history_for(core, occupancy, attachment, stanza)
+        if occupancy.view.history is not None:
+            occupancy.view.history.forget_private()  # this device has them now
         stanzas = late_join(occupancy, cached, session, attachment, history)
         # Thousands of cached presences for a big room: tuples built directly, as in a fork.
         actions: list[Action] = [_new(Deliver, (session, s)) for s in stanzas]
-        if config.nick_policy == "follow" and nick != occupancy.nick:
-            return actions + request_nick_change(session, stanza, occupancy, nick)
+        if state is not OccupancyState.JOINED:
+            hold_presence(core, session, stanza, occupancy)
+            return actions
+        if config.nick_policy == "follow" and nick != occupancy.view.nick:
+            return actions + request_nick_change(core, session, stanza, occupancy, nick)
         return actions + aggregate_update(account_jid, occupancy)
-    # Joining or leaving: the session waits for the room's answer to the account's join.
     occupancy.pending[session] = attachment
+    if state is OccupancyState.REJOIN_WAIT:
+        # A bookmarked room waiting to be tried again: a session asking is reason enough.
+        return send_join(core, account, occupancy, OccupancyEvent.SESSION_JOIN)
+    if state is OccupancyState.REJOIN_SENT:
+        # Its join is in flight: the answer is now the session's too.
+        transition(
+            core,
+            account,
+            occupancy,
+            OccupancyEvent.SESSION_JOIN,
+            OccupancyState.JOINING,
+            request_id=occupancy.request_id,
+        )
+        return []
+    # Joining or leaving: the session waits for the room's answer to the account's join.
+    transition(core, account, occupancy, OccupancyEvent.SESSION_JOIN, state)
     return []
 
 
-def _history_for(core: Core, occupancy: Occupancy, session: JID, join: Stanza) -> list[Stanza]:
+def _history_for(
+    core: Core, occupancy: Occupancy, attachment: Attachment, join: Stanza
+) -> list[Stanza]:
     """What a late joiner gets: what it asked for, or what this device missed, or the default."""
-    history = occupancy.history
-    position = occupancy.positions.pop(session, None)
+    history = occupancy.view.history
     if history is None:
         return []
     request = history_request(join)
-    if (
-        request is None
-        and position is not None
-        and core.now - position[1] <= core.config.device_memory
-    ):
-        return history.after(position[0], occupancy.room)
+    if request is None and attachment.position is not None:
+        return history.after(attachment.position, occupancy.room)
     return history.select(request, core.now, core.config.default_history_messages, occupancy.room)
 
 
@@ -193,11 +226,10 @@ def _message(
 ) -> list[Action]:
     kind = stanza.type
     if occupancy is None:
-        if kind == "groupchat":
-            # Only a room's occupant may send groupchat; answer as the room would.
-            return [Deliver(session=session, stanza=not_connected(stanza, session, to.bare))]
+        # Not a room the account is in (perhaps not a MUC room at all: a MIX channel).
         return [Continue(stanza=stanza)]
     if kind == "error":
+        _note_bounce(occupancy, session, stanza, to)
         return [Discard(stanza=stanza, reason=DiscardReason.ERROR_TO_ROOM)]
     member = session in occupancy.attached or session in occupancy.pending
     if not member:
@@ -217,6 +249,20 @@ def _message(
         if other != session
     ]
     return [Send(stanza=stanza.with_from(session.bare)), *carbons]
+
+
+def _note_bounce(occupancy: Occupancy, session: JID, stanza: Stanza, to: JID) -> None:
+    """A message forked to the session came back undelivered: the device missed it.
+
+    The host hands over the bounce of a stream that was given up (XEP-0198 §5).
+    """
+    attachment = occupancy.attached.get(session)
+    history = occupancy.view.history
+    if attachment is None or history is None or stanza.id is None:
+        return
+    number = history.number_of(to, stanza.id)
+    if number is not None and (attachment.bounced is None or number < attachment.bounced):
+        attachment.bounced = number
 
 
 def _sent_carbon(sent: Stanza, session: JID) -> Stanza:

@@ -14,16 +14,16 @@ from typing import Any, Final
 from ._config import Config
 from ._core import Core, TimerKey
 from ._events import Bookmark
-from ._history import History
+from ._history import History, message_key
 from ._jid import JID
-from ._lifecycle import OccupancyEvent, OccupancyState, advance
-from ._stanza import Element, Stanza
-from ._table import Account, Attachment, NickChange, Occupancy, PendingIQ
+from ._lifecycle import OccupancyState
+from ._stanza import Element, Stanza, payload_size
+from ._table import Account, Attachment, NickChange, Occupancy, PendingIQ, RoomMemory, RoomView
 
 __all__ = ["FORMAT", "VERSION", "SnapshotError", "adopt_into", "dump_core", "load_core"]
 
 FORMAT: Final = "minimix_core.snapshot"
-VERSION: Final = 1
+VERSION: Final = 2
 
 Json = Any  # what json.loads gives back: checked field by field while loading
 
@@ -107,21 +107,47 @@ def _load_attachments(data: Json) -> dict[JID, Attachment]:
     return out
 
 
+def _view(v: RoomView) -> Json:
+    history = v.history
+    return {
+        "nick": v.nick,
+        "self": _stanza(v.self_presence),
+        "occupants": [[n, _stanza(p)] for n, p in v.occupants.items()],
+        "room_presence": _stanza(v.room_presence),
+        "subject": _stanza(v.subject),
+        "flags": sorted(v.flags),
+        "created": v.created,
+        "history": None if history is None else history.dump(_stanza),
+        "last_message_at": v.last_message_at,
+        "joined_at": v.joined_at,
+    }
+
+
+def _load_view(data: Json) -> RoomView:
+    v = RoomView()
+    v.nick = data["nick"]
+    v.self_presence = _maybe_stanza(data["self"])
+    v.occupants = {str(n): _load_stanza(p) for n, p in data["occupants"]}
+    v.occupant_bytes = sum(payload_size(p.children) for p in v.occupants.values())
+    v.room_presence = _maybe_stanza(data["room_presence"])
+    v.subject = _maybe_stanza(data["subject"])
+    v.flags = {int(f) for f in data["flags"]}
+    v.created = bool(data["created"])
+    if data["history"] is not None:
+        v.history = History.load(data["history"], _load_stanza)
+    v.last_message_at = None if data["last_message_at"] is None else float(data["last_message_at"])
+    v.joined_at = float(data["joined_at"])
+    return v
+
+
 def _occupancy(o: Occupancy) -> Json:
-    history = o.history
+    change = o.nick_change
     return {
         "room": str(o.room),
         "state": o.state.value,
         "join": _stanza(o.join),
-        "requested_nick": o.requested_nick,
-        "nick": o.nick,
-        "self": _stanza(o.self_presence),
-        "occupants": [[n, _stanza(p)] for n, p in o.occupants.items()],
-        "occupants_truncated": o.occupants_truncated,
-        "room_presence": _stanza(o.room_presence),
-        "subject": _stanza(o.subject),
-        "flags": sorted(o.flags),
-        "created": o.created,
+        "request_id": o.request_id,
+        "view": _view(o.view),
         "joiner": _jid(o.joiner),
         "attached": _attachments(o.attached),
         "pending": _attachments(o.pending),
@@ -129,39 +155,23 @@ def _occupancy(o: Occupancy) -> Json:
         "sent_ids": [[i, str(s)] for i, s in o.sent_ids.items()],
         "sent_payload": [_element(e) for e in o.sent_payload],
         "nick_change": None
-        if o.nick_change is None
-        else [
-            str(o.nick_change.session),
-            o.nick_change.nick,
-            o.nick_change.request_id,
-            o.nick_change.resync,
-        ],
-        "history": None if history is None else history.dump(_stanza),
-        "last_message_at": o.last_message_at,
-        "joined_at": o.joined_at,
+        if change is None
+        else [_jid(change.session), change.nick, change.request_id, change.sent_id, change.resync],
         "last_seen": o.last_seen,
         "ping_id": o.ping_id,
         "ping_failures": o.ping_failures,
         "rejoin_attempts": o.rejoin_attempts,
-        "rejoin_sent": o.rejoin_sent,
-        "resync": None if o.resync is None else sorted(o.resync),
-        "pinned": o.pinned,
-        "positions": [[str(s), seq, at] for s, (seq, at) in o.positions.items()],
-        "leave_due": o.leave_due,
+        "resync": None if o.resync is None else list(o.resync),
     }
 
 
 def _load_occupancy(data: Json) -> Occupancy:
-    o = Occupancy(JID.parse(data["room"]), _load_stanza(data["join"]), str(data["requested_nick"]))
+    o = Occupancy(JID.parse(data["room"]), _load_stanza(data["join"]))
     o.state = OccupancyState(data["state"])
-    o.nick = data["nick"]
-    o.self_presence = _maybe_stanza(data["self"])
-    o.occupants = {str(n): _load_stanza(p) for n, p in data["occupants"]}
-    o.occupants_truncated = bool(data["occupants_truncated"])
-    o.room_presence = _maybe_stanza(data["room_presence"])
-    o.subject = _maybe_stanza(data["subject"])
-    o.flags = {int(f) for f in data["flags"]}
-    o.created = bool(data["created"])
+    if o.state is OccupancyState.ABSENT:
+        raise SnapshotError("an occupancy cannot be absent")
+    o.request_id = data["request_id"]
+    o.view = _load_view(data["view"])
     o.joiner = _load_jid(data["joiner"])
     o.attached = _load_attachments(data["attached"])
     o.pending = _load_attachments(data["pending"])
@@ -170,22 +180,32 @@ def _load_occupancy(data: Json) -> Occupancy:
     o.sent_payload = tuple(_load_element(e) for e in data["sent_payload"])
     change = data["nick_change"]
     if change is not None:
-        session, nick, request_id, resync = change
-        o.nick_change = NickChange(JID.parse(session), nick, request_id, resync=bool(resync))
-    if data["history"] is not None:
-        o.history = History.load(data["history"], _load_stanza)
-    o.last_message_at = data["last_message_at"]
-    o.joined_at = float(data["joined_at"])
+        session, nick, request_id, sent_id, resync = change
+        o.nick_change = NickChange(
+            _load_jid(session), str(nick), request_id, sent_id, resync=bool(resync)
+        )
     o.last_seen = float(data["last_seen"])
     o.ping_id = data["ping_id"]
     o.ping_failures = int(data["ping_failures"])
     o.rejoin_attempts = int(data["rejoin_attempts"])
-    o.rejoin_sent = bool(data["rejoin_sent"])
-    o.resync = None if data["resync"] is None else {str(n) for n in data["resync"]}
-    o.pinned = bool(data["pinned"])
-    o.positions = {JID.parse(s): (int(seq), float(at)) for s, seq, at in data["positions"]}
-    o.leave_due = bool(data["leave_due"])
+    o.resync = None if data["resync"] is None else {str(n): None for n in data["resync"]}
     return o
+
+
+def _memory(m: RoomMemory) -> Json:
+    return {
+        "seen": list(m.seen.items()),
+        "last": m.last,
+        "positions": [[str(s), seq, at] for s, (seq, at) in m.positions.items()],
+    }
+
+
+def _load_memory(data: Json) -> RoomMemory:
+    m = RoomMemory()
+    m.seen = {str(k): int(n) for k, n in data["seen"]}
+    m.last = int(data["last"])
+    m.positions = {JID.parse(s): (int(seq), float(at)) for s, seq, at in data["positions"]}
+    return m
 
 
 def _bookmark(mark: Bookmark) -> Json:
@@ -203,6 +223,8 @@ def _account(a: Account) -> Json:
     return {
         "jid": str(a.jid),
         "bookmarks": [_bookmark(m) for m in a.bookmarks.values()],
+        "blocked": [_bookmark(m) for m in a.blocked.values()],
+        "memory": [[str(r), _memory(m)] for r, m in a.memory.items()],
         "rooms": [_occupancy(o) for o in a.rooms.values()],
         "sessions": [[str(s), [str(r) for r in rooms]] for s, rooms in a.sessions.items()],
         "pending_iqs": [
@@ -217,6 +239,11 @@ def _load_account(data: Json) -> Account:
     for mark in data["bookmarks"]:
         bookmark = _load_bookmark(mark)
         account.bookmarks[bookmark.room] = bookmark
+    for mark in data["blocked"]:
+        bookmark = _load_bookmark(mark)
+        account.blocked[bookmark.room] = bookmark
+    for room, memory in data["memory"]:
+        account.memory[JID.parse(room)] = _load_memory(memory)
     for room in data["rooms"]:
         occupancy = _load_occupancy(room)
         account.rooms[occupancy.room] = occupancy
@@ -259,12 +286,11 @@ def dump_core(core: Core, accounts: frozenset[JID] | None = None) -> dict[str, J
 def _checked_load(snapshot: Mapping[str, Json], config: Config) -> Core:
     if not isinstance(snapshot, Mapping) or snapshot.get("format") != FORMAT:
         raise SnapshotError("not a minimix_core snapshot")
-    if snapshot.get("version") != VERSION:
-        raise SnapshotError(
-            f"snapshot version {snapshot.get('version')!r} is not {VERSION}; no upgrade path exists"
-        )
+    version = snapshot.get("version")
+    if version not in (1, VERSION):
+        raise SnapshotError(f"snapshot version {version!r} is not 1 or {VERSION}")
     try:
-        return _load(snapshot, config)
+        return _load(upgrade_v1(snapshot) if version == 1 else snapshot, config)
     except SnapshotError:
         raise
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
@@ -284,6 +310,7 @@ def adopt_into(core: Core, snapshot: Mapping[str, Json]) -> list[JID]:
     core.table.accounts.update(moved.table.accounts)
     # Ids the adopted accounts still wait on must never be made again here.
     core.counter = max(core.counter, moved.counter)
+    core.sequence = max(core.sequence, moved.sequence)  # their presences stay the newest
     for when, key in moved.timers.items():
         core.timers.schedule(key, when)
     for entry in moved.join_queue:
@@ -346,24 +373,19 @@ def _after_restart(core: Core) -> None:
             occupancy.nick_change = None
             occupancy.sent_ids = {}
             occupancy.ping_id = None
-            in_room = occupancy.self_presence is not None and occupancy.state in (
-                OccupancyState.JOINED,
-                OccupancyState.REJOINING,
-            )
-            if occupancy.pinned and in_room:
-                if occupancy.state is OccupancyState.JOINED:
-                    occupancy.state = advance(occupancy.state, OccupancyEvent.ROOM_FORGOT)
-                occupancy.rejoin_sent = False
-            elif occupancy.pinned:
-                del account.rooms[room]  # its join was in flight: join afresh
+            occupancy.resync = None
+            occupancy.request_id = None
+            in_room = occupancy.view.self_presence is not None
+            if account.wanted(room) and in_room:
+                occupancy.state = OccupancyState.REJOIN_WAIT  # the queue says when
+            elif in_room:
+                occupancy.state = OccupancyState.JOINED  # until the queue makes it leave
             else:
-                if occupancy.state is not OccupancyState.LEAVING:
-                    occupancy.state = advance(
-                        occupancy.state, OccupancyEvent.LAST_SESSION_GONE, OccupancyState.LEAVING
-                    )
-                occupancy.leave_due = True
+                del account.rooms[room]  # its join was in flight: join afresh, or not at all
+                if not account.wanted(room):
+                    continue
             _queue(core, account.jid, room)
-        core.table.forget_if_empty(account)
+        core.forget_if_idle(account)
     for account_jid, room in queue:
         _queue(core, account_jid, room)
 
@@ -372,3 +394,73 @@ def _queue(core: Core, account: JID, room: JID) -> None:
     core.join_queue[(account, room)] = None
     if core.autojoin_at is None:
         core.autojoin_at = core.now
+
+
+def upgrade_v1(snapshot: Mapping[str, Json]) -> dict[str, Json]:
+    """A version 1 snapshot in the version 2 format.
+
+    Version 1 kept the room's view in the occupancy itself, one ``rejoining`` state with
+    a ``rejoin_sent`` flag, device positions per occupancy and history entries by
+    stanza-id. Positions are dropped (a returning device then gets the default history).
+    """
+    upgraded = dict(snapshot)
+    upgraded["version"] = VERSION
+    upgraded["timers"] = [
+        [when, "state" if kind == "rejoin" else kind, *rest]
+        for when, kind, *rest in snapshot["timers"]
+    ]
+    upgraded["accounts"] = [_account_v1(a) for a in snapshot["accounts"]]
+    return upgraded
+
+
+def _account_v1(data: Json) -> Json:
+    account = dict(data)
+    account["blocked"] = []
+    account["memory"] = []
+    account["rooms"] = [_occupancy_v1(o) for o in data["rooms"]]
+    return account
+
+
+def _occupancy_v1(o: Json) -> Json:
+    room = JID.parse(o["room"])
+    state = o["state"]
+    if state == "rejoining":
+        state = "rejoin-sent" if o["rejoin_sent"] else "rejoin-wait"
+    history = o["history"]
+    entries = None
+    if history is not None:
+        entries = [
+            [message, at, message_key(_load_stanza(message), room), size, seq, False]
+            for message, at, _, size, seq in history[1]
+        ]
+    change = o["nick_change"]
+    return {
+        "room": o["room"],
+        "state": state,
+        "join": o["join"],
+        "request_id": o["join"][4] if state == "joining" else None,
+        "view": {
+            "nick": o["nick"],
+            "self": o["self"],
+            "occupants": o["occupants"],
+            "room_presence": o["room_presence"],
+            "subject": o["subject"],
+            "flags": o["flags"],
+            "created": o["created"],
+            "history": entries,
+            "last_message_at": o["last_message_at"],
+            "joined_at": o["joined_at"],
+        },
+        "joiner": o["joiner"],
+        "attached": o["attached"],
+        "pending": o["pending"],
+        "leaving": o["leaving"],
+        "sent_ids": o["sent_ids"],
+        "sent_payload": o["sent_payload"],
+        "nick_change": None if change is None else [*change[:3], change[2], change[3]],
+        "last_seen": o["last_seen"],
+        "ping_id": o["ping_id"],
+        "ping_failures": o["ping_failures"],
+        "rejoin_attempts": o["rejoin_attempts"],
+        "resync": o["resync"],
+    }

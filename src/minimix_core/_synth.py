@@ -83,10 +83,12 @@ def fork_self_presence(
     fork = stanza.with_to(session)
     if stanza.id is not None and stanza.id == occupancy.join.id:
         fork = fork.replace(id=attachment.join_id)
-    add = (210,) if occupancy.nick is not None and attachment.nick != occupancy.nick else ()
+    add = (
+        (210,) if occupancy.view.nick is not None and attachment.nick != occupancy.view.nick else ()
+    )
     # Only the session whose join created the room created it (§10.1.1).
     drop = frozenset() if session == occupancy.joiner else frozenset({201})
-    if add or (drop and occupancy.created):
+    if add or (drop and occupancy.view.created):
         fork = with_statuses(fork, add, drop)
     return fork
 
@@ -94,8 +96,8 @@ def fork_self_presence(
 def _self_presence(
     occupancy: Occupancy, cached: Stanza, session: JID, attachment: Attachment
 ) -> Stanza:
-    codes = {110, *occupancy.flags}
-    if occupancy.nick != attachment.nick:
+    codes = {110, *occupancy.view.flags}
+    if occupancy.view.nick != attachment.nick:
         codes.add(210)
     base = cached.replace(to=session, id=attachment.join_id)
     return with_statuses(base, sorted(codes), drop=_RECOMPUTED)
@@ -115,16 +117,20 @@ def late_join(
     presences), then ``history``, then the subject. The subject is left out only while
     the room has not sent one yet: it is then on its way and reaches the session live.
     """
-    out = [] if occupancy.room_presence is None else [occupancy.room_presence.with_to(session)]
+    out = (
+        []
+        if occupancy.view.room_presence is None
+        else [occupancy.view.room_presence.with_to(session)]
+    )
     new, kind = tuple.__new__, Stanza
     out.extend(
         new(kind, (p[0], p[1], p[2], session, p[4], p[5], p[6]))  # presence.with_to(session)
-        for p in occupancy.occupants.values()
+        for p in occupancy.view.occupants.values()
     )
     out.append(_self_presence(occupancy, cached, session, attachment))
     out.extend(message.with_to(session) for message in history)
-    if occupancy.subject is not None:
-        out.append(occupancy.subject.with_to(session))
+    if occupancy.view.subject is not None:
+        out.append(occupancy.view.subject.with_to(session))
     return out
 
 
@@ -144,7 +150,7 @@ def farewell(occupancy: Occupancy, session: JID, leave: Stanza) -> list[Stanza]:
     sends one before the occupant's), then the session's unavailable self-presence.
     """
     own = unavailable_self(occupancy, session, leave)
-    if occupancy.room_presence is None:
+    if occupancy.view.room_presence is None:
         return [own]
     room = Stanza("presence", type="unavailable", from_=occupancy.room, to=session)
     return [room, own]
@@ -157,7 +163,7 @@ def unavailable_self(occupancy: Occupancy, session: JID, leave: Stanza) -> Stanz
     session's own leave presence, as Prosody echoes it.
     """
     children = list(leave.findall(STATUS_TEXT))
-    cached = occupancy.self_presence
+    cached = occupancy.view.self_presence
     if cached is not None:
         children.extend(cached.findall(OCCUPANT_ID_TAG))
     x_children = (departed_item(cached), _status(110))

@@ -13,7 +13,16 @@ from ._jid import JID
 from ._lifecycle import OccupancyState
 from ._stanza import Element, Stanza
 
-__all__ = ["Account", "Attachment", "NickChange", "Occupancy", "PendingIQ", "Table"]
+__all__ = [
+    "Account",
+    "Attachment",
+    "NickChange",
+    "Occupancy",
+    "PendingIQ",
+    "RoomMemory",
+    "RoomView",
+    "Table",
+]
 
 
 class PendingIQ:
@@ -39,7 +48,7 @@ class PendingIQ:
 class Attachment:
     """What one session asked for when it joined one room."""
 
-    __slots__ = ("join_id", "nick", "payload", "request", "seq")
+    __slots__ = ("bounced", "join_id", "nick", "payload", "position", "request", "seq")
 
     def __init__(
         self,
@@ -60,70 +69,68 @@ class Attachment:
         """The session's latest presence in the room (show, status...), for the aggregate."""
         self.seq = seq
         """When that presence came, in router order: the latest wins a tie."""
+        self.position: int | None = None
+        """The newest message this device had when it last left (a :class:`RoomMemory`
+        number), if it came back within ``Config.device_memory``."""
+        self.bounced: int | None = None
+        """The oldest message (its :class:`RoomMemory` number) whose delivery to this
+        session bounced: the device missed it and everything after."""
 
 
 class NickChange:
     """A session asked the room for another nick (§7.6); the answer is for it alone."""
 
-    __slots__ = ("nick", "request_id", "resync", "session")
+    __slots__ = ("nick", "request_id", "resync", "sent_id", "session")
 
-    def __init__(self, session: JID, nick: str, request_id: str | None, *, resync: bool) -> None:
-        self.session = session
+    def __init__(
+        self,
+        session: JID | None,
+        nick: str,
+        request_id: str | None,
+        sent_id: str | None,
+        *,
+        resync: bool,
+    ) -> None:
+        self.session: JID | None = session
+        """The session that asked; ``None`` once it left (the answer then goes nowhere)."""
         self.nick = nick
         self.request_id = request_id
+        """The session's own id, restored on the answer it gets."""
+        self.sent_id = sent_id
+        """The id the account's request carries: the room's error is matched by it."""
         self.resync = resync
         """It came as a join (muc ``<x/>``): the session wants the room's state again."""
 
 
-class Occupancy:
-    """The account's standing in one room, and what the room told it."""
+class RoomView:
+    """Everything the room told the account during one occupancy, replaced whole by a join.
+
+    A fresh join starts from an empty view, so nothing of an earlier occupancy can leak
+    into the new one; a rejoin keeps the old view only to show the sessions what changed.
+    """
 
     __slots__ = (
-        "attached",
         "created",
         "flags",
         "history",
-        "join",
         "joined_at",
-        "joiner",
         "last_message_at",
-        "last_seen",
-        "leave_due",
-        "leaving",
         "nick",
-        "nick_change",
+        "occupant_bytes",
         "occupants",
-        "occupants_truncated",
-        "pending",
-        "ping_failures",
-        "ping_id",
-        "pinned",
-        "positions",
-        "rejoin_attempts",
-        "rejoin_sent",
-        "requested_nick",
-        "resync",
-        "room",
         "room_presence",
         "self_presence",
-        "sent_ids",
-        "sent_payload",
-        "state",
         "subject",
     )
 
-    def __init__(self, room: JID, join: Stanza, requested_nick: str) -> None:
-        self.room = room
-        self.state = OccupancyState.JOINING
-        self.join = join
-        """The join presence sent from the account (kept for rejoins)."""
-        self.requested_nick = requested_nick
+    def __init__(self) -> None:
         self.nick: str | None = None
         """The nickname the room confirmed; ``None`` until the self-presence arrives."""
         self.self_presence: Stanza | None = None
         self.occupants: dict[str, Stanza] = {}
         """Other occupants' latest presence, by nick, in the order they joined."""
-        self.occupants_truncated = False
+        self.occupant_bytes = 0
+        """The size of their payloads (``payload_size``), for ``Config.max_occupant_bytes``."""
         self.room_presence: Stanza | None = None
         """The room's own presence (from its bare JID, as ejabberd sends with its caps)."""
         self.subject: Stanza | None = None
@@ -132,58 +139,122 @@ class Occupancy:
         """Room status codes for self-presence: 100 (non-anonymous), 170 (logged)."""
         self.created = False
         """The account's join created the room (201)."""
+        self.history: History | None = None
+        """The room's recent historic messages, made on the first one (most rooms are quiet)."""
+        self.last_message_at: float | None = None
+        """When the newest historic message was sent (clamped to the router's clock)."""
+        self.joined_at = 0.0
+
+
+class RoomMemory:
+    """What the account remembers of a room across occupancies (bounded, fixed-size keys).
+
+    Each message the account was offered gets a number in arrival order; ``seen`` maps the
+    message's key (:func:`~minimix_core._history.message_key`) to it, so a message the
+    room sends again (a duplicate, a join's history) is recognised and archived once. A
+    device's position is the number of the newest message it had.
+    """
+
+    __slots__ = ("last", "positions", "seen")
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+        self.last = 0
+        self.positions: dict[JID, tuple[int, float]] = {}
+        """Devices that left: the newest message each had, and when it went."""
+
+    def note(self, key: str, bound: int) -> int | None:
+        """Number a new message; ``None`` if it was seen before."""
+        if key in self.seen:
+            return None
+        self.last += 1
+        seen = self.seen
+        seen[key] = self.last
+        if len(seen) > bound:
+            del seen[next(iter(seen))]
+        return self.last
+
+
+class Occupancy:
+    """The account's standing in one room, what the room told it, and who waits for what."""
+
+    __slots__ = (
+        "attached",
+        "join",
+        "joiner",
+        "last_seen",
+        "leaving",
+        "nick_change",
+        "pending",
+        "ping_failures",
+        "ping_id",
+        "rejoin_attempts",
+        "request_id",
+        "resync",
+        "room",
+        "sent_ids",
+        "sent_payload",
+        "state",
+        "view",
+    )
+
+    def __init__(self, room: JID, join: Stanza) -> None:
+        self.room = room
+        self.state = OccupancyState.ABSENT
+        self.join = join
+        """The join presence sent from the account (kept for rejoins)."""
+        self.view = RoomView()
+        self.request_id: str | None = None
+        """The id of the join, leave or rejoin the current state waits on."""
         self.attached: dict[JID, Attachment] = {}
         self.pending: dict[JID, Attachment] = {}
         self.leaving: dict[JID, Attachment] = {}
         """Sessions that left last and wait for the room's answer."""
-        self.history: History | None = None
-        """The room's recent historic messages, made on the first one (most rooms are quiet)."""
-        self.last_message_at: float | None = None
-        """When the newest historic message was sent: a rejoin asks for history since then."""
         self.sent_ids: dict[str, JID] = {}
         """Ids of stanzas sent for sessions, oldest first: errors go back to the sender."""
-        self.joined_at = 0.0
         self.last_seen = 0.0
-        """When the room last sent the account anything: the keep-alive measures silence."""
+        """When the room last sent the account anything but an error: the keep-alive
+        measures silence."""
         self.ping_id: str | None = None
-        """The id of the router's keep-alive ping in flight."""
+        """The id of the router's keep-alive ping in flight (``JOINED`` only)."""
         self.ping_failures = 0
         self.joiner: JID | None = None
         """The session whose join the account sent: only it may see 201 (room created)."""
         self.sent_payload: tuple[Element, ...] = ()
         """The account's presence in the room as last sent: the aggregate of its sessions'."""
         self.nick_change: NickChange | None = None
-        """A nick change a session asked for, until the room answers it."""
-        self.leave_due = False
-        """After a restart: the account must still tell the room it left (queued)."""
-        self.pinned = False
-        """An autojoin bookmark keeps the account here with no session attached."""
-        self.positions: dict[JID, tuple[int, float]] = {}
-        """Devices that left: the last history entry each had, and when it went."""
+        """A nick change a session asked for, until the room answers it (``JOINED`` only)."""
         self.rejoin_attempts = 0
-        self.rejoin_sent = False
-        self.resync: set[str] | None = None
-        """While the room re-sends its join sequence after a rejoin: the nicks it announced.
-        What the sessions already know is not shown to them twice."""
+        self.resync: dict[str, None] | None = None
+        """After a rejoin, until the room's subject ends its join sequence: the nicks it
+        announced again. What the sessions already know is not shown to them twice."""
+
+    @property
+    def requested_nick(self) -> str:
+        """The nick the account's join asked for (its ``to``'s resource)."""
+        to = self.join.to
+        return "" if to is None or to.resource is None else to.resource
 
     @property
     def current_nick(self) -> str:
         """The nick the room knows the account by, or the one it asked for."""
-        return self.nick if self.nick is not None else self.requested_nick
+        nick = self.view.nick
+        return nick if nick is not None else self.requested_nick
 
     def audience(self) -> dict[JID, Attachment]:
         """The sessions that see the room's traffic in the current state."""
-        if self.state is OccupancyState.JOINED or self.state is OccupancyState.REJOINING:
-            return self.attached
-        if self.state is OccupancyState.JOINING:
+        state = self.state
+        if state is OccupancyState.JOINING:
             return self.pending
-        return self.leaving
+        if state is OccupancyState.LEAVING:
+            return self.leaving
+        return self.attached
 
 
 class Account:
     """One local account: its occupancies by room and, per session, the rooms it is in."""
 
-    __slots__ = ("bookmarks", "jid", "pending_iqs", "rooms", "sessions")
+    __slots__ = ("blocked", "bookmarks", "jid", "memory", "pending_iqs", "rooms", "sessions")
 
     def __init__(self, jid: JID) -> None:
         self.jid = jid
@@ -191,10 +262,16 @@ class Account:
         """IQs sent for sessions, by the id the router gave them."""
         self.bookmarks: dict[JID, Bookmark] = {}
         """The rooms the account's autojoin bookmarks keep it in (XEP-0402)."""
+        self.blocked: dict[JID, Bookmark] = {}
+        """Bookmarked rooms that removed or refused the account for good (kick, ban,
+        destruction, a ``cancel`` error), with the bookmark as it was then: not joined
+        again until that bookmark changes or a session joins."""
         self.rooms: dict[JID, Occupancy] = {}
         self.sessions: dict[JID, dict[JID, None]] = {}
         """Session full JID -> the rooms it is attached to, pending or leaving in (an
         insertion-ordered set, so that every walk over it is deterministic)."""
+        self.memory: dict[JID, RoomMemory] = {}
+        """Per room, what outlives its occupancies; the least recently used goes first."""
 
     def link(self, session: JID, room: JID) -> None:
         """Record that ``session`` takes part in ``room``."""
@@ -208,9 +285,23 @@ class Account:
             if not rooms:
                 del self.sessions[session]
 
+    def remember(self, room: JID, bound: int) -> RoomMemory:
+        """The memory of ``room``, made on first use; at most ``bound`` rooms are kept."""
+        memory = self.memory.pop(room, None)
+        if memory is None:
+            memory = RoomMemory()
+            if len(self.memory) >= bound:
+                del self.memory[next(iter(self.memory))]
+        self.memory[room] = memory
+        return memory
+
+    def wanted(self, room: JID) -> bool:
+        """An autojoin bookmark keeps the account in ``room``, and the room did not refuse."""
+        return room in self.bookmarks and room not in self.blocked
+
     @property
-    def empty(self) -> bool:
-        """Nothing left to remember for this account."""
+    def idle(self) -> bool:
+        """Nothing but memory left: no room, session, IQ in flight or bookmark."""
         return not (self.rooms or self.sessions or self.pending_iqs or self.bookmarks)
 
 
@@ -228,8 +319,3 @@ class Table:
         if account is None:
             account = self.accounts[jid] = Account(jid)
         return account
-
-    def forget_if_empty(self, account: Account) -> None:
-        """Drop an account's entry once it holds nothing."""
-        if account.empty:
-            self.accounts.pop(account.jid, None)

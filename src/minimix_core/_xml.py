@@ -189,7 +189,8 @@ def _root(name: _Name, attributes: list[str], children: tuple[Element, ...]) -> 
     tag, ns, _ = name
     kind = _KINDS.get(tag[len(CLIENT_NS) + 2 :]) if ns == CLIENT_NS else None
     if kind is None:
-        raise StanzaParseError(f"root element {tag!r} is not a stanza")
+        written = tag[len(CLIENT_NS) + 2 :] if ns == CLIENT_NS else tag
+        raise StanzaParseError(f"root element {written!r} is not a stanza")
     routing: dict[str, str] = {}
     extra: list[tuple[str, str]] = []
     for i in range(0, len(attributes), 2):

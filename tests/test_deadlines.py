@@ -1,0 +1,254 @@
+"""Every state that waits for a room has a deadline, and what happens at it is in the table.
+
+Networks lose stanzas: a join, leave or rejoin the room never answers must not leave the
+account stuck (RFC 6120 §8.3.3.17 remote-server-timeout; XEP-0045 §7.2, §7.14).
+"""
+
+from __future__ import annotations
+
+from helpers import (
+    ALICE,
+    LAPTOP,
+    PHONE,
+    ROOM,
+    Harness,
+    join,
+    occupant,
+    self_presence,
+    subject,
+    x,
+)
+from minimix_core import (
+    Bookmark,
+    BookmarksChanged,
+    Config,
+    Deliver,
+    Discard,
+    DiscardReason,
+    OccupancyState,
+    Router,
+    Send,
+)
+
+S = OccupancyState
+SHUTDOWN = (
+    "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org'>"
+    "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/>"
+    "<status code='110'/><status code='332'/></x></presence>"
+)
+TIMEOUT = (
+    "<presence type='error' from='lounge@muc.example.net/alice' to='alice@example.org/phone' id='j1'>"
+    "<error type='wait'><remote-server-timeout xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>"
+    "</presence>"
+)
+
+
+def state(h: Harness) -> S | None:
+    view = h.router.occupancy(ALICE, ROOM)
+    return None if view is None else view.state
+
+
+def bookmark(h: Harness) -> None:
+    h.router.handle(
+        BookmarksChanged(account=ALICE, bookmarks=(Bookmark(room=ROOM, autojoin=True),)), now=h.now
+    )
+
+
+def test_an_unanswered_join_times_out_for_the_session_and_the_account_leaves() -> None:
+    """Config.join_timeout: the session gets remote-server-timeout; the account leaves in
+    case the room admitted it late, so no ghost stays behind."""
+    h = Harness()
+    h.session(PHONE, join())
+    view = h.router.occupancy(ALICE, ROOM)
+    assert view is not None
+    assert view.next_deadline == 60.0
+    assert h.timer(60.0) == [
+        Deliver(session=PHONE, stanza=x(TIMEOUT)),
+        Send(
+            stanza=x(
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice' type='unavailable' id='mmx-1'/>"
+            )
+        ),
+    ]
+    assert state(h) is S.LEAVING
+    # Nobody answers the leave either: after Config.leave_timeout the account is out.
+    assert h.timer(90.0) == []
+    assert state(h) is None
+    assert h.router.next_deadline() is None
+    assert h.router._core.table.accounts == {}
+
+
+def test_a_join_repeated_after_the_deadline_starts_again() -> None:
+    """The session tries again while the account leaves: its join goes out once the leave
+    is over (or timed out), and the room's answer reaches it."""
+    h = Harness()
+    h.session(PHONE, join())
+    h.timer(60.0)
+    assert h.session(PHONE, join(jid="j2")) == []
+    assert h.timer(90.0) == [
+        Send(
+            stanza=x(
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice' id='j2'>"
+                "<x xmlns='http://jabber.org/protocol/muc'/></presence>"
+            )
+        )
+    ]
+    assert state(h) is S.JOINING
+    me = self_presence(pid="j2")
+    assert h.room(me) == [Deliver(session=PHONE, stanza=me.with_to(PHONE))]
+
+
+def test_a_join_repeated_while_one_is_in_flight_waits_for_the_same_answer() -> None:
+    """A repeated join does not delay the deadline or send a second join."""
+    h = Harness()
+    h.session(PHONE, join())
+    h.now = 30.0
+    assert h.session(PHONE, join(jid="again")) == []
+    view = h.router.occupancy(ALICE, ROOM)
+    assert view is not None
+    assert view.next_deadline == 60.0
+    me = self_presence(pid="j1")
+    assert h.room(me) == [Deliver(session=PHONE, stanza=me.with_to(PHONE).replace(id="again"))]
+
+
+def test_an_unanswered_autojoin_is_tried_again_with_back_off() -> None:
+    """A bookmarked room always comes back: the join is retried after Config.rejoin_delay,
+    doubled for each failed try."""
+    h = Harness()
+    bookmark(h)
+    [first] = h.timer(0.0)
+    assert isinstance(first, Send)
+    assert h.timer(60.0) == []
+    assert state(h) is S.REJOIN_WAIT
+    assert h.router.next_deadline() == 70.0
+    [again] = h.timer(70.0)
+    assert again == Send(stanza=first.stanza.replace(id="mmx-2"))
+    assert state(h) is S.REJOIN_SENT
+
+
+def test_an_unanswered_rejoin_is_tried_again_then_given_up() -> None:
+    """Config.max_rejoin_attempts: a rejoin nobody answers is tried again; at the last try
+    the sessions are told they are out (333, XEP-0045 §11.1)."""
+    h = Harness(Router(Config(max_rejoin_attempts=2)))
+    h.joined(PHONE)
+    h.room(x(SHUTDOWN))
+    [rejoin] = h.timer(5.0)
+    assert isinstance(rejoin, Send)
+    assert h.timer(65.0) == []
+    assert state(h) is S.REJOIN_WAIT
+    assert h.router.next_deadline() == 75.0
+    h.timer(75.0)
+    assert state(h) is S.REJOIN_SENT
+    [out] = h.timer(135.0)
+    assert out == Deliver(
+        session=PHONE,
+        stanza=x(
+            "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org/phone'>"
+            "<status>The room did not answer</status>"
+            "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/>"
+            "<status code='110'/><status code='333'/></x></presence>"
+        ),
+    )
+    assert state(h) is None
+    assert h.router.next_deadline() is None
+
+
+def test_an_unanswered_leave_counts_as_done_and_a_waiting_join_goes_out() -> None:
+    """Config.leave_timeout: a room that forgot the account never answers its leave; the
+    leaver is told it left, and a session that joined meanwhile is not left in silence."""
+    h = Harness()
+    h.joined(PHONE)
+    h.session(PHONE, x("<presence to='lounge@muc.example.net/alice' type='unavailable' id='l1'/>"))
+    h.now = 10.0
+    assert h.session(LAPTOP, join(jid="j2")) == []
+    actions = h.timer(30.0)
+    assert actions == [
+        Deliver(
+            session=PHONE,
+            stanza=x(
+                "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org/phone' id='l1'>"
+                "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/>"
+                "<status code='110'/></x></presence>"
+            ),
+        ),
+        Send(
+            stanza=x(
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice' id='j2'>"
+                "<x xmlns='http://jabber.org/protocol/muc'/></presence>"
+            )
+        ),
+    ]
+    assert state(h) is S.JOINING
+
+
+def test_an_autojoin_refused_with_a_wait_error_is_tried_again() -> None:
+    """RFC 6120 §8.3.2: type wait means try later; a bookmarked room is not given up."""
+    h = Harness()
+    bookmark(h)
+    h.timer(0.0)
+    busy = x(
+        "<presence type='error' from='lounge@muc.example.net/alice' to='alice@example.org' id='mmx-1'>"
+        "<error type='wait'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+    )
+    assert h.room(busy) == [Discard(stanza=busy, reason=DiscardReason.JOIN_REFUSED)]
+    assert state(h) is S.REJOIN_WAIT
+    assert h.router.next_deadline() == 10.0
+
+
+def test_a_session_joining_a_bookmarked_room_waiting_for_a_retry_joins_at_once() -> None:
+    """The account was never in: nothing to answer from, so the session's join goes out."""
+    h = Harness()
+    bookmark(h)
+    h.timer(0.0)
+    h.timer(60.0)  # no answer: retry later
+    assert state(h) is S.REJOIN_WAIT
+    h.now = 61.0
+    assert h.session(PHONE, join()) == [
+        Send(
+            stanza=x(
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice' id='j1'>"
+                "<x xmlns='http://jabber.org/protocol/muc'/></presence>"
+            )
+        )
+    ]
+    assert state(h) is S.JOINING
+
+
+def test_a_session_joining_while_a_bookmarked_room_is_retried_takes_the_answer() -> None:
+    """The retry is in flight: the session waits for its answer instead of sending another."""
+    h = Harness()
+    bookmark(h)
+    h.timer(0.0)
+    h.timer(60.0)
+    h.timer(70.0)  # the retry, id mmx-2
+    assert state(h) is S.REJOIN_SENT
+    h.now = 71.0
+    assert h.session(PHONE, join()) == []
+    assert state(h) is S.JOINING
+    me = self_presence(pid="mmx-2")
+    assert h.room(me) == [Deliver(session=PHONE, stanza=me.with_to(PHONE).replace(id="j1"))]
+
+
+def test_a_session_joining_during_the_rejoin_delay_is_answered_from_what_the_account_knew() -> None:
+    """XEP-0045 §7.1 order from the table; the rejoin itself goes on."""
+    h = Harness()
+    h.joined(PHONE, others=("bob",))
+    h.room(x(SHUTDOWN))
+    h.now = 1.0
+    assert h.session(LAPTOP, join(jid="late")) == [
+        Deliver(session=LAPTOP, stanza=occupant("bob", to=LAPTOP)),
+        Deliver(session=LAPTOP, stanza=self_presence(pid="late").with_to(LAPTOP)),
+        Deliver(session=LAPTOP, stanza=subject().with_to(LAPTOP)),
+    ]
+    assert state(h) is S.REJOIN_WAIT
+
+
+def test_a_bookmarked_room_shutting_down_during_the_join_tells_the_waiting_session() -> None:
+    """XEP-0045 §11.2: 332 during a join; the session learns it, the bookmark retries."""
+    h = Harness()
+    bookmark(h)
+    h.session(PHONE, join())
+    h.now = 1.0
+    shutdown = x(SHUTDOWN)
+    assert h.room(shutdown) == [Deliver(session=PHONE, stanza=shutdown.with_to(PHONE))]
+    assert state(h) is S.REJOIN_WAIT

@@ -1,0 +1,172 @@
+"""What the account remembers of a room across occupancies: each message once, each
+device's place. XEP-0313 (archive), XEP-0359 (stanza-id), XEP-0045 §7.2.13 (history)."""
+
+from __future__ import annotations
+
+from helpers import (
+    ALICE,
+    LAPTOP,
+    OTHER_ROOM,
+    PHONE,
+    ROOM,
+    Harness,
+    archived,
+    groupchat,
+    join,
+    self_presence,
+    subject,
+    x,
+)
+from minimix_core import (
+    Bookmark,
+    BookmarksChanged,
+    Config,
+    Deliver,
+    Discard,
+    DiscardReason,
+    Router,
+    Send,
+    Unattended,
+)
+
+LEAVE = "<presence to='lounge@muc.example.net/alice' type='unavailable' id='bye'/>"
+ANSWER = (
+    "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org' id='bye'>"
+    "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/>"
+    "<status code='110'/></x></presence>"
+)
+
+
+def delayed(body: str, mid: str) -> str:
+    return (
+        f"<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='{mid}'>"
+        f"<body>{body}</body><delay xmlns='urn:xmpp:delay' from='lounge@muc.example.net' "
+        "stamp='1970-01-01T00:00:01Z'/></message>"
+    )
+
+
+def test_a_join_history_gives_each_device_only_what_it_lacks() -> None:
+    """The phone saw m1 and m2 and left; back with the laptop, the room's join history is
+    m1, m2, m3: the phone gets m3 alone, the laptop all three."""
+    h = Harness()
+    h.joined(PHONE)
+    h.room(groupchat("one", mid="m1"))
+    h.room(groupchat("two", mid="m2"))
+    h.session(PHONE, x(LEAVE))
+    h.room(x(ANSWER))
+    h.now = 60.0
+    h.session(PHONE, join(jid="p2"))
+    h.session(LAPTOP, join(jid="l2"))
+    h.room(self_presence(pid="p2"))
+    m1 = x(delayed("one", "m1"))
+    assert h.room(m1) == [Deliver(session=LAPTOP, stanza=m1.with_to(LAPTOP))]
+    m3 = x(delayed("three", "m3"))
+    assert h.room(m3) == [
+        archived(m3),
+        Deliver(session=PHONE, stanza=m3.with_to(PHONE)),
+        Deliver(session=LAPTOP, stanza=m3.with_to(LAPTOP)),
+    ]
+
+
+def test_a_live_repeat_of_a_forgotten_message_is_not_pushed_again() -> None:
+    """The history no longer holds m1, the account's memory does: no second push."""
+    h = Harness(Router(Config(max_history_messages=1)))
+    h.router.handle(
+        BookmarksChanged(account=ALICE, bookmarks=(Bookmark(room=ROOM, autojoin=True),)), now=0.0
+    )
+    h.timer(0.0)
+    h.room(self_presence(pid="mmx-1"))
+    h.room(subject())
+    first = groupchat("one", mid="m1")
+    assert h.room(first) == [
+        archived(first),
+        Unattended(account=ALICE, room=ROOM, stanza=first, mentions=False),
+    ]
+    h.room(groupchat("two", mid="m2"))
+    assert h.room(first) == [Discard(stanza=first, reason=DiscardReason.DUPLICATE)]
+
+
+def test_the_memory_of_messages_is_bounded() -> None:
+    """Config.max_remembered_messages keys per room (16 characters each); the oldest goes."""
+    h = Harness(Router(Config(max_remembered_messages=2, max_history_messages=1)))
+    h.joined(PHONE)
+    for n in range(3):
+        h.room(groupchat(str(n), mid=f"m{n}"))
+    memory = h.router._core.table.accounts[ALICE].memory[ROOM]
+    assert list(memory.seen.values()) == [2, 3]
+    again = groupchat("0", mid="m0")
+    assert h.room(again)[0] == archived(again)  # forgotten: it counts as new
+
+
+def test_the_memory_keeps_as_many_rooms_as_the_account_may_be_in() -> None:
+    """Config.max_rooms_per_account bounds the rooms remembered too; the least recent goes."""
+    h = Harness(Router(Config(max_rooms_per_account=1, disconnect_grace=0)))
+    garden = OTHER_ROOM
+    h.joined(PHONE)
+    h.room(groupchat("one"))
+    h.session(PHONE, x(LEAVE))
+    h.room(x(ANSWER))
+    h.joined(PHONE, room=garden)
+    h.room(groupchat("two", room=garden))
+    assert list(h.router._core.table.accounts[ALICE].memory) == [garden]
+
+
+def test_an_idle_account_is_forgotten_only_if_it_stays_idle() -> None:
+    """Config.device_memory after the last room went: if a device came back meanwhile, the
+    account is busy again and nothing is dropped."""
+    h = Harness(Router(Config(disconnect_grace=0)))
+    h.joined(PHONE)
+    h.room(groupchat("one"))
+    h.session(PHONE, x(LEAVE))
+    h.room(x(ANSWER))
+    h.now = 10.0
+    h.session(PHONE, join(jid="again"))
+    assert h.timer(3600.0)[0] == Deliver(
+        session=PHONE,
+        stanza=x(
+            "<presence type='error' from='lounge@muc.example.net/alice' to='alice@example.org/phone' id='again'>"
+            "<error type='wait'><remote-server-timeout xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>"
+            "</presence>"
+        ),
+    )
+    assert ALICE in h.router._core.table.accounts
+
+
+def test_a_bounce_for_a_message_the_room_did_not_send_changes_nothing() -> None:
+    """An error a session sends to the room never reaches it; one for an unknown message,
+    or for a later one than a bounce already noted, leaves the device's place alone."""
+    h = Harness()
+    h.joined(PHONE)
+    h.room(groupchat("one", mid="m1"))
+    h.room(groupchat("two", mid="m2"))
+    for mid in ("nope", "m1", "m2"):
+        bounce = x(
+            f"<message to='lounge@muc.example.net/bob' type='error' id='{mid}'>"
+            "<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
+        )
+        assert h.session(PHONE, bounce) == [
+            Discard(stanza=bounce, reason=DiscardReason.ERROR_TO_ROOM)
+        ]
+    attachment = h.router._core.table.accounts[ALICE].rooms[ROOM].attached[PHONE]
+    assert attachment.bounced == 1
+
+
+def test_a_private_message_while_leaving_reaches_the_leaving_session() -> None:
+    """Between the leave and its answer the room still talks to the account (§7.14)."""
+    h = Harness()
+    h.joined(PHONE)
+    h.session(PHONE, x(LEAVE))
+    pm = x(
+        "<message type='chat' from='lounge@muc.example.net/bob' to='alice@example.org' id='p'>"
+        "<body>wait</body><x xmlns='http://jabber.org/protocol/muc#user'/>"
+        "<no-copy xmlns='urn:xmpp:hints'/></message>"
+    )
+    assert h.room(pm) == [Deliver(session=PHONE, stanza=pm.with_to(PHONE))]
+    sent = h.session(PHONE, x("<presence to='lounge@muc.example.net/alice' type='probe'/>"))
+    assert sent == [
+        Discard(
+            stanza=x("<presence to='lounge@muc.example.net/alice' type='probe'/>"),
+            reason=DiscardReason.NOT_IN_ROOM,
+        )
+    ]
+    assert not any(isinstance(a, Send) for a in sent)
