@@ -59,7 +59,7 @@ def test_the_page_has_the_blocks_this_test_runs() -> None:
     kinds = [kind for kind, _, _ in python_blocks()]
     assert kinds == ["testcode"] + ["doctest"] * 6
     others = [(kind, arg) for kind, arg, _, _ in blocks(TUTORIAL.read_text(encoding="utf-8"))]
-    assert others.count(("code-block", "sh")) == 2
+    assert others.count(("code-block", "sh")) == 3
     assert others.count(("code-block", "lua")) == 1
 
 
