@@ -17,13 +17,10 @@ what a real server embedding the library does, in miniature:
 Only the standard library and minimix_core are used. The stream is cut into top-level
 elements by :class:`xml.etree.ElementTree.XMLPullParser`; each element is serialized
 again and handed to :func:`minimix_core.parse_stanza`, so the library's defusedxml edge
-is what accepts every stanza. Try it against a server with a component configured (the
-tutorial, docs/tutorial.rst, gives a complete lab configuration for Prosody 0.12)::
+is what accepts every stanza. Try it against a server with a component configured
+(docs/tutorial.rst has a complete lab configuration for Prosody 0.12)::
 
     python examples/component.py --secret lab-secret --room lounge@conference.localhost
-
-When it cannot connect (server down, wrong secret, unknown domain) it prints one line
-saying why and exits with status 1.
 
 XEP-0114: https://xmpp.org/extensions/xep-0114.html
 """
@@ -77,10 +74,9 @@ STREAMS_NS: Final = "http://etherx.jabber.org/streams"
 STANZAS_NS: Final = "urn:ietf:params:xml:ns:xmpp-stanzas"
 _HANDSHAKE: Final = f"{{{COMPONENT_NS}}}handshake"
 _STREAM_ERROR: Final = f"{{{STREAMS_NS}}}error"
-_STREAM_TEXT: Final = "{urn:ietf:params:xml:ns:xmpp-streams}text"
+_TEXT: Final = "{urn:ietf:params:xml:ns:xmpp-streams}text"
 _CLOSE: Final = b"</stream:stream>"
-CONNECT_TIMEOUT: Final = 10.0
-"""Seconds the command line waits for the server's stream and handshake answer."""
+CONNECT_TIMEOUT: Final = 10.0  # seconds the command line waits for the stream and handshake
 
 
 class SessionEnded(ConnectionError):
@@ -91,20 +87,14 @@ class StreamError(ConnectionError):
     """The server ended the stream with ``<stream:error/>`` (RFC 6120 §4.9)."""
 
     def __init__(self, element: ET.Element) -> None:
-        condition = next(
-            (child.tag.partition("}")[2] for child in element if child.tag != _STREAM_TEXT),
-            "undefined-condition",
-        )
-        text = element.findtext(_STREAM_TEXT) or "no text"
-        super().__init__(f"stream error: {condition}: {text}")
-        self.condition = condition
-        """The defined condition, such as ``not-authorized`` or ``host-unknown``."""
-        self.text = text
-        """The server's explanation, or ``"no text"``."""
+        conditions = [child.tag.partition("}")[2] for child in element if child.tag != _TEXT]
+        self.condition = conditions[0] if conditions else "undefined-condition"
+        self.text = element.findtext(_TEXT) or "no text"
+        super().__init__(f"stream error: {self.condition}: {self.text}")
 
 
 # What a refused handshake most likely means, for the one-line error of ``main``.
-_HANDSHAKE_HINTS: Final = {
+_HINTS: Final = {
     "not-authorized": ": --secret must be the component's component_secret",
     "host-unknown": ": the server needs a Component for --domain",
 }
@@ -298,7 +288,7 @@ class ComponentHost:
         try:
             answer = await self._next_element()
         except StreamError as exc:
-            hint = _HANDSHAKE_HINTS.get(exc.condition, "")
+            hint = _HINTS.get(exc.condition, "")
             raise ConnectionError(
                 f"the server refused {self.domain} ({exc.condition}: {exc.text}){hint}"
             ) from exc
@@ -597,14 +587,8 @@ async def _demo(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Join a room with two sessions of one account, print what they get, then leave.
-
-    Returns the exit status: 0, or 1 with one line on standard error saying why the
-    component could not connect (server down, wrong secret, unknown domain, no answer).
-    """
-    parser = argparse.ArgumentParser(
-        description="Join a room with two sessions of one account, print what they get, then leave."
-    )
+    """Join a room with two sessions of one account, print what they get, then leave."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--server", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5347)
     parser.add_argument("--domain", default="users.localhost")
@@ -615,7 +599,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    try:
+    try:  # a failure to connect is one line and status 1: the cause, not a traceback
         asyncio.run(_demo(args))
     except ConnectionError as exc:
         print(f"component: {exc}", file=sys.stderr)
