@@ -82,7 +82,7 @@ def test_every_block_runs_in_order_in_one_namespace(capsys: pytest.CaptureFixtur
 
 
 def test_the_page_imports_nothing_but_the_package_and_the_standard_library() -> None:
-    """A reader's environment has only the package: no Hypothesis, no helper module."""
+    """A reader's environment has only the package: no Hypothesis, no module kept beside the page."""
     imported: set[str] = set()
     for kind, _, code in python_blocks():
         source = code
