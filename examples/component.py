@@ -17,7 +17,8 @@ what a real server embedding the library does, in miniature:
 Only the standard library and minimix_core are used. The stream is cut into top-level
 elements by :class:`xml.etree.ElementTree.XMLPullParser`; each element is serialized
 again and handed to :func:`minimix_core.parse_stanza`, so the library's defusedxml edge
-is what accepts every stanza. Try it against a server with a component configured::
+is what accepts every stanza. Try it against a server with a component configured
+(docs/tutorial.rst has a complete lab configuration for Prosody 0.12)::
 
     python examples/component.py --secret lab-secret --room lounge@conference.localhost
 
@@ -32,6 +33,8 @@ import collections
 import contextlib
 import hashlib
 import logging
+import os
+import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
@@ -71,11 +74,30 @@ STREAMS_NS: Final = "http://etherx.jabber.org/streams"
 STANZAS_NS: Final = "urn:ietf:params:xml:ns:xmpp-stanzas"
 _HANDSHAKE: Final = f"{{{COMPONENT_NS}}}handshake"
 _STREAM_ERROR: Final = f"{{{STREAMS_NS}}}error"
+_TEXT: Final = "{urn:ietf:params:xml:ns:xmpp-streams}text"
 _CLOSE: Final = b"</stream:stream>"
+CONNECT_TIMEOUT: Final = 10.0  # seconds the command line waits for the stream and handshake
 
 
 class SessionEnded(ConnectionError):
     """The session was closed (by the program or because the connection was lost)."""
+
+
+class StreamError(ConnectionError):
+    """The server ended the stream with ``<stream:error/>`` (RFC 6120 §4.9)."""
+
+    def __init__(self, element: ET.Element) -> None:
+        conditions = [child.tag.partition("}")[2] for child in element if child.tag != _TEXT]
+        self.condition = conditions[0] if conditions else "undefined-condition"
+        self.text = element.findtext(_TEXT) or "no text"
+        super().__init__(f"stream error: {self.condition}: {self.text}")
+
+
+# What a refused handshake most likely means, for the one-line error of ``main``.
+_HINTS: Final = {
+    "not-authorized": ": --secret must be the component's component_secret",
+    "host-unknown": ": the server needs a Component for --domain",
+}
 
 
 class StreamFramer:
@@ -245,7 +267,15 @@ class ComponentHost:
 
     async def _handshake(self) -> None:
         """XEP-0114 §3: open the stream, then prove the secret: sha1hex(stream id + secret)."""
-        self._reader, self._writer = await asyncio.open_connection(*self._address)
+        host, port = self._address
+        try:
+            self._reader, self._writer = await asyncio.open_connection(host, port)
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise ConnectionError(
+                f"cannot connect to {host}:{port} ({reason}): is the server running, with a "
+                "component port there (Prosody: component_ports)?"
+            ) from exc
         self._writer.write(
             "<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept'"
             f" xmlns:stream='{STREAMS_NS}' to={quoteattr(self.domain)}>".encode()
@@ -255,7 +285,13 @@ class ComponentHost:
         stream_id = self._framer.header.get("id", "")
         digest = hashlib.sha1((stream_id + self._secret).encode()).hexdigest()
         self._writer.write(f"<handshake>{digest}</handshake>".encode())
-        answer = await self._next_element()
+        try:
+            answer = await self._next_element()
+        except StreamError as exc:
+            hint = _HINTS.get(exc.condition, "")
+            raise ConnectionError(
+                f"the server refused {self.domain} ({exc.condition}: {exc.text}){hint}"
+            ) from exc
         if answer.tag != _HANDSHAKE:
             raise ConnectionError(f"handshake refused: {ET.tostring(answer, encoding='unicode')}")
 
@@ -436,7 +472,7 @@ class ComponentHost:
             await self._read_more()
         element = self._backlog.popleft()
         if element.tag == _STREAM_ERROR:
-            raise ConnectionError(f"stream error: {ET.tostring(element, encoding='unicode')}")
+            raise StreamError(element)
         return element
 
     async def _read_loop(self) -> None:
@@ -526,7 +562,7 @@ class ComponentHost:
 
 async def _demo(args: argparse.Namespace) -> None:
     host = ComponentHost(args.domain, args.secret, server=args.server, port=args.port)
-    await host.connect()
+    await host.connect(CONNECT_TIMEOUT)
     sessions = [host.attach(f"{args.account}/{resource}") for resource in ("phone", "laptop")]
     for session in sessions:
         await session.send(
@@ -550,7 +586,7 @@ async def _demo(args: argparse.Namespace) -> None:
     await asyncio.gather(*watchers, return_exceptions=True)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     """Join a room with two sessions of one account, print what they get, then leave."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--server", default="127.0.0.1")
@@ -561,9 +597,24 @@ def main() -> None:
     parser.add_argument("--room", required=True, help="a room's bare JID")
     parser.add_argument("--nick", default="alice")
     parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    asyncio.run(_demo(parser.parse_args()))
+    try:  # a failure to connect is one line and status 1: the cause, not a traceback
+        asyncio.run(_demo(args))
+    except ConnectionError as exc:
+        print(f"component: {exc}", file=sys.stderr)
+        return 1
+    except TimeoutError:
+        print(
+            f"component: no stream from {args.server}:{args.port} within {CONNECT_TIMEOUT:g} s: "
+            "is that the server's component port?",
+            file=sys.stderr,
+        )
+        return 1
+    except KeyboardInterrupt:
+        return 130  # interrupted: the rooms see the account vanish, as with any crash
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

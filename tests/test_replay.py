@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -297,3 +298,12 @@ def test_module_entry_point(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_module("minimix_core", run_name="__main__", alter_sys=True)
     assert exit_info.value.code == 0
+
+
+def test_the_documented_example_prints_what_the_page_shows() -> None:
+    """docs/replay.md, "Try it": the script's output is exactly the block printed under it."""
+    page = (Path(__file__).resolve().parent.parent / "docs" / "replay.md").read_text("utf-8")
+    section = page[page.index("## Try it") : page.index("## Script")]
+    script, command, output = re.findall(r"```\w*\n(.*?)```", section, re.DOTALL)
+    assert command == ".venv/bin/python -m minimix_core replay two-sessions.txt\n"
+    assert run(script, as_json=False) == output

@@ -59,7 +59,7 @@ def test_the_page_has_the_blocks_this_test_runs() -> None:
     kinds = [kind for kind, _, _ in python_blocks()]
     assert kinds == ["testcode"] + ["doctest"] * 6
     others = [(kind, arg) for kind, arg, _, _ in blocks(TUTORIAL.read_text(encoding="utf-8"))]
-    assert others.count(("code-block", "sh")) == 2
+    assert others.count(("code-block", "sh")) == 3
     assert others.count(("code-block", "lua")) == 1
 
 
@@ -82,7 +82,7 @@ def test_every_block_runs_in_order_in_one_namespace(capsys: pytest.CaptureFixtur
 
 
 def test_the_page_imports_nothing_but_the_package_and_the_standard_library() -> None:
-    """A reader's environment has only the package: no Hypothesis, no helper module."""
+    """A reader's environment has only the package: no Hypothesis, no module kept beside the page."""
     imported: set[str] = set()
     for kind, _, code in python_blocks():
         source = code
