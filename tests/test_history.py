@@ -19,7 +19,7 @@ from helpers import (
     subject,
     x,
 )
-from minimix_core import Config, Deliver, Router
+from minimix_core import JID, Config, Deliver, Router
 from minimix_core._history import History, _Entry
 
 T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
@@ -230,3 +230,37 @@ def test_what_a_device_missed_costs_what_it_missed_not_the_buffer(
         assert len(history.after(history.last_seq - 3, ROOM)) == 3
         assert CountingEntry.reads == 4
         assert len(history.after(0, ROOM)) == length  # older than the buffer: all it has
+
+
+def test_one_pass_over_the_payload_finds_delay_stanza_id_and_size() -> None:
+    """The room's stanza-id (not another entity's), the first delay, sizes as written."""
+    room_text = str(ROOM)
+    message = x(
+        f"<message type='groupchat' from='{room_text}/bob' to='alice@example.org' id='m'>"
+        "<body>b</body>"
+        "<stanza-id xmlns='urn:xmpp:sid:0' by='alice@example.org' id='spoof'/>"
+        f"<stanza-id xmlns='urn:xmpp:sid:0' id='s1' by='{room_text}' extra='1'/>"
+        f"<stanza-id xmlns='urn:xmpp:sid:0' by='{room_text}' id='s2'/>"
+        f"<delay xmlns='urn:xmpp:delay' from='{room_text}' stamp='2027-01-15T08:00:00Z'/>"
+        "<delay xmlns='urn:xmpp:delay' stamp='2000-01-01T00:00:00Z'/>"
+        "</message>"
+    )
+    assert History.stanza_id(message, ROOM) == "s1"
+    assert History.stanza_id(message.replace(children=message.children[:2]), ROOM) is None
+    history = History()
+    assert history.add(message, ROOM, 0.0, Config()) == T0
+    assert "s1" in history and "s2" not in history and "spoof" not in history
+    bare = message.replace(from_=None, to=JID("muc.example.net", "x"), type=None, id=None)
+    server = bare.replace(to=JID(None, "example.net"))
+    live = message.replace(children=message.children[:4])
+    # The estimate counts an empty element as <x></x>; a live message's delay is added.
+    unaddressed = message.replace(to=None)
+    for stanza, size in (
+        (message, 536),
+        (bare, 476),
+        (server, 470),
+        (live, 461),
+        (unaddressed, 511),
+    ):
+        history.add(stanza, ROOM, 0.0, Config())
+        assert history._entries[-1].size == size
