@@ -63,7 +63,7 @@ def _get(attributes: Attributes, name: str, default: str | None) -> str | None:
     return default
 
 
-@frozen(cache_hash=True)
+@frozen(cache_hash=True, weakref_slot=False)
 class Element:
     """An immutable XML element: ``tag`` in Clark notation (``{namespace}name``).
 
