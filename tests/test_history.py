@@ -20,7 +20,7 @@ from helpers import (
     x,
 )
 from minimix_core import JID, Config, Deliver, Router
-from minimix_core._history import History, _Entry
+from minimix_core._history import History, HistoryRequest, _Entry
 
 T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 STAMP0 = "2027-01-15T08:00:00Z"
@@ -195,7 +195,8 @@ def test_mixed_content_messages_are_kept_whole() -> None:
     ]
 
 
-_SEQ: Any = vars(_Entry)["seq"]  # the slot's descriptor
+_SEQ: Any = vars(_Entry)["seq"]  # the slots' descriptors
+_SIZE: Any = vars(_Entry)["size"]
 
 
 class CountingEntry(_Entry):
@@ -203,6 +204,17 @@ class CountingEntry(_Entry):
 
     __slots__ = ()
     reads = 0
+    sizes = 0
+
+    @property
+    def size(self) -> int:
+        CountingEntry.sizes += 1
+        value: int = _SIZE.__get__(self)
+        return value
+
+    @size.setter
+    def size(self, value: int) -> None:
+        _SIZE.__set__(self, value)
 
     @property
     def seq(self) -> int:
@@ -264,3 +276,23 @@ def test_one_pass_over_the_payload_finds_delay_stanza_id_and_size() -> None:
     ):
         history.add(stanza, ROOM, 0.0, Config())
         assert history._entries[-1].size == size
+
+
+def test_a_late_joiners_history_costs_what_it_gets_not_the_buffer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``History.select`` stops at the first limit reached: it reads the messages it returns."""
+    monkeypatch.setattr("minimix_core._history._Entry", CountingEntry)
+    message = groupchat("hi", mid="m")
+    for length in (30, 10_000):
+        history = History()
+        config = Config(max_history_messages=length, max_history_bytes=10**9)
+        for n in range(length):
+            history.add(message, ROOM, float(n), config)
+        CountingEntry.sizes = 0
+        assert len(history.select(None, float(length), 20, ROOM)) == 20
+        assert CountingEntry.sizes == 20
+        CountingEntry.sizes = 0
+        request = HistoryRequest(maxchars=10**9, seconds=5)
+        assert len(history.select(request, float(length), 20, ROOM)) == 5
+        assert CountingEntry.sizes == 5
