@@ -43,12 +43,15 @@ _METHOD = """\
   `(local, domain)`), then per session a new seven-field slotted stanza object and a new
   two-field slotted action object. The router's time is whatever it does per message today
   (forks, and any history buffer or archive copy it keeps), so the ratio moves with src/.
+  The **naive port** (`benchmarks/naive.py`) is the original module's algorithm in Python: look
+  the room up, then per session `copy.deepcopy` of an ElementTree element parsed once and
+  `set("to", ...)`; JIDs are strings. The router must be faster (ratio ≤ 1).
 - **2. Serializing forks**: `serialize` of the k `Deliver`ed copies of freshly parsed messages (the
   first copy fills the payload memo); baseline `ElementTree.tostring(..., encoding="unicode")` of
   k copies of a parsed ElementTree element with `to` changed.
 - **3. Late join**: the timed join repeats an attached session's join (a §7.2.1 resync), which the
-  router answers from the same cache as a new session's; floor = `[p.with_to(session) for p in
-  cached]`.
+  router answers from the same cache as a new session's; floor = a copy of each cached presence
+  with `to` changed, made by `tuple.__new__` (what `with_to` did before it used the constructor).
 - **4. Scale**: events go to a seeded random sample of occupancies (cache misses included); the
   stanzas a scale router holds share their payload across accounts, to keep building a million
   occupancies to about a minute.

@@ -19,8 +19,8 @@ from helpers import (
     subject,
     x,
 )
-from minimix_core import Config, Deliver, Router
-from minimix_core._history import History, _Entry, message_key
+from minimix_core import JID, Config, Deliver, Router
+from minimix_core._history import History, HistoryRequest, _Entry, message_key
 
 T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 STAMP0 = "2027-01-15T08:00:00Z"
@@ -202,7 +202,8 @@ def test_mixed_content_messages_are_kept_whole() -> None:
     ]
 
 
-_SEQ: Any = vars(_Entry)["seq"]  # the slot's descriptor
+_SEQ: Any = vars(_Entry)["seq"]  # the slots' descriptors
+_SIZE: Any = vars(_Entry)["size"]
 
 
 class CountingEntry(_Entry):
@@ -210,6 +211,17 @@ class CountingEntry(_Entry):
 
     __slots__ = ()
     reads = 0
+    sizes = 0
+
+    @property
+    def size(self) -> int:
+        CountingEntry.sizes += 1
+        value: int = _SIZE.__get__(self)
+        return value
+
+    @size.setter
+    def size(self, value: int) -> None:
+        _SIZE.__set__(self, value)
 
     @property
     def seq(self) -> int:
@@ -237,3 +249,60 @@ def test_what_a_device_missed_costs_what_it_missed_not_the_buffer(
         assert len(history.after(length - 3, ROOM)) == 3
         assert CountingEntry.reads == 4
         assert len(history.after(0, ROOM)) == length  # older than the buffer: all it has
+
+
+def test_one_pass_over_the_payload_finds_delay_stanza_id_and_size() -> None:
+    """The room's stanza-id (not another entity's), the first delay, sizes as written."""
+    room_text = str(ROOM)
+    message = x(
+        f"<message type='groupchat' from='{room_text}/bob' to='alice@example.org' id='m'>"
+        "<body>b</body>"
+        "<stanza-id xmlns='urn:xmpp:sid:0' by='alice@example.org' id='spoof'/>"
+        f"<stanza-id xmlns='urn:xmpp:sid:0' id='s1' by='{room_text}' extra='1'/>"
+        f"<stanza-id xmlns='urn:xmpp:sid:0' by='{room_text}' id='s2'/>"
+        f"<delay xmlns='urn:xmpp:delay' from='{room_text}' stamp='2027-01-15T08:00:00Z'/>"
+        "<delay xmlns='urn:xmpp:delay' stamp='2000-01-01T00:00:00Z'/>"
+        "</message>"
+    )
+    assert History.stanza_id(message, ROOM) == "s1"
+    assert History.stanza_id(message.replace(children=message.children[:2]), ROOM) is None
+    history = History()
+    key = message_key(message, ROOM)
+    assert history.add(message, ROOM, T0 + 1, Config(), key=key, seq=1) == T0
+    assert key in history
+    # A stamp from the future is not believed: the message counts as sent now.
+    assert history.add(message, ROOM, 0.0, Config(), key="later", seq=2) == 0.0
+    bare = message.replace(from_=None, to=JID("muc.example.net", "x"), type=None, id=None)
+    server = bare.replace(to=JID(None, "example.net"))
+    live = message.replace(children=message.children[:4])
+    # The estimate counts an empty element as <x></x>; a live message's delay is added.
+    unaddressed = message.replace(to=None)
+    for stanza, size in (
+        (message, 536),
+        (bare, 476),
+        (server, 470),
+        (live, 461),
+        (unaddressed, 511),
+    ):
+        history.add(stanza, ROOM, 0.0, Config(), key=str(size), seq=size)
+        assert history._entries[-1].size == size
+
+
+def test_a_late_joiners_history_costs_what_it_gets_not_the_buffer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``History.select`` stops at the first limit reached: it reads the messages it returns."""
+    monkeypatch.setattr("minimix_core._history._Entry", CountingEntry)
+    message = groupchat("hi", mid="m")
+    for length in (30, 10_000):
+        history = History()
+        config = Config(max_history_messages=length, max_history_bytes=10**9)
+        for n in range(length):
+            history.add(message, ROOM, float(n), config, key=str(n), seq=n + 1)
+        CountingEntry.sizes = 0
+        assert len(history.select(None, float(length), 20, ROOM)) == 20
+        assert CountingEntry.sizes == 20
+        CountingEntry.sizes = 0
+        request = HistoryRequest(maxchars=10**9, seconds=5)
+        assert len(history.select(request, float(length), 20, ROOM)) == 5
+        assert CountingEntry.sizes == 5

@@ -136,3 +136,13 @@ def test_payload_size_counts_namespace_declarations_once() -> None:
     assert payload_size(stanza.children) == expected
     inside_x = expected - len("<body>b</body>") - len(' xmlns="urn:a"')
     assert element_size(stanza.children[0], "urn:a") == inside_x
+
+
+def test_sizes_of_elements_without_namespace_and_of_mixed_trees() -> None:
+    """A tag without namespace declares ``xmlns=""`` under any other; memos of parsed children count."""
+    plain = Element("b", text="x")
+    assert element_size(plain, "") == 2 + 5 + 1
+    assert element_size(plain) == 2 + 5 + 1 + 9
+    parsed = x("<message><q xmlns='urn:q' k='v'/></message>").children[0]
+    built = Element("{urn:q}wrap", children=(parsed, plain))
+    assert element_size(built, "urn:q") == 2 * 4 + 5 + element_size(parsed, "urn:q") + 17

@@ -17,7 +17,7 @@ from typing import Any, Final
 from ._config import Config
 from ._jid import JID
 from ._muc import DELAY, HINTS, MUC, STANZA_ID
-from ._stanza import CLIENT_NS, Element, Stanza, payload_size
+from ._stanza import CLIENT_NS, Element, Stanza, element_size
 
 __all__ = ["History", "HistoryRequest", "history_request", "iso_stamp", "message_key"]
 
@@ -91,12 +91,39 @@ def is_historic(stanza: Stanza) -> bool:
     return historic
 
 
+def _address_length(jid: JID) -> int:
+    """``len(str(jid))``, without making the string."""
+    length = len(jid.domain)
+    if jid.local is not None:
+        length += len(jid.local) + 1
+    if jid.resource is not None:
+        length += len(jid.resource) + 1
+    return length
+
+
 def _envelope(stanza: Stanza) -> int:
+    """The size of the stanza's own tags and routing attributes (see :func:`element_size`)."""
     size = 2 * len(stanza.kind) + 5
-    for value in (stanza.from_, stanza.to, stanza.type, stanza.id):
-        if value is not None:
-            size += len(str(value)) + 8
+    if stanza.from_ is not None:
+        size += _address_length(stanza.from_) + 8
+    if stanza.to is not None:
+        size += _address_length(stanza.to) + 8
+    if stanza.type is not None:
+        size += len(stanza.type) + 8
+    if stanza.id is not None:
+        size += len(stanza.id) + 8
     return size
+
+
+def _id_by(element: Element, by: str) -> str | None:
+    """The ``id`` of a stanza-id element if it is ``by`` that entity, else ``None``."""
+    found_by = found_id = None
+    for key, value in element.attrs:
+        if key == "by":
+            found_by = value
+        elif key == "id":
+            found_id = value
+    return found_id if found_by == by else None
 
 
 class HistoryRequest:
@@ -196,10 +223,14 @@ class History:
     @staticmethod
     def stanza_id(stanza: Stanza, room: JID) -> str | None:
         """The room's XEP-0359 stanza-id of a message (``by`` the room), if any."""
-        by = str(room)
-        for child in stanza.findall(STANZA_ID):
-            if child.get("by") == by:
-                return child.get("id")
+        by = None
+        for child in stanza.children:
+            if child.tag == STANZA_ID:
+                if by is None:
+                    by = str(room)
+                found = _id_by(child, by)
+                if found is not None:
+                    return found
         return None
 
     def add(
@@ -219,27 +250,32 @@ class History:
         the room (a device's position counts in these numbers). A ``private`` message
         (XEP-0045 §7.5) came while no device was there: the next device to come gets it
         with the history, then it is dropped (:meth:`forget_private`). Returns when it was
-        sent: its delay stamp, clamped to ``now``
-        (a remote clock is not trusted further), or ``now`` for a live message.
+        sent: its delay stamp, clamped to ``now`` (a remote clock is not trusted further),
+        or ``now`` for a live message. One pass over the payload finds the delay and sums
+        the size (the elements' sizes are memos, most made by the parser).
         """
-        delay = stanza.find(DELAY)
+        delay: Element | None = None
+        size = _envelope(stanza)
+        for child in stanza.children:
+            size += element_size(child)
+            if delay is None and child.tag == DELAY:
+                delay = child
         at = now
-        size = payload_size(stanza.children) + _envelope(stanza)
         if delay is None:
-            size += _DELAY_SIZE + len(str(room))  # the delay added when it is replayed
+            size += _DELAY_SIZE + _address_length(room)  # the delay added when it is replayed
         else:
             parsed = _parse_stamp(delay.get("stamp", ""))
             if parsed is not None and parsed < now:
                 at = parsed
-        self._entries.append(_Entry(stanza, at, key, size, seq, private))
+        entries = self._entries
+        entries.append(_Entry(stanza, at, key, size, seq, private))
         self._private += private
         self._bytes += size
         self._keys[key] = None
-        while self._entries and (
-            len(self._entries) > config.max_history_messages
-            or self._bytes > config.max_history_bytes
+        while entries and (
+            len(entries) > config.max_history_messages or self._bytes > config.max_history_bytes
         ):
-            old = self._entries.popleft()
+            old = entries.popleft()
             self._bytes -= old.size
             self._private -= old.private
             self._keys.pop(old.key, None)

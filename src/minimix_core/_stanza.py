@@ -63,7 +63,7 @@ def _get(attributes: Attributes, name: str, default: str | None) -> str | None:
     return default
 
 
-@frozen(cache_hash=True)
+@frozen(cache_hash=True, weakref_slot=False)
 class Element:
     """An immutable XML element: ``tag`` in Clark notation (``{namespace}name``).
 
@@ -173,14 +173,13 @@ class Stanza(NamedTuple):
 
     def with_to(self, to: JID) -> Stanza:
         """A copy addressed to ``to``: the fork of a stanza to one session."""
-        return _new_stanza(Stanza, (self[0], self[1], self[2], to, self[4], self[5], self[6]))
+        kind, type_, from_, _, id_, attrs, children = self
+        return Stanza(kind, type_, from_, to, id_, attrs, children)
 
     def with_from(self, from_: JID) -> Stanza:
         """A copy sent from ``from_``: a session's stanza rewritten to the account."""
-        return _new_stanza(Stanza, (self[0], self[1], from_, self[3], self[4], self[5], self[6]))
-
-
-_new_stanza = tuple.__new__
+        kind, type_, _, to, id_, attrs, children = self
+        return Stanza(kind, type_, from_, to, id_, attrs, children)
 
 
 def _canonical(element: Element) -> tuple[object, ...]:
@@ -237,15 +236,7 @@ def make_element(
 )
 
 
-def _namespace(tag: str) -> str:
-    end = tag.find("}")
-    return tag[1:end] if end > 0 else ""
-
-
 def _inner_size(element: Element) -> int:
-    size = element._size
-    if size >= 0:
-        return size
     tag = element.tag
     end = tag.find("}")  # -1 for a tag without namespace: the slice below still holds
     ns = tag[1:end] if end > 0 else ""
@@ -257,10 +248,7 @@ def _inner_size(element: Element) -> int:
     for key, value in element.attrs:
         size += len(key) + len(value) + 4
     for child in element.children:
-        size += _inner_size(child)
-        child_ns = _namespace(child.tag)
-        if child_ns != ns:
-            size += len(child_ns) + 9  # ' xmlns="…"'
+        size += element_size(child, ns)
     object.__setattr__(element, "_size", size)
     return size
 
@@ -272,9 +260,16 @@ def element_size(element: Element, parent_ns: str = CLIENT_NS) -> int:
     few characters of the text the XML edge writes (entity escapes and attribute prefixes
     are not counted). Computed once per element: later calls read a memo.
     """
-    ns = _namespace(element.tag)
-    size = _inner_size(element)
-    return size if ns == parent_ns else size + len(ns) + 9
+    size = element._size
+    if size < 0:
+        size = _inner_size(element)
+    tag = element.tag
+    end = tag.find("}")
+    if end < 0:
+        return size if parent_ns == "" else size + 9  # ' xmlns=""'
+    if end == len(parent_ns) + 1 and tag.startswith(parent_ns, 1):
+        return size
+    return size + end + 8  # ' xmlns="…"' around the end - 1 characters of the namespace
 
 
 def payload_size(children: tuple[Element, ...]) -> int:

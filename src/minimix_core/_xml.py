@@ -82,6 +82,9 @@ _GUARD_HANDLERS: Final = tuple(
 # out once and its strings interned. Bounded, as names come from remote input.
 _Name = tuple[str, str, int]
 _MAX_NAMES: Final = 4096
+# Short attribute values are mostly a protocol's words (roles, codes, languages), the same
+# in every stanza: one copy each. (Interned strings are freed like others when unused.)
+_SHORT: Final = 16
 
 
 _NAMES: dict[str, _Name] = {}
@@ -166,6 +169,8 @@ def _build(data: bytes | str, max_depth: int) -> Stanza:
                 key = attributes[i]
                 value = attributes[i + 1]
                 key = attribute_names.get(key) or _attribute_name(key)
+                if len(value) <= _SHORT:
+                    value = intern(value)
                 pairs.append((key, value))
                 size += len(key) + len(value) + 4
             attrs = tuple(pairs)
@@ -198,13 +203,17 @@ def _root(name: _Name, attributes: list[str], children: tuple[Element, ...]) -> 
         if key in _ROUTING_ATTRS:
             routing[key] = value
         else:
-            extra.append((_ATTRIBUTE_NAMES.get(key) or _attribute_name(key), value))
+            clark = _ATTRIBUTE_NAMES.get(key) or _attribute_name(key)
+            extra.append((clark, intern(value) if len(value) <= _SHORT else value))
     try:
         from_ = JID.parse(routing["from"]) if "from" in routing else None
         to = JID.parse(routing["to"]) if "to" in routing else None
     except InvalidJID as exc:
         raise StanzaParseError(f"bad address: {exc}") from exc
-    return Stanza(kind, routing.get("type"), from_, to, routing.get("id"), tuple(extra), children)
+    type_ = routing.get("type")
+    if type_ is not None:
+        type_ = intern(type_)
+    return Stanza(kind, type_, from_, to, routing.get("id"), tuple(extra), children)
 
 
 def parse_stanza(
