@@ -69,7 +69,15 @@ def quick() -> None:
 def long() -> None:
     """The property tests with the long Hypothesis profile (many more examples)."""
     env = dict(os.environ, HYPOTHESIS_PROFILE="long")
-    run(PY, "-m", "pytest", "tests/test_transparency.py", "tests/test_properties.py", env=env)
+    run(
+        PY,
+        "-m",
+        "pytest",
+        "tests/test_transparency.py",
+        "tests/test_properties.py",
+        "tests/test_faults_property.py",
+        env=env,
+    )
 
 
 def interop() -> None:
@@ -87,6 +95,15 @@ def build_docs() -> None:
     run(BIN / "sphinx-build", *sphinx, "doctest", "docs", "docs/_build/doctest")
 
 
+def chaos() -> None:
+    """Seeded fault stories: the router, the simulated service, a faulty network between.
+
+    ``python3 tasks.py chaos --seed N --stories M [--steps K]``: prints each failing story,
+    shrunk, as a replay script (docs/replay.md), then stories run, faults injected, failures.
+    """
+    run(PY, "-m", "minimix_core.testing._chaos", *sys.argv[2:])
+
+
 def bench() -> None:
     """The full benchmarks; they rewrite docs/performance.md (a few minutes)."""
     run(PY, "benchmarks/run.py", "--write", "docs/performance.md")
@@ -100,14 +117,18 @@ TASKS = {
     "interop": interop,
     "bench": bench,
     "docs": build_docs,
+    "chaos": chaos,
 }
 
 
 def main() -> None:
     """Dispatch ``python3 tasks.py TASK``."""
-    takes_arguments = len(sys.argv) > 2 and sys.argv[1] == "quick"
+    takes_arguments = len(sys.argv) > 2 and sys.argv[1] in ("quick", "chaos")
     if len(sys.argv) < 2 or sys.argv[1] not in TASKS or (len(sys.argv) > 2 and not takes_arguments):
-        sys.exit(f"usage: python3 tasks.py {{{'|'.join(TASKS)}}} (quick: [pytest arguments])")
+        sys.exit(
+            f"usage: python3 tasks.py {{{'|'.join(TASKS)}}}"
+            " (quick: [pytest arguments]; chaos: [--seed N] [--stories M] [--steps K])"
+        )
     ensure_venv()
     TASKS[sys.argv[1]]()
 

@@ -133,12 +133,17 @@ def test_last_session_leaving_makes_the_account_leave_and_gets_the_rooms_answer(
 
 
 def test_traffic_between_the_leave_and_its_answer_still_reaches_the_leaving_session() -> None:
-    """A direct client sees what the room sent before it processed the leave."""
+    """A direct client sees what the room sent before it processed the leave; the account
+    was still an occupant, so its archive has the message too, once."""
     h = Harness()
     h.joined(PHONE)
     h.session(PHONE, x(LEAVE))
     message = groupchat("in flight")
-    assert h.room(message) == [Deliver(session=PHONE, stanza=message.with_to(PHONE))]
+    assert h.room(message) == [
+        archived(message),
+        Deliver(session=PHONE, stanza=message.with_to(PHONE)),
+    ]
+    assert h.room(message) == [Discard(stanza=message, reason=DiscardReason.DUPLICATE)]
 
 
 def test_unavailable_from_a_session_not_in_the_room_gets_no_answer() -> None:

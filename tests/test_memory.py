@@ -18,6 +18,7 @@ from helpers import (
     x,
 )
 from minimix_core import (
+    Archive,
     Bookmark,
     BookmarksChanged,
     Config,
@@ -68,12 +69,12 @@ def test_a_join_history_gives_each_device_only_what_it_lacks() -> None:
     ]
 
 
-def test_a_live_repeat_of_a_forgotten_message_is_not_pushed_again() -> None:
-    """The history no longer holds m1, the account's memory does: no second push."""
-    h = Harness(Router(Config(max_history_messages=1)))
-    h.router.handle(
-        BookmarksChanged(account=ALICE, bookmarks=(Bookmark(room=ROOM, autojoin=True),)), now=0.0
-    )
+def test_a_live_repeat_from_an_earlier_occupancy_is_not_pushed_again() -> None:
+    """The account left and joined again (a new occupancy, its history empty); the room
+    re-sends m1 live: the account's memory knows it, so no second archive or push."""
+    h = Harness()
+    marks = (Bookmark(room=ROOM, autojoin=True),)
+    h.router.handle(BookmarksChanged(account=ALICE, bookmarks=marks), now=0.0)
     h.timer(0.0)
     h.room(self_presence(pid="mmx-1"))
     h.room(subject())
@@ -82,8 +83,25 @@ def test_a_live_repeat_of_a_forgotten_message_is_not_pushed_again() -> None:
         archived(first),
         Unattended(account=ALICE, room=ROOM, stanza=first, mentions=False),
     ]
-    h.room(groupchat("two", mid="m2"))
+    h.router.handle(BookmarksChanged(account=ALICE, bookmarks=()), now=0.0)  # leaves
+    h.room(x(ANSWER.replace("id='bye'", "id='mmx-2'")))
+    h.router.handle(BookmarksChanged(account=ALICE, bookmarks=marks), now=0.0)
+    h.timer(1.0)
+    h.room(self_presence(pid="mmx-3"))
+    h.room(subject())
     assert h.room(first) == [Discard(stanza=first, reason=DiscardReason.DUPLICATE)]
+
+
+def test_a_chat_state_in_private_is_passed_on_not_kept() -> None:
+    """XEP-0085 notices are not messages to keep (no body): forwarded, not archived."""
+    h = Harness()
+    h.joined(PHONE)
+    typing = x(
+        "<message type='chat' from='lounge@muc.example.net/bob' to='alice@example.org'>"
+        "<composing xmlns='http://jabber.org/protocol/chatstates'/>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'/><no-copy xmlns='urn:xmpp:hints'/></message>"
+    )
+    assert h.room(typing) == [Deliver(session=PHONE, stanza=typing.with_to(PHONE))]
 
 
 def test_the_memory_of_messages_is_bounded() -> None:
@@ -161,7 +179,10 @@ def test_a_private_message_while_leaving_reaches_the_leaving_session() -> None:
         "<body>wait</body><x xmlns='http://jabber.org/protocol/muc#user'/>"
         "<no-copy xmlns='urn:xmpp:hints'/></message>"
     )
-    assert h.room(pm) == [Deliver(session=PHONE, stanza=pm.with_to(PHONE))]
+    assert h.room(pm) == [
+        Archive(account=ALICE, stanza=pm),
+        Deliver(session=PHONE, stanza=pm.with_to(PHONE)),
+    ]
     sent = h.session(PHONE, x("<presence to='lounge@muc.example.net/alice' type='probe'/>"))
     assert sent == [
         Discard(

@@ -63,27 +63,21 @@ def leave_everywhere(core: Core, account: Account, occupancy: Occupancy) -> list
 
 def queue_join(core: Core, account: JID, room: JID) -> None:
     """Join ``room`` for ``account`` when the autojoin queue comes to it."""
-    core.join_queue[(account, room)] = None
-    if core.autojoin_at is None:
-        core.autojoin_at = max(core.now, core.last_autojoin + core.config.autojoin_interval)
+    core.autojoins.push(account, room, now=core.now)
 
 
 def autojoin_due(core: Core) -> list[Action]:
-    """The next queued join, if it is still wanted; then the next tick."""
+    """The queued joins due now (one per MUC service), each if it is still wanted."""
     actions: list[Action] = []
-    while core.join_queue and not actions:
-        account_jid, room = next(iter(core.join_queue))
-        del core.join_queue[(account_jid, room)]
+    for account_jid, room in core.autojoins.pop_due(core.now):
         account = core.table.accounts.get(account_jid)
         if account is None:
             continue
         occupancy = account.rooms.get(room)
         if occupancy is not None:
-            actions = _restored(core, account, occupancy)
+            actions += _restored(core, account, occupancy)
         elif account.wanted(room) and len(account.rooms) < core.config.max_rooms_per_account:
-            actions = _autojoin(core, account, room, account.bookmarks[room])
-    core.last_autojoin = core.now
-    core.autojoin_at = core.now + core.config.autojoin_interval if core.join_queue else None
+            actions += _autojoin(core, account, room, account.bookmarks[room])
     return actions
 
 

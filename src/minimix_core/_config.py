@@ -106,13 +106,11 @@ class Config:
     leaving, so a device that comes back finds it there (0: leave at once). An explicit
     leave always leaves at once; an autojoin bookmark keeps the account in regardless."""
     autojoin_interval: float = field(default=0.2, validator=_seconds)
-    """Seconds between two joins the router makes on its own (bookmarks, restarts), so
-    hundreds of rooms are not joined in one burst."""
-    autojoin_interval_per_service: float = field(default=0.2, validator=_seconds)
-    """Seconds between two joins the router makes on its own to the same MUC service (the
-    room JID's domain); joins to different services do not wait for each other. At 0.2 s,
-    a million memberships over 100 services are rejoined in 33 minutes (the arithmetic is
-    in the operations guide)."""
+    """Seconds between two joins the router makes on its own (bookmarks, restarts) to the
+    same MUC service (the room JID's domain), so no service gets hundreds of joins in one
+    burst; joins to different services do not wait for each other. At 0.2 s, a million
+    memberships over 100 services are rejoined in 33 minutes (the arithmetic is in the
+    operations guide)."""
     archive: bool = field(default=True, validator=validators.instance_of(bool))
     """Offer each new room message for the account's archive (:class:`Archive`)."""
     device_memory: float = field(default=3600.0, validator=_seconds)

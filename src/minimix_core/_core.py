@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import heapq
-import math
 from collections import OrderedDict
 
+from ._autojoin import AutojoinQueue
 from ._config import Config
 from ._jid import JID
 from ._stanza import Element, payload_size
@@ -76,11 +76,9 @@ class Core:
     """Everything a handler may read or change, passed as one argument."""
 
     __slots__ = (
-        "autojoin_at",
+        "autojoins",
         "config",
         "counter",
-        "join_queue",
-        "last_autojoin",
         "now",
         "payload_bytes",
         "payloads",
@@ -96,9 +94,8 @@ class Core:
         self.counter = 0
         self.sequence = 0
         self.now = 0.0
-        self.join_queue: dict[tuple[JID, JID], None] = {}
-        """Joins the router makes on its own, in order, one per ``autojoin_interval``."""
-        self.last_autojoin = -math.inf
+        self.autojoins = AutojoinQueue(config.autojoin_interval)
+        """Joins the router makes on its own, one per MUC service per ``autojoin_interval``."""
         # An OrderedDict: evicting its oldest entry is O(1), where a dict's first key is
         # found by skipping the slots of every key deleted before it.
         self.payloads: OrderedDict[tuple[Element, ...], tuple[Element, ...]] = OrderedDict()
@@ -106,14 +103,13 @@ class Core:
         oldest first."""
         self.payload_bytes = 0
         """The sizes of the pooled payloads, summed (characters of XML)."""
-        self.autojoin_at: float | None = None
-        """When the next queued join is due; ``None`` while the queue is empty."""
 
     def next_deadline(self) -> float | None:
         """The earliest of the timers and the autojoin queue."""
         deadline = self.timers.next_deadline()
-        if self.autojoin_at is not None and (deadline is None or self.autojoin_at < deadline):
-            return self.autojoin_at
+        queued = self.autojoins.next_deadline()
+        if queued is not None and (deadline is None or queued < deadline):
+            return queued
         return deadline
 
     def share(self, children: tuple[Element, ...]) -> tuple[Element, ...]:

@@ -131,13 +131,25 @@ def leave_answered(
     meanwhile, make the account join again at once.
     """
     leaving, occupancy.leaving = occupancy.leaving, {}
-    if answer is not None:
-        actions: list[Action] = [Deliver(session=s, stanza=answer.with_to(s)) for s in leaving]
-    else:
-        leave = Stanza("presence", type="unavailable", id=occupancy.request_id)
-        actions = [
-            Deliver(session=s, stanza=unavailable_self(occupancy, s, leave)) for s in leaving
-        ]
+    # An error to the leave itself (the room is gone) says no more than "out".
+    refused = (
+        answer is not None
+        and answer.type == "error"
+        and answer.id is not None
+        and answer.id == occupancy.request_id
+    )
+    actions: list[Action] = []
+    for s, a in leaving.items():
+        asked = a.left
+        if answer is None or refused or (answer.type == "error" and not asked):
+            # Out all the same: the unavailable self-presence the room would have sent.
+            leave = Stanza("presence", type="unavailable", id=a.leave_id)
+            told = unavailable_self(occupancy, s, leave)
+        elif asked:
+            told = answer.with_to(s)  # the room's answer to the session's own leave (or join)
+        else:
+            told = answer.replace(to=s, id=None)  # the router's id means nothing to it
+        actions.append(Deliver(session=s, stanza=told))
     if answer is not None and not actions:
         actions = [Discard(stanza=answer, reason=DiscardReason.NO_SESSION)]
     for session in leaving:
@@ -163,6 +175,9 @@ def release(
     attachment = detach(account, occupancy, session)
     if attachment is None:
         return []
+    if leave is not None:
+        attachment.left = True
+        attachment.leave_id = leave.id
     remember_position(core, account, occupancy, session, attachment)
     state = occupancy.state
     stays = occupancy.attached or occupancy.pending or account.wanted(occupancy.room)

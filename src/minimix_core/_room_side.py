@@ -466,12 +466,10 @@ def _message(
     if kind == "groupchat":
         if sender.resource is None:
             _note_flags(occupancy, stanza)
-        if occupancy.state is _S.LEAVING:
-            return fork(occupancy, stanza)
-        if is_subject(stanza):
-            return _subject(core, account, occupancy, stanza)
         if is_historic(stanza):
             return _historic(core, account, occupancy, stanza, private=False)
+        if is_subject(stanza) and occupancy.state is not _S.LEAVING:
+            return _subject(core, account, occupancy, stanza)
         return fork(occupancy, stanza)
     if kind == "error":
         return _message_error(core, account, occupancy, stanza, sender)
@@ -480,7 +478,7 @@ def _message(
             # A private message (§7.5) reaches every session here, once each: tell the
             # host's carbons (XEP-0280, XEP-0334) not to copy it again.
             stanza = stanza.replace(children=(*stanza.children, Element(NO_COPY)))
-        if occupancy.state is not _S.LEAVING and is_historic(stanza):
+        if is_historic(stanza):
             return _historic(core, account, occupancy, stanza, private=True)
     return fork(occupancy, stanza)
 
@@ -543,17 +541,22 @@ def _historic(
             return [Discard(stanza=stanza, reason=DiscardReason.DUPLICATE)]
         archived: list[Action] = [_archive(account, stanza)] if config.archive else []
         return archived + fork(occupancy, stanza)
-    history = view.history
-    if history is None:
-        history = view.history = History()
-    elif key in history:
+    passed = view.passed
+    if key in passed:
         # Sent again (a retransmission, a rejoin's history): the sessions have it.
         reason = DiscardReason.RESYNC if occupancy.resync is not None else DiscardReason.DUPLICATE
         return [Discard(stanza=stanza, reason=reason)]
+    passed[key] = None
+    if len(passed) > config.max_remembered_messages:
+        del passed[next(iter(passed))]
+    history = view.history
+    if history is None:
+        history = view.history = History()
     memory = account.remember(room, config.max_rooms_per_account)
     number = memory.note(key, config.max_remembered_messages)
     # Every local account in the room keeps the same messages: one payload for all of them.
-    kept = stanza._replace(children=core.share(stanza.children))
+    shared = core.share(stanza.children)
+    kept = stanza if shared is stanza.children else stanza._replace(children=shared)
     seq = memory.seen.get(key, memory.last) if number is None else number
     sent_at = history.add(kept, room, core.now, config, key=key, seq=seq, private=private)
     if view.last_message_at is None or sent_at > view.last_message_at:
@@ -567,19 +570,24 @@ def _historic(
             mentions = private or _mentions(stanza, view.nick)
             actions.append(_unattended(account, occupancy, stanza, mentions=mentions))
         return actions or [Discard(stanza=stanza, reason=DiscardReason.DUPLICATE)]
-    return actions + _fork_unseen(occupancy, stanza, seq)
+    if number is not None:
+        return actions + fork(occupancy, stanza)  # new: nobody has it yet
+    return _fork_unseen(occupancy, stanza, seq)
 
 
 def _fork_unseen(occupancy: Occupancy, stanza: Stanza, seq: int) -> list[Action]:
-    """A message the room sends again (a join's history) to each device that lacks it.
+    """A message the account had already (a join's history, a repeat): to who lacks it.
 
-    A device that left and came back has a position: the newest message it had. What it
-    had is not shown to it twice.
+    A session has every message that came after it did (``since``), and, for a device
+    that left and came back, every one up to its position then. What it has is not shown
+    to it twice.
     """
-    if stanza.find(DELAY) is None:
-        return fork(occupancy, stanza)
     audience = occupancy.audience()
-    unseen = [s for s, a in audience.items() if a.position is None or a.position < seq]
+    unseen = [
+        s
+        for s, a in audience.items()
+        if seq <= a.since and (a.position is None or a.position < seq)
+    ]
     if len(unseen) == len(audience):
         return fork(occupancy, stanza)
     if not unseen:
@@ -593,8 +601,13 @@ def _archive(account: Account, stanza: Stanza) -> Action:
 
 def _for_archive(stanza: Stanza, account: JID) -> Stanza:
     """XEP-0359 §5: a stanza-id claiming to be the archive's own is a spoof; drop it."""
-    by = str(account)
-    spoof = [c for c in stanza.findall(STANZA_ID) if c.get("by") == by]
+    by = None
+    spoof = []
+    for child in stanza.children:
+        if child.tag == STANZA_ID:
+            by = str(account) if by is None else by  # made only when a stanza-id is there
+            if child.get("by") == by:
+                spoof.append(child)
     if not spoof:
         return stanza
     return stanza.replace(children=tuple(c for c in stanza.children if c not in spoof))

@@ -87,26 +87,26 @@ class Router:
         from 0 to the end of year 9999 (the range an XEP-0082 timestamp can say; a host
         passing milliseconds is caught here), or time going back.
         """
-        self._advance_clock(now, check_only=True)
+        self._check_clock(now)
         core = self._core
         if isinstance(event, FromSession):
             self._full(event.session)
-            self._advance_clock(now)
+            self._now = core.now = now  # checked above; the event is well-formed
             return from_session(core, event.session, event.stanza)
         if isinstance(event, ToAccount):
             to = event.stanza.to
             if to is None or not to.is_bare:
                 raise LocalProtocolError(f"ToAccount stanza is addressed to {to}, not a bare JID")
-            self._advance_clock(now)
+            self._now = core.now = now  # checked above; the event is well-formed
             return to_account(core, to, event.stanza)
         if isinstance(event, SessionClosed):
             self._full(event.session)
-            self._advance_clock(now)
+            self._now = core.now = now  # checked above; the event is well-formed
             return session_closed(core, event.session)
         if isinstance(event, BookmarksChanged):
             if not event.account.is_bare:
                 raise LocalProtocolError(f"account {event.account} is not a bare JID")
-            self._advance_clock(now)
+            self._now = core.now = now  # checked above; the event is well-formed
             return bookmarks_changed(core, event.account, event.bookmarks)
         raise LocalProtocolError(f"not an event: {event!r}")
 
@@ -144,9 +144,10 @@ class Router:
             (when, _due_kind(core, kind, account, detail), account, detail)
             for when, (kind, account, detail) in core.timers.items()
         ]
-        if core.autojoin_at is not None and core.join_queue:
-            account, room = next(iter(core.join_queue))
-            due.append((core.autojoin_at, "autojoin", account, room))
+        queued = core.autojoins.next_deadline()
+        if queued is not None:
+            account, room = core.autojoins.items()[0]
+            due.append((queued, "autojoin", account, room))
         return sorted(due, key=lambda item: item[0])
 
     def handle_timer(self, now: float) -> list[Action]:
@@ -212,10 +213,7 @@ class Router:
             core.timers.cancel(("forget", jid, jid))
             for iq_id in account.pending_iqs:
                 core.timers.cancel(("iq", jid, iq_id))
-            for entry in [e for e in core.join_queue if e[0] == jid]:
-                del core.join_queue[entry]
-        if not core.join_queue:
-            core.autojoin_at = None
+            core.autojoins.forget(jid)
 
     @classmethod
     def restore(
@@ -254,7 +252,11 @@ class Router:
         occupancy = None if holder is None else holder.rooms.get(room)
         return None if occupancy is None else view_of(self._core, account, occupancy)
 
-    def _advance_clock(self, now: float, *, check_only: bool = False) -> None:
+    def _advance_clock(self, now: float) -> None:
+        self._check_clock(now)
+        self._now = self._core.now = now
+
+    def _check_clock(self, now: float) -> None:
         if (
             not isinstance(now, (int, float))
             or isinstance(now, bool)
@@ -265,5 +267,3 @@ class Router:
             )
         if now < self._now:
             raise LocalProtocolError(f"time went back from {self._now} to {now}")
-        if not check_only:
-            self._now = self._core.now = now

@@ -143,6 +143,8 @@ def _join(
     )
     account = table.accounts.get(account_jid)
     memory = None if account is None else account.memory.get(to.bare)
+    if memory is not None:
+        attachment.since = memory.last
     position = None if memory is None else memory.positions.get(session)
     if position is not None and core.now - position[1] <= config.device_memory:
         attachment.position = position[0]
@@ -205,7 +207,14 @@ def _join(
         return []
     # Joining or leaving: the session waits for the room's answer to the account's join.
     transition(core, account, occupancy, OccupancyEvent.SESSION_JOIN, state)
-    return []
+    if state is not OccupancyState.JOINING:
+        return []
+    # What of the room's answer came already (its own presence, occupants, §7.1) it gets
+    # now; the rest reaches it as it arrives.
+    view = occupancy.view
+    sofar = [] if view.room_presence is None else [view.room_presence]
+    sofar.extend(view.occupants.values())
+    return [Deliver(session=session, stanza=p.with_to(session)) for p in sofar]
 
 
 def _history_for(

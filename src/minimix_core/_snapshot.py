@@ -7,10 +7,10 @@ the XML edge writes): an element is ``[tag, attrs, children, text, tail]`` and a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, Final
 
+from ._autojoin import AutojoinQueue
 from ._config import Config
 from ._core import Core, TimerKey
 from ._events import Bookmark
@@ -89,21 +89,36 @@ def _maybe_stanza(data: Json) -> Stanza | None:
 
 def _attachments(group: dict[JID, Attachment]) -> Json:
     return [
-        [str(s), a.join_id, a.nick, _stanza(a.request), [_element(e) for e in a.payload], a.seq]
+        [
+            str(s),
+            a.join_id,
+            a.nick,
+            _stanza(a.request),
+            [_element(e) for e in a.payload],
+            a.seq,
+            [a.position, a.since, a.bounced, a.left, a.leave_id],
+        ]
         for s, a in group.items()
     ]
 
 
 def _load_attachments(data: Json) -> dict[JID, Attachment]:
     out: dict[JID, Attachment] = {}
-    for session, join_id, nick, request, payload, seq in data:
-        out[JID.parse(session)] = Attachment(
+    for session, join_id, nick, request, payload, seq, *more in data:
+        attachment = out[JID.parse(session)] = Attachment(
             join_id=join_id,
             nick=str(nick),
             request=_load_stanza(request),
             payload=tuple(_load_element(e) for e in payload),
             seq=int(seq),
         )
+        if more:  # version 1 had none of these
+            [[position, since, bounced, left, leave_id]] = more
+            attachment.position = None if position is None else int(position)
+            attachment.since = int(since)
+            attachment.bounced = None if bounced is None else int(bounced)
+            attachment.left = bool(left)
+            attachment.leave_id = leave_id
     return out
 
 
@@ -118,6 +133,7 @@ def _view(v: RoomView) -> Json:
         "flags": sorted(v.flags),
         "created": v.created,
         "history": None if history is None else history.dump(_stanza),
+        "passed": list(v.passed),
         "last_message_at": v.last_message_at,
         "joined_at": v.joined_at,
     }
@@ -135,6 +151,7 @@ def _load_view(data: Json) -> RoomView:
     v.created = bool(data["created"])
     if data["history"] is not None:
         v.history = History.load(data["history"], _load_stanza)
+    v.passed = {str(k): None for k in data["passed"]}
     v.last_message_at = None if data["last_message_at"] is None else float(data["last_message_at"])
     v.joined_at = float(data["joined_at"])
     return v
@@ -275,9 +292,8 @@ def dump_core(core: Core, accounts: frozenset[JID] | None = None) -> dict[str, J
         "now": core.now,
         "counter": core.counter,
         "sequence": core.sequence,
-        "join_queue": [[str(a), str(r)] for a, r in core.join_queue if wanted(a)],
-        "last_autojoin": None if math.isinf(core.last_autojoin) else core.last_autojoin,
-        "autojoin_at": core.autojoin_at,
+        "join_queue": [[str(a), str(r)] for a, r in core.autojoins.items() if wanted(a)],
+        "join_queue_at": core.autojoins.next_deadline(),
         "timers": timers,
         "accounts": [_account(a) for a in core.table.accounts.values() if wanted(a.jid)],
     }
@@ -313,10 +329,8 @@ def adopt_into(core: Core, snapshot: Mapping[str, Json]) -> list[JID]:
     core.sequence = max(core.sequence, moved.sequence)  # their presences stay the newest
     for when, key in moved.timers.items():
         core.timers.schedule(key, when)
-    for entry in moved.join_queue:
-        core.join_queue[entry] = None
-    if moved.join_queue and core.autojoin_at is None:
-        core.autojoin_at = max(core.now, core.last_autojoin + core.config.autojoin_interval)
+    for account, room in moved.autojoins.items():
+        core.autojoins.push(account, room, now=core.now)
     return list(moved.table.accounts)
 
 
@@ -334,12 +348,10 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
     core.now = float(snapshot["now"])
     core.counter = int(snapshot["counter"])
     core.sequence = int(snapshot["sequence"])
+    at = snapshot["join_queue_at"]
     for account, room in snapshot["join_queue"]:
-        core.join_queue[(JID.parse(account), JID.parse(room))] = None
-    last = snapshot["last_autojoin"]
-    core.last_autojoin = -math.inf if last is None else float(last)
-    at = snapshot["autojoin_at"]
-    core.autojoin_at = None if at is None else float(at)
+        # The queue's first turn as it was (it may be overdue); each service's line follows.
+        core.autojoins.push(JID.parse(account), JID.parse(room), now=core.now if at is None else at)
     for when, kind, account, detail, is_jid in snapshot["timers"]:
         key: TimerKey = (
             str(kind),
@@ -360,9 +372,8 @@ def _after_restart(core: Core) -> None:
     a rejoin (history since the last message seen, so the buffer has no gap) or a leave.
     """
     core.timers = type(core.timers)()
-    queue = dict(core.join_queue)
-    core.join_queue = {}
-    core.autojoin_at = None
+    queue = core.autojoins.items()
+    core.autojoins = AutojoinQueue(core.config.autojoin_interval)
     for account in list(core.table.accounts.values()):
         account.sessions = {}
         account.pending_iqs = {}
@@ -391,9 +402,7 @@ def _after_restart(core: Core) -> None:
 
 
 def _queue(core: Core, account: JID, room: JID) -> None:
-    core.join_queue[(account, room)] = None
-    if core.autojoin_at is None:
-        core.autojoin_at = core.now
+    core.autojoins.push(account, room, now=core.now)
 
 
 def upgrade_v1(snapshot: Mapping[str, Json]) -> dict[str, Json]:
@@ -403,8 +412,9 @@ def upgrade_v1(snapshot: Mapping[str, Json]) -> dict[str, Json]:
     a ``rejoin_sent`` flag, device positions per occupancy and history entries by
     stanza-id. Positions are dropped (a returning device then gets the default history).
     """
-    upgraded = dict(snapshot)
+    upgraded = {k: v for k, v in snapshot.items() if k not in ("last_autojoin", "autojoin_at")}
     upgraded["version"] = VERSION
+    upgraded["join_queue_at"] = snapshot["autojoin_at"]
     upgraded["timers"] = [
         [when, "state" if kind == "rejoin" else kind, *rest]
         for when, kind, *rest in snapshot["timers"]
@@ -448,6 +458,7 @@ def _occupancy_v1(o: Json) -> Json:
             "flags": o["flags"],
             "created": o["created"],
             "history": entries,
+            "passed": [] if entries is None else [e[2] for e in entries],
             "last_message_at": o["last_message_at"],
             "joined_at": o["joined_at"],
         },

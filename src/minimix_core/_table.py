@@ -48,7 +48,18 @@ class PendingIQ:
 class Attachment:
     """What one session asked for when it joined one room."""
 
-    __slots__ = ("bounced", "join_id", "nick", "payload", "position", "request", "seq")
+    __slots__ = (
+        "bounced",
+        "join_id",
+        "leave_id",
+        "left",
+        "nick",
+        "payload",
+        "position",
+        "request",
+        "seq",
+        "since",
+    )
 
     def __init__(
         self,
@@ -72,6 +83,14 @@ class Attachment:
         self.position: int | None = None
         """The newest message this device had when it last left (a :class:`RoomMemory`
         number), if it came back within ``Config.device_memory``."""
+        self.since = 0
+        """The newest message of the room when this session came: it gets every later one
+        live (a :class:`RoomMemory` number)."""
+        self.left = False
+        """The session left by itself (its own unavailable), not taken out by the router
+        (a bookmark went)."""
+        self.leave_id: str | None = None
+        """The ``id`` of the session's own leave."""
         self.bounced: int | None = None
         """The oldest message (its :class:`RoomMemory` number) whose delivery to this
         session bounced: the device missed it and everything after."""
@@ -118,6 +137,7 @@ class RoomView:
         "nick",
         "occupant_bytes",
         "occupants",
+        "passed",
         "room_presence",
         "self_presence",
         "subject",
@@ -141,6 +161,10 @@ class RoomView:
         """The account's join created the room (201)."""
         self.history: History | None = None
         """The room's recent historic messages, made on the first one (most rooms are quiet)."""
+        self.passed: dict[str, None] = {}
+        """Keys of the messages passed on in this occupancy, newest last, at most
+        ``Config.max_remembered_messages``: a repeat is not passed on twice, even when the
+        bounded history no longer holds it."""
         self.last_message_at: float | None = None
         """When the newest historic message was sent (clamped to the router's clock)."""
         self.joined_at = 0.0

@@ -80,6 +80,5 @@ def run_timers(core: Core) -> list[Action]:
             actions += iq_timeout(core, account, detail)
         else:
             actions += _ROOM_TIMERS[kind](core, account, detail)
-    if core.autojoin_at is not None and core.autojoin_at <= core.now:
-        actions += autojoin_due(core)
+    actions += autojoin_due(core)
     return actions

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ._faults import Faults, FaultyLink
 from ._service import MUCService
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from .._jid import JID
     from .._stanza import Element, Stanza
 
-__all__ = ["MUCService", "events", "jids", "payloads", "stanzas", "stories"]
+__all__ = ["Faults", "FaultyLink", "MUCService", "events", "jids", "payloads", "stanzas", "stories"]
 
 # The strategies import Hypothesis only when called: it is a test tool, not a dependency.
 # ruff: noqa: PLC0415
