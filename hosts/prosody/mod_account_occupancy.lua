@@ -268,8 +268,9 @@ module:hook("message/host", function(event)
 		module:log("warn", "Ignored actions from %s (not the component connection)", stanza.attr.from);
 		return true;
 	end
-	local waiting = pending[tonumber(actions.attr["for"])];
-	pending[tonumber(actions.attr["for"])] = nil;
+	local answered = tonumber(actions.attr["for"]); -- absent for timers
+	local waiting = answered and pending[answered];
+	if answered then pending[answered] = nil; end
 	for action in actions:childtags(nil, NS) do
 		local name = action.name;
 		if name == "claim" then
