@@ -116,6 +116,9 @@ def _holdings(router: Router, accounts: Iterable[JID] | None = None) -> Iterator
 
 def _holds(router: Router, account: JID, room: JID) -> bool:
     """The router is in ``room`` for ``account``, or joining or leaving it."""
+    view = getattr(router, "occupancy", None)  # a read-only view, in newer routers
+    if view is not None:
+        return bool(view(account, room) is not None)
     wanted = str(room)
     return any(o["room"] == wanted for a in _holdings(router, [account]) for o in a["rooms"])
 
