@@ -278,6 +278,7 @@ function execute.archive(stanza, action)
 end
 
 function execute.unattended(stanza, action)
+	module:log("debug", "Unattended room message for %s in %s", action.attr.account, action.attr.room);
 	module:fire_event("minimix-unattended", {
 		username = jid_node(action.attr.account);
 		account = action.attr.account;
@@ -337,6 +338,10 @@ local function connected()
 	end
 	pending[seq] = { kind = "hello" };
 	module:send(hello);
+	-- Bookmarks may have changed while nobody listened.
+	for username in pairs(prosody.hosts[host].sessions or {}) do
+		send_bookmarks(username);
+	end
 	local kept, head, tail = queue, queue_head, queue_tail;
 	queue, queue_head, queue_tail = {}, 1, 0;
 	if tail >= head then
