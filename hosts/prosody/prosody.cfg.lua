@@ -29,6 +29,7 @@ component_ports = { tonumber(ENV_MINIMIX_COMPONENT_PORT) }
 modules_enabled = {
 	"disco", "roster", "saslauth", "ping", "posix",
 	"carbons", "smacks", "mam", "pep", "bookmarks",
+	"admin_shell", -- prosodyctl shell, through a socket in the data folder
 }
 -- s2s is autoloaded in 0.12 and would listen on *:5269.
 modules_disabled = { "s2s", "s2s_auth_certs", "offline" }
