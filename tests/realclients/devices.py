@@ -34,7 +34,7 @@ from interop.harness import (
     show,
     until,
 )
-from minimix_core import Stanza
+from minimix_core import Element, Stanza
 
 PLUGINS = ("xep_0030", "xep_0045", "xep_0199", "xep_0280", "xep_0313", "xep_0198", "xep_0402")
 """What a current desktop or mobile client loads for group chat."""
@@ -157,6 +157,23 @@ def from_room(stanzas: Iterable[Stanza], room: str) -> list[Stanza]:
     return [s for s in stanzas if s.from_ is not None and str(s.from_.bare) == room]
 
 
+def forwarded(stanza: Stanza, wrapper: str) -> Element | None:
+    """The message forwarded (XEP-0297) inside ``stanza``'s ``wrapper`` child.
+
+    ``wrapper`` is a Clark name: a MAM ``result`` (XEP-0313 §4.2) or a carbon's ``sent`` or
+    ``received`` (XEP-0280 §6).
+    """
+    outer = stanza.find(wrapper)
+    forward = None if outer is None else outer.find(f"{{{FORWARD}}}forwarded")
+    return None if forward is None else forward.find("{jabber:client}message")
+
+
+def text_of(element: Element | None, tag: str) -> str | None:
+    """The text of ``element``'s first ``tag`` child (``jabber:client`` names), or ``None``."""
+    child = None if element is None else element.find(tag)
+    return None if child is None else (child.text or "")
+
+
 def jids(stanza: Stanza) -> list[str]:
     """The real JIDs (``jid`` attributes, '' where hidden) of a muc#user presence's items.
 
@@ -207,9 +224,11 @@ __all__ = [
     "Clients",
     "Device",
     "clients",
+    "forwarded",
     "from_room",
     "jids",
     "messages",
     "settle",
     "show",
+    "text_of",
 ]

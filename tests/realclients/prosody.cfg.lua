@@ -52,6 +52,7 @@ VirtualHost "localhost"
 		modules_enabled = { "account_occupancy" }
 		account_occupancy_component = "minimix.localhost"
 		account_occupancy_muc_hosts = { "conference.localhost" }
+		account_occupancy_bookmarks = true
 	end
 
 Component "conference.localhost" "muc"
