@@ -71,6 +71,20 @@ def interop() -> None:
     run(PY, "interop.py")
 
 
+def prosody() -> None:
+    """Debian's Prosody 0.12 with mod_account_occupancy and its Python side, until Ctrl-C.
+
+    Two users (alice, bob) on ``localhost``; hosts/prosody/README.md says the rest.
+    """
+    print("+", PY, "hosts/prosody/lab.py", flush=True)
+    process = subprocess.Popen([str(PY), "hosts/prosody/lab.py"], cwd=ROOT)
+    while True:
+        try:
+            sys.exit(process.wait())
+        except KeyboardInterrupt:
+            continue  # Ctrl-C reaches the lab too: it stops both servers, then ends
+
+
 def build_docs() -> None:
     """The Sphinx site with warnings as errors, and every example in it run as a doctest."""
     sphinx = ("-W", "--keep-going", "-q", "-b")
@@ -89,6 +103,7 @@ TASKS = {
     "long": long,
     "interop": interop,
     "bench": bench,
+    "prosody": prosody,
     "docs": build_docs,
 }
 
