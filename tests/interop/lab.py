@@ -49,7 +49,7 @@ class Lab:
     config: Path = CONFIG
     """The Prosody configuration it runs with (other tiers bring their own)."""
     users: Mapping[str, str] = field(default_factory=lambda: USERS)
-    """Registered c2s users and their passwords."""
+    """Registered c2s users and their passwords: ``name`` on ``domain``, or ``name@host``."""
     env: Mapping[str, str] = field(default_factory=dict)
     """Extra environment variables the configuration reads (``ENV_*``), kept for restarts."""
 
@@ -145,8 +145,9 @@ def start(
     )
     args = ["--config", str(config)]
     for user, password in users.items():
+        name, _, host = user.partition("@")  # a plain name is a user of DOMAIN
         _run(
-            ["prosodyctl", *args, "register", user, DOMAIN, password],
+            ["prosodyctl", *args, "register", name, host or DOMAIN, password],
             environ,
             "prosodyctl register",
         )

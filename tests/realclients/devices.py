@@ -192,8 +192,12 @@ class Clients:
         self.devices: list[Device] = []
 
     async def connect(self, user: str, resource: str, *, carbons: bool = True) -> Device:
-        """A new device ``user@domain/resource``, online, carbons enabled by default."""
-        device = Device(f"{user}@{self.domain}/{resource}", self.passwords[user])
+        """A new device ``user@domain/resource`` (or ``user`` is ``name@host``), online.
+
+        Carbons are enabled unless ``carbons`` is false.
+        """
+        bare = user if "@" in user else f"{user}@{self.domain}"
+        device = Device(f"{bare}/{resource}", self.passwords[user])
         self.devices.append(device)
         await device.start(self.port, carbons=carbons)
         return device

@@ -16,7 +16,7 @@ local lab = ENV_MINIMIX_LAB
 data_path = lab .. "/data"
 pidfile = lab .. "/prosody.pid"
 certificates = lab .. "/certs" -- empty: no TLS, no STARTTLS offered
-log = { info = lab .. "/prosody.log" }
+log = { [ENV_MINIMIX_LOG_LEVEL or "info"] = lab .. "/prosody.log" }
 
 interfaces = { "127.0.0.1" }
 local_interfaces = { "127.0.0.1" }
@@ -54,6 +54,9 @@ VirtualHost "localhost"
 		account_occupancy_muc_hosts = { "conference.localhost" }
 		account_occupancy_bookmarks = true
 	end
+
+-- Users here join rooms directly whatever the mode.
+VirtualHost "elsewhere.localhost"
 
 Component "conference.localhost" "muc"
 	modules_enabled = { "muc_mam" }

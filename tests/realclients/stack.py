@@ -27,10 +27,19 @@ CONFIG = HERE / "prosody.cfg.lua"
 HOST = ROOT / "hosts" / "prosody"
 PYTHON_SIDE = HOST / "minimix_prosody.py"
 COMPONENT = "minimix.localhost"
+ELSEWHERE = "elsewhere.localhost"
+"""A second user host, never with the module: its users join rooms directly in both modes."""
 USERS = MappingProxyType(
-    {"alice": "alice-pw", "bob": "bob-pw", "mod": "mod-pw", "carol": "carol-pw"}
+    {
+        "alice": "alice-pw",
+        "bob": "bob-pw",
+        "mod": "mod-pw",
+        "carol": "carol-pw",
+        f"dave@{ELSEWHERE}": "dave-pw",
+    }
 )
-"""alice has the devices; bob and mod (the rooms' owner) are other occupants; carol runs poezio."""
+"""alice has the devices; bob and mod (the rooms' owner) are other occupants, on the same
+host (so through the module they are accounts too); carol runs poezio; dave is elsewhere."""
 DIRECT = "direct"
 MODULE = "module"
 MODES = (DIRECT, MODULE)
@@ -99,7 +108,7 @@ class Stack:
             "--retry",
             "0.2",
             "--log-level",
-            "INFO",
+            os.environ.get("MINIMIX_LOG_LEVEL", "info").upper(),
         ]
         with self.side_log.open("ab") as log:
             self.python_side = subprocess.Popen(
