@@ -28,6 +28,9 @@ DOMAIN = "localhost"
 MUC = "conference.localhost"
 COMPONENT = "minimix.localhost"
 USERS = {"alice": "alice-pw", "bob": "bob-pw"}
+PLAIN = "plain.localhost"
+"""A host without the module: its users are ordinary MUC clients."""
+PLAIN_USERS = {"carol": "carol-pw"}
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 
@@ -161,8 +164,10 @@ def start(folder: Path) -> Lab:
         component = _free_port()
     secret = secrets.token_hex(16)
     env = _env(folder, c2s, component, secret)
-    for user, password in USERS.items():
-        _run(["prosodyctl", "--config", str(CONFIG), "register", user, DOMAIN, password], env)
+    users = [(u, DOMAIN, p) for u, p in USERS.items()]
+    users += [(u, PLAIN, p) for u, p in PLAIN_USERS.items()]
+    for user, domain, password in users:
+        _run(["prosodyctl", "--config", str(CONFIG), "register", user, domain, password], env)
     prosody = start_prosody(folder, c2s, component, secret)
     bridge = start_bridge(folder, component, secret)
     lab = Lab(folder, c2s, component, secret, prosody, bridge)
@@ -216,6 +221,7 @@ def main() -> None:
         f" {folder}\n"
         f"  c2s:       127.0.0.1:{lab.c2s_port}  (plaintext, no TLS; SASL PLAIN)\n"
         f"  users:     {', '.join(f'{u}@{DOMAIN} / {p}' for u, p in USERS.items())}\n"
+        f"  without the module: {', '.join(f'{u}@{PLAIN} / {p}' for u, p in PLAIN_USERS.items())}\n"
         f"  rooms:     anything@{MUC}\n"
         f"  component: {COMPONENT} on 127.0.0.1:{lab.component_port}\n"
         f"  logs:      {lab.prosody_log}, {lab.bridge_log}\n"

@@ -65,7 +65,8 @@ local function send_event(kind, attrs, stanza, origin)
 	attrs.xmlns, attrs.seq, attrs.kind = NS, tostring(seq), kind;
 	local message = st.message({ from = host, to = component, type = "normal" }):tag("event", attrs);
 	if stanza then message:add_child(wrap(stanza)); end
-	pending[seq] = { kind = kind, origin = origin, stanza = stanza };
+	-- A copy: MUC broadcasts one stanza object, readdressed for each occupant in turn.
+	pending[seq] = { kind = kind, origin = origin, stanza = stanza and st.clone(stanza) };
 	module:send(message);
 end
 
@@ -84,7 +85,7 @@ end
 
 local function enqueue(origin, stanza)
 	queue_tail = queue_tail + 1;
-	queue[queue_tail] = { origin = origin, stanza = stanza };
+	queue[queue_tail] = { origin = origin, stanza = st.clone(stanza) }; -- see send_event
 	if queue_tail - queue_head + 1 > queue_size then
 		local dropped = queue[queue_head];
 		queue[queue_head], queue_head = nil, queue_head + 1;
@@ -301,14 +302,13 @@ local function connected()
 	end
 	pending[seq] = { kind = "hello" };
 	module:send(hello);
-	local head, tail = queue_head, queue_tail;
+	local kept, head, tail = queue, queue_head, queue_tail;
 	queue, queue_head, queue_tail = {}, 1, 0;
 	if tail >= head then
 		module:log("info", "Replaying %d room stanzas kept while the Python side was down", tail - head + 1);
 	end
-	local kept = {};
-	for i = head, tail do kept[#kept + 1] = queue[i]; end
-	for _, entry in ipairs(kept) do
+	for i = head, tail do
+		local entry = kept[i];
 		send_event("to-account", {}, entry.stanza, entry.origin);
 	end
 end

@@ -43,6 +43,9 @@ VirtualHost "localhost"
 	account_occupancy_muc_hosts = { "conference.localhost" }
 	account_occupancy_queue_size = 1000
 
+-- Accounts here are left alone: they join rooms as plain XEP-0045 clients.
+VirtualHost "plain.localhost"
+
 Component "conference.localhost" "muc"
 	modules_enabled = { "muc_mam" }
 	restrict_room_creation = false

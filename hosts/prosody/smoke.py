@@ -1,9 +1,12 @@
 """A smoke run by hand: two devices of one account in a room through mod_account_occupancy.
 
-Starts the lab (``lab.py``), connects ``alice/phone``, ``alice/laptop`` and ``bob`` with
-slixmpp's XEP-0045 plugin, has all three join ``smoke@conference.localhost``, lets bob
-say something, checks that each of alice's devices saw it exactly once and that nobody was
-kicked, has everyone leave, and stops the lab. Exit status 0 when all of that held::
+Starts the lab (``lab.py``), connects ``alice/phone``, ``alice/laptop``, ``bob`` and
+``carol`` (on a host without the module) with slixmpp's XEP-0045 plugin, has all of them
+join ``smoke@conference.localhost``, lets bob say something and checks that every device
+saw it exactly once. Then it stops the Python side, lets carol speak, checks that nothing
+reached alice's or bob's devices meanwhile, starts the Python side again and checks that
+carol's message arrived exactly once on each device after all. Nobody may be kicked.
+Everyone leaves, and the lab stops. Exit status 0 when all of that held::
 
     .venv/bin/python hosts/prosody/smoke.py
 """
@@ -69,32 +72,63 @@ class Device:
         await self.client.disconnect(wait=2.0)
 
 
-async def scenario(port: int) -> list[str]:
+def _seen(devices: tuple[Device, ...], line: str, problems: list[str]) -> None:
+    for device in devices:
+        seen = device.groupchat.count(line)
+        if seen != 1:
+            problems.append(f"{device.jid} saw {line!r} {seen} times")
+
+
+async def scenario(lab: lab_module.Lab) -> list[str]:
     """The smoke run; the list of what went wrong (empty: all well)."""
     phone = Device("alice@localhost/phone", "alice-pw")
     laptop = Device("alice@localhost/laptop", "alice-pw")
     bob = Device("bob@localhost/desk", "bob-pw")
-    devices = (phone, laptop, bob)
+    carol = Device("carol@plain.localhost/pc", "carol-pw")  # a host without the module
+    devices = (phone, laptop, bob, carol)
     for device in devices:
-        await device.connect(port)
+        await device.connect(lab.c2s_port)
     await phone.join("alice")
     await laptop.join("alice")
     await bob.join("bob")
+    await carol.join("carol")
     bob.client.send_message(mto=ROOM, mbody="hello, alice", mtype="groupchat")
-    await asyncio.sleep(1.0)  # a hand-run smoke test: time for the message to reach all three
-    problems = []
-    for device in (phone, laptop):
-        seen = device.groupchat.count("bob: hello, alice")
+    await asyncio.sleep(1.0)  # a hand-run smoke test: time for the message to reach all
+    problems: list[str] = []
+    _seen((phone, laptop, bob, carol), "bob: hello, alice", problems)
+
+    # The Python side goes away; the module keeps room traffic to alice and bob for it.
+    lab_module.stop_pid(lab.bridge_pid)
+    carol.client.send_message(mto=ROOM, mbody="while you were away", mtype="groupchat")
+    await asyncio.sleep(1.0)
+    if any("carol: while you were away" in d.groupchat for d in (phone, laptop, bob)):
+        problems.append("a message reached a device while the Python side was down")
+    restarted = lab_module.start_bridge(lab.folder, lab.component_port, lab.secret)
+    try:
+        await asyncio.sleep(3.0)  # it reconnects (--retry 0.5), restores, hears hello, replays
+        _seen((phone, laptop, bob, carol), "carol: while you were away", problems)
+        phone.client.send_message(mto=ROOM, mbody="back", mtype="groupchat")
+        await asyncio.sleep(1.0)
+        _seen((laptop, bob, carol), "alice: back", problems)
+        problems += await _finish(devices)
+    finally:
+        lab_module.stop_pid(restarted)
+    return problems
+
+
+async def _finish(devices: tuple[Device, ...]) -> list[str]:
+    """Nobody was removed from the room; everyone leaves and disconnects."""
+    phone, laptop, bob, carol = devices
+    problems: list[str] = []
+    for device in devices:
         print(f"{device.jid}: groupchat {device.groupchat}, status codes {device.codes}")
-        if seen != 1:
-            problems.append(f"{device.jid} saw bob's message {seen} times")
-    print(f"{bob.jid}: groupchat {bob.groupchat}, status codes {bob.codes}")
     for device in devices:
         if {"307", "333", "301"} & set(device.codes):
             problems.append(f"{device.jid} was removed from the room: {device.codes}")
     phone.leave("alice")
     laptop.leave("alice")
     bob.leave("bob")
+    carol.leave("carol")
     await asyncio.sleep(0.5)
     for device in devices:
         await device.disconnect()
@@ -106,7 +140,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="minimix-smoke-"))
     lab = lab_module.start(folder)
     try:
-        problems = asyncio.run(asyncio.wait_for(scenario(lab.c2s_port), 60))
+        problems = asyncio.run(asyncio.wait_for(scenario(lab), 60))
     finally:
         lab_module.stop(lab)
     print(f"logs in {folder}")
