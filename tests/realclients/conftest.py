@@ -29,6 +29,15 @@ if ENABLED:
         sys.path.insert(0, ROOT)
 
 
+FIGURES: dict[str, dict[str, float]] = {}
+"""Throughput figures by mode, filled by test_throughput.py and reported at the end."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--figures PATH``: write the throughput figures there (Markdown) after the run."""
+    parser.addoption("--figures", default=None, help="write the throughput figures here")
+
+
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     """Leave this folder out of every run that did not ask for it."""
     if not ENABLED and HERE in collection_path.resolve().parents:
@@ -53,6 +62,56 @@ def stack(
         yield server
     finally:
         stop_stack(server)
+
+
+@pytest.fixture
+def figures() -> dict[str, dict[str, float]]:
+    """Where the throughput scenario records its figures, by mode."""
+    return FIGURES
+
+
+def figures_page(figures: dict[str, dict[str, float]]) -> str:
+    """The throughput figures as a Markdown section, with the module/direct ratios."""
+    rows = [
+        "## Real clients: 2,000 groupchat messages to an account with two devices",
+        "",
+        "bob sends 2,000 groupchat messages to a room where alice has two devices (slixmpp",
+        "clients on c2s, Debian's Prosody 0.12 on 127.0.0.1). CPU is Prosody's, plus the",
+        "Python side's through the module (user + system time from /proc/PID/stat); wall time",
+        "runs from bob's first send to the last message reaching both devices. Every device",
+        "got every message once, in order, in both runs (asserted by",
+        "tests/realclients/test_throughput.py). One run on one machine: read the ratios,",
+        "not the absolute numbers.",
+        "",
+        "| | direct joins | through the module | module / direct |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    direct, module = figures.get("direct", {}), figures.get("module", {})
+    for key, label in (
+        ("cpu_s", "CPU (s)"),
+        ("prosody_cpu_s", "of which Prosody (s)"),
+        ("python_side_cpu_s", "of which the Python side (s)"),
+        ("per_message_ms", "CPU per message (ms)"),
+        ("wall_s", "wall time (s)"),
+    ):
+        a, b = direct.get(key), module.get(key)
+        ratio = f"{b / a:.2f}" if a and b else "-"
+        rows.append(
+            f"| {label} | {a if a is None else f'{a:.2f}'} | "
+            f"{b if b is None else f'{b:.2f}'} | {ratio} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Print the throughput figures; write them to ``--figures`` when both modes ran."""
+    if not FIGURES:
+        return
+    page = figures_page(FIGURES)
+    print("\n" + page)
+    target = session.config.getoption("--figures")
+    if target and len(FIGURES) == 2:
+        Path(target).write_text(page)
 
 
 @pytest.fixture

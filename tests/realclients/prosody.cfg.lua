@@ -39,8 +39,6 @@ storage = "internal"
 default_archive_policy = true
 archive_expires_after = "never"
 smacks_hibernation_time = 30
--- The flood limits are for the open internet; the throughput run sends 2,000 messages.
-limits = { c2s = { rate = "100mb/s" } }
 
 local module_on = ENV_MINIMIX_MODULE == "1"
 if module_on then
