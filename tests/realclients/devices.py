@@ -168,7 +168,7 @@ def forwarded(stanza: Stanza, wrapper: str) -> Element | None:
     return None if forward is None else forward.find("{jabber:client}message")
 
 
-def text_of(element: Element | None, tag: str) -> str | None:
+def text_of(element: Element | Stanza | None, tag: str) -> str | None:
     """The text of ``element``'s first ``tag`` child (``jabber:client`` names), or ``None``."""
     child = None if element is None else element.find(tag)
     return None if child is None else (child.text or "")
