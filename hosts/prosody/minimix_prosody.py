@@ -116,6 +116,9 @@ def _holdings(router: Router, accounts: Iterable[JID] | None = None) -> Iterator
 
 def _holds(router: Router, account: JID, room: JID) -> bool:
     """The router is in ``room`` for ``account``, or joining or leaving it."""
+    view = getattr(router, "occupancy", None)  # a read-only view, in newer routers
+    if view is not None:
+        return bool(view(account, room) is not None)
     wanted = str(room)
     return any(o["room"] == wanted for a in _holdings(router, [account]) for o in a["rooms"])
 
@@ -414,7 +417,7 @@ async def serve(args: argparse.Namespace, secret: str) -> None:
             closed.cancel()
             stopping.cancel()
             if stop.is_set():
-                await bridge.close(leave_rooms=False)
+                await bridge.close(leave_rooms=args.leave_rooms)
             else:
                 log.warning("lost the connection to Prosody; reconnecting")
                 await bridge.close(leave_rooms=False)
@@ -438,6 +441,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state", type=Path, help="JSON snapshot file")
     parser.add_argument("--save-interval", type=float, default=2.0, help="seconds")
     parser.add_argument("--retry", type=float, default=2.0, help="seconds")
+    parser.add_argument(
+        "--leave-rooms", action="store_true", help="on exit, leave every room (Router.shutdown)"
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(

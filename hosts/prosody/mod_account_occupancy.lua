@@ -33,7 +33,10 @@ local host = module.host;
 local archive = module:open_store("archive", "archive");
 
 -- (account bare JID) -> (room bare JID) -> true: room traffic that belongs to the router.
+-- Kept in storage too: after a Prosody restart, rooms that still count the account as an
+-- occupant send to it before the Python side is back, and must not be bounced.
 local claims = {};
+local claims_store = module:open_store("account_occupancy_claims");
 -- Full JIDs of sessions whose stanzas were handed over: only their ends are the router's.
 local handed = {};
 -- seq -> { kind, origin }: events the router has not answered yet.
@@ -70,17 +73,34 @@ local function send_event(kind, attrs, stanza, origin)
 	module:send(message);
 end
 
-local function claim(account, room)
+-- The rooms claimed for a local account (loaded from storage once); nil for others.
+local function rooms_of(account)
 	local rooms = claims[account];
-	if not rooms then rooms = {}; claims[account] = rooms; end
+	if rooms then return rooms end
+	local node, account_host, resource = jid_split(account);
+	if account_host ~= host or not node or resource then return nil end
+	rooms = claims_store:get(node) or {};
+	claims[account] = rooms;
+	return rooms;
+end
+
+local function save_claims(account, rooms)
+	local ok, err = claims_store:set(jid_node(account), next(rooms) and rooms or nil);
+	if not ok then module:log("error", "Could not store the claims of %s: %s", account, err); end
+end
+
+local function claim(account, room)
+	local rooms = rooms_of(account);
+	if not rooms or rooms[room] then return end
 	rooms[room] = true;
+	save_claims(account, rooms);
 end
 
 local function release(account, room)
-	local rooms = claims[account];
-	if not rooms then return end
+	local rooms = rooms_of(account);
+	if not rooms or not rooms[room] then return end
 	rooms[room] = nil;
-	if next(rooms) == nil then claims[account] = nil; end
+	save_claims(account, rooms);
 end
 
 local function enqueue(origin, stanza)
@@ -116,7 +136,7 @@ local function to_account(event)
 	if passing[stanza] then return end
 	local to, from = stanza.attr.to, stanza.attr.from;
 	if not to or not from then return end
-	local rooms = claims[jid_bare(to)];
+	local rooms = rooms_of(jid_bare(to));
 	if not (rooms and rooms[jid_bare(from)]) then return end
 	if ready then
 		send_event("to-account", {}, stanza, event.origin);
@@ -268,8 +288,9 @@ module:hook("message/host", function(event)
 		module:log("warn", "Ignored actions from %s (not the component connection)", stanza.attr.from);
 		return true;
 	end
-	local waiting = pending[tonumber(actions.attr["for"])];
-	pending[tonumber(actions.attr["for"])] = nil;
+	local answered = tonumber(actions.attr["for"]); -- absent for timers
+	local waiting = answered and pending[answered];
+	if answered then pending[answered] = nil; end
 	for action in actions:childtags(nil, NS) do
 		local name = action.name;
 		if name == "claim" then
@@ -293,11 +314,14 @@ local function connected()
 	local hello = st.message({ from = host, to = component, type = "normal" });
 	seq = seq + 1;
 	hello:tag("event", { xmlns = NS, seq = tostring(seq), kind = "hello" });
-	for full_jid in pairs(handed) do
-		if full_sessions[full_jid] then
-			hello:tag("session", { jid = full_jid }):up();
-		else
-			handed[full_jid] = nil;
+	-- Every live session: after a reload of this module the router may know any of them.
+	handed = {};
+	for _, user in pairs(prosody.hosts[host].sessions or {}) do
+		for _, session in pairs(user.sessions or {}) do
+			if session.full_jid then
+				handed[session.full_jid] = true;
+				hello:tag("session", { jid = session.full_jid }):up();
+			end
 		end
 	end
 	pending[seq] = { kind = "hello" };
@@ -342,6 +366,11 @@ end
 
 if prosody.hosts[component] then
 	watch(prosody.hosts[component]);
+	-- Loaded (or reloaded) while the component is already connected.
+	local component_module = require "core.modulemanager".get_module(component, "component");
+	if component_module and component_module.connected then
+		module:add_timer(0, connected);
+	end
 end
 module:hook_global("host-activated", function(activated)
 	if activated == component then watch(prosody.hosts[component]); end

@@ -16,14 +16,22 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import lab as lab_module
 import slixmpp  # type: ignore[import-not-found, unused-ignore]
+from slixmpp.xmlstream.handler import Callback  # type: ignore[import-not-found, unused-ignore]
+from slixmpp.xmlstream.matcher import MatchXPath  # type: ignore[import-not-found, unused-ignore]
 
 ROOM = "smoke@conference.localhost"
+AUTO_ROOM = "autojoin@conference.localhost"
+BOOKMARKS = "urn:xmpp:bookmarks:1"
 TIMEOUT = 10.0
+MAM = "urn:xmpp:mam:2"
+FORWARD = "urn:xmpp:forward:0"
+CLIENT = "jabber:client"
 
 
 class Device:
@@ -42,6 +50,11 @@ class Device:
         self.codes: list[str] = []
         self.client.add_event_handler("groupchat_message", self._message)
         self.client.add_event_handler(f"muc::{ROOM}::presence", self._presence)
+        self.online: dict[str, list[str]] = {}
+        self.client.add_event_handler(f"muc::{AUTO_ROOM}::got_online", self._online)
+
+    def _online(self, presence: Any) -> None:
+        self.online.setdefault(AUTO_ROOM, []).append(str(presence["muc"]["nick"]))
 
     def _message(self, message: Any) -> None:
         if message["body"]:
@@ -58,10 +71,40 @@ class Device:
         await asyncio.wait_for(started, TIMEOUT)
         self.client.send_presence()
 
-    async def join(self, nick: str) -> None:
-        """Join the room as ``nick`` (XEP-0045 §7.2) and wait for the self-presence."""
+    async def join(self, nick: str, room: str = ROOM) -> None:
+        """Join ``room`` as ``nick`` (XEP-0045 §7.2) and wait for the self-presence."""
         muc = self.client.plugin["xep_0045"]
-        await muc.join_muc_wait(ROOM, nick, maxstanzas=0, timeout=TIMEOUT)
+        await muc.join_muc_wait(room, nick, maxstanzas=0, timeout=TIMEOUT)
+
+    async def publish_bookmark(self, room: str, nick: str) -> None:
+        """Publish an autojoin bookmark (XEP-0402 §3)."""
+        iq = self.client.make_iq_set()
+        pubsub = ET.SubElement(iq.xml, "{http://jabber.org/protocol/pubsub}pubsub")
+        publish = ET.SubElement(pubsub, "{http://jabber.org/protocol/pubsub}publish")
+        publish.set("node", BOOKMARKS)
+        item = ET.SubElement(publish, "{http://jabber.org/protocol/pubsub}item", {"id": room})
+        conference = ET.SubElement(item, f"{{{BOOKMARKS}}}conference", {"autojoin": "true"})
+        ET.SubElement(conference, f"{{{BOOKMARKS}}}nick").text = nick
+        await iq.send(timeout=TIMEOUT)
+
+    async def archived_bodies(self) -> list[str]:
+        """The bodies of every message in the account's own archive (XEP-0313 §4)."""
+        iq = self.client.make_iq_set()
+        iq.append(ET.Element(f"{{{MAM}}}query", {"queryid": "smoke"}))
+        bodies: list[str] = []
+
+        def found(message: Any) -> None:
+            path = f"{{{MAM}}}result/{{{FORWARD}}}forwarded/{{{CLIENT}}}message/{{{CLIENT}}}body"
+            body = message.xml.find(path)
+            if body is not None and body.text:
+                bodies.append(body.text)
+
+        self.client.register_handler(
+            Callback("smoke-mam", MatchXPath(f"{{jabber:client}}message/{{{MAM}}}result"), found)
+        )
+        await iq.send(timeout=TIMEOUT)
+        self.client.remove_handler("smoke-mam")
+        return bodies
 
     def leave(self, nick: str) -> None:
         """Leave the room (XEP-0045 §7.14)."""
@@ -92,9 +135,15 @@ async def scenario(lab: lab_module.Lab) -> list[str]:
     await laptop.join("alice")
     await bob.join("bob")
     await carol.join("carol")
+    problems: list[str] = []
+    # An autojoin bookmark (XEP-0402) puts the account in a room no device joined.
+    await carol.join("carol", AUTO_ROOM)
+    await phone.publish_bookmark(AUTO_ROOM, "alice")
+    await asyncio.sleep(2.0)  # the router spreads autojoins out (Config.autojoin_interval)
+    if "alice" not in carol.online.get(AUTO_ROOM, []):
+        problems.append(f"the autojoin bookmark did not put alice in {AUTO_ROOM}")
     bob.client.send_message(mto=ROOM, mbody="hello, alice", mtype="groupchat")
     await asyncio.sleep(1.0)  # a hand-run smoke test: time for the message to reach all
-    problems: list[str] = []
     _seen((phone, laptop, bob, carol), "bob: hello, alice", problems)
 
     # The Python side goes away; the module keeps room traffic to alice and bob for it.
@@ -110,6 +159,11 @@ async def scenario(lab: lab_module.Lab) -> list[str]:
         phone.client.send_message(mto=ROOM, mbody="back", mtype="groupchat")
         await asyncio.sleep(1.0)
         _seen((laptop, bob, carol), "alice: back", problems)
+        archived = await laptop.archived_bodies()
+        print(f"alice's own archive (MAM): {archived}")
+        for body in ("hello, alice", "while you were away", "back"):
+            if archived.count(body) != 1:
+                problems.append(f"alice's archive holds {body!r} {archived.count(body)} times")
         problems += await _finish(devices)
     finally:
         lab_module.stop_pid(restarted)
