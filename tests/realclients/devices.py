@@ -15,6 +15,7 @@ attached device takes the same path as the room's traffic to it).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -67,6 +68,31 @@ class Device(Occupant):
         await self.connect(port)
         if carbons:
             await self.iq(f"<iq type='set'><enable xmlns='{CARBONS}'/></iq>")
+
+    def drop(self) -> None:
+        """Lose the connection without closing the stream, as a phone going out of coverage."""
+        self.client.abort()
+
+    async def resume(self, port: int) -> None:
+        """Connect again and resume the stream (XEP-0198 §5); fail if the server refuses."""
+        resumed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def on_resumed(_: object) -> None:
+            if not resumed.done():
+                resumed.set_result(None)
+
+        def on_start(_: object) -> None:
+            if not resumed.done():
+                resumed.set_exception(AssertionError(f"{self}: a new session, not resumed"))
+
+        self.client.add_event_handler("session_resumed", on_resumed)
+        self.client.add_event_handler("session_start", on_start)
+        self.client.connect("127.0.0.1", port)
+        try:
+            await asyncio.wait_for(resumed, TIMEOUT)
+        finally:
+            self.client.del_event_handler("session_resumed", on_resumed)
+            self.client.del_event_handler("session_start", on_start)
 
     async def join(self, room: str, nick: str, **history: Any) -> list[Stanza]:
         """Join through the MUC plugin (§7.2); every stanza up to the subject, in order.
