@@ -148,6 +148,7 @@ def start_bridge(folder: Path, component: int, secret: str) -> int:
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches the lab, which stops it in order
         )
     return process.pid
 
