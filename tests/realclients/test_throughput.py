@@ -19,14 +19,20 @@ from .stack import Stack, cpu_seconds
 
 COUNT = 2000
 """Messages bob sends."""
-TIMEOUT = 240.0
-"""Bound on the whole run of one mode; a healthy loopback Prosody needs a few seconds."""
+TIMEOUT = 400.0
+"""Bound on the whole run of one mode. Unloaded, two cores need well under a minute; the
+bound is for a shared machine, where other work can slow every process tenfold."""
 
 
 def test_two_thousand_messages_reach_both_devices_once_each(
-    stack: Stack, room: str, figures: dict[str, dict[str, float]]
+    fresh_stack: Stack, room: str, figures: dict[str, dict[str, float]]
 ) -> None:
-    """Every message reaches phone and laptop exactly once, in order; the cost is recorded."""
+    """Every message reaches phone and laptop exactly once, in order; the cost is recorded.
+
+    On a server of its own: through the module, the router's other rooms and accounts
+    (what the other scenarios leave behind) make each message dearer.
+    """
+    stack = fresh_stack
 
     async def scenario() -> None:
         async with clients(stack.lab.c2s_port, dict(stack.lab.users), stack.lab.domain) as c:
@@ -38,7 +44,7 @@ def test_two_thousand_messages_reach_both_devices_once_each(
             received = {}
             for device in (r.phone, r.laptop):
                 received[device] = await until(
-                    device, with_id(f"t{COUNT}"), timeout=TIMEOUT / 2, what="the last message"
+                    device, with_id(f"t{COUNT}"), timeout=TIMEOUT - 60, what="the last message"
                 )
             wall = time.perf_counter() - started
             spent = [cpu_seconds(pid) - b for pid, b in zip(stack.pids, cpu_before, strict=True)]
