@@ -160,6 +160,17 @@ module:hook("resource-unbind", function(event)
 	if ready then send_event("session-closed", { session = full_jid }); end
 end);
 
+-- A session that never came back from hibernation (XEP-0198) leaves room stanzas unacked;
+-- mod_smacks would answer each with recipient-unavailable to the room, which can cost the
+-- account its place there. The router knows the session is gone (resource-unbind follows).
+module:hook("delivery/failure", function(event)
+	local stanza, full_jid = event.stanza, event.session.full_jid;
+	if full_jid and handed[full_jid] and muc_hosts:contains(jid_host(stanza.attr.from)) then
+		module:log("debug", "Not bouncing room traffic for %s: %s", full_jid, stanza:top_tag());
+		return true;
+	end
+end, PRIORITY);
+
 -- XEP-0402 bookmarks ----------------------------------------------------------------
 
 local mod_pep;
@@ -267,6 +278,7 @@ function execute.archive(stanza, action)
 end
 
 function execute.unattended(stanza, action)
+	module:log("debug", "Unattended room message for %s in %s", action.attr.account, action.attr.room);
 	module:fire_event("minimix-unattended", {
 		username = jid_node(action.attr.account);
 		account = action.attr.account;
@@ -326,6 +338,10 @@ local function connected()
 	end
 	pending[seq] = { kind = "hello" };
 	module:send(hello);
+	-- Bookmarks may have changed while nobody listened.
+	for username in pairs(prosody.hosts[host].sessions or {}) do
+		send_bookmarks(username);
+	end
 	local kept, head, tail = queue, queue_head, queue_tail;
 	queue, queue_head, queue_tail = {}, 1, 0;
 	if tail >= head then

@@ -8,6 +8,7 @@
 --   MINIMIX_COMPONENT_PORT  XEP-0114 component port (the Python side connects here)
 --   MINIMIX_COMPONENT_SECRET the component's shared secret
 --   MINIMIX_LOG_LEVEL       optional: "debug" logs every stanza
+--   MINIMIX_SMACKS_HIBERNATION optional: seconds a dropped session may resume
 
 run_as_root = true -- the lab may run as root; otherwise mod_posix refuses to start
 
@@ -28,9 +29,13 @@ component_ports = { tonumber(ENV_MINIMIX_COMPONENT_PORT) }
 modules_enabled = {
 	"disco", "roster", "saslauth", "ping", "posix",
 	"carbons", "smacks", "mam", "pep", "bookmarks",
+	"admin_shell", -- prosodyctl shell, through a socket in the data folder
 }
 -- s2s is autoloaded in 0.12 and would listen on *:5269.
 modules_disabled = { "s2s", "s2s_auth_certs", "offline" }
+
+-- How long a dropped XEP-0198 session may resume (Prosody's default: 600 s).
+smacks_hibernation_time = tonumber(ENV_MINIMIX_SMACKS_HIBERNATION) or 600
 
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true

@@ -1,0 +1,162 @@
+"""The Prosody host's Python side: events from mod_account_occupancy in, actions out.
+
+No Prosody and no socket: the bridge's writer is replaced by a list, and the module's
+messages are written by hand in the wire format of hosts/prosody/README.md.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hosts" / "prosody"))
+
+import minimix_prosody
+from minimix_prosody import NS, ProsodyBridge
+
+from minimix_core import JID, Router, parse_stanza
+
+ROOM = "lounge@conference.localhost"
+JOIN = (
+    "<presence xmlns='jabber:client' from='alice@localhost/phone'"
+    f" to='{ROOM}/alice' id='j1'><x xmlns='http://jabber.org/protocol/muc'/></presence>"
+)
+WELCOME = (
+    f"<presence xmlns='jabber:client' from='{ROOM}/alice' to='alice@localhost' id='j1'>"
+    "<x xmlns='http://jabber.org/protocol/muc#user'>"
+    "<item affiliation='member' role='participant' jid='alice@localhost'/>"
+    "<status code='110'/></x></presence>"
+)
+
+
+class Writer:
+    """Stands in for the stream writer: keeps what the bridge wrote."""
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data.decode())
+
+
+def bridge() -> tuple[ProsodyBridge, Writer]:
+    host = ProsodyBridge("minimix.localhost", "secret", router=Router())
+    writer = Writer()
+    host._writer = writer  # type: ignore[assignment]
+    return host, writer
+
+
+def event(seq: int, kind: str, content: str = "", **attrs: str) -> ET.Element:
+    more = "".join(f" {k}='{v}'" for k, v in attrs.items())
+    return ET.fromstring(
+        "<message xmlns='jabber:component:accept' from='localhost' to='minimix.localhost'>"
+        f"<event xmlns='{NS}' seq='{seq}' kind='{kind}'{more}>{content}</event></message>"
+    )
+
+
+def actions(text: str, seq: int = 1) -> str:
+    return (
+        '<message from="minimix.localhost" to="localhost" type=\'normal\'>'
+        f"<actions xmlns='{NS}' for=\"{seq}\">{text}</actions></message>"
+    )
+
+
+def test_a_session_join_is_answered_with_a_send_from_the_bare_jid() -> None:
+    host, writer = bridge()
+    host._from_server(event(1, "from-session", JOIN, session="alice@localhost/phone"))
+    assert writer.written == [
+        actions(
+            '<send><presence xmlns="jabber:client" from="alice@localhost"'
+            f' to="{ROOM}/alice" id="j1"><x xmlns="http://jabber.org/protocol/muc"/>'
+            "</presence></send>"
+        )
+    ]
+    assert host.claims == {(JID.parse("alice@localhost"), JID.parse(ROOM))}
+
+
+def test_room_traffic_is_delivered_to_the_session_and_the_claim_stays() -> None:
+    host, writer = bridge()
+    host._from_server(event(1, "from-session", JOIN, session="alice@localhost/phone"))
+    host._from_server(event(2, "to-account", WELCOME))
+    answer = ET.fromstring(writer.written[-1])[0]
+    assert answer.get("for") == "2"
+    [deliver] = list(answer)
+    assert deliver.tag == f"{{{NS}}}deliver"
+    assert deliver.get("session") == "alice@localhost/phone"
+    assert parse_stanza(ET.tostring(deliver[0])).to == JID.parse("alice@localhost/phone")
+    assert len(host.claims) == 1
+
+
+def test_the_claim_is_released_once_the_room_confirms_the_leave() -> None:
+    host, writer = bridge()
+    host._from_server(event(1, "from-session", JOIN, session="alice@localhost/phone"))
+    host._from_server(event(2, "to-account", WELCOME))
+    leave = JOIN.replace("id='j1'>", "type='unavailable' id='l1'>").replace(
+        "<x xmlns='http://jabber.org/protocol/muc'/>", ""
+    )
+    host._from_server(event(3, "from-session", leave, session="alice@localhost/phone"))
+    assert host.claims  # still leaving: the room's answer must reach the router
+    gone = (
+        f"<presence xmlns='jabber:client' from='{ROOM}/alice' to='alice@localhost'"
+        " type='unavailable' id='l1'><x xmlns='http://jabber.org/protocol/muc#user'>"
+        "<item affiliation='member' role='none'/><status code='110'/></x></presence>"
+    )
+    host._from_server(event(4, "to-account", gone))
+    assert host.claims == set()
+    release = f'<release account="alice@localhost" room="{ROOM}"/>'
+    assert release in writer.written[-1]
+
+
+def test_hello_closes_the_sessions_that_ended_and_claims_the_rooms_again() -> None:
+    host, writer = bridge()
+    host._from_server(event(1, "from-session", JOIN, session="alice@localhost/phone"))
+    host._from_server(event(2, "to-account", WELCOME))
+    host.claims.clear()  # a new connection knows nothing yet
+    live = f"<session xmlns='{NS}' jid='bob@localhost/desk'/>"
+    host._from_server(event(3, "hello", live))
+    snapshot = host.router.snapshot()
+    assert snapshot["accounts"][0]["sessions"] == []  # phone is not live: closed
+    assert writer.written[-1] == actions(f'<claim account="alice@localhost" room="{ROOM}"/>', 3)
+
+
+def test_bookmarks_reach_the_router() -> None:
+    host, _ = bridge()
+    conference = (
+        "<conference xmlns='urn:xmpp:bookmarks:1' jid='lounge@conference.localhost'"
+        " autojoin='true' name='Lounge'><nick>al</nick></conference>"
+    )
+    host._from_server(event(1, "bookmarks", conference, account="alice@localhost"))
+    [account] = host.router.snapshot()["accounts"]
+    assert json.dumps(account["bookmarks"]).count("lounge@conference.localhost") == 1
+
+
+def test_anything_but_an_event_is_dropped_unanswered() -> None:
+    host, writer = bridge()
+    host._from_server(
+        ET.fromstring(
+            "<message xmlns='jabber:component:accept' from='bob@localhost/desk'"
+            " to='minimix.localhost'><body>hi</body></message>"
+        )
+    )
+    assert writer.written == []
+
+
+def test_a_broken_event_is_still_answered_so_the_module_forgets_it() -> None:
+    host, writer = bridge()
+    host._from_server(event(7, "from-session", JOIN + JOIN, session="alice@localhost/phone"))
+    assert writer.written == [actions("", 7)]
+    assert len(host.failures) == 1
+
+
+def test_the_snapshot_file_is_written_whole_and_read_back(tmp_path: Path) -> None:
+    host, _ = bridge()
+    host._from_server(event(1, "from-session", JOIN, session="alice@localhost/phone"))
+    state = tmp_path / "state.json"
+    minimix_prosody.save_state(state, host.router)
+    restored = minimix_prosody.load_state(state, now=1e12)
+    assert restored.snapshot()["accounts"] == host.router.snapshot()["accounts"]
+    state.write_text("{not json")
+    assert minimix_prosody.load_state(state, now=1e12).snapshot()["accounts"] == []
+    assert (tmp_path / "state.json.bad").exists()
