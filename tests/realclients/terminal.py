@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,6 +61,9 @@ class Poezio:
         )
         self.config = config
         self.pid: int | None = None
+        """The tmux server's pid."""
+        self.pane_pid: int | None = None
+        """The pane's process: runuser (as root) or poezio itself."""
 
     def _tmux(self, *args: str) -> str:
         result = subprocess.run(
@@ -91,6 +95,7 @@ class Poezio:
             command = f"runuser -u nobody -- {command}"
         self._tmux("new-session", "-d", "-s", "poezio", "-x", "160", "-y", "45", command)
         self.pid = int(self._tmux("display-message", "-p", "#{pid}").strip())
+        self.pane_pid = int(self._tmux("display-message", "-p", "#{pane_pid}").strip())
 
     async def keys(self, text: str) -> None:
         """Type ``text`` literally, then Enter.
@@ -126,12 +131,49 @@ class Poezio:
             await asyncio.sleep(0.1)
 
     def stop(self) -> None:
-        """Stop the tmux server (and poezio with it) by pid."""
-        if self.pid is None:
-            return
+        """Stop poezio, then the tmux server, by pid.
+
+        poezio first, while its terminal exists: once tmux is gone it neither exits on
+        SIGHUP nor on SIGTERM, and spins. What does not stop in time is killed.
+        """
+        if self.pane_pid is not None:
+            _end([*_children(self.pane_pid), self.pane_pid])
+            self.pane_pid = None
+        if self.pid is not None:
+            _end([self.pid])
+            self.pid = None
+
+
+def _children(pid: int) -> list[int]:
+    """The pids whose parent is ``pid``, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _end(pids: list[int], timeout: float = 3.0) -> None:
+    """SIGTERM each of ``pids``; SIGKILL the ones still there after ``timeout`` seconds."""
+    for pid in pids:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGTERM)
-        self.pid = None
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_running(pid) for pid in pids):
+        time.sleep(0.05)
+    for pid in pids:
+        if _running(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 @contextlib.contextmanager
