@@ -5,7 +5,9 @@ Starts the lab (``lab.py``), connects ``alice/phone``, ``alice/laptop``, ``bob``
 join ``smoke@conference.localhost``, lets bob say something and checks that every device
 saw it exactly once. Then it stops the Python side, lets carol speak, checks that nothing
 reached alice's or bob's devices meanwhile, starts the Python side again and checks that
-carol's message arrived exactly once on each device after all. Nobody may be kicked.
+carol's message arrived exactly once on each device after all. An autojoin bookmark must
+put alice in a second room, where a message with no device of hers present is archived.
+Alice's own archive (MAM) must hold each room message once. Nobody may be kicked.
 Everyone leaves, and the lab stops. Exit status 0 when all of that held::
 
     .venv/bin/python hosts/prosody/smoke.py
@@ -142,6 +144,8 @@ async def scenario(lab: lab_module.Lab) -> list[str]:
     await asyncio.sleep(2.0)  # the router spreads autojoins out (Config.autojoin_interval)
     if "alice" not in carol.online.get(AUTO_ROOM, []):
         problems.append(f"the autojoin bookmark did not put alice in {AUTO_ROOM}")
+    # No device of alice is in that room: the message is archived (and unattended).
+    carol.client.send_message(mto=AUTO_ROOM, mbody="alice, are you there?", mtype="groupchat")
     bob.client.send_message(mto=ROOM, mbody="hello, alice", mtype="groupchat")
     await asyncio.sleep(1.0)  # a hand-run smoke test: time for the message to reach all
     _seen((phone, laptop, bob, carol), "bob: hello, alice", problems)
@@ -161,7 +165,7 @@ async def scenario(lab: lab_module.Lab) -> list[str]:
         _seen((laptop, bob, carol), "alice: back", problems)
         archived = await laptop.archived_bodies()
         print(f"alice's own archive (MAM): {archived}")
-        for body in ("hello, alice", "while you were away", "back"):
+        for body in ("hello, alice", "while you were away", "back", "alice, are you there?"):
             if archived.count(body) != 1:
                 problems.append(f"alice's archive holds {body!r} {archived.count(body)} times")
         problems += await _finish(devices)
