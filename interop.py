@@ -25,6 +25,14 @@ TIMEOUT = 600
 
 def main() -> int:
     """Run pytest on ``tests/interop`` with the tier switched on; return its exit code."""
+    return run_tier("tests/interop", "MINIMIX_INTEROP", TIMEOUT, sys.argv[1:])
+
+
+def run_tier(folder: str, switch: str, timeout: float, extra: list[str]) -> int:
+    """Run pytest on ``folder`` with the variable ``switch`` set to 1, bounded by ``timeout`` s.
+
+    The real-server tiers (this one, ``realclients.py``) share it; ``extra`` goes to pytest.
+    """
     if not PY.exists():
         print(
             f"{PY} is missing: run `python3 tasks.py test` first to create .venv", file=sys.stderr
@@ -33,7 +41,7 @@ def main() -> int:
     check = subprocess.run([PY, "-c", "import slixmpp"], capture_output=True, check=False)
     if check.returncode != 0:
         print(
-            "slixmpp is not installed in .venv; the interop tier's c2s occupants need it:\n"
+            "slixmpp is not installed in .venv; the tier's c2s clients need it:\n"
             f"  {PY} -m pip install slixmpp==1.17.0",
             file=sys.stderr,
         )
@@ -42,20 +50,20 @@ def main() -> int:
         str(PY),
         "-m",
         "pytest",
-        "tests/interop",
+        folder,
         "-p",
         "no:cacheprovider",
         "-o",
-        "testpaths=tests/interop",
-        *sys.argv[1:],
+        f"testpaths={folder}",
+        *extra,
     ]
     print("+", " ".join(command), flush=True)
-    env = dict(os.environ, MINIMIX_INTEROP="1")
+    env = dict(os.environ, **{switch: "1"})
     with subprocess.Popen(command, cwd=ROOT, env=env) as pytest:
         try:
-            return pytest.wait(TIMEOUT)
+            return pytest.wait(timeout)
         except subprocess.TimeoutExpired:
-            print(f"the interop tier took longer than {TIMEOUT} s; stopping it", file=sys.stderr)
+            print(f"{folder} took longer than {timeout} s; stopping it", file=sys.stderr)
             pytest.send_signal(signal.SIGINT)  # pytest still runs its teardown: Prosody stops
             try:
                 pytest.wait(30)

@@ -220,7 +220,7 @@ class Occupant:
             self._client.cancel_connection_attempt()
             self._client.abort()
             raise
-        self._client.send_raw("<presence/>")
+        self.send("<presence/>")
 
     async def disconnect(self, timeout: float = 5.0) -> None:
         """Close the stream; abort the connection if the server does not answer."""

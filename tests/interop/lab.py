@@ -8,21 +8,24 @@ here. The configuration is ``prosody.cfg.lua`` beside this file; everything vari
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 CONFIG = Path(__file__).with_name("prosody.cfg.lua")
 DOMAIN = "localhost"
 MUC = "conference.localhost"
 COMPONENT = "users.localhost"
 SECRET = "lab-secret"
-USERS = {"bob": "bob-pw", "carol": "carol-pw"}
+USERS: Mapping[str, str] = MappingProxyType({"bob": "bob-pw", "carol": "carol-pw"})
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 
@@ -43,6 +46,12 @@ class Lab:
     component: str = COMPONENT
     muc: str = MUC
     domain: str = DOMAIN
+    config: Path = CONFIG
+    """The Prosody configuration it runs with (other tiers bring their own)."""
+    users: Mapping[str, str] = field(default_factory=lambda: USERS)
+    """Registered c2s users and their passwords: ``name`` on ``domain``, or ``name@host``."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Extra environment variables the configuration reads (``ENV_*``), kept for restarts."""
 
     @property
     def log(self) -> Path:
@@ -51,7 +60,7 @@ class Lab:
 
     def password(self, user: str) -> str:
         """The password of a registered c2s user."""
-        return USERS[user]
+        return self.users[user]
 
     def log_tail(self, lines: int = 40) -> str:
         """The end of Prosody's log, for failure messages."""
@@ -102,8 +111,18 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def start(folder: Path) -> Lab:
-    """Start a daemonized Prosody with its data in ``folder``; raise :class:`LabError`."""
+def start(
+    folder: Path,
+    *,
+    config: Path = CONFIG,
+    users: Mapping[str, str] = USERS,
+    env: Mapping[str, str] | None = None,
+) -> Lab:
+    """Start a daemonized Prosody with its data in ``folder``; raise :class:`LabError`.
+
+    ``config`` (this tier's file by default), ``users`` to register and the extra ``env``
+    the configuration reads let other tiers run their own Prosody the same way.
+    """
     for tool in ("prosody", "prosodyctl"):
         if shutil.which(tool) is None:
             raise LabError(
@@ -115,19 +134,24 @@ def start(folder: Path) -> Lab:
     c2s_port, component_port = _free_port(), _free_port()
     while component_port == c2s_port:
         component_port = _free_port()
-    env = dict(
+    extra = dict(env or {})
+    environ = dict(
         os.environ,
         MINIMIX_LAB=str(folder),
         MINIMIX_C2S_PORT=str(c2s_port),
         MINIMIX_COMPONENT_PORT=str(component_port),
         MINIMIX_SECRET=SECRET,
+        **extra,
     )
-    config = ["--config", str(CONFIG)]
-    for user, password in USERS.items():
+    args = ["--config", str(config)]
+    for user, password in users.items():
+        name, _, host = user.partition("@")  # a plain name is a user of DOMAIN
         _run(
-            ["prosodyctl", *config, "register", user, DOMAIN, password], env, "prosodyctl register"
+            ["prosodyctl", *args, "register", name, host or DOMAIN, password],
+            environ,
+            "prosodyctl register",
         )
-    _run(["prosody", *config, "-D"], env, "prosody -D")
+    _run(["prosody", *args, "-D"], environ, "prosody -D")
     pidfile = folder / "prosody.pid"
     deadline = time.monotonic() + START_TIMEOUT
     pid: int | None = None
@@ -136,11 +160,11 @@ def start(folder: Path) -> Lab:
             text = pidfile.read_text().strip()
             pid = int(text) if text.isdigit() else None
         if pid is not None and _listening(c2s_port) and _listening(component_port):
-            return Lab(folder, c2s_port, component_port, pid)
+            return Lab(folder, c2s_port, component_port, pid, config=config, users=users, env=extra)
         if pid is not None and not _alive(pid):
             break
         time.sleep(0.1)
-    lab = Lab(folder, c2s_port, component_port, pid or 0)
+    lab = Lab(folder, c2s_port, component_port, pid or 0, config=config, users=users, env=extra)
     if pid is not None:
         stop(lab)
     raise LabError(
@@ -187,8 +211,9 @@ def restart(lab: Lab, *, crash: bool = False) -> Lab:
         MINIMIX_C2S_PORT=str(lab.c2s_port),
         MINIMIX_COMPONENT_PORT=str(lab.component_port),
         MINIMIX_SECRET=lab.secret,
+        **lab.env,
     )
-    _run(["prosody", "--config", str(CONFIG), "-D"], env, "prosody -D")
+    _run(["prosody", "--config", str(lab.config), "-D"], env, "prosody -D")
     deadline = time.monotonic() + START_TIMEOUT
     pid: int | None = None
     while time.monotonic() < deadline:
@@ -196,11 +221,11 @@ def restart(lab: Lab, *, crash: bool = False) -> Lab:
             text = pidfile.read_text().strip()
             pid = int(text) if text.isdigit() else None
         if pid is not None and _listening(lab.c2s_port) and _listening(lab.component_port):
-            return Lab(lab.folder, lab.c2s_port, lab.component_port, pid)
+            return dataclasses.replace(lab, pid=pid)
         if pid is not None and not _alive(pid):
             break
         time.sleep(0.1)
-    again = Lab(lab.folder, lab.c2s_port, lab.component_port, pid or 0)
+    again = dataclasses.replace(lab, pid=pid or 0)
     if pid is not None:
         stop(again)
     raise LabError(
