@@ -88,6 +88,15 @@ def interop() -> None:
     run(PY, "interop.py")
 
 
+def realclients() -> None:
+    """The real-client tier: slixmpp devices and poezio on Debian's Prosody with the module.
+
+    Every scenario runs through the module and as a plain direct join. Needs ``apt-get
+    install prosody poezio tmux``.
+    """
+    run(PY, "realclients.py")
+
+
 def prosody() -> None:
     """Debian's Prosody 0.12 with mod_account_occupancy and its Python side, until Ctrl-C.
 
@@ -129,6 +138,7 @@ TASKS = {
     "quick": quick,
     "long": long,
     "interop": interop,
+    "realclients": realclients,
     "bench": bench,
     "prosody": prosody,
     "docs": build_docs,

@@ -184,3 +184,22 @@ def test_operations_do_not_grow_with_the_queue(monkeypatch: pytest.MonkeyPatch) 
         step.append(counting.reset())
         costs.append(step)
     assert costs[0] == costs[1] == [10, (20, 10), (0, 1), (0, 2), (0, 0), True, (0, 0)]
+
+
+def test_the_pace_of_each_service_survives_a_snapshot() -> None:
+    """A service that just took a join keeps its interval in a queue rebuilt from pace()."""
+    queue = AutojoinQueue(interval=1.0)
+    alice = JID.parse("alice@example.org")
+    queue.push(alice, JID.parse("a@muc.one.example"), now=0.0)
+    queue.push(alice, JID.parse("b@muc.one.example"), now=0.0)
+    assert len(queue.pop_due(0.0)) == 1
+    assert queue.pace() == {"muc.one.example": 1.0}
+    again = AutojoinQueue(interval=1.0)
+    again.push(alice, JID.parse("c@muc.one.example"), now=0.0)  # the service exists already
+    for domain, free in queue.pace().items():
+        again.set_pace(domain, free)
+    again.set_pace("muc.two.example", 5.0)
+    again.push(alice, JID.parse("d@muc.two.example"), now=0.0)
+    assert again.next_deadline() == 0.0  # c's turn was set before the pace came back
+    assert [str(r) for _, r in again.pop_due(0.0)] == ["c@muc.one.example"]
+    assert again.next_deadline() == 5.0

@@ -326,7 +326,12 @@ class ProsodyBridge(ComponentHost):
         """
         groups: dict[str, list[str]] = {}
         for action in actions:
-            host = _action_host(action) or origin
+            # Continue hands the event's own stanza back: to the host that handed it over
+            # (an IQ to the account may come from a MUC host, which cannot route it).
+            if isinstance(action, Continue) and origin is not None:
+                host: str | None = origin
+            else:
+                host = _action_host(action) or origin
             text = _action_xml(action)
             if host is not None and text is not None:
                 groups.setdefault(host, []).append(text)

@@ -178,6 +178,20 @@ class AutojoinQueue:
             else:
                 service.token = 0
 
+    def pace(self) -> dict[str, float]:
+        """When each MUC service may take its next join (for snapshots), by domain.
+
+        Only services whose rate still holds one back after its last join are listed.
+        """
+        return {d: s.free for d, s in self._services.items() if s.free != -math.inf}
+
+    def set_pace(self, domain: str, free: float) -> None:
+        """Restore :meth:`pace` for ``domain`` (before its joins are pushed)."""
+        service = self._services.get(domain)
+        if service is None:
+            service = self._services[domain] = _Service()
+        service.free = free
+
     def items(self) -> list[Membership]:
         """Every queued join (for snapshots): services by their next turn, each line in order.
 

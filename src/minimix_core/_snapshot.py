@@ -294,6 +294,7 @@ def dump_core(core: Core, accounts: frozenset[JID] | None = None) -> dict[str, J
         "sequence": core.sequence,
         "join_queue": [[str(a), str(r)] for a, r in core.autojoins.items() if wanted(a)],
         "join_queue_at": core.autojoins.next_deadline(),
+        "join_pace": sorted(core.autojoins.pace().items()),
         "timers": timers,
         "accounts": [_account(a) for a in core.table.accounts.values() if wanted(a.jid)],
     }
@@ -348,6 +349,8 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
     core.now = float(snapshot["now"])
     core.counter = int(snapshot["counter"])
     core.sequence = int(snapshot["sequence"])
+    for domain, free in snapshot["join_pace"]:
+        core.autojoins.set_pace(str(domain), float(free))
     at = snapshot["join_queue_at"]
     for account, room in snapshot["join_queue"]:
         # The queue's first turn as it was (it may be overdue); each service's line follows.
@@ -415,6 +418,7 @@ def upgrade_v1(snapshot: Mapping[str, Json]) -> dict[str, Json]:
     upgraded = {k: v for k, v in snapshot.items() if k not in ("last_autojoin", "autojoin_at")}
     upgraded["version"] = VERSION
     upgraded["join_queue_at"] = snapshot["autojoin_at"]
+    upgraded["join_pace"] = []
     upgraded["timers"] = [
         [when, "state" if kind == "rejoin" else kind, *rest]
         for when, kind, *rest in snapshot["timers"]
