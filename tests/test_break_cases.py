@@ -1,0 +1,133 @@
+"""Hostile and racing inputs in ``tests/cases/break-*.replay``: what the router must do.
+
+Each replay script (format: ``docs/replay.md``) starts with comments that describe the
+situation, what went wrong and the right behaviour. Each test runs one script through
+:func:`minimix_core._replay.replay`, in process, and checks the exact actions of the steps
+that matter and the deadlines that follow; an exception out of the router fails the test.
+Situations the script format cannot say (a restart from a snapshot) drive the
+:class:`~minimix_core.Router` directly.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from minimix_core._replay import replay
+
+CASES = Path(__file__).parent / "cases"
+ALICE = "alice@example.org"
+PHONE = "alice@example.org/phone"
+LOUNGE = "lounge@muc.example.net"
+
+Record = dict[str, object]
+
+
+def replayed(name: str) -> tuple[dict[int, list[Record]], dict[int, object]]:
+    """The script's actions by step (without step and deadline) and each step's deadline.
+
+    A step that returns no action has no entry in either.
+    """
+    text = (CASES / f"{name}.replay").read_text(encoding="utf-8")
+    out = io.StringIO()
+    replay(text, out, as_json=True)
+    steps: dict[int, list[Record]] = {}
+    deadlines: dict[int, object] = {}
+    for line in out.getvalue().splitlines():
+        record = json.loads(line)
+        step = record.pop("step")
+        deadlines[step] = record.pop("deadline")
+        steps.setdefault(step, []).append(record)
+    return steps, deadlines
+
+
+def send(xml: str) -> Record:
+    return {"action": "send", "xml": xml}
+
+
+def deliver(session: str, xml: str) -> Record:
+    return {"action": "deliver", "session": session, "xml": xml}
+
+
+def discard(reason: str, xml: str) -> Record:
+    return {"action": "discard", "reason": reason, "xml": xml}
+
+
+def due(at: float, *items: tuple[str, str]) -> object:
+    return {
+        "at": at,
+        "due": [{"kind": kind, "account": ALICE, "detail": detail} for kind, detail in items],
+    }
+
+
+def test_timer_cancelled_by_an_earlier_timer_of_the_same_call_does_not_run() -> None:
+    """XEP-0045 §7.14, XEP-0410 §3: an overdue grace leave stops the overdue ping."""
+    steps, deadlines = replayed("break-01-overdue-ping-after-grace-leave")
+    assert steps[4] == [
+        send(
+            '<presence from="alice@example.org" to="lounge@muc.example.net/alice" type="unavailable" id="mmx-1"/>'
+        ),
+    ]
+    assert deadlines[4] == due(1030.0, ("leave-timeout", LOUNGE))
+    # The leave timed out at 1030 s: nothing is left for the lounge, no ping above all.
+    assert 5 not in steps
+
+
+def test_queued_autojoin_of_a_room_being_left_is_dropped() -> None:
+    """XEP-0045 §7.14, RFC 6120 §8.1.3: a leave without an id is still a leave."""
+    steps, deadlines = replayed("break-02-autojoin-due-while-leaving-crash")
+    assert steps[4] == [
+        send(
+            '<presence from="alice@example.org" to="lounge@muc.example.net/alice" type="unavailable"/>'
+        ),
+    ]
+    assert deadlines[4] == due(0.0, ("autojoin", LOUNGE))
+    assert 5 not in steps
+
+
+def test_ping_answer_from_another_occupant_is_not_the_answer() -> None:
+    """RFC 6120 §8.2.3, XEP-0410 §3: only the account's occupant JID answers its self-ping."""
+    steps, deadlines = replayed("break-03-occupant-forges-self-ping-answer")
+    assert steps[4] == [
+        send(
+            '<iq from="alice@example.org" to="lounge@muc.example.net/alice" type="get" id="mmx-1"><ping xmlns="urn:xmpp:ping"/></iq>'
+        ),
+    ]
+    assert steps[5] == [
+        discard(
+            "unexpected",
+            '<iq from="lounge@muc.example.net/bob" to="alice@example.org" type="error" id="mmx-1"><error type="cancel" by="muc.example.net"><item-not-found xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>',
+        ),
+    ]
+    assert deadlines[5] == due(960.0, ("ping", LOUNGE))
+    assert steps[6] == [
+        discard(
+            "keepalive",
+            '<iq from="lounge@muc.example.net/alice" to="alice@example.org" type="result" id="mmx-1"/>',
+        ),
+    ]
+    assert deadlines[6] == due(1802.0, ("ping", LOUNGE))
+
+
+def test_iq_answer_from_another_occupant_is_not_the_answer() -> None:
+    """RFC 6120 §8.2.3, XEP-0045 §7.7: an IQ to carol is answered by carol, not by bob."""
+    steps, deadlines = replayed("break-04-occupant-forges-iq-answer")
+    assert steps[5] == [
+        send(
+            '<iq from="alice@example.org" to="lounge@muc.example.net/carol" type="get" id="mmx-1"><vCard xmlns="vcard-temp"/></iq>'
+        ),
+    ]
+    assert steps[6] == [
+        discard(
+            "unexpected",
+            '<iq from="lounge@muc.example.net/bob" to="alice@example.org" type="result" id="mmx-1"><vCard xmlns="vcard-temp"><FN>Forged</FN></vCard></iq>',
+        ),
+    ]
+    assert deadlines[6] == due(60.0, ("iq", "mmx-1"))
+    assert steps[7] == [
+        deliver(
+            PHONE,
+            '<iq from="lounge@muc.example.net/carol" to="alice@example.org/phone" type="result" id="v1"><vCard xmlns="vcard-temp"><FN>Carol</FN></vCard></iq>',
+        ),
+    ]
