@@ -131,3 +131,25 @@ def test_iq_answer_from_another_occupant_is_not_the_answer() -> None:
             '<iq from="lounge@muc.example.net/carol" to="alice@example.org/phone" type="result" id="v1"><vCard xmlns="vcard-temp"><FN>Carol</FN></vCard></iq>',
         ),
     ]
+
+
+def test_occupant_presence_carrying_the_join_id_is_not_the_self_presence() -> None:
+    """XEP-0045 §7.2.2, §7.2.3: without 110, another nick's presence is another occupant's."""
+    steps, deadlines = replayed("break-05-occupant-presence-with-join-id-taken-as-self")
+    assert steps[2] == [
+        send(
+            '<presence from="alice@example.org" to="lounge@muc.example.net/alice" id="mmx-1"><x xmlns="http://jabber.org/protocol/muc"/></presence>'
+        ),
+    ]
+    assert deadlines[3] == due(60.0, ("join-timeout", LOUNGE))
+    assert deadlines[4] == due(900.0, ("ping", LOUNGE))
+    assert steps[5] == [
+        deliver(
+            PHONE,
+            '<presence from="lounge@muc.example.net/bob" to="alice@example.org/phone" id="mmx-1"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="none" role="participant"/></x></presence>',
+        ),
+        deliver(
+            PHONE,
+            '<presence from="lounge@muc.example.net/alice" to="alice@example.org/phone" id="j1"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="member" role="participant"/><status code="110"/></x></presence>',
+        ),
+    ]
