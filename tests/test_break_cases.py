@@ -153,3 +153,15 @@ def test_occupant_presence_carrying_the_join_id_is_not_the_self_presence() -> No
             '<presence from="lounge@muc.example.net/alice" to="alice@example.org/phone" id="j1"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="member" role="participant"/><status code="110"/></x></presence>',
         ),
     ]
+
+
+def test_nick_change_to_a_nick_no_jid_can_carry_is_malformed() -> None:
+    """RFC 7622 §3.4, XEP-0045 §7.6: a 303 naming an impossible nick changes nothing."""
+    steps, _ = replayed("break-06-nick-change-to-invalid-resource-taken")
+    assert [record["action"] for record in steps[3]] == ["discard"]
+    assert steps[3][0]["reason"] == "malformed"
+    assert steps[4] == [
+        send(
+            '<iq from="alice@example.org" to="lounge@muc.example.net/alice" type="get" id="mmx-1"><ping xmlns="urn:xmpp:ping"/></iq>'
+        ),
+    ]
