@@ -165,3 +165,15 @@ def test_nick_change_to_a_nick_no_jid_can_carry_is_malformed() -> None:
             '<iq from="alice@example.org" to="lounge@muc.example.net/alice" type="get" id="mmx-1"><ping xmlns="urn:xmpp:ping"/></iq>'
         ),
     ]
+
+
+def test_queued_autojoin_of_a_bookmark_turned_off_keeps_the_disconnect_grace() -> None:
+    """XEP-0402 §3, XEP-0045 §7.14: the grace runs its course; only then the account leaves."""
+    steps, deadlines = replayed("break-07-stale-autojoin-cuts-disconnect-grace")
+    assert 6 not in steps  # the timer at 0 s: the stale queued join is dropped
+    assert steps[7] == [
+        send(
+            '<presence from="alice@example.org" to="lounge@muc.example.net/alice" type="unavailable" id="mmx-1"/>'
+        ),
+    ]
+    assert deadlines[7] == due(150.0, ("leave-timeout", LOUNGE))
