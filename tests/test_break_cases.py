@@ -14,6 +14,7 @@ import io
 import json
 from pathlib import Path
 
+from minimix_core import JID, FromSession, Router, ToAccount, parse_stanza
 from minimix_core._replay import replay
 
 CASES = Path(__file__).parent / "cases"
@@ -21,7 +22,22 @@ ALICE = "alice@example.org"
 PHONE = "alice@example.org/phone"
 LOUNGE = "lounge@muc.example.net"
 
+ALICE_JID = JID.parse(ALICE)
+PHONE_JID = JID.parse(PHONE)
+LAPTOP_JID = JID.parse("alice@example.org/laptop")
+LOUNGE_JID = JID.parse(LOUNGE)
+JOIN = "<presence to='lounge@muc.example.net/alice' id='j1'><x xmlns='http://jabber.org/protocol/muc'/></presence>"
+SELF_PRESENCE = (
+    "<presence from='lounge@muc.example.net/alice' to='alice@example.org' id='j1'>"
+    "<x xmlns='http://jabber.org/protocol/muc#user'>"
+    "<item affiliation='member' role='participant'/><status code='110'/></x></presence>"
+)
+
 Record = dict[str, object]
+
+
+def _to_account(xml: str) -> ToAccount:
+    return ToAccount(stanza=parse_stanza(xml))
 
 
 def replayed(name: str) -> tuple[dict[int, list[Record]], dict[int, object]]:
@@ -177,3 +193,23 @@ def test_queued_autojoin_of_a_bookmark_turned_off_keeps_the_disconnect_grace() -
         ),
     ]
     assert deadlines[7] == due(150.0, ("leave-timeout", LOUNGE))
+
+
+def test_restored_room_left_by_a_session_without_an_id_is_not_left_twice() -> None:
+    """XEP-0045 §7.14, RFC 6120 §8.1.3: after a restart, a room being left is not left again.
+
+    The process restarts (``sessions=False``): the lounge, kept by no bookmark, is queued
+    to be left. Before the queue comes to it, the laptop joins (a late join from what the
+    router remembers) and leaves with an unavailable that has no id. The queue must then
+    find the room being left already, not leave it a second time.
+    """
+    before = Router()
+    before.handle(FromSession(session=PHONE_JID, stanza=parse_stanza(JOIN)), now=0.0)
+    before.handle(_to_account(SELF_PRESENCE), now=0.0)
+    router = Router.restore(json.loads(json.dumps(before.snapshot())), now=10.0)
+    router.handle(FromSession(session=LAPTOP_JID, stanza=parse_stanza(JOIN)), now=10.0)
+    leave = parse_stanza("<presence to='lounge@muc.example.net/alice' type='unavailable'/>")
+    [left] = router.handle(FromSession(session=LAPTOP_JID, stanza=leave), now=10.0)
+    assert left.stanza.type == "unavailable"
+    assert router.handle_timer(10.0) == []
+    assert router.upcoming() == [(40.0, "leave-timeout", ALICE_JID, LOUNGE_JID)]
