@@ -1,0 +1,215 @@
+"""Hostile and racing inputs in ``tests/cases/break-*.replay``: what the router must do.
+
+Each replay script (format: ``docs/replay.md``) starts with comments that describe the
+situation, what went wrong and the right behaviour. Each test runs one script through
+:func:`minimix_core._replay.replay`, in process, and checks the exact actions of the steps
+that matter and the deadlines that follow; an exception out of the router fails the test.
+Situations the script format cannot say (a restart from a snapshot) drive the
+:class:`~minimix_core.Router` directly.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from minimix_core import JID, FromSession, Router, ToAccount, parse_stanza
+from minimix_core._replay import replay
+
+CASES = Path(__file__).parent / "cases"
+ALICE = "alice@example.org"
+PHONE = "alice@example.org/phone"
+LOUNGE = "lounge@muc.example.net"
+
+ALICE_JID = JID.parse(ALICE)
+PHONE_JID = JID.parse(PHONE)
+LAPTOP_JID = JID.parse("alice@example.org/laptop")
+LOUNGE_JID = JID.parse(LOUNGE)
+JOIN = "<presence to='lounge@muc.example.net/alice' id='j1'><x xmlns='http://jabber.org/protocol/muc'/></presence>"
+SELF_PRESENCE = (
+    "<presence from='lounge@muc.example.net/alice' to='alice@example.org' id='j1'>"
+    "<x xmlns='http://jabber.org/protocol/muc#user'>"
+    "<item affiliation='member' role='participant'/><status code='110'/></x></presence>"
+)
+
+Record = dict[str, object]
+
+
+def _to_account(xml: str) -> ToAccount:
+    return ToAccount(stanza=parse_stanza(xml))
+
+
+def replayed(name: str) -> tuple[dict[int, list[Record]], dict[int, object]]:
+    """The script's actions by step (without step and deadline) and each step's deadline.
+
+    A step that returns no action has no entry in either.
+    """
+    text = (CASES / f"{name}.replay").read_text(encoding="utf-8")
+    out = io.StringIO()
+    replay(text, out, as_json=True)
+    steps: dict[int, list[Record]] = {}
+    deadlines: dict[int, object] = {}
+    for line in out.getvalue().splitlines():
+        record = json.loads(line)
+        step = record.pop("step")
+        deadlines[step] = record.pop("deadline")
+        steps.setdefault(step, []).append(record)
+    return steps, deadlines
+
+
+def send(xml: str) -> Record:
+    return {"action": "send", "xml": xml}
+
+
+def deliver(session: str, xml: str) -> Record:
+    return {"action": "deliver", "session": session, "xml": xml}
+
+
+def discard(reason: str, xml: str) -> Record:
+    return {"action": "discard", "reason": reason, "xml": xml}
+
+
+def due(at: float, *items: tuple[str, str]) -> object:
+    return {
+        "at": at,
+        "due": [{"kind": kind, "account": ALICE, "detail": detail} for kind, detail in items],
+    }
+
+
+def test_timer_cancelled_by_an_earlier_timer_of_the_same_call_does_not_run() -> None:
+    """XEP-0045 §7.14, XEP-0410 §3: an overdue grace leave stops the overdue ping."""
+    steps, deadlines = replayed("break-01-overdue-ping-after-grace-leave")
+    assert steps[4] == [
+        send(
+            '<presence from="alice@example.org" to="lounge@muc.example.net/alice" type="unavailable" id="mmx-1"/>'
+        ),
+    ]
+    assert deadlines[4] == due(1030.0, ("leave-timeout", LOUNGE))
+    # The leave timed out at 1030 s: nothing is left for the lounge, no ping above all.
+    assert 5 not in steps
+
+
+def test_queued_autojoin_of_a_room_being_left_is_dropped() -> None:
+    """XEP-0045 §7.14, RFC 6120 §8.1.3: a leave without an id is still a leave."""
+    steps, deadlines = replayed("break-02-autojoin-due-while-leaving-crash")
+    assert steps[4] == [
+        send(
+            '<presence from="alice@example.org" to="lounge@muc.example.net/alice" type="unavailable"/>'
+        ),
+    ]
+    assert deadlines[4] == due(0.0, ("autojoin", LOUNGE))
+    assert 5 not in steps
+
+
+def test_ping_answer_from_another_occupant_is_not_the_answer() -> None:
+    """RFC 6120 §8.2.3, XEP-0410 §3: only the account's occupant JID answers its self-ping."""
+    steps, deadlines = replayed("break-03-occupant-forges-self-ping-answer")
+    assert steps[4] == [
+        send(
+            '<iq from="alice@example.org" to="lounge@muc.example.net/alice" type="get" id="mmx-1"><ping xmlns="urn:xmpp:ping"/></iq>'
+        ),
+    ]
+    assert steps[5] == [
+        discard(
+            "unexpected",
+            '<iq from="lounge@muc.example.net/bob" to="alice@example.org" type="error" id="mmx-1"><error type="cancel" by="muc.example.net"><item-not-found xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>',
+        ),
+    ]
+    assert deadlines[5] == due(960.0, ("ping", LOUNGE))
+    assert steps[6] == [
+        discard(
+            "keepalive",
+            '<iq from="lounge@muc.example.net/alice" to="alice@example.org" type="result" id="mmx-1"/>',
+        ),
+    ]
+    assert deadlines[6] == due(1802.0, ("ping", LOUNGE))
+
+
+def test_iq_answer_from_another_occupant_is_not_the_answer() -> None:
+    """RFC 6120 §8.2.3, XEP-0045 §7.7: an IQ to carol is answered by carol, not by bob."""
+    steps, deadlines = replayed("break-04-occupant-forges-iq-answer")
+    assert steps[5] == [
+        send(
+            '<iq from="alice@example.org" to="lounge@muc.example.net/carol" type="get" id="mmx-1"><vCard xmlns="vcard-temp"/></iq>'
+        ),
+    ]
+    assert steps[6] == [
+        discard(
+            "unexpected",
+            '<iq from="lounge@muc.example.net/bob" to="alice@example.org" type="result" id="mmx-1"><vCard xmlns="vcard-temp"><FN>Forged</FN></vCard></iq>',
+        ),
+    ]
+    assert deadlines[6] == due(60.0, ("iq", "mmx-1"))
+    assert steps[7] == [
+        deliver(
+            PHONE,
+            '<iq from="lounge@muc.example.net/carol" to="alice@example.org/phone" type="result" id="v1"><vCard xmlns="vcard-temp"><FN>Carol</FN></vCard></iq>',
+        ),
+    ]
+
+
+def test_occupant_presence_carrying_the_join_id_is_not_the_self_presence() -> None:
+    """XEP-0045 §7.2.2, §7.2.3: without 110, another nick's presence is another occupant's."""
+    steps, deadlines = replayed("break-05-occupant-presence-with-join-id-taken-as-self")
+    assert steps[2] == [
+        send(
+            '<presence from="alice@example.org" to="lounge@muc.example.net/alice" id="mmx-1"><x xmlns="http://jabber.org/protocol/muc"/></presence>'
+        ),
+    ]
+    assert deadlines[3] == due(60.0, ("join-timeout", LOUNGE))
+    assert deadlines[4] == due(900.0, ("ping", LOUNGE))
+    assert steps[5] == [
+        deliver(
+            PHONE,
+            '<presence from="lounge@muc.example.net/bob" to="alice@example.org/phone" id="mmx-1"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="none" role="participant"/></x></presence>',
+        ),
+        deliver(
+            PHONE,
+            '<presence from="lounge@muc.example.net/alice" to="alice@example.org/phone" id="j1"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="member" role="participant"/><status code="110"/></x></presence>',
+        ),
+    ]
+
+
+def test_nick_change_to_a_nick_no_jid_can_carry_is_malformed() -> None:
+    """RFC 7622 §3.4, XEP-0045 §7.6: a 303 naming an impossible nick changes nothing."""
+    steps, _ = replayed("break-06-nick-change-to-invalid-resource-taken")
+    assert [record["action"] for record in steps[3]] == ["discard"]
+    assert steps[3][0]["reason"] == "malformed"
+    assert steps[4] == [
+        send(
+            '<iq from="alice@example.org" to="lounge@muc.example.net/alice" type="get" id="mmx-1"><ping xmlns="urn:xmpp:ping"/></iq>'
+        ),
+    ]
+
+
+def test_queued_autojoin_of_a_bookmark_turned_off_keeps_the_disconnect_grace() -> None:
+    """XEP-0402 §3, XEP-0045 §7.14: the grace runs its course; only then the account leaves."""
+    steps, deadlines = replayed("break-07-stale-autojoin-cuts-disconnect-grace")
+    assert 6 not in steps  # the timer at 0 s: the stale queued join is dropped
+    assert steps[7] == [
+        send(
+            '<presence from="alice@example.org" to="lounge@muc.example.net/alice" type="unavailable" id="mmx-1"/>'
+        ),
+    ]
+    assert deadlines[7] == due(150.0, ("leave-timeout", LOUNGE))
+
+
+def test_restored_room_left_by_a_session_without_an_id_is_not_left_twice() -> None:
+    """XEP-0045 §7.14, RFC 6120 §8.1.3: after a restart, a room being left is not left again.
+
+    The process restarts (``sessions=False``): the lounge, kept by no bookmark, is queued
+    to be left. Before the queue comes to it, the laptop joins (a late join from what the
+    router remembers) and leaves with an unavailable that has no id. The queue must then
+    find the room being left already, not leave it a second time.
+    """
+    before = Router()
+    before.handle(FromSession(session=PHONE_JID, stanza=parse_stanza(JOIN)), now=0.0)
+    before.handle(_to_account(SELF_PRESENCE), now=0.0)
+    router = Router.restore(json.loads(json.dumps(before.snapshot())), now=10.0)
+    router.handle(FromSession(session=LAPTOP_JID, stanza=parse_stanza(JOIN)), now=10.0)
+    leave = parse_stanza("<presence to='lounge@muc.example.net/alice' type='unavailable'/>")
+    [left] = router.handle(FromSession(session=LAPTOP_JID, stanza=leave), now=10.0)
+    assert left.stanza.type == "unavailable"
+    assert router.handle_timer(10.0) == []
+    assert router.upcoming() == [(40.0, "leave-timeout", ALICE_JID, LOUNGE_JID)]
