@@ -4,7 +4,8 @@ The tier (``tests/realclients``) starts Debian's Prosody 0.12 on 127.0.0.1 twice
 unmodified, where each client joins rooms itself, and once with the module of
 ``hosts/prosody`` and its Python side, where the account joins. Real clients are the
 devices (slixmpp with its MUC plugin; poezio in tmux for one smoke test), and every
-scenario checks that the two runs differ exactly as the protocol page documents.
+scenario checks that the two runs differ exactly as the Prosody page documents
+(docs/prosody.rst, "Differences from a direct join").
 
 It needs the virtual environment of ``python3 tasks.py test`` and
 ``apt-get install -y prosody lua-unbound poezio tmux``. The default test run never

@@ -6,17 +6,21 @@ messages are written by hand in the wire format of hosts/prosody/README.md.
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hosts" / "prosody"))
 
 import minimix_prosody
 from minimix_prosody import NS, ProsodyBridge
 
-from minimix_core import JID, Router, parse_stanza
+from minimix_core import JID, Config, Router, parse_stanza
 
 ROOM = "lounge@conference.localhost"
 JOIN = (
@@ -160,3 +164,36 @@ def test_the_snapshot_file_is_written_whole_and_read_back(tmp_path: Path) -> Non
     state.write_text("{not json")
     assert minimix_prosody.load_state(state, now=1e12).snapshot()["accounts"] == []
     assert (tmp_path / "state.json.bad").exists()
+
+
+def test_config_settings_follow_the_replay_scripts_rules(tmp_path: Path) -> None:
+    config = minimix_prosody.parse_config(["keepalive_idle=2", "nick_policy=follow"])
+    assert (config.keepalive_idle, config.nick_policy) == (2.0, "follow")
+    assert minimix_prosody.parse_config([]) == Config()
+    for word, message in (
+        ("keepalive=2", "unknown config setting 'keepalive=2'"),
+        ("keepalive_idle=soon", "config keepalive_idle=soon: keepalive_idle takes a number"),
+        ("max_rooms_per_account=0", "bad config: "),
+    ):
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
+            minimix_prosody.parse_config([word])
+    state = tmp_path / "state.json"
+    minimix_prosody.save_state(state, Router())
+    for path in (None, state):
+        router = minimix_prosody.load_state(path, now=1e12, config=config)
+        assert router.config == config
+
+
+def test_the_command_line_sets_the_routers_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[Config] = []
+
+    async def serve(args: argparse.Namespace, secret: str) -> None:
+        seen.append(args.config)
+
+    monkeypatch.setattr(minimix_prosody, "serve", serve)
+    monkeypatch.setenv(minimix_prosody.SECRET_ENV, "secret")
+    base = ["--component", "minimix.localhost"]
+    minimix_prosody.main([*base, "--config", "max_rooms_per_account=7", "--keepalive-idle", "1.5"])
+    assert seen == [Config(max_rooms_per_account=7, keepalive_idle=1.5)]
+    with pytest.raises(SystemExit):
+        minimix_prosody.main([*base, "--config", "nick_policy"])

@@ -43,6 +43,7 @@ from minimix_core import (
     Archive,
     Bookmark,
     BookmarksChanged,
+    Config,
     Continue,
     Deliver,
     Event,
@@ -58,8 +59,10 @@ from minimix_core import (
     parse_stanza,
     serialize,
 )
+from minimix_core._replay import Entry, ReplayError
+from minimix_core._replay import _config as _replay_config
 
-__all__ = ["NS", "ProsodyBridge", "load_state", "main", "save_state"]
+__all__ = ["NS", "ProsodyBridge", "load_state", "main", "parse_config", "save_state"]
 
 log = logging.getLogger("minimix.prosody")
 
@@ -76,24 +79,40 @@ Claim = tuple[str, Pair]
 """``("claim", pair)`` or ``("release", pair)``."""
 
 
-def load_state(path: Path | None, now: float) -> Router:
-    """A router restored from the snapshot at ``path``, or a fresh one.
+def parse_config(settings: Iterable[str]) -> Config:
+    """The router's :class:`minimix_core.Config` from ``KEY=VALUE`` words (``--config``).
+
+    The rules are the replay script's ``config`` directive (docs/replay.md): keys are
+    ``Config`` field names; values are whole numbers, numbers, ``true``/``false`` or
+    strings as the field takes. Raises ``ValueError`` naming the first bad word.
+
+    >>> parse_config(["keepalive_idle=30", "max_rooms_per_account=50"]).keepalive_idle
+    30.0
+    """
+    try:
+        return _replay_config(Entry(line=0, words=("config", *settings), xml=""))
+    except ReplayError as exc:
+        raise ValueError(str(exc).removeprefix("line 0: ")) from exc
+
+
+def load_state(path: Path | None, now: float, config: Config | None = None) -> Router:
+    """A router restored from the snapshot at ``path``, or a fresh one, with ``config``.
 
     The sessions are taken to be still connected (``sessions=True``): when Prosody kept
     running, they are; the module's ``hello`` then names the ones that are not, and they are
     closed. A file that cannot be read or restored is renamed ``*.bad`` and logged.
     """
     if path is None or not path.exists():
-        return Router()
+        return Router(config)
     try:
         snapshot = json.loads(path.read_text(encoding="utf-8"))
-        router = Router.restore(snapshot, now=now, sessions=True)
+        router = Router.restore(snapshot, now=now, config=config, sessions=True)
     except (OSError, ValueError, SnapshotError) as exc:  # JSONDecodeError is a ValueError
         bad = path.with_suffix(path.suffix + ".bad")
         log.error("could not restore %s (%s); starting empty, the file is now %s", path, exc, bad)
         with contextlib.suppress(OSError):
             path.replace(bad)
-        return Router()
+        return Router(config)
     log.info("restored the router from %s", path)
     return router
 
@@ -392,7 +411,7 @@ async def serve(args: argparse.Namespace, secret: str) -> None:
     """Connect, serve, reconnect after a loss, until SIGINT or SIGTERM; then save and stop."""
     state: Path | None = args.state
     saver = _Saver(state, args.save_interval)
-    router = load_state(state, time.time())
+    router = load_state(state, time.time(), args.config)
     saver.router = router
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -449,8 +468,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--leave-rooms", action="store_true", help="on exit, leave every room (Router.shutdown)"
     )
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a minimix_core.Config field (repeatable; the replay script's config rules)",
+    )
+    parser.add_argument(
+        "--keepalive-idle",
+        type=float,
+        metavar="SECONDS",
+        help="self-ping a room after this much silence (Config.keepalive_idle)",
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
+    settings = list(args.config)
+    if args.keepalive_idle is not None:
+        settings.append(f"keepalive_idle={args.keepalive_idle}")
+    try:
+        args.config = parse_config(settings)
+    except ValueError as exc:
+        parser.error(f"--config: {exc}")
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -28,6 +28,7 @@ component_ports = { tonumber(ENV_MINIMIX_COMPONENT_PORT) }
 modules_enabled = {
 	"disco", "roster", "saslauth", "ping", "posix",
 	"carbons", "mam", "pep", "private", "bookmarks", "smacks",
+	"admin_shell", -- prosodyctl shell: a test makes the room forget an occupant silently
 }
 -- s2s is autoloaded in 0.12 and would listen on *:5269; offline storage is not wanted.
 modules_disabled = { "s2s", "s2s_auth_certs", "offline" }

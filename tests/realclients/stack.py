@@ -62,6 +62,8 @@ class Stack:
     python_side: subprocess.Popen[bytes] | None = None
     starts: int = field(default=0)
     """How many times the Python side was started (its log is appended to each time)."""
+    side_args: tuple[str, ...] = ()
+    """Extra options for the Python side (``--keepalive-idle 1``, ``--config KEY=VALUE``)."""
 
     @property
     def module(self) -> bool:
@@ -109,6 +111,7 @@ class Stack:
             "0.2",
             "--log-level",
             os.environ.get("MINIMIX_LOG_LEVEL", "info").upper(),
+            *self.side_args,
         ]
         with self.side_log.open("ab") as log:
             self.python_side = subprocess.Popen(
@@ -151,6 +154,31 @@ class Stack:
             return f"(no log: {exc})"
         return "\n".join(text.splitlines()[-lines:])
 
+    def shell(self, line: str) -> str:
+        """Run one line in Prosody's admin shell (``prosodyctl shell``); its output.
+
+        A line starting with ``>`` is Lua run inside the server (mod_admin_shell).
+        """
+        env = dict(
+            os.environ,
+            MINIMIX_LAB=str(self.lab.folder),
+            MINIMIX_C2S_PORT=str(self.lab.c2s_port),
+            MINIMIX_COMPONENT_PORT=str(self.lab.component_port),
+            MINIMIX_SECRET=self.lab.secret,
+            **self.lab.env,
+        )
+        done = subprocess.run(
+            ["prosodyctl", "--config", str(self.lab.config), "shell", line],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=CONNECT_TIMEOUT,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise LabError(f"prosodyctl shell {line!r} failed:\n{done.stdout}{done.stderr}")
+        return done.stdout
+
     def restart_prosody(self, *, crash: bool = False) -> None:
         """Stop Prosody by pid (SIGKILL with ``crash``) and start it again on the same data."""
         self.lab = restart(self.lab, crash=crash)
@@ -163,15 +191,18 @@ def cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def start_stack(mode: str, folder: Path) -> Stack:
-    """Start the server side of ``mode`` with its data in ``folder``; raise :class:`LabError`."""
+def start_stack(mode: str, folder: Path, side_args: tuple[str, ...] = ()) -> Stack:
+    """Start the server side of ``mode`` with its data in ``folder``; raise :class:`LabError`.
+
+    ``side_args`` go to the Python side's command line (``module`` mode only).
+    """
     if mode == MODULE and not (HOST / "mod_account_occupancy.lua").exists():
         raise LabError(f"the module side needs the Prosody host in {HOST}; it is not there")
     if mode == MODULE and not PYTHON_SIDE.exists():
         raise LabError(f"the module side needs its Python side, {PYTHON_SIDE}; it is not there")
     env = {"MINIMIX_MODULE": "1" if mode == MODULE else "0", "MINIMIX_PLUGINS": str(HOST)}
     lab = start(folder, config=CONFIG, users=USERS, env=env)
-    stack = Stack(mode, lab)
+    stack = Stack(mode, lab, side_args=side_args)
     if mode == MODULE:
         try:
             stack.start_python_side()

@@ -1,7 +1,7 @@
 """Joining, talking and leaving with two real devices, directly and through the module.
 
 Each scenario runs in both modes (see ``stack.py``); where the two differ, the difference
-is one of those on the protocol page (docs/protocol.rst, "Differences from a direct join"),
+is one of those the Prosody page lists (docs/prosody.rst, "Differences from a direct join"),
 and the branch on ``stack.module`` says which.
 """
 

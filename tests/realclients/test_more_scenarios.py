@@ -1,16 +1,27 @@
 """Presence aggregation, nick changes, private messages with carbons, IQs and self-ping.
 
-Where the module and direct joins differ, the difference is one the protocol page lists
-(docs/protocol.rst, "Differences from a direct join"); the rest must be the same.
+Where the module and direct joins differ, the difference is one the Prosody page lists
+(docs/prosody.rst, "Differences from a direct join"); the rest must be the same.
 """
 
 from __future__ import annotations
 
-from interop.harness import DISCO_INFO, MUC_USER, codes, error_of, items, run, show
+from interop.harness import (
+    DISCO_INFO,
+    MUC,
+    MUC_USER,
+    codes,
+    error_of,
+    is_subject,
+    items,
+    run,
+    show,
+    until,
+)
 from minimix_core import Stanza
 
 from .devices import CARBONS, clients, forwarded, from_room, jids, settle, text_of
-from .scenes import full_room
+from .scenes import full_room, owned_room
 from .stack import ELSEWHERE, Stack
 
 ALICE = "alice@localhost"
@@ -91,6 +102,42 @@ def test_nick_change_and_conflict(stack: Stack, room: str) -> None:
                     f"{room}/alicia",
                 ], show(seen)
                 assert all(s.type is None for s in seen), show(seen)
+
+    run(scenario())
+
+
+def test_a_device_asking_another_nick(stack: Stack, room: str) -> None:
+    """§7.2.3 with the default nick policy: a second device joining as "ally" is attached
+    under the account's nick "alice", told so with 210, and the room sees nothing; directly
+    the room gets a second occupant "ally" for the same user.
+    """
+
+    async def scenario() -> None:
+        async with clients(stack.lab.c2s_port, dict(stack.lab.users), stack.lab.domain) as c:
+            mod, bob = await owned_room(c, room)
+            phone = await c.connect("alice", "phone")
+            await phone.join(room, "alice")
+            await settle(room, phone, mod, bob)
+            for device in (mod, bob, phone):
+                device.drain()
+
+            laptop = await c.connect("alice", "laptop")
+            laptop.send(f"<presence to='{room}/ally'><x xmlns='{MUC}'/></presence>")
+            got = await until(laptop, is_subject, what="the subject that ends a join")
+            [mine] = [s for s in from_room(got, room) if s.kind == "presence" and 110 in codes(s)]
+            nick = "alice" if stack.module else "ally"
+            assert str(mine.from_) == f"{room}/{nick}", show(got)
+            assert (210 in codes(mine)) == stack.module, show([mine])
+            await settle(room, laptop, phone, mod, bob)
+            seen = _presences(from_room(mod.drain(), room))
+            if stack.module:
+                assert seen == [], show(seen)
+                assert from_room(phone.drain(), room) == [], "the phone saw the late join"
+            else:
+                assert [(str(s.from_), s.type) for s in seen] == [(f"{room}/ally", None)], show(
+                    seen
+                )
+                assert jids(seen[0]) == [f"{ALICE}/laptop"], show(seen)
 
     run(scenario())
 

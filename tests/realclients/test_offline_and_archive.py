@@ -1,6 +1,6 @@
 """An autojoin bookmark keeps the account in while every device is offline; the account's archive.
 
-Differences from a direct join (docs/protocol.rst): leaving, disconnecting and coming back
+Differences from a direct join (docs/prosody.rst): leaving, disconnecting and coming back
 are invisible to the room while an autojoin bookmark keeps the account in; a device that
 comes back gets what it missed, not the room's default history; and the room's messages
 are in the account's own MAM archive (a direct client's server archives no groupchat).
