@@ -419,3 +419,13 @@ def test_a_bookmarked_room_is_tried_for_good_after_the_sessions_are_told() -> No
     assert view is not None
     assert view.state.value == "rejoin-wait"
     assert view.attached == ()
+
+
+def test_a_queued_autojoin_waits_for_room_under_the_account_bound() -> None:
+    """Config.max_rooms_per_account: autojoins count against it; a session that took the
+    last place first wins, and the queued join is not made."""
+    h = Harness(Router(Config(max_rooms_per_account=1, autojoin_interval=5.0)))
+    bookmarks(h, Bookmark(room=ROOM, autojoin=True))
+    h.session(PHONE, join(room=GARDEN))
+    assert h.timer(0.0) == []
+    assert list(h.router._core.table.accounts[ALICE].rooms) == [GARDEN]

@@ -119,6 +119,8 @@ FAULTS = st.builds(
 @example(*seeded(93))
 @example(*seeded(38))
 @example(*seeded(83))
+@example(*seeded(223))
+@example(*seeded(329))
 @given(OPS, st.integers(0, 2**32 - 1), FAULTS)
 def explore(ops: list[Op], seed: int, faults: Faults) -> None:
     story, failure = play(ops, seed, faults)

@@ -36,6 +36,9 @@ def bookmarks_changed(
     for room, mark in list(account.blocked.items()):
         if wanted.get(room) != mark:
             del account.blocked[room]
+    for room in before:
+        if room not in wanted:
+            core.autojoins.discard(account_jid, room)
     actions: list[Action] = []
     for room, occupancy in list(account.rooms.items()):
         if room in wanted:
@@ -70,9 +73,9 @@ def autojoin_due(core: Core) -> list[Action]:
     """The queued joins due now (one per MUC service), each if it is still wanted."""
     actions: list[Action] = []
     for account_jid, room in core.autojoins.pop_due(core.now):
-        account = core.table.accounts.get(account_jid)
-        if account is None:
-            continue
+        # A queued join goes with its bookmark (or its restored room, or Router.forget),
+        # so its account is still here.
+        account = core.table.accounts[account_jid]
         occupancy = account.rooms.get(room)
         if occupancy is not None:
             actions += _restored(core, account, occupancy)
@@ -83,8 +86,8 @@ def autojoin_due(core: Core) -> list[Action]:
 
 def _restored(core: Core, account: Account, occupancy: Occupancy) -> list[Action]:
     """After a restart, each room hears from the account again: a rejoin or a leave."""
-    if occupancy.attached or occupancy.pending or occupancy.request_id is not None:
-        return []  # a session joined it again meanwhile
+    if not occupancy.restored or occupancy.attached or occupancy.pending:
+        return []  # something happened to it meanwhile: a session joined, the room spoke
     if occupancy.state is OccupancyState.REJOIN_WAIT:
         return rejoin_due(core, account.jid, occupancy.room)
     # JOINED with nobody and nothing in flight: the room still counts the account.

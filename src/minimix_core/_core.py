@@ -60,16 +60,17 @@ class Timers:
         ordered = sorted(self._when.items(), key=lambda item: item[1])
         return [(when, key) for key, (when, _) in ordered]
 
-    def pop_due(self, now: float) -> list[TimerKey]:
-        """Every key due at ``now``, in deadline order, removed."""
-        due: list[TimerKey] = []
-        while True:
-            self._drop_stale()
-            if not self._heap or self._heap[0][0] > now:
-                return due
-            _, _, key = heapq.heappop(self._heap)
-            del self._when[key]
-            due.append(key)
+    def pop_due(self, now: float) -> TimerKey | None:
+        """The earliest key due at ``now``, removed; ``None`` when nothing is due.
+
+        One at a time: what a timer's handler cancels or moves never runs after it.
+        """
+        self._drop_stale()
+        if not self._heap or self._heap[0][0] > now:
+            return None
+        _, _, key = heapq.heappop(self._heap)
+        del self._when[key]
+        return key
 
 
 class Core:

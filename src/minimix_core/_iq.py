@@ -137,8 +137,9 @@ def iq_to_account(core: Core, account: Account | None, stanza: Stanza, sender: J
         # them on its behalf (RFC 6121 §8.5.2.1.3), as it would without the router.
         return [Continue(stanza=stanza)]
     pending = None if account is None else account.pending_iqs.get(stanza.id)
-    if pending is not None and pending.room != sender.bare:
-        # Another room answering with the id of an IQ sent elsewhere: not the answer.
+    if pending is not None and pending.to != sender:
+        # Someone else answering with the id of an IQ sent elsewhere: not the answer
+        # (RFC 6120 §8.2.3; ids the router makes are easy to guess).
         return [Discard(stanza=stanza, reason=DiscardReason.UNEXPECTED)]
     if account is None or pending is None:
         if stanza.id.startswith(core.config.id_prefix):

@@ -92,6 +92,15 @@ class JID(NamedTuple):
         """True when there is no resource."""
         return self.resource is None
 
+    @staticmethod
+    def is_resource(text: str) -> bool:
+        """Whether ``text`` can be a JID's resource (a room nick), RFC 7622 §3.4."""
+        try:
+            _check_part(unicodedata.normalize("NFC", text), "resource")
+        except InvalidJID:
+            return False
+        return True
+
     def with_resource(self, resource: str) -> JID:
         """The same bare address with another resource (for example a room nick)."""
         return JID(self.local, self.domain, resource)

@@ -182,6 +182,7 @@ def transition(
         return new
     _exit(core, account.jid, occupancy, old)
     occupancy.state = new
+    occupancy.restored = False
     if new is not S.JOINED:
         occupancy.resync = None
     if new is S.ABSENT:

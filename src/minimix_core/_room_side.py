@@ -64,8 +64,17 @@ def to_account(core: Core, account_jid: JID, stanza: Stanza) -> list[Action]:
     account = core.table.accounts.get(account_jid)
     occupancy = None if account is None else account.rooms.get(sender.bare)
     if stanza.kind == "iq":
-        if account is not None and occupancy is not None and _answers_ping(occupancy, stanza):
-            return ping_answer(core, account, occupancy, stanza)
+        ping_id = None if occupancy is None else occupancy.ping_id
+        if (
+            account is not None
+            and occupancy is not None
+            and ping_id is not None
+            and ping_id == stanza.id
+        ):
+            if _answers_ping(occupancy, stanza):
+                return ping_answer(core, account, occupancy, stanza)
+            # The keep-alive's id from someone else: a guess, not the room's answer.
+            return [Discard(stanza=stanza, reason=DiscardReason.UNEXPECTED)]
         return iq_to_account(core, account, stanza, sender)
     if account is not None and account.pending_iqs and stanza.type not in ("groupchat", "error"):
         result = stanza.find(MAM_RESULT)
@@ -86,8 +95,10 @@ def to_account(core: Core, account_jid: JID, stanza: Stanza) -> list[Action]:
 
 
 def _answers_ping(occupancy: Occupancy, stanza: Stanza) -> bool:
-    ping_id = occupancy.ping_id
-    return ping_id is not None and stanza.id == ping_id and stanza.type in ("result", "error")
+    """The keep-alive's id on an answer from the occupant JID it went to (RFC 6120 §8.2.3)."""
+    return stanza.type in ("result", "error") and stanza.from_ == occupancy.room.with_resource(
+        occupancy.current_nick
+    )
 
 
 def fork(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
@@ -136,7 +147,12 @@ def _is_self(occupancy: Occupancy, stanza: Stanza, nick: str, codes: frozenset[i
     if 110 in codes:
         return True
     if occupancy.state is _S.JOINING or occupancy.state is _S.REJOIN_SENT:
-        return stanza.id is not None and stanza.id == occupancy.request_id
+        # Rooms keep an occupant's presence id: the join's id counts from the nick asked for.
+        return (
+            stanza.id is not None
+            and stanza.id == occupancy.request_id
+            and nick == occupancy.current_nick
+        )
     return nick == occupancy.current_nick
 
 
@@ -354,6 +370,9 @@ def _own_rename(occupancy: Occupancy, stanza: Stanza, state: OccupancyState) -> 
     x = stanza.find(USER_X)
     item = None if x is None else x.find(ITEM)
     new_nick = None if item is None else item.get("nick")
+    if new_nick is not None and not JID.is_resource(new_nick):
+        # No occupant JID can carry it: the room (or a forger) is not to be believed.
+        return [Discard(stanza=stanza, reason=DiscardReason.MALFORMED)]
     if new_nick and state is _S.JOINED:
         occupancy.view.nick = new_nick
         change = occupancy.nick_change

@@ -178,6 +178,7 @@ def _occupancy(o: Occupancy) -> Json:
         "ping_id": o.ping_id,
         "ping_failures": o.ping_failures,
         "rejoin_attempts": o.rejoin_attempts,
+        "restored": o.restored,
         "resync": None if o.resync is None else list(o.resync),
     }
 
@@ -205,6 +206,7 @@ def _load_occupancy(data: Json) -> Occupancy:
     o.ping_id = data["ping_id"]
     o.ping_failures = int(data["ping_failures"])
     o.rejoin_attempts = int(data["rejoin_attempts"])
+    o.restored = bool(data["restored"])
     o.resync = None if data["resync"] is None else {str(n): None for n in data["resync"]}
     return o
 
@@ -389,6 +391,7 @@ def _after_restart(core: Core) -> None:
             occupancy.ping_id = None
             occupancy.resync = None
             occupancy.request_id = None
+            occupancy.restored = True
             in_room = occupancy.view.self_presence is not None
             if account.wanted(room) and in_room:
                 occupancy.state = OccupancyState.REJOIN_WAIT  # the queue says when
@@ -477,5 +480,6 @@ def _occupancy_v1(o: Json) -> Json:
         "ping_id": o["ping_id"],
         "ping_failures": o["ping_failures"],
         "rejoin_attempts": o["rejoin_attempts"],
+        "restored": bool(o["leave_due"]) or (state == "rejoin-wait" and not o["attached"]),
         "resync": o["resync"],
     }

@@ -214,6 +214,7 @@ class Occupancy:
         "ping_id",
         "rejoin_attempts",
         "request_id",
+        "restored",
         "resync",
         "room",
         "sent_ids",
@@ -249,6 +250,9 @@ class Occupancy:
         self.nick_change: NickChange | None = None
         """A nick change a session asked for, until the room answers it (``JOINED`` only)."""
         self.rejoin_attempts = 0
+        self.restored = False
+        """Carried over a restart and queued to hear from the account again (a rejoin or a
+        leave); anything that happens to it first makes that unnecessary."""
         self.resync: dict[str, None] | None = None
         """After a rejoin, until the room's subject ends its join sequence: the nicks it
         announced again. What the sessions already know is not shown to them twice."""

@@ -75,7 +75,8 @@ def run_timers(core: Core) -> list[Action]:
     Timer keys are ``(kind, account, detail)`` tuples; each kind has one handler.
     """
     actions: list[Action] = []
-    for kind, account, detail in core.timers.pop_due(core.now):
+    while (due := core.timers.pop_due(core.now)) is not None:
+        kind, account, detail = due
         if isinstance(detail, str):
             actions += iq_timeout(core, account, detail)
         else:
