@@ -39,6 +39,8 @@ ACCOUNTS = [JID.parse("alice@example.org"), JID.parse("dave@example.org")]
 SESSIONS = [account.with_resource(r) for account in ACCOUNTS for r in ("phone", "laptop")]
 CAROL = JID.parse("carol@example.net/pc")
 ROOM_NAMES = ["lounge", "garden"]
+GRACE = 120.0
+"""Config.disconnect_grace: a closed session's account stays this long; the story waits it out."""
 USER = "http://jabber.org/protocol/muc#user"
 
 
@@ -54,6 +56,11 @@ class View:
     private: list[tuple[str, str]] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
     """Stanza-ids already in the log: clients drop history they already have (XEP-0359)."""
+    codes: list[tuple[str | None, frozenset[str]]] = field(default_factory=list)
+    """The status codes of the self-presence that let the session in, and of the one that
+    took it out, with its type (XEP-0045 §7.2.2, §7.14, §8, §9, §10.9)."""
+    errors: list[tuple[str, str | None]] = field(default_factory=list)
+    """Every error the session got: kind and condition (RFC 6120 §8.3)."""
 
     def see(self, stanza: Stanza) -> None:
         sender = stanza.from_
@@ -61,6 +68,8 @@ class View:
         nick = sender.resource
         if stanza.kind == "presence":
             self._presence(stanza, nick)
+        elif stanza.type == "error":
+            self.errors.append((stanza.kind, _condition(stanza)))
         elif stanza.kind == "message" and stanza.type == "chat":
             body = stanza.find("body")
             self.private.append((nick or "", "" if body is None else body.text or ""))
@@ -81,8 +90,13 @@ class View:
         codes = set() if x is None else {s.get("code") for s in x.findall(f"{{{USER}}}status")}
         item = None if x is None else x.find(f"{{{USER}}}item")
         is_self = "110" in codes or (nick is not None and nick == self.nick)
+        # The codes that say how the session came in or went out (a presence update from
+        # another session of the same occupant is not one: the router sends none).
+        if is_self and (stanza.type == "unavailable" or not self.inside):
+            self.codes.append((stanza.type, frozenset(c for c in codes if c is not None)))
         if stanza.type == "error":
-            pass  # a refused join leaves it out; a refused nick change leaves it in
+            self.errors.append(("presence", _condition(stanza)))
+            # a refused join leaves it out; a refused nick change leaves it in
 
         elif stanza.type == "unavailable":
             if "303" in codes and item is not None:
@@ -106,7 +120,24 @@ class View:
     def summary(self) -> tuple[object, ...]:
         others = frozenset(self.others - {self.nick or ""}) if self.inside else frozenset()
         nick = self.nick if self.inside else None
-        return (self.inside, nick, others, self.subject, self.messages, self.private)
+        return (
+            self.inside,
+            nick,
+            others,
+            self.subject,
+            self.messages,
+            self.private,
+            self.codes,
+            self.errors,
+        )
+
+
+def _condition(stanza: Stanza) -> str | None:
+    error = stanza.find("error")
+    if error is None:
+        return None
+    names = [c.name for c in error.children if c.name != "text"]
+    return names[0] if names else None
 
 
 class World:
@@ -120,6 +151,8 @@ class World:
         self.router = router
         self.views: dict[tuple[JID, JID], View] = {}
         self.now = 0.0
+        self.gone: set[JID] = set()
+        """Sessions closed: nothing reaches them until they send again."""
 
     def view(self, session: JID, room: JID) -> View:
         return self.views.setdefault((session, room), View())
@@ -135,7 +168,7 @@ class World:
             self.execute(
                 ToAccount(stanza=stanza), self.router.handle(ToAccount(stanza=stanza), now=self.now)
             )
-        elif to != CAROL:
+        elif to != CAROL and to not in self.gone:
             self.view(to, stanza.from_.bare).see(stanza)
 
     def execute(self, event: Event, actions: list[Action]) -> None:
@@ -151,13 +184,27 @@ class World:
                 self.to_service(action.stanza.with_from(event.session))
 
     def session_sends(self, session: JID, stanza: Stanza) -> None:
+        self.gone.discard(session)
         if self.router is None:
             self.to_service(stanza.with_from(session))
         else:
             event = FromSession(session=session, stanza=stanza)
             self.execute(event, self.router.handle(event, now=self.now))
 
+    def timers(self) -> None:
+        router = self.router
+        assert router is not None
+        deadline = router.next_deadline()
+        while deadline is not None and deadline <= self.now:
+            for action in router.handle_timer(self.now):
+                if isinstance(action, Send):
+                    self.to_service(action.stanza)
+                elif isinstance(action, Deliver):
+                    self.view(action.session, room_of(action.stanza)).see(action.stanza)
+            deadline = router.next_deadline()
+
     def session_closes(self, session: JID, rooms: list[JID]) -> None:
+        self.gone.add(session)
         if self.router is None:
             # The user's server leaves every room for a session that goes away.
             for room in rooms:
@@ -201,7 +248,7 @@ class Transparency(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        config = Config(disconnect_grace=0, archive=False, default_history_messages=20)
+        config = Config(disconnect_grace=GRACE, archive=True, default_history_messages=20)
         self.direct = World(None)
         self.routed = World(Router(config))
         self.inside: dict[JID, set[JID]] = {s: set() for s in SESSIONS}
@@ -268,6 +315,10 @@ class Transparency(RuleBasedStateMachine):
     def close(self, session: JID) -> None:
         rooms = sorted(self.inside[session], key=str)
         self.both("session_closes", session, rooms)
+        # The disconnect grace passes with no device coming back: the account leaves.
+        for world in (self.direct, self.routed):
+            world.now += GRACE
+        self.routed.timers()
         self.inside[session].clear()
         # A closed session is out of every room; the device keeps its message log.
         for world in (self.direct, self.routed):
