@@ -20,11 +20,13 @@ from helpers import (
 )
 from minimix_core import (
     JID,
+    BookmarksChanged,
     Config,
     Continue,
     Deliver,
     Discard,
     DiscardReason,
+    Event,
     FromSession,
     LocalProtocolError,
     Router,
@@ -309,3 +311,24 @@ def test_an_unknown_occupant_leaving_is_forwarded_and_changes_nothing() -> None:
     assert h.room(gone) == [Deliver(session=PHONE, stanza=gone.with_to(PHONE))]
     view = h.router.occupancy(ALICE, ROOM)
     assert view is not None and view.occupants == ("bob",)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        FromSession(session="alice@example.org/phone", stanza=join()),  # type: ignore[arg-type]
+        FromSession(session=PHONE, stanza="<presence/>"),  # type: ignore[arg-type]
+        ToAccount(stanza=None),  # type: ignore[arg-type]
+        SessionClosed(session=None),  # type: ignore[arg-type]
+        BookmarksChanged(account=ALICE, bookmarks=("lounge",)),  # type: ignore[arg-type]
+        BookmarksChanged(account="alice", bookmarks=()),  # type: ignore[arg-type]
+    ],
+)
+def test_an_event_of_the_wrong_types_is_the_hosts_bug(event: Event) -> None:
+    """Wrong types raise LocalProtocolError and change nothing (not AttributeError later)."""
+    h = Harness()
+    h.joined(PHONE)
+    before = dump(h.router)
+    with pytest.raises(LocalProtocolError):
+        h.router.handle(event, now=h.now)
+    assert dump(h.router) == before

@@ -97,9 +97,6 @@ class DiscardReason(enum.StrEnum):
     session waits for the answer."""
     HELD = "held"
     """A session's presence update while the account rejoins: the rejoin carries it."""
-    MALFORMED_REMOTE = "malformed-remote"
-    """Remote input the router cannot use as it is (digits that are not ASCII, a
-    required part missing): nothing changes."""
 
 
 @frozen(kw_only=True)

@@ -10,7 +10,7 @@ from ._actions import Action, Send
 from ._bookmarks import bookmarks_changed
 from ._config import Config
 from ._core import Core
-from ._events import BookmarksChanged, Event, FromSession, SessionClosed, ToAccount
+from ._events import Bookmark, BookmarksChanged, Event, FromSession, SessionClosed, ToAccount
 from ._jid import JID
 from ._lifecycle import OccupancyState
 from ._room_side import to_account
@@ -32,6 +32,20 @@ class LocalProtocolError(Exception):
     Raised before anything changes: the router is exactly as it was before the call.
     Bad input from the network never raises; it becomes actions.
     """
+
+
+def _check_types(event: object) -> None:
+    """The event's fields are what they say: a wrong type is the host's bug, not input."""
+    session = getattr(event, "session", None)
+    if isinstance(event, (FromSession, SessionClosed)) and not isinstance(session, JID):
+        raise LocalProtocolError(f"session must be a JID, not {session!r}")
+    stanza = getattr(event, "stanza", None)
+    if isinstance(event, (FromSession, ToAccount)) and not isinstance(stanza, Stanza):
+        raise LocalProtocolError(f"stanza must be a Stanza (parse_stanza), not {stanza!r}")
+    if isinstance(event, BookmarksChanged) and not (
+        isinstance(event.account, JID) and all(isinstance(b, Bookmark) for b in event.bookmarks)
+    ):
+        raise LocalProtocolError("BookmarksChanged needs a JID and Bookmark values")
 
 
 _STATE_DEADLINES = {
@@ -88,6 +102,7 @@ class Router:
         passing milliseconds is caught here), or time going back.
         """
         self._check_clock(now)
+        _check_types(event)
         core = self._core
         if isinstance(event, FromSession):
             self._full(event.session)
