@@ -14,7 +14,7 @@ from ._lifecycle import OccupancyEvent, OccupancyState
 from ._membership import leave_answered, leave_room
 from ._muc import error_stanza
 from ._presence import nick_timeout
-from ._room_side import resync_over
+from ._room_presence import resync_over
 
 __all__ = ["run_timers"]
 

@@ -1,0 +1,57 @@
+"""Room traffic to the sessions that see it: forks, stale answers, errors to their sender."""
+
+from __future__ import annotations
+
+from ._actions import Action, Deliver, Discard, DiscardReason
+from ._muc import FLAG_CHANGES, status_codes
+from ._stanza import Stanza
+from ._table import Occupancy
+
+__all__ = ["error_to_sender", "fork", "note_flags", "stale"]
+
+_new = tuple.__new__
+
+
+def fork(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
+    """``stanza`` to every session that sees the room's traffic now, ``to`` rewritten."""
+    audience = occupancy.audience()
+    if not audience:
+        return [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]
+    kind, type_, from_, _, id_, attrs, children = stanza
+    # The fan-out is the hot path: build the forks and their actions as plain tuples.
+    return [
+        _new(Deliver, (s, _new(Stanza, (kind, type_, from_, s, id_, attrs, children))))
+        for s in audience
+    ]
+
+
+def stale(stanza: Stanza) -> list[Action]:
+    """An answer that matches nothing in flight: late, or a copy."""
+    return [Discard(stanza=stanza, reason=DiscardReason.STALE)]
+
+
+def error_to_sender(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
+    """An error for a stanza a session sent goes back to that session only.
+
+    A presence error that answers nothing a session sent is a late answer to the
+    router's own (stale).
+    """
+    sender = None if stanza.id is None else occupancy.sent_ids.pop(stanza.id, None)
+    if sender is not None and sender in occupancy.audience():
+        return [Deliver(session=sender, stanza=stanza.with_to(sender))]
+    if stanza.kind == "presence" or sender is not None:
+        return stale(stanza)
+    return fork(occupancy, stanza)
+
+
+def note_flags(occupancy: Occupancy, stanza: Stanza) -> None:
+    """Configuration-change codes (§10.2.1) that late joiners' self-presence must show."""
+    flags = occupancy.view.flags
+    for code in status_codes(stanza):
+        change = FLAG_CHANGES.get(code)
+        if change is not None:
+            flag, on = change
+            if on:
+                flags.add(flag)
+            else:
+                flags.discard(flag)

@@ -1,0 +1,377 @@
+"""Presence from rooms to the account: its own, and the other occupants'.
+
+The account's own covers the answers to its joins and leaves, removals, nick changes and
+the errors matched to their request.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from ._actions import Action, Continue, Deliver, Discard, DiscardReason
+from ._core import Core
+from ._fork import error_to_sender, fork, note_flags, stale
+from ._jid import JID
+from ._keepalive import TRANSIENT_CONDITIONS, give_up, rejoin_failed, rejoin_now, start_keepalive
+from ._lifecycle import OccupancyEvent, OccupancyState, transition
+from ._membership import leave_answered, leave_room
+from ._muc import ITEM, ROOM_FLAG_CODES, USER_X, error_condition, error_type, status_codes
+from ._stanza import Element, Stanza, payload_size, same_payload
+from ._synth import departed_item, fork_self_presence, late_join, removal_for_session
+from ._table import Account, Occupancy
+
+__all__ = ["presence", "resync_over"]
+
+# Removals that are not the account's fault (§11.1, §11.2): rejoin instead of giving up.
+_TRANSIENT_REMOVALS: Final = frozenset({332, 333})
+# Removals that are (§8.2, §9.1, §9.4, §10.2): no rejoin until the user asks again.
+_REMOVALS: Final = frozenset({301, 307, 321, 322, 332, 333})
+_DESTROY: Final = "{http://jabber.org/protocol/muc#user}destroy"
+_S = OccupancyState
+_E = OccupancyEvent
+
+
+def presence(
+    core: Core, account: Account, occupancy: Occupancy, stanza: Stanza, sender: JID
+) -> list[Action]:
+    kind = stanza.type
+    if kind == "error":
+        return _presence_error(core, account, occupancy, stanza)
+    if kind not in (None, "unavailable"):
+        # Subscription requests and probes are for the account: normal routing.
+        return [Continue(stanza=stanza)]
+    nick = sender.resource
+    if nick is None:
+        return _room_presence(occupancy, stanza)
+    codes = status_codes(stanza)
+    if not _is_self(occupancy, stanza, nick, codes):
+        return _occupant(core, occupancy, nick, stanza)
+    if kind is None:
+        return _self_available(core, account, occupancy, stanza, nick, codes)
+    return _self_unavailable(core, account, occupancy, stanza, codes)
+
+
+def _is_self(occupancy: Occupancy, stanza: Stanza, nick: str, codes: frozenset[int]) -> bool:
+    """Is this presence about the account? 110 says so (§7.2.2); else the occupant JID.
+
+    While a join is in flight the nick the account asked for may belong to someone else
+    (the room can assign another, §7.2.9): only 110 or the join's own id count then.
+    """
+    if 110 in codes:
+        return True
+    if occupancy.state is _S.JOINING or occupancy.state is _S.REJOIN_SENT:
+        # Rooms keep an occupant's presence id: the join's id counts from the nick asked for.
+        return (
+            stanza.id is not None
+            and stanza.id == occupancy.request_id
+            and nick == occupancy.current_nick
+        )
+    return nick == occupancy.current_nick
+
+
+def _room_presence(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
+    """The room's own presence (ejabberd sends one, with its caps, before the occupants).
+
+    Late joiners get it first, as a direct joiner would.
+    """
+    view = occupancy.view
+    previous = view.room_presence
+    available = stanza.type is None
+    view.room_presence = stanza if available else None
+    if (
+        available
+        and occupancy.resync is not None
+        and previous is not None
+        and same_payload(previous.children, stanza.children)
+    ):
+        return [Discard(stanza=stanza, reason=DiscardReason.RESYNC)]  # known: a rejoin
+    return fork(occupancy, stanza)
+
+
+def _occupant(core: Core, occupancy: Occupancy, nick: str, stanza: Stanza) -> list[Action]:
+    """Another occupant's presence: remembered for late joiners, forwarded."""
+    occupants = occupancy.view.occupants
+    bound = core.config.max_occupants_per_room
+    resync = occupancy.resync
+    if resync is not None and stanza.type is None and len(resync) < bound:
+        resync[nick] = None
+        cached = occupants.get(nick)
+        if cached is not None and same_payload(cached.children, stanza.children):
+            return [Discard(stanza=stanza, reason=DiscardReason.RESYNC)]
+    view = occupancy.view
+    old = occupants.get(nick)
+    if stanza.type == "unavailable":
+        if old is not None:
+            del occupants[nick]
+            view.occupant_bytes -= payload_size(old.children)
+    else:
+        grows = payload_size(stanza.children) - (0 if old is None else payload_size(old.children))
+        fits = view.occupant_bytes + grows <= core.config.max_occupant_bytes
+        if fits and (old is not None or len(occupants) < bound):
+            occupants[nick] = stanza._replace(children=core.share(stanza.children))
+            view.occupant_bytes += grows
+    return fork(occupancy, stanza)
+
+
+def _self_available(
+    core: Core,
+    account: Account,
+    occupancy: Occupancy,
+    stanza: Stanza,
+    nick: str,
+    codes: frozenset[int],
+) -> list[Action]:
+    state = occupancy.state
+    if state is _S.LEAVING:
+        return fork(occupancy, stanza)  # the room's answer to a join before the leave
+    if state is _S.REJOIN_WAIT:
+        return stale(stanza)  # a duplicated or late self-presence: the rejoin is due anyway
+    view = occupancy.view
+    view.nick = nick
+    previous, view.self_presence = view.self_presence, stanza
+    if state is _S.JOINED:
+        note_flags(occupancy, stanza)
+        return fork(occupancy, stanza) + _nick_changed(core, account, occupancy, nick)
+    transition(core, account, occupancy, _E.SELF_PRESENCE)
+    start_keepalive(core, account.jid, occupancy)
+    if state is _S.REJOIN_SENT:
+        return _rejoined(core, account, occupancy, stanza, previous)
+    # The account's join succeeded: 110 says the occupant list is complete (§7.2.2).
+    view.joined_at = core.now
+    view.flags = set(codes & ROOM_FLAG_CODES)
+    view.created = 201 in codes
+    pending, occupancy.pending = occupancy.pending, {}
+    occupancy.attached.update(pending)
+    account.blocked.pop(occupancy.room, None)
+    if not pending:  # an autojoin: the account is in, with nobody to tell yet
+        discard: list[Action] = [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]
+        if view.created and account.wanted(occupancy.room):
+            # The bookmarked room did not exist: the autojoin created it, locked until
+            # someone configures it (§10.1.1). Nobody will: leave, so the room goes away,
+            # and do not make it again until the bookmark changes or a device joins.
+            account.blocked[occupancy.room] = account.bookmarks[occupancy.room]
+            return discard + leave_room(core, account, occupancy, None, {})
+        return discard
+    return [
+        Deliver(session=s, stanza=fork_self_presence(stanza, occupancy, s, attachment))
+        for s, attachment in pending.items()
+    ]
+
+
+def _nick_changed(core: Core, account: Account, occupancy: Occupancy, nick: str) -> list[Action]:
+    """The room confirmed a nick change; a join-style request also gets a resync."""
+    change = occupancy.nick_change
+    if change is None or change.nick != nick:
+        return []
+    occupancy.nick_change = None
+    core.timers.cancel(("nick", account.jid, occupancy.room))
+    session = change.session
+    attachment = None if session is None else occupancy.attached.get(session)
+    view = occupancy.view
+    if not change.resync or session is None or attachment is None or view.self_presence is None:
+        return []
+    attachment.join_id = change.request_id
+    attachment.nick = nick
+    history = (
+        []
+        if view.history is None
+        else view.history.select(
+            None, core.now, core.config.default_history_messages, occupancy.room
+        )
+    )
+    stanzas = late_join(occupancy, view.self_presence, session, attachment, history)
+    return [Deliver(session=session, stanza=s) for s in stanzas]
+
+
+def _rejoined(
+    core: Core, account: Account, occupancy: Occupancy, stanza: Stanza, previous: Stanza | None
+) -> list[Action]:
+    """Back in after a rejoin: only what changed while the account was out is shown.
+
+    The self-presence comes after every other occupant's (§7.1): whoever the room did not
+    announce again left while the account was away, and the sessions must not keep them
+    as ghosts. Until the room's subject ends its join sequence (or
+    ``Config.resync_timeout``), what it re-sends and the sessions know is discarded.
+    """
+    occupancy.rejoin_attempts = 0
+    core.schedule(("resync", account.jid, occupancy.room), core.config.resync_timeout)
+    actions: list[Action] = []
+    seen = occupancy.resync
+    occupants = occupancy.view.occupants
+    if seen is not None and len(seen) < core.config.max_occupants_per_room:
+        for nick in [n for n in occupants if n not in seen]:
+            cached = occupants.pop(nick)
+            occupancy.view.occupant_bytes -= payload_size(cached.children)
+            gone = Stanza(
+                "presence",
+                type="unavailable",
+                from_=occupancy.room.with_resource(nick),
+                to=cached.to,
+                children=(Element(USER_X, (), (departed_item(cached),)),),
+            )
+            actions += fork(occupancy, gone)
+    if previous is not None and same_payload(previous.children, stanza.children):
+        return [*actions, Discard(stanza=stanza, reason=DiscardReason.RESYNC)]
+    # The sessions never sent the router's own rejoin: its id means nothing to them.
+    return actions + fork(occupancy, stanza._replace(id=None))
+
+
+def resync_over(core: Core, account_jid: JID, room: JID) -> list[Action]:
+    """The rejoin's join sequence is over: what the room sends now is news."""
+    core.table.accounts[account_jid].rooms[room].resync = None
+    core.timers.cancel(("resync", account_jid, room))
+    return []
+
+
+def _self_unavailable(
+    core: Core,
+    account: Account,
+    occupancy: Occupancy,
+    stanza: Stanza,
+    codes: frozenset[int],
+) -> list[Action]:
+    state = occupancy.state
+    if 303 in codes:
+        return _own_rename(occupancy, stanza, state)
+    if state is _S.LEAVING:
+        # Any self-unavailable now ends the leave: the answer, or a removal that beat it.
+        return leave_answered(core, account, occupancy, stanza, _E.LEFT)
+    removal = bool(codes & _REMOVALS) or (stanza.find(USER_X) is not None and _destroyed(stanza))
+    if state is _S.REJOIN_WAIT or (not removal and state is not _S.JOINED):
+        # A duplicated leave answer of an earlier occupancy, or the room repeating itself.
+        return stale(stanza)
+    if not removal:
+        # The room says the account is out, with no reason: it lost it. Join again; if it
+        # was a stale copy, the join is a harmless resync (§7.2.1).
+        return [
+            Discard(stanza=stanza, reason=DiscardReason.REJOINING),
+            *rejoin_now(core, account, occupancy),
+        ]
+    wanted = account.wanted(occupancy.room)
+    if codes & _TRANSIENT_REMOVALS and (occupancy.attached or wanted):
+        # Sessions still waiting for the join learn of it; the account tries again later.
+        told: list[Action] = [
+            Deliver(session=s, stanza=removal_for_session(stanza, s)) for s in occupancy.pending
+        ]
+        for session in occupancy.pending:
+            account.unlink(session, occupancy.room)
+        occupancy.pending = {}
+        retry = rejoin_failed(core, account, occupancy, _E.REMOVED, "Could not rejoin the room")
+        return (told or [Discard(stanza=stanza, reason=DiscardReason.REJOINING)]) + retry
+    # Removed by the room: kick, ban, membership, shutdown, destruction (§8.2, §9, §10.9).
+    audience = occupancy.audience()
+    actions: list[Action] = [
+        Deliver(session=s, stanza=removal_for_session(stanza, s)) for s in audience
+    ]
+    if wanted:
+        account.blocked[occupancy.room] = account.bookmarks[occupancy.room]
+    transition(core, account, occupancy, _E.REMOVED, _S.ABSENT)
+    return actions or [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]
+
+
+def _destroyed(stanza: Stanza) -> bool:
+    x = stanza.find(USER_X)
+    return x is not None and x.find(_DESTROY) is not None
+
+
+def _own_rename(occupancy: Occupancy, stanza: Stanza, state: OccupancyState) -> list[Action]:
+    """The account's nick changed (§7.6): the new self-presence follows.
+
+    The room may give another nick than the one asked for (§7.6: it MAY rewrite it), so
+    the nick change in flight is matched by this 303, not by the nick.
+    """
+    x = stanza.find(USER_X)
+    item = None if x is None else x.find(ITEM)
+    new_nick = None if item is None else item.get("nick")
+    if new_nick is not None and not JID.is_resource(new_nick):
+        # No occupant JID can carry it: the room (or a forger) is not to be believed.
+        return [Discard(stanza=stanza, reason=DiscardReason.MALFORMED)]
+    if new_nick and state is _S.JOINED:
+        occupancy.view.nick = new_nick
+        change = occupancy.nick_change
+        if change is not None:
+            change.nick = new_nick
+    return fork(occupancy, stanza)
+
+
+def _presence_error(
+    core: Core, account: Account, occupancy: Occupancy, stanza: Stanza
+) -> list[Action]:
+    state = occupancy.state
+    if stanza.id is not None:
+        matched = stanza.id == occupancy.request_id
+    else:
+        # No id to match (the server did not reflect it): an error from the occupant JID
+        # the request went to answers it.
+        sender = stanza.from_
+        nick = occupancy.requested_nick if state is _S.JOINING else occupancy.current_nick
+        matched = sender is not None and sender.resource == nick
+    if state is _S.JOINING and matched:
+        return _join_refused(core, account, occupancy, stanza)
+    if state is _S.REJOIN_SENT and matched:
+        condition, _ = error_condition(stanza)
+        if condition in TRANSIENT_CONDITIONS or error_type(stanza) == "wait":
+            retry = rejoin_failed(
+                core, account, occupancy, _E.JOIN_REFUSED, "Could not rejoin the room"
+            )
+            return [Discard(stanza=stanza, reason=DiscardReason.REJOINING), *retry]
+        if account.wanted(occupancy.room):
+            account.blocked[occupancy.room] = account.bookmarks[occupancy.room]
+        text = f"Could not rejoin the room: {condition or 'error'}"
+        gone = give_up(core, account, occupancy, text, _E.JOIN_REFUSED)
+        return [Discard(stanza=stanza, reason=DiscardReason.REJOINING), *gone]
+    if state is _S.LEAVING and matched:
+        return leave_answered(core, account, occupancy, stanza, _E.LEFT)
+    change = occupancy.nick_change
+    if (
+        state is _S.JOINED
+        and change is not None
+        and _answers_change(stanza, change.sent_id, change.nick)
+    ):
+        # A refused nick change (409, not-acceptable) is for the session that asked.
+        occupancy.nick_change = None
+        core.timers.cancel(("nick", account.jid, occupancy.room))
+        if change.session is None:
+            return [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]
+        answer = stanza.replace(to=change.session, id=change.request_id)
+        return [Deliver(session=change.session, stanza=answer)]
+    return error_to_sender(occupancy, stanza)
+
+
+def _answers_change(stanza: Stanza, sent_id: str | None, nick: str) -> bool:
+    """The nick change's error: by its id, or, with no id, from the nick it asked for."""
+    if stanza.id is not None:
+        return stanza.id == sent_id
+    sender = stanza.from_
+    return sender is not None and sender.resource == nick
+
+
+def _join_refused(
+    core: Core, account: Account, occupancy: Occupancy, stanza: Stanza
+) -> list[Action]:
+    """The account's join failed (§7.2.6-§7.2.11).
+
+    Every pending session gets the error as its own join would have: from the nick it
+    asked for, with its own id.
+    """
+    actions: list[Action] = [
+        Deliver(
+            session=s,
+            stanza=stanza.replace(to=s, id=a.join_id, from_=occupancy.room.with_resource(a.nick)),
+        )
+        for s, a in occupancy.pending.items()
+    ]
+    for session in occupancy.pending:
+        account.unlink(session, occupancy.room)
+    occupancy.pending = {}
+    if not actions:
+        actions = [Discard(stanza=stanza, reason=DiscardReason.JOIN_REFUSED)]
+    if account.wanted(occupancy.room):
+        condition, _ = error_condition(stanza)
+        if condition in TRANSIENT_CONDITIONS or error_type(stanza) == "wait":
+            # Worth another try later (a full room, a server briefly unreachable).
+            occupancy.rejoin_attempts += 1
+            return actions + rejoin_failed(core, account, occupancy, _E.JOIN_REFUSED, "")
+        account.blocked[occupancy.room] = account.bookmarks[occupancy.room]
+    transition(core, account, occupancy, _E.JOIN_REFUSED, _S.ABSENT)
+    return actions
