@@ -56,6 +56,7 @@ from minimix_core.testing._chaos import (
     shrink,
     story_faults,
 )
+from minimix_core.testing._views import SessionView
 
 CASES = Path(__file__).parent / "cases"
 Row = tuple[OccupancyState, OccupancyEvent]
@@ -328,7 +329,7 @@ def test_a_stanza_past_the_router_and_its_answer_reach_the_service_and_the_sessi
     )
     story._handle(FromSession(session=phone, stanza=disco))  # the router: Continue
     story.run_until(0.0)
-    assert story.view(phone, service) == chaos.SessionView()  # an IQ result: nothing to show
+    assert story.view(phone, service) == SessionView()  # an IQ result: nothing to show
 
 
 def test_a_session_whose_own_leave_bounced_counts_itself_out() -> None:

@@ -21,7 +21,6 @@ import random
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Final, TextIO
 
 import attrs
@@ -37,6 +36,8 @@ from .._stanza import CLIENT_NS, Element, Stanza
 from .._xml import serialize
 from ._faults import Faults, FaultyLink
 from ._service import MUCService
+from ._views import SessionView, StoryFailure, expect, stanza_id
+from ._views import codes as status_codes
 
 __all__ = [
     "ACCOUNTS",
@@ -108,72 +109,6 @@ _SID: Final = "{urn:xmpp:sid:0}stanza-id"
 _BODY: Final = f"{{{CLIENT_NS}}}body"
 _STEP_LIMIT: Final = 20_000
 _SPIN_LIMIT: Final = 50
-
-
-class StoryFailure(AssertionError):
-    """An invariant broke: the message says which, the story's script reproduces it."""
-
-
-def _expect(ok: bool, failure: str) -> None:
-    if not ok:
-        raise StoryFailure(failure)
-
-
-def _codes(stanza: Stanza) -> set[str | None]:
-    x = stanza.find(f"{{{_USER}}}x")
-    return set() if x is None else {s.get("code") for s in x.findall(f"{{{_USER}}}status")}
-
-
-def _stanza_id(stanza: Stanza) -> str | None:
-    sid = stanza.find(_SID)
-    return None if sid is None else sid.get("id")
-
-
-@dataclass
-class SessionView:
-    """What one session knows of one room, only from what it was delivered.
-
-    The stories change no nick, so a self-presence is one with 110 or the session's nick.
-    """
-
-    inside: bool = False
-    nick: str | None = None
-    others: set[str] = field(default_factory=set)
-    subject: str | None = None
-    stint: list[str] = field(default_factory=list)
-    """Stanza-ids of the messages shown since the session was last told it is out (a
-    client keeps its log while in; a join answered after a leave repeats the history)."""
-
-    def out(self) -> None:
-        """The session is out of the room: it forgets the occupants and starts a new log."""
-        self.inside, self.stint = False, []
-        self.others.clear()
-
-    def see(self, stanza: Stanza) -> None:
-        """Update the view with a delivered stanza; a message shown twice fails."""
-        sender = stanza.from_
-        nick = None if sender is None else sender.resource
-        if stanza.kind == "presence":
-            self._presence(stanza, nick)
-        elif stanza.kind == "message" and stanza.type == "groupchat":
-            key = _stanza_id(stanza)
-            if key is None:  # the subject: the room gives every message a stanza-id
-                subject = stanza.find("subject")
-                self.subject = "" if subject is None else subject.text or ""
-            else:
-                _expect(key not in self.stint, f"message {key} shown twice to {stanza.to}")
-                self.stint.append(key)
-
-    def _presence(self, stanza: Stanza, nick: str | None) -> None:
-        is_self = "110" in _codes(stanza) or (self.inside and nick == self.nick)
-        if stanza.type == "unavailable" and is_self:
-            self.out()
-        elif stanza.type == "unavailable":
-            self.others.discard(nick or "")
-        elif stanza.type is None and is_self:
-            self.inside, self.nick = True, nick
-        elif stanza.type is None and nick is not None:
-            self.others.add(nick)
 
 
 class Story:
@@ -350,7 +285,7 @@ class Story:
             if deadline is not None and deadline <= self.now:
                 self._timer()
                 spins = spins + 1 if self.router.next_deadline() == deadline else 0
-                _expect(spins <= _SPIN_LIMIT, f"the timer at {deadline} spins: it never moves on")
+                expect(spins <= _SPIN_LIMIT, f"the timer at {deadline} spins: it never moves on")
                 continue
             item = self.link.step()
             if item is not None:
@@ -375,19 +310,19 @@ class Story:
         except Exception as exc:
             raise StoryFailure(f"the router raised {exc!r}") from exc
         network = isinstance(event, ToAccount)
-        _expect(bool(actions) or not network, f"no action for a stanza from the network: {event}")
+        expect(bool(actions) or not network, f"no action for a stanza from the network: {event}")
         for action in actions:
             if isinstance(action, Send):
-                _expect(action.stanza.type != "error", f"the account sent {action.stanza}")
+                expect(action.stanza.type != "error", f"the account sent {action.stanza}")
                 self.link.send(action.stanza, now=self.now)
             elif isinstance(action, Deliver):
                 self._deliver(action.session, action.stanza)
             elif isinstance(action, Continue) and isinstance(event, FromSession):
                 self.link.send(action.stanza.with_from(event.session), now=self.now)
             elif isinstance(action, Archive):
-                key = _stanza_id(action.stanza) or ""
+                key = stanza_id(action.stanza) or ""
                 archived = self.archived[action.account]
-                _expect(key not in archived, f"message {key} archived twice for {action.account}")
+                expect(key not in archived, f"message {key} archived twice for {action.account}")
                 archived.add(key)
 
     def _timer(self) -> None:
@@ -396,13 +331,13 @@ class Story:
     def _deliver(self, session: JID, stanza: Stanza) -> None:
         sender = stanza.from_
         assert sender is not None
-        _expect(stanza.to == session, f"delivered to {session} but addressed to {stanza.to}")
+        expect(stanza.to == session, f"delivered to {session} but addressed to {stanza.to}")
         room = sender.bare
         pair = (session, room)
         view = self.view(session, room)
         view.see(stanza)
         mine = stanza.id in self.sent[session]
-        codes = _codes(stanza)
+        codes = status_codes(stanza)
         if stanza.kind == "presence" and stanza.type is None and stanza.id == self.joins.get(pair):
             self.awaiting.discard(pair)
         elif stanza.kind == "presence" and stanza.type == "unavailable" and "110" in codes:
@@ -429,20 +364,20 @@ class Story:
         config = self.config
         core = self.router._core
         for jid, account in core.table.accounts.items():
-            _expect(len(account.rooms) <= config.max_rooms_per_account, f"{jid}: too many rooms")
-            _expect(len(account.pending_iqs) <= config.max_pending_iqs, f"{jid}: too many IQs")
+            expect(len(account.rooms) <= config.max_rooms_per_account, f"{jid}: too many rooms")
+            expect(len(account.pending_iqs) <= config.max_pending_iqs, f"{jid}: too many IQs")
             for room, occupancy in account.rooms.items():
                 seen = self.router.occupancy(jid, room)
                 assert seen is not None
                 where = f"{jid} in {room} ({seen.state.value})"
-                _expect(
+                expect(
                     seen.state not in WAITING
                     or seen.next_deadline is not None
                     or (jid, room) in core.autojoins,
                     f"{where}: waits with no deadline",
                 )
                 history = occupancy.view.history
-                _expect(
+                expect(
                     history is None
                     or (
                         len(history) <= config.max_history_messages
@@ -450,7 +385,7 @@ class Story:
                     ),
                     f"{where}: the history is over its bounds",
                 )
-                _expect(
+                expect(
                     len(occupancy.view.occupants) <= config.max_occupants_per_room
                     and len(occupancy.sent_ids) <= config.max_tracked_ids
                     and len(occupancy.attached) + len(occupancy.pending)
@@ -481,27 +416,27 @@ class Story:
         pair = (session, room)
         wanted = view.inside if pair in self.unsure else pair in self.wanted
         where = f"{session} in {room}"
-        _expect(view.inside or not wanted, f"{where}: asked to join, never in nor told it is out")
-        _expect(wanted or not view.inside, f"{where}: told it is out, still believes it is in")
+        expect(view.inside or not wanted, f"{where}: asked to join, never in nor told it is out")
+        expect(wanted or not view.inside, f"{where}: told it is out, still believes it is in")
         if not view.inside:
             return
         occupants = self.service.occupants(room)  # the final message made the room again
         nick = view.nick or ""
         reals = occupants.get(nick, frozenset())
-        _expect(
+        expect(
             any(real.bare == session.bare for real in reals),
             f"{where}: believes it is {nick!r}, the room does not have it",
         )
-        _expect(final in view.stint, f"{where}: the last message never arrived")
+        expect(final in view.stint, f"{where}: the last message never arrived")
         if (session.bare, room) in self.link.disturbed:
             return  # the room's own stream lost or reordered something: no more to expect
         others = set(occupants) - {nick}
-        _expect(view.others == others, f"{where}: sees {sorted(view.others)}, not {others}")
+        expect(view.others == others, f"{where}: sees {sorted(view.others)}, not {others}")
         subject = self.service.subject(room) or ""
-        _expect((view.subject or "") == subject, f"{where}: subject {view.subject!r}")
+        expect((view.subject or "") == subject, f"{where}: subject {view.subject!r}")
         order = self.link.order[room]
         places = [order[key] for key in view.stint]
-        _expect(places == sorted(places), f"{where}: messages out of the room's order")
+        expect(places == sorted(places), f"{where}: messages out of the room's order")
 
     # -- the report -----------------------------------------------------------------------
 
