@@ -41,7 +41,7 @@ from ._muc import (
 )
 from ._stanza import Element, Stanza, payload_size, same_payload
 from ._synth import departed_item, fork_self_presence, late_join, removal_for_session
-from ._table import Account, Occupancy
+from ._table import Account, Occupancy, flag_set
 
 __all__ = ["fork", "to_account"]
 
@@ -199,7 +199,7 @@ def _self_available(
         return _stale(stanza)  # a duplicated or late self-presence: the rejoin is due anyway
     view = occupancy.view
     view.nick = nick
-    previous, view.self_presence = view.self_presence, stanza
+    previous, view.self_presence = view.self_presence, core.share_payload(stanza)
     if state is _S.JOINED:
         _note_flags(occupancy, stanza)
         return fork(occupancy, stanza) + _nick_changed(core, account, occupancy, nick)
@@ -209,10 +209,13 @@ def _self_available(
         return _rejoined(core, account, occupancy, stanza, previous)
     # The account's join succeeded: 110 says the occupant list is complete (§7.2.2).
     view.joined_at = core.now
-    view.flags = set(codes & ROOM_FLAG_CODES)
+    view.flags = flag_set(codes & ROOM_FLAG_CODES)
     view.created = 201 in codes
     pending, occupancy.pending = occupancy.pending, {}
-    occupancy.attached.update(pending)
+    # The waiting sessions' dict becomes the attached one (nobody is attached before the
+    # account's join succeeds): one dict per occupancy, not two.
+    attached = occupancy.attached
+    occupancy.attached = {**attached, **pending} if attached else pending
     account.blocked.pop(occupancy.room, None)
     if not pending:  # an autojoin: the account is in, with nobody to tell yet
         discard: list[Action] = [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]
@@ -451,7 +454,8 @@ def _error_to_sender(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
     A presence error that answers nothing a session sent is a late answer to the
     router's own (stale).
     """
-    sender = None if stanza.id is None else occupancy.sent_ids.pop(stanza.id, None)
+    sent = occupancy.sent_ids
+    sender = None if stanza.id is None or sent is None else sent.pop(stanza.id, None)
     if sender is not None and sender in occupancy.audience():
         return [Deliver(session=sender, stanza=stanza.with_to(sender))]
     if stanza.kind == "presence" or sender is not None:
@@ -542,7 +546,9 @@ def _historic(
         archived: list[Action] = [_archive(account, stanza)] if config.archive else []
         return archived + fork(occupancy, stanza)
     passed = view.passed
-    if key in passed:
+    if passed is None:
+        passed = view.passed = {}
+    elif key in passed:
         # Sent again (a retransmission, a rejoin's history): the sessions have it.
         reason = DiscardReason.RESYNC if occupancy.resync is not None else DiscardReason.DUPLICATE
         return [Discard(stanza=stanza, reason=reason)]
@@ -615,12 +621,9 @@ def _for_archive(stanza: Stanza, account: JID) -> Stanza:
 
 def _note_flags(occupancy: Occupancy, stanza: Stanza) -> None:
     """Configuration-change codes (§10.2.1) that late joiners' self-presence must show."""
-    flags = occupancy.view.flags
+    view = occupancy.view
     for code in status_codes(stanza):
         change = FLAG_CHANGES.get(code)
         if change is not None:
             flag, on = change
-            if on:
-                flags.add(flag)
-            else:
-                flags.discard(flag)
+            view.flags = flag_set(view.flags | {flag} if on else view.flags - {flag})

@@ -18,7 +18,16 @@ from ._history import History, message_key
 from ._jid import JID
 from ._lifecycle import OccupancyState
 from ._stanza import Element, Stanza, payload_size
-from ._table import Account, Attachment, NickChange, Occupancy, PendingIQ, RoomMemory, RoomView
+from ._table import (
+    Account,
+    Attachment,
+    NickChange,
+    Occupancy,
+    PendingIQ,
+    RoomMemory,
+    RoomView,
+    flag_set,
+)
 
 __all__ = ["FORMAT", "VERSION", "SnapshotError", "adopt_into", "dump_core", "load_core"]
 
@@ -133,7 +142,7 @@ def _view(v: RoomView) -> Json:
         "flags": sorted(v.flags),
         "created": v.created,
         "history": None if history is None else history.dump(_stanza),
-        "passed": list(v.passed),
+        "passed": [] if v.passed is None else list(v.passed),
         "last_message_at": v.last_message_at,
         "joined_at": v.joined_at,
     }
@@ -147,11 +156,11 @@ def _load_view(data: Json) -> RoomView:
     v.occupant_bytes = sum(payload_size(p.children) for p in v.occupants.values())
     v.room_presence = _maybe_stanza(data["room_presence"])
     v.subject = _maybe_stanza(data["subject"])
-    v.flags = {int(f) for f in data["flags"]}
+    v.flags = flag_set(int(f) for f in data["flags"])
     v.created = bool(data["created"])
     if data["history"] is not None:
         v.history = History.load(data["history"], _load_stanza)
-    v.passed = {str(k): None for k in data["passed"]}
+    v.passed = {str(k): None for k in data["passed"]} or None
     v.last_message_at = None if data["last_message_at"] is None else float(data["last_message_at"])
     v.joined_at = float(data["joined_at"])
     return v
@@ -169,7 +178,7 @@ def _occupancy(o: Occupancy) -> Json:
         "attached": _attachments(o.attached),
         "pending": _attachments(o.pending),
         "leaving": _attachments(o.leaving),
-        "sent_ids": [[i, str(s)] for i, s in o.sent_ids.items()],
+        "sent_ids": [] if o.sent_ids is None else [[i, str(s)] for i, s in o.sent_ids.items()],
         "sent_payload": [_element(e) for e in o.sent_payload],
         "nick_change": None
         if change is None
@@ -193,7 +202,7 @@ def _load_occupancy(data: Json) -> Occupancy:
     o.attached = _load_attachments(data["attached"])
     o.pending = _load_attachments(data["pending"])
     o.leaving = _load_attachments(data["leaving"])
-    o.sent_ids = {str(i): JID.parse(s) for i, s in data["sent_ids"]}
+    o.sent_ids = {str(i): JID.parse(s) for i, s in data["sent_ids"]} or None
     o.sent_payload = tuple(_load_element(e) for e in data["sent_payload"])
     change = data["nick_change"]
     if change is not None:
@@ -382,7 +391,7 @@ def _after_restart(core: Core) -> None:
             occupancy.pending = {}
             occupancy.leaving = {}
             occupancy.nick_change = None
-            occupancy.sent_ids = {}
+            occupancy.sent_ids = None
             occupancy.ping_id = None
             occupancy.resync = None
             occupancy.request_id = None
