@@ -772,7 +772,9 @@ def memory(corpus: Corpus, sizes: Sizes) -> tuple[list[Figure], str]:
             f"{fmt_bytes(one)} for {count:,} occupancies (self-presence and subject kept)",
             (
                 "the next figure shares every stanza's payload: what remains there is the "
-                "occupancy's own structures (the Occupancy object, its dicts and flag set, the "
+                "occupancy's own structures (the Occupancy, RoomView and Attachment objects, "
+                "the attached and empty pending/leaving/occupants dicts, a Stanza tuple each "
+                "for the join, the session's request, the self-presence and the subject, the "
                 "account's session index, its keep-alive timer entry)",
             ),
         ),
