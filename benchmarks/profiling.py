@@ -70,11 +70,14 @@ def hot_paths(corpus: Corpus, *, quick: bool, top: int = 15) -> list[tuple[str, 
 
     fanout_router = Router()
     join_account(fanout_router, corpus, account, room, sessions=20)
-    message = ToAccount(stanza=corpus.message_for(room, account))
+    # A new message each time: a repeat would be profiled as the cheap duplicate discard.
+    messages = [
+        ToAccount(stanza=corpus.message_for(room, account, n + 1)) for n in range(20_000 // scale)
+    ]
 
     def fanout() -> None:
         handle = fanout_router.handle
-        for _ in range(20_000 // scale):
+        for message in messages:
             handle(message, now=NOW)
 
     late_router = Router()

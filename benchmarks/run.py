@@ -54,7 +54,9 @@ _METHOD = """\
   with `to` changed, made by `tuple.__new__` (what `with_to` did before it used the constructor).
 - **4. Scale**: events go to a seeded random sample of occupancies (cache misses included); the
   stanzas a scale router holds share their payload across accounts, to keep building a million
-  occupancies to about a minute.
+  occupancies to about a minute. Every groupchat message is new to its occupancy (the router
+  takes a message once: a repeat would measure the duplicate discard); a repeated late join is
+  a resync, answered in full each time.
 - **5. Memory**: tracemalloc, bytes still allocated after building (after `gc.collect()`); each
   stanza parsed per account from its own text unless the figure says otherwise.
 - **6. Parsing**: `defusedxml.ElementTree.fromstring` with the flags `parse_stanza` passes it

@@ -70,7 +70,7 @@ def check(router: Router, event: Event | None, actions: list[Action]) -> None:
             for group in (occ.attached, occ.pending, occ.leaving):
                 for session in group:
                     assert room in account.sessions[session]
-            assert len(occ.sent_ids) <= router.config.max_tracked_ids
+            assert len(occ.sent_ids or ()) <= router.config.max_tracked_ids
             assert len(occ.view.occupants) <= router.config.max_occupants_per_room
             assert (
                 occ.view.history is None

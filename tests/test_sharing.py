@@ -11,6 +11,7 @@ from minimix_core._core import Core
 from minimix_core._stanza import element_size, payload_size
 
 ACCOUNTS = [JID.parse(f"user{n}@example.org") for n in range(3)]
+USER = "http://jabber.org/protocol/muc#user"
 
 
 def occupant_to(account: JID, nick: str) -> str:
@@ -146,3 +147,72 @@ def test_sizes_of_elements_without_namespace_and_of_mixed_trees() -> None:
     parsed = x("<message><q xmlns='urn:q' k='v'/></message>").children[0]
     built = Element("{urn:q}wrap", children=(parsed, plain))
     assert element_size(built, "urn:q") == 2 * 4 + 5 + element_size(parsed, "urn:q") + 17
+
+
+def join_with_self(account: JID, nick: str, codes: str = "<status code='110'/>") -> Router:
+    """The router after ``account`` joined ``ROOM`` and the room sent its self-presence."""
+    router = Router()
+    enter(router, account, nick, codes)
+    return router
+
+
+def enter(router: Router, account: JID, nick: str, codes: str = "<status code='110'/>") -> None:
+    session = account.with_resource("phone")
+    join = x(
+        f"<presence to='{ROOM}/{nick}' id='j'><x xmlns='http://jabber.org/protocol/muc'/></presence>"
+    )
+    router.handle(FromSession(session=session, stanza=join), now=0.0)
+    router.handle(
+        ToAccount(
+            stanza=x(
+                f"<presence from='{ROOM}/{nick}' to='{account}'><x xmlns='{USER}'>"
+                f"<item affiliation='member' role='participant'/>{codes}</x></presence>"
+            )
+        ),
+        now=0.0,
+    )
+
+
+def test_self_presences_joins_and_room_flags_of_different_accounts_share_one_value() -> None:
+    """Each occupancy keeps its own self-presence and join, their payloads pooled."""
+    router = Router()
+    codes = "<status code='110'/><status code='100'/><status code='170'/>"
+    for account in ACCOUNTS:
+        enter(router, account, "same", codes)
+    occupancies = [router._core.table.accounts[a].rooms[ROOM] for a in ACCOUNTS]
+    presences = [o.view.self_presence for o in occupancies]
+    assert all(p is not None for p in presences)
+    first = occupancies[0]
+    for other in occupancies[1:]:
+        presence, expected = other.view.self_presence, first.view.self_presence
+        assert presence is not None and expected is not None
+        assert presence.children is expected.children
+        assert other.join.children is first.join.children
+        assert other.view.flags is first.view.flags == frozenset({100, 170})
+
+
+def test_a_quiet_occupancy_makes_no_message_memory_and_no_id_tracking() -> None:
+    """Remembered message keys and tracked ids are made by the first message, not the join."""
+    router = join_with_self(ACCOUNTS[0], "quiet")
+    occupancy = router._core.table.accounts[ACCOUNTS[0]].rooms[ROOM]
+    assert occupancy.view.passed is None
+    assert occupancy.sent_ids is None
+    assert occupancy.pending == {}
+    assert list(occupancy.attached) == [ACCOUNTS[0].with_resource("phone")]
+
+
+def test_moved_and_cancelled_deadlines_do_not_pile_up() -> None:
+    """Stale heap entries are dropped once they pass a quarter of the live ones: the heap
+    stays within 5/4 of the live deadlines (plus a constant), whatever the number of moves."""
+    core = Core(Config())
+    timers = core.timers
+    room = JID.parse("room@muc.example.net")
+    for n in range(10_000):
+        timers.schedule(("ping", ACCOUNTS[0], room), float(n))
+        timers.schedule(("state", ACCOUNTS[n % 3], room), 5.0)
+        timers.cancel(("state", ACCOUNTS[n % 3], room))
+        assert len(timers._heap) <= len(timers._when) * 5 // 4 + 17
+    assert timers.items() == [(9999.0, ("ping", ACCOUNTS[0], room))]
+    assert timers.pop_due(10_000.0) == ("ping", ACCOUNTS[0], room)
+    assert timers.pop_due(10_000.0) is None
+    assert timers.next_deadline() is None

@@ -33,6 +33,7 @@ from minimix_core import (
     Deliver,
     Discard,
     DiscardReason,
+    FromSession,
     OccupancyState,
     Router,
     Send,
@@ -218,7 +219,7 @@ def test_corrupted_parts_fail_clearly() -> None:
     h = Harness()
     h.joined(PHONE)
     snap = h.router.snapshot()
-    snap["accounts"][0]["rooms"][0]["join"][0] = "stream"
+    snap["accounts"][0]["rooms"][0]["j"][1] = "stream"
     with pytest.raises(SnapshotError, match="not a stanza kind"):
         Router.restore(snap, now=0.0)
     snap = h.router.snapshot()
@@ -470,7 +471,7 @@ def test_an_absent_occupancy_in_a_snapshot_is_refused() -> None:
     h = Harness()
     h.joined(PHONE)
     snap = json.loads(json.dumps(h.router.snapshot()))
-    snap["accounts"][0]["rooms"][0]["state"] = "absent"
+    snap["accounts"][0]["rooms"][0]["s"] = "absent"
     with pytest.raises(SnapshotError, match="cannot be absent"):
         Router.restore(snap, now=0.0)
 
@@ -482,3 +483,48 @@ def test_a_version_1_occupancy_without_history_restores() -> None:
         room["history"] = None
     router = Router.restore(old, now=1_800_000_010.0, sessions=True)
     assert all(o.view.history is None for o in router._core.table.accounts[ALICE].rooms.values())
+
+
+def test_each_payload_is_written_once_and_comes_back_exact() -> None:
+    """Accounts in one room keep equal presences: the snapshot holds each payload (with the
+    stanza's own attributes, such as xml:lang) once, and the restored stanzas are equal."""
+    router = Router()
+    accounts = [JID.parse(f"user{n}@example.org") for n in range(3)]
+    for n, account in enumerate(accounts):
+        session, own = account.with_resource("phone"), f"user{n}"
+        router.handle(FromSession(session=session, stanza=join(own)), now=0.0)
+        for nick in ("bob", own):
+            codes = "<status code='110'/>" if nick == own else ""
+            presence = (
+                f"<presence from='{ROOM}/{nick}' to='{account}' xml:lang='en'>"
+                f"<x xmlns='http://jabber.org/protocol/muc#user'>"
+                f"<item affiliation='none' role='participant'/>{codes}</x></presence>"
+            )
+            router.handle(ToAccount(stanza=x(presence)), now=0.0)
+    snap = json.loads(json.dumps(router.snapshot()))
+    bob_payloads = [p for p in snap["payloads"] if len(p) == 2]  # those with attributes
+    assert len(bob_payloads) == 2  # bob's presence and the self-presence, once each
+    restored = Router.restore(snap, now=0.0, sessions=True)
+    for account in accounts:
+        before = router._core.table.accounts[account].rooms[ROOM].view
+        after = restored._core.table.accounts[account].rooms[ROOM].view
+        assert after.occupants == before.occupants
+        assert after.self_presence == before.self_presence
+        assert after.occupants["bob"].attrs == (
+            ("{http://www.w3.org/XML/1998/namespace}lang", "en"),
+        )
+    assert restored.snapshot() == snap
+
+
+def test_missing_jids_and_nicks_in_a_snapshot_are_refused() -> None:
+    """A session without a JID, or an occupant with neither a nick nor a resource."""
+    h = Harness()
+    h.joined(PHONE)
+    snap = json.loads(json.dumps(h.router.snapshot()))
+    snap["accounts"][0]["rooms"][0]["a"][0][0] = None
+    with pytest.raises(SnapshotError, match="a JID is missing"):
+        Router.restore(snap, now=0.0)
+    snap = json.loads(json.dumps(h.router.snapshot()))
+    snap["accounts"][0]["rooms"][0]["v"]["o"] = [[[0, "presence", None, str(ROOM), str(ALICE)]]]
+    with pytest.raises(SnapshotError, match="an occupant without a nick"):
+        Router.restore(snap, now=0.0)

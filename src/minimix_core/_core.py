@@ -8,7 +8,7 @@ from collections import OrderedDict
 from ._autojoin import AutojoinQueue
 from ._config import Config
 from ._jid import JID
-from ._stanza import Element, payload_size
+from ._stanza import Element, Stanza, payload_size
 from ._table import Account, Table
 
 __all__ = ["Core", "TimerKey", "Timers"]
@@ -18,20 +18,38 @@ TimerKey = tuple[str, JID, "JID | str"]
 
 
 class Timers:
-    """Deadlines by key, earliest first; cancelled or moved deadlines are skipped lazily."""
+    """Deadlines by key, earliest first; cancelled or moved deadlines are skipped lazily.
+
+    The heap entry ``(when, seq, key)`` is also what ``_when`` maps the key to: a live
+    entry is the very object the key points at, so one tuple per deadline is kept. Stale
+    entries (cancelled, moved: a join's deadline once the room answered) are dropped when
+    they reach the top, or all at once when they pass a quarter of the live ones: a pass
+    over the heap every n/4 cancels, O(1) amortized, and most occupancies keep one entry
+    (their keep-alive), not two.
+    """
 
     __slots__ = ("_heap", "_seq", "_when")
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, TimerKey]] = []
-        self._when: dict[TimerKey, tuple[float, int]] = {}
+        self._when: dict[TimerKey, tuple[float, int, TimerKey]] = {}
         self._seq = 0  # orders equal deadlines by when they were set
 
     def schedule(self, key: TimerKey, when: float) -> None:
         """Set (or move) the deadline of ``key``."""
         self._seq += 1
-        self._when[key] = (when, self._seq)
-        heapq.heappush(self._heap, (when, self._seq, key))
+        entry = (when, self._seq, key)
+        self._when[key] = entry
+        heap = self._heap
+        heapq.heappush(heap, entry)
+        if len(heap) > len(self._when) * 5 // 4 + 16:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Keep only the live entries."""
+        live = self._when
+        self._heap = [entry for entry in self._heap if live.get(entry[2]) is entry]
+        heapq.heapify(self._heap)
 
     def cancel(self, key: TimerKey) -> None:
         """Forget ``key``'s deadline, if it has one."""
@@ -44,7 +62,7 @@ class Timers:
 
     def _drop_stale(self) -> None:
         heap = self._heap
-        while heap and self._when.get(heap[0][2]) != heap[0][:2]:
+        while heap and self._when.get(heap[0][2]) is not heap[0]:
             heapq.heappop(heap)
 
     def next_deadline(self) -> float | None:
@@ -57,8 +75,8 @@ class Timers:
 
         Snapshots keep this order, so equal deadlines fire in the same order after a restore.
         """
-        ordered = sorted(self._when.items(), key=lambda item: item[1])
-        return [(when, key) for key, (when, _) in ordered]
+        ordered = sorted(self._when.values(), key=lambda entry: entry[1])
+        return [(when, key) for when, _, key in ordered]
 
     def pop_due(self, now: float) -> TimerKey | None:
         """The earliest key due at ``now``, removed; ``None`` when nothing is due.
@@ -137,6 +155,15 @@ class Core:
         pool[children] = children
         self.payload_bytes += size
         return children
+
+    def share_payload(self, stanza: Stanza) -> Stanza:
+        """``stanza`` with its payload replaced by the pooled copy (:meth:`share`), if any.
+
+        For the stanzas an occupancy keeps (self-presence, join): every account in the
+        room has an equal one.
+        """
+        children = self.share(stanza.children)
+        return stanza if children is stanza.children else stanza._replace(children=children)
 
     def forget_if_idle(self, account: Account) -> None:
         """Drop an account's entry once it holds nothing.

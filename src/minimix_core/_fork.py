@@ -5,7 +5,7 @@ from __future__ import annotations
 from ._actions import Action, Deliver, Discard, DiscardReason
 from ._muc import FLAG_CHANGES, status_codes
 from ._stanza import Stanza
-from ._table import Occupancy
+from ._table import Occupancy, flag_set
 
 __all__ = ["error_to_sender", "fork", "note_flags", "stale"]
 
@@ -36,7 +36,8 @@ def error_to_sender(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
     A presence error that answers nothing a session sent is a late answer to the
     router's own (stale).
     """
-    sender = None if stanza.id is None else occupancy.sent_ids.pop(stanza.id, None)
+    sent = occupancy.sent_ids
+    sender = None if stanza.id is None or sent is None else sent.pop(stanza.id, None)
     if sender is not None and sender in occupancy.audience():
         return [Deliver(session=sender, stanza=stanza.with_to(sender))]
     if stanza.kind == "presence" or sender is not None:
@@ -46,12 +47,9 @@ def error_to_sender(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
 
 def note_flags(occupancy: Occupancy, stanza: Stanza) -> None:
     """Configuration-change codes (§10.2.1) that late joiners' self-presence must show."""
-    flags = occupancy.view.flags
+    view = occupancy.view
     for code in status_codes(stanza):
         change = FLAG_CHANGES.get(code)
         if change is not None:
             flag, on = change
-            if on:
-                flags.add(flag)
-            else:
-                flags.discard(flag)
+            view.flags = flag_set(view.flags | {flag} if on else view.flags - {flag})

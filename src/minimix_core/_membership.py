@@ -47,14 +47,14 @@ def send_join(
     first = next(iter(occupancy.pending.items()), None)
     if first is not None:
         session, attachment = first
-        occupancy.join = join_stanza(
-            account.jid, occupancy.room, attachment.nick, attachment.request
+        occupancy.join = core.share_payload(
+            join_stanza(account.jid, occupancy.room, attachment.nick, attachment.request)
         )
         occupancy.joiner = session
         occupancy.sent_payload = attachment.payload
     join = occupancy.join
     occupancy.view = RoomView()
-    occupancy.sent_ids = {}
+    occupancy.sent_ids = None
     occupancy.rejoin_attempts = 0
     transition(core, account, occupancy, event, _S.JOINING, request_id=join.id)
     return [Send(stanza=join)]
@@ -217,7 +217,10 @@ def track_id(occupancy: Occupancy, stanza_id: str | None, session: JID, config: 
     if stanza_id is None:
         return
     sent = occupancy.sent_ids
-    sent.pop(stanza_id, None)
+    if sent is None:
+        sent = occupancy.sent_ids = {}
+    else:
+        sent.pop(stanza_id, None)
     sent[stanza_id] = session
     if len(sent) > config.max_tracked_ids:
         del sent[next(iter(sent))]

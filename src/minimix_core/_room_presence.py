@@ -18,7 +18,7 @@ from ._membership import leave_answered, leave_room
 from ._muc import ITEM, ROOM_FLAG_CODES, USER_X, error_condition, error_type, status_codes
 from ._stanza import Element, Stanza, payload_size, same_payload
 from ._synth import departed_item, fork_self_presence, late_join, removal_for_session
-from ._table import Account, Occupancy
+from ._table import Account, Occupancy, flag_set
 
 __all__ = ["presence", "resync_over"]
 
@@ -128,7 +128,7 @@ def _self_available(
         return stale(stanza)  # a duplicated or late self-presence: the rejoin is due anyway
     view = occupancy.view
     view.nick = nick
-    previous, view.self_presence = view.self_presence, stanza
+    previous, view.self_presence = view.self_presence, core.share_payload(stanza)
     if state is _S.JOINED:
         note_flags(occupancy, stanza)
         return fork(occupancy, stanza) + _nick_changed(core, account, occupancy, nick)
@@ -138,10 +138,13 @@ def _self_available(
         return _rejoined(core, account, occupancy, stanza, previous)
     # The account's join succeeded: 110 says the occupant list is complete (§7.2.2).
     view.joined_at = core.now
-    view.flags = set(codes & ROOM_FLAG_CODES)
+    view.flags = flag_set(codes & ROOM_FLAG_CODES)
     view.created = 201 in codes
     pending, occupancy.pending = occupancy.pending, {}
-    occupancy.attached.update(pending)
+    # The waiting sessions' dict becomes the attached one (nobody is attached before the
+    # account's join succeeds): one dict per occupancy, not two.
+    attached = occupancy.attached
+    occupancy.attached = {**attached, **pending} if attached else pending
     account.blocked.pop(occupancy.room, None)
     if not pending:  # an autojoin: the account is in, with nobody to tell yet
         discard: list[Action] = [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]

@@ -165,7 +165,9 @@ def _historic(
         archived: list[Action] = [_archive(account, stanza)] if config.archive else []
         return archived + fork(occupancy, stanza)
     passed = view.passed
-    if key in passed:
+    if passed is None:
+        passed = view.passed = {}
+    elif key in passed:
         # Sent again (a retransmission, a rejoin's history): the sessions have it.
         reason = DiscardReason.RESYNC if occupancy.resync is not None else DiscardReason.DUPLICATE
         return [Discard(stanza=stanza, reason=reason)]

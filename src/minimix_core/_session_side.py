@@ -137,7 +137,7 @@ def _join(
     attachment = Attachment(
         join_id=stanza.id,
         nick=nick,
-        request=stanza,
+        request=core.share_payload(stanza),
         payload=payload_of(stanza),
         seq=core.next_seq(),
     )

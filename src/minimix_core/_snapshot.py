@@ -1,8 +1,18 @@
 """Snapshots: everything a router knows, as JSON-safe data, and back.
 
 The format is versioned. Stanzas are kept as nested lists (never as XML text, which only
-the XML edge writes): an element is ``[tag, attrs, children, text, tail]`` and a stanza
-``[kind, type, from, to, id, attrs, children]``.
+the XML edge writes). Version 2 is compact, about 0.5 KB of JSON per occupancy:
+
+- ``payloads``: each distinct payload once, ``[children]`` or ``[children, attrs]``; an
+  element is ``[tag, attrs, children, text, tail]`` without its trailing empty fields.
+- a stanza is ``[payload, kind, type, from, to, id]`` (trailing ``null`` left out); in an
+  account, its own JID is ``""`` and a full JID of the room (of the account, for
+  sessions) is ``"/resource"``.
+- occupancies and room views use short keys and leave out fields at their default.
+- ``accounts[].jid``, ``accounts[].sessions[][0]`` and ``accounts[].rooms[].room`` are
+  full JIDs: hosts read them. Timers name their account and room by their place.
+
+Version 1 (inline payloads, full JIDs, long keys) is read by :func:`upgrade_v1`.
 """
 
 from __future__ import annotations
@@ -18,7 +28,16 @@ from ._history import History, message_key
 from ._jid import JID
 from ._lifecycle import OccupancyState
 from ._stanza import Element, Stanza, payload_size
-from ._table import Account, Attachment, NickChange, Occupancy, PendingIQ, RoomMemory, RoomView
+from ._table import (
+    Account,
+    Attachment,
+    NickChange,
+    Occupancy,
+    PendingIQ,
+    RoomMemory,
+    RoomView,
+    flag_set,
+)
 
 __all__ = ["FORMAT", "VERSION", "SnapshotError", "adopt_into", "dump_core", "load_core"]
 
@@ -32,87 +51,181 @@ class SnapshotError(ValueError):
     """A snapshot that cannot be restored: wrong format, unknown version, or malformed."""
 
 
+class _Writer:
+    """Turns the table into JSON-safe data, each payload once.
+
+    Stanzas and elements are nested lists (trailing defaults left out). A payload (a
+    stanza's children and its extra attributes, a session's presence payload) goes once
+    into the snapshot's ``payloads`` table, as ``[children]`` or ``[children, attrs]``,
+    and is referred to by its index: the accounts in one room keep equal ones. Inside an
+    account, its own JID is written ``""`` and a full JID of the context (the room, for
+    stanzas; the account, for sessions) as ``"/resource"``.
+    """
+
+    __slots__ = ("account", "index", "payloads", "room")
+
+    def __init__(self) -> None:
+        self.payloads: list[Json] = []
+        self.index: dict[tuple[tuple[tuple[str, str], ...], tuple[Element, ...]], int] = {}
+        self.account = ""
+        self.room = ""
+
+    def payload(
+        self, children: tuple[Element, ...], attrs: tuple[tuple[str, str], ...] = ()
+    ) -> int:
+        key = (attrs, children)
+        number = self.index.get(key)
+        if number is None:
+            number = self.index[key] = len(self.payloads)
+            entry: list[Json] = [[_element(c) for c in children]]
+            if attrs:
+                entry.append([list(a) for a in attrs])
+            self.payloads.append(entry)
+        return number
+
+    def jid(self, jid: JID | None, base: str) -> str | None:
+        if jid is None:
+            return None
+        text = str(jid)
+        if text == self.account:
+            return ""
+        if jid.resource is not None and text.startswith(base) and text[len(base)] == "/":
+            return text[len(base) :]
+        return text
+
+    def stanza(self, s: Stanza | None) -> Json:
+        if s is None:
+            return None
+        room = self.room
+        out = [
+            self.payload(s.children, s.attrs),
+            s.kind,
+            s.type,
+            self.jid(s.from_, room),
+            self.jid(s.to, room),
+            s.id,
+        ]
+        while out[-1] is None:
+            out.pop()
+        return out
+
+
 def _element(el: Element) -> Json:
-    return [
+    out = [
         el.tag,
         [list(a) for a in el.attrs],
         [_element(c) for c in el.children],
         el.text,
         el.tail,
     ]
+    while out[-1] is None or out[-1] == []:  # trailing defaults; a text "" stays
+        out.pop()
+    return out
+
+
+class _Reader:
+    """The inverse of :class:`_Writer`; also reads version 1's inline stanzas and JIDs."""
+
+    __slots__ = ("account", "payloads", "room")
+
+    def __init__(self, payloads: list[Json] | None = None) -> None:
+        self.payloads: list[tuple[tuple[tuple[str, str], ...], tuple[Element, ...]]] = [
+            (
+                tuple((str(k), str(v)) for k, v in (more[0] if more else ())),
+                tuple(_load_element(e) for e in children),
+            )
+            for children, *more in payloads or ()
+        ]
+        self.account: JID | None = None
+        self.room: JID | None = None
+
+    def payload(self, data: Json) -> tuple[Element, ...]:
+        if isinstance(data, int) and not isinstance(data, bool):
+            return self.payloads[data][1]
+        return tuple(_load_element(e) for e in data)  # version 1: inline
+
+    def jid(self, text: Json, base: JID | None) -> JID | None:
+        if text is None:
+            return None
+        text = str(text)
+        if text == "" and self.account is not None:
+            return self.account
+        if text.startswith("/") and base is not None:
+            return base.with_resource(text[1:])
+        return JID.parse(text)
+
+    def stanza(self, data: Json) -> Stanza:
+        if isinstance(data[0], str):  # version 1: attributes and children inline
+            kind, type_, from_, to, id_, inline, children = data
+            attrs = tuple((str(k), str(v)) for k, v in inline)
+            payload = self.payload(children)
+        else:
+            fields: list[Json] = list(data)
+            number, kind, type_, from_, to, id_ = fields + [None] * (6 - len(fields))
+            attrs, payload = self.payloads[int(number)]
+        if kind not in ("message", "presence", "iq"):
+            raise SnapshotError(f"not a stanza kind: {kind!r}")
+        return Stanza(
+            kind,
+            type=type_,
+            from_=self.jid(from_, self.room),
+            to=self.jid(to, self.room),
+            id=id_,
+            attrs=attrs,
+            children=payload,
+        )
+
+    def full(self, text: Json, base: JID | None) -> JID:
+        jid = self.jid(text, base)
+        if jid is None:
+            raise SnapshotError("a JID is missing")
+        return jid
+
+    def maybe_stanza(self, data: Json) -> Stanza | None:
+        return None if data is None else self.stanza(data)
 
 
 def _load_element(data: Json) -> Element:
-    tag, attrs, children, text, tail = data
+    fields: list[Json] = list(data)
+    tag, attrs, children, text, tail = fields + [None] * (5 - len(fields))
     return Element(
         str(tag),
-        tuple((str(k), str(v)) for k, v in attrs),
-        tuple(_load_element(c) for c in children),
+        tuple((str(k), str(v)) for k, v in attrs or ()),
+        tuple(_load_element(c) for c in children or ()),
         None if text is None else str(text),
         None if tail is None else str(tail),
     )
 
 
-def _jid(jid: JID | None) -> str | None:
-    return None if jid is None else str(jid)
-
-
-def _load_jid(text: Json) -> JID | None:
-    return None if text is None else JID.parse(str(text))
-
-
-def _stanza(s: Stanza | None) -> Json:
-    if s is None:
-        return None
-    children = [_element(c) for c in s.children]
-    return [s.kind, s.type, _jid(s.from_), _jid(s.to), s.id, [list(a) for a in s.attrs], children]
-
-
-def _load_stanza(data: Json) -> Stanza:
-    kind, type_, from_, to, id_, attrs, children = data
-    if kind not in ("message", "presence", "iq"):
-        raise SnapshotError(f"not a stanza kind: {kind!r}")
-    return Stanza(
-        kind,
-        type=type_,
-        from_=_load_jid(from_),
-        to=_load_jid(to),
-        id=id_,
-        attrs=tuple((str(k), str(v)) for k, v in attrs),
-        children=tuple(_load_element(c) for c in children),
-    )
-
-
-def _maybe_stanza(data: Json) -> Stanza | None:
-    return None if data is None else _load_stanza(data)
-
-
-def _attachments(group: dict[JID, Attachment]) -> Json:
-    return [
-        [
-            str(s),
+def _attachments(w: _Writer, group: dict[JID, Attachment]) -> Json:
+    out = []
+    for s, a in group.items():
+        item = [
+            w.jid(s, w.account),
             a.join_id,
             a.nick,
-            _stanza(a.request),
-            [_element(e) for e in a.payload],
+            w.stanza(a.request),
+            w.payload(a.payload),
             a.seq,
-            [a.position, a.since, a.bounced, a.left, a.leave_id],
         ]
-        for s, a in group.items()
-    ]
+        more = [a.position, a.since, a.bounced, a.left, a.leave_id]
+        if more != [None, 0, None, False, None]:
+            item.append(more)
+        out.append(item)
+    return out
 
 
-def _load_attachments(data: Json) -> dict[JID, Attachment]:
+def _load_attachments(r: _Reader, data: Json) -> dict[JID, Attachment]:
     out: dict[JID, Attachment] = {}
     for session, join_id, nick, request, payload, seq, *more in data:
-        attachment = out[JID.parse(session)] = Attachment(
+        attachment = out[r.full(session, r.account)] = Attachment(
             join_id=join_id,
             nick=str(nick),
-            request=_load_stanza(request),
-            payload=tuple(_load_element(e) for e in payload),
+            request=r.stanza(request),
+            payload=r.payload(payload),
             seq=int(seq),
         )
-        if more:  # version 1 had none of these
+        if more:  # version 1 had none of these; version 2 leaves out the defaults
             [[position, since, bounced, left, leave_id]] = more
             attachment.position = None if position is None else int(position)
             attachment.since = int(since)
@@ -122,85 +235,201 @@ def _load_attachments(data: Json) -> dict[JID, Attachment]:
     return out
 
 
-def _view(v: RoomView) -> Json:
+def _trimmed(
+    fields: dict[str, Json], defaults: Mapping[str, Json], short: Mapping[str, str]
+) -> dict[str, Json]:
+    """``fields`` under their short keys, without those at their default value."""
+    return {short[k]: v for k, v in fields.items() if k not in defaults or v != defaults[k]}
+
+
+def _expanded(
+    data: Mapping[str, Json], defaults: Mapping[str, Json], long: Mapping[str, str]
+) -> dict[str, Json]:
+    """The inverse of :func:`_trimmed` (long keys, as version 1's upgrade writes, pass)."""
+    return {**defaults, **{long.get(k, k): v for k, v in data.items()}}
+
+
+_VIEW_KEYS: Final[Mapping[str, str]] = {
+    "nick": "n",
+    "self": "s",
+    "occupants": "o",
+    "room_presence": "rp",
+    "subject": "t",
+    "flags": "f",
+    "created": "c",
+    "history": "h",
+    "passed": "k",
+    "last_message_at": "lm",
+    "joined_at": "ja",
+}
+_OCCUPANCY_KEYS: Final[Mapping[str, str]] = {
+    "room": "room",  # hosts read it (the rooms an account holds)
+    "state": "s",
+    "join": "j",
+    "request_id": "q",
+    "view": "v",
+    "joiner": "by",
+    "attached": "a",
+    "pending": "p",
+    "leaving": "l",
+    "sent_ids": "ids",
+    "sent_payload": "sp",
+    "nick_change": "nc",
+    "last_seen": "ls",
+    "ping_id": "pi",
+    "ping_failures": "pf",
+    "rejoin_attempts": "ra",
+    "restored": "rd",
+    "resync": "rs",
+}
+_LONG_VIEW_KEYS: Final = {v: k for k, v in _VIEW_KEYS.items()}
+_LONG_OCCUPANCY_KEYS: Final = {v: k for k, v in _OCCUPANCY_KEYS.items()}
+
+
+_VIEW_DEFAULTS: Final[Mapping[str, Json]] = {
+    "nick": None,
+    "self": None,
+    "occupants": [],
+    "room_presence": None,
+    "subject": None,
+    "flags": [],
+    "created": False,
+    "history": None,
+    "passed": [],
+    "last_message_at": None,
+    "joined_at": 0.0,
+}
+
+
+def _view(w: _Writer, v: RoomView) -> Json:
     history = v.history
-    return {
-        "nick": v.nick,
-        "self": _stanza(v.self_presence),
-        "occupants": [[n, _stanza(p)] for n, p in v.occupants.items()],
-        "room_presence": _stanza(v.room_presence),
-        "subject": _stanza(v.subject),
-        "flags": sorted(v.flags),
-        "created": v.created,
-        "history": None if history is None else history.dump(_stanza),
-        "passed": list(v.passed),
-        "last_message_at": v.last_message_at,
-        "joined_at": v.joined_at,
-    }
+    return _trimmed(
+        {
+            "nick": v.nick,
+            "self": w.stanza(v.self_presence),
+            # An occupant's nick is its presence's resource, unless written before it.
+            "occupants": [
+                [w.stanza(p)] if p.from_ is not None and p.from_.resource == n else [n, w.stanza(p)]
+                for n, p in v.occupants.items()
+            ],
+            "room_presence": w.stanza(v.room_presence),
+            "subject": w.stanza(v.subject),
+            "flags": sorted(v.flags),
+            "created": v.created,
+            "history": None if history is None else history.dump(w.stanza),
+            "passed": [] if v.passed is None else list(v.passed),
+            "last_message_at": v.last_message_at,
+            "joined_at": v.joined_at,
+        },
+        _VIEW_DEFAULTS,
+        _VIEW_KEYS,
+    )
 
 
-def _load_view(data: Json) -> RoomView:
+def _load_view(r: _Reader, data: Json) -> RoomView:
+    data = _expanded(data, _VIEW_DEFAULTS, _LONG_VIEW_KEYS)
     v = RoomView()
     v.nick = data["nick"]
-    v.self_presence = _maybe_stanza(data["self"])
-    v.occupants = {str(n): _load_stanza(p) for n, p in data["occupants"]}
+    v.self_presence = r.maybe_stanza(data["self"])
+    for *named, p in data["occupants"]:
+        presence = r.stanza(p)
+        nick = str(named[0]) if named else presence.from_ and presence.from_.resource
+        if nick is None:
+            raise SnapshotError("an occupant without a nick")
+        v.occupants[nick] = presence
     v.occupant_bytes = sum(payload_size(p.children) for p in v.occupants.values())
-    v.room_presence = _maybe_stanza(data["room_presence"])
-    v.subject = _maybe_stanza(data["subject"])
-    v.flags = {int(f) for f in data["flags"]}
+    v.room_presence = r.maybe_stanza(data["room_presence"])
+    v.subject = r.maybe_stanza(data["subject"])
+    v.flags = flag_set(int(f) for f in data["flags"])
     v.created = bool(data["created"])
     if data["history"] is not None:
-        v.history = History.load(data["history"], _load_stanza)
-    v.passed = {str(k): None for k in data["passed"]}
+        v.history = History.load(data["history"], r.stanza)
+    v.passed = {str(k): None for k in data["passed"]} or None
     v.last_message_at = None if data["last_message_at"] is None else float(data["last_message_at"])
     v.joined_at = float(data["joined_at"])
     return v
 
 
-def _occupancy(o: Occupancy) -> Json:
+_OCCUPANCY_DEFAULTS: Final[Mapping[str, Json]] = {
+    "request_id": None,
+    "joiner": None,
+    "attached": [],
+    "pending": [],
+    "leaving": [],
+    "sent_ids": [],
+    "sent_payload": [],
+    "nick_change": None,
+    "last_seen": 0.0,
+    "ping_id": None,
+    "ping_failures": 0,
+    "rejoin_attempts": 0,
+    "restored": False,
+    "resync": None,
+}
+
+
+def _occupancy(w: _Writer, o: Occupancy) -> Json:
     change = o.nick_change
-    return {
-        "room": str(o.room),
-        "state": o.state.value,
-        "join": _stanza(o.join),
-        "request_id": o.request_id,
-        "view": _view(o.view),
-        "joiner": _jid(o.joiner),
-        "attached": _attachments(o.attached),
-        "pending": _attachments(o.pending),
-        "leaving": _attachments(o.leaving),
-        "sent_ids": [[i, str(s)] for i, s in o.sent_ids.items()],
-        "sent_payload": [_element(e) for e in o.sent_payload],
-        "nick_change": None
-        if change is None
-        else [_jid(change.session), change.nick, change.request_id, change.sent_id, change.resync],
-        "last_seen": o.last_seen,
-        "ping_id": o.ping_id,
-        "ping_failures": o.ping_failures,
-        "rejoin_attempts": o.rejoin_attempts,
-        "restored": o.restored,
-        "resync": None if o.resync is None else list(o.resync),
-    }
+    w.room = str(o.room)
+    account = w.account
+    return _trimmed(
+        {
+            "room": w.room,
+            "state": o.state.value,
+            "join": w.stanza(o.join),
+            "request_id": o.request_id,
+            "view": _view(w, o.view),
+            "joiner": w.jid(o.joiner, account),
+            "attached": _attachments(w, o.attached),
+            "pending": _attachments(w, o.pending),
+            "leaving": _attachments(w, o.leaving),
+            "sent_ids": []
+            if o.sent_ids is None
+            else [[i, w.jid(s, account)] for i, s in o.sent_ids.items()],
+            "sent_payload": [] if not o.sent_payload else w.payload(o.sent_payload),
+            "nick_change": None
+            if change is None
+            else [
+                w.jid(change.session, account),
+                change.nick,
+                change.request_id,
+                change.sent_id,
+                change.resync,
+            ],
+            "last_seen": o.last_seen,
+            "ping_id": o.ping_id,
+            "ping_failures": o.ping_failures,
+            "rejoin_attempts": o.rejoin_attempts,
+            "restored": o.restored,
+            "resync": None if o.resync is None else list(o.resync),
+        },
+        _OCCUPANCY_DEFAULTS,
+        _OCCUPANCY_KEYS,
+    )
 
 
-def _load_occupancy(data: Json) -> Occupancy:
-    o = Occupancy(JID.parse(data["room"]), _load_stanza(data["join"]))
+def _load_occupancy(r: _Reader, data: Json) -> Occupancy:
+    data = _expanded(data, _OCCUPANCY_DEFAULTS, _LONG_OCCUPANCY_KEYS)
+    room = JID.parse(data["room"])
+    r.room = room
+    account = r.account
+    o = Occupancy(room, r.stanza(data["join"]))
     o.state = OccupancyState(data["state"])
     if o.state is OccupancyState.ABSENT:
         raise SnapshotError("an occupancy cannot be absent")
     o.request_id = data["request_id"]
-    o.view = _load_view(data["view"])
-    o.joiner = _load_jid(data["joiner"])
-    o.attached = _load_attachments(data["attached"])
-    o.pending = _load_attachments(data["pending"])
-    o.leaving = _load_attachments(data["leaving"])
-    o.sent_ids = {str(i): JID.parse(s) for i, s in data["sent_ids"]}
-    o.sent_payload = tuple(_load_element(e) for e in data["sent_payload"])
+    o.view = _load_view(r, data["view"])
+    o.joiner = r.jid(data["joiner"], account)
+    o.attached = _load_attachments(r, data["attached"])
+    o.pending = _load_attachments(r, data["pending"])
+    o.leaving = _load_attachments(r, data["leaving"])
+    o.sent_ids = {str(i): r.full(s, account) for i, s in data["sent_ids"]} or None
+    o.sent_payload = r.payload(data["sent_payload"])
     change = data["nick_change"]
     if change is not None:
         session, nick, request_id, sent_id, resync = change
         o.nick_change = NickChange(
-            _load_jid(session), str(nick), request_id, sent_id, resync=bool(resync)
+            r.jid(session, account), str(nick), request_id, sent_id, resync=bool(resync)
         )
     o.last_seen = float(data["last_seen"])
     o.ping_id = data["ping_id"]
@@ -211,19 +440,20 @@ def _load_occupancy(data: Json) -> Occupancy:
     return o
 
 
-def _memory(m: RoomMemory) -> Json:
+def _memory(w: _Writer, m: RoomMemory) -> Json:
     return {
         "seen": list(m.seen.items()),
         "last": m.last,
-        "positions": [[str(s), seq, at] for s, (seq, at) in m.positions.items()],
+        "positions": [[w.jid(s, w.account), seq, at] for s, (seq, at) in m.positions.items()],
     }
 
 
-def _load_memory(data: Json) -> RoomMemory:
+def _load_memory(r: _Reader, data: Json) -> RoomMemory:
     m = RoomMemory()
     m.seen = {str(k): int(n) for k, n in data["seen"]}
     m.last = int(data["last"])
-    m.positions = {JID.parse(s): (int(seq), float(at)) for s, seq, at in data["positions"]}
+    for s, seq, at in data["positions"]:
+        m.positions[r.full(s, r.account)] = (int(seq), float(at))
     return m
 
 
@@ -238,14 +468,20 @@ def _load_bookmark(data: Json) -> Bookmark:
     )
 
 
-def _account(a: Account) -> Json:
+def _account(w: _Writer, a: Account) -> Json:
+    w.account = account = str(a.jid)
+    place = {room: n for n, room in enumerate(a.rooms)}
     return {
-        "jid": str(a.jid),
+        "jid": account,
         "bookmarks": [_bookmark(m) for m in a.bookmarks.values()],
         "blocked": [_bookmark(m) for m in a.blocked.values()],
-        "memory": [[str(r), _memory(m)] for r, m in a.memory.items()],
-        "rooms": [_occupancy(o) for o in a.rooms.values()],
-        "sessions": [[str(s), [str(r) for r in rooms]] for s, rooms in a.sessions.items()],
+        "memory": [[str(r), _memory(w, m)] for r, m in a.memory.items()],
+        "rooms": [_occupancy(w, o) for o in a.rooms.values()],
+        # Hosts read the sessions' and the rooms' JIDs: written in full. A session's room
+        # is its place in "rooms" when it is there.
+        "sessions": [
+            [str(s), [place.get(r, str(r)) for r in rooms]] for s, rooms in a.sessions.items()
+        ],
         "pending_iqs": [
             [i, str(p.session), p.original_id, str(p.to), p.query_id, p.session_closed]
             for i, p in a.pending_iqs.items()
@@ -253,8 +489,9 @@ def _account(a: Account) -> Json:
     }
 
 
-def _load_account(data: Json) -> Account:
+def _load_account(r: _Reader, data: Json) -> Account:
     account = Account(JID.parse(data["jid"]))
+    r.account = account.jid
     for mark in data["bookmarks"]:
         bookmark = _load_bookmark(mark)
         account.bookmarks[bookmark.room] = bookmark
@@ -262,12 +499,15 @@ def _load_account(data: Json) -> Account:
         bookmark = _load_bookmark(mark)
         account.blocked[bookmark.room] = bookmark
     for room, memory in data["memory"]:
-        account.memory[JID.parse(room)] = _load_memory(memory)
+        account.memory[JID.parse(room)] = _load_memory(r, memory)
     for room in data["rooms"]:
-        occupancy = _load_occupancy(room)
+        occupancy = _load_occupancy(r, room)
         account.rooms[occupancy.room] = occupancy
-    for session, rooms in data["sessions"]:
-        account.sessions[JID.parse(session)] = {JID.parse(r): None for r in rooms}
+    rooms = list(account.rooms)
+    for session, linked in data["sessions"]:
+        account.sessions[JID.parse(session)] = {
+            rooms[j] if isinstance(j, int) else JID.parse(j): None for j in linked
+        }
     for iq_id, session, original, to, query_id, closed in data["pending_iqs"]:
         pending = PendingIQ(
             session=JID.parse(session), original_id=original, to=JID.parse(to), query_id=query_id
@@ -283,8 +523,22 @@ def dump_core(core: Core, accounts: frozenset[JID] | None = None) -> dict[str, J
     def wanted(jid: JID) -> bool:
         return accounts is None or jid in accounts
 
+    w = _Writer()
+    dumped = [a for a in core.table.accounts.values() if wanted(a.jid)]
+    # A timer names its account by its place in "accounts", and its room by its place in
+    # that account's "rooms", when they are there.
+    place = {a.jid: n for n, a in enumerate(dumped)}
+    rooms: dict[tuple[JID, JID | str], int] = {
+        (a.jid, room): n for a in dumped for n, room in enumerate(a.rooms)
+    }
     timers = [
-        [when, kind, str(account), str(detail), isinstance(detail, JID)]
+        [
+            when,
+            kind,
+            place.get(account, str(account)),
+            rooms.get((account, detail), str(detail)) if account in place else str(detail),
+            isinstance(detail, JID),
+        ]
         for when, (kind, account, detail) in core.timers.items()
         if wanted(account)
     ]
@@ -298,7 +552,8 @@ def dump_core(core: Core, accounts: frozenset[JID] | None = None) -> dict[str, J
         "join_queue_at": core.autojoins.next_deadline(),
         "join_pace": sorted(core.autojoins.pace().items()),
         "timers": timers,
-        "accounts": [_account(a) for a in core.table.accounts.values() if wanted(a.jid)],
+        "accounts": [_account(w, a) for a in dumped],
+        "payloads": w.payloads,
     }
 
 
@@ -357,15 +612,19 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
     for account, room in snapshot["join_queue"]:
         # The queue's first turn as it was (it may be overdue); each service's line follows.
         core.autojoins.push(JID.parse(account), JID.parse(room), now=core.now if at is None else at)
-    for when, kind, account, detail, is_jid in snapshot["timers"]:
+    accounts = snapshot["accounts"]
+    for when, kind, owner, about, is_jid in snapshot["timers"]:
+        holder = accounts[owner] if isinstance(owner, int) else {"jid": owner}
+        detail = holder["rooms"][about]["room"] if isinstance(about, int) else about
         key: TimerKey = (
             str(kind),
-            JID.parse(account),
+            JID.parse(holder["jid"]),
             JID.parse(detail) if is_jid else str(detail),
         )
         core.timers.schedule(key, float(when))
+    reader = _Reader(snapshot.get("payloads"))
     for data in snapshot["accounts"]:
-        account = _load_account(data)
+        account = _load_account(reader, data)
         core.table.accounts[account.jid] = account
     return core
 
@@ -387,7 +646,7 @@ def _after_restart(core: Core) -> None:
             occupancy.pending = {}
             occupancy.leaving = {}
             occupancy.nick_change = None
-            occupancy.sent_ids = {}
+            occupancy.sent_ids = None
             occupancy.ping_id = None
             occupancy.resync = None
             occupancy.request_id = None
@@ -447,7 +706,7 @@ def _occupancy_v1(o: Json) -> Json:
     entries = None
     if history is not None:
         entries = [
-            [message, at, message_key(_load_stanza(message), room), size, seq, False]
+            [message, at, message_key(_Reader().stanza(message), room), size, seq, False]
             for message, at, _, size, seq in history[1]
         ]
     change = o["nick_change"]

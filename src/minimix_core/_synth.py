@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 from ._jid import JID
 from ._muc import (
@@ -45,7 +46,24 @@ def with_statuses(stanza: Stanza, add: Iterable[int], drop: frozenset[int] = fro
 
     Codes already present are not repeated; a muc#user ``<x/>`` is created if missing.
     """
-    x = stanza.find(USER_X)
+    return stanza.replace(children=_edit_statuses(stanza.children, add, drop))
+
+
+@lru_cache(maxsize=1024)
+def _self_payload(children: tuple[Element, ...], codes: tuple[int, ...]) -> tuple[Element, ...]:
+    """A late joiner's self-presence payload: the room's, its status codes recomputed.
+
+    Every late join into a room builds the same one from the same cached self-presence
+    (the payload is pooled across accounts), so it is built once: a pure function of its
+    arguments, bounded, the same result whichever router asks.
+    """
+    return _edit_statuses(children, codes, _RECOMPUTED)
+
+
+def _edit_statuses(
+    payload: tuple[Element, ...], add: Iterable[int], drop: frozenset[int]
+) -> tuple[Element, ...]:
+    x = next((child for child in payload if child.tag == USER_X), None)
     kept: list[Element] = []
     present: set[int] = set()
     if x is not None:
@@ -59,10 +77,8 @@ def with_statuses(stanza: Stanza, add: Iterable[int], drop: frozenset[int] = fro
     kept.extend(_status(code) for code in sorted(set(add) - present))
     new_x = Element(USER_X, x.attrs if x is not None else (), tuple(kept))
     if x is None:
-        children = (*stanza.children, new_x)
-    else:
-        children = tuple(new_x if child is x else child for child in stanza.children)
-    return stanza.replace(children=children)
+        return (*payload, new_x)
+    return tuple(new_x if child is x else child for child in payload)
 
 
 def without_caps(stanza: Stanza) -> Stanza:
@@ -99,8 +115,8 @@ def _self_presence(
     codes = {110, *occupancy.view.flags}
     if occupancy.view.nick != attachment.nick:
         codes.add(210)
-    base = cached.replace(to=session, id=attachment.join_id)
-    return with_statuses(base, sorted(codes), drop=_RECOMPUTED)
+    payload = _self_payload(cached.children, tuple(sorted(codes)))
+    return cached.replace(to=session, id=attachment.join_id, children=payload)
 
 
 def late_join(

@@ -7,6 +7,8 @@ completely before they change anything, so a refused input leaves the table as i
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ._events import Bookmark
 from ._history import History
 from ._jid import JID
@@ -22,6 +24,7 @@ __all__ = [
     "RoomMemory",
     "RoomView",
     "Table",
+    "flag_set",
 ]
 
 
@@ -155,19 +158,34 @@ class RoomView:
         """The room's own presence (from its bare JID, as ejabberd sends with its caps)."""
         self.subject: Stanza | None = None
         """The room's latest subject message; ``None`` until the room sent one."""
-        self.flags: set[int] = set()
-        """Room status codes for self-presence: 100 (non-anonymous), 170 (logged)."""
+        self.flags: frozenset[int] = frozenset()
+        """Room status codes for self-presence: 100 (non-anonymous), 170 (logged); one
+        shared value per combination (:func:`flag_set`)."""
         self.created = False
         """The account's join created the room (201)."""
         self.history: History | None = None
         """The room's recent historic messages, made on the first one (most rooms are quiet)."""
-        self.passed: dict[str, None] = {}
+        self.passed: dict[str, None] | None = None
         """Keys of the messages passed on in this occupancy, newest last, at most
         ``Config.max_remembered_messages``: a repeat is not passed on twice, even when the
-        bounded history no longer holds it."""
+        bounded history no longer holds it. ``None`` until the first one (most occupancies
+        are quiet)."""
         self.last_message_at: float | None = None
         """When the newest historic message was sent (clamped to the router's clock)."""
         self.joined_at = 0.0
+
+
+_FLAG_SETS: dict[frozenset[int], frozenset[int]] = {}
+
+
+def flag_set(codes: Iterable[int]) -> frozenset[int]:
+    """The one shared frozenset of these room status codes (few combinations exist).
+
+    Every occupancy of a room keeps the same flags: one value for all of them, not a set
+    each.
+    """
+    flags = frozenset(codes)
+    return _FLAG_SETS.setdefault(flags, flags)
 
 
 class RoomMemory:
@@ -235,8 +253,9 @@ class Occupancy:
         self.pending: dict[JID, Attachment] = {}
         self.leaving: dict[JID, Attachment] = {}
         """Sessions that left last and wait for the room's answer."""
-        self.sent_ids: dict[str, JID] = {}
-        """Ids of stanzas sent for sessions, oldest first: errors go back to the sender."""
+        self.sent_ids: dict[str, JID] | None = None
+        """Ids of stanzas sent for sessions, oldest first: errors go back to the sender.
+        ``None`` until the first one."""
         self.last_seen = 0.0
         """When the room last sent the account anything but an error: the keep-alive
         measures silence."""

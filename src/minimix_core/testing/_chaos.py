@@ -387,7 +387,7 @@ class Story:
                 )
                 expect(
                     len(occupancy.view.occupants) <= config.max_occupants_per_room
-                    and len(occupancy.sent_ids) <= config.max_tracked_ids
+                    and len(occupancy.sent_ids or ()) <= config.max_tracked_ids
                     and len(occupancy.attached) + len(occupancy.pending)
                     <= config.max_sessions_per_room,
                     f"{where}: the occupancy is over its bounds",
