@@ -168,12 +168,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         command += "".join(f" --only {n}" for n in args.only or ())
         command += f" --write {args.write.as_posix()}"
         sections.insert(0, ("Method", _METHOD))
+        real = _realclients_section(args.write.parent / "realclients-figures.md")
+        if real is not None:
+            sections.append(real)
         text = markdown(
             figures, environment(), mode=mode, runtime=runtime, command=command, sections=sections
         )
         args.write.write_text(text, encoding="utf-8")
         print(f"wrote {args.write}")
     return 0
+
+
+def _realclients_section(path: Path) -> tuple[str, str] | None:
+    """The real-client throughput figures (written by ``realclients.py --figures``), folded in."""
+    if not path.exists():
+        return None
+    text = path.read_text(encoding="utf-8")
+    body = text.split("\n## ", 1)[1] if "\n## " in text else text
+    title, _, rest = body.partition("\n")
+    return (f"Through Prosody: {title}", rest.strip())
 
 
 if __name__ == "__main__":
