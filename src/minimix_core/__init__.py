@@ -19,7 +19,7 @@ from ._events import Bookmark, BookmarksChanged, Event, FromSession, SessionClos
 from ._jid import JID, InvalidJID
 from ._lifecycle import LifecycleError, OccupancyState
 from ._router import LocalProtocolError, Router
-from ._snapshot import SnapshotError
+from ._snapshot_codec import SnapshotError
 from ._stanza import CLIENT_NS, XML_LANG, Element, Stanza
 from ._view import OccupancyView
 from ._xml import StanzaParseError, parse_stanza, serialize

@@ -18,16 +18,18 @@ Version 1 (inline payloads, full JIDs, long keys) is read by :func:`upgrade_v1`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Final
 
 from ._autojoin import AutojoinQueue
 from ._config import Config
 from ._core import Core, TimerKey
 from ._events import Bookmark
-from ._history import History, message_key
+from ._history import History
 from ._jid import JID
 from ._lifecycle import OccupancyState
-from ._stanza import Element, Stanza, payload_size
+from ._snapshot_codec import Json, Reader, SnapshotError, Writer
+from ._snapshot_v1 import upgrade_v1
+from ._stanza import payload_size
 from ._table import (
     Account,
     Attachment,
@@ -44,160 +46,8 @@ __all__ = ["FORMAT", "VERSION", "SnapshotError", "adopt_into", "dump_core", "loa
 FORMAT: Final = "minimix_core.snapshot"
 VERSION: Final = 2
 
-Json = Any  # what json.loads gives back: checked field by field while loading
 
-
-class SnapshotError(ValueError):
-    """A snapshot that cannot be restored: wrong format, unknown version, or malformed."""
-
-
-class _Writer:
-    """Turns the table into JSON-safe data, each payload once.
-
-    Stanzas and elements are nested lists (trailing defaults left out). A payload (a
-    stanza's children and its extra attributes, a session's presence payload) goes once
-    into the snapshot's ``payloads`` table, as ``[children]`` or ``[children, attrs]``,
-    and is referred to by its index: the accounts in one room keep equal ones. Inside an
-    account, its own JID is written ``""`` and a full JID of the context (the room, for
-    stanzas; the account, for sessions) as ``"/resource"``.
-    """
-
-    __slots__ = ("account", "index", "payloads", "room")
-
-    def __init__(self) -> None:
-        self.payloads: list[Json] = []
-        self.index: dict[tuple[tuple[tuple[str, str], ...], tuple[Element, ...]], int] = {}
-        self.account = ""
-        self.room = ""
-
-    def payload(
-        self, children: tuple[Element, ...], attrs: tuple[tuple[str, str], ...] = ()
-    ) -> int:
-        key = (attrs, children)
-        number = self.index.get(key)
-        if number is None:
-            number = self.index[key] = len(self.payloads)
-            entry: list[Json] = [[_element(c) for c in children]]
-            if attrs:
-                entry.append([list(a) for a in attrs])
-            self.payloads.append(entry)
-        return number
-
-    def jid(self, jid: JID | None, base: str) -> str | None:
-        if jid is None:
-            return None
-        text = str(jid)
-        if text == self.account:
-            return ""
-        if jid.resource is not None and text.startswith(base) and text[len(base)] == "/":
-            return text[len(base) :]
-        return text
-
-    def stanza(self, s: Stanza | None) -> Json:
-        if s is None:
-            return None
-        room = self.room
-        out = [
-            self.payload(s.children, s.attrs),
-            s.kind,
-            s.type,
-            self.jid(s.from_, room),
-            self.jid(s.to, room),
-            s.id,
-        ]
-        while out[-1] is None:
-            out.pop()
-        return out
-
-
-def _element(el: Element) -> Json:
-    out = [
-        el.tag,
-        [list(a) for a in el.attrs],
-        [_element(c) for c in el.children],
-        el.text,
-        el.tail,
-    ]
-    while out[-1] is None or out[-1] == []:  # trailing defaults; a text "" stays
-        out.pop()
-    return out
-
-
-class _Reader:
-    """The inverse of :class:`_Writer`; also reads version 1's inline stanzas and JIDs."""
-
-    __slots__ = ("account", "payloads", "room")
-
-    def __init__(self, payloads: list[Json] | None = None) -> None:
-        self.payloads: list[tuple[tuple[tuple[str, str], ...], tuple[Element, ...]]] = [
-            (
-                tuple((str(k), str(v)) for k, v in (more[0] if more else ())),
-                tuple(_load_element(e) for e in children),
-            )
-            for children, *more in payloads or ()
-        ]
-        self.account: JID | None = None
-        self.room: JID | None = None
-
-    def payload(self, data: Json) -> tuple[Element, ...]:
-        if isinstance(data, int) and not isinstance(data, bool):
-            return self.payloads[data][1]
-        return tuple(_load_element(e) for e in data)  # version 1: inline
-
-    def jid(self, text: Json, base: JID | None) -> JID | None:
-        if text is None:
-            return None
-        text = str(text)
-        if text == "" and self.account is not None:
-            return self.account
-        if text.startswith("/") and base is not None:
-            return base.with_resource(text[1:])
-        return JID.parse(text)
-
-    def stanza(self, data: Json) -> Stanza:
-        if isinstance(data[0], str):  # version 1: attributes and children inline
-            kind, type_, from_, to, id_, inline, children = data
-            attrs = tuple((str(k), str(v)) for k, v in inline)
-            payload = self.payload(children)
-        else:
-            fields: list[Json] = list(data)
-            number, kind, type_, from_, to, id_ = fields + [None] * (6 - len(fields))
-            attrs, payload = self.payloads[int(number)]
-        if kind not in ("message", "presence", "iq"):
-            raise SnapshotError(f"not a stanza kind: {kind!r}")
-        return Stanza(
-            kind,
-            type=type_,
-            from_=self.jid(from_, self.room),
-            to=self.jid(to, self.room),
-            id=id_,
-            attrs=attrs,
-            children=payload,
-        )
-
-    def full(self, text: Json, base: JID | None) -> JID:
-        jid = self.jid(text, base)
-        if jid is None:
-            raise SnapshotError("a JID is missing")
-        return jid
-
-    def maybe_stanza(self, data: Json) -> Stanza | None:
-        return None if data is None else self.stanza(data)
-
-
-def _load_element(data: Json) -> Element:
-    fields: list[Json] = list(data)
-    tag, attrs, children, text, tail = fields + [None] * (5 - len(fields))
-    return Element(
-        str(tag),
-        tuple((str(k), str(v)) for k, v in attrs or ()),
-        tuple(_load_element(c) for c in children or ()),
-        None if text is None else str(text),
-        None if tail is None else str(tail),
-    )
-
-
-def _attachments(w: _Writer, group: dict[JID, Attachment]) -> Json:
+def _attachments(w: Writer, group: dict[JID, Attachment]) -> Json:
     out = []
     for s, a in group.items():
         item = [
@@ -215,7 +65,7 @@ def _attachments(w: _Writer, group: dict[JID, Attachment]) -> Json:
     return out
 
 
-def _load_attachments(r: _Reader, data: Json) -> dict[JID, Attachment]:
+def _load_attachments(r: Reader, data: Json) -> dict[JID, Attachment]:
     out: dict[JID, Attachment] = {}
     for session, join_id, nick, request, payload, seq, *more in data:
         attachment = out[r.full(session, r.account)] = Attachment(
@@ -301,7 +151,7 @@ _VIEW_DEFAULTS: Final[Mapping[str, Json]] = {
 }
 
 
-def _view(w: _Writer, v: RoomView) -> Json:
+def _view(w: Writer, v: RoomView) -> Json:
     history = v.history
     return _trimmed(
         {
@@ -326,7 +176,7 @@ def _view(w: _Writer, v: RoomView) -> Json:
     )
 
 
-def _load_view(r: _Reader, data: Json) -> RoomView:
+def _load_view(r: Reader, data: Json) -> RoomView:
     data = _expanded(data, _VIEW_DEFAULTS, _LONG_VIEW_KEYS)
     v = RoomView()
     v.nick = data["nick"]
@@ -368,7 +218,7 @@ _OCCUPANCY_DEFAULTS: Final[Mapping[str, Json]] = {
 }
 
 
-def _occupancy(w: _Writer, o: Occupancy) -> Json:
+def _occupancy(w: Writer, o: Occupancy) -> Json:
     change = o.nick_change
     w.room = str(o.room)
     account = w.account
@@ -408,7 +258,7 @@ def _occupancy(w: _Writer, o: Occupancy) -> Json:
     )
 
 
-def _load_occupancy(r: _Reader, data: Json) -> Occupancy:
+def _load_occupancy(r: Reader, data: Json) -> Occupancy:
     data = _expanded(data, _OCCUPANCY_DEFAULTS, _LONG_OCCUPANCY_KEYS)
     room = JID.parse(data["room"])
     r.room = room
@@ -440,7 +290,7 @@ def _load_occupancy(r: _Reader, data: Json) -> Occupancy:
     return o
 
 
-def _memory(w: _Writer, m: RoomMemory) -> Json:
+def _memory(w: Writer, m: RoomMemory) -> Json:
     return {
         "seen": list(m.seen.items()),
         "last": m.last,
@@ -448,7 +298,7 @@ def _memory(w: _Writer, m: RoomMemory) -> Json:
     }
 
 
-def _load_memory(r: _Reader, data: Json) -> RoomMemory:
+def _load_memory(r: Reader, data: Json) -> RoomMemory:
     m = RoomMemory()
     m.seen = {str(k): int(n) for k, n in data["seen"]}
     m.last = int(data["last"])
@@ -468,7 +318,7 @@ def _load_bookmark(data: Json) -> Bookmark:
     )
 
 
-def _account(w: _Writer, a: Account) -> Json:
+def _account(w: Writer, a: Account) -> Json:
     w.account = account = str(a.jid)
     place = {room: n for n, room in enumerate(a.rooms)}
     return {
@@ -489,7 +339,7 @@ def _account(w: _Writer, a: Account) -> Json:
     }
 
 
-def _load_account(r: _Reader, data: Json) -> Account:
+def _load_account(r: Reader, data: Json) -> Account:
     account = Account(JID.parse(data["jid"]))
     r.account = account.jid
     for mark in data["bookmarks"]:
@@ -523,7 +373,7 @@ def dump_core(core: Core, accounts: frozenset[JID] | None = None) -> dict[str, J
     def wanted(jid: JID) -> bool:
         return accounts is None or jid in accounts
 
-    w = _Writer()
+    w = Writer()
     dumped = [a for a in core.table.accounts.values() if wanted(a.jid)]
     # A timer names its account by its place in "accounts", and its room by its place in
     # that account's "rooms", when they are there.
@@ -622,7 +472,7 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
             JID.parse(detail) if is_jid else str(detail),
         )
         core.timers.schedule(key, float(when))
-    reader = _Reader(snapshot.get("payloads"))
+    reader = Reader(snapshot.get("payloads"))
     for data in snapshot["accounts"]:
         account = _load_account(reader, data)
         core.table.accounts[account.jid] = account
@@ -668,77 +518,3 @@ def _after_restart(core: Core) -> None:
 
 def _queue(core: Core, account: JID, room: JID) -> None:
     core.autojoins.push(account, room, now=core.now)
-
-
-def upgrade_v1(snapshot: Mapping[str, Json]) -> dict[str, Json]:
-    """A version 1 snapshot in the version 2 format.
-
-    Version 1 kept the room's view in the occupancy itself, one ``rejoining`` state with
-    a ``rejoin_sent`` flag, device positions per occupancy and history entries by
-    stanza-id. Positions are dropped (a returning device then gets the default history).
-    """
-    upgraded = {k: v for k, v in snapshot.items() if k not in ("last_autojoin", "autojoin_at")}
-    upgraded["version"] = VERSION
-    upgraded["join_queue_at"] = snapshot["autojoin_at"]
-    upgraded["join_pace"] = []
-    upgraded["timers"] = [
-        [when, "state" if kind == "rejoin" else kind, *rest]
-        for when, kind, *rest in snapshot["timers"]
-    ]
-    upgraded["accounts"] = [_account_v1(a) for a in snapshot["accounts"]]
-    return upgraded
-
-
-def _account_v1(data: Json) -> Json:
-    account = dict(data)
-    account["blocked"] = []
-    account["memory"] = []
-    account["rooms"] = [_occupancy_v1(o) for o in data["rooms"]]
-    return account
-
-
-def _occupancy_v1(o: Json) -> Json:
-    room = JID.parse(o["room"])
-    state = o["state"]
-    if state == "rejoining":
-        state = "rejoin-sent" if o["rejoin_sent"] else "rejoin-wait"
-    history = o["history"]
-    entries = None
-    if history is not None:
-        entries = [
-            [message, at, message_key(_Reader().stanza(message), room), size, seq, False]
-            for message, at, _, size, seq in history[1]
-        ]
-    change = o["nick_change"]
-    return {
-        "room": o["room"],
-        "state": state,
-        "join": o["join"],
-        "request_id": o["join"][4] if state == "joining" else None,
-        "view": {
-            "nick": o["nick"],
-            "self": o["self"],
-            "occupants": o["occupants"],
-            "room_presence": o["room_presence"],
-            "subject": o["subject"],
-            "flags": o["flags"],
-            "created": o["created"],
-            "history": entries,
-            "passed": [] if entries is None else [e[2] for e in entries],
-            "last_message_at": o["last_message_at"],
-            "joined_at": o["joined_at"],
-        },
-        "joiner": o["joiner"],
-        "attached": o["attached"],
-        "pending": o["pending"],
-        "leaving": o["leaving"],
-        "sent_ids": o["sent_ids"],
-        "sent_payload": o["sent_payload"],
-        "nick_change": None if change is None else [*change[:3], change[2], change[3]],
-        "last_seen": o["last_seen"],
-        "ping_id": o["ping_id"],
-        "ping_failures": o["ping_failures"],
-        "rejoin_attempts": o["rejoin_attempts"],
-        "restored": bool(o["leave_due"]) or (state == "rejoin-wait" and not o["attached"]),
-        "resync": o["resync"],
-    }

@@ -1,0 +1,87 @@
+"""Version 1 snapshots, read into the version 2 layout."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ._history import message_key
+from ._jid import JID
+from ._snapshot_codec import Json, Reader
+
+__all__ = ["upgrade_v1"]
+
+VERSION_2 = 2
+
+
+def upgrade_v1(snapshot: Mapping[str, Json]) -> dict[str, Json]:
+    """A version 1 snapshot in the version 2 format.
+
+    Version 1 kept the room's view in the occupancy itself, one ``rejoining`` state with
+    a ``rejoin_sent`` flag, device positions per occupancy and history entries by
+    stanza-id. Positions are dropped (a returning device then gets the default history).
+    """
+    upgraded = {k: v for k, v in snapshot.items() if k not in ("last_autojoin", "autojoin_at")}
+    upgraded["version"] = VERSION_2
+    upgraded["join_queue_at"] = snapshot["autojoin_at"]
+    upgraded["join_pace"] = []
+    upgraded["timers"] = [
+        [when, "state" if kind == "rejoin" else kind, *rest]
+        for when, kind, *rest in snapshot["timers"]
+    ]
+    upgraded["accounts"] = [_account_v1(a) for a in snapshot["accounts"]]
+    return upgraded
+
+
+def _account_v1(data: Json) -> Json:
+    account = dict(data)
+    account["blocked"] = []
+    account["memory"] = []
+    account["rooms"] = [_occupancy_v1(o) for o in data["rooms"]]
+    return account
+
+
+def _occupancy_v1(o: Json) -> Json:
+    room = JID.parse(o["room"])
+    state = o["state"]
+    if state == "rejoining":
+        state = "rejoin-sent" if o["rejoin_sent"] else "rejoin-wait"
+    history = o["history"]
+    entries = None
+    if history is not None:
+        entries = [
+            [message, at, message_key(Reader().stanza(message), room), size, seq, False]
+            for message, at, _, size, seq in history[1]
+        ]
+    change = o["nick_change"]
+    return {
+        "room": o["room"],
+        "state": state,
+        "join": o["join"],
+        "request_id": o["join"][4] if state == "joining" else None,
+        "view": {
+            "nick": o["nick"],
+            "self": o["self"],
+            "occupants": o["occupants"],
+            "room_presence": o["room_presence"],
+            "subject": o["subject"],
+            "flags": o["flags"],
+            "created": o["created"],
+            "history": entries,
+            "passed": [] if entries is None else [e[2] for e in entries],
+            "last_message_at": o["last_message_at"],
+            "joined_at": o["joined_at"],
+        },
+        "joiner": o["joiner"],
+        "attached": o["attached"],
+        "pending": o["pending"],
+        "leaving": o["leaving"],
+        "sent_ids": o["sent_ids"],
+        "sent_payload": o["sent_payload"],
+        "nick_change": None if change is None else [*change[:3], change[2], change[3]],
+        "last_seen": o["last_seen"],
+        "ping_id": o["ping_id"],
+        "ping_failures": o["ping_failures"],
+        "rejoin_attempts": o["rejoin_attempts"],
+        "restored": bool(o["leave_due"]) or (state == "rejoin-wait" and not o["attached"]),
+        "resync": o["resync"],
+    }
