@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the table holds states; the lifecycle only reads and writes
     from ._table import Account, Occupancy
 
 __all__ = [
+    "ROOM_TIMERS",
     "TRANSITIONS",
     "LifecycleError",
     "OccupancyEvent",
@@ -133,6 +134,8 @@ IN_ROOM: Final = frozenset({S.JOINED, S.REJOIN_WAIT, S.REJOIN_SENT})
 
 # Timers that belong to JOINED alone: cancelled whenever the occupancy leaves it.
 _JOINED_TIMERS: Final = ("ping", "nick", "resync", "grace")
+ROOM_TIMERS: Final = ("state", *_JOINED_TIMERS)
+"""Every kind of timer an occupancy can have (keyed ``(kind, account, room)``)."""
 
 
 class LifecycleError(RuntimeError):
@@ -205,26 +208,22 @@ def _exit(core: Core, account_jid: JID, occupancy: Occupancy, old: OccupancyStat
     timers = core.timers
     timers.cancel(("state", account_jid, room))
     occupancy.request_id = None
+    occupancy.ping_id = None
     if old is S.JOINED:
         for kind in _JOINED_TIMERS:
             timers.cancel((kind, account_jid, room))
-        occupancy.ping_id = None
         occupancy.ping_failures = 0
         occupancy.nick_change = None
-        occupancy.resync = None
-    occupancy.ping_id = None
 
 
 def _forget(core: Core, account: Account, occupancy: Occupancy) -> None:
-    """The account is out of the room: forget the occupancy, its links and its timers."""
+    """The account is out of the room: forget the occupancy and its links.
+
+    Its timers went with the state it left (``_exit``).
+    """
     room = occupancy.room
     for sessions in (occupancy.attached, occupancy.pending, occupancy.leaving):
         for session in sessions:
             account.unlink(session, room)
-    for kind in ("state", *_JOINED_TIMERS):
-        core.timers.cancel((kind, account.jid, room))
-    occupancy.ping_id = None
-    occupancy.nick_change = None
-    occupancy.resync = None
     del account.rooms[room]
     core.forget_if_idle(account)

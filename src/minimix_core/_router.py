@@ -12,7 +12,7 @@ from ._config import Config
 from ._core import Core
 from ._events import Bookmark, BookmarksChanged, Event, FromSession, SessionClosed, ToAccount
 from ._jid import JID
-from ._lifecycle import OccupancyState
+from ._lifecycle import ROOM_TIMERS, OccupancyState
 from ._room_side import to_account
 from ._session_side import from_session, session_closed
 from ._snapshot import adopt_into, dump_core, load_core
@@ -223,7 +223,7 @@ class Router:
             if account is None:
                 continue
             for room in account.rooms:
-                for kind in ("state", "ping", "nick", "resync", "grace"):
+                for kind in ROOM_TIMERS:
                     core.timers.cancel((kind, jid, room))
             core.timers.cancel(("forget", jid, jid))
             for iq_id in account.pending_iqs:
