@@ -36,6 +36,12 @@ SHUTDOWN = (
     "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/>"
     "<status code='110'/><status code='332'/></x></presence>"
 )
+LATE_AGAIN = (
+    "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org' id='l1'>"
+    "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/>"
+    "<status code='110'/></x></presence>"
+)
+"""The same late leave answer again (a duplicate): only stale now."""
 TIMEOUT = (
     "<presence type='error' from='lounge@muc.example.net/alice' to='alice@example.org/phone' id='j1'>"
     "<error type='wait'><remote-server-timeout xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>"
@@ -252,3 +258,35 @@ def test_a_bookmarked_room_shutting_down_during_the_join_tells_the_waiting_sessi
     shutdown = x(SHUTDOWN)
     assert h.room(shutdown) == [Deliver(session=PHONE, stanza=shutdown.with_to(PHONE))]
     assert state(h) is S.REJOIN_WAIT
+
+
+def test_a_late_leave_answer_ends_what_the_sessions_saw_of_the_old_occupancy() -> None:
+    """XEP-0045 §7.1, §7.14: the room answers in order. The leave timed out and the account
+    joined again for a waiting session; the room then answers the leave: the occupants
+    shown so far belonged to the occupancy before, and the session sees them go."""
+    h = Harness()
+    h.joined(PHONE, others=())
+    h.session(PHONE, x("<presence to='lounge@muc.example.net/alice' type='unavailable' id='l1'/>"))
+    h.now = 10.0
+    h.session(LAPTOP, join(jid="j2"))
+    h.timer(30.0)  # the leave times out: the laptop's join goes out
+    assert state(h) is S.JOINING
+    bob = occupant("bob")
+    assert h.room(bob) == [Deliver(session=LAPTOP, stanza=bob.with_to(LAPTOP))]
+    late = x(
+        "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org' id='l1'>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/>"
+        "<status code='110'/></x></presence>"
+    )
+    bob_gone = x(
+        "<presence type='unavailable' from='lounge@muc.example.net/bob' to='alice@example.org/laptop'>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/></x></presence>"
+    )
+    assert h.room(late) == [
+        Discard(stanza=late, reason=DiscardReason.STALE),
+        Deliver(session=LAPTOP, stanza=bob_gone),
+    ]
+    view = h.router.occupancy(ALICE, ROOM)
+    assert view is not None and view.occupants == ()
+    again = x(LATE_AGAIN)
+    assert h.room(again) == [Discard(stanza=again, reason=DiscardReason.STALE)]

@@ -688,3 +688,25 @@ def test_every_found_case_is_a_well_formed_replay_script() -> None:
         text = (CASES / name).read_text(encoding="utf-8")
         assert text.startswith("#")  # the situation and the right behaviour, in comments
         replay(text, io.StringIO(), as_json=True)
+
+
+STORY_07 = (
+    "restart:1:0 carol-says:1:1 say:2:0 restart:2:1 join:4:1 leave:1:1 wait:3:0 join:3:1 "
+    "carol-says:5:1 leave:2:0 join:5:0 restart:5:0 say:1:1 bookmark:3:1 close:5:1 say:1:1 "
+    "carol-says:3:1 restart:5:0 forget:4:1 close:0:0 join:2:1 say:1:0 kick:2:1 kick:0:0 join:0:0 "
+    "leave:2:0 join:1:0 join:4:0 bookmark:2:1 bookmark:2:1 restart:0:1 unbookmark:5:0 "
+    "unbookmark:5:1 carol-join:3:1 forget:3:1 leave:4:0 leave:4:1 join:1:1 bookmark:2:0 "
+    "carol-says:2:1 close:5:0 restart:4:1 wait:2:0 unbookmark:1:1 kick:5:1 close:5:0 "
+    "restart:4:1 unbookmark:4:1 say:4:0 forget:5:1 say:5:1 leave:3:1 kick:2:0 forget:1:1 "
+    "kick:2:1 carol-says:0:0 bookmark:0:0 leave:3:1 join:0:1 bookmark:3:0"
+)
+
+
+def test_found_07_a_late_leave_answer_ends_the_old_occupancys_occupants() -> None:
+    """A story Hypothesis found: the leave timed out, a session's join went out, then the
+    room answered the leave; the occupants seen before belonged to the old occupancy and
+    must not stay in the session's view (tests/test_deadlines.py has the small case)."""
+    ops: list[Op] = [(k, int(a), int(b)) for k, a, b in (s.split(":") for s in STORY_07.split())]
+    faults = Faults(loss=0.05, duplicate=0.1, delay=6.0, bounce=0.05)
+    story, failure = play(ops, 5072, faults)
+    assert failure is None, story.script(failure)

@@ -54,6 +54,7 @@ def send_join(
         occupancy.sent_payload = attachment.payload
     join = occupancy.join
     occupancy.view = RoomView()
+    occupancy.left_id = None
     occupancy.sent_ids = None
     occupancy.rejoin_attempts = 0
     transition(core, account, occupancy, event, _S.JOINING, request_id=join.id)
@@ -158,7 +159,10 @@ def leave_answered(
     if occupancy.pending or account.wanted(occupancy.room):
         if not occupancy.pending:  # the bookmark's join again, under a fresh id
             occupancy.join = occupancy.join.replace(id=core.next_id())
-        return actions + send_join(core, account, occupancy, event)
+        unanswered = None if answer is not None else occupancy.request_id
+        actions += send_join(core, account, occupancy, event)
+        occupancy.left_id = unanswered
+        return actions
     transition(core, account, occupancy, event, _S.ABSENT)
     return actions
 

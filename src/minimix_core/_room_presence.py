@@ -240,6 +240,8 @@ def _self_unavailable(
         # Any self-unavailable now ends the leave: the answer, or a removal that beat it.
         return leave_answered(core, account, occupancy, stanza, _E.LEFT)
     removal = bool(codes & _REMOVALS) or (stanza.find(USER_X) is not None and _destroyed(stanza))
+    if state is _S.JOINING and stanza.id is not None and stanza.id == occupancy.left_id:
+        return _old_occupancy_over(occupancy, stanza)
     if state is _S.REJOIN_WAIT or (not removal and state is not _S.JOINED):
         # A duplicated leave answer of an earlier occupancy, or the room repeating itself.
         return stale(stanza)
@@ -270,6 +272,30 @@ def _self_unavailable(
         account.blocked[occupancy.room] = account.bookmarks[occupancy.room]
     transition(core, account, occupancy, _E.REMOVED, _S.ABSENT)
     return actions or [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]
+
+
+def _old_occupancy_over(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
+    """The late answer to the leave this join followed: the room has just processed it.
+
+    A room answers in order (§7.1): the occupants seen so far were of the occupancy before
+    it, and the room's answer to the join will name the present ones. The waiting
+    sessions are told those left, as they would see them leave.
+    """
+    occupancy.left_id = None
+    view = occupancy.view
+    actions: list[Action] = [Discard(stanza=stanza, reason=DiscardReason.STALE)]
+    for nick, cached in view.occupants.items():
+        gone = Stanza(
+            "presence",
+            type="unavailable",
+            from_=occupancy.room.with_resource(nick),
+            to=cached.to,
+            children=(Element(USER_X, (), (departed_item(cached),)),),
+        )
+        actions += fork(occupancy, gone)
+    view.occupants = {}
+    view.occupant_bytes = 0
+    return actions
 
 
 def _destroyed(stanza: Stanza) -> bool:

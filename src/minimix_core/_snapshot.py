@@ -129,6 +129,7 @@ _OCCUPANCY_KEYS: Final[Mapping[str, str]] = {
     "ping_id": "pi",
     "ping_failures": "pf",
     "rejoin_attempts": "ra",
+    "left_id": "li",
     "restored": "rd",
     "resync": "rs",
 }
@@ -213,6 +214,7 @@ _OCCUPANCY_DEFAULTS: Final[Mapping[str, Json]] = {
     "ping_id": None,
     "ping_failures": 0,
     "rejoin_attempts": 0,
+    "left_id": None,
     "restored": False,
     "resync": None,
 }
@@ -250,6 +252,7 @@ def _occupancy(w: Writer, o: Occupancy) -> Json:
             "ping_id": o.ping_id,
             "ping_failures": o.ping_failures,
             "rejoin_attempts": o.rejoin_attempts,
+            "left_id": o.left_id,
             "restored": o.restored,
             "resync": None if o.resync is None else list(o.resync),
         },
@@ -286,6 +289,7 @@ def _load_occupancy(r: Reader, data: Json) -> Occupancy:
     o.ping_failures = int(data["ping_failures"])
     o.rejoin_attempts = int(data["rejoin_attempts"])
     o.restored = bool(data["restored"])
+    o.left_id = data["left_id"]
     o.resync = None if data["resync"] is None else {str(n): None for n in data["resync"]}
     return o
 

@@ -226,6 +226,7 @@ class Occupancy:
         "joiner",
         "last_seen",
         "leaving",
+        "left_id",
         "nick_change",
         "pending",
         "ping_failures",
@@ -269,6 +270,9 @@ class Occupancy:
         self.nick_change: NickChange | None = None
         """A nick change a session asked for, until the room answers it (``JOINED`` only)."""
         self.rejoin_attempts = 0
+        self.left_id: str | None = None
+        """The id of the leave this join followed before the room answered it: the room's
+        answer to it marks where the previous occupancy's traffic ends."""
         self.restored = False
         """Carried over a restart and queued to hear from the account again (a rejoin or a
         leave); anything that happens to it first makes that unnecessary."""
