@@ -279,6 +279,12 @@ def test_archive_can_be_turned_off_and_drops_spoofed_ids() -> None:
             "<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='s'><body>x</body></message>"
         )
     )
+    # A stanza-id by a third party is no spoof of the account's archive: it stays.
+    relayed = x(
+        "<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='r'><body>y</body>"
+        "<stanza-id xmlns='urn:xmpp:sid:0' by='relay.example' id='r1'/></message>"
+    )
+    assert h2.room(relayed)[0] == archived(relayed)
 
 
 def test_bookmarks_for_a_full_jid_are_host_misuse() -> None:

@@ -95,6 +95,18 @@ def test_message_with_subject_and_body_is_not_a_subject_change() -> None:
     assert h.router._core.table.accounts[ALICE].rooms[ROOM].view.subject == subject()
 
 
+def test_message_with_subject_and_thread_is_not_a_subject_change() -> None:
+    """XEP-0045 §8.1: a subject with a thread names the thread; the room's subject stays."""
+    h = Harness()
+    h.joined(PHONE)
+    threaded = x(
+        "<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org'>"
+        "<subject>Plans</subject><thread>t1</thread></message>"
+    )
+    assert h.room(threaded) == [Deliver(session=PHONE, stanza=threaded.with_to(PHONE))]
+    assert h.router._core.table.accounts[ALICE].rooms[ROOM].view.subject == subject()
+
+
 def test_session_groupchat_goes_out_from_the_bare_jid_with_id_and_origin_id() -> None:
     """XEP-0045 §7.4, XEP-0359: id and origin-id unchanged so the reflection matches."""
     h = Harness()

@@ -19,9 +19,21 @@ from ._jid import JID
 from ._muc import DELAY, HINTS, MUC, STANZA_ID
 from ._stanza import CLIENT_NS, Element, Stanza, element_size
 
-__all__ = ["History", "HistoryRequest", "history_request", "iso_stamp", "message_key"]
+__all__ = [
+    "History",
+    "HistoryRequest",
+    "MessageFacts",
+    "history_request",
+    "iso_stamp",
+    "key_of",
+    "message_key",
+    "scan_message",
+]
 
 _BODY: Final = f"{{{CLIENT_NS}}}body"
+_SUBJECT: Final = f"{{{CLIENT_NS}}}subject"
+_CLIENT_OPEN: Final = f"{{{CLIENT_NS}}}"
+_THREAD: Final = f"{{{CLIENT_NS}}}thread"
 _NOT_STORED: Final = frozenset({f"{{{HINTS}}}no-store", f"{{{HINTS}}}no-permanent-store"})
 # Payloads worth keeping without a body: explicit store hint, encryption, markers.
 _STORABLE: Final = frozenset(
@@ -35,6 +47,78 @@ _STORABLE: Final = frozenset(
         "{urn:xmpp:chat-markers:0}acknowledged",
     }
 )
+
+
+# What one pass over a message's payload looks for, by tag.
+_IS_BODY, _IS_SUBJECT, _IS_THREAD, _IS_STANZA_ID, _IS_DELAY, _IS_STORABLE, _IS_NOT_STORED = range(7)
+_ROLE: Final = {
+    _BODY: _IS_BODY,
+    _SUBJECT: _IS_SUBJECT,
+    _THREAD: _IS_THREAD,
+    STANZA_ID: _IS_STANZA_ID,
+    DELAY: _IS_DELAY,
+    **dict.fromkeys(_STORABLE, _IS_STORABLE),
+    **dict.fromkeys(_NOT_STORED, _IS_NOT_STORED),
+}
+
+MessageFacts = tuple[bool, bool, "str | None", "Element | None", int, bool]
+"""What :func:`scan_message` finds, in this order: ``historic`` (a room would keep it in
+its history), ``subject`` (a subject change, :func:`~minimix_core._muc.is_subject`),
+``stanza_id`` (the room's XEP-0359 id), ``delay`` (the first ``<delay/>``), ``size`` (the
+message's size in characters, as :meth:`History.add` counts it, without a delay added for
+replay) and ``foreign_ids`` (a stanza-id ``by`` someone else than the room: the archive
+must check it, XEP-0359 §5)."""
+
+
+def scan_message(stanza: Stanza, room: JID) -> MessageFacts:
+    """Everything routing a room message needs from its payload, in one pass.
+
+    A message is looked at for its history, its archive copy, its key and its forks; one
+    walk over the payload answers them all, so the per-message cost is one pass.
+    """
+    body = subject = thread = storable = not_stored = foreign = False
+    stanza_id: str | None = None
+    delay: Element | None = None
+    by: str | None = None
+    size = _envelope(stanza)
+    for child in stanza.children:
+        tag = child.tag
+        # element_size(child), unrolled: the parser left the size memo, and a call per
+        # child would cost as much as the rest of this loop.
+        child_size = child._size
+        if child_size < 0:
+            size += element_size(child)
+        elif tag.startswith(_CLIENT_OPEN):
+            size += child_size
+        else:
+            end = tag.find("}")
+            size += child_size + (end + 8 if end >= 0 else 9)
+        role = _ROLE.get(tag)
+        if role is None:
+            continue
+        if role == _IS_BODY:
+            body = True
+        elif role == _IS_STANZA_ID:
+            if by is None:
+                by = str(room)
+            found = _id_by(child, by)
+            if found is None:
+                foreign = True
+            elif stanza_id is None:
+                stanza_id = found
+        elif role == _IS_DELAY:
+            if delay is None:
+                delay = child
+        elif role == _IS_SUBJECT:
+            subject = True
+        elif role == _IS_THREAD:
+            thread = True
+        elif role == _IS_STORABLE:
+            storable = True
+        else:
+            not_stored = True
+    historic = (body or storable) and not not_stored
+    return historic, subject and not body and not thread, stanza_id, delay, size, foreign
 
 
 def iso_stamp(seconds: float) -> str:
@@ -64,7 +148,11 @@ def message_key(stanza: Stanza, room: JID) -> str:
     unchanged (the room adds only the delay). 16 hexadecimal characters, so a bound on
     the count is one on bytes.
     """
-    stanza_id = History.stanza_id(stanza, room)
+    return key_of(stanza, History.stanza_id(stanza, room))
+
+
+def key_of(stanza: Stanza, stanza_id: str | None) -> str:
+    """:func:`message_key` when the room's stanza-id is known already (or known absent)."""
     if stanza_id is not None:
         material = "s\0" + stanza_id
     else:
@@ -79,39 +167,23 @@ def _canonical(element: Element) -> object:
     return (element.tag, sorted(element.attrs), element.text, children)
 
 
-def is_historic(stanza: Stanza) -> bool:
-    """A groupchat message a room would keep in its history."""
-    historic = False
-    for child in stanza.children:
-        tag = child.tag
-        if tag in _NOT_STORED:
-            return False
-        if tag == _BODY or tag in _STORABLE:
-            historic = True
-    return historic
-
-
-def _address_length(jid: JID) -> int:
-    """``len(str(jid))``, without making the string."""
-    length = len(jid.domain)
-    if jid.local is not None:
-        length += len(jid.local) + 1
-    if jid.resource is not None:
-        length += len(jid.resource) + 1
-    return length
-
-
 def _envelope(stanza: Stanza) -> int:
     """The size of the stanza's own tags and routing attributes (see :func:`element_size`)."""
-    size = 2 * len(stanza.kind) + 5
-    if stanza.from_ is not None:
-        size += _address_length(stanza.from_) + 8
-    if stanza.to is not None:
-        size += _address_length(stanza.to) + 8
-    if stanza.type is not None:
-        size += len(stanza.type) + 8
-    if stanza.id is not None:
-        size += len(stanza.id) + 8
+    kind, type_, from_, to, id_, _, _ = stanza
+    size = 2 * len(kind) + 5
+    # Once per message: the address lengths are summed here, not in calls.
+    for address in (from_, to):
+        if address is not None:
+            local, domain, resource = address
+            size += len(domain) + 8
+            if local is not None:
+                size += len(local) + 1
+            if resource is not None:
+                size += len(resource) + 1
+    if type_ is not None:
+        size += len(type_) + 8
+    if id_ is not None:
+        size += len(id_) + 8
     return size
 
 
@@ -242,27 +314,23 @@ class History:
         *,
         key: str,
         seq: int,
+        delay: Element | None,
+        size: int,
         private: bool = False,
     ) -> float:
         """Keep ``stanza`` (a historic message) in the form late joiners get it.
 
         ``key`` is its :func:`message_key`, ``seq`` its number in the account's memory of
-        the room (a device's position counts in these numbers). A ``private`` message
-        (XEP-0045 §7.5) came while no device was there: the next device to come gets it
-        with the history, then it is dropped (:meth:`forget_private`). Returns when it was
-        sent: its delay stamp, clamped to ``now`` (a remote clock is not trusted further),
-        or ``now`` for a live message. One pass over the payload finds the delay and sums
-        the size (the elements' sizes are memos, most made by the parser).
+        the room (a device's position counts in these numbers), ``delay`` and ``size`` what
+        :func:`scan_message` found. A ``private`` message (XEP-0045 §7.5) came while no
+        device was there: the next device to come gets it with the history, then it is
+        dropped (:meth:`forget_private`). Returns when it was sent: its delay stamp,
+        clamped to ``now`` (a remote clock is not trusted further), or ``now`` for a live
+        message.
         """
-        delay: Element | None = None
-        size = _envelope(stanza)
-        for child in stanza.children:
-            size += element_size(child)
-            if delay is None and child.tag == DELAY:
-                delay = child
         at = now
         if delay is None:
-            size += _DELAY_SIZE + _address_length(room)  # the delay added when it is replayed
+            size += _DELAY_SIZE + len(str(room))  # the delay added when it is replayed
         else:
             parsed = _parse_stamp(delay.get("stamp", ""))
             if parsed is not None and parsed < now:

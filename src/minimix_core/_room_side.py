@@ -12,7 +12,7 @@ from __future__ import annotations
 from ._actions import Action, Archive, Continue, Deliver, Discard, DiscardReason, Unattended
 from ._core import Core
 from ._fork import error_to_sender, fork, note_flags
-from ._history import History, is_historic, message_key
+from ._history import History, MessageFacts, key_of, scan_message
 from ._iq import MAM_RESULT, iq_to_account, mam_result
 from ._jid import JID
 from ._keepalive import (
@@ -21,11 +21,9 @@ from ._keepalive import (
 )
 from ._lifecycle import OccupancyEvent, OccupancyState
 from ._muc import (
-    DELAY,
     NO_COPY,
     STANZA_ID,
     error_condition,
-    is_subject,
 )
 from ._room_presence import presence, resync_over
 from ._stanza import Element, Stanza, same_payload
@@ -89,9 +87,10 @@ def _message(
     if kind == "groupchat":
         if sender.resource is None:
             note_flags(occupancy, stanza)
-        if is_historic(stanza):
-            return _historic(core, account, occupancy, stanza, private=False)
-        if is_subject(stanza) and occupancy.state is not _S.LEAVING:
+        facts = scan_message(stanza, occupancy.room)
+        if facts[0]:
+            return _historic(core, account, occupancy, stanza, facts, private=False)
+        if facts[1] and occupancy.state is not _S.LEAVING:
             return _subject(core, account, occupancy, stanza)
         return fork(occupancy, stanza)
     if kind == "error":
@@ -101,8 +100,9 @@ def _message(
             # A private message (§7.5) reaches every session here, once each: tell the
             # host's carbons (XEP-0280, XEP-0334) not to copy it again.
             stanza = stanza.replace(children=(*stanza.children, Element(NO_COPY)))
-        if is_historic(stanza):
-            return _historic(core, account, occupancy, stanza, private=True)
+        facts = scan_message(stanza, occupancy.room)
+        if facts[0]:
+            return _historic(core, account, occupancy, stanza, facts, private=True)
     return fork(occupancy, stanza)
 
 
@@ -146,23 +146,31 @@ def _subject(core: Core, account: Account, occupancy: Occupancy, stanza: Stanza)
 
 
 def _historic(
-    core: Core, account: Account, occupancy: Occupancy, stanza: Stanza, *, private: bool
+    core: Core,
+    account: Account,
+    occupancy: Occupancy,
+    stanza: Stanza,
+    facts: MessageFacts,
+    *,
+    private: bool,
 ) -> list[Action]:
     """A message worth keeping: once in the history, once in the archive, once pushed.
 
     A private message (§7.5) goes into the history only while no device is there to get
     it: the next device to come gets it then. One that devices got live is for the
     account's archive, where the devices that were away find it, as with any chat.
+    ``facts`` is what :func:`scan_message` found: the payload is not walked again.
     """
+    _, _, stanza_id, delay, size, foreign_ids = facts
     room = occupancy.room
     view = occupancy.view
     config = core.config
-    key = message_key(stanza, room)
+    key = key_of(stanza, stanza_id)
     if private and occupancy.audience():
         memory = account.remember(room, config.max_rooms_per_account)
         if memory.note(key, config.max_remembered_messages) is None:
             return [Discard(stanza=stanza, reason=DiscardReason.DUPLICATE)]
-        archived: list[Action] = [_archive(account, stanza)] if config.archive else []
+        archived: list[Action] = [_archive(account, stanza, foreign_ids)] if config.archive else []
         return archived + fork(occupancy, stanza)
     passed = view.passed
     if passed is None:
@@ -183,14 +191,15 @@ def _historic(
     shared = core.share(stanza.children)
     kept = stanza if shared is stanza.children else stanza._replace(children=shared)
     seq = memory.seen.get(key, memory.last) if number is None else number
-    sent_at = history.add(kept, room, core.now, config, key=key, seq=seq, private=private)
+    sent_at = history.add(
+        kept, room, core.now, config, key=key, seq=seq, delay=delay, size=size, private=private
+    )
     if view.last_message_at is None or sent_at > view.last_message_at:
         view.last_message_at = sent_at
     actions: list[Action] = []
     if number is not None and config.archive:
-        actions.append(_archive(account, stanza))
-    live = stanza.find(DELAY) is None
-    if live and not occupancy.attached and occupancy.state is _S.JOINED:
+        actions.append(_archive(account, stanza, foreign_ids))
+    if delay is None and not occupancy.attached and occupancy.state is _S.JOINED:
         if number is not None:
             mentions = private or _mentions(stanza, view.nick)
             actions.append(_unattended(account, occupancy, stanza, mentions=mentions))
@@ -220,19 +229,18 @@ def _fork_unseen(occupancy: Occupancy, stanza: Stanza, seq: int) -> list[Action]
     return [Deliver(session=s, stanza=stanza.with_to(s)) for s in unseen]
 
 
-def _archive(account: Account, stanza: Stanza) -> Action:
-    return Archive(account=account.jid, stanza=_for_archive(stanza, account.jid))
+def _archive(account: Account, stanza: Stanza, foreign_ids: bool) -> Action:
+    """``stanza`` for the account's archive (``foreign_ids``: stanza-ids not by the room)."""
+    jid = account.jid
+    if foreign_ids:
+        stanza = _for_archive(stanza, jid)
+    return Archive(account=jid, stanza=stanza)
 
 
 def _for_archive(stanza: Stanza, account: JID) -> Stanza:
     """XEP-0359 §5: a stanza-id claiming to be the archive's own is a spoof; drop it."""
-    by = None
-    spoof = []
-    for child in stanza.children:
-        if child.tag == STANZA_ID:
-            by = str(account) if by is None else by  # made only when a stanza-id is there
-            if child.get("by") == by:
-                spoof.append(child)
+    by = str(account)
+    spoof = [c for c in stanza.children if c.tag == STANZA_ID and c.get("by") == by]
     if not spoof:
         return stanza
     return stanza.replace(children=tuple(c for c in stanza.children if c not in spoof))

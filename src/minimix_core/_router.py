@@ -101,9 +101,22 @@ class Router:
         from 0 to the end of year 9999 (the range an XEP-0082 timestamp can say; a host
         passing milliseconds is caught here), or time going back.
         """
+        core = self._core
+        if type(event) is ToAccount:
+            # Room traffic is most of what a server hands over: its checks come first and
+            # cost one comparison each; anything unusual takes the full checks below.
+            stanza = event.stanza
+            to = stanza.to if type(stanza) is Stanza else None
+            if (
+                type(now) is float
+                and 0.0 <= self._now <= now <= _LATEST
+                and to is not None
+                and to.resource is None
+            ):
+                self._now = core.now = now
+                return to_account(core, to, stanza)
         self._check_clock(now)
         _check_types(event)
-        core = self._core
         if isinstance(event, FromSession):
             self._full(event.session)
             self._now = core.now = now  # checked above; the event is well-formed
