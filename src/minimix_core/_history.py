@@ -273,11 +273,10 @@ class _Entry:
 class History:
     """The last messages of one room, bounded by count and size, oldest first."""
 
-    __slots__ = ("_bytes", "_entries", "_keys", "_private")
+    __slots__ = ("_bytes", "_entries", "_private")
 
     def __init__(self) -> None:
         self._entries: deque[_Entry] = deque()
-        self._keys: dict[str, None] = {}
         self._bytes = 0
         self._private = 0  # how many entries are private: most histories have none
 
@@ -288,9 +287,6 @@ class History:
     def size(self) -> int:
         """The buffer's size in (approximate) characters of XML."""
         return self._bytes
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._keys
 
     @staticmethod
     def stanza_id(stanza: Stanza, room: JID) -> str | None:
@@ -311,12 +307,11 @@ class History:
         room: JID,
         now: float,
         config: Config,
-        *,
         key: str,
         seq: int,
         delay: Element | None,
         size: int,
-        private: bool = False,
+        private: bool,
     ) -> float:
         """Keep ``stanza`` (a historic message) in the form late joiners get it.
 
@@ -326,7 +321,7 @@ class History:
         device was there: the next device to come gets it with the history, then it is
         dropped (:meth:`forget_private`). Returns when it was sent: its delay stamp,
         clamped to ``now`` (a remote clock is not trusted further), or ``now`` for a live
-        message.
+        message. Called once per room message, so its arguments are positional.
         """
         at = now
         if delay is None:
@@ -339,14 +334,10 @@ class History:
         entries.append(_Entry(stanza, at, key, size, seq, private))
         self._private += private
         self._bytes += size
-        self._keys[key] = None
-        while entries and (
-            len(entries) > config.max_history_messages or self._bytes > config.max_history_bytes
-        ):
+        while len(entries) > config.max_history_messages or self._bytes > config.max_history_bytes:
             old = entries.popleft()
             self._bytes -= old.size
             self._private -= old.private
-            self._keys.pop(old.key, None)
         return at
 
     def select(
@@ -384,7 +375,6 @@ class History:
             history._entries.append(entry)
             history._bytes += entry.size
             history._private += entry.private
-            history._keys[entry.key] = None
         return history
 
     def forget_private(self) -> None:
@@ -396,7 +386,6 @@ class History:
         for entry in self._entries:
             if entry.private:
                 self._bytes -= entry.size
-                del self._keys[entry.key]
         self._entries = kept
 
     def number_of(self, sender: JID, stanza_id: str) -> int | None:

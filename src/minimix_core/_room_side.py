@@ -191,9 +191,7 @@ def _historic(
     shared = core.share(stanza.children)
     kept = stanza if shared is stanza.children else stanza._replace(children=shared)
     seq = memory.seen.get(key, memory.last) if number is None else number
-    sent_at = history.add(
-        kept, room, core.now, config, key=key, seq=seq, delay=delay, size=size, private=private
-    )
+    sent_at = history.add(kept, room, core.now, config, key, seq, delay, size, private)
     if view.last_message_at is None or sent_at > view.last_message_at:
         view.last_message_at = sent_at
     actions: list[Action] = []
