@@ -1,0 +1,88 @@
+"""The least Python can do per room message while keeping every feature the router keeps.
+
+A baseline, not a router: it shows what a groupchat message must cost in CPython once
+history, archive and duplicate detection are kept, so the fan-out figures can be read
+against it as well as against the floor (which keeps none of them) and the naive port
+(which keeps none of them either and copies deeply).
+
+Per message, with everything already in place (no event object, no checks of the host's
+input, no state machine, no presence, no bounds in bytes): two dict lookups; one pass
+over the payload for the room's stanza-id and whether the message is one to keep, adding
+up the size memos the parser left; the stanza-id itself as the key (no hashing); a
+bounded set of the keys passed on, a numbered memory of the keys seen, a bounded history
+buffer of tuples; one :class:`~minimix_core.Archive` and, per session, a fork and its
+:class:`~minimix_core.Deliver`, both built as plain tuples as the router builds them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from minimix_core import JID, Action, Archive, Deliver, Stanza
+
+__all__ = ["LeanOccupancy", "LeanTable", "lean_fanout"]
+
+_BODY = "{jabber:client}body"
+_STANZA_ID = "{urn:xmpp:sid:0}stanza-id"
+_BOUND = 256
+_HISTORY = 50
+_new = tuple.__new__
+
+
+class LeanOccupancy:
+    """One account's standing in one room, reduced to what a message touches."""
+
+    __slots__ = ("history", "last", "passed", "room", "seen", "sessions")
+
+    def __init__(self, room: JID, sessions: list[JID]) -> None:
+        self.room = str(room)
+        self.sessions = sessions
+        self.passed: dict[str, None] = {}
+        self.seen: dict[str, int] = {}
+        self.last = 0
+        self.history: deque[tuple[Stanza, float, str, int, int]] = deque()
+
+
+LeanTable = dict[JID, dict[JID, LeanOccupancy]]
+"""Account bare JID -> room bare JID -> the occupancy."""
+
+
+def lean_fanout(table: LeanTable, stanza: Stanza, now: float) -> list[Action]:
+    """History, archive, duplicate detection and forks for one groupchat message."""
+    to, sender = stanza.to, stanza.from_
+    if to is None or sender is None:
+        return []
+    occupancy = table[to][sender.bare]
+    key = None
+    keep = False
+    size = 0
+    for child in stanza.children:
+        size += child._size
+        tag = child.tag
+        if tag == _BODY:
+            keep = True
+        elif tag == _STANZA_ID and child.get("by") == occupancy.room:
+            key = child.get("id")
+    if key is None or not keep:
+        return []
+    passed = occupancy.passed
+    if key in passed:
+        return []
+    passed[key] = None
+    if len(passed) > _BOUND:
+        del passed[next(iter(passed))]
+    occupancy.last += 1
+    seen = occupancy.seen
+    seen[key] = occupancy.last
+    if len(seen) > _BOUND:
+        del seen[next(iter(seen))]
+    history = occupancy.history
+    history.append((stanza, now, key, size, occupancy.last))
+    if len(history) > _HISTORY:
+        history.popleft()
+    kind, type_, from_, _, id_, attrs, children = stanza
+    actions: list[Action] = [Archive(account=to, stanza=stanza)]
+    for session in occupancy.sessions:
+        fork = _new(Stanza, (kind, type_, from_, session, id_, attrs, children))
+        actions.append(_new(Deliver, (session, fork)))
+    return actions
