@@ -163,7 +163,7 @@ class Core:
         room has an equal one.
         """
         children = self.share(stanza.children)
-        return stanza if children is stanza.children else stanza._replace(children=children)
+        return stanza if children is stanza.children else stanza.with_children(children)
 
     def forget_if_idle(self, account: Account) -> None:
         """Drop an account's entry once it holds nothing.

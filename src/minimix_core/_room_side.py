@@ -136,7 +136,7 @@ def _mentions(stanza: Stanza, nick: str | None) -> bool:
 def _subject(core: Core, account: Account, occupancy: Occupancy, stanza: Stanza) -> list[Action]:
     view = occupancy.view
     previous = view.subject
-    view.subject = stanza._replace(children=core.share(stanza.children))
+    view.subject = core.share_payload(stanza)
     if occupancy.resync is not None:
         # The subject ends the room's join sequence (§7.2.15): the resync is over.
         resync_over(core, account.jid, occupancy.room)
@@ -188,8 +188,7 @@ def _historic(
     memory = account.remember(room, config.max_rooms_per_account)
     number = memory.note(key, config.max_remembered_messages)
     # Every local account in the room keeps the same messages: one payload for all of them.
-    shared = core.share(stanza.children)
-    kept = stanza if shared is stanza.children else stanza._replace(children=shared)
+    kept = core.share_payload(stanza)
     seq = memory.seen.get(key, memory.last) if number is None else number
     sent_at = history.add(kept, room, core.now, config, key, seq, delay, size, private)
     if view.last_message_at is None or sent_at > view.last_message_at:

@@ -181,6 +181,11 @@ class Stanza(NamedTuple):
         kind, type_, _, to, id_, attrs, children = self
         return Stanza(kind, type_, from_, to, id_, attrs, children)
 
+    def with_children(self, children: tuple[Element, ...]) -> Stanza:
+        """A copy with another payload: a kept stanza given the pooled, equal one."""
+        kind, type_, from_, to, id_, attrs, _ = self
+        return Stanza(kind, type_, from_, to, id_, attrs, children)
+
 
 def _canonical(element: Element) -> tuple[object, ...]:
     return (

@@ -112,11 +112,13 @@ def fork_self_presence(
 def _self_presence(
     occupancy: Occupancy, cached: Stanza, session: JID, attachment: Attachment
 ) -> Stanza:
-    codes = {110, *occupancy.view.flags}
-    if occupancy.view.nick != attachment.nick:
+    view = occupancy.view
+    codes = {110, *view.flags}
+    if view.nick != attachment.nick:
         codes.add(210)
-    payload = _self_payload(cached.children, tuple(sorted(codes)))
-    return cached.replace(to=session, id=attachment.join_id, children=payload)
+    kind, type_, from_, _, _, attrs, children = cached
+    payload = _self_payload(children, tuple(sorted(codes)))
+    return Stanza(kind, type_, from_, session, attachment.join_id, attrs, payload)
 
 
 def late_join(
@@ -133,20 +135,18 @@ def late_join(
     presences), then ``history``, then the subject. The subject is left out only while
     the room has not sent one yet: it is then on its way and reaches the session live.
     """
-    out = (
-        []
-        if occupancy.view.room_presence is None
-        else [occupancy.view.room_presence.with_to(session)]
-    )
-    new, kind = tuple.__new__, Stanza
-    out.extend(
-        new(kind, (p[0], p[1], p[2], session, p[4], p[5], p[6]))  # presence.with_to(session)
-        for p in occupancy.view.occupants.values()
-    )
-    out.append(_self_presence(occupancy, cached, session, attachment))
-    out.extend(message.with_to(session) for message in history)
-    if occupancy.view.subject is not None:
-        out.append(occupancy.view.subject.with_to(session))
+    view = occupancy.view
+    out = [] if view.room_presence is None else [view.room_presence.with_to(session)]
+    # Thousands of cached presences for a big room: each copy is built as a plain tuple
+    # in a plain loop (a constructor call or a generator's frame would cost as much again).
+    new, append = tuple.__new__, out.append
+    for kind, type_, from_, _, id_, attrs, children in view.occupants.values():
+        append(new(Stanza, (kind, type_, from_, session, id_, attrs, children)))
+    append(_self_presence(occupancy, cached, session, attachment))
+    for message in history:
+        append(message.with_to(session))
+    if view.subject is not None:
+        append(view.subject.with_to(session))
     return out
 
 
