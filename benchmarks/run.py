@@ -46,6 +46,10 @@ _METHOD = """\
   The **naive port** (`benchmarks/naive.py`) is the original module's algorithm in Python: look
   the room up, then per session `copy.deepcopy` of an ElementTree element parsed once and
   `set("to", ...)`; JIDs are strings. The router must be faster (ratio ≤ 1).
+  The **lean model** (`benchmarks/lean.py`) is for reading both: what the router keeps per
+  message (history entry, archive copy, duplicate detection, forks) in the least Python can do,
+  with no event, no checks and no state machine, and the stanza-id itself as the key. Where
+  even it misses a target, no router in CPython that keeps these features meets it.
 - **2. Serializing forks**: `serialize` of the k `Deliver`ed copies of freshly parsed messages (the
   first copy fills the payload memo); baseline `ElementTree.tostring(..., encoding="unicode")` of
   k copies of a parsed ElementTree element with `to` changed.
@@ -60,7 +64,9 @@ _METHOD = """\
 - **5. Memory**: tracemalloc, bytes still allocated after building (after `gc.collect()`); each
   stanza parsed per account from its own text unless the figure says otherwise.
 - **6. Parsing**: `defusedxml.ElementTree.fromstring` with the flags `parse_stanza` passes it
-  (`forbid_dtd`, `forbid_entities`, `forbid_external`), on the same bytes.
+  (`forbid_dtd`, `forbid_entities`, `forbid_external`), on the same bytes. Two floors for
+  reading it: expat calling handlers that do nothing, and expat whose handlers build bare
+  elements only (the tag as expat gives it, no attributes, text or sizes).
 - **7. Snapshot and restore**: measured only when `Router` has `snapshot()` (and a restore;
   otherwise the row says "not available yet", with no number). Baseline: building the same
   occupancies by events (six per occupancy, collector paused). Each is one call over all the

@@ -412,12 +412,13 @@ def serialize(obj: Stanza | Element, *, indent: str | None = None) -> str:
     >>> serialize(parse_stanza("<message to='a@b' id='1'><body>x &amp; y</body></message>"))
     '<message to="a@b" id="1"><body>x &amp; y</body></message>'
     """
-    if isinstance(obj, Element):
+    if isinstance(obj, Stanza):
+        if indent is None:  # every fork on the wire: the first test it meets
+            return _stanza_text(obj)
+    else:
         out: list[str] = []
         _write(obj, CLIENT_NS, out, indent, 0)
         return "".join(out)
-    if indent is None:
-        return _stanza_text(obj)
     before, after = _start_tag(obj)
     head = [before]
     if obj.to is not None:
