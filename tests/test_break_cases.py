@@ -214,3 +214,27 @@ def test_restored_room_left_by_a_session_without_an_id_is_not_left_twice() -> No
     assert left.stanza.type == "unavailable"
     assert router.handle_timer(10.0) == []
     assert router.upcoming() == [(40.0, "leave-timeout", ALICE_JID, LOUNGE_JID)]
+
+
+def test_delay_stamp_before_the_clock_begins_is_not_believed() -> None:
+    """XEP-0203, XEP-0045 §7.2.14: a stamp before 1970 is no clock; the rejoin still goes."""
+    steps, deadlines = replayed("break-08-delay-before-year-one-crashes-rejoin")
+    past = (
+        '<message from="lounge@muc.example.net/bob" to="alice@example.org{to}" type="groupchat" id="b1">'
+        '<body>from the past</body><delay xmlns="urn:xmpp:delay" from="lounge@muc.example.net" '
+        'stamp="0001-01-01T00:00:00+01:00"/></message>'
+    )
+    assert steps[3] == [
+        {"action": "archive", "account": ALICE, "xml": past.format(to="")},
+        deliver(PHONE, past.format(to="/phone")),
+    ]
+    assert steps[4] == [
+        deliver(
+            PHONE,
+            '<message from="lounge@muc.example.net" to="alice@example.org/phone" type="error" id="x1"><error type="cancel"><not-acceptable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></message>',
+        ),
+        send(
+            '<presence from="alice@example.org" to="lounge@muc.example.net/alice" id="mmx-1"><x xmlns="http://jabber.org/protocol/muc"><history since="1970-01-01T00:01:40Z"/></x></presence>'
+        ),
+    ]
+    assert deadlines[4] == due(160.0, ("rejoin-timeout", LOUNGE))

@@ -321,14 +321,16 @@ class History:
         device was there: the next device to come gets it with the history, then it is
         dropped (:meth:`forget_private`). Returns when it was sent: its delay stamp,
         clamped to ``now`` (a remote clock is not trusted further), or ``now`` for a live
-        message. Called once per room message, so its arguments are positional.
+        message or a stamp before 0 (1970-01-01, where the router's clock begins). Called
+        once per room message, so its arguments are positional.
         """
         at = now
         if delay is None:
             size += _DELAY_SIZE + len(str(room))  # the delay added when it is replayed
         else:
             parsed = _parse_stamp(delay.get("stamp", ""))
-            if parsed is not None and parsed < now:
+            # Before 0 (1970) is before the router's clock: no stamp to believe.
+            if parsed is not None and 0.0 <= parsed < now:
                 at = parsed
         entries = self._entries
         entries.append(_Entry(stanza, at, key, size, seq, private))
