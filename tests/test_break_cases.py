@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from pathlib import Path
 
-from minimix_core import JID, FromSession, Router, ToAccount, parse_stanza
+import pytest
+
+from minimix_core import JID, FromSession, LocalProtocolError, Router, ToAccount, parse_stanza
 from minimix_core._replay import replay
 
 CASES = Path(__file__).parent / "cases"
@@ -238,3 +241,28 @@ def test_delay_stamp_before_the_clock_begins_is_not_believed() -> None:
         ),
     ]
     assert deadlines[4] == due(160.0, ("rejoin-timeout", LOUNGE))
+
+
+def test_restore_refuses_a_clock_that_handle_refuses() -> None:
+    """A restore at NaN, infinity or milliseconds is host misuse, as at :meth:`Router.handle`.
+
+    Accepted, NaN turned off the check of time going back for good, and infinity or a
+    clock in milliseconds (time.time() * 1000) left a router that refused every later call.
+    """
+    before = Router()
+    before.handle(FromSession(session=PHONE_JID, stanza=parse_stanza(JOIN)), now=0.0)
+    before.handle(_to_account(SELF_PRESENCE), now=0.0)
+    snapshot = json.loads(json.dumps(before.snapshot()))
+    for bad in (math.nan, math.inf, 1.7e12, -1.0, True):
+        with pytest.raises(LocalProtocolError):
+            Router.restore(snapshot, now=bad, sessions=True)
+    router = Router.restore(snapshot, now=10, sessions=True)
+    message = _to_account(
+        "<message from='lounge@muc.example.net/bob' to='alice@example.org' type='groupchat' id='b1'><body>hi</body></message>"
+    )
+    with pytest.raises(LocalProtocolError):
+        router.handle(message, now=5.0)
+    assert [type(action).__name__ for action in router.handle(message, now=10.0)] == [
+        "Archive",
+        "Deliver",
+    ]

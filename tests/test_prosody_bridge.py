@@ -159,10 +159,10 @@ def test_the_snapshot_file_is_written_whole_and_read_back(tmp_path: Path) -> Non
     host._from_server(event(1, "from-session", JOIN, session="alice@localhost/phone"))
     state = tmp_path / "state.json"
     minimix_prosody.save_state(state, host.router)
-    restored = minimix_prosody.load_state(state, now=1e12)
+    restored = minimix_prosody.load_state(state, now=1e9)
     assert restored.snapshot()["accounts"] == host.router.snapshot()["accounts"]
     state.write_text("{not json")
-    assert minimix_prosody.load_state(state, now=1e12).snapshot()["accounts"] == []
+    assert minimix_prosody.load_state(state, now=1e9).snapshot()["accounts"] == []
     assert (tmp_path / "state.json.bad").exists()
 
 
@@ -180,7 +180,7 @@ def test_config_settings_follow_the_replay_scripts_rules(tmp_path: Path) -> None
     state = tmp_path / "state.json"
     minimix_prosody.save_state(state, Router())
     for path in (None, state):
-        router = minimix_prosody.load_state(path, now=1e12, config=config)
+        router = minimix_prosody.load_state(path, now=1e9, config=config)
         assert router.config == config
 
 

@@ -263,9 +263,11 @@ class Router:
         ``sessions=True``: the sessions are still connected (the accounts moved to this
         process): the router carries on exactly where the snapshot was taken.
 
-        Raises :class:`SnapshotError` for anything that is not a snapshot of this version.
+        Raises :class:`SnapshotError` for anything that is not a snapshot of this version,
+        and :class:`LocalProtocolError` for a ``now`` that :meth:`handle` would refuse.
         """
         router = cls(config)
+        router._check_clock(now)
         router._core = load_core(snapshot, router._config, now, sessions=sessions)
         router._now = router._core.now
         return router
