@@ -14,6 +14,7 @@ import io
 import json
 import math
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -266,3 +267,22 @@ def test_restore_refuses_a_clock_that_handle_refuses() -> None:
         "Archive",
         "Deliver",
     ]
+
+
+def test_to_account_addressed_to_no_jid_is_host_misuse() -> None:
+    """A ``to`` that is no JID is "not a bare JID": LocalProtocolError, on either path.
+
+    A string or a plain tuple raised AttributeError from the middle of the checks; once a
+    first event had set the clock, from the fast path for room traffic too.
+    """
+    router = Router()
+    good = parse_stanza(
+        "<message from='lounge@muc.example.net/bob' to='alice@example.org' type='groupchat'><body>x</body></message>"
+    )
+    for now in (0.0, 1.0):
+        for to in ("alice@example.org", ("alice", "example.org", None)):
+            with pytest.raises(LocalProtocolError):
+                router.handle(ToAccount(stanza=good._replace(to=cast(Any, to))), now=now)
+        assert [type(a).__name__ for a in router.handle(ToAccount(stanza=good), now=now)] == [
+            "Continue"
+        ]

@@ -110,7 +110,7 @@ class Router:
             if (
                 type(now) is float
                 and 0.0 <= self._now <= now <= _LATEST
-                and to is not None
+                and type(to) is JID
                 and to.resource is None
             ):
                 self._now = core.now = now
@@ -123,7 +123,7 @@ class Router:
             return from_session(core, event.session, event.stanza)
         if isinstance(event, ToAccount):
             to = event.stanza.to
-            if to is None or not to.is_bare:
+            if not isinstance(to, JID) or not to.is_bare:
                 raise LocalProtocolError(f"ToAccount stanza is addressed to {to}, not a bare JID")
             self._now = core.now = now  # checked above; the event is well-formed
             return to_account(core, to, event.stanza)
