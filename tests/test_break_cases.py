@@ -286,3 +286,22 @@ def test_to_account_addressed_to_no_jid_is_host_misuse() -> None:
         assert [type(a).__name__ for a in router.handle(ToAccount(stanza=good), now=now)] == [
             "Continue"
         ]
+
+
+def test_subject_change_with_a_store_hint_is_the_rooms_subject() -> None:
+    """XEP-0045 §8.1, §7.2.15: a subject without body or thread is the subject, hints or not."""
+    steps, _ = replayed("break-09-subject-with-store-hint-kept-as-message")
+    plans = (
+        '<message from="lounge@muc.example.net/bob" to="alice@example.org/{to}" type="groupchat" id="s2">'
+        '<subject>Plans</subject><store xmlns="urn:xmpp:hints"/></message>'
+    )
+    # Neither archived nor pushed: a subject change, forked to the phone.
+    assert steps[4] == [deliver(PHONE, plans.format(to="phone"))]
+    laptop = "alice@example.org/laptop"
+    assert steps[5] == [
+        deliver(
+            laptop,
+            '<presence from="lounge@muc.example.net/alice" to="alice@example.org/laptop" id="j2"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="member" role="participant"/><status code="110"/></x></presence>',
+        ),
+        deliver(laptop, plans.format(to="laptop")),
+    ]

@@ -63,10 +63,11 @@ _ROLE: Final = {
 
 MessageFacts = tuple[bool, bool, "str | None", "Element | None", int, bool]
 """What :func:`scan_message` finds, in this order: ``historic`` (a room would keep it in
-its history), ``subject`` (a subject change, :func:`~minimix_core._muc.is_subject`),
-``stanza_id`` (the room's XEP-0359 id), ``delay`` (the first ``<delay/>``), ``size`` (the
-message's size in characters, as :meth:`History.add` counts it, without a delay added for
-replay) and ``foreign_ids`` (a stanza-id ``by`` someone else than the room: the archive
+its history; never a subject change), ``subject`` (a subject change,
+:func:`~minimix_core._muc.is_subject`), ``stanza_id`` (the room's XEP-0359 id), ``delay``
+(the first ``<delay/>``), ``size`` (the message's size in characters, as
+:meth:`History.add` counts it, without a delay added for replay) and ``foreign_ids`` (a
+stanza-id ``by`` someone else than the room: the archive
 must check it, XEP-0359 §5)."""
 
 
@@ -117,8 +118,10 @@ def scan_message(stanza: Stanza, room: JID) -> MessageFacts:
             storable = True
         else:
             not_stored = True
-    historic = (body or storable) and not not_stored
-    return historic, subject and not body and not thread, stanza_id, delay, size, foreign
+    # A subject change (§8.1) is one whatever hints it carries: the room's subject, no message.
+    change = subject and not body and not thread
+    historic = (body or storable) and not not_stored and not change
+    return historic, change, stanza_id, delay, size, foreign
 
 
 def iso_stamp(seconds: float) -> str:
