@@ -18,7 +18,16 @@ from typing import Any, cast
 
 import pytest
 
-from minimix_core import JID, FromSession, LocalProtocolError, Router, ToAccount, parse_stanza
+from minimix_core import (
+    JID,
+    Archive,
+    Deliver,
+    FromSession,
+    LocalProtocolError,
+    Router,
+    ToAccount,
+    parse_stanza,
+)
 from minimix_core._replay import replay
 
 CASES = Path(__file__).parent / "cases"
@@ -305,3 +314,24 @@ def test_subject_change_with_a_store_hint_is_the_rooms_subject() -> None:
         ),
         deliver(laptop, plans.format(to="laptop")),
     ]
+
+
+def test_spoofed_stanza_id_in_another_spelling_of_the_account_is_dropped() -> None:
+    """XEP-0359 §5, RFC 7622 §3.2-3.3: ``by='Alice@Example.ORG'`` claims alice's own archive."""
+    router = Router()
+    router.handle(FromSession(session=PHONE_JID, stanza=parse_stanza(JOIN)), now=0.0)
+    router.handle(_to_account(SELF_PRESENCE), now=0.0)
+    spoofed = parse_stanza(
+        "<message from='lounge@muc.example.net/bob' to='alice@example.org' type='groupchat' id='b1'>"
+        "<body>hi</body><stanza-id xmlns='urn:xmpp:sid:0' by='Alice@Example.ORG' id='fake'/>"
+        "<stanza-id xmlns='urn:xmpp:sid:0' by='alice@example.org/phone' id='other'/>"
+        "<stanza-id xmlns='urn:xmpp:sid:0' by='lounge@muc.example.net' id='r1'/>"
+        "<stanza-id xmlns='urn:xmpp:sid:0' id='unsaid'/><stanza-id xmlns='urn:xmpp:sid:0' by='@' id='bad'/>"
+        "</message>"
+    )
+    archive, fork = router.handle(ToAccount(stanza=spoofed), now=1.0)
+    assert archive == Archive(
+        account=ALICE_JID,
+        stanza=spoofed.replace(children=(spoofed.children[0], *spoofed.children[2:])),
+    )
+    assert fork == Deliver(session=PHONE_JID, stanza=spoofed.with_to(PHONE_JID))

@@ -14,7 +14,7 @@ from ._core import Core
 from ._fork import error_to_sender, fork, note_flags
 from ._history import History, MessageFacts, key_of, scan_message
 from ._iq import MAM_RESULT, iq_to_account, mam_result
-from ._jid import JID
+from ._jid import JID, InvalidJID
 from ._keepalive import (
     ping_answer,
     rejoin_now,
@@ -235,9 +235,22 @@ def _archive(account: Account, stanza: Stanza, foreign_ids: bool) -> Action:
 
 
 def _for_archive(stanza: Stanza, account: JID) -> Stanza:
-    """XEP-0359 §5: a stanza-id claiming to be the archive's own is a spoof; drop it."""
-    by = str(account)
-    spoof = [c for c in stanza.children if c.tag == STANZA_ID and c.get("by") == by]
+    """XEP-0359 §5: a stanza-id claiming to be the archive's own is a spoof; drop it.
+
+    ``by`` names the archive however it is written: JIDs compare case-insensitively in
+    their local and domain parts (RFC 7622), and so do the clients that read the claim.
+    """
+    spoof = [c for c in stanza.children if c.tag == STANZA_ID and _names(c.get("by"), account)]
     if not spoof:
         return stanza
     return stanza.replace(children=tuple(c for c in stanza.children if c not in spoof))
+
+
+def _names(by: str | None, account: JID) -> bool:
+    """Whether a ``by`` attribute is the account's bare JID, in any spelling of it."""
+    if by is None:
+        return False
+    try:
+        return JID.parse(by) == account
+    except InvalidJID:
+        return False
