@@ -11,7 +11,7 @@ from ._muc import STATUS_TEXT
 from ._presence import aggregate_update
 from ._stanza import Stanza
 from ._synth import farewell, unavailable_self, without_caps
-from ._table import Account, Attachment, Occupancy, RoomView
+from ._table import NO_ENTRIES, Account, Attachment, Occupancy, RoomView
 
 __all__ = [
     "detach",
@@ -131,7 +131,7 @@ def leave_answered(
     would have sent. Sessions that joined meanwhile, or an autojoin bookmark set
     meanwhile, make the account join again at once.
     """
-    leaving, occupancy.leaving = occupancy.leaving, {}
+    leaving, occupancy.leaving = occupancy.leaving, NO_ENTRIES
     # An error to the leave itself (the room is gone) says no more than "out".
     refused = (
         answer is not None

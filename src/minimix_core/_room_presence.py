@@ -18,7 +18,7 @@ from ._membership import leave_answered, leave_room
 from ._muc import ITEM, ROOM_FLAG_CODES, USER_X, error_condition, error_type, status_codes
 from ._stanza import Element, Stanza, payload_size, same_payload
 from ._synth import departed_item, fork_self_presence, late_join, removal_for_session
-from ._table import Account, Occupancy, flag_set
+from ._table import NO_ENTRIES, Account, Occupancy, flag_set, writable
 
 __all__ = ["presence", "resync_over"]
 
@@ -108,6 +108,7 @@ def _occupant(core: Core, occupancy: Occupancy, nick: str, stanza: Stanza) -> li
         grows = payload_size(stanza.children) - (0 if old is None else payload_size(old.children))
         fits = view.occupant_bytes + grows <= core.config.max_occupant_bytes
         if fits and (old is not None or len(occupants) < bound):
+            view.occupants = occupants = writable(occupants)
             occupants[nick] = stanza._replace(children=core.share(stanza.children))
             view.occupant_bytes += grows
     return fork(occupancy, stanza)
@@ -140,7 +141,7 @@ def _self_available(
     view.joined_at = core.now
     view.flags = flag_set(codes & ROOM_FLAG_CODES)
     view.created = 201 in codes
-    pending, occupancy.pending = occupancy.pending, {}
+    pending, occupancy.pending = occupancy.pending, NO_ENTRIES
     # The waiting sessions' dict becomes the attached one (nobody is attached before the
     # account's join succeeds): one dict per occupancy, not two.
     attached = occupancy.attached
@@ -153,7 +154,7 @@ def _self_available(
             # someone configures it (§10.1.1). Nobody will: leave, so the room goes away,
             # and do not make it again until the bookmark changes or a device joins.
             account.blocked[occupancy.room] = account.bookmarks[occupancy.room]
-            return discard + leave_room(core, account, occupancy, None, {})
+            return discard + leave_room(core, account, occupancy, None, NO_ENTRIES)
         return discard
     return [
         Deliver(session=s, stanza=fork_self_presence(stanza, occupancy, s, attachment))
@@ -260,7 +261,7 @@ def _self_unavailable(
         ]
         for session in occupancy.pending:
             account.unlink(session, occupancy.room)
-        occupancy.pending = {}
+        occupancy.pending = NO_ENTRIES
         retry = rejoin_failed(core, account, occupancy, _E.REMOVED, "Could not rejoin the room")
         return (told or [Discard(stanza=stanza, reason=DiscardReason.REJOINING)]) + retry
     # Removed by the room: kick, ban, membership, shutdown, destruction (§8.2, §9, §10.9).
@@ -293,7 +294,7 @@ def _old_occupancy_over(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
             children=(Element(USER_X, (), (departed_item(cached),)),),
         )
         actions += fork(occupancy, gone)
-    view.occupants = {}
+    view.occupants = NO_ENTRIES
     view.occupant_bytes = 0
     return actions
 
@@ -392,7 +393,7 @@ def _join_refused(
     ]
     for session in occupancy.pending:
         account.unlink(session, occupancy.room)
-    occupancy.pending = {}
+    occupancy.pending = NO_ENTRIES
     if not actions:
         actions = [Discard(stanza=stanza, reason=DiscardReason.JOIN_REFUSED)]
     if account.wanted(occupancy.room):

@@ -8,6 +8,7 @@ completely before they change anything, so a refused input leaves the table as i
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any, NoReturn, TypeVar
 
 from ._events import Bookmark
 from ._history import History
@@ -16,6 +17,7 @@ from ._lifecycle import OccupancyState
 from ._stanza import Element, Stanza
 
 __all__ = [
+    "NO_ENTRIES",
     "Account",
     "Attachment",
     "NickChange",
@@ -25,7 +27,37 @@ __all__ = [
     "RoomView",
     "Table",
     "flag_set",
+    "writable",
 ]
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class _NoEntries(dict[Any, Any]):
+    """An empty dict that refuses entries: shared by every container that has none.
+
+    Most occupancies never have a session waiting, leaving, or an occupant cached; an
+    empty dict costs 64 bytes each. Reading it is reading any empty dict; adding to it
+    raises, so a write site that forgot :func:`writable` fails at once instead of
+    filling every occupancy's container at the same time.
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, *_: object, **__: object) -> NoReturn:
+        raise TypeError("the shared empty mapping takes no entries: use writable()")
+
+    __setitem__ = setdefault = update = __ior__ = _refuse
+
+
+NO_ENTRIES: dict[Any, Any] = _NoEntries()
+"""The one empty mapping that containers without entries point at (see :func:`writable`)."""
+
+
+def writable(entries: dict[_K, _V]) -> dict[_K, _V]:
+    """``entries`` itself, or a new dict in place of :data:`NO_ENTRIES`."""
+    return {} if entries is NO_ENTRIES else entries
 
 
 class PendingIQ:
@@ -150,8 +182,9 @@ class RoomView:
         self.nick: str | None = None
         """The nickname the room confirmed; ``None`` until the self-presence arrives."""
         self.self_presence: Stanza | None = None
-        self.occupants: dict[str, Stanza] = {}
-        """Other occupants' latest presence, by nick, in the order they joined."""
+        self.occupants: dict[str, Stanza] = NO_ENTRIES
+        """Other occupants' latest presence, by nick, in the order they joined
+        (:data:`NO_ENTRIES` while there is none: see :func:`writable`)."""
         self.occupant_bytes = 0
         """The size of their payloads (``payload_size``), for ``Config.max_occupant_bytes``."""
         self.room_presence: Stanza | None = None
@@ -250,9 +283,10 @@ class Occupancy:
         self.view = RoomView()
         self.request_id: str | None = None
         """The id of the join, leave or rejoin the current state waits on."""
-        self.attached: dict[JID, Attachment] = {}
-        self.pending: dict[JID, Attachment] = {}
-        self.leaving: dict[JID, Attachment] = {}
+        # Each of these is NO_ENTRIES while empty (see writable()).
+        self.attached: dict[JID, Attachment] = NO_ENTRIES
+        self.pending: dict[JID, Attachment] = NO_ENTRIES
+        self.leaving: dict[JID, Attachment] = NO_ENTRIES
         """Sessions that left last and wait for the room's answer."""
         self.sent_ids: dict[str, JID] | None = None
         """Ids of stanzas sent for sessions, oldest first: errors go back to the sender.
