@@ -182,6 +182,8 @@ class RoomView:
         self.nick: str | None = None
         """The nickname the room confirmed; ``None`` until the self-presence arrives."""
         self.self_presence: Stanza | None = None
+        """The room's latest self-presence, without its ``to``: every account in the room
+        may keep the same value (:meth:`~minimix_core._core.Core.share_stanza`)."""
         self.occupants: dict[str, Stanza] = NO_ENTRIES
         """Other occupants' latest presence, by nick, in the order they joined
         (:data:`NO_ENTRIES` while there is none: see :func:`writable`)."""
