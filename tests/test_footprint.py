@@ -55,3 +55,22 @@ def test_containers_filled_after_sharing_are_the_occupancy_own() -> None:
     assert NO_ENTRIES == {}
     h.room(self_presence())  # nothing of it leaked into the shared mapping
     assert NO_ENTRIES == {}
+
+
+def test_a_session_request_is_kept_only_while_it_waits() -> None:
+    """The request makes the account's join; once attached, nothing is made from it."""
+    h = Harness()
+    h.session(PHONE, join())
+    waiting = _occupancy(h).pending[PHONE]
+    assert waiting.request == join()
+    h.room(self_presence())
+    assert _occupancy(h).attached[PHONE] is waiting and waiting.request is None
+    h.session(LAPTOP, join(jid="j2"))  # a late join, attached at once
+    assert _occupancy(h).attached[LAPTOP].request is None
+
+
+def test_the_join_is_addressed_with_the_session_own_to() -> None:
+    h = Harness()
+    request = join()
+    h.session(PHONE, request)
+    assert _occupancy(h).join.to is request.to

@@ -28,12 +28,14 @@ _S = OccupancyState
 _E = OccupancyEvent
 
 
-def join_stanza(account: JID, room: JID, nick: str, request: Stanza) -> Stanza:
+def join_stanza(account: JID, request: Stanza) -> Stanza:
     """The account's join: the session's presence sent from the bare JID, caps removed.
 
-    The session's ``id`` and its muc ``<x/>`` (password, history request) are kept.
+    The session's ``to`` (room and nick), ``id`` and muc ``<x/>`` (password, history
+    request) are kept; the ``to`` is the session's very value, which the JID cache
+    shares across accounts, not a copy per occupancy.
     """
-    return without_caps(request.replace(from_=account, to=room.with_resource(nick)))
+    return without_caps(request.with_from(account))
 
 
 def send_join(
@@ -47,9 +49,9 @@ def send_join(
     first = next(iter(occupancy.pending.items()), None)
     if first is not None:
         session, attachment = first
-        occupancy.join = core.share_payload(
-            join_stanza(account.jid, occupancy.room, attachment.nick, attachment.request)
-        )
+        request = attachment.request
+        assert request is not None, "a waiting session's request is kept until it is attached"
+        occupancy.join = core.share_payload(join_stanza(account.jid, request))
         occupancy.joiner = session
         occupancy.sent_payload = attachment.payload
     join = occupancy.join

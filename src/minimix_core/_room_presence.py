@@ -142,6 +142,8 @@ def _self_available(
     view.flags = flag_set(codes & ROOM_FLAG_CODES)
     view.created = 201 in codes
     pending, occupancy.pending = occupancy.pending, NO_ENTRIES
+    for attachment in pending.values():
+        attachment.request = None  # attached: no join is made from it any more
     # The waiting sessions' dict becomes the attached one (nobody is attached before the
     # account's join succeeds): one dict per occupancy, not two.
     attached = occupancy.attached

@@ -155,7 +155,7 @@ def _join(
         account.blocked.pop(to.bare, None)  # the user asks again: a bookmark may rejoin
         if memory is not None:
             memory.positions.pop(session, None)
-        occupancy = Occupancy(to.bare, join_stanza(account_jid, to.bare, nick, stanza))
+        occupancy = Occupancy(to.bare, join_stanza(account_jid, stanza))
         account.rooms[to.bare] = occupancy
         occupancy.pending = {session: attachment}
         account.link(session, to.bare)
@@ -177,6 +177,7 @@ def _join(
     if cached is not None:
         transition(core, account, occupancy, OccupancyEvent.SESSION_JOIN, state)
         # A late join, or a resync of an attached session (§7.2.1): answered from the table.
+        attachment.request = None  # attached at once: no join is made from it
         occupancy.attached = writable(occupancy.attached)
         occupancy.attached[session] = attachment
         history = _history_for(core, occupancy, attachment, stanza)

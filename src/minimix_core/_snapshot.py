@@ -75,7 +75,7 @@ def _load_attachments(r: Reader, data: Json) -> dict[JID, Attachment]:
         attachment = out[r.full(session, r.account)] = Attachment(
             join_id=join_id,
             nick=str(nick),
-            request=r.stanza(request),
+            request=r.maybe_stanza(request),
             payload=r.payload(payload),
             seq=int(seq),
         )

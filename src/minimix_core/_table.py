@@ -101,7 +101,7 @@ class Attachment:
         *,
         join_id: str | None,
         nick: str,
-        request: Stanza,
+        request: Stanza | None,
         payload: tuple[Element, ...] = (),
         seq: int = 0,
     ) -> None:
@@ -110,7 +110,9 @@ class Attachment:
         self.nick = nick
         """The nickname the session asked for (the room's nick may differ: status 210)."""
         self.request = request
-        """The session's join presence, for the account's join if it has to make one."""
+        """The session's join presence, for the account's join if it has to make one;
+        ``None`` once the session is attached (the account is in: no join is made from
+        it any more)."""
         self.payload = payload
         """The session's latest presence in the room (show, status...), for the aggregate."""
         self.seq = seq
