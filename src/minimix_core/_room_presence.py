@@ -109,7 +109,8 @@ def _occupant(core: Core, occupancy: Occupancy, nick: str, stanza: Stanza) -> li
         fits = view.occupant_bytes + grows <= core.config.max_occupant_bytes
         if fits and (old is not None or len(occupants) < bound):
             view.occupants = occupants = writable(occupants)
-            occupants[nick] = stanza._replace(children=core.share(stanza.children))
+            # Every account in the room is told the same: one value for all of them.
+            occupants[nick] = core.share_stanza(stanza._replace(to=None))
             view.occupant_bytes += grows
     return fork(occupancy, stanza)
 
@@ -212,7 +213,7 @@ def _rejoined(
                 "presence",
                 type="unavailable",
                 from_=occupancy.room.with_resource(nick),
-                to=cached.to,
+                to=account.jid,
                 children=(Element(USER_X, (), (departed_item(cached),)),),
             )
             actions += fork(occupancy, gone)
@@ -244,7 +245,7 @@ def _self_unavailable(
         return leave_answered(core, account, occupancy, stanza, _E.LEFT)
     removal = bool(codes & _REMOVALS) or (stanza.find(USER_X) is not None and _destroyed(stanza))
     if state is _S.JOINING and stanza.id is not None and stanza.id == occupancy.left_id:
-        return _old_occupancy_over(occupancy, stanza)
+        return _old_occupancy_over(account, occupancy, stanza)
     if state is _S.REJOIN_WAIT or (not removal and state is not _S.JOINED):
         # A duplicated leave answer of an earlier occupancy, or the room repeating itself.
         return stale(stanza)
@@ -277,7 +278,7 @@ def _self_unavailable(
     return actions or [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]
 
 
-def _old_occupancy_over(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
+def _old_occupancy_over(account: Account, occupancy: Occupancy, stanza: Stanza) -> list[Action]:
     """The late answer to the leave this join followed: the room has just processed it.
 
     A room answers in order (§7.1): the occupants seen so far were of the occupancy before
@@ -292,7 +293,7 @@ def _old_occupancy_over(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
             "presence",
             type="unavailable",
             from_=occupancy.room.with_resource(nick),
-            to=cached.to,
+            to=account.jid,
             children=(Element(USER_X, (), (departed_item(cached),)),),
         )
         actions += fork(occupancy, gone)

@@ -187,8 +187,9 @@ class RoomView:
         """The room's latest self-presence, without its ``to``: every account in the room
         may keep the same value (:meth:`~minimix_core._core.Core.share_stanza`)."""
         self.occupants: dict[str, Stanza] = NO_ENTRIES
-        """Other occupants' latest presence, by nick, in the order they joined
-        (:data:`NO_ENTRIES` while there is none: see :func:`writable`)."""
+        """Other occupants' latest presence, by nick, in the order they joined, each
+        without its ``to`` (one value for every account in the room, as the
+        self-presence); :data:`NO_ENTRIES` while there is none (see :func:`writable`)."""
         self.occupant_bytes = 0
         """The size of their payloads (``payload_size``), for ``Config.max_occupant_bytes``."""
         self.room_presence: Stanza | None = None
