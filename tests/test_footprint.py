@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import LAPTOP, PHONE, ROOM, Harness, join, occupant, self_presence
+from helpers import LAPTOP, OTHER_ROOM, PHONE, ROOM, Harness, join, occupant, self_presence
+from minimix_core import JID
 from minimix_core._table import NO_ENTRIES, Occupancy, writable
 
 
@@ -74,3 +75,17 @@ def test_the_join_is_addressed_with_the_session_own_to() -> None:
     request = join()
     h.session(PHONE, request)
     assert _occupancy(h).join.to is request.to
+
+
+def test_a_session_jid_is_kept_once_for_all_its_rooms() -> None:
+    """A host may build a new, equal JID for each stanza: every room keys the first one."""
+    h = Harness()
+    phone = JID.parse("alice@example.org/phone")
+    h.session(phone, join())
+    again = JID("alice", "example.org", "phone")
+    assert again == phone and again is not phone
+    h.session(again, join(room=OTHER_ROOM))
+    account = h.router._core.table.accounts[PHONE.bare]
+    [kept] = account.rooms[OTHER_ROOM].pending
+    assert kept is phone
+    assert account.sessions[again].session is phone

@@ -157,8 +157,8 @@ def _join(
             memory.positions.pop(session, None)
         occupancy = Occupancy(to.bare, join_stanza(account_jid, stanza))
         account.rooms[to.bare] = occupancy
+        session = account.link(session, to.bare)
         occupancy.pending = {session: attachment}
-        account.link(session, to.bare)
         return send_join(core, account, occupancy, OccupancyEvent.SESSION_JOIN)
     account = table.accounts[account_jid]  # it has the occupancy
     members = len(occupancy.attached) + len(occupancy.pending)
@@ -171,7 +171,7 @@ def _join(
     core.timers.cancel(("grace", account_jid, occupancy.room))
     occupancy.attached.pop(session, None)
     occupancy.pending.pop(session, None)
-    account.link(session, occupancy.room)
+    session = account.link(session, occupancy.room)
     state = occupancy.state
     cached = occupancy.view.self_presence if state in IN_ROOM else None
     if cached is not None:

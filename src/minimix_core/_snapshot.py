@@ -364,9 +364,9 @@ def _load_account(r: Reader, data: Json) -> Account:
         account.rooms[occupancy.room] = occupancy
     rooms = list(account.rooms)
     for session, linked in data["sessions"]:
-        account.sessions[JID.parse(session)] = {
-            rooms[j] if isinstance(j, int) else JID.parse(j): None for j in linked
-        }
+        jid = JID.parse(session)
+        for j in linked:
+            account.link(jid, rooms[j] if isinstance(j, int) else JID.parse(j))
     for iq_id, session, original, to, query_id, closed in data["pending_iqs"]:
         pending = PendingIQ(
             session=JID.parse(session), original_id=original, to=JID.parse(to), query_id=query_id

@@ -25,6 +25,7 @@ __all__ = [
     "PendingIQ",
     "RoomMemory",
     "RoomView",
+    "SessionRooms",
     "Table",
     "flag_set",
     "writable",
@@ -341,6 +342,21 @@ class Occupancy:
         return self.attached
 
 
+class SessionRooms(dict[JID, None]):
+    """The rooms one session takes part in (an insertion-ordered set), and its JID.
+
+    ``session`` is the one object that keys the session's entry in every occupancy: a
+    host may hand the router a new, equal JID with each stanza, and the router would
+    otherwise keep one copy of it per room.
+    """
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: JID) -> None:
+        super().__init__()
+        self.session = session
+
+
 class Account:
     """One local account: its occupancies by room and, per session, the rooms it is in."""
 
@@ -357,15 +373,22 @@ class Account:
         destruction, a ``cancel`` error), with the bookmark as it was then: not joined
         again until that bookmark changes or a session joins."""
         self.rooms: dict[JID, Occupancy] = {}
-        self.sessions: dict[JID, dict[JID, None]] = {}
+        self.sessions: dict[JID, SessionRooms] = {}
         """Session full JID -> the rooms it is attached to, pending or leaving in (an
         insertion-ordered set, so that every walk over it is deterministic)."""
         self.memory: dict[JID, RoomMemory] = {}
         """Per room, what outlives its occupancies; the least recently used goes first."""
 
-    def link(self, session: JID, room: JID) -> None:
-        """Record that ``session`` takes part in ``room``."""
-        self.sessions.setdefault(session, {})[room] = None
+    def link(self, session: JID, room: JID) -> JID:
+        """Record that ``session`` takes part in ``room``.
+
+        Returns the session's JID as the account keeps it (see :class:`SessionRooms`).
+        """
+        rooms = self.sessions.get(session)
+        if rooms is None:
+            rooms = self.sessions[session] = SessionRooms(session)
+        rooms[room] = None
+        return rooms.session
 
     def unlink(self, session: JID, room: JID) -> None:
         """Record that ``session`` no longer takes part in ``room``."""
