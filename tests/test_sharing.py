@@ -216,6 +216,16 @@ def test_the_stanza_pool_is_bounded_by_entries_and_characters() -> None:
     assert big not in core.stanzas and core.stanza_bytes == 2 * size
 
 
+def test_the_stanza_pool_shares_a_pooled_payload_and_adds_none() -> None:
+    """A stanza's payload already pooled is shared; a new one stays out of that pool."""
+    core = Core(Config())
+    pooled = core.share(presence_from("a").children)
+    kept = core.share_stanza(presence_from("a"))
+    assert kept.children is pooled
+    core.share_stanza(presence_from("b"))
+    assert list(core.payloads) == [pooled]
+
+
 def test_a_quiet_occupancy_makes_no_message_memory_and_no_id_tracking() -> None:
     """Remembered message keys and tracked ids are made by the first message, not the join."""
     router = join_with_self(ACCOUNTS[0], "quiet")

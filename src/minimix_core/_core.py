@@ -173,19 +173,23 @@ class Core:
         return stanza if children is stanza.children else stanza._replace(children=children)
 
     def share_stanza(self, stanza: Stanza) -> Stanza:
-        """The one kept copy of a stanza equal to ``stanza``, its payload pooled too.
+        """The one kept copy of a stanza equal to ``stanza``.
 
         For what every account in a room keeps alike once its ``to`` is left out (the
-        room's self-presence): one value for all of them, where :meth:`share_payload`
-        still leaves a stanza and its root attributes per account. Bounded as that pool
-        is, separately: ``Config.max_shared_payloads`` entries and
+        room's self-presence, occupants' presences): one value for all of them, where
+        :meth:`share_payload` still leaves a stanza and its root attributes per account.
+        Bounded as that pool is, separately: ``Config.max_shared_payloads`` entries and
         ``Config.max_shared_payload_bytes`` characters, the oldest going first.
         """
         pool = self.stanzas
         shared = pool.get(stanza)
         if shared is not None:
             return shared
-        stanza = self.share_payload(stanza)
+        # A payload pooled already is shared; a new one is not added to that pool too:
+        # the pooled stanza holds it, and a room with one local account pays one entry.
+        children = self.payloads.get(stanza.children)
+        if children is not None:
+            stanza = stanza._replace(children=children)
         size = payload_size(stanza.children)
         config = self.config
         if size > config.max_shared_payload_bytes:
