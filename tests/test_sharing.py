@@ -6,7 +6,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 
 from helpers import ROOM, x
-from minimix_core import JID, Config, Element, FromSession, Router, ToAccount, serialize
+from minimix_core import JID, Config, Element, FromSession, Router, Stanza, ToAccount, serialize
 from minimix_core._core import Core
 from minimix_core._stanza import element_size, payload_size
 
@@ -34,21 +34,21 @@ def fill(router: Router, nicks: list[str]) -> None:
 
 
 def test_equal_presences_for_different_accounts_share_one_payload() -> None:
-    """Each account's cache holds its own stanza, all pointing at one payload."""
+    """The caches keep each presence without its ``to``: one stanza for every account."""
     router = Router()
     fill(router, ["bob", "carol"])
     caches = [router._core.table.accounts[a].rooms[ROOM].view.occupants for a in ACCOUNTS]
-    assert caches[0]["bob"].children is caches[1]["bob"].children is caches[2]["bob"].children
-    assert caches[0]["bob"].to == ACCOUNTS[0]
+    assert caches[0]["bob"] is caches[1]["bob"] is caches[2]["bob"]
+    assert caches[0]["bob"] == x(occupant_to(ACCOUNTS[0], "bob")).replace(to=None)
 
 
 def test_the_shared_pool_is_bounded() -> None:
     """Beyond the bound the oldest payload leaves the pool; caches keep their values."""
     router = Router(Config(max_shared_payloads=1))
     fill(router, ["bob", "carol"])
-    assert len(router._core.payloads) == 1
+    assert len(router._core.payloads) == len(router._core.stanzas) == 1
     cache = router._core.table.accounts[ACCOUNTS[2]].rooms[ROOM].view.occupants
-    assert cache["bob"] == x(occupant_to(ACCOUNTS[2], "bob"))
+    assert cache["bob"] == x(occupant_to(ACCOUNTS[2], "bob")).replace(to=None)
 
 
 def test_history_and_subject_are_kept_once_for_all_accounts() -> None:
@@ -186,9 +186,44 @@ def test_self_presences_joins_and_room_flags_of_different_accounts_share_one_val
     for other in occupancies[1:]:
         presence, expected = other.view.self_presence, first.view.self_presence
         assert presence is not None and expected is not None
-        assert presence.children is expected.children
+        assert presence is expected  # kept without its to: one value for every account
+        assert presence.to is None
         assert other.join.children is first.join.children
         assert other.view.flags is first.view.flags == frozenset({100, 170})
+
+
+def presence_from(nick: str, text: str = "") -> Stanza:
+    return x(f"<presence from='{ROOM}/{nick}'><status>{text}</status></presence>")
+
+
+def test_the_stanza_pool_is_bounded_by_entries_and_characters() -> None:
+    """``share_stanza`` pools whole stanzas under the payload pool's two bounds, separately."""
+    core = Core(Config(max_shared_payloads=2))
+    first = presence_from("a")
+    assert core.share_stanza(first) is first
+    assert core.share_stanza(presence_from("a")) is first
+    core.share_stanza(presence_from("b"))
+    core.share_stanza(presence_from("c"))
+    assert list(core.stanzas) == [presence_from("b"), presence_from("c")]
+    assert core.stanza_bytes == 2 * payload_size(first.children)
+    size = payload_size(first.children)
+    core = Core(Config(max_shared_payload_bytes=2 * size))
+    for nick in "abc":
+        core.share_stanza(presence_from(nick))
+    assert list(core.stanzas) == [presence_from("b"), presence_from("c")]
+    big = presence_from("d", "x" * 3 * size)
+    assert core.share_stanza(big) is big  # larger than the whole bound: not pooled
+    assert big not in core.stanzas and core.stanza_bytes == 2 * size
+
+
+def test_the_stanza_pool_shares_a_pooled_payload_and_adds_none() -> None:
+    """A stanza's payload already pooled is shared; a new one stays out of that pool."""
+    core = Core(Config())
+    pooled = core.share(presence_from("a").children)
+    kept = core.share_stanza(presence_from("a"))
+    assert kept.children is pooled
+    core.share_stanza(presence_from("b"))
+    assert list(core.payloads) == [pooled]
 
 
 def test_a_quiet_occupancy_makes_no_message_memory_and_no_id_tracking() -> None:

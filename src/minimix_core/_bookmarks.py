@@ -19,7 +19,7 @@ from ._lifecycle import OccupancyEvent, OccupancyState
 from ._membership import leave_room, send_join
 from ._muc import MUC, MUC_X
 from ._stanza import Element, Stanza
-from ._table import Account, Occupancy
+from ._table import NO_ENTRIES, Account, Occupancy
 
 __all__ = ["autojoin_due", "bookmarks_changed", "grace_over", "leave_everywhere", "queue_join"]
 
@@ -59,8 +59,7 @@ def leave_everywhere(core: Core, account: Account, occupancy: Occupancy) -> list
     if occupancy.state is OccupancyState.LEAVING:
         return []
     leaving = {**occupancy.attached, **occupancy.pending}
-    occupancy.attached = {}
-    occupancy.pending = {}
+    occupancy.attached = occupancy.pending = NO_ENTRIES
     return leave_room(core, account, occupancy, None, leaving)
 
 
@@ -91,7 +90,7 @@ def _restored(core: Core, account: Account, occupancy: Occupancy) -> list[Action
     if occupancy.state is OccupancyState.REJOIN_WAIT:
         return rejoin_due(core, account.jid, occupancy.room)
     # JOINED with nobody and nothing in flight: the room still counts the account.
-    return leave_room(core, account, occupancy, None, {})
+    return leave_room(core, account, occupancy, None, NO_ENTRIES)
 
 
 def _autojoin(core: Core, account: Account, room: JID, mark: Bookmark) -> list[Action]:
@@ -112,4 +111,4 @@ def grace_over(core: Core, account_jid: JID, room: JID) -> list[Action]:
     """Nobody came back within ``disconnect_grace``: the account leaves."""
     # A session's join and a bookmark both cancel this timer: nobody is here.
     account = core.table.accounts[account_jid]
-    return leave_room(core, account, account.rooms[room], None, {})
+    return leave_room(core, account, account.rooms[room], None, NO_ENTRIES)

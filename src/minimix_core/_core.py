@@ -102,6 +102,8 @@ class Core:
         "payload_bytes",
         "payloads",
         "sequence",
+        "stanza_bytes",
+        "stanzas",
         "table",
         "timers",
     )
@@ -122,6 +124,11 @@ class Core:
         oldest first."""
         self.payload_bytes = 0
         """The sizes of the pooled payloads, summed (characters of XML)."""
+        self.stanzas: OrderedDict[Stanza, Stanza] = OrderedDict()
+        """One copy of each stanza many occupancies keep alike (see :meth:`share_stanza`),
+        oldest first."""
+        self.stanza_bytes = 0
+        """The sizes of the pooled stanzas' payloads, summed (characters of XML)."""
 
     def next_deadline(self) -> float | None:
         """The earliest of the timers and the autojoin queue."""
@@ -164,6 +171,35 @@ class Core:
         """
         children = self.share(stanza.children)
         return stanza if children is stanza.children else stanza.with_children(children)
+
+    def share_stanza(self, stanza: Stanza) -> Stanza:
+        """The one kept copy of a stanza equal to ``stanza``.
+
+        For what every account in a room keeps alike once its ``to`` is left out (the
+        room's self-presence, occupants' presences): one value for all of them, where
+        :meth:`share_payload` still leaves a stanza and its root attributes per account.
+        Bounded as that pool is, separately: ``Config.max_shared_payloads`` entries and
+        ``Config.max_shared_payload_bytes`` characters, the oldest going first.
+        """
+        pool = self.stanzas
+        shared = pool.get(stanza)
+        if shared is not None:
+            return shared
+        # A payload pooled already is shared; a new one is not added to that pool too:
+        # the pooled stanza holds it, and a room with one local account pays one entry.
+        children = self.payloads.get(stanza.children)
+        if children is not None:
+            stanza = stanza._replace(children=children)
+        size = payload_size(stanza.children)
+        config = self.config
+        if size > config.max_shared_payload_bytes:
+            return stanza
+        limit = config.max_shared_payload_bytes - size
+        while pool and (len(pool) >= config.max_shared_payloads or self.stanza_bytes > limit):
+            self.stanza_bytes -= payload_size(pool.popitem(last=False)[0].children)
+        pool[stanza] = stanza
+        self.stanza_bytes += size
+        return stanza
 
     def forget_if_idle(self, account: Account) -> None:
         """Drop an account's entry once it holds nothing.

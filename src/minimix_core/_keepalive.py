@@ -21,7 +21,7 @@ from ._lifecycle import OccupancyEvent, OccupancyState, transition
 from ._muc import MUC, MUC_X, PING, USER_X, error_condition
 from ._stanza import Element, Stanza
 from ._synth import departed_item, with_statuses
-from ._table import Account, Occupancy
+from ._table import NO_ENTRIES, Account, Occupancy
 
 __all__ = [
     "TRANSIENT_CONDITIONS",
@@ -182,7 +182,7 @@ def rejoin_failed(
         told = _tell_out(occupancy, text)
         for session in occupancy.attached:
             account.unlink(session, occupancy.room)
-        occupancy.attached = {}
+        occupancy.attached = NO_ENTRIES
         if not account.wanted(occupancy.room):
             transition(core, account, occupancy, event, _S.ABSENT)
             return told

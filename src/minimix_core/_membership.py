@@ -11,7 +11,7 @@ from ._muc import STATUS_TEXT
 from ._presence import aggregate_update
 from ._stanza import Stanza
 from ._synth import farewell, unavailable_self, without_caps
-from ._table import Account, Attachment, Occupancy, RoomView
+from ._table import NO_ENTRIES, Account, Attachment, Occupancy, RoomView
 
 __all__ = [
     "detach",
@@ -28,12 +28,14 @@ _S = OccupancyState
 _E = OccupancyEvent
 
 
-def join_stanza(account: JID, room: JID, nick: str, request: Stanza) -> Stanza:
+def join_stanza(account: JID, request: Stanza) -> Stanza:
     """The account's join: the session's presence sent from the bare JID, caps removed.
 
-    The session's ``id`` and its muc ``<x/>`` (password, history request) are kept.
+    The session's ``to`` (room and nick), ``id`` and muc ``<x/>`` (password, history
+    request) are kept; the ``to`` is the session's very value, which the JID cache
+    shares across accounts, not a copy per occupancy.
     """
-    return without_caps(request.replace(from_=account, to=room.with_resource(nick)))
+    return without_caps(request.with_from(account))
 
 
 def send_join(
@@ -47,9 +49,9 @@ def send_join(
     first = next(iter(occupancy.pending.items()), None)
     if first is not None:
         session, attachment = first
-        occupancy.join = core.share_payload(
-            join_stanza(account.jid, occupancy.room, attachment.nick, attachment.request)
-        )
+        request = attachment.request
+        assert request is not None, "a waiting session's request is kept until it is attached"
+        occupancy.join = core.share_payload(join_stanza(account.jid, request))
         occupancy.joiner = session
         occupancy.sent_payload = attachment.payload
     join = occupancy.join
@@ -131,7 +133,7 @@ def leave_answered(
     would have sent. Sessions that joined meanwhile, or an autojoin bookmark set
     meanwhile, make the account join again at once.
     """
-    leaving, occupancy.leaving = occupancy.leaving, {}
+    leaving, occupancy.leaving = occupancy.leaving, NO_ENTRIES
     # An error to the leave itself (the room is gone) says no more than "out".
     refused = (
         answer is not None

@@ -18,7 +18,7 @@ from ._membership import leave_answered, leave_room
 from ._muc import ITEM, ROOM_FLAG_CODES, USER_X, error_condition, error_type, status_codes
 from ._stanza import Element, Stanza, payload_size, same_payload
 from ._synth import departed_item, fork_self_presence, late_join, removal_for_session
-from ._table import Account, Occupancy, flag_set
+from ._table import NO_ENTRIES, Account, Occupancy, flag_set, writable
 
 __all__ = ["presence", "resync_over"]
 
@@ -108,7 +108,9 @@ def _occupant(core: Core, occupancy: Occupancy, nick: str, stanza: Stanza) -> li
         grows = payload_size(stanza.children) - (0 if old is None else payload_size(old.children))
         fits = view.occupant_bytes + grows <= core.config.max_occupant_bytes
         if fits and (old is not None or len(occupants) < bound):
-            occupants[nick] = stanza._replace(children=core.share(stanza.children))
+            view.occupants = occupants = writable(occupants)
+            # Every account in the room is told the same: one value for all of them.
+            occupants[nick] = core.share_stanza(stanza._replace(to=None))
             view.occupant_bytes += grows
     return fork(occupancy, stanza)
 
@@ -128,7 +130,7 @@ def _self_available(
         return stale(stanza)  # a duplicated or late self-presence: the rejoin is due anyway
     view = occupancy.view
     view.nick = nick
-    previous, view.self_presence = view.self_presence, core.share_payload(stanza)
+    previous, view.self_presence = view.self_presence, core.share_stanza(stanza._replace(to=None))
     if state is _S.JOINED:
         note_flags(occupancy, stanza)
         return fork(occupancy, stanza) + _nick_changed(core, account, occupancy, nick)
@@ -140,7 +142,9 @@ def _self_available(
     view.joined_at = core.now
     view.flags = flag_set(codes & ROOM_FLAG_CODES)
     view.created = 201 in codes
-    pending, occupancy.pending = occupancy.pending, {}
+    pending, occupancy.pending = occupancy.pending, NO_ENTRIES
+    for attachment in pending.values():
+        attachment.request = None  # attached: no join is made from it any more
     # The waiting sessions' dict becomes the attached one (nobody is attached before the
     # account's join succeeds): one dict per occupancy, not two.
     attached = occupancy.attached
@@ -153,7 +157,7 @@ def _self_available(
             # someone configures it (§10.1.1). Nobody will: leave, so the room goes away,
             # and do not make it again until the bookmark changes or a device joins.
             account.blocked[occupancy.room] = account.bookmarks[occupancy.room]
-            return discard + leave_room(core, account, occupancy, None, {})
+            return discard + leave_room(core, account, occupancy, None, NO_ENTRIES)
         return discard
     return [
         Deliver(session=s, stanza=fork_self_presence(stanza, occupancy, s, attachment))
@@ -209,7 +213,7 @@ def _rejoined(
                 "presence",
                 type="unavailable",
                 from_=occupancy.room.with_resource(nick),
-                to=cached.to,
+                to=account.jid,
                 children=(Element(USER_X, (), (departed_item(cached),)),),
             )
             actions += fork(occupancy, gone)
@@ -241,7 +245,7 @@ def _self_unavailable(
         return leave_answered(core, account, occupancy, stanza, _E.LEFT)
     removal = bool(codes & _REMOVALS) or (stanza.find(USER_X) is not None and _destroyed(stanza))
     if state is _S.JOINING and stanza.id is not None and stanza.id == occupancy.left_id:
-        return _old_occupancy_over(occupancy, stanza)
+        return _old_occupancy_over(account, occupancy, stanza)
     if state is _S.REJOIN_WAIT or (not removal and state is not _S.JOINED):
         # A duplicated leave answer of an earlier occupancy, or the room repeating itself.
         return stale(stanza)
@@ -260,7 +264,7 @@ def _self_unavailable(
         ]
         for session in occupancy.pending:
             account.unlink(session, occupancy.room)
-        occupancy.pending = {}
+        occupancy.pending = NO_ENTRIES
         retry = rejoin_failed(core, account, occupancy, _E.REMOVED, "Could not rejoin the room")
         return (told or [Discard(stanza=stanza, reason=DiscardReason.REJOINING)]) + retry
     # Removed by the room: kick, ban, membership, shutdown, destruction (§8.2, §9, §10.9).
@@ -274,7 +278,7 @@ def _self_unavailable(
     return actions or [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]
 
 
-def _old_occupancy_over(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
+def _old_occupancy_over(account: Account, occupancy: Occupancy, stanza: Stanza) -> list[Action]:
     """The late answer to the leave this join followed: the room has just processed it.
 
     A room answers in order (§7.1): the occupants seen so far were of the occupancy before
@@ -289,11 +293,11 @@ def _old_occupancy_over(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
             "presence",
             type="unavailable",
             from_=occupancy.room.with_resource(nick),
-            to=cached.to,
+            to=account.jid,
             children=(Element(USER_X, (), (departed_item(cached),)),),
         )
         actions += fork(occupancy, gone)
-    view.occupants = {}
+    view.occupants = NO_ENTRIES
     view.occupant_bytes = 0
     return actions
 
@@ -392,7 +396,7 @@ def _join_refused(
     ]
     for session in occupancy.pending:
         account.unlink(session, occupancy.room)
-    occupancy.pending = {}
+    occupancy.pending = NO_ENTRIES
     if not actions:
         actions = [Discard(stanza=stanza, reason=DiscardReason.JOIN_REFUSED)]
     if account.wanted(occupancy.room):

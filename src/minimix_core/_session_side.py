@@ -20,7 +20,7 @@ from ._presence import (
 )
 from ._stanza import Element, Stanza
 from ._synth import late_join, not_connected
-from ._table import Account, Attachment, Occupancy
+from ._table import Account, Attachment, Occupancy, writable
 
 __all__ = ["from_session", "session_closed", "session_gone"]
 
@@ -155,10 +155,10 @@ def _join(
         account.blocked.pop(to.bare, None)  # the user asks again: a bookmark may rejoin
         if memory is not None:
             memory.positions.pop(session, None)
-        occupancy = Occupancy(to.bare, join_stanza(account_jid, to.bare, nick, stanza))
+        occupancy = Occupancy(to.bare, join_stanza(account_jid, stanza))
         account.rooms[to.bare] = occupancy
-        occupancy.pending[session] = attachment
-        account.link(session, to.bare)
+        session = account.link(session, to.bare)
+        occupancy.pending = {session: attachment}
         return send_join(core, account, occupancy, OccupancyEvent.SESSION_JOIN)
     account = table.accounts[account_jid]  # it has the occupancy
     members = len(occupancy.attached) + len(occupancy.pending)
@@ -171,12 +171,14 @@ def _join(
     core.timers.cancel(("grace", account_jid, occupancy.room))
     occupancy.attached.pop(session, None)
     occupancy.pending.pop(session, None)
-    account.link(session, occupancy.room)
+    session = account.link(session, occupancy.room)
     state = occupancy.state
     cached = occupancy.view.self_presence if state in IN_ROOM else None
     if cached is not None:
         transition(core, account, occupancy, OccupancyEvent.SESSION_JOIN, state)
         # A late join, or a resync of an attached session (§7.2.1): answered from the table.
+        attachment.request = None  # attached at once: no join is made from it
+        occupancy.attached = writable(occupancy.attached)
         occupancy.attached[session] = attachment
         history = _history_for(core, occupancy, attachment, stanza)
         if occupancy.view.history is not None:
@@ -190,6 +192,7 @@ def _join(
         if config.nick_policy == "follow" and nick != occupancy.view.nick:
             return actions + request_nick_change(core, session, stanza, occupancy, nick)
         return actions + aggregate_update(account_jid, occupancy)
+    occupancy.pending = writable(occupancy.pending)
     occupancy.pending[session] = attachment
     if state is OccupancyState.REJOIN_WAIT:
         # A bookmarked room waiting to be tried again: a session asking is reason enough.

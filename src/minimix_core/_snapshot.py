@@ -31,6 +31,7 @@ from ._snapshot_codec import Json, Reader, SnapshotError, Writer
 from ._snapshot_v1 import upgrade_v1
 from ._stanza import payload_size
 from ._table import (
+    NO_ENTRIES,
     Account,
     Attachment,
     NickChange,
@@ -39,6 +40,7 @@ from ._table import (
     RoomMemory,
     RoomView,
     flag_set,
+    writable,
 )
 
 __all__ = ["FORMAT", "VERSION", "SnapshotError", "adopt_into", "dump_core", "load_core"]
@@ -66,12 +68,14 @@ def _attachments(w: Writer, group: dict[JID, Attachment]) -> Json:
 
 
 def _load_attachments(r: Reader, data: Json) -> dict[JID, Attachment]:
+    if not data:
+        return NO_ENTRIES
     out: dict[JID, Attachment] = {}
     for session, join_id, nick, request, payload, seq, *more in data:
         attachment = out[r.full(session, r.account)] = Attachment(
             join_id=join_id,
             nick=str(nick),
-            request=r.stanza(request),
+            request=r.maybe_stanza(request),
             payload=r.payload(payload),
             seq=int(seq),
         )
@@ -187,6 +191,7 @@ def _load_view(r: Reader, data: Json) -> RoomView:
         nick = str(named[0]) if named else presence.from_ and presence.from_.resource
         if nick is None:
             raise SnapshotError("an occupant without a nick")
+        v.occupants = writable(v.occupants)
         v.occupants[nick] = presence
     v.occupant_bytes = sum(payload_size(p.children) for p in v.occupants.values())
     v.room_presence = r.maybe_stanza(data["room_presence"])
@@ -359,9 +364,9 @@ def _load_account(r: Reader, data: Json) -> Account:
         account.rooms[occupancy.room] = occupancy
     rooms = list(account.rooms)
     for session, linked in data["sessions"]:
-        account.sessions[JID.parse(session)] = {
-            rooms[j] if isinstance(j, int) else JID.parse(j): None for j in linked
-        }
+        jid = JID.parse(session)
+        for j in linked:
+            account.link(jid, rooms[j] if isinstance(j, int) else JID.parse(j))
     for iq_id, session, original, to, query_id, closed in data["pending_iqs"]:
         pending = PendingIQ(
             session=JID.parse(session), original_id=original, to=JID.parse(to), query_id=query_id
@@ -496,9 +501,7 @@ def _after_restart(core: Core) -> None:
         account.sessions = {}
         account.pending_iqs = {}
         for room, occupancy in list(account.rooms.items()):
-            occupancy.attached = {}
-            occupancy.pending = {}
-            occupancy.leaving = {}
+            occupancy.attached = occupancy.pending = occupancy.leaving = NO_ENTRIES
             occupancy.nick_change = None
             occupancy.sent_ids = None
             occupancy.ping_id = None

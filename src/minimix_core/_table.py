@@ -8,6 +8,7 @@ completely before they change anything, so a refused input leaves the table as i
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any, NoReturn, TypeVar
 
 from ._events import Bookmark
 from ._history import History
@@ -16,6 +17,7 @@ from ._lifecycle import OccupancyState
 from ._stanza import Element, Stanza
 
 __all__ = [
+    "NO_ENTRIES",
     "Account",
     "Attachment",
     "NickChange",
@@ -23,9 +25,40 @@ __all__ = [
     "PendingIQ",
     "RoomMemory",
     "RoomView",
+    "SessionRooms",
     "Table",
     "flag_set",
+    "writable",
 ]
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class _NoEntries(dict[Any, Any]):
+    """An empty dict that refuses entries: shared by every container that has none.
+
+    Most occupancies never have a session waiting, leaving, or an occupant cached; an
+    empty dict costs 64 bytes each. Reading it is reading any empty dict; adding to it
+    raises, so a write site that forgot :func:`writable` fails at once instead of
+    filling every occupancy's container at the same time.
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, *_: object, **__: object) -> NoReturn:
+        raise TypeError("the shared empty mapping takes no entries: use writable()")
+
+    __setitem__ = setdefault = update = __ior__ = _refuse
+
+
+NO_ENTRIES: dict[Any, Any] = _NoEntries()
+"""The one empty mapping that containers without entries point at (see :func:`writable`)."""
+
+
+def writable(entries: dict[_K, _V]) -> dict[_K, _V]:
+    """``entries`` itself, or a new dict in place of :data:`NO_ENTRIES`."""
+    return {} if entries is NO_ENTRIES else entries
 
 
 class PendingIQ:
@@ -69,7 +102,7 @@ class Attachment:
         *,
         join_id: str | None,
         nick: str,
-        request: Stanza,
+        request: Stanza | None,
         payload: tuple[Element, ...] = (),
         seq: int = 0,
     ) -> None:
@@ -78,7 +111,9 @@ class Attachment:
         self.nick = nick
         """The nickname the session asked for (the room's nick may differ: status 210)."""
         self.request = request
-        """The session's join presence, for the account's join if it has to make one."""
+        """The session's join presence, for the account's join if it has to make one;
+        ``None`` once the session is attached (the account is in: no join is made from
+        it any more)."""
         self.payload = payload
         """The session's latest presence in the room (show, status...), for the aggregate."""
         self.seq = seq
@@ -150,8 +185,12 @@ class RoomView:
         self.nick: str | None = None
         """The nickname the room confirmed; ``None`` until the self-presence arrives."""
         self.self_presence: Stanza | None = None
-        self.occupants: dict[str, Stanza] = {}
-        """Other occupants' latest presence, by nick, in the order they joined."""
+        """The room's latest self-presence, without its ``to``: every account in the room
+        may keep the same value (:meth:`~minimix_core._core.Core.share_stanza`)."""
+        self.occupants: dict[str, Stanza] = NO_ENTRIES
+        """Other occupants' latest presence, by nick, in the order they joined, each
+        without its ``to`` (one value for every account in the room, as the
+        self-presence); :data:`NO_ENTRIES` while there is none (see :func:`writable`)."""
         self.occupant_bytes = 0
         """The size of their payloads (``payload_size``), for ``Config.max_occupant_bytes``."""
         self.room_presence: Stanza | None = None
@@ -250,9 +289,10 @@ class Occupancy:
         self.view = RoomView()
         self.request_id: str | None = None
         """The id of the join, leave or rejoin the current state waits on."""
-        self.attached: dict[JID, Attachment] = {}
-        self.pending: dict[JID, Attachment] = {}
-        self.leaving: dict[JID, Attachment] = {}
+        # Each of these is NO_ENTRIES while empty (see writable()).
+        self.attached: dict[JID, Attachment] = NO_ENTRIES
+        self.pending: dict[JID, Attachment] = NO_ENTRIES
+        self.leaving: dict[JID, Attachment] = NO_ENTRIES
         """Sessions that left last and wait for the room's answer."""
         self.sent_ids: dict[str, JID] | None = None
         """Ids of stanzas sent for sessions, oldest first: errors go back to the sender.
@@ -302,6 +342,21 @@ class Occupancy:
         return self.attached
 
 
+class SessionRooms(dict[JID, None]):
+    """The rooms one session takes part in (an insertion-ordered set), and its JID.
+
+    ``session`` is the one object that keys the session's entry in every occupancy: a
+    host may hand the router a new, equal JID with each stanza, and the router would
+    otherwise keep one copy of it per room.
+    """
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: JID) -> None:
+        super().__init__()
+        self.session = session
+
+
 class Account:
     """One local account: its occupancies by room and, per session, the rooms it is in."""
 
@@ -318,15 +373,22 @@ class Account:
         destruction, a ``cancel`` error), with the bookmark as it was then: not joined
         again until that bookmark changes or a session joins."""
         self.rooms: dict[JID, Occupancy] = {}
-        self.sessions: dict[JID, dict[JID, None]] = {}
+        self.sessions: dict[JID, SessionRooms] = {}
         """Session full JID -> the rooms it is attached to, pending or leaving in (an
         insertion-ordered set, so that every walk over it is deterministic)."""
         self.memory: dict[JID, RoomMemory] = {}
         """Per room, what outlives its occupancies; the least recently used goes first."""
 
-    def link(self, session: JID, room: JID) -> None:
-        """Record that ``session`` takes part in ``room``."""
-        self.sessions.setdefault(session, {})[room] = None
+    def link(self, session: JID, room: JID) -> JID:
+        """Record that ``session`` takes part in ``room``.
+
+        Returns the session's JID as the account keeps it (see :class:`SessionRooms`).
+        """
+        rooms = self.sessions.get(session)
+        if rooms is None:
+            rooms = self.sessions[session] = SessionRooms(session)
+        rooms[room] = None
+        return rooms.session
 
     def unlink(self, session: JID, room: JID) -> None:
         """Record that ``session`` no longer takes part in ``room``."""

@@ -15,6 +15,7 @@ from ._membership import leave_answered, leave_room
 from ._muc import error_stanza
 from ._presence import nick_timeout
 from ._room_presence import resync_over
+from ._table import NO_ENTRIES
 
 __all__ = ["run_timers"]
 
@@ -46,12 +47,12 @@ def state_deadline(core: Core, account_jid: JID, room: JID) -> list[Action]:
         )
         told.append(Deliver(session=session, stanza=error))
         account.unlink(session, room)
-    occupancy.pending = {}
+    occupancy.pending = NO_ENTRIES
     if account.wanted(room):
         occupancy.rejoin_attempts += 1
         return told + rejoin_failed(core, account, occupancy, _E.DEADLINE, "")
     # The room may have admitted the account after all: leave, so no ghost stays behind.
-    return told + leave_room(core, account, occupancy, None, {}, _E.DEADLINE)
+    return told + leave_room(core, account, occupancy, None, NO_ENTRIES, _E.DEADLINE)
 
 
 def _forget(core: Core, account: JID, _: JID) -> list[Action]:

@@ -1,0 +1,91 @@
+"""What an occupancy keeps, and what it shares: the router's memory per occupancy.
+
+Thousands of accounts sit in the same rooms; most occupancies have no session waiting or
+leaving and cache no occupant. These tests pin down that such occupancies hold no
+containers of their own, and that what is shared stays correct when it is written to.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import LAPTOP, OTHER_ROOM, PHONE, ROOM, Harness, join, occupant, self_presence
+from minimix_core import JID
+from minimix_core._table import NO_ENTRIES, Occupancy, writable
+
+
+def _occupancy(h: Harness) -> Occupancy:
+    return h.router._core.table.accounts[PHONE.bare].rooms[ROOM]
+
+
+def test_a_quiet_occupancy_shares_its_empty_containers() -> None:
+    h = Harness()
+    h.joined(PHONE, others=())
+    occupancy = _occupancy(h)
+    assert occupancy.pending is NO_ENTRIES
+    assert occupancy.leaving is NO_ENTRIES
+    assert occupancy.view.occupants is NO_ENTRIES
+    assert list(occupancy.attached) == [PHONE]
+
+
+def test_the_shared_empty_mapping_takes_no_entries() -> None:
+    for write in (
+        lambda: NO_ENTRIES.__setitem__(PHONE, None),
+        lambda: NO_ENTRIES.setdefault(PHONE, None),
+        lambda: NO_ENTRIES.update({PHONE: None}),
+        lambda: NO_ENTRIES.__ior__({PHONE: None}),
+    ):
+        with pytest.raises(TypeError):
+            write()
+    assert NO_ENTRIES == {}
+    fresh = writable(NO_ENTRIES)
+    fresh[PHONE] = None
+    assert fresh is not NO_ENTRIES and NO_ENTRIES == {}
+    assert writable(fresh) is fresh
+
+
+def test_containers_filled_after_sharing_are_the_occupancy_own() -> None:
+    """A late joiner, an occupant after the join: each occupancy gets a dict of its own."""
+    h = Harness()
+    h.joined(PHONE, others=())
+    h.room(occupant("bob"))
+    h.session(LAPTOP, join(jid="j2"))
+    occupancy = _occupancy(h)
+    assert list(occupancy.view.occupants) == ["bob"]
+    assert list(occupancy.attached) == [PHONE, LAPTOP]
+    assert NO_ENTRIES == {}
+    h.room(self_presence())  # nothing of it leaked into the shared mapping
+    assert NO_ENTRIES == {}
+
+
+def test_a_session_request_is_kept_only_while_it_waits() -> None:
+    """The request makes the account's join; once attached, nothing is made from it."""
+    h = Harness()
+    h.session(PHONE, join())
+    waiting = _occupancy(h).pending[PHONE]
+    assert waiting.request == join()
+    h.room(self_presence())
+    assert _occupancy(h).attached[PHONE] is waiting and waiting.request is None
+    h.session(LAPTOP, join(jid="j2"))  # a late join, attached at once
+    assert _occupancy(h).attached[LAPTOP].request is None
+
+
+def test_the_join_is_addressed_with_the_session_own_to() -> None:
+    h = Harness()
+    request = join()
+    h.session(PHONE, request)
+    assert _occupancy(h).join.to is request.to
+
+
+def test_a_session_jid_is_kept_once_for_all_its_rooms() -> None:
+    """A host may build a new, equal JID for each stanza: every room keys the first one."""
+    h = Harness()
+    phone = JID.parse("alice@example.org/phone")
+    h.session(phone, join())
+    again = JID("alice", "example.org", "phone")
+    assert again == phone and again is not phone
+    h.session(again, join(room=OTHER_ROOM))
+    account = h.router._core.table.accounts[PHONE.bare]
+    [kept] = account.rooms[OTHER_ROOM].pending
+    assert kept is phone
+    assert account.sessions[again].session is phone
