@@ -189,7 +189,7 @@ class Core:
         # the pooled stanza holds it, and a room with one local account pays one entry.
         children = self.payloads.get(stanza.children)
         if children is not None:
-            stanza = stanza._replace(children=children)
+            stanza = stanza.with_children(children)
         size = payload_size(stanza.children)
         config = self.config
         if size > config.max_shared_payload_bytes:

@@ -136,7 +136,7 @@ def _mentions(stanza: Stanza, nick: str | None) -> bool:
 def _subject(core: Core, account: Account, occupancy: Occupancy, stanza: Stanza) -> list[Action]:
     view = occupancy.view
     previous = view.subject
-    view.subject = core.share_payload(stanza)
+    view.subject = core.share_stanza(stanza.replace(to=None))  # the same for every account
     if occupancy.resync is not None:
         # The subject ends the room's join sequence (§7.2.15): the resync is over.
         resync_over(core, account.jid, occupancy.room)
