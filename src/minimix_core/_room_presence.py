@@ -186,8 +186,7 @@ def _nick_changed(core: Core, account: Account, occupancy: Occupancy, nick: str)
             None, core.now, core.config.default_history_messages, occupancy.room
         )
     )
-    stanzas = late_join(occupancy, view.self_presence, session, attachment, history)
-    return [Deliver(session=session, stanza=s) for s in stanzas]
+    return late_join(occupancy, view.self_presence, session, attachment, history)
 
 
 def _rejoined(

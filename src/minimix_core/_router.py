@@ -103,8 +103,9 @@ class Router:
         """
         core = self._core
         if type(event) is ToAccount:
-            # Room traffic is most of what a server hands over: its checks come first and
-            # cost one comparison each; anything unusual takes the full checks below.
+            # Room traffic and the sessions' stanzas are what a server hands over: their
+            # checks come first and cost one comparison each; anything unusual (a subclass,
+            # an int for now) takes the full checks below.
             stanza = event.stanza
             to = stanza.to if type(stanza) is Stanza else None
             if (
@@ -115,6 +116,17 @@ class Router:
             ):
                 self._now = core.now = now
                 return to_account(core, to, stanza)
+        elif type(event) is FromSession:
+            session, stanza = event.session, event.stanza
+            if (
+                type(now) is float
+                and 0.0 <= self._now <= now <= _LATEST
+                and type(session) is JID
+                and session.resource is not None
+                and type(stanza) is Stanza
+            ):
+                self._now = core.now = now
+                return from_session(core, session, stanza)
         self._check_clock(now)
         _check_types(event)
         if isinstance(event, FromSession):

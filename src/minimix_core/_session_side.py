@@ -24,7 +24,6 @@ from ._table import Account, Attachment, Occupancy, writable
 
 __all__ = ["from_session", "session_closed", "session_gone"]
 
-_new = tuple.__new__
 _SUBSCRIPTION_TYPES = frozenset({"subscribe", "subscribed", "unsubscribe", "unsubscribed"})
 
 
@@ -183,9 +182,7 @@ def _join(
         history = _history_for(core, occupancy, attachment, stanza)
         if occupancy.view.history is not None:
             occupancy.view.history.forget_private()  # this device has them now
-        stanzas = late_join(occupancy, cached, session, attachment, history)
-        # Thousands of cached presences for a big room: tuples built directly, as in a fork.
-        actions: list[Action] = [_new(Deliver, (session, s)) for s in stanzas]
+        actions = late_join(occupancy, cached, session, attachment, history)
         if state is not OccupancyState.JOINED:
             hold_presence(core, session, stanza, occupancy)
             return actions

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import lru_cache
 
+from ._actions import Action, Deliver
 from ._jid import JID
 from ._muc import (
     CAPS_C,
@@ -50,14 +51,19 @@ def with_statuses(stanza: Stanza, add: Iterable[int], drop: frozenset[int] = fro
 
 
 @lru_cache(maxsize=1024)
-def _self_payload(children: tuple[Element, ...], codes: tuple[int, ...]) -> tuple[Element, ...]:
+def _self_payload(
+    children: tuple[Element, ...], flags: frozenset[int], renamed: bool
+) -> tuple[Element, ...]:
     """A late joiner's self-presence payload: the room's, its status codes recomputed.
 
-    Every late join into a room builds the same one from the same cached self-presence
-    (the payload is pooled across accounts), so it is built once: a pure function of its
-    arguments, bounded, the same result whichever router asks.
+    110, the room's configuration ``flags``, and 210 when the session is ``renamed``
+    (it asked for another nick). Every late join into a room builds the same one from the
+    same cached self-presence (the payload is pooled across accounts), so it is built
+    once: a pure function of its arguments, bounded, the same result whichever router
+    asks.
     """
-    return _edit_statuses(children, codes, _RECOMPUTED)
+    codes = {110, *flags, 210} if renamed else {110, *flags}
+    return _edit_statuses(children, sorted(codes), _RECOMPUTED)
 
 
 def _edit_statuses(
@@ -113,11 +119,8 @@ def _self_presence(
     occupancy: Occupancy, cached: Stanza, session: JID, attachment: Attachment
 ) -> Stanza:
     view = occupancy.view
-    codes = {110, *view.flags}
-    if view.nick != attachment.nick:
-        codes.add(210)
     kind, type_, from_, _, _, attrs, children = cached
-    payload = _self_payload(children, tuple(sorted(codes)))
+    payload = _self_payload(children, view.flags, view.nick != attachment.nick)
     return Stanza(kind, type_, from_, session, attachment.join_id, attrs, payload)
 
 
@@ -127,26 +130,34 @@ def late_join(
     session: JID,
     attachment: Attachment,
     history: list[Stanza],
-) -> list[Stanza]:
+) -> list[Action]:
     """What a session joining an already joined room gets, in XEP-0045 §7.1 order.
 
     The room's own presence if it sent one, every other occupant's presence, then the
-    session's self-presence (110 last among
-    presences), then ``history``, then the subject. The subject is left out only while
+    session's self-presence (110 last among presences), then ``history``, then the
+    subject: one :class:`~minimix_core.Deliver` each. The subject is left out only while
     the room has not sent one yet: it is then on its way and reaches the session live.
     """
     view = occupancy.view
-    out = [] if view.room_presence is None else [view.room_presence.with_to(session)]
-    # Thousands of cached presences for a big room: each copy is built as a plain tuple
-    # in a plain loop (a constructor call or a generator's frame would cost as much again).
-    new, append = tuple.__new__, out.append
+    # Thousands of cached presences for a big room: each copy and its Deliver are built as
+    # plain tuples in a plain loop (constructor calls, a generator's frame or a second
+    # pass to wrap them would cost as much again).
+    new = tuple.__new__
+    out: list[Action] = []
+    append = out.append
+    if view.room_presence is not None:
+        append(new(Deliver, (session, view.room_presence.with_to(session))))
     for kind, type_, from_, _, id_, attrs, children in view.occupants.values():
-        append(new(Stanza, (kind, type_, from_, session, id_, attrs, children)))
-    append(_self_presence(occupancy, cached, session, attachment))
+        append(
+            new(
+                Deliver, (session, new(Stanza, (kind, type_, from_, session, id_, attrs, children)))
+            )
+        )
+    append(new(Deliver, (session, _self_presence(occupancy, cached, session, attachment))))
     for message in history:
-        append(message.with_to(session))
+        append(new(Deliver, (session, message.with_to(session))))
     if view.subject is not None:
-        append(view.subject.with_to(session))
+        append(new(Deliver, (session, view.subject.with_to(session))))
     return out
 
 
