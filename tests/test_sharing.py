@@ -251,3 +251,39 @@ def test_moved_and_cancelled_deadlines_do_not_pile_up() -> None:
     assert timers.pop_due(10_000.0) == ("ping", ACCOUNTS[0], room)
     assert timers.pop_due(10_000.0) is None
     assert timers.next_deadline() is None
+
+
+def room_message(n: int, to: JID = ACCOUNTS[0]) -> Stanza:
+    return x(
+        f"<message type='groupchat' from='{ROOM}/bob' to='{to}' id='m{n}'><body>message {n}</body>"
+        f"<stanza-id xmlns='urn:xmpp:sid:0' by='{ROOM}' id='s{n}'/></message>"
+    )
+
+
+def test_history_messages_are_pooled_by_room_and_key_under_both_bounds() -> None:
+    """``share_message``: found by the room's stanza-id, not by hashing the payload again.
+
+    Each account's copy is parsed apart; the histories keep the first one's payload. The
+    pool keeps the newest ``max_shared_payloads`` messages, and a message larger than
+    ``max_shared_payload_bytes`` is not pooled.
+    """
+    core = Core(Config(max_shared_payloads=2))
+    first = room_message(1)
+    assert core.share_message(ROOM, "s1", first, 100) is first
+    other = room_message(1, ACCOUNTS[1])
+    kept = core.share_message(ROOM, "s1", other, 100)
+    assert kept.children is first.children and kept.to == ACCOUNTS[1]
+    again = room_message(1)
+    assert core.share_message(ROOM, "s1", first, 100) is first  # the pooled payload itself
+    for n in (2, 3):
+        core.share_message(ROOM, f"s{n}", room_message(n), 100)
+    assert list(core.messages) == [(ROOM, "s2"), (ROOM, "s3")]
+    assert core.message_bytes == 200
+    assert core.share_message(ROOM, "s1", again, 100) is again  # evicted: pooled anew
+    small = Core(Config(max_shared_payload_bytes=150))
+    for n in (1, 2):
+        small.share_message(ROOM, f"s{n}", room_message(n), 100)
+    assert list(small.messages) == [(ROOM, "s2")]
+    huge = room_message(3)
+    assert small.share_message(ROOM, "s3", huge, 151) is huge
+    assert list(small.messages) == [(ROOM, "s2")]

@@ -37,16 +37,16 @@ class Config:
     payloads; presences vary in size). Beyond it, as beyond ``max_occupants_per_room``,
     new occupants are forwarded live but not cached."""
     max_shared_payloads: int = field(default=65_536, validator=_positive)
-    """Distinct payloads (subjects, history messages, joins) kept once for all accounts
-    that see them (memory sharing); beyond it the oldest is no longer shared (nothing is
-    lost: the caches that hold it keep their copy). The same bound applies, separately,
-    to the stanzas kept whole once for all accounts (occupants' presences, the room's
-    self-presence)."""
+    """Distinct payloads (joins) kept once for all accounts that see them (memory
+    sharing); beyond it the oldest is no longer shared (nothing is lost: the caches that
+    hold it keep their copy). The same bound applies, separately, to the stanzas kept
+    whole once for all accounts (occupants' presences, the room's self-presence and
+    subject) and to the payloads of history messages (found by room and message key)."""
     max_shared_payload_bytes: int = field(default=32 * 1024 * 1024, validator=_positive)
     """Characters of XML the shared payloads may hold together (the size history's
     ``maxchars`` counts); beyond it the oldest are no longer shared, as for
     ``max_shared_payloads``. Bounds the pool when rooms send large payloads (and,
-    separately, the pool of stanzas kept whole)."""
+    separately, the pools of stanzas kept whole and of history messages)."""
     max_tracked_ids: int = field(default=256, validator=_positive)
     """Ids of stanzas sent for sessions that the router remembers per occupancy, so the
     room's error for one goes back to that session only. The oldest is forgotten first; an

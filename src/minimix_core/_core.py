@@ -98,6 +98,8 @@ class Core:
         "autojoins",
         "config",
         "counter",
+        "message_bytes",
+        "messages",
         "now",
         "payload_bytes",
         "payloads",
@@ -124,6 +126,11 @@ class Core:
         oldest first."""
         self.payload_bytes = 0
         """The sizes of the pooled payloads, summed (characters of XML)."""
+        self.messages: OrderedDict[tuple[JID, str], tuple[tuple[Element, ...], int]] = OrderedDict()
+        """One payload, with its size, of each room message several accounts keep in their
+        history, by room and message key (see :meth:`share_message`), oldest first."""
+        self.message_bytes = 0
+        """The sizes of the pooled messages, summed (characters of XML)."""
         self.stanzas: OrderedDict[Stanza, Stanza] = OrderedDict()
         """One copy of each stanza many occupancies keep alike (see :meth:`share_stanza`),
         oldest first."""
@@ -162,6 +169,32 @@ class Core:
         pool[children] = children
         self.payload_bytes += size
         return children
+
+    def share_message(self, room: JID, key: str, stanza: Stanza, size: int) -> Stanza:
+        """``stanza``, a room message, with the payload kept for every account that has it.
+
+        Every local account in a room gets each message, parsed apart; their histories
+        keep one payload. Found by the room and the message's key
+        (:func:`~minimix_core._history.message_key`: the room's XEP-0359 stanza-id, unique
+        in the room, or a hash of the payload), a lookup that costs the same for a message
+        just parsed as for one seen before, where :meth:`share` hashes the whole payload.
+        ``size`` is the message's (characters of XML); bounded as :meth:`share`'s pool,
+        separately.
+        """
+        pool = self.messages
+        found = pool.get((room, key))
+        if found is not None:
+            children = found[0]
+            return stanza if children is stanza.children else stanza.with_children(children)
+        config = self.config
+        if size > config.max_shared_payload_bytes:
+            return stanza
+        limit = config.max_shared_payload_bytes - size
+        while pool and (len(pool) >= config.max_shared_payloads or self.message_bytes > limit):
+            self.message_bytes -= pool.popitem(last=False)[1][1]
+        pool[room, key] = (stanza.children, size)
+        self.message_bytes += size
+        return stanza
 
     def share_payload(self, stanza: Stanza) -> Stanza:
         """``stanza`` with its payload replaced by the pooled copy (:meth:`share`), if any.

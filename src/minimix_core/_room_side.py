@@ -187,8 +187,9 @@ def _historic(
         history = view.history = History()
     memory = account.remember(room, config.max_rooms_per_account)
     number = memory.note(key, config.max_remembered_messages)
-    # Every local account in the room keeps the same messages: one payload for all of them.
-    kept = core.share_payload(stanza)
+    # Every local account in the room keeps the same messages: one payload for all of them
+    # (a private message is for this account alone).
+    kept = stanza if private else core.share_message(room, key, stanza, size)
     seq = memory.seen.get(key, memory.last) if number is None else number
     sent_at = history.add(kept, room, core.now, config, key, seq, delay, size, private)
     if view.last_message_at is None or sent_at > view.last_message_at:
