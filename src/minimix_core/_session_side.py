@@ -133,15 +133,13 @@ def _join(
     if nick is None:
         # §7.2.1: a join must name a nick.
         return _refuse_join(stanza, session, to, "jid-malformed", "modify")
+    # The request is kept only while the session waits (a join is made from it): set then.
     attachment = Attachment(
-        join_id=stanza.id,
-        nick=nick,
-        request=core.share_payload(stanza),
-        payload=payload_of(stanza),
-        seq=core.next_seq(),
+        join_id=stanza.id, nick=nick, request=None, payload=payload_of(stanza), seq=core.next_seq()
     )
+    room = to.bare if occupancy is None else occupancy.room
     account = table.accounts.get(account_jid)
-    memory = None if account is None else account.memory.get(to.bare)
+    memory = None if account is None else account.memory.get(room)
     if memory is not None:
         attachment.since = memory.last
     position = None if memory is None else memory.positions.get(session)
@@ -151,12 +149,13 @@ def _join(
         if account is not None and len(account.rooms) >= config.max_rooms_per_account:
             return _refuse_join(stanza, session, to, "resource-constraint", "wait")
         account = table.account(account_jid)
-        account.blocked.pop(to.bare, None)  # the user asks again: a bookmark may rejoin
+        account.blocked.pop(room, None)  # the user asks again: a bookmark may rejoin
         if memory is not None:
             memory.positions.pop(session, None)
-        occupancy = Occupancy(to.bare, join_stanza(account_jid, stanza))
-        account.rooms[to.bare] = occupancy
-        session = account.link(session, to.bare)
+        occupancy = Occupancy(room, join_stanza(account_jid, stanza))
+        account.rooms[room] = occupancy
+        session = account.link(session, room)
+        attachment.request = core.share_payload(stanza)
         occupancy.pending = {session: attachment}
         return send_join(core, account, occupancy, OccupancyEvent.SESSION_JOIN)
     account = table.accounts[account_jid]  # it has the occupancy
@@ -164,19 +163,18 @@ def _join(
     already = session in occupancy.attached or session in occupancy.pending
     if not already and members >= config.max_sessions_per_room:
         return _refuse_join(stanza, session, to, "resource-constraint", "wait")
-    account.blocked.pop(to.bare, None)
+    account.blocked.pop(room, None)
     if memory is not None:
         memory.positions.pop(session, None)
-    core.timers.cancel(("grace", account_jid, occupancy.room))
+    core.timers.cancel(("grace", account_jid, room))
     occupancy.attached.pop(session, None)
     occupancy.pending.pop(session, None)
-    session = account.link(session, occupancy.room)
+    session = account.link(session, room)
     state = occupancy.state
     cached = occupancy.view.self_presence if state in IN_ROOM else None
     if cached is not None:
         transition(core, account, occupancy, OccupancyEvent.SESSION_JOIN, state)
         # A late join, or a resync of an attached session (§7.2.1): answered from the table.
-        attachment.request = None  # attached at once: no join is made from it
         occupancy.attached = writable(occupancy.attached)
         occupancy.attached[session] = attachment
         history = _history_for(core, occupancy, attachment, stanza)
@@ -189,6 +187,7 @@ def _join(
         if config.nick_policy == "follow" and nick != occupancy.view.nick:
             return actions + request_nick_change(core, session, stanza, occupancy, nick)
         return actions + aggregate_update(account_jid, occupancy)
+    attachment.request = core.share_payload(stanza)
     occupancy.pending = writable(occupancy.pending)
     occupancy.pending[session] = attachment
     if state is OccupancyState.REJOIN_WAIT:
