@@ -44,7 +44,7 @@ def from_session(core: Core, session: JID, stanza: Stanza) -> list[Action]:
     account = table.accounts.get(account_jid)
     occupancy = None if account is None else account.rooms.get(to.bare)
     if stanza.kind == "presence":
-        return _presence(core, account_jid, session, stanza, to, occupancy)
+        return _presence(core, account_jid, account, session, stanza, to, occupancy)
     if stanza.kind == "message":
         return _message(config, session, stanza, to, occupancy)
     return iq_from_session(core, account_jid, session, stanza, to, occupancy)
@@ -73,6 +73,7 @@ def session_gone(core: Core, account: Account, session: JID) -> list[Action]:
 def _presence(
     core: Core,
     account_jid: JID,
+    account: Account | None,
     session: JID,
     stanza: Stanza,
     to: JID,
@@ -94,7 +95,7 @@ def _presence(
                     return [Discard(stanza=stanza, reason=DiscardReason.HELD)]
                 return session_presence(core, session, stanza, occupancy)
         if is_join:
-            return _join(core, account_jid, session, stanza, to, occupancy)
+            return _join(core, account_jid, account, session, stanza, to, occupancy)
         if occupancy is None:
             return [Continue(stanza=stanza)]
         return [Discard(stanza=stanza, reason=DiscardReason.PRESENCE_UPDATE)]
@@ -123,6 +124,7 @@ def _refuse_join(stanza: Stanza, session: JID, to: JID, condition: str, kind: st
 def _join(
     core: Core,
     account_jid: JID,
+    account: Account | None,
     session: JID,
     stanza: Stanza,
     to: JID,
@@ -138,7 +140,6 @@ def _join(
         join_id=stanza.id, nick=nick, request=None, payload=payload_of(stanza), seq=core.next_seq()
     )
     room = to.bare if occupancy is None else occupancy.room
-    account = table.accounts.get(account_jid)
     memory = None if account is None else account.memory.get(room)
     if memory is not None:
         attachment.since = memory.last
@@ -158,7 +159,7 @@ def _join(
         attachment.request = core.share_payload(stanza)
         occupancy.pending = {session: attachment}
         return send_join(core, account, occupancy, OccupancyEvent.SESSION_JOIN)
-    account = table.accounts[account_jid]  # it has the occupancy
+    assert account is not None, "an occupancy belongs to an account"
     members = len(occupancy.attached) + len(occupancy.pending)
     already = session in occupancy.attached or session in occupancy.pending
     if not already and members >= config.max_sessions_per_room:
@@ -166,7 +167,9 @@ def _join(
     account.blocked.pop(room, None)
     if memory is not None:
         memory.positions.pop(session, None)
-    core.timers.cancel(("grace", account_jid, room))
+    if not occupancy.attached and not occupancy.pending:
+        # Only an occupancy with nobody attached or waiting can be in its disconnect grace.
+        core.timers.cancel(("grace", account_jid, room))
     occupancy.attached.pop(session, None)
     occupancy.pending.pop(session, None)
     session = account.link(session, room)
