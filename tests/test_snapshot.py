@@ -528,3 +528,22 @@ def test_missing_jids_and_nicks_in_a_snapshot_are_refused() -> None:
     snap["accounts"][0]["rooms"][0]["v"]["o"] = [[[0, "presence", None, str(ROOM), str(ALICE)]]]
     with pytest.raises(SnapshotError, match="an occupant without a nick"):
         Router.restore(snap, now=0.0)
+
+
+def test_a_waiting_session_without_its_join_request_is_refused() -> None:
+    """The account's next join is made from a waiting session's request: it must be there.
+
+    Attached sessions keep none; a pending one without it loaded, and the room's answer
+    to the leave it waited behind raised out of the router when the join was made.
+    """
+    h = Harness()
+    h.joined(PHONE)
+    h.session(PHONE, x(f"<presence to='{ROOM}/alice' type='unavailable'/>"))
+    h.session(LAPTOP, join(jid="j2"))  # waits for the leave's answer
+    snap = json.loads(json.dumps(h.router.snapshot()))
+    assert Router.restore(snap, now=0.0, sessions=True).snapshot() == snap
+    snap["accounts"][0]["rooms"][0]["p"][0][3] = None
+    with pytest.raises(SnapshotError, match="a waiting session without its join request"):
+        Router.restore(snap, now=0.0, sessions=True)
+    with pytest.raises(SnapshotError, match="a waiting session without its join request"):
+        Router().adopt(snap, now=0.0)
