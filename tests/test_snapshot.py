@@ -258,6 +258,29 @@ def test_snapshot_keeps_the_autojoin_queue_and_stanza_ids() -> None:
     assert isinstance(first, Send)
 
 
+def test_a_room_that_removes_the_account_before_its_restored_leave_is_due() -> None:
+    """The restored room was to be left; the room kicks the account first.
+
+    Nothing is left of the account (no session, bookmark or memory): the queued leave
+    finds nothing to do. It raised KeyError out of handle_timer.
+    """
+    h = Harness()
+    h.joined(PHONE)
+    r = round_trip(h.router, 1.0, sessions=False)
+    kick = x(
+        f"<presence type='unavailable' from='{ROOM}/alice' to='{ALICE}'>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/>"
+        "<status code='307'/><status code='110'/></x></presence>"
+    )
+    assert r.handle(ToAccount(stanza=kick), now=1.0) == [
+        Discard(stanza=kick, reason=DiscardReason.NO_SESSION)
+    ]
+    assert r.next_deadline() == 1.0  # the queued leave
+    assert r.handle_timer(1.0) == []
+    assert r.next_deadline() is None
+    assert r.snapshot()["accounts"] == []
+
+
 def test_restart_while_rejoining_rejoins() -> None:
     """A room already being rejoined at the restart is rejoined after it."""
     h = Harness()
