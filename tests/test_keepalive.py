@@ -482,3 +482,42 @@ def test_a_nick_change_unanswered_after_its_session_left_ends_quietly() -> None:
     h.closed(PHONE)
     assert h.timer(60.0) == []
     assert occ(h).nick_change is None
+
+
+def test_the_room_losing_the_account_in_its_disconnect_grace_is_not_rejoined() -> None:
+    """Nobody is attached and no bookmark keeps the room: the account was about to leave.
+
+    The room forgot it (an unavailable without a reason, a ping's not-acceptable): it is
+    out already, not joined again. It rejoined, and then stayed in the room for good: the
+    grace had gone with the rejoin, and nothing made it leave.
+    """
+    lost = x(
+        "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org'>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/>"
+        "<status code='110'/></x></presence>"
+    )
+    h = Harness()
+    h.joined(PHONE)
+    assert h.closed(PHONE) == []
+    h.now = 10.0
+    assert h.room(lost) == [Discard(stanza=lost, reason=DiscardReason.NO_SESSION)]
+    assert h.router.occupancy(ALICE, ROOM) is None
+    assert h.router.upcoming() == [(3610.0, "forget", ALICE, ALICE)]  # the phone's position
+    # The phone comes back later: a join of its own, as into any room.
+    assert h.session(PHONE, join(jid="back")) == [
+        Send(
+            stanza=x(
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice' id='back'>"
+                "<x xmlns='http://jabber.org/protocol/muc'/></presence>"
+            )
+        )
+    ]
+
+    h = Harness(Router(Config(disconnect_grace=1000.0)))
+    h.joined(PHONE)
+    assert h.closed(PHONE) == []
+    ping_id = pinged(h)
+    refused = x(answer(ping_id, "not-acceptable"))
+    assert h.room(refused) == [Discard(stanza=refused, reason=DiscardReason.KEEPALIVE)]
+    assert h.router.occupancy(ALICE, ROOM) is None
+    assert h.router.upcoming() == [(4500.0, "forget", ALICE, ALICE)]

@@ -6,12 +6,23 @@ from collections import OrderedDict
 from collections.abc import Iterator
 
 from helpers import ROOM, x
-from minimix_core import JID, Config, Element, FromSession, Router, Stanza, ToAccount, serialize
+from minimix_core import (
+    JID,
+    Config,
+    Deliver,
+    Element,
+    FromSession,
+    Router,
+    Stanza,
+    ToAccount,
+    serialize,
+)
 from minimix_core._core import Core
 from minimix_core._stanza import element_size, payload_size
 
 ACCOUNTS = [JID.parse(f"user{n}@example.org") for n in range(3)]
 USER = "http://jabber.org/protocol/muc#user"
+MUC = "<x xmlns='http://jabber.org/protocol/muc'/>"
 
 
 def occupant_to(account: JID, nick: str) -> str:
@@ -287,3 +298,68 @@ def test_history_messages_are_pooled_by_room_and_key_under_both_bounds() -> None
     huge = room_message(3)
     assert small.share_message(ROOM, "s3", huge, 151) is huge
     assert list(small.messages) == [(ROOM, "s2")]
+
+
+def test_a_message_key_shares_only_an_equal_payload() -> None:
+    """The room tells one account more under the same stanza-id: not another's history.
+
+    A moderator's copy names the sender's real JID (XEP-0033 ``ofrom``); the other
+    account's copy does not. The second account's late-joining device gets its own copy.
+    """
+    router = Router()
+    sid = f"<stanza-id xmlns='urn:xmpp:sid:0' by='{ROOM}' id='s1'/>"
+    ofrom = (
+        "<addresses xmlns='http://jabber.org/protocol/address'>"
+        "<address type='ofrom' jid='bob@secret.example/pc'/></addresses>"
+    )
+    moderator, other = ACCOUNTS[0], ACCOUNTS[1]
+    for account in (moderator, other):
+        router.handle(
+            FromSession(
+                session=account.with_resource("phone"),
+                stanza=x(f"<presence to='{ROOM}/{account.local}'>{MUC}</presence>"),
+            ),
+            now=0.0,
+        )
+        router.handle(
+            ToAccount(
+                stanza=x(
+                    f"<presence from='{ROOM}/{account.local}' to='{account}'><x xmlns='{USER}'>"
+                    "<item affiliation='none' role='participant'/><status code='110'/></x></presence>"
+                )
+            ),
+            now=0.0,
+        )
+    extra = {moderator: ofrom, other: ""}
+    for account in (moderator, other):
+        message = x(
+            f"<message type='groupchat' from='{ROOM}/bob' to='{account}' id='m1'>"
+            f"<body>hi</body>{sid}{extra[account]}</message>"
+        )
+        router.handle(ToAccount(stanza=message), now=5.0)
+    laptop = other.with_resource("laptop")
+    late = router.handle(
+        FromSession(
+            session=laptop,
+            stanza=x(f"<presence to='{ROOM}/{other.local}' id='j2'>{MUC}</presence>"),
+        ),
+        now=6.0,
+    )
+    assert late == [
+        Deliver(
+            session=laptop,
+            stanza=x(
+                f"<presence from='{ROOM}/{other.local}' to='{laptop}' id='j2'><x xmlns='{USER}'>"
+                "<item affiliation='none' role='participant'/><status code='110'/></x></presence>"
+            ),
+        ),
+        Deliver(
+            session=laptop,
+            stanza=x(
+                f"<message type='groupchat' from='{ROOM}/bob' to='{laptop}' id='m1'>"
+                f"<body>hi</body>{sid}"
+                f"<delay xmlns='urn:xmpp:delay' from='{ROOM}' stamp='1970-01-01T00:00:05Z'/>"
+                "</message>"
+            ),
+        ),
+    ]

@@ -258,6 +258,29 @@ def test_snapshot_keeps_the_autojoin_queue_and_stanza_ids() -> None:
     assert isinstance(first, Send)
 
 
+def test_a_room_that_removes_the_account_before_its_restored_leave_is_due() -> None:
+    """The restored room was to be left; the room kicks the account first.
+
+    Nothing is left of the account (no session, bookmark or memory): the queued leave
+    finds nothing to do. It raised KeyError out of handle_timer.
+    """
+    h = Harness()
+    h.joined(PHONE)
+    r = round_trip(h.router, 1.0, sessions=False)
+    kick = x(
+        f"<presence type='unavailable' from='{ROOM}/alice' to='{ALICE}'>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/>"
+        "<status code='307'/><status code='110'/></x></presence>"
+    )
+    assert r.handle(ToAccount(stanza=kick), now=1.0) == [
+        Discard(stanza=kick, reason=DiscardReason.NO_SESSION)
+    ]
+    assert r.next_deadline() == 1.0  # the queued leave
+    assert r.handle_timer(1.0) == []
+    assert r.next_deadline() is None
+    assert r.snapshot()["accounts"] == []
+
+
 def test_restart_while_rejoining_rejoins() -> None:
     """A room already being rejoined at the restart is rejoined after it."""
     h = Harness()
@@ -528,3 +551,22 @@ def test_missing_jids_and_nicks_in_a_snapshot_are_refused() -> None:
     snap["accounts"][0]["rooms"][0]["v"]["o"] = [[[0, "presence", None, str(ROOM), str(ALICE)]]]
     with pytest.raises(SnapshotError, match="an occupant without a nick"):
         Router.restore(snap, now=0.0)
+
+
+def test_a_waiting_session_without_its_join_request_is_refused() -> None:
+    """The account's next join is made from a waiting session's request: it must be there.
+
+    Attached sessions keep none; a pending one without it loaded, and the room's answer
+    to the leave it waited behind raised out of the router when the join was made.
+    """
+    h = Harness()
+    h.joined(PHONE)
+    h.session(PHONE, x(f"<presence to='{ROOM}/alice' type='unavailable'/>"))
+    h.session(LAPTOP, join(jid="j2"))  # waits for the leave's answer
+    snap = json.loads(json.dumps(h.router.snapshot()))
+    assert Router.restore(snap, now=0.0, sessions=True).snapshot() == snap
+    snap["accounts"][0]["rooms"][0]["p"][0][3] = None
+    with pytest.raises(SnapshotError, match="a waiting session without its join request"):
+        Router.restore(snap, now=0.0, sessions=True)
+    with pytest.raises(SnapshotError, match="a waiting session without its join request"):
+        Router().adopt(snap, now=0.0)

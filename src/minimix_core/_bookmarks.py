@@ -72,9 +72,11 @@ def autojoin_due(core: Core) -> list[Action]:
     """The queued joins due now (one per MUC service), each if it is still wanted."""
     actions: list[Action] = []
     for account_jid, room in core.autojoins.pop_due(core.now):
-        # A queued join goes with its bookmark (or its restored room, or Router.forget),
-        # so its account is still here.
-        account = core.table.accounts[account_jid]
+        # A queued join goes with its bookmark or Router.forget; a restored room's stays
+        # when the room removes the account first, which may leave nothing of it.
+        account = core.table.accounts.get(account_jid)
+        if account is None:
+            continue
         occupancy = account.rooms.get(room)
         if occupancy is not None:
             actions += _restored(core, account, occupancy)

@@ -174,7 +174,7 @@ class Core:
         """``stanza``, a room message, with the payload kept for every account that has it.
 
         Every local account in a room gets each message, parsed apart; their histories
-        keep one payload. Found by the room and the message's key
+        keep one payload when theirs are equal. Found by the room and the message's key
         (:func:`~minimix_core._history.message_key`: the room's XEP-0359 stanza-id, unique
         in the room, or a hash of the payload), a lookup that costs the same for a message
         just parsed as for one seen before, where :meth:`share` hashes the whole payload.
@@ -185,7 +185,12 @@ class Core:
         found = pool.get((room, key))
         if found is not None:
             children = found[0]
-            return stanza if children is stanza.children else stanza.with_children(children)
+            if children is stanza.children:
+                return stanza
+            # The key names the message, not what each account got of it: a room may
+            # tell one recipient more (a moderator the sender's real JID, a join's
+            # history its delay). Shared only when it is the same payload.
+            return stanza.with_children(children) if children == stanza.children else stanza
         config = self.config
         if size > config.max_shared_payload_bytes:
             return stanza

@@ -128,7 +128,15 @@ def ping_answer(core: Core, account: Account, occupancy: Occupancy, stanza: Stan
 
 
 def rejoin_now(core: Core, account: Account, occupancy: Occupancy) -> list[Action]:
-    """The room forgot the account (``JOINED`` -> ``REJOIN_SENT``): join again at once."""
+    """The room forgot the account (``JOINED`` -> ``REJOIN_SENT``): join again at once.
+
+    Not when nobody is attached and no bookmark keeps the room (the disconnect grace, a
+    restored room waiting to be left): the account was about to leave, and the room has
+    let it go already. Rejoined, nothing would make it leave again.
+    """
+    if not occupancy.attached and not account.wanted(occupancy.room):
+        transition(core, account, occupancy, _E.REMOVED, _S.ABSENT)
+        return []
     return _send_rejoin(core, account, occupancy, _E.ROOM_FORGOT)
 
 

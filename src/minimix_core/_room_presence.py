@@ -251,10 +251,9 @@ def _self_unavailable(
     if not removal:
         # The room says the account is out, with no reason: it lost it. Join again; if it
         # was a stale copy, the join is a harmless resync (§7.2.1).
-        return [
-            Discard(stanza=stanza, reason=DiscardReason.REJOINING),
-            *rejoin_now(core, account, occupancy),
-        ]
+        rejoin = rejoin_now(core, account, occupancy)
+        reason = DiscardReason.REJOINING if rejoin else DiscardReason.NO_SESSION
+        return [Discard(stanza=stanza, reason=reason), *rejoin]
     wanted = account.wanted(occupancy.room)
     if codes & _TRANSIENT_REMOVALS and (occupancy.attached or wanted):
         # Sessions still waiting for the join learn of it; the account tries again later.

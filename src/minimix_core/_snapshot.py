@@ -67,11 +67,15 @@ def _attachments(w: Writer, group: dict[JID, Attachment]) -> Json:
     return out
 
 
-def _load_attachments(r: Reader, data: Json) -> dict[JID, Attachment]:
+def _load_attachments(r: Reader, data: Json, *, waiting: bool = False) -> dict[JID, Attachment]:
+    """A group of sessions; ``waiting`` ones (pending) must have the join they asked with."""
     if not data:
         return NO_ENTRIES
     out: dict[JID, Attachment] = {}
     for session, join_id, nick, request, payload, seq, *more in data:
+        if waiting and request is None:
+            # The account's next join is made from it (send_join).
+            raise SnapshotError("a waiting session without its join request")
         attachment = out[r.full(session, r.account)] = Attachment(
             join_id=join_id,
             nick=str(nick),
@@ -279,7 +283,7 @@ def _load_occupancy(r: Reader, data: Json) -> Occupancy:
     o.view = _load_view(r, data["view"])
     o.joiner = r.jid(data["joiner"], account)
     o.attached = _load_attachments(r, data["attached"])
-    o.pending = _load_attachments(r, data["pending"])
+    o.pending = _load_attachments(r, data["pending"], waiting=True)
     o.leaving = _load_attachments(r, data["leaving"])
     o.sent_ids = {str(i): r.full(s, account) for i, s in data["sent_ids"]} or None
     o.sent_payload = r.payload(data["sent_payload"])
