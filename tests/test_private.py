@@ -100,3 +100,21 @@ def test_sent_carbon_of_a_pm_without_id_has_no_id_either() -> None:
         ("to", "lounge@muc.example.net/bob"),
         ("type", "chat"),
     )
+
+
+def test_pm_marked_private_or_no_copy_gets_no_sent_carbon() -> None:
+    """XEP-0280 §7, XEP-0334: the sender asked that its other devices get no copy."""
+    h = Harness()
+    h.joined(PHONE, LAPTOP)
+    for hint in ("<private xmlns='urn:xmpp:carbons:2'/>", "<no-copy xmlns='urn:xmpp:hints'/>"):
+        pm = x(
+            f"<message to='lounge@muc.example.net/bob' type='chat' id='p1'><body>psst</body>{hint}</message>"
+        )
+        assert h.session(PHONE, pm) == [
+            Send(
+                stanza=x(
+                    "<message from='alice@example.org' to='lounge@muc.example.net/bob' type='chat' id='p1'>"
+                    f"<body>psst</body>{hint}<x xmlns='http://jabber.org/protocol/muc#user'/></message>"
+                )
+            )
+        ]

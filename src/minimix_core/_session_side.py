@@ -10,7 +10,7 @@ from ._iq import forget_session_iqs, iq_from_session
 from ._jid import JID
 from ._lifecycle import IN_ROOM, OccupancyEvent, OccupancyState, transition
 from ._membership import join_stanza, release, send_join, track_id
-from ._muc import CARBONS, FORWARD, MUC_X, USER_X, error_stanza
+from ._muc import CARBONS, FORWARD, MUC_X, NO_COPY, USER_X, error_stanza
 from ._presence import (
     aggregate_update,
     hold_presence,
@@ -24,6 +24,7 @@ from ._table import Account, Attachment, Occupancy, writable
 
 __all__ = ["from_session", "session_closed", "session_gone"]
 
+_PRIVATE = f"{{{CARBONS}}}private"
 _SUBSCRIPTION_TYPES = frozenset({"subscribe", "subscribed", "unsubscribe", "unsubscribed"})
 
 
@@ -252,6 +253,9 @@ def _message(
     if kind == "groupchat" or to.resource is None:
         return [Send(stanza=stanza.with_from(session.bare))]
     stanza = _mark_private(stanza)
+    if stanza.find(_PRIVATE) is not None or stanza.find(NO_COPY) is not None:
+        # XEP-0280 §7, XEP-0334: the sender asked that no other device get a copy.
+        return [Send(stanza=stanza.with_from(session.bare))]
     # The other sessions in the room learn of the sent PM as XEP-0280 carbons tell them.
     copy = _sent_carbon(stanza, session)
     carbons: list[Action] = [
