@@ -315,3 +315,34 @@ def test_reserved_nick_discovery_and_registration_speak_for_the_account() -> Non
         "<iq to='lounge@muc.example.net' type='get' id='g1'><query xmlns='jabber:iq:register'/></iq>"
     )
     assert h.session(PHONE, register) == [Send(stanza=register.replace(from_=ALICE, id="mmx-1"))]
+
+
+MAM_RESULT = (
+    "<message from='lounge@muc.example.net' to='alice@example.org'>"
+    "<result xmlns='urn:xmpp:mam:2' queryid='{qid}' id='a1'>"
+    "<forwarded xmlns='urn:xmpp:forward:0'>"
+    "<message xmlns='jabber:client' type='groupchat' from='lounge@muc.example.net/bob'>"
+    "<body>old</body></message></forwarded></result></message>"
+)
+
+
+def test_mam_result_after_the_query_timed_out_reaches_no_session() -> None:
+    """XEP-0313 §4.1: results are for the session whose query they answer, and only it.
+
+    Once the query timed out nobody waits for them: a late result matches nothing, and is
+    not forked to every session in the room under the router's queryid (it was when no
+    other IQ was in flight).
+    """
+    h = Harness()
+    h.joined(PHONE, LAPTOP)
+    query = "<iq type='set' id='q1' to='lounge@muc.example.net'><query xmlns='urn:xmpp:mam:2' queryid='{qid}'/></iq>"
+    assert h.session(PHONE, x(query.format(qid="mine"))) == [
+        Send(stanza=x(query.format(qid="mmx-1").replace("id='q1'", "id='mmx-1'")).with_from(ALICE))
+    ]
+    [timeout] = h.timer(60.0)
+    assert isinstance(timeout, Deliver) and timeout.session == PHONE
+    late = x(MAM_RESULT.format(qid="mmx-1"))
+    assert h.room(late) == [Discard(stanza=late, reason=DiscardReason.UNEXPECTED)]
+    # A queryid the router never made is no answer to anything either.
+    foreign = x(MAM_RESULT.format(qid="mine"))
+    assert h.room(foreign) == [Discard(stanza=foreign, reason=DiscardReason.UNEXPECTED)]

@@ -120,7 +120,12 @@ def _with_query_id(stanza: Stanza, query: Element, query_id: str | None) -> Stan
 
 
 def mam_result(account: Account, stanza: Stanza, result: Element, sender: JID) -> list[Action]:
-    """A MAM result message goes to the session whose query it answers, and only there."""
+    """A MAM result message goes to the session whose query it answers, and only there.
+
+    Every query a session sends a room leaves under a ``queryid`` the router made: a
+    result for none in flight (the query timed out already, or a copy) is no room
+    traffic for the other sessions, whether or not another IQ is in flight.
+    """
     pending = account.pending_iqs.get(result.get("queryid", ""))
     if pending is None or pending.room != sender.bare:
         return [Discard(stanza=stanza, reason=DiscardReason.UNEXPECTED)]

@@ -55,7 +55,12 @@ def to_account(core: Core, account_jid: JID, stanza: Stanza) -> list[Action]:
             # The keep-alive's id from someone else: a guess, not the room's answer.
             return [Discard(stanza=stanza, reason=DiscardReason.UNEXPECTED)]
         return iq_to_account(core, account, stanza, sender)
-    if account is not None and account.pending_iqs and stanza.type not in ("groupchat", "error"):
+    if (
+        account is not None
+        and (account.pending_iqs or occupancy is not None)
+        and stanza.kind == "message"
+        and stanza.type not in ("groupchat", "error")
+    ):
         result = stanza.find(MAM_RESULT)
         if result is not None:
             return mam_result(account, stanza, result, sender)
