@@ -112,6 +112,33 @@ def test_follow_policy_makes_a_late_joiners_nick_the_accounts() -> None:
     )
 
 
+def test_follow_policy_late_joiner_gets_the_room_state_once() -> None:
+    """nick_policy='follow': the late join answers the session from the router's state;
+    the rename it causes is for the room alone.
+
+    Its join presence was sent on as a join-style change (change and resync, fixture
+    finding 6): once the room confirmed the new nick, the session got the occupants, its
+    self-presence, the history and the subject a second time.
+    """
+    h = Harness(Router(Config(nick_policy="follow")))
+    h.joined(PHONE)
+    h.room(
+        x(
+            "<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='m1'>"
+            "<body>hello</body></message>"
+        )
+    )
+    actions = h.session(TABLET, join("al", jid="t1"))
+    assert actions[-1] == Send(
+        stanza=x("<presence from='alice@example.org' to='lounge@muc.example.net/al' id='t1'/>")
+    )
+    gone = x(CHANGED.replace("alice2", "al"))
+    assert h.room(gone) == [Deliver(session=s, stanza=gone.with_to(s)) for s in (PHONE, TABLET)]
+    me = self_presence("al", pid="t1")
+    assert h.room(me) == [Deliver(session=s, stanza=me.with_to(s)) for s in (PHONE, TABLET)]
+    assert h.router._core.table.accounts[ALICE].rooms[ROOM].nick_change is None
+
+
 def test_default_policy_never_asks_the_room_and_never_conflicts() -> None:
     """A second device joining with its own nick is attached under the account's (210)."""
     h = Harness()

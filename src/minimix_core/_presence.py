@@ -92,14 +92,22 @@ def session_presence(
 
 
 def request_nick_change(
-    core: Core, session: JID, stanza: Stanza, occupancy: Occupancy, nick: str
+    core: Core,
+    session: JID,
+    stanza: Stanza,
+    occupancy: Occupancy,
+    nick: str,
+    *,
+    answered: bool = False,
 ) -> list[Action]:
     """A session asks for another nick (§7.6): the account asks the room, for everyone.
 
     A join (muc ``<x/>``) to the new nick means change and resync to the room (fixtures
     finding 6); the account asks for the change alone, and the session that wanted the
     resync gets it from the router once the room has answered. The room has
-    ``Config.nick_change_timeout`` seconds to answer.
+    ``Config.nick_change_timeout`` seconds to answer. ``answered``: the session got the
+    room's state from the router already (a late join under ``nick_policy="follow"``), so
+    its join asks for no resync.
     """
     if occupancy.nick_change is not None:
         # One change at a time: the room would see two and answer them in any order.
@@ -109,7 +117,7 @@ def request_nick_change(
                 stanza=_nick_error(occupancy, session, stanza.id, nick, "resource-constraint"),
             )
         ]
-    resync = stanza.find(MUC_X) is not None
+    resync = not answered and stanza.find(MUC_X) is not None
     occupancy.nick_change = NickChange(session, nick, stanza.id, stanza.id, resync=resync)
     core.schedule(("nick", session.bare, occupancy.room), core.config.nick_change_timeout)
     change = Stanza(

@@ -189,7 +189,9 @@ def _join(
             hold_presence(core, session, stanza, occupancy)
             return actions
         if config.nick_policy == "follow" and nick != occupancy.view.nick:
-            return actions + request_nick_change(core, session, stanza, occupancy, nick)
+            # The late join answered it: the change is for the room alone, no second resync.
+            change = request_nick_change(core, session, stanza, occupancy, nick, answered=True)
+            return actions + change
         return actions + aggregate_update(account_jid, occupancy)
     attachment.request = core.share_payload(stanza)
     occupancy.pending = writable(occupancy.pending)
