@@ -15,7 +15,7 @@ from helpers import (
     subject,
     x,
 )
-from minimix_core import Config, Deliver, Router, Send
+from minimix_core import Config, Deliver, Discard, DiscardReason, Router, Send
 
 CHANGED = """
 <presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org'>
@@ -136,6 +136,41 @@ def test_follow_policy_late_joiner_gets_the_room_state_once() -> None:
     assert h.room(gone) == [Deliver(session=s, stanza=gone.with_to(s)) for s in (PHONE, TABLET)]
     me = self_presence("al", pid="t1")
     assert h.room(me) == [Deliver(session=s, stanza=me.with_to(s)) for s in (PHONE, TABLET)]
+    assert h.router._core.table.accounts[ALICE].rooms[ROOM].nick_change is None
+
+
+def test_follow_policy_refused_rename_leaves_the_late_joiner_as_it_was_told() -> None:
+    """nick_policy='follow': the late joiner is in, under the account's nick (210).
+
+    A refused rename (409), or one that cannot be asked because another is in flight,
+    reached it as a presence error carrying its join's id: a client takes that for a
+    failed join, while the router kept it attached and forked it the room's traffic.
+    """
+    h = Harness(Router(Config(nick_policy="follow")))
+    h.joined(PHONE, others=("bob",))
+    actions = h.session(TABLET, join("bob", jid="t1"))
+    assert actions[-1] == Send(
+        stanza=x("<presence from='alice@example.org' to='lounge@muc.example.net/bob' id='t1'/>")
+    )
+    refused = x(CONFLICT.format(id="t1"))
+    assert h.room(refused) == [Discard(stanza=refused, reason=DiscardReason.NO_SESSION)]
+    view = h.router.occupancy(ALICE, ROOM)
+    assert view is not None and view.attached == (PHONE, TABLET)
+    # A rename in flight: a late joiner asking for yet another nick keeps the account's.
+    h.session(PHONE, x("<presence to='lounge@muc.example.net/one' id='a'/>"))
+    actions = h.session(LAPTOP, join("two", jid="l1"))
+    assert not [a for a in actions if isinstance(a, Send) or a.stanza.type == "error"]
+    assert actions[1] == Deliver(
+        session=LAPTOP, stanza=self_presence(codes=(110, 210), pid="l1").with_to(LAPTOP)
+    )
+
+
+def test_follow_policy_rename_timing_out_tells_the_late_joiner_nothing() -> None:
+    """The room never answers the rename a late joiner caused: nobody gets an error."""
+    h = Harness(Router(Config(nick_policy="follow", nick_change_timeout=10.0)))
+    h.joined(PHONE, others=())
+    h.session(TABLET, join("al", jid="t1"))
+    assert h.timer(10.0) == []
     assert h.router._core.table.accounts[ALICE].rooms[ROOM].nick_change is None
 
 

@@ -105,10 +105,14 @@ def request_nick_change(
     A join (muc ``<x/>``) to the new nick means change and resync to the room (fixtures
     finding 6); the account asks for the change alone, and the session that wanted the
     resync gets it from the router once the room has answered. The room has
-    ``Config.nick_change_timeout`` seconds to answer. ``answered``: the session got the
-    room's state from the router already (a late join under ``nick_policy="follow"``), so
-    its join asks for no resync.
+    ``Config.nick_change_timeout`` seconds to answer. ``answered``: the session's late
+    join (``nick_policy="follow"``) was answered already, under the account's nick with
+    210: it asks for no resync, and a refusal or a timeout leaves it with that nick, as
+    it was told, instead of reaching it as an error with its join's id (a client takes
+    that for a failed join while it stays attached).
     """
+    if answered and occupancy.nick_change is not None:
+        return []  # another change is in flight: the 210 answer stands
     if occupancy.nick_change is not None:
         # One change at a time: the room would see two and answer them in any order.
         return [
@@ -118,7 +122,8 @@ def request_nick_change(
             )
         ]
     resync = not answered and stanza.find(MUC_X) is not None
-    occupancy.nick_change = NickChange(session, nick, stanza.id, stanza.id, resync=resync)
+    asker = None if answered else session
+    occupancy.nick_change = NickChange(asker, nick, stanza.id, stanza.id, resync=resync)
     core.schedule(("nick", session.bare, occupancy.room), core.config.nick_change_timeout)
     change = Stanza(
         "presence",
