@@ -76,3 +76,20 @@ def test_mam_get_is_an_ordinary_iq_and_results_from_elsewhere_are_not_taken() ->
     assert h.session(PHONE, form) == [Send(stanza=form.replace(from_=ALICE, id="mmx-1"))]
     elsewhere = x(RESULT.format(qid="queryid='mmx-1'").replace("lounge@", "garden@", 1))
     assert h.room(elsewhere) == [Discard(stanza=elsewhere, reason=DiscardReason.UNEXPECTED)]
+
+
+def test_earlier_mam_namespaces_get_their_own_queryid_and_results_too() -> None:
+    """XEP-0313 §4 in urn:xmpp:mam:1 (ejabberd still answers it): results for one session.
+
+    Only the mam:2 query and result were recognised: a mam:1 query left with the
+    session's queryid, and each result was forked to every session in the room.
+    """
+    h = Harness()
+    h.joined(PHONE, LAPTOP)
+    v1 = QUERY.replace("mam:2", "mam:1")
+    assert h.session(PHONE, x(v1.format(id="q", qid="queryid='f27'"))) == [
+        Send(stanza=x(v1.format(id="mmx-1", qid="queryid='mmx-1'")).with_from(ALICE))
+    ]
+    found = x(RESULT.replace("mam:2", "mam:1").format(qid="queryid='mmx-1'"))
+    restored = x(RESULT.replace("mam:2", "mam:1").format(qid="queryid='f27'"))
+    assert h.room(found) == [Deliver(session=PHONE, stanza=restored.with_to(PHONE))]

@@ -17,7 +17,8 @@ from ._stanza import Element, Stanza
 from ._table import Account, Occupancy, PendingIQ
 
 __all__ = [
-    "MAM_RESULT",
+    "MAM_RESULTS",
+    "find_mam_result",
     "forget_session_iqs",
     "iq_from_session",
     "iq_timeout",
@@ -26,8 +27,19 @@ __all__ = [
 ]
 
 _PING = f"{{{PING}}}ping"
-_MAM_QUERY = f"{{{MAM}}}query"
-MAM_RESULT = f"{{{MAM}}}result"
+# Servers still speak the earlier MAM namespaces (ejabberd: 0, 1 and 2); each has queryid.
+_MAM_VERSIONS = (MAM, "urn:xmpp:mam:1", "urn:xmpp:mam:0")
+_MAM_QUERIES = frozenset(f"{{{ns}}}query" for ns in _MAM_VERSIONS)
+MAM_RESULTS = frozenset(f"{{{ns}}}result" for ns in _MAM_VERSIONS)
+"""A MAM result's tag, in each namespace version a room may answer in."""
+
+
+def find_mam_result(stanza: Stanza) -> Element | None:
+    """The MAM ``<result/>`` a message carries (XEP-0313 §4.2), in any namespace version."""
+    for child in stanza.children:
+        if child.tag in MAM_RESULTS:
+            return child
+    return None
 
 
 def _self_ping_answer(stanza: Stanza, session: JID, to: JID, occupancy: Occupancy) -> Stanza | None:
@@ -93,7 +105,9 @@ def iq_from_session(
         return [Deliver(session=session, stanza=error)]
     original_id = stanza.id
     new_id = core.next_id()
-    query = stanza.find(_MAM_QUERY) if stanza.type == "set" else None
+    query = None
+    if stanza.type == "set":
+        query = next((c for c in stanza.children if c.tag in _MAM_QUERIES), None)
     query_id = None
     if query is not None:
         # Results carry the queryid, not the IQ id: make it ours too (XEP-0313 §4.1), so

@@ -13,7 +13,7 @@ from ._actions import Action, Archive, Continue, Deliver, Discard, DiscardReason
 from ._core import Core
 from ._fork import error_to_sender, fork, note_flags
 from ._history import History, MessageFacts, key_of, scan_message
-from ._iq import MAM_RESULT, iq_to_account, mam_result
+from ._iq import find_mam_result, iq_to_account, mam_result
 from ._jid import JID, InvalidJID
 from ._keepalive import (
     ping_answer,
@@ -61,7 +61,7 @@ def to_account(core: Core, account_jid: JID, stanza: Stanza) -> list[Action]:
         and stanza.kind == "message"
         and stanza.type not in ("groupchat", "error")
     ):
-        result = stanza.find(MAM_RESULT)
+        result = find_mam_result(stanza)
         if result is not None:
             return mam_result(account, stanza, result, sender)
     if account is None or occupancy is None:
