@@ -346,3 +346,18 @@ def test_mam_result_after_the_query_timed_out_reaches_no_session() -> None:
     # A queryid the router never made is no answer to anything either.
     foreign = x(MAM_RESULT.format(qid="mine"))
     assert h.room(foreign) == [Discard(stanza=foreign, reason=DiscardReason.UNEXPECTED)]
+
+
+def test_ping_to_an_occupant_the_cache_had_no_room_for_goes_to_the_room() -> None:
+    """Config.max_occupants_per_room bounds the cache, not the room: carol is in.
+
+    The router answered 'Recipient not in room' for an occupant whose presence it
+    forwarded live but could not cache.
+    """
+    h = Harness(Router(Config(max_occupants_per_room=1)))
+    h.joined(PHONE, others=("bob", "carol"))
+    ping = x(PING.format(nick="carol"))
+    assert h.session(PHONE, ping) == [Send(stanza=ping.replace(from_=ALICE, id="mmx-1"))]
+    # The cache's state survives a snapshot.
+    restored = Harness(Router.restore(h.router.snapshot(), now=0.0, sessions=True))
+    assert restored.session(PHONE, ping) == [Send(stanza=ping.replace(from_=ALICE, id="mmx-2"))]

@@ -31,7 +31,9 @@ class Config:
     refused with ``resource-constraint``."""
     max_occupants_per_room: int = field(default=10_000, validator=_positive)
     """Other occupants' presences cached per occupancy for late joins. Beyond it new
-    occupants are still forwarded live but not cached, so late joiners see a partial list."""
+    occupants are still forwarded live but not cached, so late joiners see a partial list
+    (and a session's ping to a nick the router does not know goes to the room, which
+    does)."""
     max_occupant_bytes: int = field(default=4 * 1024 * 1024, validator=_positive)
     """Characters of XML the cached occupant presences of one occupancy may hold (their
     payloads; presences vary in size). Beyond it, as beyond ``max_occupants_per_room``,

@@ -112,6 +112,8 @@ def _occupant(core: Core, occupancy: Occupancy, nick: str, stanza: Stanza) -> li
             # Every account in the room is told the same: one value for all of them.
             occupants[nick] = core.share_stanza(stanza._replace(to=None))
             view.occupant_bytes += grows
+        else:
+            view.partial = True  # forwarded live, not cached: the list is no longer whole
     return fork(occupancy, stanza)
 
 

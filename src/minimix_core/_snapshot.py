@@ -119,6 +119,7 @@ _VIEW_KEYS: Final[Mapping[str, str]] = {
     "passed": "k",
     "last_message_at": "lm",
     "joined_at": "ja",
+    "partial": "pt",
 }
 _OCCUPANCY_KEYS: Final[Mapping[str, str]] = {
     "room": "room",  # hosts read it (the rooms an account holds)
@@ -157,6 +158,7 @@ _VIEW_DEFAULTS: Final[Mapping[str, Json]] = {
     "passed": [],
     "last_message_at": None,
     "joined_at": 0.0,
+    "partial": False,
 }
 
 
@@ -179,6 +181,7 @@ def _view(w: Writer, v: RoomView) -> Json:
             "passed": [] if v.passed is None else list(v.passed),
             "last_message_at": v.last_message_at,
             "joined_at": v.joined_at,
+            "partial": v.partial,
         },
         _VIEW_DEFAULTS,
         _VIEW_KEYS,
@@ -207,6 +210,7 @@ def _load_view(r: Reader, data: Json) -> RoomView:
     v.passed = {str(k): None for k in data["passed"]} or None
     v.last_message_at = None if data["last_message_at"] is None else float(data["last_message_at"])
     v.joined_at = float(data["joined_at"])
+    v.partial = bool(data["partial"])
     return v
 
 

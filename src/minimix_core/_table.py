@@ -175,6 +175,7 @@ class RoomView:
         "nick",
         "occupant_bytes",
         "occupants",
+        "partial",
         "passed",
         "room_presence",
         "self_presence",
@@ -193,6 +194,9 @@ class RoomView:
         self-presence); :data:`NO_ENTRIES` while there is none (see :func:`writable`)."""
         self.occupant_bytes = 0
         """The size of their payloads (``payload_size``), for ``Config.max_occupant_bytes``."""
+        self.partial = False
+        """An occupant's presence went past the cache's bounds: someone in the room may be
+        missing from ``occupants``."""
         self.room_presence: Stanza | None = None
         """The room's own presence (from its bare JID, as ejabberd sends with its caps)."""
         self.subject: Stanza | None = None
