@@ -335,3 +335,50 @@ def test_spoofed_stanza_id_in_another_spelling_of_the_account_is_dropped() -> No
         stanza=spoofed.replace(children=(spoofed.children[0], *spoofed.children[2:])),
     )
     assert fork == Deliver(session=PHONE_JID, stanza=spoofed.with_to(PHONE_JID))
+
+
+def test_presence_held_while_the_rejoin_is_in_flight_reaches_the_room() -> None:
+    """XEP-0045 §7.7, §11.1: the rejoin's join went before the update; the room gets it after."""
+    steps, _ = replayed("break4-01-status-held-during-rejoin-in-flight-lost")
+    assert steps[4] == [
+        send(
+            '<presence from="alice@example.org" to="lounge@muc.example.net/alice" id="mmx-1"><x xmlns="http://jabber.org/protocol/muc"><history since="1970-01-01T00:00:00Z"/></x></presence>'
+        ),
+    ]
+    assert steps[5] == [
+        discard(
+            "held",
+            '<presence to="lounge@muc.example.net/alice" id="away1"><show>away</show></presence>',
+        ),
+    ]
+    assert steps[6] == [
+        discard(
+            "resync",
+            '<presence from="lounge@muc.example.net/alice" to="alice@example.org" id="mmx-1"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="member" role="participant"/><status code="110"/></x></presence>',
+        ),
+        send(
+            '<presence from="alice@example.org" to="lounge@muc.example.net/alice"><show>away</show></presence>'
+        ),
+    ]
+    assert steps[7] == [
+        discard(
+            "presence-update",
+            '<presence to="lounge@muc.example.net/alice" id="away2"><show>away</show></presence>',
+        ),
+    ]
+
+
+def test_rejoin_carries_the_presence_of_the_sessions_still_attached() -> None:
+    """XEP-0045 §7.7, §11.1: a session gone while the account waited no longer counts."""
+    steps, _ = replayed("break4-02-closed-session-presence-carried-by-rejoin")
+    assert steps[4] == [
+        send(
+            '<presence from="alice@example.org" to="lounge@muc.example.net/alice" id="dnd1"><show>dnd</show></presence>'
+        ),
+    ]
+    assert 6 not in steps  # the phone closed: nothing to say yet, the account is out
+    assert steps[7] == [
+        send(
+            '<presence from="alice@example.org" to="lounge@muc.example.net/alice" id="mmx-1"><show>away</show><x xmlns="http://jabber.org/protocol/muc"><history since="1970-01-01T00:00:00Z"/></x></presence>'
+        ),
+    ]

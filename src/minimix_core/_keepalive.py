@@ -19,6 +19,7 @@ from ._history import iso_stamp
 from ._jid import JID
 from ._lifecycle import OccupancyEvent, OccupancyState, transition
 from ._muc import MUC, MUC_X, PING, USER_X, error_condition
+from ._presence import rejoin_payload
 from ._stanza import Element, Stanza
 from ._synth import departed_item, with_statuses
 from ._table import NO_ENTRIES, Account, Occupancy
@@ -160,7 +161,7 @@ def _send_rejoin(
         muc = occupancy.join.find(MUC_X)
         kept = () if muc is None else tuple(c for c in muc.children if c.tag != _HISTORY)
         history = Element(_HISTORY, (("since", iso_stamp(since)),))
-        children = (*occupancy.sent_payload, Element(MUC_X, (), (*kept, history)))
+        children = (*rejoin_payload(occupancy), Element(MUC_X, (), (*kept, history)))
     join = Stanza(
         "presence",
         from_=account.jid,

@@ -22,6 +22,7 @@ __all__ = [
     "hold_presence",
     "nick_timeout",
     "payload_of",
+    "rejoin_payload",
     "request_nick_change",
     "session_presence",
 ]
@@ -72,12 +73,22 @@ def aggregate_update(
 def hold_presence(core: Core, session: JID, stanza: Stanza, occupancy: Occupancy) -> None:
     """An attached session's presence while the account is out of the room (rejoining).
 
-    It counts towards the aggregate, which the rejoin's join carries to the room.
+    It counts towards the aggregate: the rejoin's join carries it to the room, or, with
+    the join in flight already, the update that follows the room's answer.
     """
     attachment = occupancy.attached[session]
     attachment.payload = payload_of(stanza)
     attachment.seq = core.next_seq()
-    occupancy.sent_payload = _aggregate(occupancy)
+
+
+def rejoin_payload(occupancy: Occupancy) -> tuple[Element, ...]:
+    """What a rejoin's join carries: the attached sessions' aggregate as it is now.
+
+    Sessions may have changed their presence, or gone, since the room last had it.
+    """
+    if occupancy.attached:
+        occupancy.sent_payload = _aggregate(occupancy)
+    return occupancy.sent_payload
 
 
 def session_presence(

@@ -16,6 +16,7 @@ from ._keepalive import TRANSIENT_CONDITIONS, give_up, rejoin_failed, rejoin_now
 from ._lifecycle import OccupancyEvent, OccupancyState, transition
 from ._membership import leave_answered, leave_room
 from ._muc import ITEM, ROOM_FLAG_CODES, USER_X, error_condition, error_type, status_codes
+from ._presence import aggregate_update
 from ._stanza import Element, Stanza, payload_size, same_payload
 from ._synth import departed_item, fork_self_presence, late_join, removal_for_session
 from ._table import NO_ENTRIES, Account, Occupancy, flag_set, writable
@@ -218,10 +219,13 @@ def _rejoined(
                 children=(Element(USER_X, (), (departed_item(cached),)),),
             )
             actions += fork(occupancy, gone)
+    # A session's presence held while the rejoin was in flight (or a session gone since)
+    # changed the aggregate the join carried: the room gets it now.
+    update = aggregate_update(account.jid, occupancy)
     if previous is not None and same_payload(previous.children, stanza.children):
-        return [*actions, Discard(stanza=stanza, reason=DiscardReason.RESYNC)]
+        return [*actions, Discard(stanza=stanza, reason=DiscardReason.RESYNC), *update]
     # The sessions never sent the router's own rejoin: its id means nothing to them.
-    return actions + fork(occupancy, stanza._replace(id=None))
+    return actions + fork(occupancy, stanza._replace(id=None)) + update
 
 
 def resync_over(core: Core, account_jid: JID, room: JID) -> list[Action]:
