@@ -89,6 +89,21 @@ def test_configuration_change_codes_update_the_flags_late_joiners_see() -> None:
     )
 
 
+def test_a_room_made_fully_anonymous_no_longer_shows_100_to_late_joiners() -> None:
+    """XEP-0045 §10.2.1: 174 (now fully-anonymous) ends 100 as 173 (semi-anonymous) does."""
+    h = Harness()
+    h.session(PHONE, join())
+    h.room(self_presence(codes=(100, 110), pid="j1"))
+    change = x(
+        "<message type='groupchat' from='lounge@muc.example.net' to='alice@example.org'>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><status code='174'/></x></message>"
+    )
+    assert h.room(change) == [Deliver(session=PHONE, stanza=change.with_to(PHONE))]
+    assert h.session(LAPTOP, join(jid="j2")) == [
+        Deliver(session=LAPTOP, stanza=self_presence(codes=(110,), pid="j2").with_to(LAPTOP))
+    ]
+
+
 def test_status_codes_from_an_occupant_do_not_change_the_flags() -> None:
     """Only the room itself announces configuration changes."""
     h = Harness()

@@ -51,7 +51,13 @@ NOT_IN_ROOM_TEXT: Final = "Recipient not in room"
 # Status codes that describe the room to a new occupant (XEP-0045 §7.2.3, §7.2.12).
 ROOM_FLAG_CODES: Final = frozenset({100, 170})
 # Config-change codes (§10.2.1): code -> (flag, on?).
-FLAG_CHANGES: Final = {170: (170, True), 171: (170, False), 172: (100, True), 173: (100, False)}
+FLAG_CHANGES: Final = {
+    170: (170, True),
+    171: (170, False),
+    172: (100, True),
+    173: (100, False),
+    174: (100, False),  # fully-anonymous: no occupant's real JID is shown either
+}
 
 
 def status_codes(stanza: Stanza) -> frozenset[int]:
