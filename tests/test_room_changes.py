@@ -10,6 +10,7 @@ from helpers import (
     ROOM,
     Harness,
     join,
+    occupant,
     self_presence,
     subject,
     x,
@@ -230,3 +231,18 @@ def test_other_configuration_and_affiliation_notices_are_forwarded() -> None:
         "<status code='101'/></x></message>"
     )
     assert h.room(elsewhere) == [Continue(stanza=elsewhere)]
+
+
+def test_the_rejoins_self_presence_sets_the_flags_late_joiners_see() -> None:
+    """XEP-0045 §7.2.2, §11.1: the room's configuration may have changed while it dropped the
+    account; the rejoin's self-presence says what it is now (logged, no longer non-anonymous)."""
+    h = Harness()
+    h.session(PHONE, join())
+    h.room(self_presence(codes=(100, 110), pid="j1"))
+    h.room(occupant("alice", unavailable=True, codes=(110, 332), affiliation="member"))
+    h.timer(5.0)  # the rejoin, id mmx-1
+    rejoined = self_presence(codes=(110, 170), pid="mmx-1")
+    assert h.room(rejoined) == [Deliver(session=PHONE, stanza=rejoined.replace(to=PHONE, id=None))]
+    assert h.session(LAPTOP, join(jid="j2")) == [
+        Deliver(session=LAPTOP, stanza=self_presence(codes=(110, 170), pid="j2").with_to(LAPTOP))
+    ]

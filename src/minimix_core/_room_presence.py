@@ -139,11 +139,13 @@ def _self_available(
         return fork(occupancy, stanza) + _nick_changed(core, account, occupancy, nick)
     transition(core, account, occupancy, _E.SELF_PRESENCE)
     start_keepalive(core, account.jid, occupancy)
+    # What the room is now (§7.2.2, logged, non-anonymous): its configuration may have
+    # changed while the account was out.
+    view.flags = flag_set(codes & ROOM_FLAG_CODES)
     if state is _S.REJOIN_SENT:
         return _rejoined(core, account, occupancy, stanza, previous)
     # The account's join succeeded: 110 says the occupant list is complete (§7.2.2).
     view.joined_at = core.now
-    view.flags = flag_set(codes & ROOM_FLAG_CODES)
     view.created = 201 in codes
     pending, occupancy.pending = occupancy.pending, NO_ENTRIES
     for attachment in pending.values():
