@@ -7,6 +7,7 @@ import pytest
 from helpers import (
     ALICE,
     LAPTOP,
+    OTHER_ROOM,
     PHONE,
     ROOM,
     Harness,
@@ -18,7 +19,17 @@ from helpers import (
     subject,
     x,
 )
-from minimix_core import Config, Deliver, Discard, DiscardReason, OccupancyState, Router, Send
+from minimix_core import (
+    Bookmark,
+    BookmarksChanged,
+    Config,
+    Deliver,
+    Discard,
+    DiscardReason,
+    OccupancyState,
+    Router,
+    Send,
+)
 
 PING = "<iq from='alice@example.org' to='lounge@muc.example.net/alice' type='get' id='{id}'><ping xmlns='urn:xmpp:ping'/></iq>"
 
@@ -521,3 +532,22 @@ def test_the_room_losing_the_account_in_its_disconnect_grace_is_not_rejoined() -
     assert h.room(refused) == [Discard(stanza=refused, reason=DiscardReason.KEEPALIVE)]
     assert h.router.occupancy(ALICE, ROOM) is None
     assert h.router.upcoming() == [(4500.0, "forget", ALICE, ALICE)]
+
+
+def test_a_bookmarked_room_found_gone_is_not_joined_again_by_another_bookmark_change() -> None:
+    """XEP-0410 §3.2 (item-not-found from the service), XEP-0402: the room no longer exists;
+    like a destroyed one it is not created again on the bookmark's behalf until the bookmark
+    changes: a change to another bookmark only joins that one."""
+    h = Harness()
+    lounge = Bookmark(room=ROOM, autojoin=True, nick="alice")
+    h.router.handle(BookmarksChanged(account=ALICE, bookmarks=(lounge,)), now=0.0)
+    h.timer(0.0)  # the autojoin, id mmx-1
+    h.room(self_presence(pid="mmx-1"))
+    gone = x(answer(pinged(h), "item-not-found", by="muc.example.net"))
+    assert h.room(gone) == [Discard(stanza=gone, reason=DiscardReason.KEEPALIVE)]
+    garden = Bookmark(room=OTHER_ROOM, autojoin=True, nick="alice")
+    h.router.handle(BookmarksChanged(account=ALICE, bookmarks=(lounge, garden)), now=h.now)
+    assert h.router.upcoming() == [(900.0, "autojoin", ALICE, OTHER_ROOM)]
+    [join_garden] = h.timer(900.0)
+    assert isinstance(join_garden, Send)
+    assert join_garden.stanza.to == OTHER_ROOM.with_resource("alice")
