@@ -102,31 +102,21 @@ class Router:
         passing milliseconds is caught here), or time going back.
         """
         core = self._core
-        if type(event) is ToAccount:
+        if type(now) is float and 0.0 <= self._now <= now <= _LATEST:
             # Room traffic and the sessions' stanzas are what a server hands over: their
             # checks come first and cost one comparison each; anything unusual (a subclass,
             # an int for now) takes the full checks below.
-            stanza = event.stanza
-            to = stanza.to if type(stanza) is Stanza else None
-            if (
-                type(now) is float
-                and 0.0 <= self._now <= now <= _LATEST
-                and type(to) is JID
-                and to.resource is None
-            ):
-                self._now = core.now = now
-                return to_account(core, to, stanza)
-        elif type(event) is FromSession:
-            session, stanza = event.session, event.stanza
-            if (
-                type(now) is float
-                and 0.0 <= self._now <= now <= _LATEST
-                and type(session) is JID
-                and session.resource is not None
-                and type(stanza) is Stanza
-            ):
-                self._now = core.now = now
-                return from_session(core, session, stanza)
+            if type(event) is ToAccount:
+                stanza = event.stanza
+                to = stanza.to if type(stanza) is Stanza else None
+                if type(to) is JID and to.resource is None:
+                    self._now = core.now = now
+                    return to_account(core, to, stanza)
+            elif type(event) is FromSession:
+                session, stanza = event.session, event.stanza
+                if type(session) is JID and session.resource is not None and type(stanza) is Stanza:
+                    self._now = core.now = now
+                    return from_session(core, session, stanza)
         self._check_clock(now)
         _check_types(event)
         if isinstance(event, FromSession):
