@@ -6,11 +6,14 @@ loads: disco, MUC, ping, carbons, MAM, stream management and PEP bookmarks. Join
 through the MUC plugin (``join_muc_wait``), as a client would join; tests read what arrived
 from the device's inbox, in order.
 
-:func:`settle` is the tier's only synchronisation, and it does not sleep: each device in
-turn asks the room for its disco#info and waits for the answer. A server handles one
-connection's stanzas in order, so once every device has its answer, everything the earlier
-steps caused has reached it (through the module's Python side too: the question of an
-attached device takes the same path as the room's traffic to it).
+:func:`settle` is the tier's only synchronisation, and it does not sleep: every device asks
+the room for its disco#info and waits for the answer, twice over. A server handles one
+connection's stanzas in order, and the question of an attached device takes the same path as
+the room's traffic to it (through the module's Python side too). The first round proves
+that the room has handled everything each device sent before; it proves nothing about what
+one device gets from another's earlier stanza, since the two connections race to the room
+(bob's question may reach it before the phone's message). The second round's questions
+reach the room after all of that, so their answers come after everything it caused.
 """
 
 from __future__ import annotations
@@ -164,9 +167,10 @@ class Device(Occupant):
 
 
 async def settle(room: str, *devices: Device) -> None:
-    """Wait until what was sent so far reached ``devices`` (see the module doc); in order."""
-    for device in devices:
-        await device.iq(f"<iq type='get' to='{room}'><query xmlns='{DISCO_INFO}'/></iq>")
+    """Wait until what ``devices`` sent so far, and what it caused, reached them (module doc)."""
+    for _ in range(2):
+        for device in devices:
+            await device.iq(f"<iq type='get' to='{room}'><query xmlns='{DISCO_INFO}'/></iq>")
 
 
 def messages(stanzas: Iterable[Stanza]) -> list[Stanza]:

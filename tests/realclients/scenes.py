@@ -27,7 +27,7 @@ class Room:
 
     @property
     def everyone(self) -> tuple[Device, ...]:
-        """Every device, senders of the usual steps first (the order :func:`settle` wants)."""
+        """Every device: mod, bob, alice's phone, alice's laptop."""
         return (self.mod, self.bob, self.phone, self.laptop)
 
     async def settle(self) -> None:
