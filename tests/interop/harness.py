@@ -5,9 +5,11 @@ Every wait here is bounded. Both sides hand back :class:`minimix_core.Stanza` va
 what a simulated session got and what a real occupant saw the same way.
 
 Synchronisation does not sleep: :meth:`World.sync` sends an IQ to the MUC service through
-the component and waits for the answer, then does the same from each c2s occupant. A
-server handles a connection's stanzas in order, so once both answers are back, everything
-the earlier steps caused has reached its queue and :meth:`drain` sees it all.
+the component and waits for the answer, then does the same from each c2s occupant, and
+then all of that once more. A server handles a connection's stanzas in order, but the
+connections race one another: the first round proves that the server has handled what
+each of them sent, and the second round's answers come after everything that caused, so
+:meth:`drain` sees it all.
 """
 
 from __future__ import annotations
@@ -418,15 +420,25 @@ class World:
         """Wait until everything sent so far has had all its effects (see module doc)."""
         if self._probe is None:
             self._probe = self.session("sync", account="probe")
-        barrier = new_id("sync")
-        await self._probe.send(
-            f"<iq type='get' to='{self.lab.muc}' id='{barrier}'><query xmlns='{DISCO_INFO}'/></iq>"
-        )
-        await until(self._probe, with_id(barrier), what="the barrier's answer")
-        await self.sync_occupants()
+        for _ in range(2):
+            barrier = new_id("sync")
+            await self._probe.send(
+                f"<iq type='get' to='{self.lab.muc}' id='{barrier}'>"
+                f"<query xmlns='{DISCO_INFO}'/></iq>"
+            )
+            await until(self._probe, with_id(barrier), what="the barrier's answer")
+            await self._ask_occupants()
 
     async def sync_occupants(self) -> None:
-        """Wait until every c2s occupant got what the server sent it so far."""
+        """Wait until every c2s occupant got what the c2s occupants caused so far.
+
+        Two rounds, as :meth:`sync` (see the module doc): one occupant's answer may come
+        before another's earlier stanza reached the server.
+        """
+        for _ in range(2):
+            await self._ask_occupants()
+
+    async def _ask_occupants(self) -> None:
         for occupant in self.occupants.values():
             await occupant.iq(
                 f"<iq type='get' to='{self.lab.muc}'><query xmlns='{DISCO_INFO}'/></iq>"
