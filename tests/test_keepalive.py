@@ -551,3 +551,43 @@ def test_a_bookmarked_room_found_gone_is_not_joined_again_by_another_bookmark_ch
     [join_garden] = h.timer(900.0)
     assert isinstance(join_garden, Send)
     assert join_garden.stanza.to == OTHER_ROOM.with_resource("alice")
+
+
+def test_each_room_keeps_its_own_keepalive_deadline_under_one_timer_per_account() -> None:
+    """Two rooms joined 300 s apart are pinged 300 s apart; the account holds one timer.
+
+    The earliest room deadline is the account's timer; a room that answers, or that the
+    account leaves, moves it to the next one.
+    """
+    h = Harness()
+    h.joined(PHONE)
+    h.now = 300.0
+    h.joined(PHONE, room=OTHER_ROOM)
+    assert h.router.upcoming() == [
+        (900.0, "ping", ALICE, ROOM),
+        (1200.0, "ping", ALICE, OTHER_ROOM),
+    ]
+    keys = [key for _, key in h.router._core.timers.items()]
+    assert keys == [("ping", ALICE, ALICE)]
+
+    ping_id = pinged(h, 900.0)
+    assert h.router.next_deadline() == 960.0  # Config.keepalive_timeout for the lounge only
+    assert h.room(x(answer(ping_id))) == [
+        Discard(stanza=x(answer(ping_id)), reason=DiscardReason.KEEPALIVE)
+    ]
+    assert h.router.upcoming() == [
+        (1200.0, "ping", ALICE, OTHER_ROOM),
+        (1800.0, "ping", ALICE, ROOM),
+    ]
+
+    garden = OTHER_ROOM.with_resource("alice")
+    h.session(PHONE, x(f"<presence to='{garden}' type='unavailable' id='l1'/>"))
+    assert h.router.upcoming() == [
+        (930.0, "leave-timeout", ALICE, OTHER_ROOM),
+        (1800.0, "ping", ALICE, ROOM),
+    ]
+    # The garden's leave timed out (the phone is told it is out); no ping for it.
+    [told] = h.timer(1200.0)
+    assert isinstance(told, Deliver) and told.session == PHONE
+    assert (told.stanza.from_, told.stanza.type, told.stanza.id) == (garden, "unavailable", "l1")
+    assert h.router.next_deadline() == 1800.0

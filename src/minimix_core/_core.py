@@ -11,10 +11,15 @@ from ._jid import JID
 from ._stanza import Element, Stanza, payload_size
 from ._table import Account, Table
 
-__all__ = ["Core", "TimerKey", "Timers"]
+__all__ = ["Core", "TimerKey", "Timers", "keepalive_timer"]
 
 TimerKey = tuple[str, JID, "JID | str"]
 """``(kind, account, detail)``: what a deadline is for (an IQ id, a room)."""
+
+
+def keepalive_timer(account: JID) -> TimerKey:
+    """The key of ``account``'s one keep-alive timer (each room's deadline is its ``ping_at``)."""
+    return ("ping", account, account)
 
 
 class Timers:
@@ -269,6 +274,31 @@ class Core:
         """A number that orders events (not an id: never sent anywhere)."""
         self.sequence += 1
         return self.sequence
+
+    def arm_keepalive(self, account: Account) -> None:
+        """Set ``account``'s keep-alive timer to the earliest ``ping_at`` of its rooms.
+
+        One timer per account, not per room: a timer entry costs more memory than the rest
+        of a quiet occupancy's own fields, and an account is in few rooms (at most
+        ``Config.max_rooms_per_account``), so looking over them is cheap.
+        """
+        key = keepalive_timer(account.jid)
+        rooms = account.rooms.values()
+        first = min((o.ping_at for o in rooms if o.ping_at is not None), default=None)
+        if first is None:
+            self.timers.cancel(key)
+        elif self.timers.when(key) != first:
+            self.timers.schedule(key, first)
+
+    def keepalive_deadlines(self, account: JID) -> list[tuple[float, JID]]:
+        """``(ping_at, room)`` of each room of ``account`` the keep-alive watches, earliest first.
+
+        Rooms with equal deadlines come in the account's order.
+        """
+        rooms = self.table.accounts[account].rooms.values()
+        return sorted(
+            ((o.ping_at, o.room) for o in rooms if o.ping_at is not None), key=lambda d: d[0]
+        )
 
     def schedule(self, key: TimerKey, delay: float) -> None:
         """Set ``key``'s deadline ``delay`` seconds from now."""

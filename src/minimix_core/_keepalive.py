@@ -56,46 +56,56 @@ TRANSIENT_CONDITIONS: Final = frozenset(
 _HISTORY: Final = f"{{{MUC}}}history"
 
 
-def start_keepalive(core: Core, account: JID, occupancy: Occupancy) -> None:
+def start_keepalive(core: Core, account: Account, occupancy: Occupancy) -> None:
     """The account is in the room: watch for silence from now on."""
     occupancy.last_seen = core.now
     occupancy.ping_id = None
     occupancy.ping_failures = 0
-    core.schedule(("ping", account, occupancy.room), core.config.keepalive_idle)
+    occupancy.ping_at = core.now + core.config.keepalive_idle
+    core.arm_keepalive(account)
 
 
-def ping_due(core: Core, account_jid: JID, room: JID) -> list[Action]:
-    """A keep-alive deadline: ping after enough silence, or count a ping that got no answer.
+def ping_due(core: Core, account_jid: JID, _: JID) -> list[Action]:
+    """The account's keep-alive timer: each room whose ``ping_at`` passed, earliest first."""
+    account = core.table.accounts[account_jid]
+    now = core.now
+    due = sorted(
+        (o for o in account.rooms.values() if o.ping_at is not None and o.ping_at <= now),
+        key=lambda o: o.ping_at or 0.0,
+    )
+    actions: list[Action] = []
+    for occupancy in due:
+        actions += _look(core, account_jid, occupancy)
+    core.arm_keepalive(account)
+    return actions
 
-    The ``ping`` timer lives only while the occupancy is ``JOINED`` (the lifecycle cancels
-    it on the way out).
-    """
-    occupancy = core.table.accounts[account_jid].rooms[room]
-    config = core.config
+
+def _look(core: Core, account_jid: JID, occupancy: Occupancy) -> list[Action]:
+    """A room's keep-alive deadline: ping after enough silence, or count a lost ping."""
+    config, now = core.config, core.now
     if occupancy.nick_change is not None:
         # XEP-0410 §4: not between a nick change and its answer (which has a deadline).
-        core.schedule(("ping", account_jid, room), config.keepalive_timeout)
+        occupancy.ping_at = now + config.keepalive_timeout
         return []
     if occupancy.ping_id is not None:
         # No answer: the room or the link is unreachable. Ask again, waiting longer each time.
         occupancy.ping_id = None
         occupancy.ping_failures += 1
         wait = min(config.keepalive_timeout * 2.0**occupancy.ping_failures, config.keepalive_idle)
-        core.schedule(("ping", account_jid, room), wait)
+        occupancy.ping_at = now + wait
         return []
     quiet_until = occupancy.last_seen + config.keepalive_idle
-    if quiet_until > core.now and occupancy.ping_failures == 0:
-        # Heard from since: ping when the silence would be long enough. An absolute time,
-        # so rounding can never leave the deadline where it is.
-        core.timers.schedule(("ping", account_jid, room), quiet_until)
+    if quiet_until > now and occupancy.ping_failures == 0:
+        # Heard from since: look again when the silence would be long enough.
+        occupancy.ping_at = quiet_until
         return []
     occupancy.ping_id = core.next_id()
-    core.schedule(("ping", account_jid, room), config.keepalive_timeout)
+    occupancy.ping_at = now + config.keepalive_timeout
     ping = Stanza(
         "iq",
         type="get",
         from_=account_jid,
-        to=room.with_resource(occupancy.current_nick),
+        to=occupancy.room.with_resource(occupancy.current_nick),
         id=occupancy.ping_id,
         children=(Element(f"{{{PING}}}ping"),),
     )
@@ -119,7 +129,7 @@ def ping_answer(core: Core, account: Account, occupancy: Occupancy, stanza: Stan
         or (condition == "item-not-found" and room_said)
     )
     if joined:
-        start_keepalive(core, account.jid, occupancy)
+        start_keepalive(core, account, occupancy)
         return done
     if condition == "item-not-found":
         if account.wanted(occupancy.room):

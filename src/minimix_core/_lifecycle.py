@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:  # the table holds states; the lifecycle only reads and writes it
     from ._core import Core
-    from ._jid import JID
     from ._table import Account, Occupancy
 
 __all__ = [
@@ -133,7 +132,8 @@ IN_ROOM: Final = frozenset({S.JOINED, S.REJOIN_WAIT, S.REJOIN_SENT})
 """The states in which the sessions are attached and believe they are in the room."""
 
 # Timers that belong to JOINED alone: cancelled whenever the occupancy leaves it.
-_JOINED_TIMERS: Final = ("ping", "nick", "resync", "grace")
+# (The keep-alive's deadline is the occupancy's ping_at, under one timer per account.)
+_JOINED_TIMERS: Final = ("nick", "resync", "grace")
 ROOM_TIMERS: Final = ("state", *_JOINED_TIMERS)
 """Every kind of timer an occupancy can have (keyed ``(kind, account, room)``)."""
 
@@ -183,7 +183,7 @@ def transition(
     new = advance(old, event, target)
     if new is old:
         return new
-    _exit(core, account.jid, occupancy, old)
+    _exit(core, account, occupancy, old)
     occupancy.state = new
     occupancy.restored = False
     if new is not S.JOINED:
@@ -203,17 +203,20 @@ def transition(
     return new
 
 
-def _exit(core: Core, account_jid: JID, occupancy: Occupancy, old: OccupancyState) -> None:
+def _exit(core: Core, account: Account, occupancy: Occupancy, old: OccupancyState) -> None:
     room = occupancy.room
     timers = core.timers
-    timers.cancel(("state", account_jid, room))
+    timers.cancel(("state", account.jid, room))
     occupancy.request_id = None
     occupancy.ping_id = None
     if old is S.JOINED:
         for kind in _JOINED_TIMERS:
-            timers.cancel((kind, account_jid, room))
+            timers.cancel((kind, account.jid, room))
         occupancy.ping_failures = 0
         occupancy.nick_change = None
+        if occupancy.ping_at is not None:
+            occupancy.ping_at = None
+            core.arm_keepalive(account)
 
 
 def _forget(core: Core, account: Account, occupancy: Occupancy) -> None:

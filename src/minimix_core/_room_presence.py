@@ -138,7 +138,7 @@ def _self_available(
         note_flags(occupancy, stanza)
         return fork(occupancy, stanza) + _nick_changed(core, account, occupancy, nick)
     transition(core, account, occupancy, _E.SELF_PRESENCE)
-    start_keepalive(core, account.jid, occupancy)
+    start_keepalive(core, account, occupancy)
     # What the room is now (§7.2.2, logged, non-anonymous): its configuration may have
     # changed while the account was out.
     view.flags = flag_set(codes & ROOM_FLAG_CODES)

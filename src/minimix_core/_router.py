@@ -9,7 +9,7 @@ from typing import Any
 from ._actions import Action, Send
 from ._bookmarks import bookmarks_changed
 from ._config import Config
-from ._core import Core
+from ._core import Core, keepalive_timer
 from ._events import Bookmark, BookmarksChanged, Event, FromSession, SessionClosed, ToAccount
 from ._jid import JID
 from ._lifecycle import ROOM_TIMERS, OccupancyState
@@ -170,10 +170,12 @@ class Router:
         follows ``Config.autojoin_interval`` apart).
         """
         core = self._core
-        due: list[tuple[float, str, JID, JID | str]] = [
-            (when, _due_kind(core, kind, account, detail), account, detail)
-            for when, (kind, account, detail) in core.timers.items()
-        ]
+        due: list[tuple[float, str, JID, JID | str]] = []
+        for when, (kind, account, detail) in core.timers.items():
+            if kind == "ping":  # the account's timer: each of its rooms' deadlines
+                due += [(at, kind, account, room) for at, room in core.keepalive_deadlines(account)]
+            else:
+                due.append((when, _due_kind(core, kind, account, detail), account, detail))
         queued = core.autojoins.next_deadline()
         if queued is not None:
             account, room = core.autojoins.items()[0]
@@ -240,6 +242,7 @@ class Router:
             for room in account.rooms:
                 for kind in ROOM_TIMERS:
                     core.timers.cancel((kind, jid, room))
+            core.timers.cancel(keepalive_timer(jid))
             core.timers.cancel(("forget", jid, jid))
             for iq_id in account.pending_iqs:
                 core.timers.cancel(("iq", jid, iq_id))

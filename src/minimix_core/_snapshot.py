@@ -22,7 +22,7 @@ from typing import Final
 
 from ._autojoin import AutojoinQueue
 from ._config import Config
-from ._core import Core, TimerKey
+from ._core import Core, TimerKey, keepalive_timer
 from ._events import Bookmark
 from ._history import History
 from ._jid import JID
@@ -406,7 +406,7 @@ def dump_core(core: Core, accounts: frozenset[JID] | None = None) -> dict[str, J
             rooms.get((account, detail), str(detail)) if account in place else str(detail),
             isinstance(detail, JID),
         ]
-        for when, (kind, account, detail) in core.timers.items()
+        for when, kind, account, detail in _deadlines(core)
         if wanted(account)
     ]
     return {
@@ -422,6 +422,20 @@ def dump_core(core: Core, accounts: frozenset[JID] | None = None) -> dict[str, J
         "accounts": [_account(w, a) for a in dumped],
         "payloads": w.payloads,
     }
+
+
+def _deadlines(core: Core) -> list[tuple[float, str, JID, JID | str]]:
+    """The timers in firing order, each room's keep-alive as a ``ping`` deadline of its own.
+
+    The account's one keep-alive timer is not written: it is remade from its rooms' on load.
+    """
+    deadlines: list[tuple[float, str, JID, JID | str]] = []
+    for when, (kind, account, detail) in core.timers.items():
+        if kind != "ping":
+            deadlines.append((when, kind, account, detail))
+            continue
+        deadlines += [(at, kind, account, room) for at, room in core.keepalive_deadlines(account)]
+    return deadlines
 
 
 def _checked_load(snapshot: Mapping[str, Json], config: Config) -> Core:
@@ -480,6 +494,11 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
         # The queue's first turn as it was (it may be overdue); each service's line follows.
         core.autojoins.push(JID.parse(account), JID.parse(room), now=core.now if at is None else at)
     accounts = snapshot["accounts"]
+    reader = Reader(snapshot.get("payloads"))
+    for data in accounts:
+        account = _load_account(reader, data)
+        core.table.accounts[account.jid] = account
+    keys: list[tuple[float, TimerKey]] = []
     for when, kind, owner, about, is_jid in snapshot["timers"]:
         holder = accounts[owner] if isinstance(owner, int) else {"jid": owner}
         detail = holder["rooms"][about]["room"] if isinstance(about, int) else about
@@ -488,11 +507,15 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
             JID.parse(holder["jid"]),
             JID.parse(detail) if is_jid else str(detail),
         )
-        core.timers.schedule(key, float(when))
-    reader = Reader(snapshot.get("payloads"))
-    for data in snapshot["accounts"]:
-        account = _load_account(reader, data)
-        core.table.accounts[account.jid] = account
+        keys.append((float(when), key))
+        if kind == "ping":  # a room's keep-alive deadline, under its account's one timer
+            core.table.accounts[key[1]].rooms[JID.parse(detail)].ping_at = float(when)
+    # In the written order, so equal deadlines fire as they would have.
+    for when, key in keys:
+        if key[0] != "ping":
+            core.timers.schedule(key, when)
+        elif core.timers.when(keepalive_timer(key[1])) is None:
+            core.arm_keepalive(core.table.accounts[key[1]])
     return core
 
 
@@ -513,6 +536,7 @@ def _after_restart(core: Core) -> None:
             occupancy.nick_change = None
             occupancy.sent_ids = None
             occupancy.ping_id = None
+            occupancy.ping_at = None
             occupancy.resync = None
             occupancy.request_id = None
             occupancy.restored = True

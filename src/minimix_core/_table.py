@@ -272,6 +272,7 @@ class Occupancy:
         "left_id",
         "nick_change",
         "pending",
+        "ping_at",
         "ping_failures",
         "ping_id",
         "rejoin_attempts",
@@ -306,6 +307,9 @@ class Occupancy:
         measures silence."""
         self.ping_id: str | None = None
         """The id of the router's keep-alive ping in flight (``JOINED`` only)."""
+        self.ping_at: float | None = None
+        """When the keep-alive looks at this room next (``JOINED`` only). The account has
+        one timer, at the earliest of its rooms' (:func:`~minimix_core._keepalive.arm`)."""
         self.ping_failures = 0
         self.joiner: JID | None = None
         """The session whose join the account sent: only it may see 201 (room created)."""
