@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from helpers import LAPTOP, OTHER_ROOM, PHONE, ROOM, Harness, join, occupant, self_presence
-from minimix_core import JID
+from minimix_core import JID, Send
 from minimix_core._table import NO_ENTRIES, Occupancy, writable
 
 
@@ -70,11 +70,19 @@ def test_a_session_request_is_kept_only_while_it_waits() -> None:
     assert _occupancy(h).attached[LAPTOP].request is None
 
 
-def test_the_join_is_addressed_with_the_session_own_to() -> None:
+def test_the_join_is_kept_without_its_addresses_and_sent_with_them() -> None:
+    """What is kept of the join is equal for every account joining alike (one value for
+    all of them); the join sent carries the account, the nick and the session's id."""
     h = Harness()
-    request = join()
-    h.session(PHONE, request)
-    assert _occupancy(h).join.to is request.to
+    request = join(inner="<history maxstanzas='5'/>")
+    [sent] = h.session(PHONE, request)
+    occupancy = _occupancy(h)
+    assert (occupancy.join_nick, occupancy.join_id) == ("alice", "j1")
+    template = occupancy.join_template
+    assert (template.from_, template.to, template.id) == (None, None, None)
+    assert template.children == request.children
+    assert sent == Send(stanza=request.replace(from_=PHONE.bare))
+    assert occupancy.join_from(PHONE.bare) == sent.stanza
 
 
 def test_a_session_jid_is_kept_once_for_all_its_rooms() -> None:

@@ -169,10 +169,10 @@ def _send_rejoin(
     view = occupancy.view
     if view.self_presence is None:
         # Never in (a bookmarked room whose join failed): the join as first made.
-        children = occupancy.join.children
+        children = occupancy.join_template.children
     else:
         since = view.last_message_at if view.last_message_at is not None else view.joined_at
-        muc = occupancy.join.find(MUC_X)
+        muc = occupancy.join_template.find(MUC_X)
         kept = () if muc is None else tuple(c for c in muc.children if c.tag != _HISTORY)
         history = Element(_HISTORY, (("since", iso_stamp(since)),))
         children = (*rejoin_payload(occupancy), Element(MUC_X, (), (*kept, history)))
@@ -183,7 +183,7 @@ def _send_rejoin(
         id=core.next_id(),
         children=children,
     )
-    occupancy.join = occupancy.join.replace(id=join.id)  # the room reflects this one
+    occupancy.join_id = join.id  # the room reflects this one
     transition(core, account, occupancy, event, _S.REJOIN_SENT, request_id=join.id)
     # The room sends its whole join sequence again (§7.1), occupants first: from now on
     # what the sessions know already is not shown to them twice.

@@ -44,17 +44,18 @@ def send_join(
     """Enter ``JOINING``: a fresh view, and the account's join sent.
 
     The join is the first waiting session's (or the autojoin already in
-    ``occupancy.join``), with an id the room's answer is matched by.
+    the occupancy kept), with an id the room's answer is matched by.
     """
     first = next(iter(occupancy.pending.items()), None)
     if first is not None:
         session, attachment = first
         request = attachment.request
         assert request is not None, "a waiting session's request is kept until it is attached"
-        occupancy.join = core.share_payload(join_stanza(account.jid, request))
+        occupancy.keep_join(join_stanza(account.jid, request))
         occupancy.joiner = session
         occupancy.sent_payload = attachment.payload
-    join = occupancy.join
+    occupancy.join_template = core.share_stanza(occupancy.join_template)
+    join = occupancy.join_from(account.jid)
     occupancy.view = RoomView()
     occupancy.left_id = None
     occupancy.sent_ids = None
@@ -160,7 +161,7 @@ def leave_answered(
             account.unlink(session, occupancy.room)
     if occupancy.pending or account.wanted(occupancy.room):
         if not occupancy.pending:  # the bookmark's join again, under a fresh id
-            occupancy.join = occupancy.join.replace(id=core.next_id())
+            occupancy.join_id = core.next_id()
         unanswered = None if answer is not None else occupancy.request_id
         actions += send_join(core, account, occupancy, event)
         occupancy.left_id = unanswered

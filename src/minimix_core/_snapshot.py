@@ -233,7 +233,7 @@ _OCCUPANCY_DEFAULTS: Final[Mapping[str, Json]] = {
 }
 
 
-def _occupancy(w: Writer, o: Occupancy) -> Json:
+def _occupancy(w: Writer, o: Occupancy, account_jid: JID) -> Json:
     change = o.nick_change
     w.room = str(o.room)
     account = w.account
@@ -241,7 +241,7 @@ def _occupancy(w: Writer, o: Occupancy) -> Json:
         {
             "room": w.room,
             "state": o.state.value,
-            "join": w.stanza(o.join),
+            "join": w.stanza(o.join_from(account_jid)),
             "request_id": o.request_id,
             "view": _view(w, o.view),
             "joiner": w.jid(o.joiner, account),
@@ -343,7 +343,7 @@ def _account(w: Writer, a: Account) -> Json:
         "bookmarks": [_bookmark(m) for m in a.bookmarks.values()],
         "blocked": [_bookmark(m) for m in a.blocked.values()],
         "memory": [[str(r), _memory(w, m)] for r, m in a.memory.items()],
-        "rooms": [_occupancy(w, o) for o in a.rooms.values()],
+        "rooms": [_occupancy(w, o, a.jid) for o in a.rooms.values()],
         # Hosts read the sessions' and the rooms' JIDs: written in full. A session's room
         # is its place in "rooms" when it is there.
         "sessions": [

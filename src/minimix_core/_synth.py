@@ -103,7 +103,7 @@ def fork_self_presence(
     that asked for another nick than the one the room gave learns it by 210.
     """
     fork = stanza.with_to(session)
-    if stanza.id is not None and stanza.id == occupancy.join.id:
+    if stanza.id is not None and stanza.id == occupancy.join_id:
         fork = fork.replace(id=attachment.join_id)
     add = (
         (210,) if occupancy.view.nick is not None and attachment.nick != occupancy.view.nick else ()

@@ -265,7 +265,9 @@ class Occupancy:
 
     __slots__ = (
         "attached",
-        "join",
+        "join_id",
+        "join_nick",
+        "join_template",
         "joiner",
         "last_seen",
         "leaving",
@@ -289,8 +291,10 @@ class Occupancy:
     def __init__(self, room: JID, join: Stanza) -> None:
         self.room = room
         self.state = OccupancyState.ABSENT
-        self.join = join
-        """The join presence sent from the account (kept for rejoins)."""
+        self.join_template = join
+        self.join_id: str | None = None
+        self.join_nick = ""
+        self.keep_join(join)
         self.view = RoomView()
         self.request_id: str | None = None
         """The id of the join, leave or rejoin the current state waits on."""
@@ -328,11 +332,30 @@ class Occupancy:
         """After a rejoin, until the room's subject ends its join sequence: the nicks it
         announced again. What the sessions already know is not shown to them twice."""
 
+    def keep_join(self, join: Stanza) -> None:
+        """Keep ``join``, the account's join presence (for rejoins), as three parts.
+
+        ``join_template`` is what is left without ``from``, ``to`` and ``id``: equal for
+        every account that joins a room alike, so one value may serve them all
+        (:meth:`~minimix_core._core.Core.share_stanza`). ``join_nick`` is the nick it asks
+        for (``to``'s resource), ``join_id`` its ``id``: the room reflects it on the
+        self-presence (XEP-0045 §7.2.3).
+        """
+        to = join.to
+        self.join_nick = "" if to is None or to.resource is None else to.resource
+        self.join_id = join.id
+        self.join_template = join.replace(from_=None, to=None, id=None)
+
+    def join_from(self, account: JID) -> Stanza:
+        """The account's join presence as sent: from ``account`` to the room, with its id."""
+        return self.join_template.replace(
+            from_=account, to=self.room.with_resource(self.join_nick), id=self.join_id
+        )
+
     @property
     def requested_nick(self) -> str:
         """The nick the account's join asked for (its ``to``'s resource)."""
-        to = self.join.to
-        return "" if to is None or to.resource is None else to.resource
+        return self.join_nick
 
     @property
     def current_nick(self) -> str:

@@ -37,7 +37,7 @@ def state_deadline(core: Core, account_jid: JID, room: JID) -> list[Action]:
     # JOINING: every waiting session learns that the room did not answer (RFC 6120 §8.3.3.17).
     told: list[Action] = []
     for session, attachment in occupancy.pending.items():
-        request = occupancy.join.replace(id=attachment.join_id)
+        request = occupancy.join_from(account_jid).replace(id=attachment.join_id)
         error = error_stanza(
             request,
             from_=room.with_resource(attachment.nick),
