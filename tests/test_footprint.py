@@ -9,9 +9,22 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import LAPTOP, OTHER_ROOM, PHONE, ROOM, Harness, join, occupant, self_presence
+from helpers import (
+    LAPTOP,
+    OTHER_ROOM,
+    PHONE,
+    ROOM,
+    Harness,
+    groupchat,
+    join,
+    occupant,
+    self_presence,
+    x,
+)
 from minimix_core import JID, Send
 from minimix_core._table import NO_ENTRIES, Occupancy, writable
+
+DISCO = "http://jabber.org/protocol/disco#info"
 
 
 def _occupancy(h: Harness) -> Occupancy:
@@ -42,6 +55,22 @@ def test_the_shared_empty_mapping_takes_no_entries() -> None:
     fresh[PHONE] = None
     assert fresh is not NO_ENTRIES and NO_ENTRIES == {}
     assert writable(fresh) is fresh
+
+
+def test_an_account_fills_its_own_containers_only_when_it_needs_them() -> None:
+    """IQs in flight, bookmarks, blocked rooms and room memory: none for most accounts."""
+    h = Harness()
+    h.joined(PHONE, others=())
+    account = h.router._core.table.accounts[PHONE.bare]
+    empty = (account.pending_iqs, account.bookmarks, account.blocked, account.memory)
+    assert all(entries is NO_ENTRIES for entries in empty)
+    h.session(PHONE, x(f"<iq to='{ROOM}' type='get' id='d1'><query xmlns='{DISCO}'/></iq>"))
+    h.room(groupchat("hello", mid="m1"))
+    [pending] = account.pending_iqs.values()
+    assert pending.original_id == "d1"
+    assert list(account.memory) == [ROOM]
+    assert account.bookmarks is NO_ENTRIES and account.blocked is NO_ENTRIES
+    assert NO_ENTRIES == {}
 
 
 def test_containers_filled_after_sharing_are_the_occupancy_own() -> None:

@@ -14,7 +14,7 @@ from ._jid import JID
 from ._lifecycle import IN_ROOM
 from ._muc import MAM, NOT_CONNECTED_TEXT, NOT_IN_ROOM_TEXT, PING, error_stanza
 from ._stanza import Element, Stanza
-from ._table import Account, Occupancy, PendingIQ
+from ._table import Account, Occupancy, PendingIQ, writable
 
 __all__ = [
     "MAM_RESULTS",
@@ -115,6 +115,7 @@ def iq_from_session(
         query_id = query.get("queryid")
         stanza = _with_query_id(stanza, query, new_id)
     pending = PendingIQ(session=session, original_id=original_id, to=to, query_id=query_id)
+    account.pending_iqs = writable(account.pending_iqs)
     account.pending_iqs[new_id] = pending
     core.schedule(("iq", account_jid, new_id), core.config.iq_timeout)
     return [Send(stanza=stanza.replace(from_=account_jid, id=new_id))]

@@ -135,7 +135,7 @@ def ping_answer(core: Core, account: Account, occupancy: Occupancy, stanza: Stan
         if account.wanted(occupancy.room):
             # As for a destroyed room: not made again until the bookmark changes or a
             # device joins (a join would create it anew).
-            account.blocked[occupancy.room] = account.bookmarks[occupancy.room]
+            account.block(occupancy.room)
         gone = give_up(core, account, occupancy, "The room no longer exists", _E.ROOM_GONE)
         return done + gone
     # §3.2: any other error means the account is not an occupant.

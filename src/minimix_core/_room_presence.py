@@ -161,7 +161,7 @@ def _self_available(
             # The bookmarked room did not exist: the autojoin created it, locked until
             # someone configures it (§10.1.1). Nobody will: leave, so the room goes away,
             # and do not make it again until the bookmark changes or a device joins.
-            account.blocked[occupancy.room] = account.bookmarks[occupancy.room]
+            account.block(occupancy.room)
             return discard + leave_room(core, account, occupancy, None, NO_ENTRIES)
         return discard
     return [
@@ -279,7 +279,7 @@ def _self_unavailable(
         Deliver(session=s, stanza=removal_for_session(stanza, s)) for s in audience
     ]
     if wanted:
-        account.blocked[occupancy.room] = account.bookmarks[occupancy.room]
+        account.block(occupancy.room)
     transition(core, account, occupancy, _E.REMOVED, _S.ABSENT)
     return actions or [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]
 
@@ -355,7 +355,7 @@ def _presence_error(
             )
             return [Discard(stanza=stanza, reason=DiscardReason.REJOINING), *retry]
         if account.wanted(occupancy.room):
-            account.blocked[occupancy.room] = account.bookmarks[occupancy.room]
+            account.block(occupancy.room)
         text = f"Could not rejoin the room: {condition or 'error'}"
         gone = give_up(core, account, occupancy, text, _E.JOIN_REFUSED)
         return [Discard(stanza=stanza, reason=DiscardReason.REJOINING), *gone]
@@ -411,6 +411,6 @@ def _join_refused(
             # Worth another try later (a full room, a server briefly unreachable).
             occupancy.rejoin_attempts += 1
             return actions + rejoin_failed(core, account, occupancy, _E.JOIN_REFUSED, "")
-        account.blocked[occupancy.room] = account.bookmarks[occupancy.room]
+        account.block(occupancy.room)
     transition(core, account, occupancy, _E.JOIN_REFUSED, _S.ABSENT)
     return actions

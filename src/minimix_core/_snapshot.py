@@ -359,14 +359,14 @@ def _account(w: Writer, a: Account) -> Json:
 def _load_account(r: Reader, data: Json) -> Account:
     account = Account(JID.parse(data["jid"]))
     r.account = account.jid
-    for mark in data["bookmarks"]:
-        bookmark = _load_bookmark(mark)
-        account.bookmarks[bookmark.room] = bookmark
-    for mark in data["blocked"]:
-        bookmark = _load_bookmark(mark)
-        account.blocked[bookmark.room] = bookmark
-    for room, memory in data["memory"]:
-        account.memory[JID.parse(room)] = _load_memory(r, memory)
+    bookmarks = [_load_bookmark(mark) for mark in data["bookmarks"]]
+    if bookmarks:
+        account.bookmarks = {bookmark.room: bookmark for bookmark in bookmarks}
+    blocked = [_load_bookmark(mark) for mark in data["blocked"]]
+    if blocked:
+        account.blocked = {bookmark.room: bookmark for bookmark in blocked}
+    if data["memory"]:
+        account.memory = {JID.parse(room): _load_memory(r, m) for room, m in data["memory"]}
     for room in data["rooms"]:
         occupancy = _load_occupancy(r, room)
         account.rooms[occupancy.room] = occupancy
@@ -380,6 +380,7 @@ def _load_account(r: Reader, data: Json) -> Account:
             session=JID.parse(session), original_id=original, to=JID.parse(to), query_id=query_id
         )
         pending.session_closed = bool(closed)
+        account.pending_iqs = writable(account.pending_iqs)
         account.pending_iqs[str(iq_id)] = pending
     return account
 
@@ -530,7 +531,7 @@ def _after_restart(core: Core) -> None:
     core.autojoins = AutojoinQueue(core.config.autojoin_interval)
     for account in list(core.table.accounts.values()):
         account.sessions = {}
-        account.pending_iqs = {}
+        account.pending_iqs = NO_ENTRIES
         for room, occupancy in list(account.rooms.items()):
             occupancy.attached = occupancy.pending = occupancy.leaving = NO_ENTRIES
             occupancy.nick_change = None

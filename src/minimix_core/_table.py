@@ -395,11 +395,12 @@ class Account:
 
     def __init__(self, jid: JID) -> None:
         self.jid = jid
-        self.pending_iqs: dict[str, PendingIQ] = {}
+        # These four are NO_ENTRIES while empty (see writable()): most accounts have none.
+        self.pending_iqs: dict[str, PendingIQ] = NO_ENTRIES
         """IQs sent for sessions, by the id the router gave them."""
-        self.bookmarks: dict[JID, Bookmark] = {}
+        self.bookmarks: dict[JID, Bookmark] = NO_ENTRIES
         """The rooms the account's autojoin bookmarks keep it in (XEP-0402)."""
-        self.blocked: dict[JID, Bookmark] = {}
+        self.blocked: dict[JID, Bookmark] = NO_ENTRIES
         """Bookmarked rooms that removed or refused the account for good (kick, ban,
         destruction, a ``cancel`` error), with the bookmark as it was then: not joined
         again until that bookmark changes or a session joins."""
@@ -407,7 +408,7 @@ class Account:
         self.sessions: dict[JID, SessionRooms] = {}
         """Session full JID -> the rooms it is attached to, pending or leaving in (an
         insertion-ordered set, so that every walk over it is deterministic)."""
-        self.memory: dict[JID, RoomMemory] = {}
+        self.memory: dict[JID, RoomMemory] = NO_ENTRIES
         """Per room, what outlives its occupancies; the least recently used goes first."""
 
     def link(self, session: JID, room: JID) -> JID:
@@ -436,8 +437,17 @@ class Account:
             memory = RoomMemory()
             if len(self.memory) >= bound:
                 del self.memory[next(iter(self.memory))]
+        self.memory = writable(self.memory)
         self.memory[room] = memory
         return memory
+
+    def block(self, room: JID) -> None:
+        """``room`` removed or refused the account for good: not rejoined by its bookmark.
+
+        Until that bookmark changes or a session joins (see ``blocked``).
+        """
+        self.blocked = writable(self.blocked)
+        self.blocked[room] = self.bookmarks[room]
 
     def wanted(self, room: JID) -> bool:
         """An autojoin bookmark keeps the account in ``room``, and the room did not refuse."""
