@@ -382,3 +382,17 @@ def test_rejoin_carries_the_presence_of_the_sessions_still_attached() -> None:
             '<presence from="alice@example.org" to="lounge@muc.example.net/alice" id="mmx-1"><show>away</show><x xmlns="http://jabber.org/protocol/muc"><history since="1970-01-01T00:00:00Z"/></x></presence>'
         ),
     ]
+
+
+def test_overdue_keepalive_of_one_room_waits_for_an_earlier_grace_leave() -> None:
+    """XEP-0410 §3, XEP-0045 §7.14: each room's keep-alive runs in its deadline's turn."""
+    steps, deadlines = replayed("break5-01-overdue-ping-of-room-left-by-earlier-grace")
+    assert steps[6] == [
+        send(
+            '<iq from="alice@example.org" to="lounge@muc.example.net/alice" type="get" id="mmx-1"><ping xmlns="urn:xmpp:ping"/></iq>'
+        ),
+        send(
+            '<presence from="alice@example.org" to="garden@muc.example.net/alice" type="unavailable" id="mmx-2"/>'
+        ),
+    ]
+    assert deadlines[6] == due(1030.0, ("leave-timeout", "garden@muc.example.net"))

@@ -66,16 +66,19 @@ def start_keepalive(core: Core, account: Account, occupancy: Occupancy) -> None:
 
 
 def ping_due(core: Core, account_jid: JID, _: JID) -> list[Action]:
-    """The account's keep-alive timer: each room whose ``ping_at`` passed, earliest first."""
+    """The account's keep-alive timer: the rooms whose ``ping_at`` is the earliest.
+
+    Only those: a later room's deadline, even if passed too, comes after any other timer
+    due before it (a grace leave may end that room's keep-alive first); the timer is set
+    again at the next ``ping_at`` and ``run_timers`` takes it in its turn.
+    """
     account = core.table.accounts[account_jid]
-    now = core.now
-    due = sorted(
-        (o for o in account.rooms.values() if o.ping_at is not None and o.ping_at <= now),
-        key=lambda o: o.ping_at or 0.0,
-    )
+    watched = [(o.ping_at, o) for o in account.rooms.values() if o.ping_at is not None]
+    first = min(at for at, _ in watched)  # the timer's own deadline
     actions: list[Action] = []
-    for occupancy in due:
-        actions += _look(core, account_jid, occupancy)
+    for at, occupancy in watched:
+        if at == first:
+            actions += _look(core, account_jid, occupancy)
     core.arm_keepalive(account)
     return actions
 
