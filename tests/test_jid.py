@@ -68,3 +68,13 @@ def test_hashable_and_usable_as_key() -> None:
     """JIDs key the router's tables."""
     table = {JID.parse("A@B/c"): 1}
     assert table[JID.parse("a@b/c")] == 1
+
+
+def test_every_full_jid_of_an_address_has_one_bare_jid() -> None:
+    """All of a room's occupant JIDs, and the room's own, give one value to keep."""
+    alice = JID.parse("lounge@muc.example.net/alice")
+    bob = JID.parse("lounge@muc.example.net/bob")
+    room = JID.parse("lounge@muc.example.net")
+    assert alice.bare is bob.bare is room
+    assert JID("lounge", "muc.example.net", "carol").bare is room
+    assert room == JID("lounge", "muc.example.net")

@@ -78,7 +78,7 @@ class JID(NamedTuple):
         _check_part(domain, "domain")
         if "@" in domain or any(c.isspace() for c in domain):
             raise InvalidJID("forbidden character in domain")
-        return JID(local, domain, resource)
+        return _bare_of(local, domain) if resource is None else JID(local, domain, resource)
 
     @property
     def bare(self) -> JID:
@@ -120,4 +120,11 @@ _parse_cached = lru_cache(maxsize=16384)(JID._parse)
 
 @lru_cache(maxsize=16384)
 def _bare_cached(jid: JID) -> JID:
-    return JID(jid.local, jid.domain)
+    return _bare_of(jid.local, jid.domain)
+
+
+# One bare JID for every full JID of an address (all of a room's occupants): what keeps
+# a room's JID (every local account in it, every cached presence) keeps one value.
+@lru_cache(maxsize=16384)
+def _bare_of(local: str | None, domain: str) -> JID:
+    return JID(local, domain)
