@@ -10,6 +10,8 @@ data.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import random
 import textwrap
 from collections.abc import Callable, Iterator
@@ -197,6 +199,27 @@ class Corpus:
     def self_presence_for(self, room: JID, to: JID, nick: str) -> Stanza:
         """The captured self-presence (110) as ``room`` sends it to the account ``to``."""
         return self.self_presence.replace(from_=room.with_resource(nick), to=to)
+
+    def own_self_presence_for(self, room: JID, to: JID, nick: str) -> Stanza:
+        """The self-presence as ``room`` sends it to one account among many.
+
+        Each occupant has its own nick, its own occupant-id (XEP-0421 §4) and, in the
+        ``<item/>``, its own real JID: nothing of it is equal between two accounts but the
+        status codes, the role and the affiliation.
+        """
+        stanza = self.self_presence_for(room, to, nick)
+        # As long as Prosody's: a base64 SHA-256 (XEP-0421 §4).
+        occupant_id = base64.b64encode(hashlib.sha256(f"{room}/{to}".encode()).digest()).decode()
+
+        def own(element: Element) -> Element:
+            if element.tag == "{urn:xmpp:occupant-id:0}occupant-id":
+                return element.replace(attrs=(("id", occupant_id),))
+            if element.tag == "{http://jabber.org/protocol/muc#user}item":
+                attrs = ((k, str(to) if k == "jid" else v) for k, v in element.attrs)
+                return element.replace(attrs=tuple(attrs))
+            return element.replace(children=tuple(own(child) for child in element.children))
+
+        return stanza.with_children(tuple(own(child) for child in stanza.children))
 
     def subject_for(self, room: JID, to: JID) -> Stanza:
         """The captured subject message as ``room`` sends it to the account ``to``."""

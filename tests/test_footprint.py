@@ -21,7 +21,7 @@ from helpers import (
     self_presence,
     x,
 )
-from minimix_core import JID, Send
+from minimix_core import JID, Send, serialize
 from minimix_core._table import NO_ENTRIES, Occupancy, writable
 
 DISCO = "http://jabber.org/protocol/disco#info"
@@ -126,3 +126,16 @@ def test_a_session_jid_is_kept_once_for_all_its_rooms() -> None:
     [kept] = account.rooms[OTHER_ROOM].pending
     assert kept is phone
     assert account.sessions[again].session is phone
+
+
+def test_the_self_presence_is_kept_as_text_and_read_back_equal() -> None:
+    """The one stanza of a room that differs for every account is kept as its XML text."""
+    h = Harness()
+    h.joined(PHONE, others=())
+    view = _occupancy(h).view
+    expected = self_presence().replace(to=None)
+    assert view.self_text == serialize(expected)
+    assert view.self_presence == expected
+    assert view.self_presence is view.self_presence  # read once, then kept parsed
+    view.self_presence = None
+    assert view.self_text is None and view.self_presence is None

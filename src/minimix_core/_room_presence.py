@@ -133,7 +133,7 @@ def _self_available(
         return stale(stanza)  # a duplicated or late self-presence: the rejoin is due anyway
     view = occupancy.view
     view.nick = nick
-    previous, view.self_presence = view.self_presence, core.share_stanza(stanza._replace(to=None))
+    previous, view.self_presence = view.self_presence, stanza._replace(to=None)
     if state is _S.JOINED:
         note_flags(occupancy, stanza)
         return fork(occupancy, stanza) + _nick_changed(core, account, occupancy, nick)

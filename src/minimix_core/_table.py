@@ -8,6 +8,7 @@ completely before they change anything, so a refused input leaves the table as i
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any, NoReturn, TypeVar
 
 from ._events import Bookmark
@@ -15,6 +16,7 @@ from ._history import History
 from ._jid import JID
 from ._lifecycle import OccupancyState
 from ._stanza import Element, Stanza
+from ._xml import parse_stanza, serialize
 
 __all__ = [
     "NO_ENTRIES",
@@ -178,16 +180,15 @@ class RoomView:
         "partial",
         "passed",
         "room_presence",
-        "self_presence",
+        "self_text",
         "subject",
     )
 
     def __init__(self) -> None:
         self.nick: str | None = None
         """The nickname the room confirmed; ``None`` until the self-presence arrives."""
-        self.self_presence: Stanza | None = None
-        """The room's latest self-presence, without its ``to``: every account in the room
-        may keep the same value (:meth:`~minimix_core._core.Core.share_stanza`)."""
+        self.self_text: str | None = None
+        """:attr:`self_presence` as XML text (see there)."""
         self.occupants: dict[str, Stanza] = NO_ENTRIES
         """Other occupants' latest presence, by nick, in the order they joined, each
         without its ``to`` (one value for every account in the room, as the
@@ -217,6 +218,26 @@ class RoomView:
         """When the newest historic message was sent (clamped to the router's clock)."""
         self.joined_at = 0.0
 
+    @property
+    def self_presence(self) -> Stanza | None:
+        """The room's latest self-presence, without its ``to``; ``None`` until it came.
+
+        Kept as its text: it is the one stanza of the view that differs for every account
+        (the nick, the occupant-id, the real JID), read only when a session joins late or
+        the account rejoins, and its text is a quarter of its parsed size. Reading it parses
+        that text once; the last 1,024 read are kept parsed (:func:`_parsed`).
+        """
+        text = self.self_text
+        return None if text is None else _parsed(text)
+
+    @self_presence.setter
+    def self_presence(self, stanza: Stanza | None) -> None:
+        self.self_text = None if stanza is None else serialize(stanza)
+
+
+# Reading a self-presence text gives an equal stanza (parse_stanza reads what serialize
+# writes); the same value while it stays here, so per-payload memos (_self_payload) hit.
+_parsed = lru_cache(maxsize=1024)(parse_stanza)
 
 _FLAG_SETS: dict[frozenset[int], frozenset[int]] = {}
 
@@ -313,7 +334,8 @@ class Occupancy:
         """The id of the router's keep-alive ping in flight (``JOINED`` only)."""
         self.ping_at: float | None = None
         """When the keep-alive looks at this room next (``JOINED`` only). The account has
-        one timer, at the earliest of its rooms' (:func:`~minimix_core._keepalive.arm`)."""
+        one timer, at the earliest of its rooms'
+        (:meth:`~minimix_core._core.Core.arm_keepalive`)."""
         self.ping_failures = 0
         self.joiner: JID | None = None
         """The session whose join the account sent: only it may see 201 (room created)."""
