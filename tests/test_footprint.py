@@ -21,7 +21,7 @@ from helpers import (
     self_presence,
     x,
 )
-from minimix_core import JID, Send, serialize
+from minimix_core import JID, Element, Send, Stanza, serialize
 from minimix_core._table import NO_ENTRIES, Occupancy, writable
 
 DISCO = "http://jabber.org/protocol/disco#info"
@@ -134,8 +134,22 @@ def test_the_self_presence_is_kept_as_text_and_read_back_equal() -> None:
     h.joined(PHONE, others=())
     view = _occupancy(h).view
     expected = self_presence().replace(to=None)
-    assert view.self_text == serialize(expected)
+    assert view.self_kept == serialize(expected)
     assert view.self_presence == expected
     assert view.self_presence is view.self_presence  # read once, then kept parsed
     view.self_presence = None
-    assert view.self_text is None and view.self_presence is None
+    assert view.self_kept is None and view.self_presence is None
+
+
+def test_a_self_presence_whose_text_would_not_read_back_is_kept_as_it_is() -> None:
+    """A host may hand over stanzas it made itself, with names XML does not allow."""
+    h = Harness()
+    h.session(PHONE, join())
+    odd = Element("{urn:example:odd}not a name")
+    me = self_presence()
+    h.room(me.with_children((*me.children, odd)))
+    view = _occupancy(h).view
+    assert isinstance(view.self_kept, Stanza)
+    assert view.self_presence is view.self_kept
+    [answer] = [a for a in h.session(LAPTOP, join(jid="j2")) if a.stanza.kind == "presence"]
+    assert answer.stanza.find("{urn:example:odd}not a name") == odd

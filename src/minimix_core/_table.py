@@ -7,8 +7,9 @@ completely before they change anything, so a refused input leaves the table as i
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, NoReturn, TypeVar
 
 from ._events import Bookmark
@@ -16,7 +17,7 @@ from ._history import History
 from ._jid import JID
 from ._lifecycle import OccupancyState
 from ._stanza import Element, Stanza
-from ._xml import parse_stanza, serialize
+from ._xml import StanzaParseError, parse_stanza, serialize
 
 __all__ = [
     "NO_ENTRIES",
@@ -180,15 +181,15 @@ class RoomView:
         "partial",
         "passed",
         "room_presence",
-        "self_text",
+        "self_kept",
         "subject",
     )
 
     def __init__(self) -> None:
         self.nick: str | None = None
         """The nickname the room confirmed; ``None`` until the self-presence arrives."""
-        self.self_text: str | None = None
-        """:attr:`self_presence` as XML text (see there)."""
+        self.self_kept: str | Stanza | None = None
+        """:attr:`self_presence` as its XML text (see there)."""
         self.occupants: dict[str, Stanza] = NO_ENTRIES
         """Other occupants' latest presence, by nick, in the order they joined, each
         without its ``to`` (one value for every account in the room, as the
@@ -225,19 +226,30 @@ class RoomView:
         Kept as its text: it is the one stanza of the view that differs for every account
         (the nick, the occupant-id, the real JID), read only when a session joins late or
         the account rejoins, and its text is a quarter of its parsed size. Reading it parses
-        that text once; the last 1,024 read are kept parsed (:func:`_parsed`).
+        that text; the last 1,024 read or set are kept parsed. A stanza whose text would
+        not read back (one a host made up, with a name XML does not allow) is kept as is.
         """
-        text = self.self_text
-        return None if text is None else _parsed(text)
+        kept = self.self_kept
+        return _parsed(kept) if isinstance(kept, str) else kept
 
     @self_presence.setter
     def self_presence(self, stanza: Stanza | None) -> None:
-        self.self_text = None if stanza is None else serialize(stanza)
+        if stanza is None:
+            self.self_kept = None
+            return
+        text = serialize(stanza)
+        try:
+            _parsed(text)  # a session often joins late soon after: it is kept parsed
+        except StanzaParseError:
+            self.self_kept = stanza
+        else:
+            self.self_kept = text
 
 
-# Reading a self-presence text gives an equal stanza (parse_stanza reads what serialize
-# writes); the same value while it stays here, so per-payload memos (_self_payload) hit.
-_parsed = lru_cache(maxsize=1024)(parse_stanza)
+# The text of a stanza that was accepted once: read back whatever its size and depth.
+_parsed = lru_cache(maxsize=1024)(
+    partial(parse_stanza, max_bytes=sys.maxsize, max_depth=sys.maxsize)
+)
 
 _FLAG_SETS: dict[frozenset[int], frozenset[int]] = {}
 
