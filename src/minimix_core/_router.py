@@ -159,8 +159,11 @@ class Router:
         command prints it); a host needs only :meth:`next_deadline`, which is the first
         entry's time. ``kind`` is what happens then: ``"join-timeout"``,
         ``"leave-timeout"``, ``"rejoin"`` or ``"rejoin-timeout"`` (the deadline of the
-        occupancy of the room ``detail``, by its state), ``"ping"`` (the XEP-0410 self-ping
-        of that room), ``"nick-timeout"`` (a nick change there gets no answer),
+        occupancy of the room ``detail``, by its state), ``"ping"`` (the XEP-0410 keep-alive
+        looks at that room: it pings it after ``Config.keepalive_idle`` seconds of silence,
+        counts a ping unanswered after ``Config.keepalive_timeout`` and asks again later,
+        or finds that the room spoke since and waits on; one timer per account serves
+        all its rooms), ``"nick-timeout"`` (a nick change there gets no answer),
         ``"resync"`` (the end of a rejoin's join sequence), ``"grace"`` (the account's last
         session left that room: it leaves unless a session comes back), ``"iq"``
         (``detail`` is the id of an IQ a room has not answered yet: it times out),
@@ -268,8 +271,9 @@ class Router:
         ``sessions=True``: the sessions are still connected (the accounts moved to this
         process): the router carries on exactly where the snapshot was taken.
 
-        Raises :class:`SnapshotError` for anything that is not a snapshot of this version,
-        and :class:`LocalProtocolError` for a ``now`` that :meth:`handle` would refuse.
+        Raises :class:`SnapshotError` for anything that is not a snapshot this version reads
+        (format versions 1 and 2), and :class:`LocalProtocolError` for a ``now`` that
+        :meth:`handle` would refuse.
         """
         router = cls(config)
         router._check_clock(now)
