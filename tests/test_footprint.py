@@ -21,7 +21,7 @@ from helpers import (
     self_presence,
     x,
 )
-from minimix_core import JID, Element, Send, Stanza, serialize
+from minimix_core import JID, Element, Send, Stanza, parse_stanza, serialize
 from minimix_core._table import NO_ENTRIES, Occupancy, writable
 
 DISCO = "http://jabber.org/protocol/disco#info"
@@ -153,3 +153,44 @@ def test_a_self_presence_whose_text_would_not_read_back_is_kept_as_it_is() -> No
     assert view.self_presence is view.self_kept
     [answer] = [a for a in h.session(LAPTOP, join(jid="j2")) if a.stanza.kind == "presence"]
     assert answer.stanza.find("{urn:example:odd}not a name") == odd
+
+
+def test_a_late_joiner_gets_the_carriage_returns_the_room_sent() -> None:
+    """The self-presence kept as text reads back with the CRs the room escaped."""
+    h = Harness()
+    h.session(PHONE, join())
+    sent = x(
+        f"<presence from='{ROOM}/alice' to='alice@example.org'>"
+        "<status>back&#13;&#10;soon&#13;</status>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'>"
+        "<item affiliation='member' role='participant'/><status code='110'/></x></presence>"
+    )
+    status = sent.find("status")
+    assert status is not None and status.text == "back\r\nsoon\r"
+    [first] = h.room(sent)
+    assert first.stanza == sent.replace(to=PHONE)
+    [late] = [a for a in h.session(LAPTOP, join(jid="j2")) if a.stanza.kind == "presence"]
+    assert late.stanza == sent.replace(to=LAPTOP, id="j2")
+    assert parse_stanza(serialize(late.stanza)) == late.stanza
+
+
+@pytest.mark.parametrize(
+    "made",
+    [
+        Element("plain"),  # no namespace: written with xmlns="", read back in jabber:client
+        Element("{urn:example:x}x", text=""),  # empty text: read back as None
+        Element("{urn:example:x}x", (), (Element("{urn:example:x}y", tail=" "),), text=" "),
+    ],
+)
+def test_a_self_presence_whose_text_reads_back_different_is_kept_as_it_is(made: Element) -> None:
+    """A host may hand over stanzas it made itself that parse back to another value."""
+    h = Harness()
+    h.session(PHONE, join())
+    me = self_presence()
+    sent = me.with_children((*me.children, made))
+    h.room(sent)
+    view = _occupancy(h).view
+    assert view.self_presence == sent.replace(to=None)
+    [late] = [a for a in h.session(LAPTOP, join(jid="j2")) if a.stanza.kind == "presence"]
+    assert late.stanza == sent.replace(to=LAPTOP, id="j2")
+    assert serialize(late.stanza) == serialize(sent.replace(to=LAPTOP, id="j2"))

@@ -54,6 +54,17 @@ def test_mixed_content_keeps_text_and_tails() -> None:
     assert serialize(parse_stanza(text)) == text.replace("'", '"')
 
 
+def test_carriage_returns_in_text_and_tails_are_written_as_references() -> None:
+    """A CR the sender escaped is character data: written raw, a parser reads it as LF."""
+    text = "<message><body>a&#13;b&#13;&#10;c</body><x xmlns='urn:x'><y/>t&#13;</x></message>"
+    parsed = parse_stanza(text)
+    body = parsed.find("body")
+    assert body is not None and body.text == "a\rb\r\nc"
+    written = serialize(parsed)
+    assert written == text.replace("'", '"').replace("&#10;", "\n")
+    assert parse_stanza(written) == parsed
+
+
 def test_serialize_round_trip_declares_namespaces_once() -> None:
     """Children in jabber:client carry no xmlns; other namespaces are declared where they start."""
     text = (

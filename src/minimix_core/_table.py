@@ -227,7 +227,8 @@ class RoomView:
         (the nick, the occupant-id, the real JID), read only when a session joins late or
         the account rejoins, and its text is a quarter of its parsed size. Reading it parses
         that text; the last 1,024 read or set are kept parsed. A stanza whose text would
-        not read back (one a host made up, with a name XML does not allow) is kept as is.
+        not read back equal (one a host made up: a name XML does not allow, an element
+        without a namespace, an empty text) is kept as is.
         """
         kept = self.self_kept
         return _parsed(kept) if isinstance(kept, str) else kept
@@ -239,11 +240,14 @@ class RoomView:
             return
         text = serialize(stanza)
         try:
-            _parsed(text)  # a session often joins late soon after: it is kept parsed
+            # A session often joins late soon after: it is kept parsed.
+            read_back = _parsed(text)
         except StanzaParseError:
             self.self_kept = stanza
-        else:
-            self.self_kept = text
+            return
+        # A stanza made by hand may read back as another value (an element without a
+        # namespace, an empty text, whitespace between children): that one is kept as is.
+        self.self_kept = text if read_back == stanza else stanza
 
 
 # The text of a stanza that was accepted once: read back whatever its size and depth.

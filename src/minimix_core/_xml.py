@@ -257,6 +257,8 @@ def _escape_text(text: str) -> str:
         text = text.replace("<", "&lt;")
     if ">" in text:
         text = text.replace(">", "&gt;")
+    if "\r" in text:  # written raw, a parser would read it as a line feed (XML 1.0 §2.11)
+        text = text.replace("\r", "&#13;")
     return text
 
 
@@ -264,7 +266,7 @@ def _escape_attr(value: str) -> str:
     value = _escape_text(value)
     if '"' in value:
         value = value.replace('"', "&quot;")
-    for char, ref in (("\n", "&#10;"), ("\r", "&#13;"), ("\t", "&#9;")):
+    for char, ref in (("\n", "&#10;"), ("\t", "&#9;")):
         if char in value:
             value = value.replace(char, ref)
     return value
