@@ -44,8 +44,8 @@ from minimix_core import (
     Stanza,
     ToAccount,
     _jid,
+    _packed,
     _synth,
-    _table,
     _xml,
     parse_stanza,
     serialize,
@@ -784,7 +784,7 @@ def _drop_process_caches() -> None:
     _xml._payload.cache_clear()
     _xml._FORKS.clear()
     _xml._TO.clear()
-    _table._parsed.cache_clear()
+    _packed._unpacked.cache_clear()
     _synth._self_payload.cache_clear()
 
 

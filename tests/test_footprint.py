@@ -7,6 +7,8 @@ containers of their own, and that what is shared stays correct when it is writte
 
 from __future__ import annotations
 
+import zlib
+
 import pytest
 
 from helpers import (
@@ -21,7 +23,7 @@ from helpers import (
     self_presence,
     x,
 )
-from minimix_core import JID, Element, Send, Stanza, parse_stanza, serialize
+from minimix_core import JID, Element, Send, Stanza, _packed, parse_stanza, serialize
 from minimix_core._table import NO_ENTRIES, Occupancy, writable
 
 DISCO = "http://jabber.org/protocol/disco#info"
@@ -128,13 +130,16 @@ def test_a_session_jid_is_kept_once_for_all_its_rooms() -> None:
     assert account.sessions[again].session is phone
 
 
-def test_the_self_presence_is_kept_as_text_and_read_back_equal() -> None:
-    """The one stanza of a room that differs for every account is kept as its XML text."""
+def test_the_self_presence_is_kept_packed_and_read_back_equal() -> None:
+    """The one stanza of a room that differs for every account is kept as deflated text."""
     h = Harness()
     h.joined(PHONE, others=())
     view = _occupancy(h).view
     expected = self_presence().replace(to=None)
-    assert view.self_kept == serialize(expected)
+    assert isinstance(view.self_kept, bytes)
+    text = zlib.decompressobj(-10, _packed._WORDS).decompress(view.self_kept)
+    assert text.decode() == serialize(expected)
+    assert len(view.self_kept) < len(text) // 2
     assert view.self_presence == expected
     assert view.self_presence is view.self_presence  # read once, then kept parsed
     view.self_presence = None
@@ -194,3 +199,23 @@ def test_a_self_presence_whose_text_reads_back_different_is_kept_as_it_is(made: 
     [late] = [a for a in h.session(LAPTOP, join(jid="j2")) if a.stanza.kind == "presence"]
     assert late.stanza == sent.replace(to=LAPTOP, id="j2")
     assert serialize(late.stanza) == serialize(sent.replace(to=LAPTOP, id="j2"))
+
+
+def test_a_packed_self_presence_keeps_characters_beyond_ascii() -> None:
+    """Packed as UTF-8: a nick and a status with accents and an astral character read back."""
+    h = Harness()
+    nick = "zoë🦊"
+    h.session(PHONE, join(nick=nick))
+    me = x(
+        f"<presence from='{ROOM}/{nick}' to='alice@example.org'><status>bientôt 🦊</status>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' "
+        "role='participant'/><status code='110'/></x></presence>"
+    )
+    h.room(me)
+    view = _occupancy(h).view
+    assert isinstance(view.self_kept, bytes)
+    assert view.self_presence == me.replace(to=None)
+    [answer] = [
+        a for a in h.session(LAPTOP, join(nick=nick, jid="j2")) if a.stanza.kind == "presence"
+    ]
+    assert answer.stanza.find("status") == me.find("status")

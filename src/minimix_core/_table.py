@@ -7,17 +7,15 @@ completely before they change anything, so a refused input leaves the table as i
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
-from functools import lru_cache, partial
 from typing import Any, NoReturn, TypeVar
 
 from ._events import Bookmark
 from ._history import History
 from ._jid import JID
 from ._lifecycle import OccupancyState
+from ._packed import pack, unpack
 from ._stanza import Element, Stanza
-from ._xml import StanzaParseError, parse_stanza, serialize
 
 __all__ = [
     "NO_ENTRIES",
@@ -188,8 +186,8 @@ class RoomView:
     def __init__(self) -> None:
         self.nick: str | None = None
         """The nickname the room confirmed; ``None`` until the self-presence arrives."""
-        self.self_kept: str | Stanza | None = None
-        """:attr:`self_presence` as its XML text (see there)."""
+        self.self_kept: bytes | Stanza | None = None
+        """:attr:`self_presence`, packed (see there)."""
         self.occupants: dict[str, Stanza] = NO_ENTRIES
         """Other occupants' latest presence, by nick, in the order they joined, each
         without its ``to`` (one value for every account in the room, as the
@@ -223,37 +221,17 @@ class RoomView:
     def self_presence(self) -> Stanza | None:
         """The room's latest self-presence, without its ``to``; ``None`` until it came.
 
-        Kept as its text: it is the one stanza of the view that differs for every account
-        (the nick, the occupant-id, the real JID), read only when a session joins late or
-        the account rejoins, and its text is a quarter of its parsed size. Reading it parses
-        that text; the last 1,024 read or set are kept parsed. A stanza whose text would
-        not read back equal (one a host made up: a name XML does not allow, an element
-        without a namespace, an empty text) is kept as is.
+        Kept packed (:mod:`~minimix_core._packed`): it is the one stanza of the view that
+        differs for every account (the nick, the occupant-id, the real JID), and it is read
+        only when a session joins late or the account rejoins.
         """
         kept = self.self_kept
-        return _parsed(kept) if isinstance(kept, str) else kept
+        return None if kept is None else unpack(kept)
 
     @self_presence.setter
     def self_presence(self, stanza: Stanza | None) -> None:
-        if stanza is None:
-            self.self_kept = None
-            return
-        text = serialize(stanza)
-        try:
-            # A session often joins late soon after: it is kept parsed.
-            read_back = _parsed(text)
-        except StanzaParseError:
-            self.self_kept = stanza
-            return
-        # A stanza made by hand may read back as another value (an element without a
-        # namespace, an empty text, whitespace between children): that one is kept as is.
-        self.self_kept = text if read_back == stanza else stanza
+        self.self_kept = None if stanza is None else pack(stanza)
 
-
-# The text of a stanza that was accepted once: read back whatever its size and depth.
-_parsed = lru_cache(maxsize=1024)(
-    partial(parse_stanza, max_bytes=sys.maxsize, max_depth=sys.maxsize)
-)
 
 _FLAG_SETS: dict[frozenset[int], frozenset[int]] = {}
 
