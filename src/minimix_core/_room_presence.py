@@ -133,7 +133,9 @@ def _self_available(
         return stale(stanza)  # a duplicated or late self-presence: the rejoin is due anyway
     view = occupancy.view
     view.nick = nick
-    previous, view.self_presence = view.self_presence, stanza._replace(to=None)
+    # What the account knew before is compared only after a rejoin: read back only then.
+    previous = view.self_presence if state is _S.REJOIN_SENT else None
+    view.self_presence = stanza._replace(to=None)
     if state is _S.JOINED:
         note_flags(occupancy, stanza)
         return fork(occupancy, stanza) + _nick_changed(core, account, occupancy, nick)
