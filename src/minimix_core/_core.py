@@ -290,15 +290,22 @@ class Core:
         elif self.timers.when(key) != first:
             self.timers.schedule(key, first)
 
-    def keepalive_deadlines(self, account: JID) -> list[tuple[float, JID]]:
-        """``(ping_at, room)`` of each room of ``account`` the keep-alive watches, earliest first.
+    def deadlines(self) -> list[tuple[float, str, JID, JID | str]]:
+        """Every live timer as ``(when, kind, account, detail)``, in firing order.
 
-        Rooms with equal deadlines come in the account's order.
+        An account's one keep-alive timer stands for its rooms' deadlines: it is given as
+        a ``ping`` deadline per room (``detail`` the room), earliest first, rooms with
+        equal deadlines in the account's order.
         """
-        rooms = self.table.accounts[account].rooms.values()
-        return sorted(
-            ((o.ping_at, o.room) for o in rooms if o.ping_at is not None), key=lambda d: d[0]
-        )
+        out: list[tuple[float, str, JID, JID | str]] = []
+        for when, (kind, account, detail) in self.timers.items():
+            if kind != "ping":
+                out.append((when, kind, account, detail))
+                continue
+            rooms = self.table.accounts[account].rooms.values()
+            pings = [(o.ping_at, kind, account, o.room) for o in rooms if o.ping_at is not None]
+            out += sorted(pings, key=lambda d: d[0])
+        return out
 
     def schedule(self, key: TimerKey, delay: float) -> None:
         """Set ``key``'s deadline ``delay`` seconds from now."""

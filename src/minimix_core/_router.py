@@ -173,12 +173,10 @@ class Router:
         follows ``Config.autojoin_interval`` apart).
         """
         core = self._core
-        due: list[tuple[float, str, JID, JID | str]] = []
-        for when, (kind, account, detail) in core.timers.items():
-            if kind == "ping":  # the account's timer: each of its rooms' deadlines
-                due += [(at, kind, account, room) for at, room in core.keepalive_deadlines(account)]
-            else:
-                due.append((when, _due_kind(core, kind, account, detail), account, detail))
+        due = [
+            (when, _due_kind(core, kind, account, detail), account, detail)
+            for when, kind, account, detail in core.deadlines()
+        ]
         queued = core.autojoins.next_deadline()
         if queued is not None:
             account, room = core.autojoins.items()[0]

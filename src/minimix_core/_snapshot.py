@@ -407,7 +407,8 @@ def dump_core(core: Core, accounts: frozenset[JID] | None = None) -> dict[str, J
             rooms.get((account, detail), str(detail)) if account in place else str(detail),
             isinstance(detail, JID),
         ]
-        for when, kind, account, detail in _deadlines(core)
+        # Each room's keep-alive deadline is written; the account's timer is remade on load.
+        for when, kind, account, detail in core.deadlines()
         if wanted(account)
     ]
     return {
@@ -423,20 +424,6 @@ def dump_core(core: Core, accounts: frozenset[JID] | None = None) -> dict[str, J
         "accounts": [_account(w, a) for a in dumped],
         "payloads": w.payloads,
     }
-
-
-def _deadlines(core: Core) -> list[tuple[float, str, JID, JID | str]]:
-    """The timers in firing order, each room's keep-alive as a ``ping`` deadline of its own.
-
-    The account's one keep-alive timer is not written: it is remade from its rooms' on load.
-    """
-    deadlines: list[tuple[float, str, JID, JID | str]] = []
-    for when, (kind, account, detail) in core.timers.items():
-        if kind != "ping":
-            deadlines.append((when, kind, account, detail))
-            continue
-        deadlines += [(at, kind, account, room) for at, room in core.keepalive_deadlines(account)]
-    return deadlines
 
 
 def _checked_load(snapshot: Mapping[str, Json], config: Config) -> Core:
