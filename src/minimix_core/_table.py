@@ -306,9 +306,6 @@ class Occupancy:
     def __init__(self, room: JID, join: Stanza) -> None:
         self.room = room
         self.state = OccupancyState.ABSENT
-        self.join_template = join
-        self.join_id: str | None = None
-        self.join_nick = ""
         self.keep_join(join)
         self.view = RoomView()
         self.request_id: str | None = None
