@@ -912,11 +912,11 @@ def memory(corpus: Corpus, sizes: Sizes) -> tuple[list[Figure], str]:
             (
                 "the next figure shares every stanza's payload: what remains there is the "
                 "occupancy's own structures (the Occupancy, RoomView and Attachment objects, "
-                "the attached dict, its keep-alive deadline, the join's id and nick) and its "
-                "share of the account's (the account, its rooms and session index, its one "
-                "keep-alive timer); the join's template, the self-presence and the subject "
-                "are one value for every account in the room, and empty containers are one "
-                "shared empty mapping",
+                "its one session held without a dict, its keep-alive deadline, the join's id "
+                "and nick) and its share of the account's (the account, its rooms and session "
+                "index, its one keep-alive timer); the join's template, the self-presence and "
+                "the subject are one value for every account in the room, and empty containers "
+                "are one shared empty mapping",
             ),
         ),
         Figure(

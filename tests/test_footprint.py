@@ -17,14 +17,33 @@ from helpers import (
     PHONE,
     ROOM,
     Harness,
+    archived,
     groupchat,
     join,
     occupant,
     self_presence,
     x,
 )
-from minimix_core import JID, Element, Send, Stanza, _packed, parse_stanza, serialize
-from minimix_core._table import NO_ENTRIES, Occupancy, writable
+from minimix_core import (
+    JID,
+    Deliver,
+    Element,
+    Router,
+    Send,
+    Stanza,
+    _packed,
+    parse_stanza,
+    serialize,
+)
+from minimix_core._table import (
+    NO_ENTRIES,
+    Attachment,
+    Occupancy,
+    SoleSession,
+    add_session,
+    drop_session,
+    writable,
+)
 
 DISCO = "http://jabber.org/protocol/disco#info"
 
@@ -87,6 +106,76 @@ def test_containers_filled_after_sharing_are_the_occupancy_own() -> None:
     assert NO_ENTRIES == {}
     h.room(self_presence())  # nothing of it leaked into the shared mapping
     assert NO_ENTRIES == {}
+
+
+def _attachment(nick: str = "alice") -> Attachment:
+    return Attachment(join_id=None, nick=nick, request=None)
+
+
+def test_one_session_is_held_without_a_dict() -> None:
+    """Most occupancies have one session: it is held as a one-entry mapping of its own."""
+    h = Harness()
+    h.session(PHONE, join())
+    waiting = _occupancy(h).pending
+    assert type(waiting) is SoleSession and list(waiting) == [PHONE]
+    h.room(self_presence())
+    occupancy = _occupancy(h)
+    assert occupancy.attached is waiting and occupancy.pending is NO_ENTRIES
+    h.session(LAPTOP, join(jid="j2"))
+    assert isinstance(occupancy.attached, dict) and list(occupancy.attached) == [PHONE, LAPTOP]
+    message = groupchat("hi")
+    assert h.room(message) == [
+        archived(message),
+        Deliver(session=PHONE, stanza=message.with_to(PHONE)),
+        Deliver(session=LAPTOP, stanza=message.with_to(LAPTOP)),
+    ]
+    h.session(PHONE, x(f"<presence type='unavailable' to='{ROOM}/alice'/>"))
+    assert list(occupancy.attached) == [LAPTOP]
+    h.session(LAPTOP, x(f"<presence type='unavailable' to='{ROOM}/alice'/>"))
+    assert type(occupancy.leaving) is SoleSession and list(occupancy.leaving) == [LAPTOP]
+
+
+def test_a_restored_occupancy_holds_its_one_session_without_a_dict() -> None:
+    h = Harness()
+    h.joined(PHONE, others=())
+    h.session(PHONE, join(room=OTHER_ROOM))
+    h.session(LAPTOP, join(room=OTHER_ROOM, jid="j2"))
+    restored = Router.restore(h.router.snapshot(), now=0.0, sessions=True)
+    account = restored._core.table.accounts[PHONE.bare]
+    assert type(account.rooms[ROOM].attached) is SoleSession
+    assert list(account.rooms[ROOM].attached) == [PHONE]
+    pending = account.rooms[OTHER_ROOM].pending
+    assert isinstance(pending, dict) and list(pending) == [PHONE, LAPTOP]
+
+
+def test_a_sole_session_reads_as_a_mapping_of_one_entry() -> None:
+    attachment = _attachment()
+    sole = SoleSession(PHONE, attachment)
+    assert sole[PHONE] is attachment
+    with pytest.raises(KeyError):
+        sole[LAPTOP]
+    assert (PHONE in sole, LAPTOP in sole, len(sole), list(sole)) == (True, False, 1, [PHONE])
+    assert sole.get(LAPTOP) is None and sole.get(PHONE) is attachment
+    assert list(sole.items()) == [(PHONE, attachment)] and sole == {PHONE: attachment}
+    assert repr(sole) == f"SoleSession({PHONE!r}, {attachment!r})"
+
+
+def test_sessions_grow_from_none_to_one_to_a_dict_and_shrink_back() -> None:
+    first, second, again = _attachment(), _attachment("other"), _attachment()
+    one = add_session(NO_ENTRIES, PHONE, first)
+    assert type(one) is SoleSession and one == {PHONE: first}
+    replaced = add_session(one, PHONE, again)
+    assert type(replaced) is SoleSession and replaced[PHONE] is again and one[PHONE] is first
+    two = add_session(one, LAPTOP, second)
+    assert type(two) is dict and list(two.items()) == [(PHONE, first), (LAPTOP, second)]
+    assert add_session(two, PHONE, again) is two and list(two) == [PHONE, LAPTOP]
+    assert drop_session(two, PHONE) == (two, again) and list(two) == [LAPTOP]
+    assert drop_session(two, PHONE) == (two, None)
+    assert drop_session(one, LAPTOP) == (one, None)
+    assert drop_session(one, PHONE) == (NO_ENTRIES, first)
+    left, none = drop_session(NO_ENTRIES, PHONE)
+    assert left is NO_ENTRIES and none is None and NO_ENTRIES == {}
+    assert type(add_session({}, PHONE, first)) is SoleSession
 
 
 def test_a_session_request_is_kept_only_while_it_waits() -> None:

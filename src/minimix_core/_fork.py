@@ -5,7 +5,7 @@ from __future__ import annotations
 from ._actions import Action, Deliver, Discard, DiscardReason
 from ._muc import FLAG_CHANGES, status_codes
 from ._stanza import Stanza
-from ._table import Occupancy, flag_set
+from ._table import Occupancy, SoleSession, flag_set
 
 __all__ = ["error_to_sender", "fork", "note_flags", "stale"]
 
@@ -15,9 +15,12 @@ _new = tuple.__new__
 def fork(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
     """``stanza`` to every session that sees the room's traffic now, ``to`` rewritten."""
     audience = occupancy.audience()
+    kind, type_, from_, _, id_, attrs, children = stanza
+    if type(audience) is SoleSession:  # most accounts have one device in the room
+        s = audience.session
+        return [_new(Deliver, (s, _new(Stanza, (kind, type_, from_, s, id_, attrs, children))))]
     if not audience:
         return [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]
-    kind, type_, from_, _, id_, attrs, children = stanza
     # The fan-out is the hot path: the forks and their actions are built as plain tuples
     # (the named tuples' constructors would cost a third more) in a plain loop (a list
     # comprehension's own frame costs as much again as one fork).

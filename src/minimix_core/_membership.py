@@ -11,7 +11,16 @@ from ._muc import STATUS_TEXT
 from ._presence import aggregate_update
 from ._stanza import Stanza
 from ._synth import farewell, unavailable_self, without_caps
-from ._table import NO_ENTRIES, Account, Attachment, Occupancy, RoomView
+from ._table import (
+    NO_ENTRIES,
+    Account,
+    Attachment,
+    Occupancy,
+    RoomView,
+    Sessions,
+    SoleSession,
+    drop_session,
+)
 
 __all__ = [
     "detach",
@@ -70,7 +79,9 @@ def detach(account: Account, occupancy: Occupancy, session: JID) -> Attachment |
     A session that also waits for the answer to its own leave stays linked to the room;
     a nick change it asked for has nobody to answer any more.
     """
-    attachment = occupancy.attached.pop(session, None) or occupancy.pending.pop(session, None)
+    occupancy.attached, attachment = drop_session(occupancy.attached, session)
+    if attachment is None:
+        occupancy.pending, attachment = drop_session(occupancy.pending, session)
     if attachment is not None and session not in occupancy.leaving:
         account.unlink(session, occupancy.room)
     change = occupancy.nick_change
@@ -84,7 +95,7 @@ def leave_room(
     account: Account,
     occupancy: Occupancy,
     leave: Stanza | None,
-    leaving: dict[JID, Attachment],
+    leaving: Sessions,
     event: OccupancyEvent = _E.LEAVE,
 ) -> list[Action]:
     """Nobody needs the account in the room: it leaves (§7.14).
@@ -200,7 +211,7 @@ def release(
         # Disconnected, not left: a phone that comes back soon finds the account there.
         core.schedule(("grace", account.jid, occupancy.room), grace)
         return []
-    leaving = {session: attachment} if leave is not None else {}
+    leaving = SoleSession(session, attachment) if leave is not None else NO_ENTRIES
     return leave_room(core, account, occupancy, leave, leaving)
 
 

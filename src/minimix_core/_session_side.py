@@ -20,7 +20,7 @@ from ._presence import (
 )
 from ._stanza import Element, Stanza
 from ._synth import late_join, not_connected
-from ._table import Account, Attachment, Occupancy, writable
+from ._table import Account, Attachment, Occupancy, SoleSession, add_session, drop_session
 
 __all__ = ["from_session", "session_closed", "session_gone"]
 
@@ -65,7 +65,8 @@ def session_gone(core: Core, account: Account, session: JID) -> list[Action]:
     actions: list[Action] = []
     for room in account.sessions.pop(session, {}):
         occupancy = account.rooms[room]
-        occupancy.leaving.pop(session, None)  # the answer to its leave has nobody to go to
+        # The answer to its leave has nobody to go to.
+        occupancy.leaving = drop_session(occupancy.leaving, session)[0]
         actions += release(core, account, occupancy, session, None)
     core.forget_if_idle(account)
     return actions
@@ -158,7 +159,7 @@ def _join(
         account.rooms[room] = occupancy
         session = account.link(session, room)
         attachment.request = core.share_payload(stanza)
-        occupancy.pending = {session: attachment}
+        occupancy.pending = SoleSession(session, attachment)
         return send_join(core, account, occupancy, OccupancyEvent.SESSION_JOIN)
     assert account is not None, "an occupancy belongs to an account"
     members = len(occupancy.attached) + len(occupancy.pending)
@@ -171,16 +172,15 @@ def _join(
     if not occupancy.attached and not occupancy.pending:
         # Only an occupancy with nobody attached or waiting can be in its disconnect grace.
         core.timers.cancel(("grace", account_jid, room))
-    occupancy.attached.pop(session, None)
-    occupancy.pending.pop(session, None)
+    occupancy.attached = drop_session(occupancy.attached, session)[0]
+    occupancy.pending = drop_session(occupancy.pending, session)[0]
     session = account.link(session, room)
     state = occupancy.state
     cached = occupancy.view.self_presence if state in IN_ROOM else None
     if cached is not None:
         transition(core, account, occupancy, OccupancyEvent.SESSION_JOIN, state)
         # A late join, or a resync of an attached session (§7.2.1): answered from the table.
-        occupancy.attached = writable(occupancy.attached)
-        occupancy.attached[session] = attachment
+        occupancy.attached = add_session(occupancy.attached, session, attachment)
         history = _history_for(core, occupancy, attachment, stanza)
         if occupancy.view.history is not None:
             occupancy.view.history.forget_private()  # this device has them now
@@ -194,8 +194,7 @@ def _join(
             return actions + change
         return actions + aggregate_update(account_jid, occupancy)
     attachment.request = core.share_payload(stanza)
-    occupancy.pending = writable(occupancy.pending)
-    occupancy.pending[session] = attachment
+    occupancy.pending = add_session(occupancy.pending, session, attachment)
     if state is OccupancyState.REJOIN_WAIT:
         # A bookmarked room waiting to be tried again: a session asking is reason enough.
         return send_join(core, account, occupancy, OccupancyEvent.SESSION_JOIN)

@@ -39,6 +39,8 @@ from ._table import (
     PendingIQ,
     RoomMemory,
     RoomView,
+    Sessions,
+    add_session,
     flag_set,
     writable,
 )
@@ -49,7 +51,7 @@ FORMAT: Final = "minimix_core.snapshot"
 VERSION: Final = 2
 
 
-def _attachments(w: Writer, group: dict[JID, Attachment]) -> Json:
+def _attachments(w: Writer, group: Sessions) -> Json:
     out = []
     for s, a in group.items():
         item = [
@@ -67,22 +69,21 @@ def _attachments(w: Writer, group: dict[JID, Attachment]) -> Json:
     return out
 
 
-def _load_attachments(r: Reader, data: Json, *, waiting: bool = False) -> dict[JID, Attachment]:
+def _load_attachments(r: Reader, data: Json, *, waiting: bool = False) -> Sessions:
     """A group of sessions; ``waiting`` ones (pending) must have the join they asked with."""
-    if not data:
-        return NO_ENTRIES
-    out: dict[JID, Attachment] = {}
+    out: Sessions = NO_ENTRIES
     for session, join_id, nick, request, payload, seq, *more in data:
         if waiting and request is None:
             # The account's next join is made from it (send_join).
             raise SnapshotError("a waiting session without its join request")
-        attachment = out[r.full(session, r.account)] = Attachment(
+        attachment = Attachment(
             join_id=join_id,
             nick=str(nick),
             request=r.maybe_stanza(request),
             payload=r.payload(payload),
             seq=int(seq),
         )
+        out = add_session(out, r.full(session, r.account), attachment)
         if more:  # version 1 had none of these; version 2 leaves out the defaults
             [[position, since, bounced, left, leave_id]] = more
             attachment.position = None if position is None else int(position)

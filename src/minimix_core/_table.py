@@ -7,8 +7,8 @@ completely before they change anything, so a refused input leaves the table as i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, NoReturn, TypeVar
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, NoReturn, TypeAlias, TypeVar
 
 from ._events import Bookmark
 from ._history import History
@@ -27,7 +27,11 @@ __all__ = [
     "RoomMemory",
     "RoomView",
     "SessionRooms",
+    "Sessions",
+    "SoleSession",
     "Table",
+    "add_session",
+    "drop_session",
     "flag_set",
     "writable",
 ]
@@ -133,6 +137,67 @@ class Attachment:
         self.bounced: int | None = None
         """The oldest message (its :class:`RoomMemory` number) whose delivery to this
         session bounced: the device missed it and everything after."""
+
+
+Sessions: TypeAlias = Mapping[JID, Attachment]
+"""An occupancy's sessions in one role (attached, pending, leaving), in the order they
+came: :data:`NO_ENTRIES`, a :class:`SoleSession`, or a dict. Changed only through
+:func:`add_session` and :func:`drop_session`."""
+
+
+class SoleSession(Mapping[JID, Attachment]):
+    """One session and its attachment, as a read-only mapping.
+
+    Most occupancies have one session in each role: this holds it in 48 bytes, where a
+    dict with one entry takes 224 (CPython 3.11).
+    """
+
+    __slots__ = ("attachment", "session")
+
+    def __init__(self, session: JID, attachment: Attachment) -> None:
+        self.session = session
+        self.attachment = attachment
+
+    def __getitem__(self, session: JID) -> Attachment:
+        if session == self.session:
+            return self.attachment
+        raise KeyError(session)
+
+    def __contains__(self, session: object) -> bool:
+        return session == self.session
+
+    def __iter__(self) -> Iterator[JID]:
+        return iter((self.session,))
+
+    def __len__(self) -> int:
+        return 1
+
+    def __repr__(self) -> str:
+        return f"SoleSession({self.session!r}, {self.attachment!r})"
+
+
+def add_session(sessions: Sessions, session: JID, attachment: Attachment) -> Sessions:
+    """``sessions`` with ``session``'s ``attachment`` added last (or put in its place).
+
+    A dict is changed in place; the result is the value to keep.
+    """
+    if not sessions or (type(sessions) is SoleSession and session in sessions):
+        return SoleSession(session, attachment)
+    grown = sessions if type(sessions) is dict else dict(sessions)
+    grown[session] = attachment
+    return grown
+
+
+def drop_session(sessions: Sessions, session: JID) -> tuple[Sessions, Attachment | None]:
+    """``sessions`` without ``session``, and the attachment it had (``None``: it had none).
+
+    A dict is changed in place; the first value is the one to keep.
+    """
+    if type(sessions) is dict:
+        return sessions, sessions.pop(session, None)
+    if session in sessions:
+        return NO_ENTRIES, sessions[session]
+    return sessions, None
 
 
 class NickChange:
@@ -310,10 +375,10 @@ class Occupancy:
         self.view = RoomView()
         self.request_id: str | None = None
         """The id of the join, leave or rejoin the current state waits on."""
-        # Each of these is NO_ENTRIES while empty (see writable()).
-        self.attached: dict[JID, Attachment] = NO_ENTRIES
-        self.pending: dict[JID, Attachment] = NO_ENTRIES
-        self.leaving: dict[JID, Attachment] = NO_ENTRIES
+        # See Sessions: most occupancies have one session at most in each.
+        self.attached: Sessions = NO_ENTRIES
+        self.pending: Sessions = NO_ENTRIES
+        self.leaving: Sessions = NO_ENTRIES
         """Sessions that left last and wait for the room's answer."""
         self.sent_ids: dict[str, JID] | None = None
         """Ids of stanzas sent for sessions, oldest first: errors go back to the sender.
@@ -376,7 +441,7 @@ class Occupancy:
         nick = self.view.nick
         return nick if nick is not None else self.requested_nick
 
-    def audience(self) -> dict[JID, Attachment]:
+    def audience(self) -> Sessions:
         """The sessions that see the room's traffic in the current state."""
         state = self.state
         if state is OccupancyState.JOINING:
