@@ -16,7 +16,7 @@ from helpers import (
     subject,
     x,
 )
-from minimix_core import Config, Continue, Deliver, Discard, DiscardReason, Router, Send
+from minimix_core import Archive, Config, Continue, Deliver, Discard, DiscardReason, Router, Send
 
 REFLECTION = """
 <message type='groupchat' to='alice@example.org' from='lounge@muc.example.net/bob' id='gc5'
@@ -325,3 +325,14 @@ def test_deliver_equals_only_deliver() -> None:
     assert deliver != Send(stanza=stanza)
     assert (deliver != Deliver(session=PHONE, stanza=stanza)) is False
     assert hash(deliver) == hash(Deliver(session=PHONE, stanza=stanza))
+
+
+def test_archive_equals_only_archive() -> None:
+    """Archive is a tuple for speed too: it equals neither a Deliver nor a plain tuple."""
+    stanza = groupchat("x")
+    archive = Archive(account=ALICE, stanza=stanza)
+    assert archive == Archive(account=ALICE, stanza=stanza)
+    assert archive != (ALICE, stanza)
+    assert archive != Deliver(session=ALICE, stanza=stanza)
+    assert (archive != Archive(account=ALICE, stanza=stanza)) is False
+    assert hash(archive) == hash(Archive(account=ALICE, stanza=stanza))

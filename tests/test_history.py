@@ -250,7 +250,7 @@ def test_what_a_device_missed_costs_what_it_missed_not_the_buffer(
         history = History()
         config = Config(max_history_messages=length, max_history_bytes=10**9)
         for n in range(length):
-            history.add(message, ROOM, float(n), config, **_facts(message, str(n), n + 1))
+            history.add(message, str(ROOM), float(n), config, **_facts(message, str(n), n + 1))
         CountingEntry.reads = 0
         assert len(history.after(length - 3, ROOM)) == 3
         assert CountingEntry.reads == 4
@@ -272,17 +272,17 @@ def test_one_pass_over_the_payload_finds_delay_stanza_id_and_size() -> None:
     )
     assert History.stanza_id(message, ROOM) == "s1"
     assert History.stanza_id(message.replace(children=message.children[:2]), ROOM) is None
-    historic, subject, stanza_id, delay, _, foreign_ids = scan_message(message, ROOM)
+    historic, subject, stanza_id, delay, _, foreign_ids = scan_message(message, str(ROOM))
     assert (historic, subject, stanza_id, foreign_ids) == (True, False, "s1", True)
     assert delay is message.children[4]
-    assert scan_message(message.replace(children=message.children[3:]), ROOM)[5] is False
+    assert scan_message(message.replace(children=message.children[3:]), str(ROOM))[5] is False
     history = History()
     key = message_key(message, ROOM)
     assert key == key_of(message, "s1")
-    assert history.add(message, ROOM, T0 + 1, Config(), **_facts(message, key, 1)) == T0
+    assert history.add(message, str(ROOM), T0 + 1, Config(), **_facts(message, key, 1)) == T0
     assert history._entries[-1].key == key
     # A stamp from the future is not believed: the message counts as sent now.
-    assert history.add(message, ROOM, 0.0, Config(), **_facts(message, "later", 2)) == 0.0
+    assert history.add(message, str(ROOM), 0.0, Config(), **_facts(message, "later", 2)) == 0.0
     bare = message.replace(from_=None, to=JID("muc.example.net", "x"), type=None, id=None)
     server = bare.replace(to=JID(None, "example.net"))
     live = message.replace(children=message.children[:4])
@@ -295,13 +295,13 @@ def test_one_pass_over_the_payload_finds_delay_stanza_id_and_size() -> None:
         (live, 461),
         (unaddressed, 511),
     ):
-        history.add(stanza, ROOM, 0.0, Config(), **_facts(stanza, str(size), size))
+        history.add(stanza, str(ROOM), 0.0, Config(), **_facts(stanza, str(size), size))
         assert history._entries[-1].size == size
 
 
 def _facts(stanza: Stanza, key: str, seq: int) -> dict[str, Any]:
     """:meth:`History.add`'s keywords for ``stanza``, from one :func:`scan_message` pass."""
-    _, _, _, delay, size, _ = scan_message(stanza, ROOM)
+    _, _, _, delay, size, _ = scan_message(stanza, str(ROOM))
     return {"key": key, "seq": seq, "delay": delay, "size": size, "private": False}
 
 
@@ -315,7 +315,7 @@ def test_a_late_joiners_history_costs_what_it_gets_not_the_buffer(
         history = History()
         config = Config(max_history_messages=length, max_history_bytes=10**9)
         for n in range(length):
-            history.add(message, ROOM, float(n), config, **_facts(message, str(n), n + 1))
+            history.add(message, str(ROOM), float(n), config, **_facts(message, str(n), n + 1))
         CountingEntry.sizes = 0
         assert len(history.select(None, float(length), 20, ROOM)) == 20
         assert CountingEntry.sizes == 20

@@ -107,16 +107,26 @@ class Discard:
     reason: DiscardReason
 
 
-@frozen(kw_only=True)
-class Archive:
+class Archive(NamedTuple):
     """Store ``stanza``, a room's message, once in ``account``'s own archive (XEP-0313).
 
     Offered once per message however many sessions are attached, and only for messages
-    the account has not been offered before (a rejoin's repeated history is not).
+    the account has not been offered before (a rejoin's repeated history is not). A named
+    tuple, as :class:`Deliver`: one is made per room message. It equals only another
+    ``Archive``.
     """
 
     account: JID
     stanza: Stanza
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Archive and tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return tuple.__hash__(self)
 
 
 @frozen(kw_only=True)

@@ -71,16 +71,16 @@ stanza-id ``by`` someone else than the room: the archive
 must check it, XEP-0359 §5)."""
 
 
-def scan_message(stanza: Stanza, room: JID) -> MessageFacts:
+def scan_message(stanza: Stanza, room: str) -> MessageFacts:
     """Everything routing a room message needs from its payload, in one pass.
 
     A message is looked at for its history, its archive copy, its key and its forks; one
-    walk over the payload answers them all, so the per-message cost is one pass.
+    walk over the payload answers them all, so the per-message cost is one pass. ``room``
+    is the room's bare JID as text (the ``by`` of its stanza-ids).
     """
     body = subject = thread = storable = not_stored = foreign = False
     stanza_id: str | None = None
     delay: Element | None = None
-    by: str | None = None
     size = _envelope(stanza)
     for child in stanza.children:
         tag = child.tag
@@ -100,9 +100,7 @@ def scan_message(stanza: Stanza, room: JID) -> MessageFacts:
         if role == _IS_BODY:
             body = True
         elif role == _IS_STANZA_ID:
-            if by is None:
-                by = str(room)
-            found = _id_by(child, by)
+            found = _id_by(child, room)
             if found is None:
                 foreign = True
             elif stanza_id is None:
@@ -307,7 +305,7 @@ class History:
     def add(
         self,
         stanza: Stanza,
-        room: JID,
+        room: str,
         now: float,
         config: Config,
         key: str,
@@ -318,6 +316,7 @@ class History:
     ) -> float:
         """Keep ``stanza`` (a historic message) in the form late joiners get it.
 
+        ``room`` is the room's bare JID as text (a replayed message's delay names it);
         ``key`` is its :func:`message_key`, ``seq`` its number in the account's memory of
         the room (a device's position counts in these numbers), ``delay`` and ``size`` what
         :func:`scan_message` found. A ``private`` message (XEP-0045 §7.5) came while no
@@ -329,7 +328,7 @@ class History:
         """
         at = now
         if delay is None:
-            size += _DELAY_SIZE + len(str(room))  # the delay added when it is replayed
+            size += _DELAY_SIZE + len(room)  # the delay added when it is replayed
         else:
             parsed = _parse_stamp(delay.get("stamp", ""))
             # Before 0 (1970) is before the router's clock: no stamp to believe.

@@ -31,6 +31,8 @@ from ._table import Account, Occupancy
 
 __all__ = ["to_account"]
 
+_new = tuple.__new__
+
 _S = OccupancyState
 _E = OccupancyEvent
 
@@ -92,9 +94,10 @@ def _message(
     if kind == "groupchat":
         if sender.resource is None:
             note_flags(occupancy, stanza)
-        facts = scan_message(stanza, occupancy.room)
+        room = str(occupancy.room)
+        facts = scan_message(stanza, room)
         if facts[0]:
-            return _historic(core, account, occupancy, stanza, facts, private=False)
+            return _historic(core, account, occupancy, stanza, facts, room, private=False)
         if facts[1] and occupancy.state is not _S.LEAVING:
             return _subject(core, account, occupancy, stanza)
         return fork(occupancy, stanza)
@@ -105,9 +108,10 @@ def _message(
             # A private message (§7.5) reaches every session here, once each: tell the
             # host's carbons (XEP-0280, XEP-0334) not to copy it again.
             stanza = stanza.replace(children=(*stanza.children, Element(NO_COPY)))
-        facts = scan_message(stanza, occupancy.room)
+        room = str(occupancy.room)
+        facts = scan_message(stanza, room)
         if facts[0]:
-            return _historic(core, account, occupancy, stanza, facts, private=True)
+            return _historic(core, account, occupancy, stanza, facts, room, private=True)
     return fork(occupancy, stanza)
 
 
@@ -156,6 +160,7 @@ def _historic(
     occupancy: Occupancy,
     stanza: Stanza,
     facts: MessageFacts,
+    room_text: str,
     *,
     private: bool,
 ) -> list[Action]:
@@ -164,7 +169,8 @@ def _historic(
     A private message (§7.5) goes into the history only while no device is there to get
     it: the next device to come gets it then. One that devices got live is for the
     account's archive, where the devices that were away find it, as with any chat.
-    ``facts`` is what :func:`scan_message` found: the payload is not walked again.
+    ``facts`` is what :func:`scan_message` found: the payload is not walked again;
+    ``room_text`` the room's bare JID as text.
     """
     _, _, stanza_id, delay, size, foreign_ids = facts
     room = occupancy.room
@@ -196,7 +202,7 @@ def _historic(
     # (a private message is for this account alone).
     kept = stanza if private else core.share_message(room, key, stanza, size)
     seq = memory.seen.get(key, memory.last) if number is None else number
-    sent_at = history.add(kept, room, core.now, config, key, seq, delay, size, private)
+    sent_at = history.add(kept, room_text, core.now, config, key, seq, delay, size, private)
     if view.last_message_at is None or sent_at > view.last_message_at:
         view.last_message_at = sent_at
     actions: list[Action] = []
@@ -237,7 +243,7 @@ def _archive(account: Account, stanza: Stanza, foreign_ids: bool) -> Action:
     jid = account.jid
     if foreign_ids:
         stanza = _for_archive(stanza, jid)
-    return Archive(account=jid, stanza=stanza)
+    return _new(Archive, (jid, stanza))  # once per room message: the tuple, built directly
 
 
 def _for_archive(stanza: Stanza, account: JID) -> Stanza:
