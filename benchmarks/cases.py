@@ -269,6 +269,15 @@ _LEAN_NOTE = (
 )
 
 
+_EXACT_NOTE = (
+    "the lean model with the two things per message the router's design cannot drop: the "
+    "size in characters of the whole stanza (a history's maxchars counts them, XEP-0045 "
+    "§7.2.14) and a fixed-size key (a room's stanza-ids have no length limit; the memory "
+    "of keys is bounded by count); where this exceeds a target, no router with these "
+    "features meets it in CPython",
+)
+
+
 def fanout(corpus: Corpus, sizes: Sizes) -> list[Figure]:
     """1. One groupchat message to an account with k attached sessions, vs the floor.
 
@@ -279,6 +288,7 @@ def fanout(corpus: Corpus, sizes: Sizes) -> list[Figure]:
     figures = []
     naive_figures = []
     lean_figures = []
+    exact_figures = []
     cycled_k1 = math.nan
     for k in sizes.fanout_k:
         router = Router()
@@ -379,7 +389,39 @@ def fanout(corpus: Corpus, sizes: Sizes) -> list[Figure]:
                 f"naive port {fmt_time(naive_time.median)}",
             )
         )
-    return [*figures, _fresh(corpus, sizes, cycled_k1), *naive_figures, *lean_figures]
+        exact_table: LeanTable = {account: {room: LeanOccupancy(room, sessions)}}
+        if len(lean_fanout(exact_table, next(messages), NOW, exact=True)) != k + 1:
+            raise BenchmarkError("exact lean fan-out")
+
+        def lean_exact(
+            n: int,
+            table: LeanTable = exact_table,
+            messages: Iterator[Stanza] = messages,
+        ) -> None:
+            for message in itertools.islice(messages, n):
+                lean_fanout(table, message, NOW, exact=True)
+
+        for base_name, baseline in (("floor", floor), ("naive port", naive)):
+            exact_time, base_time = compare(lean_exact, baseline, sizes.plan)
+            exact_figures.append(
+                Figure(
+                    "1. Fan-out",
+                    f"k = {k}: lean model with exact sizes and keys ÷ {base_name}",
+                    exact_time.median / base_time.median,
+                    TIMES,
+                    None,
+                    f"lean model (exact) {fmt_time(exact_time.median)}, "
+                    f"{base_name} {fmt_time(base_time.median)}",
+                    _EXACT_NOTE if k == 1 and base_name == "floor" else (),
+                )
+            )
+    return [
+        *figures,
+        _fresh(corpus, sizes, cycled_k1),
+        *naive_figures,
+        *lean_figures,
+        *exact_figures,
+    ]
 
 
 def _handle_each_after_its_parse(handle: Callable[..., list[Action]], texts: list[str]) -> float:

@@ -11,7 +11,13 @@ over the payload for the room's stanza-id and whether the message is one to keep
 up the size memos the parser left; the stanza-id itself as the key (no hashing); a
 bounded set of the keys passed on, a numbered memory of the keys seen, a bounded history
 buffer of tuples; one :class:`~minimix_core.Archive` and, per session, a fork and its
-:class:`~minimix_core.Deliver`, both built as plain tuples as the router builds them.
+:class:`~minimix_core.Deliver`, all built as plain tuples as the router builds them.
+
+With ``exact``, it also does the two things per message the router's design cannot drop:
+the message's size counted in characters of the whole stanza, as a history's ``maxchars``
+limit counts them (XEP-0045 §7.2.14; the lean size adds up the payload's memos only), and
+a fixed-size key instead of the stanza-id (a room's ids have no length limit, and the
+memory of keys is bounded by count), both with the router's own functions.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 from collections import deque
 
 from minimix_core import JID, Action, Archive, Deliver, Stanza
+from minimix_core._history import _envelope, key_of
 
 __all__ = ["LeanOccupancy", "LeanTable", "lean_fanout"]
 
@@ -47,7 +54,9 @@ LeanTable = dict[JID, dict[JID, LeanOccupancy]]
 """Account bare JID -> room bare JID -> the occupancy."""
 
 
-def lean_fanout(table: LeanTable, stanza: Stanza, now: float) -> list[Action]:
+def lean_fanout(
+    table: LeanTable, stanza: Stanza, now: float, *, exact: bool = False
+) -> list[Action]:
     """History, archive, duplicate detection and forks for one groupchat message."""
     to, sender = stanza.to, stanza.from_
     if to is None or sender is None:
@@ -55,7 +64,7 @@ def lean_fanout(table: LeanTable, stanza: Stanza, now: float) -> list[Action]:
     occupancy = table[to][sender.bare]
     key = None
     keep = False
-    size = 0
+    size = _envelope(stanza) if exact else 0
     for child in stanza.children:
         size += child._size
         tag = child.tag
@@ -65,6 +74,8 @@ def lean_fanout(table: LeanTable, stanza: Stanza, now: float) -> list[Action]:
             key = child.get("id")
     if key is None or not keep:
         return []
+    if exact:
+        key = key_of(stanza, key)
     passed = occupancy.passed
     if key in passed:
         return []
@@ -81,7 +92,7 @@ def lean_fanout(table: LeanTable, stanza: Stanza, now: float) -> list[Action]:
     if len(history) > _HISTORY:
         history.popleft()
     kind, type_, from_, _, id_, attrs, children = stanza
-    actions: list[Action] = [Archive(account=to, stanza=stanza)]
+    actions: list[Action] = [_new(Archive, (to, stanza))]
     for session in occupancy.sessions:
         fork = _new(Stanza, (kind, type_, from_, session, id_, attrs, children))
         actions.append(_new(Deliver, (session, fork)))
