@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest.mock import ANY
+
 from helpers import (
     ALICE,
     LAPTOP,
@@ -336,3 +338,13 @@ def test_archive_equals_only_archive() -> None:
     assert archive != Deliver(session=ALICE, stanza=stanza)
     assert (archive != Archive(account=ALICE, stanza=stanza)) is False
     assert hash(archive) == hash(Archive(account=ALICE, stanza=stanza))
+
+
+def test_tuple_actions_let_other_objects_decide_equality() -> None:
+    """A matcher such as unittest.mock.ANY equals a Deliver or an Archive, as any action."""
+    stanza = groupchat("x")
+    for action in (Deliver(session=PHONE, stanza=stanza), Archive(account=ALICE, stanza=stanza)):
+        assert action == ANY and [action] == [ANY]
+        assert (action != ANY) is False
+        assert (action != stanza) is True
+        assert (action != "x") is True

@@ -27,6 +27,24 @@ __all__ = [
 ]
 
 
+def _tuple_eq(action: tuple[object, ...], other: object) -> bool:
+    """An action made a tuple for speed equals only an action of its own type.
+
+    Any other tuple (a plain one, another action) is unequal; anything else decides for
+    itself (``unittest.mock.ANY`` equals every action).
+    """
+    if type(other) is type(action):
+        return tuple.__eq__(action, other)
+    if isinstance(other, tuple):
+        return False
+    return NotImplemented  # type: ignore[no-any-return]
+
+
+def _tuple_ne(action: tuple[object, ...], other: object) -> bool:
+    equal = _tuple_eq(action, other)
+    return equal if equal is NotImplemented else not equal
+
+
 @frozen(kw_only=True)
 class Send:
     """Route ``stanza`` to the network; its ``from`` is the account's bare JID."""
@@ -46,10 +64,10 @@ class Deliver(NamedTuple):
     stanza: Stanza
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is Deliver and tuple.__eq__(self, other)
+        return _tuple_eq(self, other)
 
     def __ne__(self, other: object) -> bool:
-        return not self.__eq__(other)
+        return _tuple_ne(self, other)
 
     def __hash__(self) -> int:
         return tuple.__hash__(self)
@@ -120,10 +138,10 @@ class Archive(NamedTuple):
     stanza: Stanza
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is Archive and tuple.__eq__(self, other)
+        return _tuple_eq(self, other)
 
     def __ne__(self, other: object) -> bool:
-        return not self.__eq__(other)
+        return _tuple_ne(self, other)
 
     def __hash__(self) -> int:
         return tuple.__hash__(self)
