@@ -435,3 +435,21 @@ def test_a_queued_autojoin_waits_for_room_under_the_account_bound() -> None:
     h.session(PHONE, join(room=GARDEN))
     assert h.timer(0.0) == []
     assert list(h.router._core.table.accounts[ALICE].rooms) == [GARDEN]
+
+
+def test_a_leave_unanswered_after_a_rejoin_the_room_took_is_said_again() -> None:
+    """XEP-0045 §7.14: the bookmark goes while the account's rejoin is on its way; the room
+    takes the rejoin, and the leave is lost (or overtook the rejoin). At
+    Config.leave_timeout the leave is said once more, so no ghost of the account stays."""
+    h = Harness()
+    autojoined(h)
+    shutdown = x(KICKED.replace("307", "332"))
+    assert h.room(shutdown) == [Discard(stanza=shutdown, reason=DiscardReason.REJOINING)]
+    [rejoin] = h.timer(h.now + 5.0)
+    assert isinstance(rejoin, Send) and occ(h).state is OccupancyState.REJOIN_SENT
+    leave = "<presence from='alice@example.org' to='lounge@muc.example.net/alice' type='unavailable' id='{}'/>"
+    assert bookmarks(h) == [Send(stanza=x(leave.format("mmx-3")))]
+    back = self_presence().replace(id=rejoin.stanza.id)
+    assert h.room(back) == [Discard(stanza=back, reason=DiscardReason.NO_SESSION)]
+    assert h.timer(h.now + 30.0) == [Send(stanza=x(leave.format("mmx-4")))]
+    assert h.router.occupancy(ALICE, ROOM) is None

@@ -117,6 +117,7 @@ FAULTS = st.builds(
 # rejoin in flight when the room removes the account or a session leaves, take a
 # restart, a delayed answer and a step at the right moment).
 @example(*seeded(11))
+@example(*seeded(27))
 @example(*seeded(93))
 @example(*seeded(38))
 @example(*seeded(83))

@@ -306,7 +306,9 @@ def test_no_ping_once_the_account_leaves() -> None:
     h.joined(PHONE)
     h.session(PHONE, x("<presence to='lounge@muc.example.net/alice' type='unavailable' id='l1'/>"))
     assert h.router.next_deadline() == 30.0  # Config.leave_timeout, not the keep-alive
-    assert [type(a) for a in h.router.handle_timer(900.0)] == [Deliver]
+    # The phone learns it is out; the unanswered leave is said once more; no ping.
+    assert [type(a) for a in h.router.handle_timer(900.0)] == [Deliver, Send]
+    assert [kind for _, kind, _, _ in h.router.upcoming()] == ["forget"]
 
 
 def test_an_error_without_a_condition_means_not_joined() -> None:
@@ -587,7 +589,12 @@ def test_each_room_keeps_its_own_keepalive_deadline_under_one_timer_per_account(
         (1800.0, "ping", ALICE, ROOM),
     ]
     # The garden's leave timed out (the phone is told it is out); no ping for it.
-    [told] = h.timer(1200.0)
+    [told, again] = h.timer(1200.0)
     assert isinstance(told, Deliver) and told.session == PHONE
     assert (told.stanza.from_, told.stanza.type, told.stanza.id) == (garden, "unavailable", "l1")
+    assert again == Send(
+        stanza=x(
+            f"<presence from='alice@example.org' to='{garden}' type='unavailable' id='mmx-2'/>"
+        )
+    )
     assert h.router.next_deadline() == 1800.0

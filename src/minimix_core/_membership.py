@@ -9,7 +9,7 @@ from ._jid import JID
 from ._lifecycle import OccupancyEvent, OccupancyState, transition
 from ._muc import STATUS_TEXT
 from ._presence import aggregate_update
-from ._stanza import Stanza
+from ._stanza import Element, Stanza
 from ._synth import farewell, unavailable_self, without_caps
 from ._table import (
     NO_ENTRIES,
@@ -120,7 +120,16 @@ def leave_room(
     children = tuple(leave.findall(STATUS_TEXT)) if leave is not None else ()
     # The router's own leave gets an id of its own; a session's keeps the session's.
     leave_id = leave.id if leave is not None else core.next_id()
-    unavailable = Stanza(
+    unavailable = _leave(account, occupancy, leave_id, children)
+    transition(core, account, occupancy, event, _S.LEAVING, request_id=leave_id)
+    return [Send(stanza=unavailable)]
+
+
+def _leave(
+    account: Account, occupancy: Occupancy, leave_id: str | None, children: tuple[Element, ...]
+) -> Stanza:
+    """The account's unavailable presence to the room (XEP-0045 §7.14)."""
+    return Stanza(
         "presence",
         type="unavailable",
         from_=account.jid,
@@ -128,8 +137,6 @@ def leave_room(
         id=leave_id,
         children=children,
     )
-    transition(core, account, occupancy, event, _S.LEAVING, request_id=leave_id)
-    return [Send(stanza=unavailable)]
 
 
 def leave_answered(
@@ -143,7 +150,8 @@ def leave_answered(
 
     The leaving sessions get the room's answer, or the unavailable self-presence the room
     would have sent. Sessions that joined meanwhile, or an autojoin bookmark set
-    meanwhile, make the account join again at once.
+    meanwhile, make the account join again at once. Otherwise, with no answer, the leave
+    is sent once more and not waited for.
     """
     leaving, occupancy.leaving = occupancy.leaving, NO_ENTRIES
     # An error to the leave itself (the room is gone) says no more than "out".
@@ -177,6 +185,12 @@ def leave_answered(
         actions += send_join(core, account, occupancy, event)
         occupancy.left_id = unanswered
         return actions
+    if answer is None:
+        # Nothing came back: the leave or its answer was lost, or the leave overtook the
+        # account's join still on its way. Said once more, so that no ghost of the account
+        # stays in the room; a room without it says nothing (Prosody). Not waited for:
+        # the sessions have their answer already.
+        actions.append(Send(stanza=_leave(account, occupancy, core.next_id(), ())))
     transition(core, account, occupancy, event, _S.ABSENT)
     return actions
 
