@@ -2,7 +2,9 @@
 
 Every stanza handed to the router has exactly one explicit fate among these: it is
 rewritten and sent (:class:`Send`, :class:`Deliver`), answered by the router, handed
-back to normal routing (:class:`Continue`), or dropped with a reason (:class:`Discard`).
+back to normal routing (:class:`Continue`), kept for the account while no session can
+take it (:class:`Archive`, :class:`Unattended`), or dropped with a reason
+(:class:`Discard`).
 """
 
 from __future__ import annotations

@@ -165,10 +165,11 @@ class Router:
         or finds that the room spoke since and waits on; one timer per account serves
         all its rooms), ``"nick-timeout"`` (a nick change there gets no answer),
         ``"resync"`` (the end of a rejoin's join sequence), ``"grace"`` (the account's last
-        session left that room: it leaves unless a session comes back), ``"iq"``
-        (``detail`` is the id of an IQ a room has not answered yet: it times out),
-        ``"forget"`` (the account has been idle ``Config.device_memory`` seconds: what it
-        remembers of its rooms goes) or
+        session in that room disconnected, :class:`SessionClosed`: it leaves unless a
+        session comes back within ``Config.disconnect_grace``), ``"iq"`` (``detail`` is the
+        id of an IQ a room has not answered yet: it times out), ``"forget"`` (``detail`` is
+        the account's own bare JID; the account has been idle ``Config.device_memory``
+        seconds: what it remembers of its rooms goes) or
         ``"autojoin"`` (the next room of the bookmark autojoin queue; the rest of the queue
         follows ``Config.autojoin_interval`` apart).
         """
