@@ -15,7 +15,17 @@ from helpers import (
     subject,
     x,
 )
-from minimix_core import Deliver, OccupancyState, Send
+from minimix_core import (
+    Archive,
+    Config,
+    Deliver,
+    Discard,
+    DiscardReason,
+    OccupancyState,
+    Router,
+    Send,
+    Stanza,
+)
 
 
 def test_first_join_is_sent_from_the_bare_jid_keeping_id_and_muc_children() -> None:
@@ -269,3 +279,43 @@ def test_refused_join_forgets_the_occupancy() -> None:
     )
     assert h.room(refused) == [Deliver(session=PHONE, stanza=refused.replace(to=PHONE, id="j1"))]
     assert h.router._core.table.accounts == {}
+
+
+def _said(sid: str, *, stamp: str | None = None) -> Stanza:
+    """Bob's message with the room's stanza-id, live or (with ``stamp``) as history."""
+    delay = "" if stamp is None else f"<delay xmlns='urn:xmpp:delay' stamp='{stamp}'/>"
+    return x(
+        f"<message from='{ROOM}/bob' to='{ALICE}' type='groupchat' id='{sid}'><body>{sid}</body>"
+        f"<stanza-id xmlns='urn:xmpp:sid:0' by='{ROOM}' id='{sid}'/>{delay}</message>"
+    )
+
+
+def test_a_message_before_the_join_is_answered_reaches_the_session_in_history_order() -> None:
+    """XEP-0045 §7.2.2, §7.2.15: history before live messages. A room that still counts
+    the account (its leave never arrived) sends s2 before answering the new join; the
+    waiting session gets it where the room's history puts it, after s1, once."""
+    h = Harness()
+    h.session(PHONE, join())
+    early = _said("s2")
+    assert h.room(early) == [Archive(account=ALICE, stanza=early)]
+    assert h.room(early) == [Discard(stanza=early, reason=DiscardReason.DUPLICATE)]
+    h.room(self_presence())
+    older = _said("s1", stamp="2027-01-15T07:00:00Z")
+    again = _said("s2", stamp="2027-01-15T08:00:00Z")
+    assert h.room(older) == [
+        Archive(account=ALICE, stanza=older),
+        Deliver(session=PHONE, stanza=older.with_to(PHONE)),
+    ]
+    assert h.room(again) == [Deliver(session=PHONE, stanza=again.with_to(PHONE))]
+    assert h.room(again) == [Discard(stanza=again, reason=DiscardReason.DUPLICATE)]
+    # Kept once in the occupancy's history: a device joining late gets s1 and s2 once each.
+    h.room(subject())
+    late = [a.stanza for a in h.session(LAPTOP, join(jid="j2")) if isinstance(a, Deliver)]
+    assert [s.id for s in late if s.kind == "message"] == ["s1", "s2", None]
+
+
+def test_a_message_before_the_join_is_answered_is_discarded_as_early_without_an_archive() -> None:
+    h = Harness(Router(Config(archive=False)))
+    h.session(PHONE, join())
+    early = _said("s2")
+    assert h.room(early) == [Discard(stanza=early, reason=DiscardReason.EARLY)]

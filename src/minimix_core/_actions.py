@@ -115,6 +115,9 @@ class DiscardReason(enum.StrEnum):
     JOIN_REFUSED = "join-refused"
     """The room refused a join the router made on its own (autojoin, rejoin); no
     session waits for the answer."""
+    EARLY = "early"
+    """A room message before the room answered the account's join (``Config.archive``
+    off): not forked; the room's history brings it to the waiting sessions in order."""
     HELD = "held"
     """A session's presence update while the account rejoins: the rejoin carries it."""
 

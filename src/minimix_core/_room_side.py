@@ -183,6 +183,8 @@ def _historic(
             return [Discard(stanza=stanza, reason=DiscardReason.DUPLICATE)]
         archived: list[Action] = [_archive(account, stanza, foreign_ids)] if config.archive else []
         return archived + fork(occupancy, stanza)
+    if occupancy.state is _S.JOINING:
+        return _early(core, account, occupancy, stanza, facts[5], key)
     passed = view.passed
     if passed is None:
         passed = view.passed = {}
@@ -216,6 +218,36 @@ def _historic(
     if number is not None:
         return actions + fork(occupancy, stanza)  # new: nobody has it yet
     return _fork_unseen(occupancy, stanza, seq)
+
+
+def _early(
+    core: Core,
+    account: Account,
+    occupancy: Occupancy,
+    stanza: Stanza,
+    foreign_ids: bool,
+    key: str,
+) -> list[Action]:
+    """A room message before the room answered the account's join: archived, not forked.
+
+    A room sends its messages after the self-presence and the history (XEP-0045 §7.2.2,
+    §7.2.15); this one comes from an occupancy the room still counts (a leave it never
+    got) or overtook the answer. Forked now, it would reach the waiting sessions before
+    older messages of the history. It is numbered and archived, and the waiting sessions
+    count it as before their time: the room's history, which follows the self-presence,
+    brings it to them in order and into the occupancy's history (the account's archive
+    has it in any case).
+    """
+    config = core.config
+    memory = account.remember(occupancy.room, config.max_rooms_per_account)
+    number = memory.note(key, config.max_remembered_messages)
+    if number is None:
+        return [Discard(stanza=stanza, reason=DiscardReason.DUPLICATE)]
+    for attachment in occupancy.pending.values():
+        attachment.since = number
+    if config.archive:
+        return [_archive(account, stanza, foreign_ids)]
+    return [Discard(stanza=stanza, reason=DiscardReason.EARLY)]
 
 
 def _fork_unseen(occupancy: Occupancy, stanza: Stanza, seq: int) -> list[Action]:
