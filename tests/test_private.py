@@ -2,8 +2,28 @@
 
 from __future__ import annotations
 
-from helpers import ALICE, LAPTOP, PHONE, TABLET, Harness, x
-from minimix_core import Archive, Deliver, Discard, DiscardReason, Send
+from helpers import (
+    ALICE,
+    LAPTOP,
+    PHONE,
+    ROOM,
+    TABLET,
+    Harness,
+    join,
+    occupant,
+    self_presence,
+    subject,
+    x,
+)
+from minimix_core import (
+    Archive,
+    Bookmark,
+    BookmarksChanged,
+    Deliver,
+    Discard,
+    DiscardReason,
+    Send,
+)
 
 SENT = "<message to='lounge@muc.example.net/bob' type='chat' id='p1'><body>psst</body></message>"
 
@@ -118,3 +138,26 @@ def test_pm_marked_private_or_no_copy_gets_no_sent_carbon() -> None:
                 )
             )
         ]
+
+
+def test_a_pm_before_an_autojoin_is_answered_is_kept_for_the_next_device() -> None:
+    """XEP-0045 §7.5: a room's history never replays private messages. One that comes
+    while a bookmark's join waits for the room's answer, with no device there, is kept
+    for the next device to come, as once the account is in."""
+    h = Harness()
+    marks = (Bookmark(room=ROOM, autojoin=True, nick="alice"),)
+    h.router.handle(BookmarksChanged(account=ALICE, bookmarks=marks), now=h.now)
+    h.timer(h.now)
+    pm = x(
+        f"<message from='{ROOM}/bob' to='{ALICE}' type='chat' id='p1'><body>psst</body>"
+        "<no-copy xmlns='urn:xmpp:hints'/></message>"
+    )
+    assert h.room(pm) == [
+        Archive(account=ALICE, stanza=pm),
+        Discard(stanza=pm, reason=DiscardReason.NO_SESSION),
+    ]
+    h.room(occupant("bob"))
+    h.room(self_presence())
+    h.room(subject())
+    late = [a.stanza for a in h.session(PHONE, join()) if isinstance(a, Deliver)]
+    assert [s.id for s in late if s.kind == "message"] == ["p1", None]

@@ -183,7 +183,8 @@ def _historic(
             return [Discard(stanza=stanza, reason=DiscardReason.DUPLICATE)]
         archived: list[Action] = [_archive(account, stanza, foreign_ids)] if config.archive else []
         return archived + fork(occupancy, stanza)
-    if occupancy.state is _S.JOINING:
+    if occupancy.state is _S.JOINING and not private:
+        # The room's history brings a groupchat message again, never a private one.
         return _early(core, account, occupancy, stanza, facts[5], key)
     passed = view.passed
     if passed is None:
