@@ -452,4 +452,7 @@ def test_a_leave_unanswered_after_a_rejoin_the_room_took_is_said_again() -> None
     back = self_presence().replace(id=rejoin.stanza.id)
     assert h.room(back) == [Discard(stanza=back, reason=DiscardReason.NO_SESSION)]
     assert h.timer(h.now + 30.0) == [Send(stanza=x(leave.format("mmx-4")))]
+    assert occ(h).state is OccupancyState.LEAVING
+    out = self_presence().replace(type="unavailable", id="mmx-4")
+    assert h.room(out) == [Discard(stanza=out, reason=DiscardReason.NO_SESSION)]
     assert h.router.occupancy(ALICE, ROOM) is None

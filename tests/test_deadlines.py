@@ -77,8 +77,8 @@ def test_an_unanswered_join_times_out_for_the_session_and_the_account_leaves() -
         ),
     ]
     assert state(h) is S.LEAVING
-    # Nobody answers the leave either: after Config.leave_timeout the account is out, and
-    # the leave is said once more in case the room never had it.
+    # Nobody answers the leave either: after Config.leave_timeout it is said once more, in
+    # case the room never had it, and waited for as long again; then the account is out.
     assert h.timer(90.0) == [
         Send(
             stanza=x(
@@ -86,6 +86,9 @@ def test_an_unanswered_join_times_out_for_the_session_and_the_account_leaves() -
             )
         )
     ]
+    assert state(h) is S.LEAVING
+    assert h.router.upcoming() == [(120.0, "leave-timeout", ALICE, ROOM)]
+    assert h.timer(120.0) == []
     assert state(h) is None
     assert h.router.next_deadline() is None
     assert h.router._core.table.accounts == {}
@@ -297,3 +300,38 @@ def test_a_late_leave_answer_ends_what_the_sessions_saw_of_the_old_occupancy() -
     assert view is not None and view.occupants == ()
     again = x(LATE_AGAIN)
     assert h.room(again) == [Discard(stanza=again, reason=DiscardReason.STALE)]
+
+
+def test_a_device_back_during_the_second_leave_joins_after_its_answer() -> None:
+    """XEP-0045 §7.14, §7.2: the room took the second leave; what it sent the account
+    before answering it (carol's presence) belongs to the old occupancy. The device that
+    joined meanwhile joins after the answer and sees only who is there then."""
+    h = Harness()
+    h.joined(PHONE, others=("bob", "carol"))
+    leave = f"<presence to='{ROOM}/alice' type='unavailable' id='u1'/>"
+    assert h.session(PHONE, x(leave)) == [Send(stanza=x(leave).with_from(ALICE))]
+    told, again = h.timer(h.now + 30.0)
+    assert told == Deliver(
+        session=PHONE,
+        stanza=x(
+            f"<presence from='{ROOM}/alice' to='{PHONE}' type='unavailable' id='u1'>"
+            "<x xmlns='http://jabber.org/protocol/muc#user'>"
+            "<item affiliation='member' role='none'/><status code='110'/></x></presence>"
+        ),
+    )
+    assert again == Send(
+        stanza=x(f"<presence from='{ALICE}' to='{ROOM}/alice' type='unavailable' id='mmx-1'/>")
+    )
+    assert h.session(PHONE, join(jid="j9")) == []  # waits for the room's answer
+    carol = occupant("carol")
+    assert h.room(carol) == [Discard(stanza=carol, reason=DiscardReason.NO_SESSION)]
+    answer = self_presence().replace(type="unavailable", id="mmx-1")
+    assert h.room(answer) == [
+        Discard(stanza=answer, reason=DiscardReason.NO_SESSION),
+        Send(stanza=join(jid="j9").with_from(ALICE)),
+    ]
+    h.room(occupant("bob"))
+    h.room(self_presence(pid="j9"))
+    h.room(subject())
+    late = [a.stanza.from_ for a in h.session(LAPTOP, join(jid="j3")) if isinstance(a, Deliver)]
+    assert late == [ROOM.with_resource("bob"), ROOM.with_resource("alice"), ROOM]

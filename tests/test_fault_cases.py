@@ -1103,15 +1103,17 @@ def test_unanswered_leave_times_out_and_the_waiting_join_gets_an_answer() -> Non
             '<presence from="alice@example.org" to="room@muc.example.net/alice" type="unavailable" id="mmx-1"/>'
         ),
     ]
-    # Nobody answers the leave either: it is said once more, not waited for.
+    # Nobody answers the leave either: it is said once more and waited for again. The
+    # phone, out of the room, is told so when it speaks, as the room would tell it.
     assert steps[9] == [
         send(
             '<presence from="alice@example.org" to="room@muc.example.net/alice" type="unavailable" id="mmx-2"/>'
         ),
     ]
     assert steps[10] == [
-        pass_on(
-            '<message to="room@muc.example.net" type="groupchat" id="g1"><body>anyone?</body></message>'
+        deliver(
+            PHONE,
+            '<message from="room@muc.example.net" to="alice@example.org/phone" type="error" id="g1"><error type="cancel"><not-acceptable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/><text xmlns="urn:ietf:params:xml:ns:xmpp-stanzas">You are not currently connected to this chat</text></error></message>',
         ),
     ]
 

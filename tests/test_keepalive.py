@@ -308,6 +308,8 @@ def test_no_ping_once_the_account_leaves() -> None:
     assert h.router.next_deadline() == 30.0  # Config.leave_timeout, not the keep-alive
     # The phone learns it is out; the unanswered leave is said once more; no ping.
     assert [type(a) for a in h.router.handle_timer(900.0)] == [Deliver, Send]
+    assert [kind for _, kind, _, _ in h.router.upcoming()] == ["leave-timeout"]
+    assert h.router.handle_timer(930.0) == []
     assert [kind for _, kind, _, _ in h.router.upcoming()] == ["forget"]
 
 
@@ -597,4 +599,9 @@ def test_each_room_keeps_its_own_keepalive_deadline_under_one_timer_per_account(
             f"<presence from='alice@example.org' to='{garden}' type='unavailable' id='mmx-2'/>"
         )
     )
+    assert h.router.upcoming() == [
+        (1230.0, "leave-timeout", ALICE, OTHER_ROOM),
+        (1800.0, "ping", ALICE, ROOM),
+    ]
+    assert h.timer(1230.0) == []
     assert h.router.next_deadline() == 1800.0

@@ -76,9 +76,10 @@ class Config:
     bookmarked room is tried again after ``rejoin_delay``. A rejoin not answered in time
     counts as a failed try (see ``max_rejoin_attempts``)."""
     leave_timeout: float = field(default=30.0, validator=_seconds)
-    """Seconds a room has to answer the account's leave (§7.14); then the account counts
-    as out, the leaving sessions get their unavailable self-presence, and a session that
-    joined meanwhile makes the account join again."""
+    """Seconds a room has to answer the account's leave (§7.14); then the leaving sessions
+    get their unavailable self-presence, and a session that joined meanwhile makes the
+    account join again. Otherwise the leave is sent once more and waited for as long
+    again (the room may not have had it); then the account counts as out."""
     nick_change_timeout: float = field(default=60.0, validator=_seconds)
     """Seconds a room has to answer a nick change (§7.6); then the session that asked gets
     ``remote-server-timeout`` and another change may be asked for."""

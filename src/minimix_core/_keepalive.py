@@ -168,7 +168,7 @@ def _send_rejoin(
     core: Core, account: Account, occupancy: Occupancy, event: OccupancyEvent
 ) -> list[Action]:
     """The account's join again, asking for the history since the last message seen."""
-    occupancy.rejoin_attempts += 1
+    occupancy.attempts += 1
     view = occupancy.view
     if view.self_presence is None:
         # Never in (a bookmarked room whose join failed): the join as first made.
@@ -203,7 +203,7 @@ def rejoin_failed(
     a room an autojoin bookmark keeps is still tried, at the longest wait, for good.
     """
     config = core.config
-    attempts = occupancy.rejoin_attempts
+    attempts = occupancy.attempts
     if attempts >= config.max_rejoin_attempts and occupancy.attached:
         told = _tell_out(occupancy, text)
         for session in occupancy.attached:

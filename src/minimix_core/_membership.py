@@ -68,7 +68,7 @@ def send_join(
     occupancy.view = RoomView()
     occupancy.left_id = None
     occupancy.sent_ids = None
-    occupancy.rejoin_attempts = 0
+    occupancy.attempts = 0
     transition(core, account, occupancy, event, _S.JOINING, request_id=join.id)
     return [Send(stanza=join)]
 
@@ -121,6 +121,7 @@ def leave_room(
     # The router's own leave gets an id of its own; a session's keeps the session's.
     leave_id = leave.id if leave is not None else core.next_id()
     unavailable = _leave(account, occupancy, leave_id, children)
+    occupancy.attempts = 0
     transition(core, account, occupancy, event, _S.LEAVING, request_id=leave_id)
     return [Send(stanza=unavailable)]
 
@@ -150,8 +151,8 @@ def leave_answered(
 
     The leaving sessions get the room's answer, or the unavailable self-presence the room
     would have sent. Sessions that joined meanwhile, or an autojoin bookmark set
-    meanwhile, make the account join again at once. Otherwise, with no answer, the leave
-    is sent once more and not waited for.
+    meanwhile, make the account join again at once. Otherwise, the first time no answer
+    comes, the leave is said once more and the account waits ``leave_timeout`` again.
     """
     leaving, occupancy.leaving = occupancy.leaving, NO_ENTRIES
     # An error to the leave itself (the room is gone) says no more than "out".
@@ -185,12 +186,17 @@ def leave_answered(
         actions += send_join(core, account, occupancy, event)
         occupancy.left_id = unanswered
         return actions
-    if answer is None:
+    if answer is None and not occupancy.attempts:
         # Nothing came back: the leave or its answer was lost, or the leave overtook the
         # account's join still on its way. Said once more, so that no ghost of the account
-        # stays in the room; a room without it says nothing (Prosody). Not waited for:
-        # the sessions have their answer already.
-        actions.append(Send(stanza=_leave(account, occupancy, core.next_id(), ())))
+        # stays in the room (a room without it says nothing: Prosody), and waited for like
+        # the first: a session that joins meanwhile joins after the room's answer, which
+        # ends what the room sent to the occupancy before it.
+        occupancy.attempts = 1
+        again = _leave(account, occupancy, core.next_id(), ())
+        occupancy.request_id = again.id
+        core.schedule(("state", account.jid, occupancy.room), core.config.leave_timeout)
+        return [*actions, Send(stanza=again)]
     transition(core, account, occupancy, event, _S.ABSENT)
     return actions
 

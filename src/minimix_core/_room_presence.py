@@ -206,7 +206,7 @@ def _rejoined(
     as ghosts. Until the room's subject ends its join sequence (or
     ``Config.resync_timeout``), what it re-sends and the sessions know is discarded.
     """
-    occupancy.rejoin_attempts = 0
+    occupancy.attempts = 0
     core.schedule(("resync", account.jid, occupancy.room), core.config.resync_timeout)
     actions: list[Action] = []
     seen = occupancy.resync
@@ -411,7 +411,7 @@ def _join_refused(
         condition, _ = error_condition(stanza)
         if condition in TRANSIENT_CONDITIONS or error_type(stanza) == "wait":
             # Worth another try later (a full room, a server briefly unreachable).
-            occupancy.rejoin_attempts += 1
+            occupancy.attempts += 1
             return actions + rejoin_failed(core, account, occupancy, _E.JOIN_REFUSED, "")
         account.block(occupancy.room)
     transition(core, account, occupancy, _E.JOIN_REFUSED, _S.ABSENT)

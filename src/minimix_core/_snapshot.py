@@ -265,7 +265,7 @@ def _occupancy(w: Writer, o: Occupancy, account_jid: JID) -> Json:
             "last_seen": o.last_seen,
             "ping_id": o.ping_id,
             "ping_failures": o.ping_failures,
-            "rejoin_attempts": o.rejoin_attempts,
+            "rejoin_attempts": o.attempts,
             "left_id": o.left_id,
             "restored": o.restored,
             "resync": None if o.resync is None else list(o.resync),
@@ -301,7 +301,7 @@ def _load_occupancy(r: Reader, data: Json) -> Occupancy:
     o.last_seen = float(data["last_seen"])
     o.ping_id = data["ping_id"]
     o.ping_failures = int(data["ping_failures"])
-    o.rejoin_attempts = int(data["rejoin_attempts"])
+    o.attempts = int(data["rejoin_attempts"])
     o.restored = bool(data["restored"])
     o.left_id = data["left_id"]
     o.resync = None if data["resync"] is None else {str(n): None for n in data["resync"]}

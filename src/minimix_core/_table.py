@@ -345,6 +345,7 @@ class Occupancy:
 
     __slots__ = (
         "attached",
+        "attempts",
         "join_id",
         "join_nick",
         "join_template",
@@ -357,7 +358,6 @@ class Occupancy:
         "ping_at",
         "ping_failures",
         "ping_id",
-        "rejoin_attempts",
         "request_id",
         "restored",
         "resync",
@@ -399,7 +399,10 @@ class Occupancy:
         """The account's presence in the room as last sent: the aggregate of its sessions'."""
         self.nick_change: NickChange | None = None
         """A nick change a session asked for, until the room answers it (``JOINED`` only)."""
-        self.rejoin_attempts = 0
+        self.attempts = 0
+        """How often the current request went unanswered: the rejoin's tries (``REJOIN_*``,
+        ``Config.max_rejoin_attempts``), or whether the leave was said once more
+        (``LEAVING``)."""
         self.left_id: str | None = None
         """The id of the leave this join followed before the room answered it: the room's
         answer to it marks where the previous occupancy's traffic ends."""

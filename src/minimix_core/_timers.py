@@ -49,7 +49,7 @@ def state_deadline(core: Core, account_jid: JID, room: JID) -> list[Action]:
         account.unlink(session, room)
     occupancy.pending = NO_ENTRIES
     if account.wanted(room):
-        occupancy.rejoin_attempts += 1
+        occupancy.attempts += 1
         return told + rejoin_failed(core, account, occupancy, _E.DEADLINE, "")
     # The room may have admitted the account after all: leave, so no ghost stays behind.
     return told + leave_room(core, account, occupancy, None, NO_ENTRIES, _E.DEADLINE)
