@@ -828,9 +828,9 @@ def scale(corpus: Corpus, sizes: Sizes) -> list[Figure]:
             f"{fmt_time(ours.median)} with {big_n:,}, {fmt_time(base.median)} with {small_n:,}: "
             f"{fmt_time(ours.median - base.median)} more per event",
             (
-                "what a resync pays more at 100,000 accounts than at 1,000 is mostly the time "
-                "to reach its objects, cold among a million occupancies: compare this "
-                "difference with the resync's",
+                "the share of the resync's difference between the two sizes that reaching its "
+                "objects, cold among a million occupancies, explains: compare the two "
+                "differences",
             ),
         )
     )
