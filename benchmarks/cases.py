@@ -287,8 +287,8 @@ def fanout(corpus: Corpus, sizes: Sizes) -> list[Figure]:
     """
     figures = []
     naive_figures = []
-    lean_figures = []
-    exact_figures = []
+    lean_figures: list[Figure] = []
+    exact_figures: list[Figure] = []
     cycled_k1 = math.nan
     for k in sizes.fanout_k:
         router = Router()
@@ -361,60 +361,40 @@ def fanout(corpus: Corpus, sizes: Sizes) -> list[Figure]:
             n: int,
             table: LeanTable = lean_table,
             messages: Iterator[Stanza] = messages,
+            *,
+            exact: bool = False,
         ) -> None:
             for message in itertools.islice(messages, n):
-                lean_fanout(table, message, NOW)
+                lean_fanout(table, message, NOW, exact=exact)
 
-        lean_time, floor_time = compare(lean, floor, sizes.plan)
-        lean_figures.append(
-            Figure(
-                "1. Fan-out",
-                f"k = {k}: lean model ÷ floor",
-                lean_time.median / floor_time.median,
-                TIMES,
-                None,
-                f"lean model {fmt_time(lean_time.median)}, floor {fmt_time(floor_time.median)}",
-                _LEAN_NOTE if k == 1 else (),
-            )
-        )
-        lean_time, naive_time = compare(lean, naive, sizes.plan)
-        lean_figures.append(
-            Figure(
-                "1. Fan-out",
-                f"k = {k}: lean model ÷ naive port",
-                lean_time.median / naive_time.median,
-                TIMES,
-                None,
-                f"lean model {fmt_time(lean_time.median)}, "
-                f"naive port {fmt_time(naive_time.median)}",
-            )
-        )
         exact_table: LeanTable = {account: {room: LeanOccupancy(room, sessions)}}
         if len(lean_fanout(exact_table, next(messages), NOW, exact=True)) != k + 1:
             raise BenchmarkError("exact lean fan-out")
-
-        def lean_exact(
-            n: int,
-            table: LeanTable = exact_table,
-            messages: Iterator[Stanza] = messages,
-        ) -> None:
-            for message in itertools.islice(messages, n):
-                lean_fanout(table, message, NOW, exact=True)
-
-        for base_name, baseline in (("floor", floor), ("naive port", naive)):
-            exact_time, base_time = compare(lean_exact, baseline, sizes.plan)
-            exact_figures.append(
-                Figure(
-                    "1. Fan-out",
-                    f"k = {k}: lean model with exact sizes and keys ÷ {base_name}",
-                    exact_time.median / base_time.median,
-                    TIMES,
-                    None,
-                    f"lean model (exact) {fmt_time(exact_time.median)}, "
-                    f"{base_name} {fmt_time(base_time.median)}",
-                    _EXACT_NOTE if k == 1 and base_name == "floor" else (),
+        models = (
+            ("lean model", "lean model", lean, lean_figures, _LEAN_NOTE),
+            (
+                "lean model with exact sizes and keys",
+                "lean model (exact)",
+                partial(lean, table=exact_table, exact=True),
+                exact_figures,
+                _EXACT_NOTE,
+            ),
+        )
+        for label, short, runner, out, note in models:
+            for base_name, baseline in (("floor", floor), ("naive port", naive)):
+                model_time, base_time = compare(runner, baseline, sizes.plan)
+                out.append(
+                    Figure(
+                        "1. Fan-out",
+                        f"k = {k}: {label} ÷ {base_name}",
+                        model_time.median / base_time.median,
+                        TIMES,
+                        None,
+                        f"{short} {fmt_time(model_time.median)}, "
+                        f"{base_name} {fmt_time(base_time.median)}",
+                        note if k == 1 and base_name == "floor" else (),
+                    )
                 )
-            )
     return [
         *figures,
         _fresh(corpus, sizes, cycled_k1),
