@@ -570,3 +570,31 @@ def test_a_waiting_session_without_its_join_request_is_refused() -> None:
         Router.restore(snap, now=0.0, sessions=True)
     with pytest.raises(SnapshotError, match="a waiting session without its join request"):
         Router().adopt(snap, now=0.0)
+
+
+def test_a_restart_during_the_second_leave_does_not_count_it_as_a_rejoin_try() -> None:
+    """The leave said once more (``Occupancy.attempts`` 1 in ``LEAVING``) is no rejoin try.
+
+    Restarted, the room is held as joined until its queued leave; a device joins first,
+    the room then loses the account. Its rejoin is the first try: unanswered, it is tried
+    again after twice ``rejoin_delay``. The second leave counted as a try, and the device
+    was told it is out (333) after one.
+    """
+    h = Harness(Router(Config(max_rejoin_attempts=2)))
+    h.joined(PHONE)
+    h.session(PHONE, x(f"<presence to='{ROOM}/alice' type='unavailable' id='u1'/>"))
+    h.timer(30.0)  # no answer: the leave is said once more
+    r = round_trip(h.router, 31.0, sessions=False)
+    r.handle(FromSession(session=PHONE, stanza=join(jid="j5")), now=31.0)
+    lost = x(
+        f"<presence type='unavailable' from='{ROOM}/alice' to='{ALICE}'>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/>"
+        "<status code='110'/></x></presence>"
+    )
+    [_, rejoin] = r.handle(ToAccount(stanza=lost), now=31.0)
+    assert isinstance(rejoin, Send) and rejoin.stanza.id == "mmx-2"
+    assert r.handle_timer(91.0) == []
+    view = r.occupancy(ALICE, ROOM)
+    assert view is not None and view.state is OccupancyState.REJOIN_WAIT
+    assert view.attached == (PHONE,)
+    assert r.upcoming() == [(101.0, "rejoin", ALICE, ROOM)]

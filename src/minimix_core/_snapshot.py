@@ -530,6 +530,8 @@ def _after_restart(core: Core) -> None:
             occupancy.request_id = None
             occupancy.restored = True
             in_room = occupancy.view.self_presence is not None
+            if occupancy.state is OccupancyState.LEAVING:
+                occupancy.attempts = 0  # the leave said once more: no rejoin try
             if account.wanted(room) and in_room:
                 occupancy.state = OccupancyState.REJOIN_WAIT  # the queue says when
             elif in_room:
