@@ -244,7 +244,11 @@ def _message(
     if kind == "error":
         _note_bounce(occupancy, session, stanza, to)
         return [Discard(stanza=stanza, reason=DiscardReason.ERROR_TO_ROOM)]
-    member = session in occupancy.attached or session in occupancy.pending
+    # Waiting while the account leaves, a session is not in the room: what it says would
+    # reach the room after the leave, and the room's error nobody that is in it.
+    member = session in occupancy.attached or (
+        session in occupancy.pending and occupancy.state is not OccupancyState.LEAVING
+    )
     if not member:
         if kind in ("groupchat", "chat"):
             error_from = to.bare if kind == "groupchat" else to
