@@ -456,3 +456,35 @@ def test_a_leave_unanswered_after_a_rejoin_the_room_took_is_said_again() -> None
     out = self_presence().replace(type="unavailable", id="mmx-4")
     assert h.room(out) == [Discard(stanza=out, reason=DiscardReason.NO_SESSION)]
     assert h.router.occupancy(ALICE, ROOM) is None
+
+
+def test_a_join_that_succeeds_after_failed_tries_starts_the_rejoin_count_afresh() -> None:
+    """Config.max_rejoin_attempts counts tries since the account was last in.
+
+    The bookmarked room refused the autojoin (full: wait), its rejoins went unanswered; a
+    device joins while the third is in flight, and the room admits the account. The room
+    then drops it (333): that is a first failure, tried again after ``rejoin_delay``. The
+    tries before the join counted on, and the device was told it is out at once.
+    """
+    h = Harness(Router(Config(max_rejoin_attempts=3)))
+    bookmarks(h, Bookmark(room=ROOM, autojoin=True, nick="alice"))
+    h.timer(0.0)
+    full = x(
+        f"<presence type='error' from='{ROOM}/alice' to='{ALICE}' id='mmx-1'><error type='wait'>"
+        "<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+    )
+    h.room(full)
+    h.timer(10.0)  # the first rejoin, unanswered
+    h.timer(70.0)
+    h.timer(90.0)  # the second
+    assert h.session(PHONE, join(jid="p1")) == []
+    h.room(self_presence(pid="mmx-3"))
+    view = h.router.occupancy(ALICE, ROOM)
+    assert view is not None and view.state is OccupancyState.JOINED
+    h.now = 100.0
+    dropped = x(KICKED.replace("307", "333"))
+    assert h.room(dropped) == [Discard(stanza=dropped, reason=DiscardReason.REJOINING)]
+    view = h.router.occupancy(ALICE, ROOM)
+    assert view is not None and view.state is OccupancyState.REJOIN_WAIT
+    assert view.attached == (PHONE,)
+    assert h.router.upcoming() == [(105.0, "rejoin", ALICE, ROOM)]

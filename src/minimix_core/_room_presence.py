@@ -148,6 +148,7 @@ def _self_available(
         return _rejoined(core, account, occupancy, stanza, previous)
     # The account's join succeeded: 110 says the occupant list is complete (§7.2.2).
     view.joined_at = core.now
+    occupancy.attempts = 0  # in: a rejoin's tries (one a session joined) count afresh
     view.created = 201 in codes
     pending, occupancy.pending = occupancy.pending, NO_ENTRIES
     for attachment in pending.values():
