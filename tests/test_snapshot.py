@@ -415,6 +415,39 @@ def test_a_version_1_snapshot_still_restores() -> None:
     assert [(s.type, str(s.to)) for s in sent] == [(None, "lounge@muc.example.net/alice")]
 
 
+def test_a_version_1_leave_in_flight_gets_a_deadline_and_no_keepalive() -> None:
+    """Version 1 leaves had no deadline and kept pinging the room being left.
+
+    Restored, the attic's leave waited forever for an answer that may never come, and the
+    keep-alive pinged the room every minute. It now waits Config.leave_timeout from the
+    snapshot's time, as a leave made now would; then the phone gets its unavailable and
+    the leave is said once more.
+    """
+    old = json.loads(V1.read_text())
+    for room in old["accounts"][0]["rooms"]:
+        if room["state"] == "leaving":
+            room["rejoin_attempts"] = 1  # it had been rejoining before its phone left
+    router = Router.restore(old, now=1_800_000_010.0, sessions=True)
+    attic = JID.parse("attic@muc.example.net")
+    assert [d for d in router.upcoming() if d[3] == attic] == [
+        (1_800_000_036.0, "leave-timeout", ALICE, attic)
+    ]
+    router.handle_timer(1_800_000_010.0)  # the lounge's rejoin
+    assert router.handle_timer(1_800_000_036.0) == [
+        Deliver(
+            session=PHONE,
+            stanza=x(
+                f"<presence from='{attic}/alice' to='{PHONE}' type='unavailable'>"
+                "<x xmlns='http://jabber.org/protocol/muc#user'>"
+                "<item affiliation='member' role='none'/><status code='110'/></x></presence>"
+            ),
+        ),
+        Send(
+            stanza=x(f"<presence from='{ALICE}' to='{attic}/alice' type='unavailable' id='mmx-2'/>")
+        ),
+    ]
+
+
 def test_equal_deadlines_fire_in_the_same_order_after_a_restore() -> None:
     """A moved deadline goes behind the others due at the same time; a snapshot keeps that."""
     h = Harness()
