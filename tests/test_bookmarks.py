@@ -488,3 +488,23 @@ def test_a_join_that_succeeds_after_failed_tries_starts_the_rejoin_count_afresh(
     assert view is not None and view.state is OccupancyState.REJOIN_WAIT
     assert view.attached == (PHONE,)
     assert h.router.upcoming() == [(105.0, "rejoin", ALICE, ROOM)]
+
+
+def test_a_kick_during_the_second_leave_keeps_a_bookmark_set_meanwhile_out() -> None:
+    """XEP-0045 §8.2: the room kicks the account before it takes the leave said once more;
+    an autojoin bookmark came meanwhile. As a kick while joined, it keeps the account out
+    until that bookmark changes or a device joins: it was rejoined at once."""
+    h = Harness()
+    h.joined(PHONE)
+    h.session(PHONE, x(f"<presence to='{ROOM}/alice' type='unavailable' id='u1'/>"))
+    h.timer(30.0)  # no answer: the leave is said once more
+    h.now = 35.0
+    assert bookmarks(h, Bookmark(room=ROOM, autojoin=True, nick="alice")) == []
+    kicked = x(KICKED)
+    assert h.room(kicked) == [Discard(stanza=kicked, reason=DiscardReason.NO_SESSION)]
+    assert h.router.occupancy(ALICE, ROOM) is None
+    assert h.router.upcoming() == []
+    # The user asking again (the bookmark changes) joins.
+    bookmarks(h, Bookmark(room=ROOM, autojoin=True, nick="al"))
+    [due] = h.router.upcoming()
+    assert due[1:] == ("autojoin", ALICE, ROOM)
