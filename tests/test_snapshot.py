@@ -301,6 +301,39 @@ def test_restart_while_rejoining_rejoins() -> None:
     assert rejoin.stanza.to == ROOM.with_resource("alice")
 
 
+def test_a_device_back_before_the_restored_rejoin_is_due_is_rejoined_with() -> None:
+    """A bookmarked room is rejoined at its turn in the queue after a restart; a device
+    that joins first is answered from the table and waits with it. The turn found a
+    session attached and did nothing: the occupancy stayed waiting to rejoin, with no
+    deadline, and the device saw nothing of the room again."""
+    h = Harness()
+    h.router.handle(
+        BookmarksChanged(account=ALICE, bookmarks=(Bookmark(room=ROOM, autojoin=True),)), now=0.0
+    )
+    h.joined(PHONE)
+    restarted = round_trip(h.router, 10.0, sessions=False)
+    restarted.handle(FromSession(session=PHONE, stanza=join(jid="p2")), now=10.0)
+    [rejoin] = restarted.handle_timer(10.0)
+    assert isinstance(rejoin, Send) and rejoin.stanza.to == ROOM.with_resource("alice")
+    view = restarted.occupancy(ALICE, ROOM)
+    assert view is not None and view.state is OccupancyState.REJOIN_SENT
+    assert view.attached == (PHONE,)
+    assert restarted.upcoming() == [(70.0, "rejoin-timeout", ALICE, ROOM)]
+
+
+def test_a_device_back_before_the_restored_leave_is_due_keeps_the_account_in() -> None:
+    """The room no bookmark keeps is left at its turn after a restart, unless a device
+    joined it first: the account stays for that device."""
+    h = Harness()
+    h.joined(PHONE)
+    restarted = round_trip(h.router, 1.0, sessions=False)
+    restarted.handle(FromSession(session=PHONE, stanza=join(jid="p2")), now=1.0)
+    assert restarted.handle_timer(1.0) == []
+    view = restarted.occupancy(ALICE, ROOM)
+    assert view is not None and view.state is OccupancyState.JOINED
+    assert view.attached == (PHONE,)
+
+
 DAVE = JID.parse("dave@example.org")
 
 
