@@ -508,3 +508,32 @@ def test_a_kick_during_the_second_leave_keeps_a_bookmark_set_meanwhile_out() -> 
     bookmarks(h, Bookmark(room=ROOM, autojoin=True, nick="al"))
     [due] = h.router.upcoming()
     assert due[1:] == ("autojoin", ALICE, ROOM)
+
+
+@pytest.mark.parametrize("bound", [10_000, 1])
+def test_a_device_joining_while_a_never_joined_room_is_retried_gets_who_is_named_so_far(
+    bound: int,
+) -> None:
+    """XEP-0045 §7.1: the bookmarked room refused the autojoin for now; its retry is in
+    flight and the room has named bob when a device joins. The device waits with the
+    retry and gets bob now, as a device joining during a join does: it never got him,
+    and saw a room without bob. (At Config.max_occupants_per_room the names seen are
+    not all known: nobody cached is forgotten.)"""
+    h = Harness(Router(Config(max_occupants_per_room=bound)))
+    bookmarks(h, Bookmark(room=ROOM, autojoin=True, nick="alice"))
+    h.timer(0.0)
+    full = x(
+        f"<presence type='error' from='{ROOM}/alice' to='{ALICE}' id='mmx-1'><error type='wait'>"
+        "<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+    )
+    h.room(full)
+    [retry] = h.timer(10.0)
+    assert isinstance(retry, Send) and retry.stanza.id == "mmx-2"
+    bob = occupant("bob")
+    assert h.room(bob) == [Discard(stanza=bob, reason=DiscardReason.NO_SESSION)]
+    assert h.session(LAPTOP, join(jid="l1")) == [
+        Deliver(session=LAPTOP, stanza=bob.with_to(LAPTOP))
+    ]
+    assert h.room(self_presence(pid="mmx-2")) == [
+        Deliver(session=LAPTOP, stanza=self_presence(pid="l1").with_to(LAPTOP))
+    ]
