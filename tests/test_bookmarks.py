@@ -456,3 +456,84 @@ def test_a_leave_unanswered_after_a_rejoin_the_room_took_is_said_again() -> None
     out = self_presence().replace(type="unavailable", id="mmx-4")
     assert h.room(out) == [Discard(stanza=out, reason=DiscardReason.NO_SESSION)]
     assert h.router.occupancy(ALICE, ROOM) is None
+
+
+def test_a_join_that_succeeds_after_failed_tries_starts_the_rejoin_count_afresh() -> None:
+    """Config.max_rejoin_attempts counts tries since the account was last in.
+
+    The bookmarked room refused the autojoin (full: wait), its rejoins went unanswered; a
+    device joins while the third is in flight, and the room admits the account. The room
+    then drops it (333): that is a first failure, tried again after ``rejoin_delay``. The
+    tries before the join counted on, and the device was told it is out at once.
+    """
+    h = Harness(Router(Config(max_rejoin_attempts=3)))
+    bookmarks(h, Bookmark(room=ROOM, autojoin=True, nick="alice"))
+    h.timer(0.0)
+    full = x(
+        f"<presence type='error' from='{ROOM}/alice' to='{ALICE}' id='mmx-1'><error type='wait'>"
+        "<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+    )
+    h.room(full)
+    h.timer(10.0)  # the first rejoin, unanswered
+    h.timer(70.0)
+    h.timer(90.0)  # the second
+    assert h.session(PHONE, join(jid="p1")) == []
+    h.room(self_presence(pid="mmx-3"))
+    view = h.router.occupancy(ALICE, ROOM)
+    assert view is not None and view.state is OccupancyState.JOINED
+    h.now = 100.0
+    dropped = x(KICKED.replace("307", "333"))
+    assert h.room(dropped) == [Discard(stanza=dropped, reason=DiscardReason.REJOINING)]
+    view = h.router.occupancy(ALICE, ROOM)
+    assert view is not None and view.state is OccupancyState.REJOIN_WAIT
+    assert view.attached == (PHONE,)
+    assert h.router.upcoming() == [(105.0, "rejoin", ALICE, ROOM)]
+
+
+def test_a_kick_during_the_second_leave_keeps_a_bookmark_set_meanwhile_out() -> None:
+    """XEP-0045 §8.2: the room kicks the account before it takes the leave said once more;
+    an autojoin bookmark came meanwhile. As a kick while joined, it keeps the account out
+    until that bookmark changes or a device joins: it was rejoined at once."""
+    h = Harness()
+    h.joined(PHONE)
+    h.session(PHONE, x(f"<presence to='{ROOM}/alice' type='unavailable' id='u1'/>"))
+    h.timer(30.0)  # no answer: the leave is said once more
+    h.now = 35.0
+    assert bookmarks(h, Bookmark(room=ROOM, autojoin=True, nick="alice")) == []
+    kicked = x(KICKED)
+    assert h.room(kicked) == [Discard(stanza=kicked, reason=DiscardReason.NO_SESSION)]
+    assert h.router.occupancy(ALICE, ROOM) is None
+    assert h.router.upcoming() == []
+    # The user asking again (the bookmark changes) joins.
+    bookmarks(h, Bookmark(room=ROOM, autojoin=True, nick="al"))
+    [due] = h.router.upcoming()
+    assert due[1:] == ("autojoin", ALICE, ROOM)
+
+
+@pytest.mark.parametrize("bound", [10_000, 1])
+def test_a_device_joining_while_a_never_joined_room_is_retried_gets_who_is_named_so_far(
+    bound: int,
+) -> None:
+    """XEP-0045 §7.1: the bookmarked room refused the autojoin for now; its retry is in
+    flight and the room has named bob when a device joins. The device waits with the
+    retry and gets bob now, as a device joining during a join does: it never got him,
+    and saw a room without bob. (At Config.max_occupants_per_room the names seen are
+    not all known: nobody cached is forgotten.)"""
+    h = Harness(Router(Config(max_occupants_per_room=bound)))
+    bookmarks(h, Bookmark(room=ROOM, autojoin=True, nick="alice"))
+    h.timer(0.0)
+    full = x(
+        f"<presence type='error' from='{ROOM}/alice' to='{ALICE}' id='mmx-1'><error type='wait'>"
+        "<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+    )
+    h.room(full)
+    [retry] = h.timer(10.0)
+    assert isinstance(retry, Send) and retry.stanza.id == "mmx-2"
+    bob = occupant("bob")
+    assert h.room(bob) == [Discard(stanza=bob, reason=DiscardReason.NO_SESSION)]
+    assert h.session(LAPTOP, join(jid="l1")) == [
+        Deliver(session=LAPTOP, stanza=bob.with_to(LAPTOP))
+    ]
+    assert h.room(self_presence(pid="mmx-2")) == [
+        Deliver(session=LAPTOP, stanza=self_presence(pid="l1").with_to(LAPTOP))
+    ]

@@ -335,3 +335,32 @@ def test_a_device_back_during_the_second_leave_joins_after_its_answer() -> None:
     h.room(subject())
     late = [a.stanza.from_ for a in h.session(LAPTOP, join(jid="j3")) if isinstance(a, Deliver)]
     assert late == [ROOM.with_resource("bob"), ROOM.with_resource("alice"), ROOM]
+
+
+def test_a_device_waiting_during_the_second_leave_is_told_its_message_cannot_go() -> None:
+    """XEP-0045 §7.4: the device that came back waits for the leave's answer, not in the
+    room yet. Its groupchat is refused as the room refuses a non-occupant's, nothing sent:
+    sent, the room's error for it came back while nobody was its audience and was
+    discarded as stale, and the device never learnt that its message was lost."""
+    h = Harness()
+    h.joined(PHONE)
+    h.session(PHONE, x(f"<presence to='{ROOM}/alice' type='unavailable' id='u1'/>"))
+    h.timer(30.0)  # no answer: the leave is said once more
+    assert h.session(LAPTOP, join(jid="j7")) == []
+    said = x(f"<message to='{ROOM}' type='groupchat' id='g1'><body>back</body></message>")
+    assert h.session(LAPTOP, said) == [
+        Deliver(
+            session=LAPTOP,
+            stanza=x(
+                f"""
+                <message type='error' to='{LAPTOP}' from='{ROOM}' id='g1'>
+                  <error type='cancel'>
+                    <not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>
+                    <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>You are not currently connected to this chat</text>
+                  </error>
+                </message>
+                """
+            ),
+        )
+    ]
+    assert state(h) is S.LEAVING

@@ -301,6 +301,39 @@ def test_restart_while_rejoining_rejoins() -> None:
     assert rejoin.stanza.to == ROOM.with_resource("alice")
 
 
+def test_a_device_back_before_the_restored_rejoin_is_due_is_rejoined_with() -> None:
+    """A bookmarked room is rejoined at its turn in the queue after a restart; a device
+    that joins first is answered from the table and waits with it. The turn found a
+    session attached and did nothing: the occupancy stayed waiting to rejoin, with no
+    deadline, and the device saw nothing of the room again."""
+    h = Harness()
+    h.router.handle(
+        BookmarksChanged(account=ALICE, bookmarks=(Bookmark(room=ROOM, autojoin=True),)), now=0.0
+    )
+    h.joined(PHONE)
+    restarted = round_trip(h.router, 10.0, sessions=False)
+    restarted.handle(FromSession(session=PHONE, stanza=join(jid="p2")), now=10.0)
+    [rejoin] = restarted.handle_timer(10.0)
+    assert isinstance(rejoin, Send) and rejoin.stanza.to == ROOM.with_resource("alice")
+    view = restarted.occupancy(ALICE, ROOM)
+    assert view is not None and view.state is OccupancyState.REJOIN_SENT
+    assert view.attached == (PHONE,)
+    assert restarted.upcoming() == [(70.0, "rejoin-timeout", ALICE, ROOM)]
+
+
+def test_a_device_back_before_the_restored_leave_is_due_keeps_the_account_in() -> None:
+    """The room no bookmark keeps is left at its turn after a restart, unless a device
+    joined it first: the account stays for that device."""
+    h = Harness()
+    h.joined(PHONE)
+    restarted = round_trip(h.router, 1.0, sessions=False)
+    restarted.handle(FromSession(session=PHONE, stanza=join(jid="p2")), now=1.0)
+    assert restarted.handle_timer(1.0) == []
+    view = restarted.occupancy(ALICE, ROOM)
+    assert view is not None and view.state is OccupancyState.JOINED
+    assert view.attached == (PHONE,)
+
+
 DAVE = JID.parse("dave@example.org")
 
 
@@ -413,6 +446,39 @@ def test_a_version_1_snapshot_still_restores() -> None:
     restarted = Router.restore(old, now=1_800_000_010.0)
     sent = [a.stanza for a in restarted.handle_timer(1_800_000_010.0)]
     assert [(s.type, str(s.to)) for s in sent] == [(None, "lounge@muc.example.net/alice")]
+
+
+def test_a_version_1_leave_in_flight_gets_a_deadline_and_no_keepalive() -> None:
+    """Version 1 leaves had no deadline and kept pinging the room being left.
+
+    Restored, the attic's leave waited forever for an answer that may never come, and the
+    keep-alive pinged the room every minute. It now waits Config.leave_timeout from the
+    snapshot's time, as a leave made now would; then the phone gets its unavailable and
+    the leave is said once more.
+    """
+    old = json.loads(V1.read_text())
+    for room in old["accounts"][0]["rooms"]:
+        if room["state"] == "leaving":
+            room["rejoin_attempts"] = 1  # it had been rejoining before its phone left
+    router = Router.restore(old, now=1_800_000_010.0, sessions=True)
+    attic = JID.parse("attic@muc.example.net")
+    assert [d for d in router.upcoming() if d[3] == attic] == [
+        (1_800_000_036.0, "leave-timeout", ALICE, attic)
+    ]
+    router.handle_timer(1_800_000_010.0)  # the lounge's rejoin
+    assert router.handle_timer(1_800_000_036.0) == [
+        Deliver(
+            session=PHONE,
+            stanza=x(
+                f"<presence from='{attic}/alice' to='{PHONE}' type='unavailable'>"
+                "<x xmlns='http://jabber.org/protocol/muc#user'>"
+                "<item affiliation='member' role='none'/><status code='110'/></x></presence>"
+            ),
+        ),
+        Send(
+            stanza=x(f"<presence from='{ALICE}' to='{attic}/alice' type='unavailable' id='mmx-2'/>")
+        ),
+    ]
 
 
 def test_equal_deadlines_fire_in_the_same_order_after_a_restore() -> None:
@@ -570,3 +636,31 @@ def test_a_waiting_session_without_its_join_request_is_refused() -> None:
         Router.restore(snap, now=0.0, sessions=True)
     with pytest.raises(SnapshotError, match="a waiting session without its join request"):
         Router().adopt(snap, now=0.0)
+
+
+def test_a_restart_during_the_second_leave_does_not_count_it_as_a_rejoin_try() -> None:
+    """The leave said once more (``Occupancy.attempts`` 1 in ``LEAVING``) is no rejoin try.
+
+    Restarted, the room is held as joined until its queued leave; a device joins first,
+    the room then loses the account. Its rejoin is the first try: unanswered, it is tried
+    again after twice ``rejoin_delay``. The second leave counted as a try, and the device
+    was told it is out (333) after one.
+    """
+    h = Harness(Router(Config(max_rejoin_attempts=2)))
+    h.joined(PHONE)
+    h.session(PHONE, x(f"<presence to='{ROOM}/alice' type='unavailable' id='u1'/>"))
+    h.timer(30.0)  # no answer: the leave is said once more
+    r = round_trip(h.router, 31.0, sessions=False)
+    r.handle(FromSession(session=PHONE, stanza=join(jid="j5")), now=31.0)
+    lost = x(
+        f"<presence type='unavailable' from='{ROOM}/alice' to='{ALICE}'>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/>"
+        "<status code='110'/></x></presence>"
+    )
+    [_, rejoin] = r.handle(ToAccount(stanza=lost), now=31.0)
+    assert isinstance(rejoin, Send) and rejoin.stanza.id == "mmx-2"
+    assert r.handle_timer(91.0) == []
+    view = r.occupancy(ALICE, ROOM)
+    assert view is not None and view.state is OccupancyState.REJOIN_WAIT
+    assert view.attached == (PHONE,)
+    assert r.upcoming() == [(101.0, "rejoin", ALICE, ROOM)]

@@ -87,10 +87,13 @@ def autojoin_due(core: Core) -> list[Action]:
 
 def _restored(core: Core, account: Account, occupancy: Occupancy) -> list[Action]:
     """After a restart, each room hears from the account again: a rejoin or a leave."""
-    if not occupancy.restored or occupancy.attached or occupancy.pending:
-        return []  # something happened to it meanwhile: a session joined, the room spoke
+    if not occupancy.restored:
+        return []  # something happened to it meanwhile: the room spoke, a bookmark went
     if occupancy.state is OccupancyState.REJOIN_WAIT:
+        # Its only deadline: the devices that joined meanwhile wait for it too.
         return rejoin_due(core, account.jid, occupancy.room)
+    if occupancy.attached or occupancy.pending:
+        return []  # a session joined meanwhile: the account stays
     # JOINED with nobody and nothing in flight: the room still counts the account.
     return leave_room(core, account, occupancy, None, NO_ENTRIES)
 

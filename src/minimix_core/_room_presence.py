@@ -148,6 +148,7 @@ def _self_available(
         return _rejoined(core, account, occupancy, stanza, previous)
     # The account's join succeeded: 110 says the occupant list is complete (§7.2.2).
     view.joined_at = core.now
+    occupancy.attempts = 0  # in: a rejoin's tries (one a session joined) count afresh
     view.created = 201 in codes
     pending, occupancy.pending = occupancy.pending, NO_ENTRIES
     for attachment in pending.values():
@@ -249,10 +250,13 @@ def _self_unavailable(
     state = occupancy.state
     if 303 in codes:
         return _own_rename(occupancy, stanza, state)
+    removal = bool(codes & _REMOVALS) or (stanza.find(USER_X) is not None and _destroyed(stanza))
     if state is _S.LEAVING:
         # Any self-unavailable now ends the leave: the answer, or a removal that beat it.
+        if removal and not codes & _TRANSIENT_REMOVALS and account.wanted(occupancy.room):
+            # As while joined: a bookmark set meanwhile does not rejoin (§8.2, §9, §10.9).
+            account.block(occupancy.room)
         return leave_answered(core, account, occupancy, stanza, _E.LEFT)
-    removal = bool(codes & _REMOVALS) or (stanza.find(USER_X) is not None and _destroyed(stanza))
     if state is _S.JOINING and stanza.id is not None and stanza.id == occupancy.left_id:
         return _old_occupancy_over(account, occupancy, stanza)
     if state is _S.REJOIN_WAIT or (not removal and state is not _S.JOINED):

@@ -18,7 +18,7 @@ from ._presence import (
     request_nick_change,
     session_presence,
 )
-from ._stanza import Element, Stanza
+from ._stanza import Element, Stanza, payload_size
 from ._synth import late_join, not_connected
 from ._table import Account, Attachment, Occupancy, SoleSession, add_session, drop_session
 
@@ -199,7 +199,10 @@ def _join(
         # A bookmarked room waiting to be tried again: a session asking is reason enough.
         return send_join(core, account, occupancy, OccupancyEvent.SESSION_JOIN)
     if state is OccupancyState.REJOIN_SENT:
-        # Its join is in flight: the answer is now the session's too.
+        # Its join is in flight: the answer is now the session's too. The occupants it
+        # named so far (§7.1) are in the view; whoever else is cached is of an earlier
+        # try, and is named again if still there.
+        seen = occupancy.resync
         transition(
             core,
             account,
@@ -208,11 +211,15 @@ def _join(
             OccupancyState.JOINING,
             request_id=occupancy.request_id,
         )
-        return []
-    # Joining or leaving: the session waits for the room's answer to the account's join.
-    transition(core, account, occupancy, OccupancyEvent.SESSION_JOIN, state)
-    if state is not OccupancyState.JOINING:
-        return []
+        view = occupancy.view
+        if seen is not None and len(seen) < config.max_occupants_per_room:
+            for gone in [n for n in view.occupants if n not in seen]:
+                view.occupant_bytes -= payload_size(view.occupants.pop(gone).children)
+    else:
+        # Joining or leaving: the session waits for the room's answer to the account's join.
+        transition(core, account, occupancy, OccupancyEvent.SESSION_JOIN, state)
+        if state is not OccupancyState.JOINING:
+            return []
     # What of the room's answer came already (its own presence, occupants, §7.1) it gets
     # now; the rest reaches it as it arrives.
     view = occupancy.view
@@ -244,7 +251,11 @@ def _message(
     if kind == "error":
         _note_bounce(occupancy, session, stanza, to)
         return [Discard(stanza=stanza, reason=DiscardReason.ERROR_TO_ROOM)]
-    member = session in occupancy.attached or session in occupancy.pending
+    # Waiting while the account leaves, a session is not in the room: what it says would
+    # reach the room after the leave, and the room's error nobody that is in it.
+    member = session in occupancy.attached or (
+        session in occupancy.pending and occupancy.state is not OccupancyState.LEAVING
+    )
     if not member:
         if kind in ("groupchat", "chat"):
             error_from = to.bare if kind == "groupchat" else to

@@ -434,7 +434,9 @@ def _checked_load(snapshot: Mapping[str, Json], config: Config) -> Core:
     if version not in (1, VERSION):
         raise SnapshotError(f"snapshot version {version!r} is not 1 or {VERSION}")
     try:
-        return _load(upgrade_v1(snapshot) if version == 1 else snapshot, config)
+        return _load(
+            upgrade_v1(snapshot, config.leave_timeout) if version == 1 else snapshot, config
+        )
     except SnapshotError:
         raise
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
@@ -530,6 +532,8 @@ def _after_restart(core: Core) -> None:
             occupancy.request_id = None
             occupancy.restored = True
             in_room = occupancy.view.self_presence is not None
+            if occupancy.state is OccupancyState.LEAVING:
+                occupancy.attempts = 0  # the leave said once more: no rejoin try
             if account.wanted(room) and in_room:
                 occupancy.state = OccupancyState.REJOIN_WAIT  # the queue says when
             elif in_room:

@@ -13,21 +13,30 @@ __all__ = ["upgrade_v1"]
 VERSION_2 = 2
 
 
-def upgrade_v1(snapshot: Mapping[str, Json]) -> dict[str, Json]:
+def upgrade_v1(snapshot: Mapping[str, Json], leave_timeout: float) -> dict[str, Json]:
     """A version 1 snapshot in the version 2 format.
 
     Version 1 kept the room's view in the occupancy itself, one ``rejoining`` state with
     a ``rejoin_sent`` flag, device positions per occupancy and history entries by
     stanza-id. Positions are dropped (a returning device then gets the default history).
+    Its leaves had no deadline and kept the keep-alive: a leave in flight waits
+    ``leave_timeout`` from the snapshot's time, and its room is not pinged.
     """
     upgraded = {k: v for k, v in snapshot.items() if k not in ("last_autojoin", "autojoin_at")}
     upgraded["version"] = VERSION_2
     upgraded["join_queue_at"] = snapshot["autojoin_at"]
     upgraded["join_pace"] = []
+    leaving = [
+        (a["jid"], o["room"])
+        for a in snapshot["accounts"]
+        for o in a["rooms"]
+        if o["state"] == "leaving"
+    ]
     upgraded["timers"] = [
         [when, "state" if kind == "rejoin" else kind, *rest]
         for when, kind, *rest in snapshot["timers"]
-    ]
+        if kind != "ping" or (rest[0], rest[1]) not in leaving
+    ] + [[snapshot["now"] + leave_timeout, "state", a, room, True] for a, room in leaving]
     upgraded["accounts"] = [_account_v1(a) for a in snapshot["accounts"]]
     return upgraded
 
@@ -79,9 +88,10 @@ def _occupancy_v1(o: Json) -> Json:
         "sent_payload": o["sent_payload"],
         "nick_change": None if change is None else [*change[:3], change[2], change[3]],
         "last_seen": o["last_seen"],
-        "ping_id": o["ping_id"],
-        "ping_failures": o["ping_failures"],
-        "rejoin_attempts": o["rejoin_attempts"],
+        "ping_id": None if state == "leaving" else o["ping_id"],
+        "ping_failures": 0 if state == "leaving" else o["ping_failures"],
+        # A leave is said once more when unanswered (attempts 0); version 1 never did.
+        "rejoin_attempts": 0 if state == "leaving" else o["rejoin_attempts"],
         "restored": bool(o["leave_due"]) or (state == "rejoin-wait" and not o["attached"]),
         "resync": o["resync"],
     }
