@@ -728,6 +728,30 @@ def _cycle(
     return run
 
 
+def _bytecodes(run: Callable[[int], None], n: int) -> float:
+    """Python bytecodes executed per operation over ``n`` operations of ``run``.
+
+    A count, not a time: equal counts at two sizes mean equal work in Python; what a
+    clock then shows beyond it is the memory the work reaches.
+    """
+    count = 0
+
+    def trace(frame: Any, event: str, _: object) -> Any:
+        nonlocal count
+        if event == "call":
+            frame.f_trace_opcodes = True
+        elif event == "opcode":
+            count += 1
+        return trace
+
+    sys.settrace(trace)
+    try:
+        run(n)
+    finally:
+        sys.settrace(None)
+    return count / n
+
+
 def _resync_reads(router: Router, rejoins: list[Event]) -> Callable[[int], None]:
     """A runner that reads, per resync, the router's objects a resync reads, and nothing more.
 
@@ -770,6 +794,8 @@ def scale(corpus: Corpus, sizes: Sizes) -> list[Figure]:
     big = _load(corpus, big_n, pool, events, seed=2, rounds=rounds)
     figures = []
     # Late joins first: the messages would otherwise become history that they replay.
+    counted = [_cycle(loaded.router, loaded.rejoins, None, 4) for loaded in (big, small)]
+    counts = [_bytecodes(run, len(small.rejoins)) for run in counted]
     for what, expected, new in (
         ("late join (resync), 2 cached occupants", 4, False),
         ("groupchat fan-out to 2 sessions, a new message each", 2, True),
@@ -795,6 +821,21 @@ def scale(corpus: Corpus, sizes: Sizes) -> list[Figure]:
                 f"{small_n:,} (events spread over {len(big.rejoins):,} random occupancies)",
             )
         )
+    figures.append(
+        Figure(
+            "4. Scale",
+            f"late join (resync): Python bytecodes per event, {big_n:,} ÷ {small_n:,} accounts",
+            counts[0] / counts[1],
+            TIMES,
+            None,
+            f"{counts[0]:,.0f} with {big_n:,}, {counts[1]:,.0f} with {small_n:,} (counted over "
+            f"{len(small.rejoins):,} events each, traced)",
+            (
+                "a count, not a time: the same number at both sizes is the same work in "
+                "Python; the time beyond it is reaching memory",
+            ),
+        )
+    )
     reads = [_resync_reads(loaded.router, loaded.rejoins) for loaded in (big, small)]
     ours, base = compare(reads[0], reads[1], sizes.plan)
     figures.append(
