@@ -537,3 +537,28 @@ def test_a_device_joining_while_a_never_joined_room_is_retried_gets_who_is_named
     assert h.room(self_presence(pid="mmx-2")) == [
         Deliver(session=LAPTOP, stanza=self_presence(pid="l1").with_to(LAPTOP))
     ]
+
+
+def test_whom_an_unanswered_try_named_leaves_room_for_whom_the_retry_names() -> None:
+    """XEP-0045 §7.1: the bookmarked room named carol and dave but never answered the
+    autojoin; the retry (never in) names erin, and a device joins. With room for two
+    occupants cached, the earlier try's filled it and erin was not kept: the device
+    never got her, and its list lacked her though there was room. Nobody saw what the
+    unanswered try named: the retry starts from an empty list."""
+    h = Harness(Router(Config(max_occupants_per_room=2)))
+    bookmarks(h, Bookmark(room=ROOM, autojoin=True, nick="alice"))
+    h.timer(0.0)
+    h.room(occupant("carol"))
+    h.room(occupant("dave"))
+    assert h.timer(60.0) == []  # the join times out: tried again after rejoin_delay
+    [retry] = h.timer(70.0)
+    assert isinstance(retry, Send) and retry.stanza.id == "mmx-2"
+    erin = occupant("erin")
+    assert h.room(erin) == [Discard(stanza=erin, reason=DiscardReason.NO_SESSION)]
+    assert h.session(LAPTOP, join(jid="l1")) == [
+        Deliver(session=LAPTOP, stanza=erin.with_to(LAPTOP))
+    ]
+    assert h.room(self_presence(pid="mmx-2")) == [
+        Deliver(session=LAPTOP, stanza=self_presence(pid="l1").with_to(LAPTOP))
+    ]
+    assert list(occ(h).view.occupants) == ["erin"] and not occ(h).view.partial

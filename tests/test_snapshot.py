@@ -664,3 +664,51 @@ def test_a_restart_during_the_second_leave_does_not_count_it_as_a_rejoin_try() -
     assert view is not None and view.state is OccupancyState.REJOIN_WAIT
     assert view.attached == (PHONE,)
     assert r.upcoming() == [(101.0, "rejoin", ALICE, ROOM)]
+
+
+def test_a_version_1_nick_change_in_flight_gets_a_deadline() -> None:
+    """Version 1 nick changes had no deadline. Restored, the garden's change to "al"
+    waited forever: the phone never heard, no other change could be asked for, and the
+    keep-alive, which does not ping between a change and its answer, never pinged the
+    room again. It now waits Config.nick_change_timeout from the snapshot's time."""
+    old = json.loads(V1.read_text())
+    router = Router.restore(old, now=1_800_000_010.0, sessions=True)
+    assert [d for d in router.upcoming() if d[3] == OTHER_ROOM] == [
+        (1_800_000_066.0, "nick-timeout", ALICE, OTHER_ROOM),
+        (1_800_000_901.0, "ping", ALICE, OTHER_ROOM),
+    ]
+    router.handle_timer(1_800_000_036.0)  # the lounge's rejoin, the attic's leave again
+    assert router.handle_timer(1_800_000_066.0) == [
+        Deliver(
+            session=PHONE,
+            stanza=x(
+                f"<presence from='{OTHER_ROOM}/al' to='{PHONE}' type='error' id='n1'>"
+                "<error type='wait'><remote-server-timeout "
+                "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+            ),
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "state", "label"),
+    [
+        ({"state": "joining", "self": None}, OccupancyState.JOINING, "join-timeout"),
+        ({"rejoin_sent": True}, OccupancyState.REJOIN_SENT, "rejoin-timeout"),
+    ],
+)
+def test_a_version_1_join_in_flight_gets_a_deadline(
+    change: dict[str, object], state: OccupancyState, label: str
+) -> None:
+    """Version 1 joins and rejoins had no deadline once sent: restored, the lounge waited
+    for an answer that may never come, its phone with it. It now waits
+    Config.join_timeout from the snapshot's time."""
+    old = json.loads(V1.read_text())
+    old["accounts"][0]["rooms"][0].update(change)
+    old["timers"] = [t for t in old["timers"] if t[1] != "rejoin"]  # its wait is over
+    router = Router.restore(old, now=1_800_000_010.0, sessions=True)
+    view = router.occupancy(ALICE, ROOM)
+    assert view is not None and view.state is state
+    assert [d for d in router.upcoming() if d[3] == ROOM and d[1] != "autojoin"] == [
+        (1_800_000_066.0, label, ALICE, ROOM)
+    ]

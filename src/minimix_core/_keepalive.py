@@ -171,8 +171,11 @@ def _send_rejoin(
     occupancy.attempts += 1
     view = occupancy.view
     if view.self_presence is None:
-        # Never in (a bookmarked room whose join failed): the join as first made.
+        # Never in (a bookmarked room whose join failed): the join as first made. Whom an
+        # earlier try named nobody has seen; kept, they would take the room of those this
+        # try names (Config.max_occupants_per_room), which a device joining now gets.
         children = occupancy.join_template.children
+        view.occupants, view.occupant_bytes, view.partial = NO_ENTRIES, 0, False
     else:
         since = view.last_message_at if view.last_message_at is not None else view.joined_at
         muc = occupancy.join_template.find(MUC_X)

@@ -18,7 +18,7 @@ from ._presence import (
     request_nick_change,
     session_presence,
 )
-from ._stanza import Element, Stanza, payload_size
+from ._stanza import Element, Stanza
 from ._synth import late_join, not_connected
 from ._table import Account, Attachment, Occupancy, SoleSession, add_session, drop_session
 
@@ -199,10 +199,8 @@ def _join(
         # A bookmarked room waiting to be tried again: a session asking is reason enough.
         return send_join(core, account, occupancy, OccupancyEvent.SESSION_JOIN)
     if state is OccupancyState.REJOIN_SENT:
-        # Its join is in flight: the answer is now the session's too. The occupants it
-        # named so far (§7.1) are in the view; whoever else is cached is of an earlier
-        # try, and is named again if still there.
-        seen = occupancy.resync
+        # Its join is in flight: the answer is now the session's too. The view holds the
+        # occupants it named so far (§7.1): a retry of a room never joined starts afresh.
         transition(
             core,
             account,
@@ -211,10 +209,6 @@ def _join(
             OccupancyState.JOINING,
             request_id=occupancy.request_id,
         )
-        view = occupancy.view
-        if seen is not None and len(seen) < config.max_occupants_per_room:
-            for gone in [n for n in view.occupants if n not in seen]:
-                view.occupant_bytes -= payload_size(view.occupants.pop(gone).children)
     else:
         # Joining or leaving: the session waits for the room's answer to the account's join.
         transition(core, account, occupancy, OccupancyEvent.SESSION_JOIN, state)

@@ -434,9 +434,7 @@ def _checked_load(snapshot: Mapping[str, Json], config: Config) -> Core:
     if version not in (1, VERSION):
         raise SnapshotError(f"snapshot version {version!r} is not 1 or {VERSION}")
     try:
-        return _load(
-            upgrade_v1(snapshot, config.leave_timeout) if version == 1 else snapshot, config
-        )
+        return _load(upgrade_v1(snapshot, config) if version == 1 else snapshot, config)
     except SnapshotError:
         raise
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ._config import Config
 from ._history import message_key
 from ._jid import JID
 from ._snapshot_codec import Json, Reader
@@ -13,14 +14,15 @@ __all__ = ["upgrade_v1"]
 VERSION_2 = 2
 
 
-def upgrade_v1(snapshot: Mapping[str, Json], leave_timeout: float) -> dict[str, Json]:
+def upgrade_v1(snapshot: Mapping[str, Json], config: Config) -> dict[str, Json]:
     """A version 1 snapshot in the version 2 format.
 
     Version 1 kept the room's view in the occupancy itself, one ``rejoining`` state with
     a ``rejoin_sent`` flag, device positions per occupancy and history entries by
     stanza-id. Positions are dropped (a returning device then gets the default history).
-    Its leaves had no deadline and kept the keep-alive: a leave in flight waits
-    ``leave_timeout`` from the snapshot's time, and its room is not pinged.
+    Its joins, rejoins sent, leaves and nick changes had no deadline, and its leaves
+    kept the keep-alive: each in flight waits its ``Config`` timeout from the snapshot's
+    time, as one made then would, and a room being left is not pinged.
     """
     upgraded = {k: v for k, v in snapshot.items() if k not in ("last_autojoin", "autojoin_at")}
     upgraded["version"] = VERSION_2
@@ -36,7 +38,16 @@ def upgrade_v1(snapshot: Mapping[str, Json], leave_timeout: float) -> dict[str, 
         [when, "state" if kind == "rejoin" else kind, *rest]
         for when, kind, *rest in snapshot["timers"]
         if kind != "ping" or (rest[0], rest[1]) not in leaving
-    ] + [[snapshot["now"] + leave_timeout, "state", a, room, True] for a, room in leaving]
+    ] + [[snapshot["now"] + config.leave_timeout, "state", a, room, True] for a, room in leaving]
+    for a in snapshot["accounts"]:
+        for o in a["rooms"]:
+            room = o["room"]
+            if o["state"] == "joining" or (o["state"] == "rejoining" and o["rejoin_sent"]):
+                deadline = [snapshot["now"] + config.join_timeout, "state", a["jid"], room, True]
+                upgraded["timers"].append(deadline)
+            if o["nick_change"] is not None:
+                deadline = [snapshot["now"] + config.nick_change_timeout, "nick", a["jid"], room]
+                upgraded["timers"].append([*deadline, True])
     upgraded["accounts"] = [_account_v1(a) for a in snapshot["accounts"]]
     return upgraded
 
