@@ -345,6 +345,8 @@ def test_a_session_whose_own_leave_bounced_counts_itself_out() -> None:
 
 
 def test_a_removal_while_a_session_s_own_join_waits_allows_either_ending() -> None:
+    """Told it is out while its own join is on its way, a client cannot tell which
+    occupancy the removal ended; the answer to its join, when it comes, settles it."""
     story = Story(1)
     phone, lounge = JID.parse("alice@example.org/phone"), JID.parse("lounge@muc.example.net")
     story.apply(("join", 0, 0))
@@ -352,8 +354,15 @@ def test_a_removal_while_a_session_s_own_join_waits_allows_either_ending() -> No
     story.apply(("kick", 0, 0))  # the kick is on its way when the phone leaves and joins
     story.apply(("leave", 0, 0))
     story.apply(("join", 0, 0))
+    pair = (phone, lounge)
+    assert pair in story.awaiting and pair in story.wanted
+    kick = story.view(phone, lounge)
+    story.run_until(story.now + 1.0)
+    assert pair in story.unsure and pair not in story.wanted  # the kick came first
+    assert not kick.inside
     story.apply(("wait", 3, 0))
-    assert (phone, lounge) in story.unsure
+    assert pair not in story.unsure and pair in story.wanted  # then its join's answer
+    assert story.view(phone, lounge).inside
     story.converge()
 
 

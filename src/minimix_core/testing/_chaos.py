@@ -208,6 +208,7 @@ class Story:
             return
         self.wanted.discard((session, room))
         self.unsure.discard((session, room))
+        self.awaiting.discard((session, room))  # an answer to its join is no longer awaited
         nick = self.view(session, room).nick or session.local or "user"
         to = room.with_resource(nick)
         leave = Stanza("presence", type="unavailable", to=to, id=self._sent(session))
@@ -339,6 +340,11 @@ class Story:
         mine = stanza.id in self.sent[session]
         codes = status_codes(stanza)
         if stanza.kind == "presence" and stanza.type is None and stanza.id == self.joins.get(pair):
+            if pair in self.awaiting:
+                # Its own join answered: a client is in the room now, whatever it was told
+                # while the join was on its way (a removal of the occupancy before it).
+                self.wanted.add(pair)
+                self.unsure.discard(pair)
             self.awaiting.discard(pair)
         elif stanza.kind == "presence" and stanza.type == "unavailable" and "110" in codes:
             # Out, and not for its own leave. With a join of its own still unanswered, the
