@@ -115,16 +115,17 @@ class DiscardReason(enum.StrEnum):
     JOIN_REFUSED = "join-refused"
     """The room refused a join the router made on its own (autojoin, rejoin); no
     session waits for the answer."""
-    EARLY = "early"
-    """A room message before the room answered the account's join (``Config.archive``
-    off): not forked; the room's history brings it to the waiting sessions in order."""
     HELD = "held"
     """A session's presence update while the account rejoins: the rejoin carries it."""
 
 
 @frozen(kw_only=True)
 class Discard:
-    """Drop ``stanza`` on purpose; ``reason`` says why (log it)."""
+    """Send ``stanza`` nowhere, on purpose; ``reason`` says why (log it).
+
+    What the router learnt from it is kept all the same: an occupant's presence or the
+    subject that no session could take still reaches the devices that join later.
+    """
 
     stanza: Stanza
     reason: DiscardReason

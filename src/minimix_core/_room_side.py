@@ -183,8 +183,9 @@ def _historic(
             return [Discard(stanza=stanza, reason=DiscardReason.DUPLICATE)]
         archived: list[Action] = [_archive(account, stanza, foreign_ids)] if config.archive else []
         return archived + fork(occupancy, stanza)
-    if occupancy.state is _S.JOINING and not private:
-        # The room's history brings a groupchat message again, never a private one.
+    if occupancy.state is _S.JOINING and not private and config.archive:
+        # The room's history brings a groupchat message again, never a private one, and
+        # the archive keeps it should the join ask for no history.
         return _early(core, account, occupancy, stanza, facts[5], key)
     passed = view.passed
     if passed is None:
@@ -236,8 +237,9 @@ def _early(
     got) or overtook the answer. Forked now, it would reach the waiting sessions before
     older messages of the history. It is numbered and archived, and the waiting sessions
     count it as before their time: the room's history, which follows the self-presence,
-    brings it to them in order and into the occupancy's history (the account's archive
-    has it in any case).
+    brings it to them in order and into the occupancy's history; a join that asks for no
+    history finds it in the account's archive. Without an archive it is forked as it
+    comes: out of order is better than lost.
     """
     config = core.config
     memory = account.remember(occupancy.room, config.max_rooms_per_account)
@@ -246,9 +248,7 @@ def _early(
         return [Discard(stanza=stanza, reason=DiscardReason.DUPLICATE)]
     for attachment in occupancy.pending.values():
         attachment.since = number
-    if config.archive:
-        return [_archive(account, stanza, foreign_ids)]
-    return [Discard(stanza=stanza, reason=DiscardReason.EARLY)]
+    return [_archive(account, stanza, foreign_ids)]
 
 
 def _fork_unseen(occupancy: Occupancy, stanza: Stanza, seq: int) -> list[Action]:

@@ -93,7 +93,11 @@ class Router:
         return self._config
 
     def handle(self, event: Event, *, now: float) -> list[Action]:
-        """Process one event at time ``now`` (seconds); execute the returned actions in order.
+        """Process one event at time ``now``; execute the returned actions in order.
+
+        ``now`` is the wall clock in POSIX seconds (``time.time()``): the delay stamps of
+        replayed history are written from it (XEP-0203), so a monotonic clock would date
+        them wrong.
 
         Raises :class:`LocalProtocolError`, changing nothing, when the host misuses the API:
         an unknown event type, a session JID without a resource, a :class:`ToAccount`
@@ -159,7 +163,8 @@ class Router:
         command prints it); a host needs only :meth:`next_deadline`, which is the first
         entry's time. ``kind`` is what happens then: ``"join-timeout"``,
         ``"leave-timeout"``, ``"rejoin"`` or ``"rejoin-timeout"`` (the deadline of the
-        occupancy of the room ``detail``, by its state), ``"ping"`` (the XEP-0410 keep-alive
+        occupancy of the room ``detail``, by its state; a leave the room did not answer is
+        said once more and has a second ``"leave-timeout"``), ``"ping"`` (the XEP-0410 keep-alive
         looks at that room: it pings it after ``Config.keepalive_idle`` seconds of silence,
         counts a ping unanswered after ``Config.keepalive_timeout`` and asks again later,
         or finds that the room spoke since and waits on; one timer per account serves
@@ -194,7 +199,8 @@ class Router:
 
         Each occupancy the account holds or is joining gets an unavailable from the bare
         JID, so no ghost occupant stays behind (a room only notices a vanished occupant when
-        a later stanza bounces, and then kicks it). The router forgets everything.
+        a later stanza bounces, and then kicks it). One being left has its leave on the way
+        already and gets none. The router forgets everything.
         """
         self._advance_clock(now)
         actions: list[Action] = []
