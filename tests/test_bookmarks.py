@@ -510,6 +510,21 @@ def test_a_kick_during_the_second_leave_keeps_a_bookmark_set_meanwhile_out() -> 
     assert due[1:] == ("autojoin", ALICE, ROOM)
 
 
+def _device_joins_during_the_retry(h: Harness, at: float, named: str) -> None:
+    """The autojoin's retry goes out at ``at``; the room names ``named``, the laptop joins
+    and gets that presence, then the room's answer to the retry reaches it."""
+    [retry] = h.timer(at)
+    assert isinstance(retry, Send) and retry.stanza.id == "mmx-2"
+    presence = occupant(named)
+    assert h.room(presence) == [Discard(stanza=presence, reason=DiscardReason.NO_SESSION)]
+    assert h.session(LAPTOP, join(jid="l1")) == [
+        Deliver(session=LAPTOP, stanza=presence.with_to(LAPTOP))
+    ]
+    assert h.room(self_presence(pid="mmx-2")) == [
+        Deliver(session=LAPTOP, stanza=self_presence(pid="l1").with_to(LAPTOP))
+    ]
+
+
 @pytest.mark.parametrize("bound", [10_000, 1])
 def test_a_device_joining_while_a_never_joined_room_is_retried_gets_who_is_named_so_far(
     bound: int,
@@ -527,16 +542,7 @@ def test_a_device_joining_while_a_never_joined_room_is_retried_gets_who_is_named
         "<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
     )
     h.room(full)
-    [retry] = h.timer(10.0)
-    assert isinstance(retry, Send) and retry.stanza.id == "mmx-2"
-    bob = occupant("bob")
-    assert h.room(bob) == [Discard(stanza=bob, reason=DiscardReason.NO_SESSION)]
-    assert h.session(LAPTOP, join(jid="l1")) == [
-        Deliver(session=LAPTOP, stanza=bob.with_to(LAPTOP))
-    ]
-    assert h.room(self_presence(pid="mmx-2")) == [
-        Deliver(session=LAPTOP, stanza=self_presence(pid="l1").with_to(LAPTOP))
-    ]
+    _device_joins_during_the_retry(h, 10.0, "bob")
 
 
 def test_whom_an_unanswered_try_named_leaves_room_for_whom_the_retry_names() -> None:
@@ -551,14 +557,5 @@ def test_whom_an_unanswered_try_named_leaves_room_for_whom_the_retry_names() -> 
     h.room(occupant("carol"))
     h.room(occupant("dave"))
     assert h.timer(60.0) == []  # the join times out: tried again after rejoin_delay
-    [retry] = h.timer(70.0)
-    assert isinstance(retry, Send) and retry.stanza.id == "mmx-2"
-    erin = occupant("erin")
-    assert h.room(erin) == [Discard(stanza=erin, reason=DiscardReason.NO_SESSION)]
-    assert h.session(LAPTOP, join(jid="l1")) == [
-        Deliver(session=LAPTOP, stanza=erin.with_to(LAPTOP))
-    ]
-    assert h.room(self_presence(pid="mmx-2")) == [
-        Deliver(session=LAPTOP, stanza=self_presence(pid="l1").with_to(LAPTOP))
-    ]
+    _device_joins_during_the_retry(h, 70.0, "erin")
     assert list(occ(h).view.occupants) == ["erin"] and not occ(h).view.partial
