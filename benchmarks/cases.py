@@ -272,8 +272,8 @@ _LEAN_NOTE = (
 _EXACT_NOTE = (
     "the lean model with the two things per message the router's design cannot drop: the "
     "size in characters of the whole stanza (a history's maxchars counts them, XEP-0045 "
-    "§7.2.14) and a fixed-size key (a room's stanza-ids have no length limit; the memory "
-    "of keys is bounded by count); where this exceeds a target, no router with these "
+    "§7.2.14) and a key of bounded size (a room's stanza-ids have no length limit; the "
+    "memory of keys is bounded by count); where this exceeds a target, no router with these "
     "features meets it in CPython",
 )
 

@@ -16,8 +16,8 @@ buffer of tuples; one :class:`~minimix_core.Archive` and, per session, a fork an
 With ``exact``, it also does the two things per message the router's design cannot drop:
 the message's size counted in characters of the whole stanza, as a history's ``maxchars``
 limit counts them (XEP-0045 §7.2.14; the lean size adds up the payload's memos only), and
-a fixed-size key instead of the stanza-id (a room's ids have no length limit, and the
-memory of keys is bounded by count), both with the router's own functions.
+a key of bounded size (a room's ids have no length limit, and the memory of keys is
+bounded by count: a long id is hashed), both with the router's own functions.
 """
 
 from __future__ import annotations

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,6 +40,7 @@ from minimix_core import (
     Router,
     Send,
     SnapshotError,
+    Stanza,
     ToAccount,
 )
 from minimix_core._history import message_key
@@ -203,7 +206,7 @@ def test_restart_forgets_accounts_with_nothing_left() -> None:
     [
         ({}, "not a minimix_core snapshot"),
         ([], "not a minimix_core snapshot"),
-        ({"format": "minimix_core.snapshot", "version": 0}, "version 0 is not 1 or 2"),
+        ({"format": "minimix_core.snapshot", "version": 0}, "version 0 is not one of 1, 2 or 3"),
         ({"format": "minimix_core.snapshot", "version": 1}, "malformed snapshot"),
         ({"format": "minimix_core.snapshot", "version": 2}, "malformed snapshot"),
     ],
@@ -441,7 +444,7 @@ def test_a_version_1_snapshot_still_restores() -> None:
     [rejoin] = router.handle_timer(1_800_000_010.0)
     assert isinstance(rejoin, Send)
     assert rejoin.stanza.to == ROOM.with_resource("alice")
-    assert router.snapshot()["version"] == 2
+    assert router.snapshot()["version"] == 3
     # And after a process restart: the bookmarked room is rejoined, the others left.
     restarted = Router.restore(old, now=1_800_000_010.0)
     sent = [a.stanza for a in restarted.handle_timer(1_800_000_010.0)]
@@ -712,3 +715,86 @@ def test_a_version_1_join_in_flight_gets_a_deadline(
     assert [d for d in router.upcoming() if d[3] == ROOM and d[1] != "autojoin"] == [
         (1_800_000_066.0, label, ALICE, ROOM)
     ]
+
+
+def _sid_message(body: str, sid: str) -> Stanza:
+    return x(
+        f"<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' "
+        f"id='{body}'><body>{body}</body>"
+        f"<stanza-id xmlns='urn:xmpp:sid:0' by='lounge@muc.example.net' id='{sid}'/></message>"
+    )
+
+
+def _hashed_as_version_2(snapshot: dict[str, Any], sids: set[str]) -> tuple[dict[str, Any], int]:
+    """``snapshot`` as version 2 wrote it: every message key a hash of the stanza-id."""
+
+    def old(value: Any) -> Any:
+        if isinstance(value, str) and value in sids:
+            changed[0] += 1
+            return hashlib.blake2b(f"s\0{value}".encode(), digest_size=8).hexdigest()
+        if isinstance(value, list):
+            return [old(v) for v in value]
+        if isinstance(value, dict):
+            return {k: old(v) for k, v in value.items()}
+        return value
+
+    changed = [0]
+    # The stanzas' payloads (where the ids are attributes) are kept apart from the accounts.
+    accounts = old(json.loads(json.dumps(snapshot["accounts"])))
+    return {**snapshot, "version": 2, "accounts": accounts}, changed[0]
+
+
+def test_a_version_2_snapshot_s_hashed_keys_are_made_again_from_the_history() -> None:
+    """Version 2 hashed each message's key; version 3 keeps a short stanza-id as it is.
+
+    The keys of the messages the history holds are made again, so the room sending them
+    once more is still a duplicate. One the history no longer holds counts as new.
+    """
+    h = Harness(Router(Config(max_history_messages=1)))
+    h.joined(PHONE)
+    first, second = _sid_message("one", "s1"), _sid_message("two", "s2")
+    h.room(first)
+    h.room(second)
+    snapshot = h.router.snapshot()
+    old, changed = _hashed_as_version_2(snapshot, {"s1", "s2"})
+    # Both in the memory and among the messages passed on; s2 in the history too.
+    assert changed == 5
+    restored = Router.restore(json.loads(json.dumps(old)), now=0.0, sessions=True)
+    assert restored.handle(ToAccount(stanza=second), now=0.0) == [
+        Discard(stanza=second, reason=DiscardReason.DUPLICATE)
+    ]
+    account = restored._core.table.accounts[ALICE]
+    hashed = hashlib.blake2b(b"s\0s1", digest_size=8).hexdigest()
+    assert list(account.memory[ROOM].seen) == [hashed, "s2"]
+    assert list(account.rooms[ROOM].view.passed or ()) == [hashed, "s2"]
+    assert restored.handle(ToAccount(stanza=first), now=0.0) == [
+        archived(first),
+        Deliver(session=PHONE, stanza=first.with_to(PHONE)),
+    ]
+
+
+def test_a_version_3_snapshot_keeps_short_stanza_ids_as_keys() -> None:
+    """What version 3 writes is the keys as the router holds them: the ids themselves."""
+    h = Harness()
+    h.joined(PHONE)
+    h.room(_sid_message("one", "s1"))
+    snapshot = h.router.snapshot()
+    assert snapshot["version"] == 3
+    assert _hashed_as_version_2(snapshot, {"s1"})[1] == 3
+    assert Router.restore(snapshot, now=0.0, sessions=True).snapshot() == snapshot
+
+
+def test_a_version_2_history_is_rekeyed_without_a_memory_or_messages_passed() -> None:
+    """An occupancy whose memory went (the bound on rooms) still gets its history's keys."""
+    h = Harness()
+    h.joined(PHONE)
+    h.room(_sid_message("one", "s1"))
+    old, _ = _hashed_as_version_2(h.router.snapshot(), {"s1"})
+    [account] = old["accounts"]
+    account["memory"] = []
+    del account["rooms"][0]["v"]["k"]
+    restored = Router.restore(old, now=0.0, sessions=True)
+    occupancy = restored._core.table.accounts[ALICE].rooms[ROOM]
+    assert occupancy.view.passed is None
+    assert occupancy.view.history is not None
+    assert [entry.key for entry in occupancy.view.history._entries] == ["s1"]

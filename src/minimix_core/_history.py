@@ -49,6 +49,11 @@ _STORABLE: Final = frozenset(
 )
 
 
+_LONGEST_ID_KEY: Final = 64
+"""The longest stanza-id that is its own message key (:func:`message_key`)."""
+_DIGEST_CHARS: Final = 16
+_HEX: Final = frozenset("0123456789abcdef")
+
 # What one pass over a message's payload looks for, by tag.
 _IS_BODY, _IS_SUBJECT, _IS_THREAD, _IS_STANZA_ID, _IS_DELAY, _IS_STORABLE, _IS_NOT_STORED = range(7)
 _ROLE: Final = {
@@ -141,13 +146,14 @@ def _parse_stamp(text: str) -> float | None:
 
 
 def message_key(stanza: Stanza, room: JID) -> str:
-    """A fixed-size key that names one room message however often it arrives.
+    """A key of bounded size that names one room message however often it arrives.
 
     The room's XEP-0359 stanza-id when it gives one (``by`` the room); otherwise, for
     rooms without stanza-ids, the sender's occupant JID, the message's ``id`` and its
     payload but the ``<delay/>``: what a retransmission or a join's history repeats
-    unchanged (the room adds only the delay). 16 hexadecimal characters, so a bound on
-    the count is one on bytes.
+    unchanged (the room adds only the delay). At most 64 characters, so a bound on the
+    count is one on bytes: a stanza-id up to that long is its own key (Prosody's are
+    UUIDs, 36 characters); anything else is hashed to 16 hexadecimal characters (BLAKE2b).
     """
     return key_of(stanza, History.stanza_id(stanza, room))
 
@@ -155,11 +161,17 @@ def message_key(stanza: Stanza, room: JID) -> str:
 def key_of(stanza: Stanza, stanza_id: str | None) -> str:
     """:func:`message_key` when the room's stanza-id is known already (or known absent)."""
     if stanza_id is not None:
+        # Hashing costs a twelfth of a message's routing: a short id is kept as it is.
+        # One shaped like a digest is hashed, so an id never equals another message's hash.
+        size = len(stanza_id)
+        if size <= _LONGEST_ID_KEY and (size != _DIGEST_CHARS or not _HEX.issuperset(stanza_id)):
+            return stanza_id
         material = "s\0" + stanza_id
     else:
         payload = [_canonical(c) for c in stanza.children if c.tag != DELAY]
         material = f"m\0{stanza.from_}\0{stanza.id}\0{payload}"
-    return hashlib.blake2b(material.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+    digest = hashlib.blake2b(material.encode("utf-8", "surrogatepass"), digest_size=8)
+    return digest.hexdigest()
 
 
 def _canonical(element: Element) -> object:
@@ -380,6 +392,19 @@ class History:
             history._bytes += entry.size
             history._private += entry.private
         return history
+
+    def rekey(self, room: JID) -> dict[str, str]:
+        """Give each entry its :func:`message_key` again; return the changed ones, old to new.
+
+        Snapshots before version 3 keyed every message by a hash; the entries hold the
+        messages, so their keys can be made again.
+        """
+        changed = {}
+        for entry in self._entries:
+            key = message_key(entry.stanza, room)
+            if key != entry.key:
+                changed[entry.key] = entry.key = key
+        return changed
 
     def forget_private(self) -> None:
         """Drop the private messages: a device got them, the others find them archived."""

@@ -1,7 +1,7 @@
 """Snapshots: everything a router knows, as JSON-safe data, and back.
 
 The format is versioned. Stanzas are kept as nested lists (never as XML text, which only
-the XML edge writes). Version 2 is compact, about 0.5 KB of JSON per occupancy:
+the XML edge writes). Version 3 is compact, about 0.5 KB of JSON per occupancy:
 
 - ``payloads``: each distinct payload once, ``[children]`` or ``[children, attrs]``; an
   element is ``[tag, attrs, children, text, tail]`` without its trailing empty fields.
@@ -12,6 +12,9 @@ the XML edge writes). Version 2 is compact, about 0.5 KB of JSON per occupancy:
 - ``accounts[].jid``, ``accounts[].sessions[][0]`` and ``accounts[].rooms[].room`` are
   full JIDs: hosts read them. Timers name their account and room by their place.
 
+Version 2 differs only in its message keys: each was a hash, where version 3 keeps a
+short stanza-id as it is (:func:`~minimix_core._history.message_key`). On load, the
+keys of the messages an occupancy's history holds are made again (:func:`_rekey`).
 Version 1 (inline payloads, full JIDs, long keys) is read by :func:`upgrade_v1`.
 """
 
@@ -48,7 +51,8 @@ from ._table import (
 __all__ = ["FORMAT", "VERSION", "SnapshotError", "adopt_into", "dump_core", "load_core"]
 
 FORMAT: Final = "minimix_core.snapshot"
-VERSION: Final = 2
+VERSION: Final = 3
+_READ: Final = (1, 2, VERSION)
 
 
 def _attachments(w: Writer, group: Sessions) -> Json:
@@ -431,10 +435,14 @@ def _checked_load(snapshot: Mapping[str, Json], config: Config) -> Core:
     if not isinstance(snapshot, Mapping) or snapshot.get("format") != FORMAT:
         raise SnapshotError("not a minimix_core snapshot")
     version = snapshot.get("version")
-    if version not in (1, VERSION):
-        raise SnapshotError(f"snapshot version {version!r} is not 1 or {VERSION}")
+    if version not in _READ:
+        raise SnapshotError(f"snapshot version {version!r} is not one of 1, 2 or {VERSION}")
     try:
-        return _load(upgrade_v1(snapshot, config) if version == 1 else snapshot, config)
+        core = _load(upgrade_v1(snapshot, config) if version == 1 else snapshot, config)
+        if version != VERSION:
+            for account in core.table.accounts.values():
+                _rekey(account)
+        return core
     except SnapshotError:
         raise
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
@@ -506,6 +514,26 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
         elif core.timers.when(keepalive_timer(key[1])) is None:
             core.arm_keepalive(core.table.accounts[key[1]])
     return core
+
+
+def _rekey(account: Account) -> None:
+    """Version 2's hashed message keys, as version 3 makes them, where they can be made.
+
+    A history holds its messages, so their keys are made again, and the account's memory
+    and the messages passed on follow. A key whose message is no longer held stays as it
+    was: should the room send that message again, it counts as new.
+    """
+    for room, occupancy in account.rooms.items():
+        history = occupancy.view.history
+        changed = NO_ENTRIES if history is None else history.rekey(room)
+        if not changed:
+            continue
+        passed = occupancy.view.passed
+        if passed is not None:
+            occupancy.view.passed = {changed.get(k, k): None for k in passed}
+        memory = account.memory.get(room)
+        if memory is not None:
+            memory.seen = {changed.get(k, k): n for k, n in memory.seen.items()}
 
 
 def _after_restart(core: Core) -> None:

@@ -312,7 +312,7 @@ def flag_set(codes: Iterable[int]) -> frozenset[int]:
 
 
 class RoomMemory:
-    """What the account remembers of a room across occupancies (bounded, fixed-size keys).
+    """What the account remembers of a room across occupancies (bounded: keys of bounded size).
 
     Each message the account was offered gets a number in arrival order; ``seen`` maps the
     message's key (:func:`~minimix_core._history.message_key`) to it, so a message the
