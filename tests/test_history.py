@@ -327,7 +327,7 @@ def test_a_late_joiners_history_costs_what_it_gets_not_the_buffer(
 
 
 def test_a_short_stanza_id_is_its_own_key_and_anything_else_is_hashed() -> None:
-    """Up to 64 characters the room's id is the key; longer, or shaped like a digest, or
+    """Up to 36 characters the room's id is the key; longer, or shaped like a digest, or
     absent, the key is 16 hexadecimal digits of BLAKE2b, so no id equals another's hash."""
     message = x(_with_sid("s1"))
 
@@ -335,8 +335,8 @@ def test_a_short_stanza_id_is_its_own_key_and_anything_else_is_hashed() -> None:
         return hashlib.blake2b(material.encode(), digest_size=8).hexdigest()
 
     assert key_of(message, "s1") == message_key(message, ROOM) == "s1"
-    assert key_of(message, "a" * 64) == "a" * 64
-    assert key_of(message, "a" * 65) == digest("s\0" + "a" * 65)
+    assert key_of(message, "a" * 36) == "a" * 36
+    assert key_of(message, "a" * 37) == digest("s\0" + "a" * 37)
     assert key_of(message, "0123456789abcdef") == digest("s\0" + "0123456789abcdef")
     assert key_of(message, "0123456789ABCDEF") == "0123456789ABCDEF"
     assert key_of(message, "0123456789abcdeg") == "0123456789abcdeg"

@@ -87,7 +87,7 @@ class Config:
     """Seconds after a rejoin during which what the room re-sends and the sessions know
     already is not shown again; the room's subject ends it earlier (§7.2.15)."""
     max_remembered_messages: int = field(default=256, validator=_positive)
-    """Message keys (at most 64 characters each) the account remembers per room across
+    """Message keys (at most 36 characters each) the account remembers per room across
     occupancies, so a message the room sends again (a retransmission, a join's history)
     is archived and pushed once. At the bound the oldest key is forgotten."""
     keepalive_idle: float = field(default=900.0, validator=_seconds)

@@ -49,7 +49,7 @@ _STORABLE: Final = frozenset(
 )
 
 
-_LONGEST_ID_KEY: Final = 64
+_LONGEST_ID_KEY: Final = 36
 """The longest stanza-id that is its own message key (:func:`message_key`)."""
 _DIGEST_CHARS: Final = 16
 _HEX: Final = frozenset("0123456789abcdef")
@@ -151,9 +151,11 @@ def message_key(stanza: Stanza, room: JID) -> str:
     The room's XEP-0359 stanza-id when it gives one (``by`` the room); otherwise, for
     rooms without stanza-ids, the sender's occupant JID, the message's ``id`` and its
     payload but the ``<delay/>``: what a retransmission or a join's history repeats
-    unchanged (the room adds only the delay). At most 64 characters, so a bound on the
-    count is one on bytes: a stanza-id up to that long is its own key (Prosody's are
-    UUIDs, 36 characters); anything else is hashed to 16 hexadecimal characters (BLAKE2b).
+    unchanged (the room adds only the delay). At most 36 characters, so a bound on the
+    count is one on bytes: a stanza-id up to a UUID's length is its own key (Prosody's
+    are UUIDs); anything else is hashed to 16 hexadecimal characters (BLAKE2b). Two
+    messages without a stanza-id from the same occupant, with the same ``id`` (or none)
+    and the same payload, have the same key: the second counts as a repeat.
     """
     return key_of(stanza, History.stanza_id(stanza, room))
 
