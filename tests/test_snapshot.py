@@ -42,6 +42,7 @@ from minimix_core import (
     SnapshotError,
     Stanza,
     ToAccount,
+    Unattended,
 )
 from minimix_core._history import message_key
 
@@ -163,6 +164,54 @@ def test_no_message_is_lost_across_a_restart() -> None:
     assert back[0] == Deliver(session=PHONE, stanza=occupant("bob", to=PHONE))
 
 
+def test_an_account_forgotten_before_its_restored_leave_is_due() -> None:
+    """Kicked, its device memory over first: the account is gone when the queue comes to it."""
+    h = Harness(Router(Config(device_memory=0.5)))
+    h.joined(PHONE)
+    r = round_trip(h.router, 1.0, sessions=False)
+    kick = x(
+        f"<presence type='unavailable' from='{ROOM}/alice' to='{ALICE}'>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/>"
+        "<status code='307'/><status code='110'/></x></presence>"
+    )
+    assert r.handle(ToAccount(stanza=kick), now=1.0) == [
+        Discard(stanza=kick, reason=DiscardReason.NO_SESSION)
+    ]
+    # The queued leave (due at 1.0) comes after the memory's end (1.5) in this call.
+    assert r.handle_timer(2.0) == []
+    assert r.next_deadline() is None
+    assert r.snapshot()["accounts"] == []
+
+
+def test_a_device_connected_at_the_snapshot_gets_only_what_it_missed_after_the_restart() -> None:
+    """The snapshot is taken with the phone connected; the restart ends its session there."""
+    h = Harness()
+    h.now = 1_800_000_000.0
+    h.router.handle(
+        BookmarksChanged(account=ALICE, bookmarks=(Bookmark(room=ROOM, autojoin=True),)), now=h.now
+    )
+    h.joined(PHONE, others=("bob",))
+    h.timer(h.now)
+    h.room(groupchat("seen before", mid="m0"))
+    r = Harness(round_trip(h.router, h.now + 60, sessions=False))
+    r.now = h.now + 60
+    [rejoin] = r.timer(r.now)
+    assert isinstance(rejoin, Send)
+    r.room(occupant("bob"))
+    r.room(self_presence())
+    r.room(subject())
+    missed = groupchat("after the restart", mid="m1")
+    assert r.room(missed) == [
+        archived(missed),
+        Unattended(account=ALICE, room=ROOM, stanza=missed, mentions=False),
+    ]
+    back = r.session(PHONE, join(jid="back"))
+    assert bodies(back) == ["after the restart"]
+    # Without the position it had, it would get the whole history again.
+    laptop = r.session(LAPTOP, join(jid="new"))
+    assert bodies(laptop) == ["seen before", "after the restart"]
+
+
 def test_restart_drops_an_autojoin_in_flight_and_joins_afresh() -> None:
     """A bookmark join that had no answer yet is simply made again."""
     h = Harness()
@@ -264,8 +313,8 @@ def test_snapshot_keeps_the_autojoin_queue_and_stanza_ids() -> None:
 def test_a_room_that_removes_the_account_before_its_restored_leave_is_due() -> None:
     """The restored room was to be left; the room kicks the account first.
 
-    Nothing is left of the account (no session, bookmark or memory): the queued leave
-    finds nothing to do. It raised KeyError out of handle_timer.
+    Nothing is left of the account but where its phone was (no session, bookmark or
+    room): the queued leave finds nothing to do. It raised KeyError out of handle_timer.
     """
     h = Harness()
     h.joined(PHONE)
@@ -280,6 +329,9 @@ def test_a_room_that_removes_the_account_before_its_restored_leave_is_due() -> N
     ]
     assert r.next_deadline() == 1.0  # the queued leave
     assert r.handle_timer(1.0) == []
+    # The phone's place in the room is kept for device_memory, as after any disconnect.
+    assert r.next_deadline() == 1.0 + Config().device_memory
+    assert r.handle_timer(r.next_deadline() or 0.0) == []
     assert r.next_deadline() is None
     assert r.snapshot()["accounts"] == []
 

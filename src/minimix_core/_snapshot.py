@@ -30,6 +30,7 @@ from ._events import Bookmark
 from ._history import History
 from ._jid import JID
 from ._lifecycle import OccupancyState
+from ._membership import remember_position
 from ._snapshot_codec import Json, Reader, SnapshotError, Writer
 from ._snapshot_v1 import upgrade_v1
 from ._stanza import payload_size
@@ -549,6 +550,9 @@ def _after_restart(core: Core) -> None:
         account.sessions = {}
         account.pending_iqs = NO_ENTRIES
         for room, occupancy in list(account.rooms.items()):
+            for session, attachment in occupancy.attached.items():
+                # Gone with the process, as if disconnected now: back, it gets what it missed.
+                remember_position(core, account, occupancy, session, attachment)
             occupancy.attached = occupancy.pending = occupancy.leaving = NO_ENTRIES
             occupancy.nick_change = None
             occupancy.sent_ids = None
