@@ -1,4 +1,4 @@
-"""The least Python can do per room message while keeping every feature the router keeps.
+"""The least Python can do per room message (and per late join) with the router's features.
 
 A baseline, not a router: it shows what a groupchat message must cost in CPython once
 history, archive and duplicate detection are kept, so the fan-out figures can be read
@@ -27,10 +27,19 @@ from collections import deque
 from minimix_core import JID, Action, Archive, Deliver, Stanza
 from minimix_core._history import _envelope, key_of
 
-__all__ = ["LeanOccupancy", "LeanTable", "lean_fanout"]
+__all__ = [
+    "LeanJoinTable",
+    "LeanOccupancy",
+    "LeanTable",
+    "LeanView",
+    "lean_fanout",
+    "lean_late_join",
+]
 
 _BODY = "{jabber:client}body"
 _STANZA_ID = "{urn:xmpp:sid:0}stanza-id"
+_MUC_X = "{http://jabber.org/protocol/muc}x"
+_HISTORY_REQUEST = "{http://jabber.org/protocol/muc}history"
 _BOUND = 256
 _HISTORY = 50
 _new = tuple.__new__
@@ -97,3 +106,55 @@ def lean_fanout(
         fork = _new(Stanza, (kind, type_, from_, session, id_, attrs, children))
         actions.append(_new(Deliver, (session, fork)))
     return actions
+
+
+class LeanView:
+    """What a late join reads of one account's standing in a room: the room's cache."""
+
+    __slots__ = ("occupants", "self_presence", "sessions", "subject")
+
+    def __init__(self, occupants: list[Stanza], self_presence: Stanza, subject: Stanza) -> None:
+        self.occupants = occupants
+        self.self_presence = self_presence
+        self.subject = subject
+        self.sessions: dict[JID, str | None] = {}
+
+
+LeanJoinTable = dict[JID, dict[JID, LeanView]]
+"""Account bare JID -> room bare JID -> the room's cache."""
+
+
+def lean_late_join(table: LeanJoinTable, session: JID, join: Stanza) -> list[Action]:
+    """A session's join answered from the cache, doing only what every late join must.
+
+    Find the account's room; read the join's history request (XEP-0045 §7.2.14; none is
+    kept here, as the benchmark's joins ask for none and the history is empty); note the
+    session and its join's ``id``; then each occupant's presence, the self-presence
+    carrying the join's ``id`` (§7.2.1: the client matches it) and the subject, each a
+    copy with ``to`` changed in a :class:`~minimix_core.Deliver`, built as plain tuples as
+    the router builds them. No event, no checks, no state machine, no nick, status or
+    presence bookkeeping.
+    """
+    to = join.to
+    if to is None:
+        return []
+    view = table[session.bare][to.bare]
+    for child in join.children:
+        if child.tag == _MUC_X:
+            for request in child.children:
+                if request.tag == _HISTORY_REQUEST:
+                    break
+            break
+    join_id = join.id
+    view.sessions[session] = join_id
+    out: list[Action] = [
+        _new(Deliver, (session, _new(Stanza, (kind, type_, from_, session, id_, attrs, payload))))
+        for kind, type_, from_, _, id_, attrs, payload in view.occupants
+    ]
+    kind, type_, from_, _, _, attrs, payload = view.self_presence
+    own = _new(Stanza, (kind, type_, from_, session, join_id, attrs, payload))
+    out.append(_new(Deliver, (session, own)))
+    kind, type_, from_, _, id_, attrs, payload = view.subject
+    subject = _new(Stanza, (kind, type_, from_, session, id_, attrs, payload))
+    out.append(_new(Deliver, (session, subject)))
+    return out

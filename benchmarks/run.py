@@ -56,6 +56,10 @@ _METHOD = """\
 - **3. Late join**: the timed join repeats an attached session's join (a §7.2.1 resync), which the
   router answers from the same cache as a new session's; floor = a copy of each cached presence
   with `to` changed, made by `tuple.__new__` (what `with_to` did before it used the constructor).
+  The **lean late join** (`benchmarks/lean.py`) answers the same join from the router's own
+  cache doing only what every late join must (find the room, read the history request, note
+  the session, deliver each presence, the self-presence with the join's id and the subject);
+  where it misses the target, no router in CPython meets it.
 - **4. Scale**: events go to a seeded random sample of occupancies (cache misses included); the
   stanzas a scale router holds share their payload across accounts, to keep building a million
   occupancies to about a minute. Every groupchat message is new to its occupancy (the router
