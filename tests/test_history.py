@@ -28,6 +28,7 @@ from minimix_core._history import (
     key_of,
     message_key,
     scan_message,
+    version_2_key,
 )
 
 T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
@@ -344,3 +345,6 @@ def test_a_short_stanza_id_is_its_own_key_and_anything_else_is_hashed() -> None:
     assert len(unkeyed) == 16 and int(unkeyed, 16) >= 0
     # A room whose next id is the hash of a message without one: two messages, two keys.
     assert key_of(message, unkeyed) != unkeyed
+    # What a version 2 snapshot held for each: the id's hash; a hash it held alike.
+    assert version_2_key("s1") == digest("s\0s1")
+    assert version_2_key(unkeyed) is None

@@ -28,6 +28,7 @@ __all__ = [
     "key_of",
     "message_key",
     "scan_message",
+    "version_2_key",
 ]
 
 _BODY: Final = f"{{{CLIENT_NS}}}body"
@@ -158,6 +159,18 @@ def message_key(stanza: Stanza, room: JID) -> str:
     and the same payload, have the same key: the second counts as a repeat.
     """
     return key_of(stanza, History.stanza_id(stanza, room))
+
+
+def version_2_key(key: str) -> str | None:
+    """What snapshot version 2 held for ``key``, when that differs: the hash of the id.
+
+    Version 2 hashed every stanza-id; a key that is not a hash is a stanza-id kept as it
+    is (:func:`key_of`). ``None`` for a hash, which version 2 held alike.
+    """
+    if len(key) == _DIGEST_CHARS and _HEX.issuperset(key):
+        return None
+    digest = hashlib.blake2b(f"s\0{key}".encode("utf-8", "surrogatepass"), digest_size=8)
+    return digest.hexdigest()
 
 
 def key_of(stanza: Stanza, stanza_id: str | None) -> str:

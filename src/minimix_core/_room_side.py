@@ -12,7 +12,7 @@ from __future__ import annotations
 from ._actions import Action, Archive, Continue, Deliver, Discard, DiscardReason, Unattended
 from ._core import Core
 from ._fork import error_to_sender, fork, note_flags
-from ._history import History, MessageFacts, key_of, scan_message
+from ._history import History, MessageFacts, key_of, scan_message, version_2_key
 from ._iq import find_mam_result, iq_to_account, mam_result
 from ._jid import JID, InvalidJID
 from ._keepalive import (
@@ -188,9 +188,10 @@ def _historic(
         # the archive keeps it should the join ask for no history.
         return _early(core, account, occupancy, stanza, facts[5], key)
     passed = view.passed
+    memory = account.remember(room, config.max_rooms_per_account)
     if passed is None:
         passed = view.passed = {}
-    elif key in passed:
+    elif key in passed or (memory.legacy and _passed_before(passed, key)):
         # Sent again (a retransmission, a rejoin's history): the sessions have it.
         reason = DiscardReason.RESYNC if occupancy.resync is not None else DiscardReason.DUPLICATE
         return [Discard(stanza=stanza, reason=reason)]
@@ -200,7 +201,6 @@ def _historic(
     history = view.history
     if history is None:
         history = view.history = History()
-    memory = account.remember(room, config.max_rooms_per_account)
     number = memory.note(key, config.max_remembered_messages)
     # Every local account in the room keeps the same messages: one payload for all of them
     # (a private message is for this account alone).
@@ -220,6 +220,16 @@ def _historic(
     if number is not None:
         return actions + fork(occupancy, stanza)  # new: nobody has it yet
     return _fork_unseen(occupancy, stanza, seq)
+
+
+def _passed_before(passed: dict[str, None], key: str) -> bool:
+    """Whether ``key`` was passed on under its version 2 hash (a restored snapshot's)."""
+    old = version_2_key(key)
+    if old is None or old not in passed:
+        return False
+    del passed[old]
+    passed[key] = None
+    return True
 
 
 def _early(

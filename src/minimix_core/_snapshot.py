@@ -14,7 +14,8 @@ the XML edge writes). Version 3 is compact, about 0.5 KB of JSON per occupancy:
 
 Version 2 differs only in its message keys: each was a hash, where version 3 keeps a
 short stanza-id as it is (:func:`~minimix_core._history.message_key`). On load, the
-keys of the messages an occupancy's history holds are made again (:func:`_rekey`).
+keys of the messages an occupancy's history holds are made again, and the others are
+looked up by their version 2 hash while any may be left (:func:`_rekey`).
 Version 1 (inline payloads, full JIDs, long keys) is read by :func:`upgrade_v1`.
 """
 
@@ -314,17 +315,21 @@ def _load_occupancy(r: Reader, data: Json) -> Occupancy:
 
 
 def _memory(w: Writer, m: RoomMemory) -> Json:
-    return {
+    memory = {
         "seen": list(m.seen.items()),
         "last": m.last,
         "positions": [[w.jid(s, w.account), seq, at] for s, (seq, at) in m.positions.items()],
     }
+    if m.legacy:
+        memory["legacy"] = m.legacy
+    return memory
 
 
 def _load_memory(r: Reader, data: Json) -> RoomMemory:
     m = RoomMemory()
     m.seen = {str(k): int(n) for k, n in data["seen"]}
     m.last = int(data["last"])
+    m.legacy = int(data.get("legacy", 0))
     for s, seq, at in data["positions"]:
         m.positions[r.full(s, r.account)] = (int(seq), float(at))
     return m
@@ -522,8 +527,11 @@ def _rekey(account: Account) -> None:
 
     A history holds its messages, so their keys are made again, and the account's memory
     and the messages passed on follow. A key whose message is no longer held stays as it
-    was: should the room send that message again, it counts as new.
+    was, and the memory is marked: a message it does not know is looked up by its version
+    2 hash too (:meth:`RoomMemory.note`), until no message of before the restore is left.
     """
+    for remembered in account.memory.values():
+        remembered.legacy = remembered.last
     for room, occupancy in account.rooms.items():
         history = occupancy.view.history
         changed = NO_ENTRIES if history is None else history.rekey(room)

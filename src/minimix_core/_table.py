@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NoReturn, TypeAlias, TypeVar
 
 from ._events import Bookmark
-from ._history import History
+from ._history import History, version_2_key
 from ._jid import JID
 from ._lifecycle import OccupancyState
 from ._packed import pack, unpack
@@ -320,17 +320,20 @@ class RoomMemory:
     device's position is the number of the newest message it had.
     """
 
-    __slots__ = ("last", "positions", "seen")
+    __slots__ = ("last", "legacy", "positions", "seen")
 
     def __init__(self) -> None:
         self.seen: dict[str, int] = {}
         self.last = 0
         self.positions: dict[JID, tuple[int, float]] = {}
         """Devices that left: the newest message each had, and when it went."""
+        self.legacy = 0
+        """Restored from a version 2 snapshot: messages numbered up to this one may be
+        remembered under the hash version 2 made of their stanza-id; 0 when none is."""
 
     def note(self, key: str, bound: int) -> int | None:
         """Number a new message; ``None`` if it was seen before."""
-        if key in self.seen:
+        if key in self.seen or (self.legacy and self._adopt(key)):
             return None
         self.last += 1
         seen = self.seen
@@ -338,6 +341,20 @@ class RoomMemory:
         if len(seen) > bound:
             del seen[next(iter(seen))]
         return self.last
+
+    def _adopt(self, key: str) -> bool:
+        """Whether ``key`` was seen under its version 2 hash; if so it takes that place.
+
+        Once the oldest message remembered came after the restore, no hash is left.
+        """
+        seen = self.seen
+        old = version_2_key(key)
+        number = None if old is None else seen.pop(old, None)
+        if number is not None:
+            seen[key] = number
+        if not seen or next(iter(seen.values())) > self.legacy:
+            self.legacy = 0
+        return number is not None
 
 
 class Occupancy:
