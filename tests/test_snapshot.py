@@ -904,3 +904,39 @@ def test_a_version_2_history_is_rekeyed_without_a_memory_or_messages_passed() ->
     assert occupancy.view.passed is None
     assert occupancy.view.history is not None
     assert [entry.key for entry in occupancy.view.history._entries] == ["s1"]
+
+
+def test_a_device_back_while_the_rejoin_waits_keeps_its_place_across_a_second_restart() -> None:
+    """Back after a first restart, the phone is answered from the table before the rejoin.
+
+    A second restart comes before the rejoin is answered: the phone had every message, so
+    back again it gets none. Its place was dropped (the room was not yet joined again),
+    and it got the whole history a second time.
+    """
+    h = Harness()
+    h.now = 1_800_000_000.0
+    h.router.handle(
+        BookmarksChanged(account=ALICE, bookmarks=(Bookmark(room=ROOM, autojoin=True),)), now=h.now
+    )
+    h.joined(PHONE, others=("bob",))
+    h.timer(h.now)
+    h.room(groupchat("seen before", mid="m0"))
+    h.closed(PHONE)
+    h.room(groupchat("while asleep", mid="m1"))
+    r = Harness(round_trip(h.router, h.now + 60, sessions=False))
+    r.now = h.now + 60
+    assert bodies(r.session(PHONE, join(jid="back"))) == ["while asleep"]
+    [rejoin] = r.timer(r.now)
+    assert isinstance(rejoin, Send)
+    s = Harness(round_trip(r.router, r.now + 60, sessions=False))
+    s.now = r.now + 60
+    [again] = s.timer(s.now)
+    assert isinstance(again, Send)
+    s.room(occupant("bob"))
+    s.room(self_presence())
+    s.room(subject())
+    assert s.session(PHONE, join(jid="back again")) == [
+        Deliver(session=PHONE, stanza=occupant("bob", to=PHONE)),
+        Deliver(session=PHONE, stanza=self_presence(pid="back again").with_to(PHONE)),
+        Deliver(session=PHONE, stanza=subject().with_to(PHONE)),
+    ]

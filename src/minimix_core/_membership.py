@@ -6,7 +6,7 @@ from ._actions import Action, Deliver, Discard, DiscardReason, Send
 from ._config import Config
 from ._core import Core
 from ._jid import JID
-from ._lifecycle import OccupancyEvent, OccupancyState, transition
+from ._lifecycle import IN_ROOM, OccupancyEvent, OccupancyState, transition
 from ._muc import STATUS_TEXT
 from ._presence import aggregate_update
 from ._stanza import Element, Stanza
@@ -236,10 +236,21 @@ def release(
 
 
 def remember_position(
-    core: Core, account: Account, occupancy: Occupancy, session: JID, attachment: Attachment
+    core: Core,
+    account: Account,
+    occupancy: Occupancy,
+    session: JID,
+    attachment: Attachment,
+    *,
+    restart: bool = False,
 ) -> None:
-    """What a leaving device had seen, so that coming back it gets just what it missed."""
-    if occupancy.state is not _S.JOINED and attachment.bounced is None:
+    """What a leaving device had seen, so that coming back it gets just what it missed.
+
+    At a ``restart`` every attached session is remembered while the account is in the
+    room: waiting to rejoin too, it got each message the account numbered.
+    """
+    had_all = occupancy.state in IN_ROOM if restart else occupancy.state is _S.JOINED
+    if not had_all and attachment.bounced is None:
         return
     memory = account.remember(occupancy.room, core.config.max_rooms_per_account)
     last = memory.last if attachment.bounced is None else attachment.bounced - 1

@@ -560,7 +560,7 @@ def _after_restart(core: Core) -> None:
         for room, occupancy in list(account.rooms.items()):
             for session, attachment in occupancy.attached.items():
                 # Gone with the process, as if disconnected now: back, it gets what it missed.
-                remember_position(core, account, occupancy, session, attachment)
+                remember_position(core, account, occupancy, session, attachment, restart=True)
             occupancy.attached = occupancy.pending = occupancy.leaving = NO_ENTRIES
             occupancy.nick_change = None
             occupancy.sent_ids = None
