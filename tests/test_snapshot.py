@@ -940,3 +940,35 @@ def test_a_device_back_while_the_rejoin_waits_keeps_its_place_across_a_second_re
         Deliver(session=PHONE, stanza=self_presence(pid="back again").with_to(PHONE)),
         Deliver(session=PHONE, stanza=subject().with_to(PHONE)),
     ]
+
+
+def test_a_device_waiting_to_get_back_in_keeps_its_place_across_a_restart() -> None:
+    """A device rejoining carries its place; a restart before the room answers keeps it."""
+    h = Harness()
+    h.joined(PHONE)
+    h.room(groupchat("seen before", mid="m0"))
+    h.session(PHONE, x("<presence to='lounge@muc.example.net/alice' type='unavailable' id='bye'/>"))
+    h.room(
+        x(
+            "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org' id='bye'>"
+            "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/>"
+            "<status code='110'/></x></presence>"
+        )
+    )
+    [send] = h.session(PHONE, join(jid="again"))
+    assert isinstance(send, Send)  # the account joins again; the phone waits, its place with it
+    r = Harness(round_trip(h.router, 10.0, sessions=False))
+    r.now = 10.0
+    assert r.router._core.table.accounts[ALICE].memory[ROOM].positions == {PHONE: (1, 10.0)}
+    r.session(PHONE, join(jid="back"))
+    r.room(occupant("bob"))
+    r.room(self_presence(pid="back"))
+    seen = x(
+        "<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='m0'>"
+        "<body>seen before</body>"
+        "<delay xmlns='urn:xmpp:delay' from='lounge@muc.example.net' stamp='1970-01-01T00:00:01Z'/>"
+        "</message>"
+    )
+    assert r.room(seen) == [Discard(stanza=seen, reason=DiscardReason.DUPLICATE)]
+    missed = groupchat("while away", mid="m1")
+    assert bodies(r.room(missed)) == ["while away"]

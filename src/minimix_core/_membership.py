@@ -16,6 +16,7 @@ from ._table import (
     Account,
     Attachment,
     Occupancy,
+    RoomMemory,
     RoomView,
     Sessions,
     SoleSession,
@@ -27,6 +28,7 @@ __all__ = [
     "join_stanza",
     "leave_answered",
     "leave_room",
+    "place_device",
     "release",
     "remember_position",
     "send_join",
@@ -254,6 +256,11 @@ def remember_position(
         return
     memory = account.remember(occupancy.room, core.config.max_rooms_per_account)
     last = memory.last if attachment.bounced is None else attachment.bounced - 1
+    place_device(core, memory, session, last)
+
+
+def place_device(core: Core, memory: RoomMemory, session: JID, last: int) -> None:
+    """Keep ``last``, the number of the newest message ``session`` had, from now on."""
     positions = memory.positions
     positions.pop(session, None)
     positions[session] = (last, core.now)
