@@ -972,3 +972,49 @@ def test_a_device_waiting_to_get_back_in_keeps_its_place_across_a_restart() -> N
     assert r.room(seen) == [Discard(stanza=seen, reason=DiscardReason.DUPLICATE)]
     missed = groupchat("while away", mid="m1")
     assert bodies(r.room(missed)) == ["while away"]
+
+
+def test_a_waiting_device_s_place_in_a_forgotten_memory_does_not_push_out_another_room() -> None:
+    """The phone waits to get back in, but the account's memory of that room was pushed
+    out meanwhile (``max_rooms_per_account``): its place counts in numbers nobody keeps.
+
+    A restart made that memory again, empty, and pushed out the memory of a room the
+    laptop had left: back there, the laptop got the room's history a second time.
+    """
+    third = JID.parse("third@muc.example.net")
+    tablet = JID.parse("alice@example.org/tablet")
+    h = Harness(Router(Config(max_rooms_per_account=2)))
+
+    def leave(session: JID, room: JID) -> None:
+        h.session(session, x(f"<presence to='{room}/alice' type='unavailable' id='bye'/>"))
+        h.room(
+            x(
+                f"<presence type='unavailable' from='{room}/alice' to='alice@example.org' id='bye'>"
+                "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/>"
+                "<status code='110'/></x></presence>"
+            )
+        )
+
+    h.joined(PHONE)
+    h.room(groupchat("lounge", mid="r0"))
+    leave(PHONE, ROOM)
+    h.joined(LAPTOP, room=OTHER_ROOM)
+    h.room(groupchat("garden", mid="g0", room=OTHER_ROOM))
+    leave(LAPTOP, OTHER_ROOM)
+    [send] = h.session(PHONE, join(jid="again"))
+    assert isinstance(send, Send)  # the phone waits, its place with it
+    h.joined(tablet, room=third)
+    h.room(groupchat("third", mid="t0", room=third))  # the lounge's memory is pushed out
+    r = Harness(round_trip(h.router, 10.0, sessions=False))
+    r.now = 10.0
+    assert list(r.router._core.table.accounts[ALICE].memory) == [OTHER_ROOM, third]
+    r.session(LAPTOP, join(jid="back", room=OTHER_ROOM))
+    r.room(occupant("bob", room=OTHER_ROOM))
+    r.room(self_presence(room=OTHER_ROOM, pid="back"))
+    again = x(
+        "<message type='groupchat' from='garden@muc.example.net/bob' to='alice@example.org' id='g0'>"
+        "<body>garden</body>"
+        "<delay xmlns='urn:xmpp:delay' from='garden@muc.example.net' stamp='1970-01-01T00:00:01Z'/>"
+        "</message>"
+    )
+    assert r.room(again) == [Discard(stanza=again, reason=DiscardReason.DUPLICATE)]

@@ -561,11 +561,14 @@ def _after_restart(core: Core) -> None:
             for session, attachment in occupancy.attached.items():
                 # Gone with the process, as if disconnected now: back, it gets what it missed.
                 remember_position(core, account, occupancy, session, attachment, restart=True)
+            memory = account.memory.get(room)
             for session, attachment in occupancy.pending.items():
-                if attachment.position is not None:
+                position = attachment.position
+                if memory is not None and position is not None and position <= memory.last:
                     # Waiting to get back in, it has what it had when it left: its place.
-                    memory = account.remember(room, core.config.max_rooms_per_account)
-                    place_device(core, memory, session, attachment.position)
+                    # (Not in a memory pushed out meanwhile: its numbers are gone with it.)
+                    account.remember(room, core.config.max_rooms_per_account)
+                    place_device(core, memory, session, position)
             occupancy.attached = occupancy.pending = occupancy.leaving = NO_ENTRIES
             occupancy.nick_change = None
             occupancy.sent_ids = None
