@@ -1018,3 +1018,39 @@ def test_a_waiting_device_s_place_in_a_forgotten_memory_does_not_push_out_anothe
         "</message>"
     )
     assert r.room(again) == [Discard(stanza=again, reason=DiscardReason.DUPLICATE)]
+
+
+def test_a_waiting_device_keeps_what_it_got_before_the_answer_across_a_restart() -> None:
+    """Without an archive a message before the room's answer is forked to the waiting
+    phone; a restart then put back the place the phone had when it left, and the room's
+    history after the restart brought the phone that message a second time.
+    """
+    h = Harness(Router(Config(archive=False)))
+    h.joined(PHONE)
+    h.room(groupchat("seen before", mid="m0"))
+    h.session(PHONE, x("<presence to='lounge@muc.example.net/alice' type='unavailable' id='bye'/>"))
+    h.room(
+        x(
+            "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org' id='bye'>"
+            "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/>"
+            "<status code='110'/></x></presence>"
+        )
+    )
+    [send] = h.session(PHONE, join(jid="again"))
+    assert isinstance(send, Send)
+    assert bodies(h.room(groupchat("early", mid="m1"))) == ["early"]  # forked as it comes
+    r = Harness(round_trip(h.router, 10.0, sessions=False))
+    r.now = 10.0
+    assert r.router._core.table.accounts[ALICE].memory[ROOM].positions == {PHONE: (2, 10.0)}
+    r.session(PHONE, join(jid="back"))
+    r.room(occupant("bob"))
+    r.room(self_presence(pid="back"))
+    for mid, body in (("m0", "seen before"), ("m1", "early")):
+        again = x(
+            f"<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='{mid}'>"
+            f"<body>{body}</body>"
+            "<delay xmlns='urn:xmpp:delay' from='lounge@muc.example.net' stamp='1970-01-01T00:00:01Z'/>"
+            "</message>"
+        )
+        assert r.room(again) == [Discard(stanza=again, reason=DiscardReason.DUPLICATE)]
+    assert bodies(r.room(groupchat("after", mid="m2"))) == ["after"]

@@ -179,9 +179,11 @@ def _historic(
     key = key_of(stanza, stanza_id)
     if private and occupancy.audience():
         memory = account.remember(room, config.max_rooms_per_account)
-        if memory.note(key, config.max_remembered_messages) is None:
+        number = memory.note(key, config.max_remembered_messages)
+        if number is None:
             return [Discard(stanza=stanza, reason=DiscardReason.DUPLICATE)]
         archived: list[Action] = [_archive(account, stanza, foreign_ids)] if config.archive else []
+        _caught_up(occupancy, number)
         return archived + fork(occupancy, stanza)
     if occupancy.state is _S.JOINING and not private and config.archive:
         # The room's history brings a groupchat message again, never a private one, and
@@ -218,8 +220,22 @@ def _historic(
             actions.append(_unattended(account, occupancy, stanza, mentions=mentions))
         return actions or [Discard(stanza=stanza, reason=DiscardReason.DUPLICATE)]
     if number is not None:
+        _caught_up(occupancy, number)
         return actions + fork(occupancy, stanza)  # new: nobody has it yet
     return _fork_unseen(occupancy, stanza, seq)
+
+
+def _caught_up(occupancy: Occupancy, number: int) -> None:
+    """A waiting device that had every message before ``number`` gets it: it has them all.
+
+    Its place (what it had when it left) moves on, so that a restart before the room
+    answers puts back a place that counts the messages it got while it waited.
+    """
+    if occupancy.state is not _S.JOINING:
+        return
+    for attachment in occupancy.pending.values():
+        if attachment.position == number - 1:
+            attachment.position = number
 
 
 def _passed_before(passed: dict[str, None], key: str) -> bool:
