@@ -1054,3 +1054,30 @@ def test_a_waiting_device_keeps_what_it_got_before_the_answer_across_a_restart()
         )
         assert r.room(again) == [Discard(stanza=again, reason=DiscardReason.DUPLICATE)]
     assert bodies(r.room(groupchat("after", mid="m2"))) == ["after"]
+
+
+def test_a_version_2_hash_among_the_messages_passed_on_outlives_the_memory_s() -> None:
+    """Private messages are remembered by the account but not among the messages passed
+    on in the room: the memory forgets its version 2 hashes first. The mark went with
+    them, and the room sending the first message again had it archived and shown twice.
+    """
+    config = Config(max_remembered_messages=2, max_history_messages=1)
+    h = Harness(Router(config))
+    h.joined(PHONE)
+    first, second = _sid_message("one", "s1"), _sid_message("two", "s2")
+    h.room(first)
+    h.room(second)
+    old, _ = _hashed_as_version_2(h.router.snapshot(), {"s1", "s2"})
+    r = Harness(Router.restore(json.loads(json.dumps(old)), now=0.0, sessions=True, config=config))
+    for n in (1, 2, 3):
+        private = x(
+            f"<message type='chat' from='lounge@muc.example.net/bob' to='alice@example.org' "
+            f"id='pm{n}'><body>pm{n}</body></message>"
+        )
+        assert bodies(r.room(private)) == [f"pm{n}"]
+    assert r.room(first) == [Discard(stanza=first, reason=DiscardReason.DUPLICATE)]
+    assert r.room(second) == [Discard(stanza=second, reason=DiscardReason.DUPLICATE)]
+    third = _sid_message("three", "s3")
+    assert r.room(third) == [archived(third), Deliver(session=PHONE, stanza=third.with_to(PHONE))]
+    # The first message passed on is not remembered any more: it may be held as a hash.
+    assert r.router._core.table.accounts[ALICE].memory[ROOM].legacy == 2

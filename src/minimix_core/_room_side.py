@@ -203,6 +203,8 @@ def _historic(
     history = view.history
     if history is None:
         history = view.history = History()
+    if memory.legacy and key not in memory.seen:
+        memory.outlive(next(iter(passed), None))
     number = memory.note(key, config.max_remembered_messages)
     # Every local account in the room keeps the same messages: one payload for all of them
     # (a private message is for this account alone).

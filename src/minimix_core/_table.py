@@ -343,18 +343,28 @@ class RoomMemory:
         return self.last
 
     def _adopt(self, key: str) -> bool:
-        """Whether ``key`` was seen under its version 2 hash; if so it takes that place.
-
-        Once the oldest message remembered came after the restore, no hash is left.
-        """
+        """Whether ``key`` was seen under its version 2 hash; if so it takes that place."""
         seen = self.seen
         old = version_2_key(key)
         number = None if old is None else seen.pop(old, None)
         if number is not None:
             seen[key] = number
-        if not seen or next(iter(seen.values())) > self.legacy:
-            self.legacy = 0
         return number is not None
+
+    def outlive(self, oldest_passed: str | None) -> None:
+        """Drop the mark once no version 2 hash can be left.
+
+        That is once the oldest message remembered came after the restore, and the
+        oldest of the messages passed on in the room (``oldest_passed``, which may be
+        held under its hash too) as well: the room sends some (private ones) that only
+        the memory keeps, so the memory can forget its hashes first.
+        """
+        seen = self.seen
+        if seen and next(iter(seen.values())) <= self.legacy:
+            return
+        number = None if oldest_passed is None else seen.get(oldest_passed, 0)
+        if number is None or number > self.legacy:
+            self.legacy = 0
 
 
 class Occupancy:
