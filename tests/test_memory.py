@@ -191,3 +191,28 @@ def test_a_private_message_while_leaving_reaches_the_leaving_session() -> None:
         )
     ]
     assert not any(isinstance(a, Send) for a in sent)
+
+
+def test_a_message_reaching_a_device_while_its_leave_is_answered_is_not_shown_again() -> None:
+    """The phone left the room; before the room answered, a message reached it. Its place
+    was taken at the leave, so back again it got that message once more from the history."""
+    h = Harness()
+    h.joined(PHONE)
+    h.room(groupchat("one", mid="m1"))
+    h.session(PHONE, x(LEAVE))
+    two = groupchat("two", mid="m2")
+    assert h.room(two) == [archived(two), Deliver(session=PHONE, stanza=two.with_to(PHONE))]
+    h.room(x(ANSWER))
+    [rejoin] = h.session(PHONE, join(jid="again"))
+    assert isinstance(rejoin, Send)
+    h.room(self_presence(pid="again"))
+    for mid, body in (("m1", "one"), ("m2", "two")):
+        again = x(
+            f"<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='{mid}'>"
+            f"<body>{body}</body>"
+            "<delay xmlns='urn:xmpp:delay' from='lounge@muc.example.net' stamp='1970-01-01T00:00:01Z'/>"
+            "</message>"
+        )
+        assert h.room(again) == [Discard(stanza=again, reason=DiscardReason.DUPLICATE)]
+    three = groupchat("three", mid="m3")
+    assert h.room(three) == [archived(three), Deliver(session=PHONE, stanza=three.with_to(PHONE))]

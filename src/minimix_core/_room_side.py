@@ -183,7 +183,7 @@ def _historic(
         if number is None:
             return [Discard(stanza=stanza, reason=DiscardReason.DUPLICATE)]
         archived: list[Action] = [_archive(account, stanza, foreign_ids)] if config.archive else []
-        _caught_up(occupancy, number)
+        _caught_up(account, occupancy, number)
         return archived + fork(occupancy, stanza)
     if occupancy.state is _S.JOINING and not private and config.archive:
         # The room's history brings a groupchat message again, never a private one, and
@@ -222,22 +222,31 @@ def _historic(
             actions.append(_unattended(account, occupancy, stanza, mentions=mentions))
         return actions or [Discard(stanza=stanza, reason=DiscardReason.DUPLICATE)]
     if number is not None:
-        _caught_up(occupancy, number)
+        _caught_up(account, occupancy, number)
         return actions + fork(occupancy, stanza)  # new: nobody has it yet
     return _fork_unseen(occupancy, stanza, seq)
 
 
-def _caught_up(occupancy: Occupancy, number: int) -> None:
-    """A waiting device that had every message before ``number`` gets it: it has them all.
+def _caught_up(account: Account, occupancy: Occupancy, number: int) -> None:
+    """A device that had every message before ``number`` gets it: it has them all.
 
-    Its place (what it had when it left) moves on, so that a restart before the room
-    answers puts back a place that counts the messages it got while it waited.
+    Its place (what it had when it left) moves on: that of a device waiting to get back
+    in, so that a restart before the room answers puts back a place that counts what it
+    got while it waited; that of a device that left, so that back it does not get again
+    what reached it while the room had yet to answer its leave.
     """
-    if occupancy.state is not _S.JOINING:
-        return
-    for attachment in occupancy.pending.values():
-        if attachment.position == number - 1:
-            attachment.position = number
+    state = occupancy.state
+    if state is _S.JOINING:
+        for attachment in occupancy.pending.values():
+            if attachment.position == number - 1:
+                attachment.position = number
+    elif state is _S.LEAVING and occupancy.leaving:
+        memory = account.memory.get(occupancy.room)
+        positions = {} if memory is None else memory.positions
+        for session in occupancy.leaving:
+            place = positions.get(session)
+            if place is not None and place[0] == number - 1:
+                positions[session] = (number, place[1])
 
 
 def _passed_before(passed: dict[str, None], key: str) -> bool:
