@@ -216,3 +216,29 @@ def test_a_message_reaching_a_device_while_its_leave_is_answered_is_not_shown_ag
         assert h.room(again) == [Discard(stanza=again, reason=DiscardReason.DUPLICATE)]
     three = groupchat("three", mid="m3")
     assert h.room(three) == [archived(three), Deliver(session=PHONE, stanza=three.with_to(PHONE))]
+
+
+def test_a_device_gone_again_before_the_room_answers_keeps_its_place() -> None:
+    """The phone came back, carrying its place, and went before the room answered the
+    account's join: its place was dropped, and the next time it got the history again."""
+    h = Harness()
+    h.joined(PHONE)
+    h.room(groupchat("one", mid="m1"))
+    h.session(PHONE, x(LEAVE))
+    h.room(x(ANSWER))
+    [rejoin] = h.session(PHONE, join(jid="again"))
+    assert isinstance(rejoin, Send)
+    h.closed(PHONE)
+    assert h.router._core.table.accounts[ALICE].memory[ROOM].positions == {PHONE: (1, 0.0)}
+    h.room(self_presence(pid="again"))  # the join is answered; the account leaves at once
+    h.room(x(ANSWER.replace("id='bye'", "id='mmx-1'")))
+    [join_again] = h.session(PHONE, join(jid="third"))
+    assert isinstance(join_again, Send)
+    h.room(self_presence(pid="third"))
+    one = x(
+        "<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='m1'>"
+        "<body>one</body>"
+        "<delay xmlns='urn:xmpp:delay' from='lounge@muc.example.net' stamp='1970-01-01T00:00:01Z'/>"
+        "</message>"
+    )
+    assert h.room(one) == [Discard(stanza=one, reason=DiscardReason.DUPLICATE)]

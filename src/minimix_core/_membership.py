@@ -26,6 +26,7 @@ from ._table import (
 __all__ = [
     "detach",
     "join_stanza",
+    "keep_place",
     "leave_answered",
     "leave_room",
     "place_device",
@@ -253,10 +254,25 @@ def remember_position(
     """
     had_all = occupancy.state in IN_ROOM if restart else occupancy.state is _S.JOINED
     if not had_all and attachment.bounced is None:
+        keep_place(core, account, occupancy.room, session, attachment)
         return
     memory = account.remember(occupancy.room, core.config.max_rooms_per_account)
     last = memory.last if attachment.bounced is None else attachment.bounced - 1
     place_device(core, memory, session, last)
+
+
+def keep_place(
+    core: Core, account: Account, room: JID, session: JID, attachment: Attachment
+) -> None:
+    """A device that came back and goes before the room answered keeps the place it had.
+
+    Not in a memory of the room pushed out meanwhile: the place counted in its numbers.
+    """
+    position = attachment.position
+    memory = account.memory.get(room)
+    if position is not None and memory is not None and position <= memory.last:
+        account.remember(room, core.config.max_rooms_per_account)
+        place_device(core, memory, session, position)
 
 
 def place_device(core: Core, memory: RoomMemory, session: JID, last: int) -> None:

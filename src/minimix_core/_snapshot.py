@@ -31,7 +31,7 @@ from ._events import Bookmark
 from ._history import History
 from ._jid import JID
 from ._lifecycle import OccupancyState
-from ._membership import place_device, remember_position
+from ._membership import keep_place, remember_position
 from ._snapshot_codec import Json, Reader, SnapshotError, Writer
 from ._snapshot_v1 import upgrade_v1
 from ._stanza import payload_size
@@ -561,14 +561,9 @@ def _after_restart(core: Core) -> None:
             for session, attachment in occupancy.attached.items():
                 # Gone with the process, as if disconnected now: back, it gets what it missed.
                 remember_position(core, account, occupancy, session, attachment, restart=True)
-            memory = account.memory.get(room)
             for session, attachment in occupancy.pending.items():
-                position = attachment.position
-                if memory is not None and position is not None and position <= memory.last:
-                    # Waiting to get back in, it has what it had when it left: its place.
-                    # (Not in a memory pushed out meanwhile: its numbers are gone with it.)
-                    account.remember(room, core.config.max_rooms_per_account)
-                    place_device(core, memory, session, position)
+                # Waiting to get back in, it has what it had when it left: its place.
+                keep_place(core, account, room, session, attachment)
             occupancy.attached = occupancy.pending = occupancy.leaving = NO_ENTRIES
             occupancy.nick_change = None
             occupancy.sent_ids = None
