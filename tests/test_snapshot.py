@@ -1081,3 +1081,33 @@ def test_a_version_2_hash_among_the_messages_passed_on_outlives_the_memory_s() -
     assert r.room(third) == [archived(third), Deliver(session=PHONE, stanza=third.with_to(PHONE))]
     # The first message passed on is not remembered any more: it may be held as a hash.
     assert r.router._core.table.accounts[ALICE].memory[ROOM].legacy == 2
+
+
+def test_a_device_that_leaves_while_the_rejoin_waits_keeps_its_place() -> None:
+    """Back after a restart, the phone is answered from the table and leaves before the
+    rejoin is answered: it had every message, yet its place was dropped (the room was not
+    joined again), and the next time it got the history a second time."""
+    h = Harness()
+    h.now = 1_800_000_000.0
+    h.router.handle(
+        BookmarksChanged(account=ALICE, bookmarks=(Bookmark(room=ROOM, autojoin=True),)), now=h.now
+    )
+    h.joined(PHONE, others=("bob",))
+    h.timer(h.now)
+    h.room(groupchat("seen before", mid="m0"))
+    h.closed(PHONE)
+    h.room(groupchat("while asleep", mid="m1"))
+    r = Harness(round_trip(h.router, h.now + 60, sessions=False))
+    r.now = h.now + 60
+    assert bodies(r.session(PHONE, join(jid="back"))) == ["while asleep"]
+    r.session(PHONE, x("<presence to='lounge@muc.example.net/alice' type='unavailable' id='bye'/>"))
+    [rejoin] = r.timer(r.now)
+    assert isinstance(rejoin, Send)
+    r.room(occupant("bob"))
+    r.room(self_presence())
+    r.room(subject())
+    assert r.session(PHONE, join(jid="again")) == [
+        Deliver(session=PHONE, stanza=occupant("bob", to=PHONE)),
+        Deliver(session=PHONE, stanza=self_presence(pid="again").with_to(PHONE)),
+        Deliver(session=PHONE, stanza=subject().with_to(PHONE)),
+    ]

@@ -249,10 +249,15 @@ def remember_position(
 ) -> None:
     """What a leaving device had seen, so that coming back it gets just what it missed.
 
-    At a ``restart`` every attached session is remembered while the account is in the
-    room: waiting to rejoin too, it got each message the account numbered.
+    An attached session is remembered while the account is in the room: waiting to
+    rejoin too, it got each message the account numbered (once the account numbered
+    any, or at a ``restart``). One that came back and goes before the room answered
+    keeps the place it came with (:func:`keep_place`).
     """
-    had_all = occupancy.state in IN_ROOM if restart else occupancy.state is _S.JOINED
+    state = occupancy.state
+    had_all = state is _S.JOINED or (
+        state in IN_ROOM and (restart or occupancy.room in account.memory)
+    )
     if not had_all and attachment.bounced is None:
         keep_place(core, account, occupancy.room, session, attachment)
         return
