@@ -15,6 +15,20 @@ S = OccupancyState
 E = OccupancyEvent
 
 
+def test_the_member_holders_hold_every_member_and_nothing_else() -> None:
+    """The hot paths read members from plain classes: they must not drift from the enums."""
+    for holder, enum_class in ((_lifecycle.S, OccupancyState), (_lifecycle.E, OccupancyEvent)):
+        held = {name: value for name, value in vars(holder).items() if not name.startswith("_")}
+        assert held == dict(enum_class.__members__)
+
+
+def test_states_hash_as_themselves() -> None:
+    """Members are compared by identity, so they are hashed by it (in C, not Python)."""
+    assert {S.JOINED: 1}[S.JOINED] == 1
+    assert hash(S.JOINED) == object.__hash__(S.JOINED)
+    assert hash(E.LEAVE) == object.__hash__(E.LEAVE)
+
+
 def test_single_target_transitions_need_no_choice() -> None:
     """A pair with one outcome is taken as is."""
     assert advance(S.ABSENT, E.SESSION_JOIN) is S.JOINING

@@ -17,7 +17,7 @@ from ._actions import Action, Deliver, Discard, DiscardReason, Send
 from ._core import Core
 from ._history import iso_stamp
 from ._jid import JID
-from ._lifecycle import OccupancyEvent, OccupancyState, transition
+from ._lifecycle import E, OccupancyEvent, S, transition
 from ._muc import MUC, MUC_X, PING, USER_X, error_condition
 from ._presence import rejoin_payload
 from ._stanza import Element, Stanza
@@ -35,8 +35,8 @@ __all__ = [
     "start_keepalive",
 ]
 
-_S = OccupancyState
-_E = OccupancyEvent
+_S = S
+_E = E
 
 # XEP-0410 §3.2: answers that mean "still joined".
 _JOINED_CONDITIONS: Final = frozenset({"service-unavailable", "feature-not-implemented"})

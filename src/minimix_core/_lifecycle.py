@@ -34,6 +34,10 @@ __all__ = [
 class OccupancyState(enum.Enum):
     """Where the account stands with one room."""
 
+    # Members are singletons compared by identity: hashed by it too, in C. Enum's own
+    # hash is a Python call, and the state machine hashes a state on every move.
+    __hash__ = object.__hash__
+
     ABSENT = "absent"
     """Not in the room, and not trying to be (the occupancy does not exist)."""
     JOINING = "joining"
@@ -55,6 +59,8 @@ class OccupancyState(enum.Enum):
 
 class OccupancyEvent(enum.Enum):
     """What can move an occupancy from one state to another."""
+
+    __hash__ = object.__hash__  # as OccupancyState's
 
     SESSION_JOIN = "session-join"
     """A session asks to join (or resync)."""
@@ -82,8 +88,37 @@ class OccupancyEvent(enum.Enum):
     """The room did not answer in time."""
 
 
-S = OccupancyState
-E = OccupancyEvent
+class S:
+    """:class:`OccupancyState`'s members, for the code that reads them per event.
+
+    In CPython 3.11, reading an attribute of an Enum class goes through the hook that
+    ``EnumType.__getattr__`` installs: about 70 ns, ten times a plain class's. Every
+    member is here (``tests/test_lifecycle.py`` checks it).
+    """
+
+    ABSENT: Final = OccupancyState.ABSENT
+    JOINING: Final = OccupancyState.JOINING
+    JOINED: Final = OccupancyState.JOINED
+    LEAVING: Final = OccupancyState.LEAVING
+    REJOIN_WAIT: Final = OccupancyState.REJOIN_WAIT
+    REJOIN_SENT: Final = OccupancyState.REJOIN_SENT
+
+
+class E:
+    """:class:`OccupancyEvent`'s members, as :class:`S` holds the states."""
+
+    SESSION_JOIN: Final = OccupancyEvent.SESSION_JOIN
+    AUTOJOIN: Final = OccupancyEvent.AUTOJOIN
+    SELF_PRESENCE: Final = OccupancyEvent.SELF_PRESENCE
+    JOIN_REFUSED: Final = OccupancyEvent.JOIN_REFUSED
+    REMOVED: Final = OccupancyEvent.REMOVED
+    ROOM_FORGOT: Final = OccupancyEvent.ROOM_FORGOT
+    ROOM_GONE: Final = OccupancyEvent.ROOM_GONE
+    LEAVE: Final = OccupancyEvent.LEAVE
+    LEFT: Final = OccupancyEvent.LEFT
+    REJOIN_DUE: Final = OccupancyEvent.REJOIN_DUE
+    DEADLINE: Final = OccupancyEvent.DEADLINE
+
 
 TRANSITIONS: Final[dict[tuple[OccupancyState, OccupancyEvent], frozenset[OccupancyState]]] = {
     (S.ABSENT, E.SESSION_JOIN): frozenset({S.JOINING}),

@@ -6,7 +6,7 @@ from ._actions import Action, Deliver, Discard, DiscardReason, Send
 from ._config import Config
 from ._core import Core
 from ._jid import JID
-from ._lifecycle import IN_ROOM, OccupancyEvent, OccupancyState, transition
+from ._lifecycle import IN_ROOM, E, OccupancyEvent, S, transition
 from ._muc import STATUS_TEXT
 from ._presence import aggregate_update
 from ._stanza import Element, Stanza
@@ -36,8 +36,8 @@ __all__ = [
     "track_id",
 ]
 
-_S = OccupancyState
-_E = OccupancyEvent
+_S = S
+_E = E
 
 
 def join_stanza(account: JID, request: Stanza) -> Stanza:

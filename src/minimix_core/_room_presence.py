@@ -13,7 +13,7 @@ from ._core import Core
 from ._fork import error_to_sender, fork, note_flags, stale
 from ._jid import JID
 from ._keepalive import TRANSIENT_CONDITIONS, give_up, rejoin_failed, rejoin_now, start_keepalive
-from ._lifecycle import OccupancyEvent, OccupancyState, transition
+from ._lifecycle import E, OccupancyState, S, transition
 from ._membership import leave_answered, leave_room
 from ._muc import ITEM, ROOM_FLAG_CODES, USER_X, error_condition, error_type, status_codes
 from ._presence import aggregate_update
@@ -28,8 +28,8 @@ _TRANSIENT_REMOVALS: Final = frozenset({332, 333})
 # Removals that are (§8.2, §9.1, §9.4, §10.2): no rejoin until the user asks again.
 _REMOVALS: Final = frozenset({301, 307, 321, 322, 332, 333})
 _DESTROY: Final = "{http://jabber.org/protocol/muc#user}destroy"
-_S = OccupancyState
-_E = OccupancyEvent
+_S = S
+_E = E
 
 
 def presence(

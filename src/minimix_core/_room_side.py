@@ -19,7 +19,7 @@ from ._keepalive import (
     ping_answer,
     rejoin_now,
 )
-from ._lifecycle import OccupancyEvent, OccupancyState
+from ._lifecycle import E, S
 from ._muc import (
     NO_COPY,
     STANZA_ID,
@@ -33,8 +33,8 @@ __all__ = ["to_account"]
 
 _new = tuple.__new__
 
-_S = OccupancyState
-_E = OccupancyEvent
+_S = S
+_E = E
 
 
 def to_account(core: Core, account_jid: JID, stanza: Stanza) -> list[Action]:
@@ -222,7 +222,8 @@ def _historic(
             actions.append(_unattended(account, occupancy, stanza, mentions=mentions))
         return actions or [Discard(stanza=stanza, reason=DiscardReason.DUPLICATE)]
     if number is not None:
-        _caught_up(account, occupancy, number)
+        if occupancy.state is not _S.JOINED:
+            _caught_up(account, occupancy, number)
         return actions + fork(occupancy, stanza)  # new: nobody has it yet
     return _fork_unseen(occupancy, stanza, seq)
 

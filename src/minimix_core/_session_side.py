@@ -8,7 +8,7 @@ from ._core import Core
 from ._history import history_request
 from ._iq import forget_session_iqs, iq_from_session
 from ._jid import JID
-from ._lifecycle import IN_ROOM, OccupancyEvent, OccupancyState, transition
+from ._lifecycle import IN_ROOM, E, S, transition
 from ._membership import join_stanza, release, send_join, track_id
 from ._muc import CARBONS, FORWARD, MUC_X, NO_COPY, USER_X, error_stanza
 from ._presence import (
@@ -21,6 +21,9 @@ from ._presence import (
 from ._stanza import Element, Stanza
 from ._synth import late_join, not_connected
 from ._table import Account, Attachment, Occupancy, SoleSession, add_session, drop_session
+
+_S = S
+_E = E
 
 __all__ = ["from_session", "session_closed", "session_gone"]
 
@@ -88,10 +91,10 @@ def _presence(
         if occupancy is not None and session in occupancy.attached:
             nick = to.resource
             state = occupancy.state
-            if state is OccupancyState.JOINED and nick and nick != occupancy.view.nick:
+            if state is _S.JOINED and nick and nick != occupancy.view.nick:
                 return request_nick_change(core, session, stanza, occupancy, nick)
             if not is_join:
-                if state is not OccupancyState.JOINED:
+                if state is not _S.JOINED:
                     # Not in the room right now: the rejoin carries the new presence.
                     hold_presence(core, session, stanza, occupancy)
                     return [Discard(stanza=stanza, reason=DiscardReason.HELD)]
@@ -111,7 +114,7 @@ def _presence(
     if kind == "error":
         return [Discard(stanza=stanza, reason=DiscardReason.ERROR_TO_ROOM)]
     if kind == "probe":
-        if session in occupancy.attached and occupancy.state is OccupancyState.JOINED:
+        if session in occupancy.attached and occupancy.state is _S.JOINED:
             track_id(occupancy, stanza.id, session, config)
             return [Send(stanza=stanza.with_from(account_jid))]
         return [Discard(stanza=stanza, reason=DiscardReason.NOT_IN_ROOM)]
@@ -160,7 +163,7 @@ def _join(
         session = account.link(session, room)
         attachment.request = core.share_payload(stanza)
         occupancy.pending = SoleSession(session, attachment)
-        return send_join(core, account, occupancy, OccupancyEvent.SESSION_JOIN)
+        return send_join(core, account, occupancy, _E.SESSION_JOIN)
     assert account is not None, "an occupancy belongs to an account"
     members = len(occupancy.attached) + len(occupancy.pending)
     already = session in occupancy.attached or session in occupancy.pending
@@ -178,14 +181,14 @@ def _join(
     state = occupancy.state
     cached = occupancy.view.self_presence if state in IN_ROOM else None
     if cached is not None:
-        transition(core, account, occupancy, OccupancyEvent.SESSION_JOIN, state)
+        transition(core, account, occupancy, _E.SESSION_JOIN, state)
         # A late join, or a resync of an attached session (§7.2.1): answered from the table.
         occupancy.attached = add_session(occupancy.attached, session, attachment)
         history = _history_for(core, occupancy, attachment, stanza)
         if occupancy.view.history is not None:
             occupancy.view.history.forget_private()  # this device has them now
         actions = late_join(occupancy, cached, session, attachment, history)
-        if state is not OccupancyState.JOINED:
+        if state is not _S.JOINED:
             hold_presence(core, session, stanza, occupancy)
             return actions
         if config.nick_policy == "follow" and nick != occupancy.view.nick:
@@ -195,24 +198,24 @@ def _join(
         return actions + aggregate_update(account_jid, occupancy)
     attachment.request = core.share_payload(stanza)
     occupancy.pending = add_session(occupancy.pending, session, attachment)
-    if state is OccupancyState.REJOIN_WAIT:
+    if state is _S.REJOIN_WAIT:
         # A bookmarked room waiting to be tried again: a session asking is reason enough.
-        return send_join(core, account, occupancy, OccupancyEvent.SESSION_JOIN)
-    if state is OccupancyState.REJOIN_SENT:
+        return send_join(core, account, occupancy, _E.SESSION_JOIN)
+    if state is _S.REJOIN_SENT:
         # Its join is in flight: the answer is now the session's too. The view holds the
         # occupants it named so far (§7.1): a retry of a room never joined starts afresh.
         transition(
             core,
             account,
             occupancy,
-            OccupancyEvent.SESSION_JOIN,
-            OccupancyState.JOINING,
+            _E.SESSION_JOIN,
+            _S.JOINING,
             request_id=occupancy.request_id,
         )
     else:
         # Joining or leaving: the session waits for the room's answer to the account's join.
-        transition(core, account, occupancy, OccupancyEvent.SESSION_JOIN, state)
-        if state is not OccupancyState.JOINING:
+        transition(core, account, occupancy, _E.SESSION_JOIN, state)
+        if state is not _S.JOINING:
             return []
     # What of the room's answer came already (its own presence, occupants, §7.1) it gets
     # now; the rest reaches it as it arrives.
@@ -248,7 +251,7 @@ def _message(
     # Waiting while the account leaves, a session is not in the room: what it says would
     # reach the room after the leave, and the room's error nobody that is in it.
     member = session in occupancy.attached or (
-        session in occupancy.pending and occupancy.state is not OccupancyState.LEAVING
+        session in occupancy.pending and occupancy.state is not _S.LEAVING
     )
     if not member:
         if kind in ("groupchat", "chat"):

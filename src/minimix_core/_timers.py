@@ -10,7 +10,7 @@ from ._core import Core
 from ._iq import iq_timeout
 from ._jid import JID
 from ._keepalive import ping_due, rejoin_due, rejoin_failed
-from ._lifecycle import OccupancyEvent, OccupancyState
+from ._lifecycle import E, S
 from ._membership import leave_answered, leave_room
 from ._muc import error_stanza
 from ._presence import nick_timeout
@@ -19,8 +19,8 @@ from ._table import NO_ENTRIES
 
 __all__ = ["run_timers"]
 
-_S = OccupancyState
-_E = OccupancyEvent
+_S = S
+_E = E
 
 
 def state_deadline(core: Core, account_jid: JID, room: JID) -> list[Action]:
