@@ -11,6 +11,7 @@ from helpers import (
     ROOM,
     Harness,
     archived,
+    delivered,
     groupchat,
     join,
     self_presence,
@@ -18,6 +19,7 @@ from helpers import (
     x,
 )
 from minimix_core import (
+    JID,
     Archive,
     Bookmark,
     BookmarksChanged,
@@ -242,3 +244,47 @@ def test_a_device_gone_again_before_the_room_answers_keeps_its_place() -> None:
         "</message>"
     )
     assert h.room(one) == [Discard(stanza=one, reason=DiscardReason.DUPLICATE)]
+
+
+def test_a_waiting_device_s_place_does_not_count_in_the_memory_made_again() -> None:
+    """The phone comes back carrying its place, and the account's memory of the lounge is
+    pushed out meanwhile (``max_rooms_per_account``). A message the room sends before
+    answering is numbered in the memory made again, under the number the phone's place
+    had in the old one: gone before the answer, the phone kept that place there, and
+    back again it never got that message."""
+    third = JID.parse("third@muc.example.net")
+    tablet = JID.parse("alice@example.org/tablet")
+    h = Harness(Router(Config(max_rooms_per_account=2)))
+
+    def leave(session: JID, room: JID) -> None:
+        h.session(session, x(LEAVE.replace(str(ROOM), str(room))))
+        h.room(x(ANSWER.replace(str(ROOM), str(room))))
+
+    h.joined(PHONE)
+    h.room(groupchat("lounge", mid="r0"))  # the phone's place: 1
+    leave(PHONE, ROOM)
+    h.joined(LAPTOP, room=OTHER_ROOM)
+    h.room(groupchat("garden", mid="g0", room=OTHER_ROOM))
+    leave(LAPTOP, OTHER_ROOM)
+    [rejoin] = h.session(PHONE, join(jid="again"))
+    assert isinstance(rejoin, Send)
+    h.joined(tablet, room=third)
+    h.room(groupchat("third", mid="t0", room=third))  # the lounge's memory is pushed out
+    early = groupchat("early", mid="e1")
+    assert h.room(early) == [archived(early)]  # number 1 of the lounge's new memory
+    h.closed(PHONE)
+    assert h.router._core.table.accounts[ALICE].memory[ROOM].positions == {}
+    h.room(self_presence(pid="again"))  # the join is answered; the account leaves at once
+    h.room(x(ANSWER.replace("id='bye'", "id='mmx-1'")))
+    [join_again] = h.session(PHONE, join(jid="third"))
+    assert isinstance(join_again, Send)
+    h.room(self_presence(pid="third"))
+    # What the memory pushed out knew is lost: the phone gets the lounge's history afresh.
+    for mid, text, second in (("r0", "lounge", 1), ("e1", "early", 2)):
+        again = x(
+            f"<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='{mid}'>"
+            f"<body>{text}</body>"
+            f"<delay xmlns='urn:xmpp:delay' from='lounge@muc.example.net' stamp='1970-01-01T00:00:0{second}Z'/>"
+            "</message>"
+        )
+        assert delivered(h.room(again), PHONE) == [again.with_to(PHONE)]

@@ -544,7 +544,14 @@ class Account:
         if memory is None:
             memory = RoomMemory()
             if len(self.memory) >= bound:
-                del self.memory[next(iter(self.memory))]
+                gone = next(iter(self.memory))
+                del self.memory[gone]
+                occupancy = self.rooms.get(gone)
+                if occupancy is not None:
+                    # Their places counted in the memory's numbers: a new one starts afresh.
+                    for sessions in (occupancy.attached, occupancy.pending, occupancy.leaving):
+                        for attachment in sessions.values():
+                            attachment.position = None
         self.memory = writable(self.memory)
         self.memory[room] = memory
         return memory
