@@ -288,3 +288,45 @@ def test_a_waiting_device_s_place_does_not_count_in_the_memory_made_again() -> N
             "</message>"
         )
         assert delivered(h.room(again), PHONE) == [again.with_to(PHONE)]
+
+
+def test_a_device_back_while_its_leave_is_answered_counts_what_reached_it() -> None:
+    """The phone leaves, and comes back before the room answered: the room's messages
+    still reach it as one that leaves. Gone again, it kept the place it came back with,
+    and the next time it got those messages a second time."""
+    h = Harness()
+    h.joined(PHONE)
+    h.room(groupchat("one", mid="m1"))
+    h.session(PHONE, x(LEAVE))
+    assert h.session(PHONE, join(jid="again")) == []  # it waits for the leave to be answered
+    two = groupchat("two", mid="m2")
+    assert h.room(two) == [archived(two), Deliver(session=PHONE, stanza=two.with_to(PHONE))]
+    assert h.closed(PHONE) == []
+    assert h.router._core.table.accounts[ALICE].memory[ROOM].positions == {PHONE: (2, 0.0)}
+    h.room(x(ANSWER))
+    [join_again] = h.session(PHONE, join(jid="third"))
+    assert isinstance(join_again, Send)
+    h.room(self_presence(pid="third"))
+    for mid, text, second in (("m1", "one", 1), ("m2", "two", 2)):
+        again = x(
+            f"<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='{mid}'>"
+            f"<body>{text}</body>"
+            f"<delay xmlns='urn:xmpp:delay' from='lounge@muc.example.net' stamp='1970-01-01T00:00:0{second}Z'/>"
+            "</message>"
+        )
+        assert h.room(again) == [Discard(stanza=again, reason=DiscardReason.DUPLICATE)]
+
+
+def test_a_device_back_while_its_leave_is_answered_after_its_place_expired_has_none() -> None:
+    """Back after ``device_memory``, the phone carries no place: a message reaching it
+    while the leave is answered gives it none, and it gets the room's history afresh."""
+    h = Harness(Router(Config(device_memory=5.0)))
+    h.joined(PHONE)
+    h.room(groupchat("one", mid="m1"))
+    h.session(PHONE, x(LEAVE))
+    h.now = 10.0
+    assert h.session(PHONE, join(jid="again")) == []
+    two = groupchat("two", mid="m2")
+    assert h.room(two) == [archived(two), Deliver(session=PHONE, stanza=two.with_to(PHONE))]
+    h.closed(PHONE)
+    assert h.router._core.table.accounts[ALICE].memory[ROOM].positions == {}

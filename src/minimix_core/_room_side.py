@@ -233,8 +233,9 @@ def _caught_up(account: Account, occupancy: Occupancy, number: int) -> None:
 
     Its place (what it had when it left) moves on: that of a device waiting to get back
     in, so that a restart before the room answers puts back a place that counts what it
-    got while it waited; that of a device that left, so that back it does not get again
-    what reached it while the room had yet to answer its leave.
+    got while it waited; that of a device that left (or, back already, the one it
+    carries), so that back it does not get again what reached it while the room had yet
+    to answer its leave.
     """
     state = occupancy.state
     if state is _S.JOINING:
@@ -244,10 +245,16 @@ def _caught_up(account: Account, occupancy: Occupancy, number: int) -> None:
     elif state is _S.LEAVING and occupancy.leaving:
         memory = account.memory.get(occupancy.room)
         positions = {} if memory is None else memory.positions
+        pending = occupancy.pending
         for session in occupancy.leaving:
             place = positions.get(session)
             if place is not None and place[0] == number - 1:
                 positions[session] = (number, place[1])
+            elif session in pending:
+                # Back already, it carries its place: the message reached it all the same.
+                attachment = pending[session]
+                if attachment.position == number - 1:
+                    attachment.position = number
 
 
 def _passed_before(passed: dict[str, None], key: str) -> bool:
