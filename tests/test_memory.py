@@ -317,6 +317,63 @@ def test_a_device_back_while_its_leave_is_answered_counts_what_reached_it() -> N
         assert h.room(again) == [Discard(stanza=again, reason=DiscardReason.DUPLICATE)]
 
 
+def test_a_message_bounced_while_the_leave_is_answered_is_shown_again() -> None:
+    """A message that reaches a leaving device moves its place on; one that came back
+    undelivered (its stream given up) must not: back, the phone never got it."""
+    h = Harness()
+    h.joined(PHONE)
+    h.room(groupchat("one", mid="m1"))
+    h.session(PHONE, x(LEAVE))
+    two = groupchat("two", mid="m2")
+    assert h.room(two) == [archived(two), Deliver(session=PHONE, stanza=two.with_to(PHONE))]
+    bounce = x(
+        "<message to='lounge@muc.example.net/bob' type='error' id='m2'>"
+        "<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
+    )
+    positions = h.router._core.table.accounts[ALICE].memory[ROOM].positions
+    h.session(PHONE, bounce)
+    assert positions == {PHONE: (1, 0.0)}
+    h.session(PHONE, bounce)  # handed over twice: the place stays before it
+    h.session(LAPTOP, bounce)  # not in the room: nothing of the phone's changes
+    assert positions == {PHONE: (1, 0.0)}
+    h.closed(PHONE)
+    h.room(x(ANSWER))
+    assert positions == {PHONE: (1, 0.0)}
+    [join_again] = h.session(PHONE, join(jid="again"))
+    assert isinstance(join_again, Send)
+    h.room(self_presence(pid="again"))
+    for mid, text, second in (("m1", "one", 1), ("m2", "two", 2)):
+        again = x(
+            f"<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='{mid}'>"
+            f"<body>{text}</body>"
+            f"<delay xmlns='urn:xmpp:delay' from='lounge@muc.example.net' stamp='1970-01-01T00:00:0{second}Z'/>"
+            "</message>"
+        )
+        if mid == "m1":
+            assert h.room(again) == [Discard(stanza=again, reason=DiscardReason.DUPLICATE)]
+        else:
+            assert h.room(again) == [Deliver(session=PHONE, stanza=again.with_to(PHONE))]
+
+
+def test_a_message_bounced_while_back_and_waiting_is_shown_again() -> None:
+    """The same for a device that came back while its leave was answered: the bounced
+    message does not count in the place it carries."""
+    h = Harness()
+    h.joined(PHONE)
+    h.room(groupchat("one", mid="m1"))
+    h.session(PHONE, x(LEAVE))
+    assert h.session(PHONE, join(jid="again")) == []
+    two = groupchat("two", mid="m2")
+    assert h.room(two) == [archived(two), Deliver(session=PHONE, stanza=two.with_to(PHONE))]
+    bounce = x(
+        "<message to='lounge@muc.example.net/bob' type='error' id='m2'>"
+        "<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
+    )
+    h.session(PHONE, bounce)
+    h.closed(PHONE)
+    assert h.router._core.table.accounts[ALICE].memory[ROOM].positions == {PHONE: (1, 0.0)}
+
+
 def test_a_device_back_while_its_leave_is_answered_after_its_place_expired_has_none() -> None:
     """Back after ``device_memory``, the phone carries no place: a message reaching it
     while the leave is answered gives it none, and it gets the room's history afresh."""

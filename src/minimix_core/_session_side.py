@@ -50,7 +50,7 @@ def from_session(core: Core, session: JID, stanza: Stanza) -> list[Action]:
     if stanza.kind == "presence":
         return _presence(core, account_jid, account, session, stanza, to, occupancy)
     if stanza.kind == "message":
-        return _message(config, session, stanza, to, occupancy)
+        return _message(config, account, session, stanza, to, occupancy)
     return iq_from_session(core, account_jid, session, stanza, to, occupancy)
 
 
@@ -239,14 +239,20 @@ def _history_for(
 
 
 def _message(
-    config: Config, session: JID, stanza: Stanza, to: JID, occupancy: Occupancy | None
+    config: Config,
+    account: Account | None,
+    session: JID,
+    stanza: Stanza,
+    to: JID,
+    occupancy: Occupancy | None,
 ) -> list[Action]:
     kind = stanza.type
     if occupancy is None:
         # Not a room the account is in (perhaps not a MUC room at all: a MIX channel).
         return [Continue(stanza=stanza)]
     if kind == "error":
-        _note_bounce(occupancy, session, stanza, to)
+        assert account is not None, "an occupancy belongs to an account"
+        _note_bounce(account, occupancy, session, stanza, to)
         return [Discard(stanza=stanza, reason=DiscardReason.ERROR_TO_ROOM)]
     # Waiting while the account leaves, a session is not in the room: what it says would
     # reach the room after the leave, and the room's error nobody that is in it.
@@ -275,18 +281,33 @@ def _message(
     return [Send(stanza=stanza.with_from(session.bare)), *carbons]
 
 
-def _note_bounce(occupancy: Occupancy, session: JID, stanza: Stanza, to: JID) -> None:
+def _note_bounce(
+    account: Account, occupancy: Occupancy, session: JID, stanza: Stanza, to: JID
+) -> None:
     """A message forked to the session came back undelivered: the device missed it.
 
-    The host hands over the bounce of a stream that was given up (XEP-0198 §5).
+    The host hands over the bounce of a stream that was given up (XEP-0198 §5). A
+    session waiting for the room's answer to its leave, or back and waiting, got the
+    room's messages too: its place does not count the one it missed.
     """
-    attachment = occupancy.attached.get(session)
     history = occupancy.view.history
-    if attachment is None or history is None or stanza.id is None:
+    if history is None or stanza.id is None:
         return
+    attachment = occupancy.attached.get(session)
+    if attachment is None:
+        attachment = occupancy.pending.get(session)
     number = history.number_of(to, stanza.id)
-    if number is not None and (attachment.bounced is None or number < attachment.bounced):
-        attachment.bounced = number
+    if number is None:
+        return
+    if attachment is not None:
+        if attachment.bounced is None or number < attachment.bounced:
+            attachment.bounced = number
+    elif session in occupancy.leaving:
+        memory = account.memory.get(occupancy.room)
+        positions = {} if memory is None else memory.positions
+        place = positions.get(session)
+        if place is not None and place[0] >= number:
+            positions[session] = (number - 1, place[1])
 
 
 def _sent_carbon(sent: Stanza, session: JID) -> Stanza:
