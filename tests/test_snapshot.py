@@ -19,6 +19,7 @@ from helpers import (
     Harness,
     archived,
     bodies,
+    delivered,
     groupchat,
     join,
     occupant,
@@ -1111,3 +1112,26 @@ def test_a_device_that_leaves_while_the_rejoin_waits_keeps_its_place() -> None:
         Deliver(session=PHONE, stanza=self_presence(pid="again").with_to(PHONE)),
         Deliver(session=PHONE, stanza=subject().with_to(PHONE)),
     ]
+
+
+def test_a_message_bounced_while_waiting_does_not_count_in_the_place_a_restart_keeps() -> None:
+    """The phone came back while the room had yet to answer its leave; a message reached
+    it and came back undelivered. A restart kept the place the phone carried, counting
+    that message: back, the phone never got it."""
+    h = Harness()
+    h.joined(PHONE)
+    h.room(groupchat("one", mid="m1"))
+    h.session(PHONE, x("<presence to='lounge@muc.example.net/alice' type='unavailable' id='bye'/>"))
+    assert h.session(PHONE, join(jid="again")) == []
+    two = groupchat("two", mid="m2")
+    assert delivered(h.room(two), PHONE) == [two.with_to(PHONE)]
+    h.session(
+        PHONE,
+        x(
+            "<message to='lounge@muc.example.net/bob' type='error' id='m2'>"
+            "<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
+        ),
+    )
+    r = Harness(round_trip(h.router, 10.0, sessions=False))
+    r.now = 10.0
+    assert r.router._core.table.accounts[ALICE].memory[ROOM].positions == {PHONE: (1, 10.0)}

@@ -258,7 +258,7 @@ def remember_position(
     had_all = state is _S.JOINED or (
         state in IN_ROOM and (restart or occupancy.room in account.memory)
     )
-    if not had_all and attachment.bounced is None:
+    if not had_all:
         keep_place(core, account, occupancy.room, session, attachment)
         return
     memory = account.remember(occupancy.room, core.config.max_rooms_per_account)
@@ -272,8 +272,12 @@ def keep_place(
     """A device that came back and goes before the room answered keeps the place it had.
 
     Not in a memory of the room pushed out meanwhile: the place counted in its numbers.
+    Nor past a message that came back undelivered: the device missed it.
     """
     position = attachment.position
+    bounced = attachment.bounced
+    if position is not None and bounced is not None and bounced <= position:
+        position = bounced - 1
     memory = account.memory.get(room)
     if position is not None and memory is not None and position <= memory.last:
         account.remember(room, core.config.max_rooms_per_account)
