@@ -85,11 +85,30 @@ def subject(text: str = "Welcome", room: JID = ROOM) -> Stanza:
     )
 
 
-def groupchat(body: str, nick: str = "bob", mid: str = "m1", room: JID = ROOM) -> Stanza:
-    """A groupchat message from the room to the account."""
+def leave(jid: str = "bye", room: JID = ROOM) -> Stanza:
+    """A session's unavailable to the room (§7.14)."""
+    return x(f"<presence to='{room}/alice' type='unavailable' id='{jid}'/>")
+
+
+def left(jid: str = "bye", room: JID = ROOM) -> Stanza:
+    """The room's answer to the account's leave: its own unavailable, with 110."""
+    return x(
+        f"<presence type='unavailable' from='{room}/alice' to='{ALICE}' id='{jid}'>"
+        f"<x xmlns='{USER_NS}'><item affiliation='member' role='none'/>"
+        "<status code='110'/></x></presence>"
+    )
+
+
+def groupchat(
+    body: str, nick: str = "bob", mid: str = "m1", room: JID = ROOM, stamp: str | None = None
+) -> Stanza:
+    """A groupchat message from the room to the account; ``stamp``: as its history sends it."""
+    delay = (
+        "" if stamp is None else f"<delay xmlns='urn:xmpp:delay' from='{room}' stamp='{stamp}'/>"
+    )
     return x(
         f"<message type='groupchat' from='{room}/{nick}' to='{ALICE}' id='{mid}'>"
-        f"<body>{body}</body></message>"
+        f"<body>{body}</body>{delay}</message>"
     )
 
 

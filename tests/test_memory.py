@@ -14,6 +14,8 @@ from helpers import (
     delivered,
     groupchat,
     join,
+    leave,
+    left,
     self_presence,
     subject,
     x,
@@ -32,13 +34,6 @@ from minimix_core import (
     Unattended,
 )
 
-LEAVE = "<presence to='lounge@muc.example.net/alice' type='unavailable' id='bye'/>"
-ANSWER = (
-    "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org' id='bye'>"
-    "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/>"
-    "<status code='110'/></x></presence>"
-)
-
 
 def delayed(body: str, mid: str) -> str:
     return (
@@ -55,8 +50,8 @@ def test_a_join_history_gives_each_device_only_what_it_lacks() -> None:
     h.joined(PHONE)
     h.room(groupchat("one", mid="m1"))
     h.room(groupchat("two", mid="m2"))
-    h.session(PHONE, x(LEAVE))
-    h.room(x(ANSWER))
+    h.session(PHONE, leave())
+    h.room(left())
     h.now = 60.0
     h.session(PHONE, join(jid="p2"))
     h.session(LAPTOP, join(jid="l2"))
@@ -86,7 +81,7 @@ def test_a_live_repeat_from_an_earlier_occupancy_is_not_pushed_again() -> None:
         Unattended(account=ALICE, room=ROOM, stanza=first, mentions=False),
     ]
     h.router.handle(BookmarksChanged(account=ALICE, bookmarks=()), now=0.0)  # leaves
-    h.room(x(ANSWER.replace("id='bye'", "id='mmx-2'")))
+    h.room(left("mmx-2"))
     h.router.handle(BookmarksChanged(account=ALICE, bookmarks=marks), now=0.0)
     h.timer(1.0)
     h.room(self_presence(pid="mmx-3"))
@@ -124,8 +119,8 @@ def test_the_memory_keeps_as_many_rooms_as_the_account_may_be_in() -> None:
     garden = OTHER_ROOM
     h.joined(PHONE)
     h.room(groupchat("one"))
-    h.session(PHONE, x(LEAVE))
-    h.room(x(ANSWER))
+    h.session(PHONE, leave())
+    h.room(left())
     h.joined(PHONE, room=garden)
     h.room(groupchat("two", room=garden))
     assert list(h.router._core.table.accounts[ALICE].memory) == [garden]
@@ -137,8 +132,8 @@ def test_an_idle_account_is_forgotten_only_if_it_stays_idle() -> None:
     h = Harness(Router(Config(disconnect_grace=0)))
     h.joined(PHONE)
     h.room(groupchat("one"))
-    h.session(PHONE, x(LEAVE))
-    h.room(x(ANSWER))
+    h.session(PHONE, leave())
+    h.room(left())
     h.now = 10.0
     h.session(PHONE, join(jid="again"))
     assert h.timer(3600.0)[0] == Deliver(
@@ -175,7 +170,7 @@ def test_a_private_message_while_leaving_reaches_the_leaving_session() -> None:
     """Between the leave and its answer the room still talks to the account (§7.14)."""
     h = Harness()
     h.joined(PHONE)
-    h.session(PHONE, x(LEAVE))
+    h.session(PHONE, leave())
     pm = x(
         "<message type='chat' from='lounge@muc.example.net/bob' to='alice@example.org' id='p'>"
         "<body>wait</body><x xmlns='http://jabber.org/protocol/muc#user'/>"
@@ -201,20 +196,15 @@ def test_a_message_reaching_a_device_while_its_leave_is_answered_is_not_shown_ag
     h = Harness()
     h.joined(PHONE)
     h.room(groupchat("one", mid="m1"))
-    h.session(PHONE, x(LEAVE))
+    h.session(PHONE, leave())
     two = groupchat("two", mid="m2")
     assert h.room(two) == [archived(two), Deliver(session=PHONE, stanza=two.with_to(PHONE))]
-    h.room(x(ANSWER))
+    h.room(left())
     [rejoin] = h.session(PHONE, join(jid="again"))
     assert isinstance(rejoin, Send)
     h.room(self_presence(pid="again"))
     for mid, body in (("m1", "one"), ("m2", "two")):
-        again = x(
-            f"<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='{mid}'>"
-            f"<body>{body}</body>"
-            "<delay xmlns='urn:xmpp:delay' from='lounge@muc.example.net' stamp='1970-01-01T00:00:01Z'/>"
-            "</message>"
-        )
+        again = groupchat(body, mid=mid, stamp="1970-01-01T00:00:01Z")
         assert h.room(again) == [Discard(stanza=again, reason=DiscardReason.DUPLICATE)]
     three = groupchat("three", mid="m3")
     assert h.room(three) == [archived(three), Deliver(session=PHONE, stanza=three.with_to(PHONE))]
@@ -226,23 +216,18 @@ def test_a_device_gone_again_before_the_room_answers_keeps_its_place() -> None:
     h = Harness()
     h.joined(PHONE)
     h.room(groupchat("one", mid="m1"))
-    h.session(PHONE, x(LEAVE))
-    h.room(x(ANSWER))
+    h.session(PHONE, leave())
+    h.room(left())
     [rejoin] = h.session(PHONE, join(jid="again"))
     assert isinstance(rejoin, Send)
     h.closed(PHONE)
     assert h.router._core.table.accounts[ALICE].memory[ROOM].positions == {PHONE: (1, 0.0)}
     h.room(self_presence(pid="again"))  # the join is answered; the account leaves at once
-    h.room(x(ANSWER.replace("id='bye'", "id='mmx-1'")))
+    h.room(left("mmx-1"))
     [join_again] = h.session(PHONE, join(jid="third"))
     assert isinstance(join_again, Send)
     h.room(self_presence(pid="third"))
-    one = x(
-        "<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='m1'>"
-        "<body>one</body>"
-        "<delay xmlns='urn:xmpp:delay' from='lounge@muc.example.net' stamp='1970-01-01T00:00:01Z'/>"
-        "</message>"
-    )
+    one = groupchat("one", mid="m1", stamp="1970-01-01T00:00:01Z")
     assert h.room(one) == [Discard(stanza=one, reason=DiscardReason.DUPLICATE)]
 
 
@@ -256,16 +241,16 @@ def test_a_waiting_device_s_place_does_not_count_in_the_memory_made_again() -> N
     tablet = JID.parse("alice@example.org/tablet")
     h = Harness(Router(Config(max_rooms_per_account=2)))
 
-    def leave(session: JID, room: JID) -> None:
-        h.session(session, x(LEAVE.replace(str(ROOM), str(room))))
-        h.room(x(ANSWER.replace(str(ROOM), str(room))))
+    def goes(session: JID, room: JID) -> None:
+        h.session(session, leave(room=room))
+        h.room(left(room=room))
 
     h.joined(PHONE)
     h.room(groupchat("lounge", mid="r0"))  # the phone's place: 1
-    leave(PHONE, ROOM)
+    goes(PHONE, ROOM)
     h.joined(LAPTOP, room=OTHER_ROOM)
     h.room(groupchat("garden", mid="g0", room=OTHER_ROOM))
-    leave(LAPTOP, OTHER_ROOM)
+    goes(LAPTOP, OTHER_ROOM)
     [rejoin] = h.session(PHONE, join(jid="again"))
     assert isinstance(rejoin, Send)
     h.joined(tablet, room=third)
@@ -275,18 +260,13 @@ def test_a_waiting_device_s_place_does_not_count_in_the_memory_made_again() -> N
     h.closed(PHONE)
     assert h.router._core.table.accounts[ALICE].memory[ROOM].positions == {}
     h.room(self_presence(pid="again"))  # the join is answered; the account leaves at once
-    h.room(x(ANSWER.replace("id='bye'", "id='mmx-1'")))
+    h.room(left("mmx-1"))
     [join_again] = h.session(PHONE, join(jid="third"))
     assert isinstance(join_again, Send)
     h.room(self_presence(pid="third"))
     # What the memory pushed out knew is lost: the phone gets the lounge's history afresh.
     for mid, text, second in (("r0", "lounge", 1), ("e1", "early", 2)):
-        again = x(
-            f"<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='{mid}'>"
-            f"<body>{text}</body>"
-            f"<delay xmlns='urn:xmpp:delay' from='lounge@muc.example.net' stamp='1970-01-01T00:00:0{second}Z'/>"
-            "</message>"
-        )
+        again = groupchat(text, mid=mid, stamp=f"1970-01-01T00:00:0{second}Z")
         assert delivered(h.room(again), PHONE) == [again.with_to(PHONE)]
 
 
@@ -297,23 +277,18 @@ def test_a_device_back_while_its_leave_is_answered_counts_what_reached_it() -> N
     h = Harness()
     h.joined(PHONE)
     h.room(groupchat("one", mid="m1"))
-    h.session(PHONE, x(LEAVE))
+    h.session(PHONE, leave())
     assert h.session(PHONE, join(jid="again")) == []  # it waits for the leave to be answered
     two = groupchat("two", mid="m2")
     assert h.room(two) == [archived(two), Deliver(session=PHONE, stanza=two.with_to(PHONE))]
     assert h.closed(PHONE) == []
     assert h.router._core.table.accounts[ALICE].memory[ROOM].positions == {PHONE: (2, 0.0)}
-    h.room(x(ANSWER))
+    h.room(left())
     [join_again] = h.session(PHONE, join(jid="third"))
     assert isinstance(join_again, Send)
     h.room(self_presence(pid="third"))
     for mid, text, second in (("m1", "one", 1), ("m2", "two", 2)):
-        again = x(
-            f"<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='{mid}'>"
-            f"<body>{text}</body>"
-            f"<delay xmlns='urn:xmpp:delay' from='lounge@muc.example.net' stamp='1970-01-01T00:00:0{second}Z'/>"
-            "</message>"
-        )
+        again = groupchat(text, mid=mid, stamp=f"1970-01-01T00:00:0{second}Z")
         assert h.room(again) == [Discard(stanza=again, reason=DiscardReason.DUPLICATE)]
 
 
@@ -323,7 +298,7 @@ def test_a_message_bounced_while_the_leave_is_answered_is_shown_again() -> None:
     h = Harness()
     h.joined(PHONE)
     h.room(groupchat("one", mid="m1"))
-    h.session(PHONE, x(LEAVE))
+    h.session(PHONE, leave())
     two = groupchat("two", mid="m2")
     assert h.room(two) == [archived(two), Deliver(session=PHONE, stanza=two.with_to(PHONE))]
     bounce = x(
@@ -337,18 +312,13 @@ def test_a_message_bounced_while_the_leave_is_answered_is_shown_again() -> None:
     h.session(LAPTOP, bounce)  # not in the room: nothing of the phone's changes
     assert positions == {PHONE: (1, 0.0)}
     h.closed(PHONE)
-    h.room(x(ANSWER))
+    h.room(left())
     assert positions == {PHONE: (1, 0.0)}
     [join_again] = h.session(PHONE, join(jid="again"))
     assert isinstance(join_again, Send)
     h.room(self_presence(pid="again"))
     for mid, text, second in (("m1", "one", 1), ("m2", "two", 2)):
-        again = x(
-            f"<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='{mid}'>"
-            f"<body>{text}</body>"
-            f"<delay xmlns='urn:xmpp:delay' from='lounge@muc.example.net' stamp='1970-01-01T00:00:0{second}Z'/>"
-            "</message>"
-        )
+        again = groupchat(text, mid=mid, stamp=f"1970-01-01T00:00:0{second}Z")
         if mid == "m1":
             assert h.room(again) == [Discard(stanza=again, reason=DiscardReason.DUPLICATE)]
         else:
@@ -361,7 +331,7 @@ def test_a_message_bounced_while_back_and_waiting_is_shown_again() -> None:
     h = Harness()
     h.joined(PHONE)
     h.room(groupchat("one", mid="m1"))
-    h.session(PHONE, x(LEAVE))
+    h.session(PHONE, leave())
     assert h.session(PHONE, join(jid="again")) == []
     two = groupchat("two", mid="m2")
     assert h.room(two) == [archived(two), Deliver(session=PHONE, stanza=two.with_to(PHONE))]
@@ -380,7 +350,7 @@ def test_a_device_back_while_its_leave_is_answered_after_its_place_expired_has_n
     h = Harness(Router(Config(device_memory=5.0)))
     h.joined(PHONE)
     h.room(groupchat("one", mid="m1"))
-    h.session(PHONE, x(LEAVE))
+    h.session(PHONE, leave())
     h.now = 10.0
     assert h.session(PHONE, join(jid="again")) == []
     two = groupchat("two", mid="m2")

@@ -22,6 +22,8 @@ from helpers import (
     delivered,
     groupchat,
     join,
+    leave,
+    left,
     occupant,
     self_presence,
     subject,
@@ -849,14 +851,8 @@ def test_a_version_2_memory_of_a_room_left_knows_its_history_when_rejoined() -> 
     h = Harness(Router(config))
     h.joined(PHONE)
     h.room(_sid_message("one", "s1"))
-    h.session(PHONE, x("<presence to='lounge@muc.example.net/alice' type='unavailable' id='bye'/>"))
-    h.room(
-        x(
-            "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org' id='bye'>"
-            "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/>"
-            "<status code='110'/></x></presence>"
-        )
-    )
+    h.session(PHONE, leave())
+    h.room(left())
     old, changed = _hashed_as_version_2(h.router.snapshot(), {"s1"})
     assert changed == 1
     r = Harness(Router.restore(old, now=0.0, sessions=True, config=config))
@@ -907,13 +903,9 @@ def test_a_version_2_history_is_rekeyed_without_a_memory_or_messages_passed() ->
     assert [entry.key for entry in occupancy.view.history._entries] == ["s1"]
 
 
-def test_a_device_back_while_the_rejoin_waits_keeps_its_place_across_a_second_restart() -> None:
-    """Back after a first restart, the phone is answered from the table before the rejoin.
-
-    A second restart comes before the rejoin is answered: the phone had every message, so
-    back again it gets none. Its place was dropped (the room was not yet joined again),
-    and it got the whole history a second time.
-    """
+def _back_while_the_rejoin_waits() -> Harness:
+    """A bookmarked room after a restart: the phone, asleep during it, is back before the
+    rejoin was sent, answered from the table with what it missed."""
     h = Harness()
     h.now = 1_800_000_000.0
     h.router.handle(
@@ -927,6 +919,17 @@ def test_a_device_back_while_the_rejoin_waits_keeps_its_place_across_a_second_re
     r = Harness(round_trip(h.router, h.now + 60, sessions=False))
     r.now = h.now + 60
     assert bodies(r.session(PHONE, join(jid="back"))) == ["while asleep"]
+    return r
+
+
+def test_a_device_back_while_the_rejoin_waits_keeps_its_place_across_a_second_restart() -> None:
+    """Back after a first restart, the phone is answered from the table before the rejoin.
+
+    A second restart comes before the rejoin is answered: the phone had every message, so
+    back again it gets none. Its place was dropped (the room was not yet joined again),
+    and it got the whole history a second time.
+    """
+    r = _back_while_the_rejoin_waits()
     [rejoin] = r.timer(r.now)
     assert isinstance(rejoin, Send)
     s = Harness(round_trip(r.router, r.now + 60, sessions=False))
@@ -948,14 +951,8 @@ def test_a_device_waiting_to_get_back_in_keeps_its_place_across_a_restart() -> N
     h = Harness()
     h.joined(PHONE)
     h.room(groupchat("seen before", mid="m0"))
-    h.session(PHONE, x("<presence to='lounge@muc.example.net/alice' type='unavailable' id='bye'/>"))
-    h.room(
-        x(
-            "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org' id='bye'>"
-            "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/>"
-            "<status code='110'/></x></presence>"
-        )
-    )
+    h.session(PHONE, leave())
+    h.room(left())
     [send] = h.session(PHONE, join(jid="again"))
     assert isinstance(send, Send)  # the account joins again; the phone waits, its place with it
     r = Harness(round_trip(h.router, 10.0, sessions=False))
@@ -964,12 +961,7 @@ def test_a_device_waiting_to_get_back_in_keeps_its_place_across_a_restart() -> N
     r.session(PHONE, join(jid="back"))
     r.room(occupant("bob"))
     r.room(self_presence(pid="back"))
-    seen = x(
-        "<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='m0'>"
-        "<body>seen before</body>"
-        "<delay xmlns='urn:xmpp:delay' from='lounge@muc.example.net' stamp='1970-01-01T00:00:01Z'/>"
-        "</message>"
-    )
+    seen = groupchat("seen before", mid="m0", stamp="1970-01-01T00:00:01Z")
     assert r.room(seen) == [Discard(stanza=seen, reason=DiscardReason.DUPLICATE)]
     missed = groupchat("while away", mid="m1")
     assert bodies(r.room(missed)) == ["while away"]
@@ -986,22 +978,16 @@ def test_a_waiting_device_s_place_in_a_forgotten_memory_does_not_push_out_anothe
     tablet = JID.parse("alice@example.org/tablet")
     h = Harness(Router(Config(max_rooms_per_account=2)))
 
-    def leave(session: JID, room: JID) -> None:
-        h.session(session, x(f"<presence to='{room}/alice' type='unavailable' id='bye'/>"))
-        h.room(
-            x(
-                f"<presence type='unavailable' from='{room}/alice' to='alice@example.org' id='bye'>"
-                "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/>"
-                "<status code='110'/></x></presence>"
-            )
-        )
+    def goes(session: JID, room: JID) -> None:
+        h.session(session, leave(room=room))
+        h.room(left(room=room))
 
     h.joined(PHONE)
     h.room(groupchat("lounge", mid="r0"))
-    leave(PHONE, ROOM)
+    goes(PHONE, ROOM)
     h.joined(LAPTOP, room=OTHER_ROOM)
     h.room(groupchat("garden", mid="g0", room=OTHER_ROOM))
-    leave(LAPTOP, OTHER_ROOM)
+    goes(LAPTOP, OTHER_ROOM)
     [send] = h.session(PHONE, join(jid="again"))
     assert isinstance(send, Send)  # the phone waits, its place with it
     h.joined(tablet, room=third)
@@ -1012,12 +998,7 @@ def test_a_waiting_device_s_place_in_a_forgotten_memory_does_not_push_out_anothe
     r.session(LAPTOP, join(jid="back", room=OTHER_ROOM))
     r.room(occupant("bob", room=OTHER_ROOM))
     r.room(self_presence(room=OTHER_ROOM, pid="back"))
-    again = x(
-        "<message type='groupchat' from='garden@muc.example.net/bob' to='alice@example.org' id='g0'>"
-        "<body>garden</body>"
-        "<delay xmlns='urn:xmpp:delay' from='garden@muc.example.net' stamp='1970-01-01T00:00:01Z'/>"
-        "</message>"
-    )
+    again = groupchat("garden", mid="g0", room=OTHER_ROOM, stamp="1970-01-01T00:00:01Z")
     assert r.room(again) == [Discard(stanza=again, reason=DiscardReason.DUPLICATE)]
 
 
@@ -1029,14 +1010,8 @@ def test_a_waiting_device_keeps_what_it_got_before_the_answer_across_a_restart()
     h = Harness(Router(Config(archive=False)))
     h.joined(PHONE)
     h.room(groupchat("seen before", mid="m0"))
-    h.session(PHONE, x("<presence to='lounge@muc.example.net/alice' type='unavailable' id='bye'/>"))
-    h.room(
-        x(
-            "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org' id='bye'>"
-            "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/>"
-            "<status code='110'/></x></presence>"
-        )
-    )
+    h.session(PHONE, leave())
+    h.room(left())
     [send] = h.session(PHONE, join(jid="again"))
     assert isinstance(send, Send)
     assert bodies(h.room(groupchat("early", mid="m1"))) == ["early"]  # forked as it comes
@@ -1047,12 +1022,7 @@ def test_a_waiting_device_keeps_what_it_got_before_the_answer_across_a_restart()
     r.room(occupant("bob"))
     r.room(self_presence(pid="back"))
     for mid, body in (("m0", "seen before"), ("m1", "early")):
-        again = x(
-            f"<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='{mid}'>"
-            f"<body>{body}</body>"
-            "<delay xmlns='urn:xmpp:delay' from='lounge@muc.example.net' stamp='1970-01-01T00:00:01Z'/>"
-            "</message>"
-        )
+        again = groupchat(body, mid=mid, stamp="1970-01-01T00:00:01Z")
         assert r.room(again) == [Discard(stanza=again, reason=DiscardReason.DUPLICATE)]
     assert bodies(r.room(groupchat("after", mid="m2"))) == ["after"]
 
@@ -1088,20 +1058,8 @@ def test_a_device_that_leaves_while_the_rejoin_waits_keeps_its_place() -> None:
     """Back after a restart, the phone is answered from the table and leaves before the
     rejoin is answered: it had every message, yet its place was dropped (the room was not
     joined again), and the next time it got the history a second time."""
-    h = Harness()
-    h.now = 1_800_000_000.0
-    h.router.handle(
-        BookmarksChanged(account=ALICE, bookmarks=(Bookmark(room=ROOM, autojoin=True),)), now=h.now
-    )
-    h.joined(PHONE, others=("bob",))
-    h.timer(h.now)
-    h.room(groupchat("seen before", mid="m0"))
-    h.closed(PHONE)
-    h.room(groupchat("while asleep", mid="m1"))
-    r = Harness(round_trip(h.router, h.now + 60, sessions=False))
-    r.now = h.now + 60
-    assert bodies(r.session(PHONE, join(jid="back"))) == ["while asleep"]
-    r.session(PHONE, x("<presence to='lounge@muc.example.net/alice' type='unavailable' id='bye'/>"))
+    r = _back_while_the_rejoin_waits()
+    r.session(PHONE, leave())
     [rejoin] = r.timer(r.now)
     assert isinstance(rejoin, Send)
     r.room(occupant("bob"))
@@ -1121,7 +1079,7 @@ def test_a_message_bounced_while_waiting_does_not_count_in_the_place_a_restart_k
     h = Harness()
     h.joined(PHONE)
     h.room(groupchat("one", mid="m1"))
-    h.session(PHONE, x("<presence to='lounge@muc.example.net/alice' type='unavailable' id='bye'/>"))
+    h.session(PHONE, leave())
     assert h.session(PHONE, join(jid="again")) == []
     two = groupchat("two", mid="m2")
     assert delivered(h.room(two), PHONE) == [two.with_to(PHONE)]
