@@ -12,7 +12,7 @@ from __future__ import annotations
 from ._actions import Action, Archive, Continue, Deliver, Discard, DiscardReason, Unattended
 from ._core import Core
 from ._fork import error_to_sender, fork, note_flags
-from ._history import History, MessageFacts, key_of, scan_message, version_2_key
+from ._history import History, MessageFacts, key_of, scan_message
 from ._iq import find_mam_result, iq_to_account, mam_result
 from ._jid import JID, InvalidJID
 from ._keepalive import (
@@ -27,7 +27,7 @@ from ._muc import (
 )
 from ._room_presence import presence, resync_over
 from ._stanza import Element, Stanza, same_payload
-from ._table import Account, Occupancy
+from ._table import Account, Attachment, Occupancy, adopt_version_2
 
 __all__ = ["to_account"]
 
@@ -193,7 +193,7 @@ def _historic(
     memory = account.remember(room, config.max_rooms_per_account)
     if passed is None:
         passed = view.passed = {}
-    elif key in passed or (memory.legacy and _passed_before(passed, key)):
+    elif key in passed or (memory.legacy and adopt_version_2(passed, key)):
         # Sent again (a retransmission, a rejoin's history): the sessions have it.
         reason = DiscardReason.RESYNC if occupancy.resync is not None else DiscardReason.DUPLICATE
         return [Discard(stanza=stanza, reason=reason)]
@@ -240,8 +240,7 @@ def _caught_up(account: Account, occupancy: Occupancy, number: int) -> None:
     state = occupancy.state
     if state is _S.JOINING:
         for attachment in occupancy.pending.values():
-            if attachment.position == number - 1:
-                attachment.position = number
+            _carried_on(attachment, number)
     elif state is _S.LEAVING and occupancy.leaving:
         memory = account.memory.get(occupancy.room)
         positions = {} if memory is None else memory.positions
@@ -252,19 +251,13 @@ def _caught_up(account: Account, occupancy: Occupancy, number: int) -> None:
                 positions[session] = (number, place[1])
             elif session in pending:
                 # Back already, it carries its place: the message reached it all the same.
-                attachment = pending[session]
-                if attachment.position == number - 1:
-                    attachment.position = number
+                _carried_on(pending[session], number)
 
 
-def _passed_before(passed: dict[str, None], key: str) -> bool:
-    """Whether ``key`` was passed on under its version 2 hash (a restored snapshot's)."""
-    old = version_2_key(key)
-    if old is None or old not in passed:
-        return False
-    del passed[old]
-    passed[key] = None
-    return True
+def _carried_on(attachment: Attachment, number: int) -> None:
+    """The place a waiting device carries moves on to ``number`` if it was just before."""
+    if attachment.position == number - 1:
+        attachment.position = number
 
 
 def _early(

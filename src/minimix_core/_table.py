@@ -311,6 +311,18 @@ def flag_set(codes: Iterable[int]) -> frozenset[int]:
     return _FLAG_SETS.setdefault(flags, flags)
 
 
+def adopt_version_2(keys: dict[str, _V], key: str) -> bool:
+    """Whether ``keys`` holds ``key`` under the hash snapshot version 2 made of it.
+
+    If so, ``key`` takes the hash's entry (its value; its place becomes the newest).
+    """
+    old = version_2_key(key)
+    if old is None or old not in keys:
+        return False
+    keys[key] = keys.pop(old)
+    return True
+
+
 class RoomMemory:
     """What the account remembers of a room across occupancies (bounded: keys of bounded size).
 
@@ -344,12 +356,7 @@ class RoomMemory:
 
     def _adopt(self, key: str) -> bool:
         """Whether ``key`` was seen under its version 2 hash; if so it takes that place."""
-        seen = self.seen
-        old = version_2_key(key)
-        number = None if old is None else seen.pop(old, None)
-        if number is not None:
-            seen[key] = number
-        return number is not None
+        return adopt_version_2(self.seen, key)
 
     def outlive(self, oldest_passed: str | None) -> None:
         """Drop the mark once no version 2 hash can be left.
