@@ -8,9 +8,11 @@ from minimix_core import (
     JID,
     Action,
     Archive,
+    Config,
     Deliver,
     FromSession,
     Router,
+    Send,
     SessionClosed,
     Stanza,
     ToAccount,
@@ -112,6 +114,9 @@ def groupchat(
     )
 
 
+THIRD_ROOM = JID.parse("third@muc.example.net")
+
+
 class Harness:
     """A router and a clock; each call returns the actions of one event."""
 
@@ -191,3 +196,26 @@ def forgotten(h: Harness) -> bool:
         assert account.idle
         h.router.handle_timer(h.now + h.router.config.device_memory)
     return h.router._core.table.accounts == {}
+
+
+def waiting_while_its_memory_goes() -> Harness:
+    """The phone waits to get back into the lounge while the account's memory of it goes.
+
+    ``max_rooms_per_account=2``: the phone had ``r0`` (its place: 1) and left, the laptop
+    had ``g0`` in the garden and left; the phone joins again and waits for the room's
+    answer; the tablet's ``t0`` in a third room pushes the lounge's memory out.
+    """
+    h = Harness(Router(Config(max_rooms_per_account=2)))
+    for session, room, text, mid in (
+        (PHONE, ROOM, "lounge", "r0"),
+        (LAPTOP, OTHER_ROOM, "garden", "g0"),
+    ):
+        h.joined(session, room=room)
+        h.room(groupchat(text, mid=mid, room=room))
+        h.session(session, leave(room=room))
+        h.room(left(room=room))
+    [rejoin] = h.session(PHONE, join(jid="again"))
+    assert isinstance(rejoin, Send)  # the phone waits, its place with it
+    h.joined(TABLET, room=THIRD_ROOM)
+    h.room(groupchat("third", mid="t0", room=THIRD_ROOM))
+    return h

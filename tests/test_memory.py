@@ -18,10 +18,10 @@ from helpers import (
     left,
     self_presence,
     subject,
+    waiting_while_its_memory_goes,
     x,
 )
 from minimix_core import (
-    JID,
     Archive,
     Bookmark,
     BookmarksChanged,
@@ -237,24 +237,7 @@ def test_a_waiting_device_s_place_does_not_count_in_the_memory_made_again() -> N
     answering is numbered in the memory made again, under the number the phone's place
     had in the old one: gone before the answer, the phone kept that place there, and
     back again it never got that message."""
-    third = JID.parse("third@muc.example.net")
-    tablet = JID.parse("alice@example.org/tablet")
-    h = Harness(Router(Config(max_rooms_per_account=2)))
-
-    def goes(session: JID, room: JID) -> None:
-        h.session(session, leave(room=room))
-        h.room(left(room=room))
-
-    h.joined(PHONE)
-    h.room(groupchat("lounge", mid="r0"))  # the phone's place: 1
-    goes(PHONE, ROOM)
-    h.joined(LAPTOP, room=OTHER_ROOM)
-    h.room(groupchat("garden", mid="g0", room=OTHER_ROOM))
-    goes(LAPTOP, OTHER_ROOM)
-    [rejoin] = h.session(PHONE, join(jid="again"))
-    assert isinstance(rejoin, Send)
-    h.joined(tablet, room=third)
-    h.room(groupchat("third", mid="t0", room=third))  # the lounge's memory is pushed out
+    h = waiting_while_its_memory_goes()
     early = groupchat("early", mid="e1")
     assert h.room(early) == [archived(early)]  # number 1 of the lounge's new memory
     h.closed(PHONE)

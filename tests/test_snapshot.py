@@ -16,6 +16,7 @@ from helpers import (
     OTHER_ROOM,
     PHONE,
     ROOM,
+    THIRD_ROOM,
     Harness,
     archived,
     bodies,
@@ -27,6 +28,7 @@ from helpers import (
     occupant,
     self_presence,
     subject,
+    waiting_while_its_memory_goes,
     x,
 )
 from minimix_core import (
@@ -974,27 +976,10 @@ def test_a_waiting_device_s_place_in_a_forgotten_memory_does_not_push_out_anothe
     A restart made that memory again, empty, and pushed out the memory of a room the
     laptop had left: back there, the laptop got the room's history a second time.
     """
-    third = JID.parse("third@muc.example.net")
-    tablet = JID.parse("alice@example.org/tablet")
-    h = Harness(Router(Config(max_rooms_per_account=2)))
-
-    def goes(session: JID, room: JID) -> None:
-        h.session(session, leave(room=room))
-        h.room(left(room=room))
-
-    h.joined(PHONE)
-    h.room(groupchat("lounge", mid="r0"))
-    goes(PHONE, ROOM)
-    h.joined(LAPTOP, room=OTHER_ROOM)
-    h.room(groupchat("garden", mid="g0", room=OTHER_ROOM))
-    goes(LAPTOP, OTHER_ROOM)
-    [send] = h.session(PHONE, join(jid="again"))
-    assert isinstance(send, Send)  # the phone waits, its place with it
-    h.joined(tablet, room=third)
-    h.room(groupchat("third", mid="t0", room=third))  # the lounge's memory is pushed out
+    h = waiting_while_its_memory_goes()
     r = Harness(round_trip(h.router, 10.0, sessions=False))
     r.now = 10.0
-    assert list(r.router._core.table.accounts[ALICE].memory) == [OTHER_ROOM, third]
+    assert list(r.router._core.table.accounts[ALICE].memory) == [OTHER_ROOM, THIRD_ROOM]
     r.session(LAPTOP, join(jid="back", room=OTHER_ROOM))
     r.room(occupant("bob", room=OTHER_ROOM))
     r.room(self_presence(room=OTHER_ROOM, pid="back"))
