@@ -337,7 +337,9 @@ def fanout(corpus: Corpus, sizes: Sizes) -> list[Figure]:
                 f"k = {k} session{'s' if k > 1 else ''}",
                 ours.median / base.median,
                 TIMES,
-                Target("<=", 2, TIMES),
+                # The goal is set at one session, where the router's fixed cost per message
+                # is all there is; with more, the ratio is read against the lean model's.
+                Target("<=", 2, TIMES) if k == 1 else None,
                 f"router {fmt_time(ours.median)} ({fmt_time(ours.median / k)}/session), "
                 f"floor {fmt_time(base.median)}",
                 _FANOUT_NOTE if k == 1 else (),

@@ -43,6 +43,7 @@ _METHOD = """\
   `(local, domain)`), then per session a new seven-field slotted stanza object and a new
   two-field slotted action object. The router's time is whatever it does per message today
   (forks, and any history buffer or archive copy it keeps), so the ratio moves with src/.
+  The target (at most twice the floor) is at one session; with more, the ratios are information.
   The **naive port** (`benchmarks/naive.py`) is the original module's algorithm in Python: look
   the room up, then per session `copy.deepcopy` of an ElementTree element parsed once and
   `set("to", ...)`; JIDs are strings. The router must be faster (ratio ≤ 1).
