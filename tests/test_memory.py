@@ -9,8 +9,11 @@ from helpers import (
     OTHER_ROOM,
     PHONE,
     ROOM,
+    TABLET,
+    THIRD_ROOM,
     Harness,
     archived,
+    bodies,
     delivered,
     groupchat,
     join,
@@ -340,3 +343,29 @@ def test_a_device_back_while_its_leave_is_answered_after_its_place_expired_has_n
     assert h.room(two) == [archived(two), Deliver(session=PHONE, stanza=two.with_to(PHONE))]
     h.closed(PHONE)
     assert h.router._core.table.accounts[ALICE].memory[ROOM].positions == {}
+
+
+def in_the_lounge_while_its_memory_goes() -> Harness:
+    """Phone and laptop in the lounge (``r0``); the tablet's garden and third room push the
+    lounge's memory out (``max_rooms_per_account=2``) while the account is still in it."""
+    h = Harness(Router(Config(max_rooms_per_account=2)))
+    h.joined(PHONE, LAPTOP)
+    h.room(groupchat("r0", mid="r0"))
+    for room, mid in ((OTHER_ROOM, "g0"), (THIRD_ROOM, "t0")):
+        h.joined(TABLET, room=room)
+        h.room(groupchat(mid, mid=mid, room=room))
+        h.session(TABLET, leave(room=room))
+        h.room(left(room=room))
+    assert ROOM not in h.router._core.table.accounts[ALICE].memory
+    return h
+
+
+def test_a_device_back_in_a_room_whose_memory_went_gets_only_what_it_missed() -> None:
+    """The phone leaves the lounge after its memory went: its place is numbered in the
+    memory made again. Back, it gets ``r1``, which came while it was away, and not ``r0``,
+    which it had: the history's older entries are numbered in the memory pushed out."""
+    h = in_the_lounge_while_its_memory_goes()
+    h.session(PHONE, leave())
+    r1 = groupchat("r1", mid="r1")
+    assert h.room(r1) == [archived(r1), Deliver(session=LAPTOP, stanza=r1.with_to(LAPTOP))]
+    assert bodies(h.session(PHONE, join(jid="back"))) == ["r1"]

@@ -432,6 +432,10 @@ class History:
                 self._bytes -= entry.size
         self._entries = kept
 
+    def newest_number(self) -> int:
+        """The highest number a kept message has (0: none kept)."""
+        return max((entry.seq for entry in self._entries), default=0)
+
     def number_of(self, sender: JID, stanza_id: str) -> int | None:
         """The number of the kept message ``sender`` sent with ``id`` ``stanza_id``.
 

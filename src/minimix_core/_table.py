@@ -550,6 +550,11 @@ class Account:
         memory = self.memory.pop(room, None)
         if memory is None:
             memory = RoomMemory()
+            # Made again while the account is in the room (its memory was pushed out): the
+            # history and the sessions count in the old numbers. The new memory numbers on
+            # after them, so that none is taken for an older one.
+            occupancy = self.rooms.get(room)
+            memory.last = 0 if occupancy is None else _numbers_in_use(occupancy)
             if len(self.memory) >= bound:
                 gone = next(iter(self.memory))
                 del self.memory[gone]
@@ -579,6 +584,16 @@ class Account:
     def idle(self) -> bool:
         """Nothing but memory left: no room, session, IQ in flight or bookmark."""
         return not (self.rooms or self.sessions or self.pending_iqs or self.bookmarks)
+
+
+def _numbers_in_use(occupancy: Occupancy) -> int:
+    """The highest message number the occupancy holds: in its history or its sessions."""
+    history = occupancy.view.history
+    highest = 0 if history is None else history.newest_number()
+    for sessions in (occupancy.attached, occupancy.pending, occupancy.leaving):
+        for a in sessions.values():
+            highest = max(highest, a.since, a.position or 0, a.bounced or 0)
+    return highest
 
 
 class Table:
