@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from minimix_core import JID
+from minimix_core import JID, Config
 from minimix_core._autojoin import AutojoinQueue
 
 ALICE = JID.parse("alice@example.org")
@@ -103,7 +103,48 @@ def test_the_interval_must_be_positive() -> None:
         AutojoinQueue(interval=0.0)
 
 
-def test_a_million_memberships_on_a_hundred_services_rejoin_within_the_hour() -> None:
+def test_a_service_given_its_own_interval_takes_joins_at_its_own_pace() -> None:
+    """Config.autojoin_intervals: the server's own service at 0.25 s, the others at 1 s."""
+    queue = AutojoinQueue(interval=1.0, intervals={"muc.two.example": 0.25})
+    for name in ("a", "b", "c"):
+        queue.push(ALICE, room(name), now=0.0)
+        queue.push(ALICE, room(name, "muc.two.example"), now=0.0)
+    taken = {at: queue.pop_due(at) for at in (0.0, 0.25, 0.5, 1.0, 2.0)}
+    assert taken == {
+        0.0: [(ALICE, room("a")), (ALICE, room("a", "muc.two.example"))],
+        0.25: [(ALICE, room("b", "muc.two.example"))],
+        0.5: [(ALICE, room("c", "muc.two.example"))],
+        1.0: [(ALICE, room("b"))],
+        2.0: [(ALICE, room("c"))],
+    }
+    with pytest.raises(ValueError, match="positive"):
+        AutojoinQueue(interval=1.0, intervals={"muc.two.example": 0.0})
+
+
+def test_a_service_s_own_interval_is_keyed_by_its_domain_as_room_jids_carry_it() -> None:
+    config = Config(autojoin_intervals={"MUC.Example.org.": 1, "muc.two.example": 0.5})
+    assert dict(config.autojoin_intervals) == {"muc.example.org": 1.0, "muc.two.example": 0.5}
+    assert Config().autojoin_intervals == {}
+    assert config == Config(autojoin_intervals={"muc.example.org": 1.0, "muc.two.example": 0.5})
+    assert hash(config) == hash(Config())  # settable as a key, like the rest of Config
+    with pytest.raises(TypeError, match="does not support item assignment"):
+        config.autojoin_intervals["muc.example.org"] = 5.0  # type: ignore[index]
+    for wrong, error, says in (
+        (["muc.example.org"], TypeError, "must map MUC domains to seconds"),
+        ({1: 1.0}, TypeError, "a MUC domain is text"),
+        ({"room@muc.example.org": 1.0}, ValueError, "is not a domain"),
+        ({"muc.example.org/x": 1.0}, ValueError, "is not a domain"),
+        ({"": 1.0}, ValueError, "is not a domain"),
+        ({"muc.example.org": "1"}, TypeError, "must be seconds"),
+        ({"muc.example.org": True}, TypeError, "must be seconds"),
+        ({"muc.example.org": 0}, ValueError, "must be over 0 s"),
+        ({"muc.example.org": float("nan")}, ValueError, "must be over 0 s"),
+    ):
+        with pytest.raises(error, match=says):
+            Config(autojoin_intervals=wrong)  # type: ignore[arg-type]
+
+
+def test_memberships_on_a_hundred_services_rejoin_in_the_time_the_guide_gives() -> None:
     """The arithmetic of docs/operations.rst, run at 1/100 of the size.
 
     n memberships spread evenly over s services finish at (n/s - 1) * interval after the

@@ -95,6 +95,26 @@ def test_autojoins_are_spread_out_in_time() -> None:
     assert h.router.next_deadline() == 60.0
 
 
+def test_a_service_given_its_own_interval_is_joined_at_its_own_pace() -> None:
+    """Config.autojoin_intervals: the server's own service fast, a remote one at the default."""
+    config = Config(autojoin_interval=2.0, autojoin_intervals={"MUC.example.net": 0.5})
+    h = Harness(Router(config))
+    own = [JID.parse(f"r{n}@muc.example.net") for n in range(3)]
+    remote = [JID.parse(f"g{n}@chat.example.org") for n in range(2)]
+    bookmarks(h, *(Bookmark(room=r, autojoin=True) for r in (*own, *remote)))
+    sent = {}
+    for at in (0.0, 0.5, 1.0, 1.5, 2.0, 4.0):
+        sent[at] = [str(a.stanza.to) for a in h.timer(at) if isinstance(a, Send)]
+    assert sent == {
+        0.0: ["r0@muc.example.net/alice", "g0@chat.example.org/alice"],
+        0.5: ["r1@muc.example.net/alice"],
+        1.0: ["r2@muc.example.net/alice"],
+        1.5: [],
+        2.0: ["g1@chat.example.org/alice"],
+        4.0: [],
+    }
+
+
 def test_room_traffic_with_no_session_is_kept_archived_and_announced() -> None:
     """N1: messages reach the account while every device sleeps; push gets told (Unattended)."""
     h = Harness()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from heapq import heappop, heappush
 
 from ._jid import JID
@@ -29,9 +29,11 @@ Membership = tuple[JID, JID]
 class _Service:
     """One MUC service's line of joins and when it may take the next one."""
 
-    __slots__ = ("free", "line", "token", "turn")
+    __slots__ = ("free", "interval", "line", "token", "turn")
 
-    def __init__(self) -> None:
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        """Seconds between two of its joins."""
         # An OrderedDict: its oldest entry leaves in O(1), and so does any other.
         self.line: OrderedDict[Membership, None] = OrderedDict()
         self.free = -math.inf
@@ -45,7 +47,8 @@ class _Service:
 class AutojoinQueue:
     """Joins waiting to be made, one per MUC service every ``interval`` seconds.
 
-    ``interval`` is ``Config.autojoin_interval``. Joins to one service leave in the order
+    ``interval`` is ``Config.autojoin_interval``; ``intervals`` (``Config.autojoin_intervals``)
+    gives some services, by domain, their own. Joins to one service leave in the order
     they were pushed; services whose turns fall at the same time take them in the order
     their turns were set, so a run replays exactly.
 
@@ -59,12 +62,14 @@ class AutojoinQueue:
     (10.5, 1)
     """
 
-    __slots__ = ("_accounts", "_count", "_heap", "_interval", "_seq", "_services")
+    __slots__ = ("_accounts", "_count", "_heap", "_interval", "_intervals", "_seq", "_services")
 
-    def __init__(self, interval: float) -> None:
-        if not interval > 0:
-            raise ValueError(f"interval must be positive seconds, not {interval!r}")
+    def __init__(self, interval: float, intervals: Mapping[str, float] | None = None) -> None:
+        for seconds in (interval, *(intervals or {}).values()):
+            if not seconds > 0:
+                raise ValueError(f"interval must be positive seconds, not {seconds!r}")
         self._interval = float(interval)
+        self._intervals = dict(intervals or {})
         self._services: dict[str, _Service] = {}
         # (ready, sequence, service domain): one live entry per service with joins waiting;
         # entries of services emptied since are skipped when they reach the top.
@@ -76,8 +81,14 @@ class AutojoinQueue:
 
     @property
     def interval(self) -> float:
-        """Seconds between two joins to the same MUC service."""
+        """Seconds between two joins to the same MUC service (one not given its own)."""
         return self._interval
+
+    def _service(self, domain: str) -> _Service:
+        service = self._services.get(domain)
+        if service is None:
+            service = self._services[domain] = _Service(self._intervals.get(domain, self._interval))
+        return service
 
     def __len__(self) -> int:
         return self._count
@@ -108,9 +119,7 @@ class AutojoinQueue:
             return
         rooms[room] = None
         domain = room.domain
-        service = self._services.get(domain)
-        if service is None:
-            service = self._services[domain] = _Service()
+        service = self._service(domain)
         if not service.line:
             self._schedule(domain, service, service.free if now is None else max(service.free, now))
         service.line[(account, room)] = None
@@ -155,7 +164,7 @@ class AutojoinQueue:
     def pop_due(self, now: float) -> list[Membership]:
         """The joins due at ``now``, removed: at most one per service, earliest turn first.
 
-        The service of each one may take its next join ``interval`` seconds after ``now``.
+        The service of each one may take its next join its interval after ``now``.
         """
         due: list[Membership] = []
         while True:
@@ -172,7 +181,7 @@ class AutojoinQueue:
                 del self._accounts[account]
             self._count -= 1
             due.append(membership)
-            service.free = now + self._interval
+            service.free = now + service.interval
             if service.line:
                 self._schedule(top[2], service, service.free)
             else:
@@ -187,10 +196,7 @@ class AutojoinQueue:
 
     def set_pace(self, domain: str, free: float) -> None:
         """Restore :meth:`pace` for ``domain`` (before its joins are pushed)."""
-        service = self._services.get(domain)
-        if service is None:
-            service = self._services[domain] = _Service()
-        service.free = free
+        self._service(domain).free = free
 
     def items(self) -> list[Membership]:
         """Every queued join (for snapshots): services by their next turn, each line in order.

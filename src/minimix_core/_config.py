@@ -2,13 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from attrs import field, frozen, validators
+
+from ._jid import JID, InvalidJID
 
 __all__ = ["Config"]
 
 _positive = validators.and_(validators.instance_of(int), validators.ge(1))
 _seconds = validators.and_(validators.instance_of((int, float)), validators.gt(0.0))
 _seconds_or_zero = validators.and_(validators.instance_of((int, float)), validators.ge(0.0))
+
+
+def _service_intervals(given: Mapping[str, float]) -> Mapping[str, float]:
+    """A read-only copy keyed by each service's domain as room JIDs carry it."""
+    if not isinstance(given, Mapping):
+        raise TypeError(f"autojoin_intervals must map MUC domains to seconds, not {given!r}")
+    intervals: dict[str, float] = {}
+    for domain, seconds in given.items():
+        if not isinstance(domain, str):
+            raise TypeError(f"autojoin_intervals: a MUC domain is text, not {domain!r}")
+        try:
+            jid = JID.parse(domain)
+        except InvalidJID as exc:
+            raise ValueError(f"autojoin_intervals: {domain!r} is not a domain: {exc}") from exc
+        if not jid.is_bare or jid.local is not None:
+            raise ValueError(f"autojoin_intervals: {domain!r} is not a domain")
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+            raise TypeError(f"autojoin_intervals[{domain!r}] must be seconds, not {seconds!r}")
+        if not seconds > 0:
+            raise ValueError(f"autojoin_intervals[{domain!r}] must be over 0 s, not {seconds!r}")
+        intervals[jid.domain] = float(seconds)
+    return MappingProxyType(intervals)
 
 
 @frozen(kw_only=True)
@@ -117,6 +144,12 @@ class Config:
     burst; joins to different services do not wait for each other. At 0.2 s, a million
     memberships over 100 services are rejoined in 33 minutes (the arithmetic is in the
     operations guide)."""
+    autojoin_intervals: Mapping[str, float] = field(
+        factory=dict, converter=_service_intervals, hash=False
+    )
+    """``autojoin_interval`` for some MUC services, by domain (``{"conference.example.org":
+    0.01}``): the server's own service can take joins faster than a remote one. Others
+    keep ``autojoin_interval``. Domains are compared as room JIDs carry them (lower case)."""
     archive: bool = field(default=True, validator=validators.instance_of(bool))
     """Offer each new room message for the account's archive (:class:`Archive`)."""
     device_memory: float = field(default=3600.0, validator=_seconds)

@@ -122,7 +122,7 @@ class Core:
         self.counter = 0
         self.sequence = 0
         self.now = 0.0
-        self.autojoins = AutojoinQueue(config.autojoin_interval)
+        self.autojoins = AutojoinQueue(config.autojoin_interval, config.autojoin_intervals)
         """Joins the router makes on its own, one per MUC service per ``autojoin_interval``."""
         # An OrderedDict: evicting its oldest entry is O(1), where a dict's first key is
         # found by skipping the slots of every key deleted before it.

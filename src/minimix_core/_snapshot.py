@@ -553,7 +553,7 @@ def _after_restart(core: Core) -> None:
     """
     core.timers = type(core.timers)()
     queue = core.autojoins.items()
-    core.autojoins = AutojoinQueue(core.config.autojoin_interval)
+    core.autojoins = AutojoinQueue(core.config.autojoin_interval, core.config.autojoin_intervals)
     for account in list(core.table.accounts.values()):
         account.sessions = {}
         account.pending_iqs = NO_ENTRIES
