@@ -41,6 +41,7 @@ from benchmarks.timing import Plan, compare, timed
 from minimix_core import (
     JID,
     Action,
+    Config,
     Continue,
     Deliver,
     Discard,
@@ -933,6 +934,7 @@ def scale(corpus: Corpus, sizes: Sizes) -> list[Figure]:
 # -- 5. Memory -------------------------------------------------------------------------
 
 _PLACEHOLDER = JID("placeholder-account", "invalid")
+_BUSY_MESSAGES = Config().max_remembered_messages
 
 
 def _wire(corpus: Corpus, stanzas: Sequence[Stanza]) -> list[str]:
@@ -1067,7 +1069,24 @@ def memory(corpus: Corpus, sizes: Sizes) -> tuple[list[Figure], str]:
             )
         return router
 
+    # A busy room: as many new messages as an account remembers keys of, each parsed per
+    # account from its own text: the history is full and every key is remembered.
+    busy_texts = _wire(
+        corpus,
+        [corpus.message_for(room, accounts[0], i + 1) for i in range(_BUSY_MESSAGES)],
+    )
+
+    def busy_room(how_many: int, messages: int) -> Router:
+        router = big_room(how_many, 0, parsed=True)
+        for account in members[:how_many]:
+            for message in _parsed_for(busy_texts[:messages], account):
+                router.handle(ToAccount(stanza=message), now=NOW)
+        return router
+
     empty = _retained(lambda: big_room(1, 0, parsed=True))
+    busy = _retained(lambda: busy_room(1, _BUSY_MESSAGES))
+    busy_crowd = _retained(lambda: busy_room(m, _BUSY_MESSAGES))
+    quiet_crowd = _retained(lambda: big_room(m, 0, parsed=True))
     single = _retained(lambda: big_room(1, n, parsed=True))
     crowd = _retained(lambda: big_room(m, n, parsed=True))
     single_shared = _retained(lambda: big_room(1, n, parsed=False))
@@ -1112,6 +1131,34 @@ def memory(corpus: Corpus, sizes: Sizes) -> tuple[list[Figure], str]:
             " B",
             None,
             f"{fmt_bytes(two)} with 2 sessions vs {fmt_bytes(one)} with 1, {count:,} occupancies",
+        ),
+        Figure(
+            "5. Memory",
+            f"per busy occupancy: after {_BUSY_MESSAGES} new room messages, beyond one at rest",
+            busy - empty,
+            " B",
+            None,
+            f"{fmt_bytes(busy)} vs {fmt_bytes(empty)} for one account in the room, each message "
+            f"parsed from its text (history full: {Config().max_history_messages} messages; "
+            f"{Config().max_remembered_messages} keys remembered, and as many passed on)",
+            (
+                "what Config.max_history_messages, max_history_bytes and "
+                "max_remembered_messages let a busy room add to an occupancy at their defaults: "
+                "the history's messages with their payloads, and each key in the account's "
+                "memory of the room and among the messages passed on",
+            ),
+        ),
+        Figure(
+            "5. Memory",
+            f"per busy occupancy of another account in the same room ({m} accounts)",
+            (busy_crowd - quiet_crowd - (busy - empty)) / (m - 1),
+            " B",
+            None,
+            f"{fmt_bytes(busy_crowd)} for {m} busy accounts vs {fmt_bytes(quiet_crowd)} at rest",
+            (
+                "each account parses its own copy of every message; the history keeps one "
+                "payload per message for every account in the room (the payload pool)",
+            ),
         ),
         Figure(
             "5. Memory",
@@ -1389,4 +1436,27 @@ def snapshot(corpus: Corpus, sizes: Sizes) -> list[Figure]:
                 f"restore {fmt_time(restored)} ({fmt_time(restored / count)}/occupancy)",
             )
         )
+    label, arguments = modes[-1]
+    try:
+        paused = timed(partial(restore, state[0], **arguments))
+    except TypeError:
+        return figures  # told above
+    gc.collect()
+    running = timed(partial(restore, state[0], **arguments), collector=True)
+    gc.collect()
+    figures.append(
+        Figure(
+            title,
+            f"restore{label} with the garbage collector running ÷ paused",
+            running / paused,
+            TIMES,
+            None,
+            f"restore {fmt_time(running)} with it running "
+            f"({fmt_time(running / count)}/occupancy), {fmt_time(paused)} paused",
+            (
+                "what a host that leaves the collector on pays: the operations guide says "
+                "how to pause it around restore and snapshot",
+            ),
+        )
+    )
     return figures

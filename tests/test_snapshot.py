@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 from collections.abc import Callable
@@ -74,6 +75,31 @@ def busy(h: Harness) -> None:
     )
     h.joined(PHONE, room=OTHER_ROOM, others=())
     h.session(PHONE, x("<presence to='garden@muc.example.net/al2'/>"))
+
+
+def test_a_router_s_life_leaves_no_reference_cycle_behind() -> None:
+    """What the operations guide's gc.freeze() advice rests on: a router, restored and run,
+    is freed by reference counting alone, leaving nothing for the collector."""
+
+    def life() -> None:
+        h = Harness()
+        busy(h)
+        h.room(groupchat("two", mid="m2"))
+        h.closed(PHONE)
+        restarted = Harness(round_trip(h.router, h.now + 30, sessions=False))
+        for at in range(30, 200, 10):
+            restarted.timer(h.now + at)
+        restarted.router.shutdown(h.now + 200)
+
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        life()
+        assert gc.collect() == 0
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def test_round_trip_with_sessions_carries_on_identically() -> None:
