@@ -259,6 +259,43 @@ def test_what_a_device_missed_costs_what_it_missed_not_the_buffer(
         assert len(history.after(0, ROOM)) == length  # older than the buffer: all it has
 
 
+def test_a_buffer_numbered_out_of_order_gives_every_message_after_a_place() -> None:
+    """A message numbered before one kept ahead of it (it came before the room answered the
+    join, then again in the room's history; or a late copy of one the account had) does
+    not hide the messages after it: while any is out of order, the whole buffer is read."""
+    config = Config(max_history_messages=4, max_history_bytes=10**9)
+    history = History()
+
+    def add(mid: str, seq: int, *, private: bool = False) -> None:
+        message = groupchat(mid, mid=mid)
+        facts = {**_facts(message, mid, seq), "private": private}
+        history.add(message, str(ROOM), 0.0, config, **facts)
+
+    def after(seq: int) -> list[str | None]:
+        return [m.id for m in history.after(seq, ROOM)]
+
+    for mid, seq in (("m4", 4), ("m5", 5), ("m2", 2), ("m6", 6)):
+        add(mid, seq)
+    assert history._descents == 1
+    assert after(4) == ["m5", "m6"]
+    assert after(1) == ["m4", "m5", "m2", "m6"]
+    add("m7", 7)  # m4 leaves; m2 is still after a higher number
+    assert history._descents == 1
+    assert after(5) == ["m6", "m7"]
+    restored = History.load(history.dump(lambda s: s), lambda s: s)
+    assert restored._descents == 1
+    assert [m.id for m in restored.after(5, ROOM)] == ["m6", "m7"]
+    add("m8", 8)  # m5 leaves: m2 is first, nothing out of order is left
+    assert history._descents == 0
+    assert after(6) == ["m7", "m8"]
+    add("p1", 3, private=True)
+    add("m9", 9)
+    assert history._descents == 1
+    history.forget_private()
+    assert history._descents == 0
+    assert after(7) == ["m8", "m9"]
+
+
 def test_one_pass_over_the_payload_finds_delay_stanza_id_and_size() -> None:
     """The room's stanza-id (not another entity's), the first delay, sizes as written."""
     room_text = str(ROOM)

@@ -234,6 +234,28 @@ def test_a_device_gone_again_before_the_room_answers_keeps_its_place() -> None:
     assert h.room(one) == [Discard(stanza=one, reason=DiscardReason.DUPLICATE)]
 
 
+def test_a_late_copy_of_a_message_had_before_hides_nothing_from_a_device_back() -> None:
+    """The account left and came back; the room's copy of m2, which the account had in its
+    first stay, arrives late, after m5. Back, the phone (gone after m4) gets m5 and m6: the
+    copy, kept after newer messages, does not end the walk through the history before m5."""
+    h = Harness()
+    h.joined(PHONE, LAPTOP)
+    for mid in ("m1", "m2", "m3"):
+        h.room(groupchat(mid, mid=mid))
+    h.session(PHONE, leave())
+    h.session(LAPTOP, leave())
+    h.room(left())
+    h.joined(PHONE, LAPTOP)
+    h.room(groupchat("m4", mid="m4"))
+    h.closed(PHONE)
+    h.room(groupchat("m5", mid="m5"))
+    late = groupchat("m2", mid="m2")
+    assert h.room(late) == [Discard(stanza=late, reason=DiscardReason.DUPLICATE)]
+    six = groupchat("m6", mid="m6")
+    assert h.room(six) == [archived(six), Deliver(session=LAPTOP, stanza=six.with_to(LAPTOP))]
+    assert bodies(h.session(PHONE, join(jid="back"))) == ["m5", "m6"]
+
+
 def test_a_waiting_device_s_place_does_not_count_in_the_memory_made_again() -> None:
     """The phone comes back carrying its place, and the account's memory of the lounge is
     pushed out meanwhile (``max_rooms_per_account``). A message the room sends before

@@ -301,12 +301,18 @@ class _Entry:
 class History:
     """The last messages of one room, bounded by count and size, oldest first."""
 
-    __slots__ = ("_bytes", "_entries", "_private")
+    __slots__ = ("_bytes", "_descents", "_entries", "_private")
 
     def __init__(self) -> None:
         self._entries: deque[_Entry] = deque()
         self._bytes = 0
         self._private = 0  # how many entries are private: most histories have none
+        # Neighbours numbered lower than the entry before them: a message numbered before
+        # it reached the history (one that came before the room answered the join, then
+        # again in the room's history), or a late copy of one the account had. While
+        # there are none, numbers rise with the buffer and after() stops at the first
+        # message a device had.
+        self._descents = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -362,6 +368,8 @@ class History:
             if parsed is not None and 0.0 <= parsed < now:
                 at = parsed
         entries = self._entries
+        if entries and seq < entries[-1].seq:
+            self._descents += 1
         entries.append(_Entry(stanza, at, key, size, seq, private))
         self._private += private
         self._bytes += size
@@ -369,6 +377,8 @@ class History:
             old = entries.popleft()
             self._bytes -= old.size
             self._private -= old.private
+            if entries and entries[0].seq < old.seq:
+                self._descents -= 1
         return at
 
     def select(
@@ -406,6 +416,7 @@ class History:
             history._entries.append(entry)
             history._bytes += entry.size
             history._private += entry.private
+        history._count_descents()
         return history
 
     def rekey(self, room: JID) -> dict[str, str]:
@@ -431,6 +442,13 @@ class History:
             if entry.private:
                 self._bytes -= entry.size
         self._entries = kept
+        self._count_descents()
+
+    def _count_descents(self) -> None:
+        entries = self._entries
+        self._descents = sum(
+            1 for i in range(1, len(entries)) if entries[i].seq < entries[i - 1].seq
+        )
 
     def newest_number(self) -> int:
         """The highest number a kept message has (0: none kept)."""
@@ -451,6 +469,9 @@ class History:
 
         If the buffer no longer reaches back that far, all it has.
         """
+        if self._descents:
+            # Out of order (rare): the whole buffer, at most max_history_messages entries.
+            return [entry.replayed(room) for entry in self._entries if entry.seq > seq]
         # Newest first, stopping at the first one the device has seen: the cost is the
         # number of messages returned, not the length of the buffer.
         picked: list[Stanza] = []
