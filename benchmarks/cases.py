@@ -410,6 +410,7 @@ def fanout(corpus: Corpus, sizes: Sizes) -> list[Figure]:
     return [
         *figures,
         _fresh(corpus, sizes, cycled_k1),
+        *(_wire_to_wire(corpus, sizes, k) for k in (1, 2)),
         *naive_figures,
         *lean_figures,
         *exact_figures,
@@ -477,6 +478,62 @@ def _fresh(corpus: Corpus, sizes: Sizes, cycled: float) -> Figure:
             "payload is memoized yet and the caches hold the parse's work, so the fan-out "
             "figures above are the best case",
         ),
+    )
+
+
+def _wire_to_wire(corpus: Corpus, sizes: Sizes, k: int) -> Figure:
+    """A new message from text to texts, for the router and for the naive port.
+
+    The router's side is what a server's Python does per message: ``parse_stanza``,
+    ``Router.handle`` and ``serialize`` of each ``Deliver`` (the ``Archive`` copy is left
+    to the host's store). The naive port's: defusedxml's parse (the same guard), then per
+    session a deep copy with ``to`` set and ``ElementTree.tostring``. Each run goes over
+    a set of new messages, so nothing is cycled.
+    """
+    router = Router()
+    account, room = corpus.account(1), corpus.room
+    occupants = corpus.occupant_presences(room, account, 5, seed=k)
+    sessions = join_account(router, corpus, account, room, sessions=k, occupants=occupants)
+    handle = router.handle
+    table: NaiveTable = {str(account): {str(room): [str(s) for s in sessions]}}
+    serial = itertools.count(1)
+    fromstring = defusedxml.ElementTree.fromstring
+
+    def ours(texts: list[str]) -> None:
+        for text in texts:
+            for action in handle(ToAccount(stanza=parse_stanza(text)), now=NOW):
+                if type(action) is Deliver:
+                    serialize(action.stanza)
+
+    def naive(texts: list[str]) -> None:
+        for text in texts:
+            for _, fork in naive_fanout(table, fromstring(text)):
+                ET.tostring(fork, encoding="unicode")
+
+    samples: tuple[list[float], list[float]] = ([], [])
+    for _ in range(max(sizes.plan.repeat, 1)):
+        texts = [
+            serialize(corpus.message_for(room, account, n))
+            for n in itertools.islice(serial, sizes.fresh_messages)
+        ]
+        for run, out in ((ours, samples[0]), (naive, samples[1])):
+            out.append(timed(partial(run, texts)) / len(texts))
+    mine, theirs = (sorted(times)[len(times) // 2] for times in samples)
+    return Figure(
+        "1. Fan-out",
+        f"k = {k}, from the wire to the wire: router ÷ naive port",
+        mine / theirs,
+        TIMES,
+        None,
+        f"parse_stanza, Router.handle and serialize of each copy {fmt_time(mine)} per "
+        f"message; defusedxml, deep copies and ElementTree.tostring {fmt_time(theirs)}",
+        (
+            "what one new room message costs a server's Python in all, each parsed from its "
+            "text and each copy written out: the router also keeps the history, the archive "
+            "copy and the keys that the naive port has none of",
+        )
+        if k == 1
+        else (),
     )
 
 
