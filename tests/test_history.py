@@ -294,6 +294,16 @@ def test_a_buffer_numbered_out_of_order_gives_every_message_after_a_place() -> N
     history.forget_private()
     assert history._descents == 0
     assert after(7) == ["m8", "m9"]
+    add("p2", 12, private=True)
+    history.forget_private()  # the newest goes: the next one is compared with m9
+    add("m11", 11)
+    assert history._descents == 0
+    assert after(9) == ["m11"]
+    add("p3", 13, private=True)
+    history.forget_private()
+    add("m10", 10)  # after m11: out of order
+    assert history._descents == 1
+    assert after(10) == ["m11"]
 
 
 def test_one_pass_over_the_payload_finds_delay_stanza_id_and_size() -> None:

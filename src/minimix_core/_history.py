@@ -301,7 +301,7 @@ class _Entry:
 class History:
     """The last messages of one room, bounded by count and size, oldest first."""
 
-    __slots__ = ("_bytes", "_descents", "_entries", "_private")
+    __slots__ = ("_bytes", "_descents", "_entries", "_newest", "_private")
 
     def __init__(self) -> None:
         self._entries: deque[_Entry] = deque()
@@ -313,6 +313,7 @@ class History:
         # there are none, numbers rise with the buffer and after() stops at the first
         # message a device had.
         self._descents = 0
+        self._newest = 0  # the number of the last entry added
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -368,8 +369,9 @@ class History:
             if parsed is not None and 0.0 <= parsed < now:
                 at = parsed
         entries = self._entries
-        if entries and seq < entries[-1].seq:
+        if seq < self._newest and entries:
             self._descents += 1
+        self._newest = seq
         entries.append(_Entry(stanza, at, key, size, seq, private))
         self._private += private
         self._bytes += size
@@ -377,7 +379,7 @@ class History:
             old = entries.popleft()
             self._bytes -= old.size
             self._private -= old.private
-            if entries and entries[0].seq < old.seq:
+            if self._descents and entries and entries[0].seq < old.seq:
                 self._descents -= 1
         return at
 
@@ -416,7 +418,7 @@ class History:
             history._entries.append(entry)
             history._bytes += entry.size
             history._private += entry.private
-        history._count_descents()
+        history._recount()
         return history
 
     def rekey(self, room: JID) -> dict[str, str]:
@@ -442,13 +444,15 @@ class History:
             if entry.private:
                 self._bytes -= entry.size
         self._entries = kept
-        self._count_descents()
+        self._recount()
 
-    def _count_descents(self) -> None:
+    def _recount(self) -> None:
+        """The order marks again, after the buffer was made other than by :meth:`add`."""
         entries = self._entries
         self._descents = sum(
             1 for i in range(1, len(entries)) if entries[i].seq < entries[i - 1].seq
         )
+        self._newest = entries[-1].seq if entries else 0
 
     def newest_number(self) -> int:
         """The highest number a kept message has (0: none kept)."""
