@@ -968,11 +968,10 @@ def scale(corpus: Corpus, sizes: Sizes) -> list[Figure]:
             (
                 "the share of the resync's difference between the two sizes that reaching its "
                 "objects, cold among a million occupancies, explains: compare the two "
-                "differences. The rest is not Python's work (the bytecodes per event are "
-                "equal at both sizes) nor the timers' heap (a run with it taken out keeps the "
-                "ratio); what remains is below Python, in memory a million occupancies spread "
-                "out (allocating the answer, cache and TLB misses), and it moves from run to "
-                "run with the machine",
+                "differences. Both move from run to run with how the process's memory lies "
+                "(on the machine of this page, this figure by several times, the resync's "
+                "ratio from one side of its target to the other); the bytecodes per event do "
+                "not, and taking the timers' heap out changes neither",
             ),
         )
     )
