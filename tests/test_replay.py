@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from minimix_core import Config
 from minimix_core._cli import main
-from minimix_core._replay import ReplayError, _config_value, entries, replay
+from minimix_core._replay import ReplayError, _config, _config_value, entries, replay
+from minimix_core.testing._chaos import _setting
 
 SCRIPT = """\
 # two sessions of alice, one room
@@ -235,6 +237,16 @@ def test_config_values_are_typed() -> None:
     assert _config_value("true") is True
     assert _config_value("false") is False
     assert _config_value("abc") == "abc"
+
+
+def test_a_service_s_own_autojoin_interval_is_written_and_read_as_domain_seconds_pairs() -> None:
+    """``config autojoin_intervals=domain:seconds,...``, as a chaos story's script writes it."""
+    config = Config(autojoin_intervals={"conference.example.org": 0.01, "muc.remote.example": 2})
+    line = f"config autojoin_intervals={_setting(config.autojoin_intervals)}\n"
+    assert line == "config autojoin_intervals=conference.example.org:0.01,muc.remote.example:2.0\n"
+    assert _config(next(entries(line))) == config
+    assert _config(next(entries("config autojoin_intervals=\n"))) == Config()
+    assert _setting(3) == "3"
 
 
 def test_cli_replay_and_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -90,6 +90,18 @@ def test_a_stanza_error_that_is_not_a_syntax_error_names_the_directive() -> None
             "nick_policy=nope",
             "bad config: 'nick_policy' must be in ('account', 'follow') (got 'nope')",
         ),
+        *(
+            (
+                f"autojoin_intervals={raw}",
+                f"config autojoin_intervals={raw}: autojoin_intervals takes domain:seconds "
+                "pairs, comma-separated",
+            )
+            for raw in ("muc.example", "muc.example:soon", ":1")
+        ),
+        (
+            "autojoin_intervals=room@muc.example:1",
+            "bad config: autojoin_intervals: 'room@muc.example' is not a domain",
+        ),
     ],
 )
 def test_a_bad_config_value_is_one_clear_line(setting: str, message: str) -> None:

@@ -93,8 +93,26 @@ _CONFIG_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (
 _CONFIG_KINDS = {"int": "a whole number", "float": "a number", "bool": "true or false"}
 
 
+def _config_mapping(entry: Entry, key: str, raw: str) -> dict[str, float]:
+    """``domain:seconds,domain:seconds`` (``Config.autojoin_intervals``); empty for none."""
+    pairs: dict[str, float] = {}
+    for item in filter(None, raw.split(",")):
+        name, colon, seconds = item.rpartition(":")
+        try:
+            pairs[name] = float(seconds)
+        except ValueError:
+            colon = ""
+        if not colon or not name:
+            raise ReplayError(
+                entry.line, f"config {key}={raw}: {key} takes domain:seconds pairs, comma-separated"
+            )
+    return pairs
+
+
 def _config_field(entry: Entry, key: str, kind: str, raw: str) -> object:
     """``raw`` read as the field's type; a value of the wrong type names what it takes."""
+    if kind.startswith("Mapping"):
+        return _config_mapping(entry, key, raw)
     value = raw if kind == "str" else _config_value(raw)
     wrong_bool = isinstance(value, bool) and kind != "bool"  # a bool is an int to Python
     if wrong_bool or not isinstance(value, _CONFIG_TYPES.get(kind, (object,))):
