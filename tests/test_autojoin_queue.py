@@ -32,7 +32,7 @@ def test_one_join_per_service_per_interval_in_push_order() -> None:
     assert queue.next_deadline() == 101.0
     assert queue.pop_due(100.9) == []
     assert queue.pop_due(101.0) == [(ALICE, room("b"))]
-    assert queue.pop_due(103.5) == [(BOB, room("a"))]  # late: still one per service
+    assert queue.pop_due(103.5) == [(BOB, room("a"))]  # late: its turn (102) has come
     assert queue.next_deadline() is None
     assert len(queue) == 0
     assert queue.pop_due(1e9) == []
@@ -101,6 +101,28 @@ def test_discard_forget_contains_and_items() -> None:
 def test_the_interval_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         AutojoinQueue(interval=0.0)
+
+
+def rooms(due: list[tuple[JID, JID]]) -> list[str | None]:
+    return [r.local for _, r in due]
+
+
+def test_a_late_call_takes_every_turn_that_came_and_a_stall_at_most_a_second_s() -> None:
+    """The pace is counted from a service's first turn, not from when the host calls: a
+    host that calls late loses no time, and one that stalled gets at most the turns of the
+    last second (CATCH_UP) in one burst, then the pace again."""
+    queue = AutojoinQueue(interval=0.5)
+    for n in range(12):
+        queue.push(ALICE, room(f"r{n}"), now=0.0)
+    queue.push(BOB, room("x", "muc.two.example"), now=0.0)
+    assert rooms(queue.pop_due(0.0)) == ["r0", "x"]
+    assert queue.next_deadline() == 0.5
+    assert rooms(queue.pop_due(1.2)) == ["r1", "r2"]  # turns 0.5 and 1.0
+    assert queue.next_deadline() == 1.5
+    assert rooms(queue.pop_due(10.0)) == ["r3", "r4", "r5"]  # turns 9.0, 9.5 and 10.0
+    assert queue.next_deadline() == 10.5
+    assert queue.pace() == {"muc.one.example": 10.5, "muc.two.example": 0.5}
+    assert rooms(queue.pop_due(10.5)) == ["r6"]
 
 
 def test_a_service_given_its_own_interval_takes_joins_at_its_own_pace() -> None:

@@ -115,6 +115,20 @@ def test_a_service_given_its_own_interval_is_joined_at_its_own_pace() -> None:
     }
 
 
+def test_a_host_that_calls_late_gets_every_join_whose_turn_came() -> None:
+    """A host that runs its timers once a second still joins four rooms a second on a
+    service paced at 0.25 s: the pace is the configuration's, not the host's loop's."""
+    h = Harness(Router(Config(autojoin_intervals={"muc.example.net": 0.25})))
+    rooms = [JID.parse(f"r{n}@muc.example.net") for n in range(6)]
+    bookmarks(h, *(Bookmark(room=r, autojoin=True) for r in rooms))
+    sent = {at: [str(a.stanza.to) for a in h.timer(at) if isinstance(a, Send)] for at in (0, 1, 2)}
+    assert sent == {
+        0: ["r0@muc.example.net/alice"],
+        1: [f"r{n}@muc.example.net/alice" for n in (1, 2, 3, 4)],
+        2: ["r5@muc.example.net/alice"],
+    }
+
+
 def test_room_traffic_with_no_session_is_kept_archived_and_announced() -> None:
     """N1: messages reach the account while every device sleeps; push gets told (Unattended)."""
     h = Harness()

@@ -17,10 +17,14 @@ import math
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from heapq import heappop, heappush
+from typing import Final
 
 from ._jid import JID
 
-__all__ = ["AutojoinQueue"]
+__all__ = ["CATCH_UP", "AutojoinQueue"]
+
+CATCH_UP: Final = 1.0
+"""Seconds of turns a late :meth:`AutojoinQueue.pop_due` makes up for at most."""
 
 Membership = tuple[JID, JID]
 """``(account, room)``: both bare JIDs."""
@@ -162,9 +166,13 @@ class AutojoinQueue:
         return None if top is None else top[0]
 
     def pop_due(self, now: float) -> list[Membership]:
-        """The joins due at ``now``, removed: at most one per service, earliest turn first.
+        """The joins due at ``now``, removed, service after service by their turns.
 
-        The service of each one may take its next join its interval after ``now``.
+        A service's turns are its interval apart, counted from its first: a call on time
+        (at :meth:`next_deadline`) takes one join from it, a late call every join whose
+        turn has come, so the pace holds however often the host calls. After a longer
+        stall, at most the turns of the last ``CATCH_UP`` seconds are taken at once: a
+        service never gets more than a second's worth of its rate in one burst.
         """
         due: list[Membership] = []
         while True:
@@ -172,18 +180,23 @@ class AutojoinQueue:
             if top is None or top[0] > now:
                 return due
             heappop(self._heap)
-            service = self._services[top[2]]
-            membership, _ = service.line.popitem(last=False)
-            account, room = membership
-            rooms = self._accounts[account]
-            del rooms[room]
-            if not rooms:
-                del self._accounts[account]
-            self._count -= 1
-            due.append(membership)
-            service.free = now + service.interval
-            if service.line:
-                self._schedule(top[2], service, service.free)
+            domain = top[2]
+            service = self._services[domain]
+            line, interval = service.line, service.interval
+            turn = max(top[0], now - CATCH_UP)
+            while line and turn <= now:
+                membership, _ = line.popitem(last=False)
+                account, room = membership
+                rooms = self._accounts[account]
+                del rooms[room]
+                if not rooms:
+                    del self._accounts[account]
+                self._count -= 1
+                due.append(membership)
+                turn += interval
+            service.free = turn
+            if line:
+                self._schedule(domain, service, turn)
             else:
                 service.token = 0
 

@@ -270,7 +270,8 @@ class Router:
         ``sessions=False`` (a process restart): the sessions are gone. Each room an
         autojoin bookmark keeps is rejoined, asking for the history since the last
         message seen; every other room is left, since it still counts the account as an
-        occupant. Both are spread out by ``Config.autojoin_interval``, starting at
+        occupant. Both are spread out per MUC service, one per ``Config.autojoin_interval``
+        (or the service's own in ``Config.autojoin_intervals``), starting at
         :meth:`next_deadline`. Devices that come back get what they missed.
 
         ``sessions=True``: the sessions are still connected (the accounts moved to this
