@@ -102,6 +102,22 @@ def test_a_router_s_life_leaves_no_reference_cycle_behind() -> None:
             gc.enable()
 
 
+def test_a_restore_holds_one_string_for_each_message_key() -> None:
+    """JSON gives a string for each occurrence; the account's memory, the messages passed
+    on and the history name the same messages, and the restored router holds one each."""
+    h = Harness()
+    busy(h)
+    restored = round_trip(h.router, h.now, sessions=True)
+    account = restored._core.table.accounts[ALICE]
+    view = account.rooms[ROOM].view
+    assert view.history is not None and view.passed is not None
+    [entry] = view.history._entries
+    [seen] = account.memory[ROOM].seen
+    [passed] = view.passed
+    assert seen == passed == entry.key
+    assert seen is entry.key and passed is entry.key
+
+
 def test_round_trip_with_sessions_carries_on_identically() -> None:
     """A snapshot through json.dumps/loads gives a router that behaves the same."""
     a = Harness()

@@ -410,11 +410,15 @@ class History:
         return [[stanza(e.stanza), e.at, e.key, e.size, e.seq, e.private] for e in self._entries]
 
     @classmethod
-    def load(cls, data: list[Any], stanza: Callable[[Any], Stanza]) -> History:
-        """A buffer back from :meth:`dump`."""
+    def load(
+        cls, data: list[Any], stanza: Callable[[Any], Stanza], key: Callable[[Any], str] = str
+    ) -> History:
+        """A buffer back from :meth:`dump` (``key`` reads a message key)."""
         history = cls()
-        for message, at, key, size, seq, private in data:
-            entry = _Entry(stanza(message), float(at), str(key), int(size), int(seq), bool(private))
+        for message, at, text, size, seq, private in data:
+            entry = _Entry(
+                stanza(message), float(at), key(text), int(size), int(seq), bool(private)
+            )
             history._entries.append(entry)
             history._bytes += entry.size
             history._private += entry.private

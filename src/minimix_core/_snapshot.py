@@ -213,8 +213,8 @@ def _load_view(r: Reader, data: Json) -> RoomView:
     v.flags = flag_set(int(f) for f in data["flags"])
     v.created = bool(data["created"])
     if data["history"] is not None:
-        v.history = History.load(data["history"], r.stanza)
-    v.passed = {str(k): None for k in data["passed"]} or None
+        v.history = History.load(data["history"], r.stanza, r.key)
+    v.passed = {r.key(k): None for k in data["passed"]} or None
     v.last_message_at = None if data["last_message_at"] is None else float(data["last_message_at"])
     v.joined_at = float(data["joined_at"])
     v.partial = bool(data["partial"])
@@ -327,7 +327,7 @@ def _memory(w: Writer, m: RoomMemory) -> Json:
 
 def _load_memory(r: Reader, data: Json) -> RoomMemory:
     m = RoomMemory()
-    m.seen = {str(k): int(n) for k, n in data["seen"]}
+    m.seen = {r.key(k): int(n) for k, n in data["seen"]}
     m.last = int(data["last"])
     m.legacy = int(data.get("legacy", 0))
     for s, seq, at in data["positions"]:

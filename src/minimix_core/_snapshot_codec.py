@@ -91,7 +91,7 @@ def element_data(el: Element) -> Json:
 class Reader:
     """The inverse of :class:`_Writer`; also reads version 1's inline stanzas and JIDs."""
 
-    __slots__ = ("account", "payloads", "room")
+    __slots__ = ("account", "keys", "payloads", "room")
 
     def __init__(self, payloads: list[Json] | None = None) -> None:
         self.payloads: list[tuple[tuple[tuple[str, str], ...], tuple[Element, ...]]] = [
@@ -103,6 +103,15 @@ class Reader:
         ]
         self.account: JID | None = None
         self.room: JID | None = None
+        self.keys: dict[str, str] = {}
+        """One string for each message key, however many tables hold it: JSON gives one
+        per occurrence, and an account's memory, the messages passed on and the history
+        each name the same messages."""
+
+    def key(self, data: Json) -> str:
+        """A message key, the one string the restore holds for that text."""
+        text = str(data)
+        return self.keys.setdefault(text, text)
 
     def payload(self, data: Json) -> tuple[Element, ...]:
         if isinstance(data, int) and not isinstance(data, bool):
