@@ -1147,6 +1147,10 @@ def memory(corpus: Corpus, sizes: Sizes) -> tuple[list[Figure], str]:
     busy = _retained(lambda: busy_room(1, _BUSY_MESSAGES))
     busy_crowd = _retained(lambda: busy_room(m, _BUSY_MESSAGES))
     quiet_crowd = _retained(lambda: big_room(m, 0, parsed=True))
+    busy_json, quiet_json = (
+        len(json.dumps(router.snapshot(), separators=(",", ":")).encode())
+        for router in (busy_room(m, _BUSY_MESSAGES), big_room(m, 0, parsed=True))
+    )
     single = _retained(lambda: big_room(1, n, parsed=True))
     crowd = _retained(lambda: big_room(m, n, parsed=True))
     single_shared = _retained(lambda: big_room(1, n, parsed=False))
@@ -1218,6 +1222,18 @@ def memory(corpus: Corpus, sizes: Sizes) -> tuple[list[Figure], str]:
             (
                 "each account parses its own copy of every message; the history keeps one "
                 "payload per message for every account in the room (the payload pool)",
+            ),
+        ),
+        Figure(
+            "5. Memory",
+            f"snapshot JSON per busy occupancy ({m} accounts in the room), beyond one at rest",
+            (busy_json - quiet_json) / m,
+            " B",
+            None,
+            f"{fmt_bytes(busy_json)} of compact JSON busy, {fmt_bytes(quiet_json)} at rest",
+            (
+                "its history's messages (their payloads written once for the whole snapshot) "
+                "and its message keys, in the account's memory and among those passed on",
             ),
         ),
         Figure(
