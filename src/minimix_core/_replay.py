@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import IO, Any
 from xml.parsers.expat import ExpatError
 
@@ -103,6 +103,25 @@ def _config_field(entry: Entry, key: str, kind: str, raw: str) -> object:
     return float(value) if kind == "float" and isinstance(value, int) else value
 
 
+def _config_intervals(entry: Entry, key: str, raw: str) -> dict[str, float]:
+    """``DOMAIN:SECONDS,DOMAIN:SECONDS`` (nothing for none), as :func:`config_setting` writes."""
+    intervals: dict[str, float] = {}
+    for item in raw.split(",") if raw else ():
+        domain, colon, seconds = item.rpartition(":")
+        value = _config_value(seconds)
+        if not colon or isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ReplayError(entry.line, f"config {key}={raw}: {key} takes DOMAIN:SECONDS,...")
+        intervals[domain] = float(value)
+    return intervals
+
+
+def config_setting(name: str, value: object) -> str:
+    """``name=value`` as a ``config`` line reads it back (a mapping: ``KEY:VALUE,...``)."""
+    if isinstance(value, Mapping):
+        return f"{name}=" + ",".join(f"{k}:{v!r}" for k, v in value.items())
+    return f"{name}={value}"
+
+
 def _config(entry: Entry) -> Config:
     kinds = {field.name: str(field.type) for field in attrs.fields(Config)}
     values: dict[str, Any] = {}
@@ -110,7 +129,10 @@ def _config(entry: Entry) -> Config:
         key, eq, raw = word.partition("=")
         if not eq or key not in kinds:
             raise ReplayError(entry.line, f"unknown config setting {word!r}")
-        values[key] = _config_field(entry, key, kinds[key], raw)
+        if kinds[key].startswith("Mapping"):
+            values[key] = _config_intervals(entry, key, raw)
+        else:
+            values[key] = _config_field(entry, key, kinds[key], raw)
     try:
         return Config(**values)
     except (TypeError, ValueError) as exc:

@@ -31,6 +31,7 @@ from .._events import Bookmark, BookmarksChanged, Event, FromSession, SessionClo
 from .._jid import JID
 from .._lifecycle import WAITING
 from .._muc import MUC_X
+from .._replay import config_setting
 from .._router import Router
 from .._stanza import CLIENT_NS, Element, Stanza
 from .._xml import serialize
@@ -450,7 +451,7 @@ class Story:
         """The router's inputs so far as a replay script (``docs/replay.md``)."""
         defaults = attrs.asdict(Config())
         settings = [
-            f"{name}={value}"
+            config_setting(name, value)
             for name, value in attrs.asdict(self.config).items()
             if value != defaults[name]
         ]
