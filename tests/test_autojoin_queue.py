@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import heapq
+import pickle
 from collections import OrderedDict
 from typing import Any
 
+import attrs
 import pytest
 
 from minimix_core import JID, Config
@@ -164,6 +167,26 @@ def test_a_service_s_own_interval_is_keyed_by_its_domain_as_room_jids_carry_it()
     ):
         with pytest.raises(error, match=says):
             Config(autojoin_intervals=wrong)  # type: ignore[arg-type]
+
+
+def test_a_config_with_services_own_intervals_copies_and_pickles() -> None:
+    """Config is a value: deep-copied or pickled (a host handing it to a worker process),
+    it comes back equal, its intervals still read-only."""
+    for config in (
+        Config(),
+        Config(autojoin_interval=2.0, autojoin_intervals={"MUC.Example.org": 0.5}),
+    ):
+        for again in (copy.deepcopy(config), pickle.loads(pickle.dumps(config))):
+            assert again == config
+            assert hash(again) == hash(config)
+            assert again.autojoin_intervals == config.autojoin_intervals
+            with pytest.raises(TypeError, match="does not support item assignment"):
+                again.autojoin_intervals["muc.example.org"] = 5.0  # type: ignore[index]
+    assert dict(pickle.loads(pickle.dumps(config)).autojoin_intervals) == {"muc.example.org": 0.5}
+    assert attrs.evolve(config, autojoin_interval=1.0).autojoin_intervals == {
+        "muc.example.org": 0.5
+    }
+    assert "autojoin_intervals={'muc.example.org': 0.5}" in repr(config)
 
 
 def test_memberships_on_a_hundred_services_rejoin_in_the_time_the_guide_gives() -> None:

@@ -12,7 +12,7 @@ import pytest
 from minimix_core import Config
 from minimix_core._cli import main
 from minimix_core._replay import ReplayError, _config, _config_value, entries, replay
-from minimix_core.testing._chaos import _setting
+from minimix_core.testing._chaos import Story
 
 SCRIPT = """\
 # two sessions of alice, one room
@@ -239,16 +239,6 @@ def test_config_values_are_typed() -> None:
     assert _config_value("abc") == "abc"
 
 
-def test_a_service_s_own_autojoin_interval_is_written_and_read_as_domain_seconds_pairs() -> None:
-    """``config autojoin_intervals=domain:seconds,...``, as a chaos story's script writes it."""
-    config = Config(autojoin_intervals={"conference.example.org": 0.01, "muc.remote.example": 2})
-    line = f"config autojoin_intervals={_setting(config.autojoin_intervals)}\n"
-    assert line == "config autojoin_intervals=conference.example.org:0.01,muc.remote.example:2.0\n"
-    assert _config(next(entries(line))) == config
-    assert _config(next(entries("config autojoin_intervals=\n"))) == Config()
-    assert _setting(3) == "3"
-
-
 def test_cli_replay_and_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`python -m minimix_core replay SCRIPT [--json]`: 0 on success, 2 on a bad script."""
     good = tmp_path / "good.txt"
@@ -319,3 +309,45 @@ def test_the_documented_example_prints_what_the_page_shows() -> None:
     script, command, output = re.findall(r"```\w*\n(.*?)```", section, re.DOTALL)
     assert command == ".venv/bin/python -m minimix_core replay two-sessions.txt\n"
     assert run(script, as_json=False) == output
+
+
+INTERVALS = """\
+config autojoin_interval=5 autojoin_intervals=MUC.example.net:0.5,chat.example.org:2
+bookmarks alice@example.org
+<conference xmlns='urn:xmpp:bookmarks:1' jid='lounge@muc.example.net' autojoin='true'/>
+<conference xmlns='urn:xmpp:bookmarks:1' jid='garden@muc.example.net' autojoin='true'/>
+
+timer
+
+at 0.5
+
+timer
+"""
+
+
+def test_a_config_line_gives_services_their_own_intervals() -> None:
+    """``autojoin_intervals=DOMAIN:SECONDS,...``: the second join to the lounge's service
+    goes half a second after the first, not five."""
+    lines = [json.loads(line) for line in run(INTERVALS).splitlines()]
+    assert [(line["step"], line["action"]) for line in lines] == [(2, "send"), (3, "send")]
+    assert "garden@muc.example.net/alice" in lines[1]["xml"]
+    [entry] = entries("config autojoin_intervals=\n")
+    assert _config(entry) == Config()
+    for bad in ("muc.example.net", "muc.example.net:soon", "muc.example.net:true"):
+        with pytest.raises(ReplayError, match="autojoin_intervals takes DOMAIN:SECONDS"):
+            run(f"config autojoin_intervals={bad}\n")
+    with pytest.raises(ReplayError, match="bad config: autojoin_intervals"):
+        run("config autojoin_intervals=room@muc.example.net:1\n")
+
+
+def test_a_chaos_story_s_config_line_with_services_own_intervals_replays() -> None:
+    """The config line a story writes reads back as the same Config."""
+    config = Config(autojoin_interval=2.0, autojoin_intervals={"MUC.example.net": 0.5})
+    story = Story(1, config=config)
+    story.apply(("join", 0, 0))
+    script = story.script()
+    [line] = [text for text in script.splitlines() if text.startswith("config ")]
+    assert line == "config autojoin_interval=2.0 autojoin_intervals=muc.example.net:0.5"
+    [entry] = entries(line + "\n")
+    assert _config(entry) == config
+    replay(script, io.StringIO())

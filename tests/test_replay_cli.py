@@ -93,10 +93,9 @@ def test_a_stanza_error_that_is_not_a_syntax_error_names_the_directive() -> None
         *(
             (
                 f"autojoin_intervals={raw}",
-                f"config autojoin_intervals={raw}: autojoin_intervals takes domain:seconds "
-                "pairs, comma-separated",
+                f"config autojoin_intervals={raw}: autojoin_intervals takes DOMAIN:SECONDS,...",
             )
-            for raw in ("muc.example", "muc.example:soon", ":1")
+            for raw in ("muc.example", "muc.example:soon", "muc.example:true")
         ),
         (
             "autojoin_intervals=room@muc.example:1",

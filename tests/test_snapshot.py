@@ -178,6 +178,33 @@ def test_restart_rejoins_bookmarked_rooms_and_leaves_the_rest_spread_out() -> No
     assert table.pending_iqs == {}
 
 
+def test_a_restart_keeps_the_pace_of_a_service_that_just_took_a_join() -> None:
+    """The service (its domain written in another case) takes a join every 10 s; it took
+    the lounge's at 0 and the restart comes at 1. The joins made again after the restart
+    wait for its turn at 10, then 20, as they would have without the restart."""
+    config = Config(autojoin_interval=1.0, autojoin_intervals={"MUC.Example.NET": 10.0})
+    h = Harness(Router(config))
+    marks = (Bookmark(room=ROOM, autojoin=True), Bookmark(room=OTHER_ROOM, autojoin=True))
+    h.router.handle(BookmarksChanged(account=ALICE, bookmarks=marks), now=h.now)
+    muc = "<x xmlns='http://jabber.org/protocol/muc'/>"
+    lounge = "<presence from='alice@example.org' to='lounge@muc.example.net/alice' id='mmx-{}'>"
+    assert h.timer(0.0) == [Send(stanza=x(lounge.format(1) + muc + "</presence>"))]
+    r = Harness(round_trip(h.router, 1.0, sessions=False))
+    assert r.router.next_deadline() == 10.0
+    assert r.timer(1.0) == []
+    assert r.timer(10.0) == [Send(stanza=x(lounge.format(2) + muc + "</presence>"))]
+    assert r.timer(15.0) == []
+    assert r.timer(20.0) == [
+        Send(
+            stanza=x(
+                "<presence from='alice@example.org' to='garden@muc.example.net/alice' id='mmx-3'>"
+                + muc
+                + "</presence>"
+            )
+        )
+    ]
+
+
 def test_no_message_is_lost_across_a_restart() -> None:
     """A device that comes back after the restart gets exactly what it missed, once."""
     h = Harness()
@@ -353,7 +380,9 @@ def test_snapshot_keeps_the_autojoin_queue_and_stanza_ids() -> None:
     assert history is not None
     assert message_key(said, ROOM) in [entry.key for entry in history._entries]
     restarted = round_trip(h.router, 1.0, sessions=False)
-    [first] = restarted.handle_timer(1.0)
+    # The service took the garden's join at 0: the next waits for its turn, restart or not.
+    assert restarted.handle_timer(1.0) == []
+    [first] = restarted.handle_timer(5.0)
     assert isinstance(first, Send)
 
 

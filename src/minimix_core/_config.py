@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import MappingProxyType
+from collections.abc import Iterator, Mapping
 
 from attrs import field, frozen, validators
 
@@ -14,6 +13,33 @@ __all__ = ["Config"]
 _positive = validators.and_(validators.instance_of(int), validators.ge(1))
 _seconds = validators.and_(validators.instance_of((int, float)), validators.gt(0.0))
 _seconds_or_zero = validators.and_(validators.instance_of((int, float)), validators.ge(0.0))
+
+
+class _Intervals(Mapping[str, float]):
+    """``Config.autojoin_intervals``: MUC domain to seconds, read-only.
+
+    Unlike a ``mappingproxy``, it is deep-copied and pickled with its :class:`Config`.
+    """
+
+    __slots__ = ("_seconds",)
+
+    def __init__(self, seconds: dict[str, float]) -> None:
+        self._seconds = seconds
+
+    def __getitem__(self, domain: str) -> float:
+        return self._seconds[domain]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._seconds)
+
+    def __len__(self) -> int:
+        return len(self._seconds)
+
+    def __repr__(self) -> str:
+        return repr(self._seconds)
+
+    def __reduce__(self) -> tuple[type[_Intervals], tuple[dict[str, float]]]:
+        return (_Intervals, (dict(self._seconds),))
 
 
 def _service_intervals(given: Mapping[str, float]) -> Mapping[str, float]:
@@ -35,7 +61,7 @@ def _service_intervals(given: Mapping[str, float]) -> Mapping[str, float]:
         if not seconds > 0:
             raise ValueError(f"autojoin_intervals[{domain!r}] must be over 0 s, not {seconds!r}")
         intervals[jid.domain] = float(seconds)
-    return MappingProxyType(intervals)
+    return _Intervals(intervals)
 
 
 @frozen(kw_only=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import IO, Any
 from xml.parsers.expat import ExpatError
 
@@ -93,32 +93,33 @@ _CONFIG_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (
 _CONFIG_KINDS = {"int": "a whole number", "float": "a number", "bool": "true or false"}
 
 
-def _config_mapping(entry: Entry, key: str, raw: str) -> dict[str, float]:
-    """``domain:seconds,domain:seconds`` (``Config.autojoin_intervals``); empty for none."""
-    pairs: dict[str, float] = {}
-    for item in filter(None, raw.split(",")):
-        name, colon, seconds = item.rpartition(":")
-        try:
-            pairs[name] = float(seconds)
-        except ValueError:
-            colon = ""
-        if not colon or not name:
-            raise ReplayError(
-                entry.line, f"config {key}={raw}: {key} takes domain:seconds pairs, comma-separated"
-            )
-    return pairs
-
-
 def _config_field(entry: Entry, key: str, kind: str, raw: str) -> object:
     """``raw`` read as the field's type; a value of the wrong type names what it takes."""
-    if kind.startswith("Mapping"):
-        return _config_mapping(entry, key, raw)
     value = raw if kind == "str" else _config_value(raw)
     wrong_bool = isinstance(value, bool) and kind != "bool"  # a bool is an int to Python
     if wrong_bool or not isinstance(value, _CONFIG_TYPES.get(kind, (object,))):
         what = _CONFIG_KINDS.get(kind, kind)
         raise ReplayError(entry.line, f"config {key}={raw}: {key} takes {what}")
     return float(value) if kind == "float" and isinstance(value, int) else value
+
+
+def _config_intervals(entry: Entry, key: str, raw: str) -> dict[str, float]:
+    """``DOMAIN:SECONDS,DOMAIN:SECONDS`` (nothing for none), as :func:`config_setting` writes."""
+    intervals: dict[str, float] = {}
+    for item in raw.split(",") if raw else ():
+        domain, colon, seconds = item.rpartition(":")
+        value = _config_value(seconds)
+        if not colon or isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ReplayError(entry.line, f"config {key}={raw}: {key} takes DOMAIN:SECONDS,...")
+        intervals[domain] = float(value)
+    return intervals
+
+
+def config_setting(name: str, value: object) -> str:
+    """``name=value`` as a ``config`` line reads it back (a mapping: ``KEY:VALUE,...``)."""
+    if isinstance(value, Mapping):
+        return f"{name}=" + ",".join(f"{k}:{v!r}" for k, v in value.items())
+    return f"{name}={value}"
 
 
 def _config(entry: Entry) -> Config:
@@ -128,7 +129,10 @@ def _config(entry: Entry) -> Config:
         key, eq, raw = word.partition("=")
         if not eq or key not in kinds:
             raise ReplayError(entry.line, f"unknown config setting {word!r}")
-        values[key] = _config_field(entry, key, kinds[key], raw)
+        if kinds[key].startswith("Mapping"):
+            values[key] = _config_intervals(entry, key, raw)
+        else:
+            values[key] = _config_field(entry, key, kinds[key], raw)
     try:
         return Config(**values)
     except (TypeError, ValueError) as exc:

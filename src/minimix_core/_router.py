@@ -272,7 +272,9 @@ class Router:
         message seen; every other room is left, since it still counts the account as an
         occupant. Both are spread out per MUC service, one per ``Config.autojoin_interval``
         (or the service's own in ``Config.autojoin_intervals``), starting at
-        :meth:`next_deadline`. Devices that come back get what they missed.
+        :meth:`next_deadline`; a service that took a join just before the snapshot takes
+        the next one no sooner than its interval allows. Devices that come back get what
+        they missed.
 
         ``sessions=True``: the sessions are still connected (the accounts moved to this
         process): the router carries on exactly where the snapshot was taken.

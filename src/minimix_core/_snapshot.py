@@ -553,7 +553,11 @@ def _after_restart(core: Core) -> None:
     """
     core.timers = type(core.timers)()
     queue = core.autojoins.items()
+    pace = core.autojoins.pace()
     core.autojoins = AutojoinQueue(core.config.autojoin_interval, core.config.autojoin_intervals)
+    for domain, free in pace.items():
+        # A service that took a join just before the restart takes the next one no sooner.
+        core.autojoins.set_pace(domain, free)
     for account in list(core.table.accounts.values()):
         account.sessions = {}
         account.pending_iqs = NO_ENTRIES

@@ -20,7 +20,7 @@ import argparse
 import random
 import sys
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Final, TextIO
 
 import attrs
@@ -31,6 +31,7 @@ from .._events import Bookmark, BookmarksChanged, Event, FromSession, SessionClo
 from .._jid import JID
 from .._lifecycle import WAITING
 from .._muc import MUC_X
+from .._replay import config_setting
 from .._router import Router
 from .._stanza import CLIENT_NS, Element, Stanza
 from .._xml import serialize
@@ -450,7 +451,7 @@ class Story:
         """The router's inputs so far as a replay script (``docs/replay.md``)."""
         defaults = attrs.asdict(Config())
         settings = [
-            f"{name}={_setting(value)}"
+            config_setting(name, value)
             for name, value in attrs.asdict(self.config).items()
             if value != defaults[name]
         ]
@@ -468,13 +469,6 @@ class Story:
                 at = now
             lines += [*_entry(event), ""]
         return "\n".join(lines)
-
-
-def _setting(value: object) -> str:
-    """A ``Config`` value as a replay script's ``config`` line writes it."""
-    if isinstance(value, Mapping):
-        return ",".join(f"{key}:{seconds}" for key, seconds in value.items())
-    return str(value)
 
 
 def _entry(event: Event | None) -> list[str]:
