@@ -162,8 +162,10 @@ def test_a_service_s_own_interval_is_keyed_by_its_domain_as_room_jids_carry_it()
         ({"": 1.0}, ValueError, "is not a domain"),
         ({"muc.example.org": "1"}, TypeError, "must be seconds"),
         ({"muc.example.org": True}, TypeError, "must be seconds"),
-        ({"muc.example.org": 0}, ValueError, "must be over 0 s"),
-        ({"muc.example.org": float("nan")}, ValueError, "must be over 0 s"),
+        ({"muc.example.org": 0}, ValueError, "must be finite seconds over 0"),
+        ({"muc.example.org": float("nan")}, ValueError, "must be finite seconds over 0"),
+        ({"muc.example.org": float("inf")}, ValueError, "must be finite seconds over 0"),
+        ({"muc.example.org": 1, "MUC.example.org.": 2}, ValueError, "a second time"),
     ):
         with pytest.raises(error, match=says):
             Config(autojoin_intervals=wrong)  # type: ignore[arg-type]
@@ -187,6 +189,14 @@ def test_a_config_with_services_own_intervals_copies_and_pickles() -> None:
         "muc.example.org": 0.5
     }
     assert "autojoin_intervals={'muc.example.org': 0.5}" in repr(config)
+
+
+def test_the_default_pace_is_finite_seconds_too() -> None:
+    """A pace of infinity would take one join and never another, and breaks JSON snapshots."""
+    with pytest.raises(ValueError, match="autojoin_interval must be finite seconds"):
+        Config(autojoin_interval=float("inf"))
+    with pytest.raises(ValueError, match=r"must be > 0\.0"):
+        Config(autojoin_interval=0)
 
 
 def test_memberships_on_a_hundred_services_rejoin_in_the_time_the_guide_gives() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 
 from attrs import field, frozen, validators
@@ -13,6 +14,15 @@ __all__ = ["Config"]
 _positive = validators.and_(validators.instance_of(int), validators.ge(1))
 _seconds = validators.and_(validators.instance_of((int, float)), validators.gt(0.0))
 _seconds_or_zero = validators.and_(validators.instance_of((int, float)), validators.ge(0.0))
+
+
+def _finite(_: object, attribute: object, value: float) -> None:
+    # A pace of infinity takes one join and never another, and cannot go into JSON.
+    if not math.isfinite(value):
+        raise ValueError(f"{getattr(attribute, 'name', 'value')} must be finite seconds")
+
+
+_pace = validators.and_(_seconds, _finite)
 
 
 class _Intervals(Mapping[str, float]):
@@ -58,8 +68,12 @@ def _service_intervals(given: Mapping[str, float]) -> Mapping[str, float]:
             raise ValueError(f"autojoin_intervals: {domain!r} is not a domain")
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
             raise TypeError(f"autojoin_intervals[{domain!r}] must be seconds, not {seconds!r}")
-        if not seconds > 0:
-            raise ValueError(f"autojoin_intervals[{domain!r}] must be over 0 s, not {seconds!r}")
+        if not 0 < seconds < math.inf:
+            raise ValueError(
+                f"autojoin_intervals[{domain!r}] must be finite seconds over 0, not {seconds!r}"
+            )
+        if jid.domain in intervals:
+            raise ValueError(f"autojoin_intervals: {domain!r} names {jid.domain} a second time")
         intervals[jid.domain] = float(seconds)
     return _Intervals(intervals)
 
@@ -164,7 +178,7 @@ class Config:
     """Seconds the account stays in a room after its last session disconnected without
     leaving, so a device that comes back finds it there (0: leave at once). An explicit
     leave always leaves at once; an autojoin bookmark keeps the account in regardless."""
-    autojoin_interval: float = field(default=0.2, validator=_seconds)
+    autojoin_interval: float = field(default=0.2, validator=_pace)
     """Seconds between two joins the router makes on its own (bookmarks, restarts) to the
     same MUC service (the room JID's domain), so no service gets hundreds of joins in one
     burst; joins to different services do not wait for each other. At 0.2 s, a million
