@@ -188,7 +188,7 @@ class Config:
         factory=dict, converter=_service_intervals, hash=False
     )
     """``autojoin_interval`` for some MUC services, by domain (``{"conference.example.org":
-    0.01}``): the server's own service can take joins faster than a remote one. Others
+    0.004}``): the server's own service can take joins faster than a remote one. Others
     keep ``autojoin_interval``. Domains are compared as room JIDs carry them (lower case)."""
     archive: bool = field(default=True, validator=validators.instance_of(bool))
     """Offer each new room message for the account's archive (:class:`Archive`)."""
