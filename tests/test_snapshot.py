@@ -1149,3 +1149,35 @@ def test_a_message_bounced_while_waiting_does_not_count_in_the_place_a_restart_k
     r = Harness(round_trip(h.router, 10.0, sessions=False))
     r.now = 10.0
     assert r.router._core.table.accounts[ALICE].memory[ROOM].positions == {PHONE: (1, 10.0)}
+
+
+def test_a_restore_gives_each_waiting_service_the_turn_it_had() -> None:
+    """muc.one's joins have waited since 10 (no timer call); muc.two's first is queued at
+    10.9. A late call at 10.9 takes muc.one's turns 10 and 10.5 but only muc.two's first;
+    a router restored from a snapshot at 10.9 does the same, not two joins to muc.two at
+    once as if it too had waited since 10."""
+    bob = JID.parse("bob@example.org")
+
+    def marks(prefix: str, service: str) -> tuple[Bookmark, ...]:
+        return tuple(
+            Bookmark(room=JID.parse(f"{prefix}{n}@{service}"), autojoin=True) for n in range(3)
+        )
+
+    def rooms(actions: list[Action]) -> list[str]:
+        return [str(a.stanza.to) for a in actions if isinstance(a, Send)]
+
+    router = Router(Config(autojoin_interval=0.5))
+    router.handle(
+        BookmarksChanged(account=ALICE, bookmarks=marks("a", "muc.one.example")), now=10.0
+    )
+    router.handle(BookmarksChanged(account=bob, bookmarks=marks("b", "muc.two.example")), now=10.9)
+    moved = round_trip(router, 10.9, sessions=True)
+    for now, expected in (
+        (10.9, ["a0@muc.one.example/alice", "a1@muc.one.example/alice", "b0@muc.two.example/bob"]),
+        (11.0, ["a2@muc.one.example/alice"]),
+        (11.4, ["b1@muc.two.example/bob"]),
+        (11.9, ["b2@muc.two.example/bob"]),
+    ):
+        assert rooms(router.handle_timer(now)) == expected
+        assert rooms(moved.handle_timer(now)) == expected
+        assert moved.next_deadline() == router.next_deadline()

@@ -207,6 +207,14 @@ class AutojoinQueue:
         """
         return {d: s.free for d, s in self._services.items() if s.free != -math.inf}
 
+    def turns(self) -> dict[str, float]:
+        """When each MUC service with joins waiting takes its next one (for snapshots).
+
+        A turn may have passed (the host calls late); pushing a service's line back with
+        ``now`` at its turn gives it the same turn, so a late call takes the same joins.
+        """
+        return {d: s.turn for d, s in self._services.items() if s.line}
+
     def set_pace(self, domain: str, free: float) -> None:
         """Restore :meth:`pace` for ``domain`` (before its joins are pushed)."""
         self._service(domain).free = free

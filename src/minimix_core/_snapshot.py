@@ -431,6 +431,7 @@ def dump_core(core: Core, accounts: frozenset[JID] | None = None) -> dict[str, J
         "join_queue": [[str(a), str(r)] for a, r in core.autojoins.items() if wanted(a)],
         "join_queue_at": core.autojoins.next_deadline(),
         "join_pace": sorted(core.autojoins.pace().items()),
+        "join_turns": sorted(core.autojoins.turns().items()),
         "timers": timers,
         "accounts": [_account(w, a) for a in dumped],
         "payloads": w.payloads,
@@ -493,9 +494,13 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
     for domain, free in snapshot["join_pace"]:
         core.autojoins.set_pace(str(domain), float(free))
     at = snapshot["join_queue_at"]
-    for account, room in snapshot["join_queue"]:
-        # The queue's first turn as it was (it may be overdue); each service's line follows.
-        core.autojoins.push(JID.parse(account), JID.parse(room), now=core.now if at is None else at)
+    # Each service's turn as it was (it may be overdue); snapshots without them give every
+    # service the queue's first turn.
+    turns = {str(domain): float(turn) for domain, turn in snapshot.get("join_turns", ())}
+    for account, text in snapshot["join_queue"]:
+        room = JID.parse(text)
+        turn = turns.get(room.domain, core.now if at is None else at)
+        core.autojoins.push(JID.parse(account), room, now=turn)
     accounts = snapshot["accounts"]
     reader = Reader(snapshot.get("payloads"))
     for data in accounts:
