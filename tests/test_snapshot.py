@@ -542,8 +542,30 @@ def test_adopted_autojoins_join_the_queue() -> None:
     assert h.router.next_deadline() == 5.0  # dave's join is still queued here
     h.router.forget([DAVE])
     assert h.router.next_deadline() is None
-    assert there.next_deadline() == 1.0
-    [joined] = there.handle_timer(1.0)
+    # The service took alice's first join at 0.0 from the other router: it waits its
+    # interval here too.
+    assert there.next_deadline() == 5.0
+    assert there.handle_timer(1.0) == []
+    [joined] = there.handle_timer(5.0)
+    assert isinstance(joined, Send)
+    assert joined.stanza.to == OTHER_ROOM.with_resource("alice")
+
+
+def test_an_adopting_router_keeps_its_own_later_pace_for_a_service() -> None:
+    """The service took dave's join from this router after alice's from the other one:
+    alice's next join waits for this router's pace, the later of the two."""
+    here = Harness(Router(Config(autojoin_interval=5.0)))
+    marks = (Bookmark(room=ROOM, autojoin=True), Bookmark(room=OTHER_ROOM, autojoin=True))
+    here.router.handle(BookmarksChanged(account=ALICE, bookmarks=marks), now=0.0)
+    here.timer(0.0)
+    there = Router(Config(autojoin_interval=5.0))
+    dave = (Bookmark(room=THIRD_ROOM, autojoin=True),)
+    there.handle(BookmarksChanged(account=DAVE, bookmarks=dave), now=2.0)
+    [dave_joins] = there.handle_timer(2.0)
+    assert isinstance(dave_joins, Send)
+    there.adopt(here.router.snapshot([ALICE]), now=3.0)
+    assert there.next_deadline() == 7.0
+    [joined] = there.handle_timer(7.0)
     assert isinstance(joined, Send)
     assert joined.stanza.to == OTHER_ROOM.with_resource("alice")
 

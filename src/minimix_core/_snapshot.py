@@ -21,6 +21,7 @@ Version 1 (inline payloads, full JIDs, long keys) is read by :func:`upgrade_v1`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Final
 
@@ -472,6 +473,11 @@ def adopt_into(core: Core, snapshot: Mapping[str, Json]) -> list[JID]:
     core.sequence = max(core.sequence, moved.sequence)  # their presences stay the newest
     for when, key in moved.timers.items():
         core.timers.schedule(key, when)
+    here = core.autojoins.pace()
+    for domain, free in moved.autojoins.pace().items():
+        # The service took a join from the other router lately: it waits its interval here too.
+        if free > here.get(domain, -math.inf):
+            core.autojoins.set_pace(domain, free)
     for account, room in moved.autojoins.items():
         core.autojoins.push(account, room, now=core.now)
     return list(moved.table.accounts)
