@@ -1017,6 +1017,19 @@ def _back_while_the_rejoin_waits() -> Harness:
     return r
 
 
+def _answered_then_back_with_nothing_missed(h: Harness, jid: str) -> None:
+    """The room answers the account's join (bob, the self-presence, the subject); the phone
+    joins again as ``jid`` and gets the room's state and no history: it had every message."""
+    h.room(occupant("bob"))
+    h.room(self_presence())
+    h.room(subject())
+    assert h.session(PHONE, join(jid=jid)) == [
+        Deliver(session=PHONE, stanza=occupant("bob", to=PHONE)),
+        Deliver(session=PHONE, stanza=self_presence(pid=jid).with_to(PHONE)),
+        Deliver(session=PHONE, stanza=subject().with_to(PHONE)),
+    ]
+
+
 def test_a_device_back_while_the_rejoin_waits_keeps_its_place_across_a_second_restart() -> None:
     """Back after a first restart, the phone is answered from the table before the rejoin.
 
@@ -1031,14 +1044,7 @@ def test_a_device_back_while_the_rejoin_waits_keeps_its_place_across_a_second_re
     s.now = r.now + 60
     [again] = s.timer(s.now)
     assert isinstance(again, Send)
-    s.room(occupant("bob"))
-    s.room(self_presence())
-    s.room(subject())
-    assert s.session(PHONE, join(jid="back again")) == [
-        Deliver(session=PHONE, stanza=occupant("bob", to=PHONE)),
-        Deliver(session=PHONE, stanza=self_presence(pid="back again").with_to(PHONE)),
-        Deliver(session=PHONE, stanza=subject().with_to(PHONE)),
-    ]
+    _answered_then_back_with_nothing_missed(s, "back again")
 
 
 def test_a_device_waiting_to_get_back_in_keeps_its_place_across_a_restart() -> None:
@@ -1140,14 +1146,7 @@ def test_a_device_that_leaves_while_the_rejoin_waits_keeps_its_place() -> None:
     r.session(PHONE, leave())
     [rejoin] = r.timer(r.now)
     assert isinstance(rejoin, Send)
-    r.room(occupant("bob"))
-    r.room(self_presence())
-    r.room(subject())
-    assert r.session(PHONE, join(jid="again")) == [
-        Deliver(session=PHONE, stanza=occupant("bob", to=PHONE)),
-        Deliver(session=PHONE, stanza=self_presence(pid="again").with_to(PHONE)),
-        Deliver(session=PHONE, stanza=subject().with_to(PHONE)),
-    ]
+    _answered_then_back_with_nothing_missed(r, "again")
 
 
 def test_a_message_bounced_while_waiting_does_not_count_in_the_place_a_restart_keeps() -> None:
