@@ -8,6 +8,8 @@ from minimix_core import (
     JID,
     Action,
     Archive,
+    Bookmark,
+    BookmarksChanged,
     Config,
     Deliver,
     FromSession,
@@ -196,6 +198,13 @@ def forgotten(h: Harness) -> bool:
         assert account.idle
         h.router.handle_timer(h.now + h.router.config.device_memory)
     return h.router._core.table.accounts == {}
+
+
+def bookmark_lounge(h: Harness) -> None:
+    """Alice's bookmarks become one: the lounge, autojoin (XEP-0402), given at ``h.now``."""
+    h.router.handle(
+        BookmarksChanged(account=ALICE, bookmarks=(Bookmark(room=ROOM, autojoin=True),)), now=h.now
+    )
 
 
 def waiting_while_its_memory_goes() -> Harness:

@@ -12,6 +12,7 @@ from helpers import (
     PHONE,
     ROOM,
     Harness,
+    bookmark_lounge,
     join,
     occupant,
     self_presence,
@@ -19,8 +20,6 @@ from helpers import (
     x,
 )
 from minimix_core import (
-    Bookmark,
-    BookmarksChanged,
     Config,
     Deliver,
     Discard,
@@ -55,9 +54,7 @@ def state(h: Harness) -> S | None:
 
 
 def bookmark(h: Harness) -> None:
-    h.router.handle(
-        BookmarksChanged(account=ALICE, bookmarks=(Bookmark(room=ROOM, autojoin=True),)), now=h.now
-    )
+    bookmark_lounge(h)
 
 
 def test_an_unanswered_join_times_out_for_the_session_and_the_account_leaves() -> None:

@@ -21,6 +21,7 @@ from helpers import (
     Harness,
     archived,
     bodies,
+    bookmark_lounge,
     delivered,
     groupchat,
     join,
@@ -60,9 +61,7 @@ def round_trip(router: Router, now: float, *, sessions: bool) -> Router:
 
 def busy(h: Harness) -> None:
     """A router with a bit of everything: two rooms, history, an IQ in flight, timers."""
-    h.router.handle(
-        BookmarksChanged(account=ALICE, bookmarks=(Bookmark(room=ROOM, autojoin=True),)), now=h.now
-    )
+    bookmark_lounge(h)
     h.joined(PHONE, LAPTOP, others=("bob", "carol"))
     h.timer(h.now)
     h.room(groupchat("one", mid="m1"))
@@ -209,9 +208,7 @@ def test_no_message_is_lost_across_a_restart() -> None:
     """A device that comes back after the restart gets exactly what it missed, once."""
     h = Harness()
     h.now = 1_800_000_000.0
-    h.router.handle(
-        BookmarksChanged(account=ALICE, bookmarks=(Bookmark(room=ROOM, autojoin=True),)), now=h.now
-    )
+    bookmark_lounge(h)
     h.joined(PHONE, others=("bob",))
     h.timer(h.now)
     h.room(groupchat("seen before", mid="m0"))
@@ -261,9 +258,7 @@ def test_a_device_connected_at_the_snapshot_gets_only_what_it_missed_after_the_r
     """The snapshot is taken with the phone connected; the restart ends its session there."""
     h = Harness()
     h.now = 1_800_000_000.0
-    h.router.handle(
-        BookmarksChanged(account=ALICE, bookmarks=(Bookmark(room=ROOM, autojoin=True),)), now=h.now
-    )
+    bookmark_lounge(h)
     h.joined(PHONE, others=("bob",))
     h.timer(h.now)
     h.room(groupchat("seen before", mid="m0"))
@@ -1003,9 +998,7 @@ def _back_while_the_rejoin_waits() -> Harness:
     rejoin was sent, answered from the table with what it missed."""
     h = Harness()
     h.now = 1_800_000_000.0
-    h.router.handle(
-        BookmarksChanged(account=ALICE, bookmarks=(Bookmark(room=ROOM, autojoin=True),)), now=h.now
-    )
+    bookmark_lounge(h)
     h.joined(PHONE, others=("bob",))
     h.timer(h.now)
     h.room(groupchat("seen before", mid="m0"))
