@@ -204,20 +204,39 @@ def test_a_restart_keeps_the_pace_of_a_service_that_just_took_a_join() -> None:
     ]
 
 
-def test_no_message_is_lost_across_a_restart() -> None:
-    """A device that comes back after the restart gets exactly what it missed, once."""
+def _in_the_lounge_by_bookmark() -> Harness:
+    """The lounge bookmarked (autojoin) and joined with the phone, bob inside, and one
+    message seen, at 2027-01-15T08:00:00Z."""
     h = Harness()
     h.now = 1_800_000_000.0
     bookmark_lounge(h)
     h.joined(PHONE, others=("bob",))
     h.timer(h.now)
     h.room(groupchat("seen before", mid="m0"))
-    h.closed(PHONE)  # the phone sleeps; the account stays (bookmark)
-    h.room(groupchat("while asleep", mid="m1"))
+    return h
+
+
+def _restarted(h: Harness) -> Harness:
+    """``h``'s router through a snapshot and a process restart a minute later."""
     r = Harness(round_trip(h.router, h.now + 60, sessions=False))
     r.now = h.now + 60
+    return r
+
+
+def _restarted_and_rejoining(h: Harness) -> Harness:
+    """:func:`_restarted`, with the bookmarked lounge's rejoin sent."""
+    r = _restarted(h)
     [rejoin] = r.timer(r.now)
     assert isinstance(rejoin, Send)
+    return r
+
+
+def test_no_message_is_lost_across_a_restart() -> None:
+    """A device that comes back after the restart gets exactly what it missed, once."""
+    h = _in_the_lounge_by_bookmark()
+    h.closed(PHONE)  # the phone sleeps; the account stays (bookmark)
+    h.room(groupchat("while asleep", mid="m1"))
+    r = _restarted_and_rejoining(h)
     # The room answers the rejoin; what the account already had is not shown twice.
     assert r.room(occupant("bob")) == [Discard(stanza=occupant("bob"), reason=DiscardReason.RESYNC)]
     assert r.room(self_presence()) == [Discard(stanza=self_presence(), reason=DiscardReason.RESYNC)]
@@ -239,16 +258,8 @@ def test_a_device_joining_before_the_rejoin_s_history_arrives_gets_it_once_after
     """The room answered the restored account's rejoin (bob, the self-presence) and has yet
     to send the history it asked for when the phone joins: the phone is answered from the
     table at once, and the missed message, when it comes, reaches it once after that."""
-    h = Harness()
-    h.now = 1_800_000_000.0
-    bookmark_lounge(h)
-    h.joined(PHONE, others=("bob",))
-    h.timer(h.now)
-    h.room(groupchat("seen before", mid="m0"))
-    r = Harness(round_trip(h.router, h.now + 60, sessions=False))
-    r.now = h.now + 60
-    [rejoin] = r.timer(r.now)
-    assert isinstance(rejoin, Send)
+    h = _in_the_lounge_by_bookmark()
+    r = _restarted_and_rejoining(h)
     assert r.room(occupant("bob")) == [Discard(stanza=occupant("bob"), reason=DiscardReason.RESYNC)]
     r.room(self_presence())
     assert r.session(PHONE, join(jid="back")) == [
@@ -286,16 +297,8 @@ def test_an_account_forgotten_before_its_restored_leave_is_due() -> None:
 
 def test_a_device_connected_at_the_snapshot_gets_only_what_it_missed_after_the_restart() -> None:
     """The snapshot is taken with the phone connected; the restart ends its session there."""
-    h = Harness()
-    h.now = 1_800_000_000.0
-    bookmark_lounge(h)
-    h.joined(PHONE, others=("bob",))
-    h.timer(h.now)
-    h.room(groupchat("seen before", mid="m0"))
-    r = Harness(round_trip(h.router, h.now + 60, sessions=False))
-    r.now = h.now + 60
-    [rejoin] = r.timer(r.now)
-    assert isinstance(rejoin, Send)
+    h = _in_the_lounge_by_bookmark()
+    r = _restarted_and_rejoining(h)
     r.room(occupant("bob"))
     r.room(self_presence())
     r.room(subject())
@@ -1026,16 +1029,10 @@ def test_a_version_2_history_is_rekeyed_without_a_memory_or_messages_passed() ->
 def _back_while_the_rejoin_waits() -> Harness:
     """A bookmarked room after a restart: the phone, asleep during it, is back before the
     rejoin was sent, answered from the table with what it missed."""
-    h = Harness()
-    h.now = 1_800_000_000.0
-    bookmark_lounge(h)
-    h.joined(PHONE, others=("bob",))
-    h.timer(h.now)
-    h.room(groupchat("seen before", mid="m0"))
+    h = _in_the_lounge_by_bookmark()
     h.closed(PHONE)
     h.room(groupchat("while asleep", mid="m1"))
-    r = Harness(round_trip(h.router, h.now + 60, sessions=False))
-    r.now = h.now + 60
+    r = _restarted(h)
     assert bodies(r.session(PHONE, join(jid="back"))) == ["while asleep"]
     return r
 
