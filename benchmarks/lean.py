@@ -24,10 +24,38 @@ from __future__ import annotations
 
 from collections import deque
 
-from minimix_core import JID, Action, Archive, Deliver, Stanza
-from minimix_core._history import _envelope, key_of
+from minimix_core import (
+    JID,
+    Action,
+    Archive,
+    Config,
+    Continue,
+    Deliver,
+    Discard,
+    DiscardReason,
+    Element,
+    LocalProtocolError,
+    Stanza,
+    ToAccount,
+)
+from minimix_core._history import (
+    _CLIENT_OPEN,
+    _DELAY_SIZE,
+    _IS_BODY,
+    _IS_DELAY,
+    _IS_STANZA_ID,
+    _IS_STORABLE,
+    _IS_SUBJECT,
+    _IS_THREAD,
+    _ROLE,
+    _envelope,
+    key_of,
+)
 
 __all__ = [
+    "Dutiful",
+    "DutifulOccupancy",
+    "DutifulTable",
     "LeanJoinTable",
     "LeanOccupancy",
     "LeanTable",
@@ -43,6 +71,7 @@ _HISTORY_REQUEST = "{http://jabber.org/protocol/muc}history"
 _BOUND = 256
 _HISTORY = 50
 _new = tuple.__new__
+_LATEST = 253402300799.0  # the end of year 9999, as Router.handle takes it
 
 
 class LeanOccupancy:
@@ -158,3 +187,196 @@ def lean_late_join(table: LeanJoinTable, session: JID, join: Stanza) -> list[Act
     subject = _new(Stanza, (kind, type_, from_, session, id_, attrs, payload))
     out.append(_new(Deliver, (session, subject)))
     return out
+
+
+class DutifulOccupancy:
+    """One account's standing in one room with what a message must check and keep.
+
+    The bounds are copied in from the :class:`~minimix_core.Config` at construction (a
+    router reads them from its config; here they cost a slot read, the least they can).
+    """
+
+    __slots__ = (
+        "archive",
+        "attached",
+        "descents",
+        "history",
+        "history_bytes",
+        "joined",
+        "last",
+        "last_message_at",
+        "last_seen",
+        "max_history_bytes",
+        "max_history_messages",
+        "max_remembered",
+        "newest",
+        "passed",
+        "resync",
+        "room",
+        "seen",
+    )
+
+    def __init__(self, room: JID, sessions: list[JID], config: Config) -> None:
+        self.room = str(room)
+        self.attached = dict.fromkeys(sessions)
+        self.joined = True
+        self.resync: object = None
+        self.last_seen = 0.0
+        self.passed: dict[str, None] = {}
+        self.seen: dict[str, int] = {}
+        self.last = 0
+        self.newest = 0
+        self.descents = 0
+        self.history: deque[tuple[Stanza, float, str, int, int, bool]] = deque()
+        self.history_bytes = 0
+        self.last_message_at = 0.0
+        self.archive = config.archive
+        self.max_remembered = config.max_remembered_messages
+        self.max_history_messages = config.max_history_messages
+        self.max_history_bytes = config.max_history_bytes
+
+
+DutifulTable = dict[JID, dict[JID, DutifulOccupancy]]
+"""Account bare JID -> room bare JID -> the occupancy."""
+
+
+class Dutiful:
+    """The lean model with every duty the router has towards one groupchat message.
+
+    What :func:`lean_fanout` with ``exact`` does, plus what the router's behaviour asks
+    of each message, each in the least Python can do and all in one function:
+
+    - :meth:`~minimix_core.Router.handle`'s contract: the event and the stanza of the
+      types it takes, ``to`` a bare JID, ``now`` a float of seconds that does not go back
+      (a misuse raises and changes nothing);
+    - a stanza from no one is answered (``Discard``), one for no occupancy passed on
+      (``Continue``): every stanza gets an action;
+    - the room is heard from (``last_seen``, for the keep-alive, XEP-0410), a resync
+      in progress is looked at, the occupancy's state decides who gets the message;
+    - the payload is read for all it may hold: body, subject, thread, storage hints
+      (XEP-0334), delay (XEP-0203), stanza-ids by the room and by anyone else (a spoof
+      the archive must not get, XEP-0359 §5), and the exact size with each child's
+      namespace declaration (XEP-0045 §7.2.14 counts characters);
+    - the history is bounded in bytes as well as in messages, its entries say when and
+      whether private, and it counts entries out of order; the room's last message time
+      is kept (a rejoin asks for history since then, §7.2.14);
+    - a device that is away is told of the message (``Unattended``).
+
+    Left out, in its favour: the shared payload pool (a memory saving across accounts),
+    the bounded memory of rooms with its recency (the keys live on the occupancy here),
+    version 2 snapshot keys, and every branch that the measured message does not take
+    (those return at once, unfinished).
+    """
+
+    __slots__ = ("now", "table")
+
+    def __init__(self, table: DutifulTable) -> None:
+        self.table = table
+        self.now = 0.0
+
+    def handle(self, event: object, *, now: float) -> list[Action]:
+        """Route one :class:`~minimix_core.ToAccount` groupchat message."""
+        if not (type(now) is float and 0.0 <= self.now <= now <= _LATEST):
+            raise LocalProtocolError("now")
+        if type(event) is not ToAccount:
+            raise LocalProtocolError("event")
+        stanza = event.stanza
+        to = stanza.to if type(stanza) is Stanza else None
+        if type(to) is not JID or to.resource is not None:
+            raise LocalProtocolError("to")
+        self.now = now
+        kind, type_, sender, _, id_, attrs, children = stanza
+        if sender is None:
+            return [Discard(stanza=stanza, reason=DiscardReason.MALFORMED)]
+        rooms = self.table.get(to)
+        occupancy = None if rooms is None else rooms.get(sender.bare)
+        if occupancy is None:
+            return [Continue(stanza=stanza)]
+        if kind != "message" or type_ != "groupchat" or sender.resource is None:
+            return []  # the state machine's, not this model's
+        occupancy.last_seen = now
+        if occupancy.resync is not None:
+            return []
+        room = occupancy.room
+        body = subject = thread = storable = not_stored = foreign = False
+        stanza_id: str | None = None
+        delay: Element | None = None
+        size = _envelope(stanza)
+        for child in children:
+            tag = child.tag
+            if tag.startswith(_CLIENT_OPEN):
+                size += child._size
+            else:
+                end = tag.find("}")
+                size += child._size + (end + 8 if end >= 0 else 9)
+            role = _ROLE.get(tag)
+            if role is None:
+                continue
+            if role == _IS_BODY:
+                body = True
+            elif role == _IS_STANZA_ID:
+                if child.get("by") == room:
+                    if stanza_id is None:
+                        stanza_id = child.get("id")
+                else:
+                    foreign = True
+            elif role == _IS_DELAY:
+                if delay is None:
+                    delay = child
+            elif role == _IS_SUBJECT:
+                subject = True
+            elif role == _IS_THREAD:
+                thread = True
+            elif role == _IS_STORABLE:
+                storable = True
+            else:
+                not_stored = True
+        change = subject and not body and not thread
+        if not ((body or storable) and not not_stored and not change):
+            return []
+        key = key_of(stanza, stanza_id)
+        passed = occupancy.passed
+        if key in passed:
+            return [Discard(stanza=stanza, reason=DiscardReason.DUPLICATE)]
+        passed[key] = None
+        bound = occupancy.max_remembered
+        if len(passed) > bound:
+            del passed[next(iter(passed))]
+        seen = occupancy.seen
+        if key in seen:
+            return []
+        number = occupancy.last = occupancy.last + 1
+        seen[key] = number
+        if len(seen) > bound:
+            del seen[next(iter(seen))]
+        at = now
+        if delay is None:
+            size += _DELAY_SIZE + len(room)
+        history = occupancy.history
+        if number < occupancy.newest and history:
+            occupancy.descents += 1
+        occupancy.newest = number
+        history.append((stanza, at, key, size, number, False))
+        occupancy.history_bytes += size
+        while (
+            len(history) > occupancy.max_history_messages
+            or occupancy.history_bytes > occupancy.max_history_bytes
+        ):
+            old = history.popleft()
+            occupancy.history_bytes -= old[3]
+            if occupancy.descents and history and history[0][4] < old[4]:
+                occupancy.descents -= 1
+        if at > occupancy.last_message_at:  # noqa: PLR1730 (max() is a call: it costs more)
+            occupancy.last_message_at = at
+        actions: list[Action] = []
+        if occupancy.archive:
+            if foreign:
+                return []
+            actions.append(_new(Archive, (to, stanza)))
+        attached = occupancy.attached
+        if not attached and occupancy.joined:
+            return []
+        for session in attached:
+            fork = _new(Stanza, (kind, type_, sender, session, id_, attrs, children))
+            actions.append(_new(Deliver, (session, fork)))
+        return actions

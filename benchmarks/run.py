@@ -51,6 +51,12 @@ _METHOD = """\
   message (history entry, archive copy, duplicate detection, forks) in the least Python can do,
   with no event, no checks and no state machine, and the stanza-id itself as the key. Where
   even it misses a target, no router in CPython that keeps these features meets it.
+  The **lean model with the router's duties** (`Dutiful` in `benchmarks/lean.py`) adds, in
+  one function, what the router's behaviour asks of each message: `Router.handle`'s checks,
+  an action for every stanza, the keep-alive's last heard, the resync and state checks, the
+  payload read for every fact the router acts on, a history bounded in bytes, `Unattended`.
+  Its answer to the first message must equal the router's. Where it misses a target, a
+  router that behaves as this one does, reading the payload as it routes, does not meet it.
 - **2. Serializing forks**: `serialize` of the k `Deliver`ed copies of freshly parsed messages (the
   first copy fills the payload memo); baseline `ElementTree.tostring(..., encoding="unicode")` of
   k copies of a parsed ElementTree element with `to` changed. Each side loops over one flat
