@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import textwrap
+from typing import Any
 
 from minimix_core import (
     JID,
@@ -228,3 +231,22 @@ def waiting_while_its_memory_goes() -> Harness:
     h.joined(TABLET, room=THIRD_ROOM)
     h.room(groupchat("third", mid="t0", room=THIRD_ROOM))
     return h
+
+
+def hashed_as_version_2(snapshot: dict[str, Any], sids: set[str]) -> tuple[dict[str, Any], int]:
+    """``snapshot`` as version 2 wrote it: every message key a hash of the stanza-id."""
+
+    def old(value: Any) -> Any:
+        if isinstance(value, str) and value in sids:
+            changed[0] += 1
+            return hashlib.blake2b(f"s\0{value}".encode(), digest_size=8).hexdigest()
+        if isinstance(value, list):
+            return [old(v) for v in value]
+        if isinstance(value, dict):
+            return {k: old(v) for k, v in value.items()}
+        return value
+
+    changed = [0]
+    # The stanzas' payloads (where the ids are attributes) are kept apart from the accounts.
+    accounts = old(json.loads(json.dumps(snapshot["accounts"])))
+    return {**snapshot, "version": 2, "accounts": accounts}, changed[0]

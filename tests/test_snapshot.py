@@ -7,7 +7,6 @@ import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,6 +23,7 @@ from helpers import (
     bookmark_lounge,
     delivered,
     groupchat,
+    hashed_as_version_2,
     join,
     leave,
     left,
@@ -903,25 +903,6 @@ def _sid_message(body: str, sid: str) -> Stanza:
     )
 
 
-def _hashed_as_version_2(snapshot: dict[str, Any], sids: set[str]) -> tuple[dict[str, Any], int]:
-    """``snapshot`` as version 2 wrote it: every message key a hash of the stanza-id."""
-
-    def old(value: Any) -> Any:
-        if isinstance(value, str) and value in sids:
-            changed[0] += 1
-            return hashlib.blake2b(f"s\0{value}".encode(), digest_size=8).hexdigest()
-        if isinstance(value, list):
-            return [old(v) for v in value]
-        if isinstance(value, dict):
-            return {k: old(v) for k, v in value.items()}
-        return value
-
-    changed = [0]
-    # The stanzas' payloads (where the ids are attributes) are kept apart from the accounts.
-    accounts = old(json.loads(json.dumps(snapshot["accounts"])))
-    return {**snapshot, "version": 2, "accounts": accounts}, changed[0]
-
-
 def test_a_version_2_snapshot_s_hashed_keys_are_made_again_from_the_history() -> None:
     """Version 2 hashed each message's key; version 3 keeps a short stanza-id as it is.
 
@@ -934,7 +915,7 @@ def test_a_version_2_snapshot_s_hashed_keys_are_made_again_from_the_history() ->
     h.room(first)
     h.room(second)
     snapshot = h.router.snapshot()
-    old, changed = _hashed_as_version_2(snapshot, {"s1", "s2"})
+    old, changed = hashed_as_version_2(snapshot, {"s1", "s2"})
     # Both in the memory and among the messages passed on; s2 in the history too.
     assert changed == 5
     restored = Router.restore(json.loads(json.dumps(old)), now=0.0, sessions=True)
@@ -976,7 +957,7 @@ def test_a_version_2_memory_of_a_room_left_knows_its_history_when_rejoined() -> 
     h.room(_sid_message("one", "s1"))
     h.session(PHONE, leave())
     h.room(left())
-    old, changed = _hashed_as_version_2(h.router.snapshot(), {"s1"})
+    old, changed = hashed_as_version_2(h.router.snapshot(), {"s1"})
     assert changed == 1
     r = Harness(Router.restore(old, now=0.0, sessions=True, config=config))
     r.now = 60.0
@@ -1006,7 +987,7 @@ def test_a_version_3_snapshot_keeps_short_stanza_ids_as_keys() -> None:
     h.room(_sid_message("one", "s1"))
     snapshot = h.router.snapshot()
     assert snapshot["version"] == 3
-    assert _hashed_as_version_2(snapshot, {"s1"})[1] == 3
+    assert hashed_as_version_2(snapshot, {"s1"})[1] == 3
     assert Router.restore(snapshot, now=0.0, sessions=True).snapshot() == snapshot
 
 
@@ -1015,7 +996,7 @@ def test_a_version_2_history_is_rekeyed_without_a_memory_or_messages_passed() ->
     h = Harness()
     h.joined(PHONE)
     h.room(_sid_message("one", "s1"))
-    old, _ = _hashed_as_version_2(h.router.snapshot(), {"s1"})
+    old, _ = hashed_as_version_2(h.router.snapshot(), {"s1"})
     [account] = old["accounts"]
     account["memory"] = []
     del account["rooms"][0]["v"]["k"]
@@ -1142,7 +1123,7 @@ def test_a_version_2_hash_among_the_messages_passed_on_outlives_the_memory_s() -
     first, second = _sid_message("one", "s1"), _sid_message("two", "s2")
     h.room(first)
     h.room(second)
-    old, _ = _hashed_as_version_2(h.router.snapshot(), {"s1", "s2"})
+    old, _ = hashed_as_version_2(h.router.snapshot(), {"s1", "s2"})
     r = Harness(Router.restore(json.loads(json.dumps(old)), now=0.0, sessions=True, config=config))
     for n in (1, 2, 3):
         private = x(

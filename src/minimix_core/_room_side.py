@@ -27,7 +27,7 @@ from ._muc import (
 )
 from ._room_presence import presence, resync_over
 from ._stanza import Element, Stanza, same_payload
-from ._table import Account, Attachment, Occupancy, adopt_version_2
+from ._table import Account, Attachment, Occupancy, SoleSession, adopt_version_2
 
 __all__ = ["to_account"]
 
@@ -43,7 +43,21 @@ def to_account(core: Core, account_jid: JID, stanza: Stanza) -> list[Action]:
     if sender is None:
         return [Discard(stanza=stanza, reason=DiscardReason.MALFORMED)]
     account = core.table.accounts.get(account_jid)
-    occupancy = None if account is None else account.rooms.get(sender.bare)
+    occupancy = None
+    if account is not None:
+        occupancy = account.rooms.get(sender.bare)
+        if (
+            occupancy is not None
+            and stanza.type == "groupchat"
+            and occupancy.state is _S.JOINED
+            and occupancy.resync is None
+            and sender.resource is not None
+            and stanza.kind == "message"
+        ):
+            # An occupant's message to an account in the room: most of what a server
+            # hands over. What the checks below would find for it is known.
+            occupancy.last_seen = core.now
+            return _room_message(core, account, occupancy, stanza)
     if stanza.kind == "iq":
         ping_id = None if occupancy is None else occupancy.ping_id
         if (
@@ -87,6 +101,75 @@ def _answers_ping(occupancy: Occupancy, stanza: Stanza) -> bool:
     )
 
 
+def _room_message(
+    core: Core, account: Account, occupancy: Occupancy, stanza: Stanza
+) -> list[Action]:
+    """An occupant's groupchat message while the account is in the room, with no resync.
+
+    The router's hot path: once per room message for each local account in the room. A
+    new message with no delay and no stanza-id by anyone but the room, to attached
+    sessions, in a room whose memory, history and messages passed on exist: what
+    :func:`_historic` would do, in one frame (each call spared is a twentieth of the
+    time). Anything else takes :func:`_historic` with what was found.
+    """
+    room = occupancy.room
+    room_text = str(room)
+    facts = scan_message(stanza, room_text)
+    historic, change, stanza_id, delay, size, foreign_ids = facts
+    if not historic:
+        return _subject(core, account, occupancy, stanza) if change else fork(occupancy, stanza)
+    key = key_of(stanza, stanza_id)
+    view = occupancy.view
+    passed = view.passed
+    history = view.history
+    memories = account.memory
+    memory = memories.get(room)
+    attached = occupancy.attached
+    if (
+        delay is not None
+        or foreign_ids
+        or not attached
+        or passed is None
+        or history is None
+        or memory is None
+        or memory.legacy
+        or key in passed
+        or key in memory.seen
+    ):
+        return _historic(core, account, occupancy, stanza, facts, room_text, key, private=False)
+    config = core.config
+    bound = config.max_remembered_messages
+    passed[key] = None
+    if len(passed) > bound:
+        del passed[next(iter(passed))]
+    # Account.remember and RoomMemory.note, for a memory that exists and a key it lacks.
+    if next(reversed(memories.values())) is not memory:
+        del memories[room]
+        memories[room] = memory
+    number = memory.last = memory.last + 1
+    seen = memory.seen
+    seen[key] = number
+    if len(seen) > bound:
+        del seen[next(iter(seen))]
+    now = core.now
+    kept = core.share_message(room, key, stanza, size)
+    history.add(kept, room_text, now, config, key, number, None, size, False)
+    if view.last_message_at is None or now > view.last_message_at:
+        view.last_message_at = now
+    actions: list[Action] = [_new(Archive, (account.jid, stanza))] if config.archive else []
+    kind, type_, from_, _, id_, attrs, children = stanza
+    # fork(), for the attached sessions.
+    if type(attached) is SoleSession:
+        s = attached.session
+        copy = _new(Stanza, (kind, type_, from_, s, id_, attrs, children))
+        actions.append(_new(Deliver, (s, copy)))
+        return actions
+    for s in attached:
+        copy = _new(Stanza, (kind, type_, from_, s, id_, attrs, children))
+        actions.append(_new(Deliver, (s, copy)))
+    return actions
+
+
 def _message(
     core: Core, account: Account, occupancy: Occupancy, stanza: Stanza, sender: JID
 ) -> list[Action]:
@@ -97,7 +180,8 @@ def _message(
         room = str(occupancy.room)
         facts = scan_message(stanza, room)
         if facts[0]:
-            return _historic(core, account, occupancy, stanza, facts, room, private=False)
+            key = key_of(stanza, facts[2])
+            return _historic(core, account, occupancy, stanza, facts, room, key, private=False)
         if facts[1] and occupancy.state is not _S.LEAVING:
             return _subject(core, account, occupancy, stanza)
         return fork(occupancy, stanza)
@@ -111,7 +195,8 @@ def _message(
         room = str(occupancy.room)
         facts = scan_message(stanza, room)
         if facts[0]:
-            return _historic(core, account, occupancy, stanza, facts, room, private=True)
+            key = key_of(stanza, facts[2])
+            return _historic(core, account, occupancy, stanza, facts, room, key, private=True)
     return fork(occupancy, stanza)
 
 
@@ -161,6 +246,7 @@ def _historic(
     stanza: Stanza,
     facts: MessageFacts,
     room_text: str,
+    key: str,
     *,
     private: bool,
 ) -> list[Action]:
@@ -170,13 +256,12 @@ def _historic(
     it: the next device to come gets it then. One that devices got live is for the
     account's archive, where the devices that were away find it, as with any chat.
     ``facts`` is what :func:`scan_message` found: the payload is not walked again;
-    ``room_text`` the room's bare JID as text.
+    ``room_text`` the room's bare JID as text, ``key`` the message's :func:`key_of`.
     """
-    _, _, stanza_id, delay, size, foreign_ids = facts
+    _, _, _, delay, size, foreign_ids = facts
     room = occupancy.room
     view = occupancy.view
     config = core.config
-    key = key_of(stanza, stanza_id)
     if private and occupancy.audience():
         memory = account.remember(room, config.max_rooms_per_account)
         number = memory.note(key, config.max_remembered_messages)

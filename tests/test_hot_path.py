@@ -1,0 +1,298 @@
+"""The hot path for an occupant's groupchat message acts exactly as the general path.
+
+``_room_message`` does in one frame what ``to_account``, ``_message`` and ``_historic``
+do for the common room message, and hands anything else to ``_historic``. Here every
+fault story is played twice, through the router as it is and through one whose hot path
+is the general path, and each step's actions and the final snapshots must be equal. The
+stories must take the hot path to its end and each of its ways back to the general path.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from typing import Any
+
+import pytest
+
+from helpers import (
+    ALICE,
+    LAPTOP,
+    OTHER_ROOM,
+    PHONE,
+    ROOM,
+    THIRD_ROOM,
+    groupchat,
+    hashed_as_version_2,
+    join,
+    leave,
+    left,
+    occupant,
+    self_presence,
+    subject,
+    x,
+)
+from minimix_core import (
+    JID,
+    Action,
+    Config,
+    Event,
+    FromSession,
+    Router,
+    SessionClosed,
+    Stanza,
+    ToAccount,
+)
+from minimix_core import _room_side as room_side
+from minimix_core._history import key_of, scan_message
+from minimix_core._table import Account, Occupancy
+from minimix_core.testing._chaos import CONFIG, play, random_ops, story_faults
+
+Log = list[tuple[float, Event | None]]
+
+# Why a room message left the hot path, in the order the hot path asks.
+REASONS = (
+    "not historic",
+    "delay",
+    "foreign stanza-id",
+    "no attached session",
+    "nothing passed on yet",
+    "no history yet",
+    "no memory",
+    "version 2 keys",
+    "passed on before",
+    "seen before",
+)
+
+
+def reason(account: Account, occupancy: Occupancy, stanza: Stanza) -> str:
+    """Which way the hot path takes ``stanza``: ``"hot"``, or why it leaves."""
+    room = occupancy.room
+    historic, _, stanza_id, delay, _, foreign = scan_message(stanza, str(room))
+    key = key_of(stanza, stanza_id)
+    view = occupancy.view
+    memory = account.memory.get(room)
+    checks = (
+        not historic,
+        delay is not None,
+        foreign,
+        not occupancy.attached,
+        view.passed is None,
+        view.history is None,
+        memory is None,
+        memory is not None and bool(memory.legacy),
+        view.passed is not None and key in view.passed,
+        memory is not None and key in memory.seen,
+    )
+    return next((why for why, met in zip(REASONS, checks, strict=True) if met), "hot")
+
+
+@contextmanager
+def counting(ways: Counter[str]) -> Iterator[None]:
+    """Count the way each room message takes through the hot path."""
+    original = room_side._room_message
+
+    def counted(core: Any, account: Account, occupancy: Occupancy, stanza: Stanza) -> Any:
+        ways[reason(account, occupancy, stanza)] += 1
+        return original(core, account, occupancy, stanza)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(room_side, "_room_message", counted)
+        yield
+
+
+@contextmanager
+def general_path() -> Iterator[None]:
+    """The router with its hot path replaced by what ``to_account`` did without it."""
+
+    def general(core: Any, account: Account, occupancy: Occupancy, stanza: Stanza) -> Any:
+        assert stanza.from_ is not None
+        return room_side._message(core, account, occupancy, stanza, stanza.from_)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(room_side, "_room_message", general)
+        yield
+
+
+def run(log: Log, router: Router) -> list[list[Action]]:
+    return [
+        router.handle_timer(now) if event is None else router.handle(event, now=now)
+        for now, event in log
+    ]
+
+
+def assert_same(log: Log, make: Callable[[], Router]) -> None:
+    """``log`` through both paths: equal actions at every step, equal snapshots after."""
+    router = make()
+    ours = run(log, router)
+    with general_path():
+        reference = make()
+        theirs = run(log, reference)
+    for step, (mine, expected) in enumerate(zip(ours, theirs, strict=True)):
+        assert mine == expected, f"step {step}: {log[step]}"
+    assert router.snapshot() == reference.snapshot()
+
+
+def story_logs(count: int, config: Config) -> list[Log]:
+    """The events of ``count`` seeded fault stories, as far as each got."""
+    logs = []
+    for seed in range(count):
+        rng = random.Random(seed)
+        story, _ = play(random_ops(rng, 60), seed, story_faults(rng), config=config)
+        logs.append(story.log)
+    return logs
+
+
+def room(stanza: Stanza, at: float = 0.0) -> tuple[float, Event]:
+    return at, ToAccount(stanza=stanza)
+
+
+def session(device: JID, stanza: Stanza) -> tuple[float, Event]:
+    return 0.0, FromSession(session=device, stanza=stanza)
+
+
+def sid_message(body: str, sid: str, by: JID = ROOM, stamp: str | None = None) -> Stanza:
+    delay = (
+        "" if stamp is None else f"<delay xmlns='urn:xmpp:delay' from='{ROOM}' stamp='{stamp}'/>"
+    )
+    return x(
+        f"<message type='groupchat' from='{ROOM}/bob' to='{ALICE}' id='{body}'>"
+        f"<body>{body}</body><stanza-id xmlns='urn:xmpp:sid:0' by='{by}' id='{sid}'/>"
+        f"{delay}</message>"
+    )
+
+
+IN_THE_ROOM: Log = [
+    session(PHONE, join()),
+    room(occupant("bob")),
+    room(self_presence()),
+    room(subject()),
+]
+ONE, TWO, THREE = sid_message("one", "s1"), sid_message("two", "s2"), sid_message("three", "s3")
+CHAT_STATE = x(
+    f"<message type='groupchat' from='{ROOM}/bob' to='{ALICE}'>"
+    "<composing xmlns='http://jabber.org/protocol/chatstates'/></message>"
+)
+TOPIC = x(
+    f"<message type='groupchat' from='{ROOM}/bob' to='{ALICE}'><subject>New</subject></message>"
+)
+PRIVATE_1, PRIVATE_2 = (
+    x(f"<message type='chat' from='{ROOM}/bob' to='{ALICE}' id='{mid}'><body>psst</body></message>")
+    for mid in ("p1", "p2")
+)
+LEFT_AND_BACK: Log = [
+    session(PHONE, leave()),
+    room(left()),
+    session(PHONE, join(jid="j2")),
+    room(self_presence(pid="j2")),
+    room(subject()),
+]
+
+
+def visit(device: JID, where: JID, mid: str) -> Log:
+    """``device`` joins ``where``, gets message ``mid`` and leaves."""
+    return [
+        session(device, join(room=where, jid=f"{mid}-in")),
+        room(self_presence(room=where, pid=f"{mid}-in")),
+        room(subject(room=where)),
+        room(groupchat(mid, mid=mid, room=where)),
+        session(device, leave(room=where, jid=f"{mid}-out")),
+        room(left(room=where, jid=f"{mid}-out")),
+    ]
+
+
+def restored(snapshot: dict[str, Any]) -> Callable[[], Router]:
+    return lambda: Router.restore(json.loads(json.dumps(snapshot)), now=0.0, sessions=True)
+
+
+def built(log: Log, config: Config | None = None) -> dict[str, Any]:
+    router = Router(config or Config())
+    run(log, router)
+    return router.snapshot()
+
+
+def without_history(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """``snapshot`` with the occupancy's history gone and its messages passed on kept."""
+    rooms = snapshot["accounts"][0]["rooms"]
+    rooms[0]["v"]["h"] = None
+    return snapshot
+
+
+CASES: dict[str, tuple[Callable[[], Router], Log]] = {
+    "a new message, then chat states and a subject set by an occupant": (
+        Router,
+        [*IN_THE_ROOM, room(ONE), room(TWO), room(CHAT_STATE), room(TOPIC), room(THREE)],
+    ),
+    "messages with a delay, one the room sends again and one new": (
+        Router,
+        [
+            *IN_THE_ROOM,
+            room(ONE),
+            room(sid_message("one", "s1", stamp="1970-01-01T00:00:10Z"), at=60.0),
+            room(sid_message("two", "s2", stamp="1970-01-01T00:00:20Z"), at=60.0),
+        ],
+    ),
+    "a stanza-id by someone else than the room": (
+        Router,
+        [*IN_THE_ROOM, room(ONE), room(sid_message("two", "s2", by=ALICE)), room(THREE)],
+    ),
+    "a message sent twice": (Router, [*IN_THE_ROOM, room(ONE), room(TWO), room(TWO)]),
+    "a message sent again after private ones pushed it out of the memory": (
+        partial(Router, Config(max_remembered_messages=2)),
+        [*IN_THE_ROOM, room(ONE), room(TWO), room(PRIVATE_1), room(PRIVATE_2), room(TWO)],
+    ),
+    "a message from an earlier stay, after the new one": (
+        Router,
+        [*IN_THE_ROOM, room(ONE), room(TWO), *LEFT_AND_BACK, room(THREE), room(ONE)],
+    ),
+    "a room whose memory was pushed out by others'": (
+        partial(Router, Config(max_rooms_per_account=2)),
+        [
+            *IN_THE_ROOM,
+            room(ONE),
+            *visit(LAPTOP, OTHER_ROOM, "g0"),
+            *visit(LAPTOP, THIRD_ROOM, "t0"),
+            room(TWO),
+            room(THREE),
+        ],
+    ),
+    "a history that a snapshot left out": (
+        restored(without_history(built([*IN_THE_ROOM, room(ONE)]))),
+        [room(TWO), room(THREE)],
+    ),
+    "a memory restored from version 2, and a message it knows by its hash alone": (
+        restored(
+            hashed_as_version_2(
+                built([*IN_THE_ROOM, room(ONE), room(TWO)], Config(max_history_messages=1)),
+                {"s1", "s2"},
+            )[0]
+        ),
+        [room(THREE), room(ONE)],
+    ),
+    "no device attached": (
+        Router,
+        [*IN_THE_ROOM, room(ONE), (0.0, SessionClosed(session=PHONE)), room(TWO)],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_each_way_off_the_hot_path_acts_as_the_general_path(name: str) -> None:
+    make, log = CASES[name]
+    assert_same(log, make)
+
+
+def test_the_cases_and_the_fault_stories_take_the_hot_path_and_every_way_off_it() -> None:
+    """The stories reach what they can; the cases above what they cannot."""
+    ways: Counter[str] = Counter()
+    with counting(ways):
+        for make, log in CASES.values():
+            run(log, make())
+        logs = story_logs(30, CONFIG)
+    for log in logs:
+        assert_same(log, partial(Router, CONFIG))
+    assert set(ways) == {"hot", *REASONS}, ways
