@@ -21,6 +21,7 @@ from helpers import (
     x,
 )
 from minimix_core import JID, Config, Deliver, Router, Stanza
+from minimix_core import _history as history_module
 from minimix_core._history import (
     History,
     HistoryRequest,
@@ -30,6 +31,7 @@ from minimix_core._history import (
     scan_message,
     version_2_key,
 )
+from minimix_core._stanza import element_size
 
 T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 STAMP0 = "2027-01-15T08:00:00Z"
@@ -346,6 +348,25 @@ def test_one_pass_over_the_payload_finds_delay_stanza_id_and_size() -> None:
     ):
         history.add(stanza, str(ROOM), 0.0, Config(), **_facts(stanza, str(size), size))
         assert history._entries[-1].size == size
+
+
+def test_tags_past_the_table_s_bound_are_sized_and_read_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tags come from the network: the table of what each adds and means is bounded, and a
+    tag it has no room for costs the same characters and plays the same role."""
+    message = x(
+        f"<message type='groupchat' from='{ROOM}/bob' to='alice@example.org' id='m'>"
+        "<body>b</body><fresh-tag xmlns='urn:example:unseen'/><bare xmlns=''/>"
+        "<store xmlns='urn:xmpp:hints'/></message>"
+    )
+    known = scan_message(message, str(ROOM))
+    monkeypatch.setattr(history_module, "_TAGS", {})
+    monkeypatch.setattr(history_module, "_TAGS_BOUND", 0)
+    assert scan_message(message, str(ROOM)) == known
+    assert history_module._TAGS == {}
+    # <message type='groupchat' id='m'></message> 45, from='lounge@…/bob' 34, to='alice@…' 25
+    assert known[4] == sum(element_size(c) for c in message.children) + 104
 
 
 def _facts(stanza: Stanza, key: str, seq: int) -> dict[str, Any]:

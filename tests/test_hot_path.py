@@ -96,9 +96,11 @@ def counting(ways: Counter[str]) -> Iterator[None]:
     """Count the way each room message takes through the hot path."""
     original = room_side._room_message
 
-    def counted(core: Any, account: Account, occupancy: Occupancy, stanza: Stanza) -> Any:
+    def counted(
+        core: Any, account: Account, occupancy: Occupancy, stanza: Stanza, nick: str
+    ) -> Any:
         ways[reason(account, occupancy, stanza)] += 1
-        return original(core, account, occupancy, stanza)
+        return original(core, account, occupancy, stanza, nick)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(room_side, "_room_message", counted)
@@ -109,7 +111,9 @@ def counting(ways: Counter[str]) -> Iterator[None]:
 def general_path() -> Iterator[None]:
     """The router with its hot path replaced by what ``to_account`` did without it."""
 
-    def general(core: Any, account: Account, occupancy: Occupancy, stanza: Stanza) -> Any:
+    def general(
+        core: Any, account: Account, occupancy: Occupancy, stanza: Stanza, nick: str
+    ) -> Any:
         assert stanza.from_ is not None
         return room_side._message(core, account, occupancy, stanza, stanza.from_)
 

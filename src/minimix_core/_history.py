@@ -20,6 +20,7 @@ from ._muc import DELAY, HINTS, MUC, STANZA_ID
 from ._stanza import CLIENT_NS, Element, Stanza, element_size
 
 __all__ = [
+    "GROUPCHAT_TAGS",
     "History",
     "HistoryRequest",
     "MessageFacts",
@@ -77,40 +78,45 @@ stanza-id ``by`` someone else than the room: the archive
 must check it, XEP-0359 §5)."""
 
 
-def scan_message(stanza: Stanza, room: str) -> MessageFacts:
+def scan_message(stanza: Stanza, room: str, envelope: int = -1) -> MessageFacts:
     """Everything routing a room message needs from its payload, in one pass.
 
     A message is looked at for its history, its archive copy, its key and its forks; one
     walk over the payload answers them all, so the per-message cost is one pass. ``room``
-    is the room's bare JID as text (the ``by`` of its stanza-ids).
+    is the room's bare JID as text (the ``by`` of its stanza-ids); ``envelope`` the size of
+    the stanza's own tags and routing attributes when the caller knows it (characters;
+    negative: worked out here).
     """
     body = subject = thread = storable = not_stored = foreign = False
     stanza_id: str | None = None
     delay: Element | None = None
-    size = _envelope(stanza)
+    size = _envelope(stanza) if envelope < 0 else envelope
+    tags = _TAGS
     for child in stanza.children:
         tag = child.tag
+        info = tags.get(tag)
+        if info is None:
+            info = _tag_info(tag)
+        extra, role = info
         # element_size(child), unrolled: the parser left the size memo, and a call per
         # child would cost as much as the rest of this loop.
         child_size = child._size
-        if child_size < 0:
-            size += element_size(child)
-        elif tag.startswith(_CLIENT_OPEN):
-            size += child_size
-        else:
-            end = tag.find("}")
-            size += child_size + (end + 8 if end >= 0 else 9)
-        role = _ROLE.get(tag)
-        if role is None:
+        size += element_size(child) if child_size < 0 else child_size + extra
+        if role == _NO_ROLE:
             continue
         if role == _IS_BODY:
             body = True
         elif role == _IS_STANZA_ID:
-            found = _id_by(child, room)
-            if found is None:
+            found_by = found_id = None
+            for name, value in child.attrs:
+                if name == "by":
+                    found_by = value
+                elif name == "id":
+                    found_id = value
+            if found_id is None or found_by != room:
                 foreign = True
             elif stanza_id is None:
-                stanza_id = found
+                stanza_id = found_id
         elif role == _IS_DELAY:
             if delay is None:
                 delay = child
@@ -126,6 +132,38 @@ def scan_message(stanza: Stanza, room: str) -> MessageFacts:
     change = subject and not body and not thread
     historic = (body or storable) and not not_stored and not change
     return historic, change, stanza_id, delay, size, foreign
+
+
+_NO_ROLE: Final = 7
+_TAGS: dict[str, tuple[int, int]] = {}
+"""Tag -> the characters its namespace declaration adds to a child of a ``jabber:client``
+stanza, and its role in :func:`scan_message`: a server sees a few dozen tags, and one
+lookup costs less than working both out for every child. Bounded (``_TAGS_BOUND``): tags
+come from the network; past the bound, new ones are worked out each time."""
+_TAGS_BOUND: Final = 4096
+
+
+def _tag_info(tag: str) -> tuple[int, int]:
+    if tag.startswith(_CLIENT_OPEN):
+        extra = 0
+    else:
+        end = tag.find("}")
+        extra = end + 8 if end >= 0 else 9  # ' xmlns="…"', or ' xmlns=""' for no namespace
+    info = (extra, _ROLE.get(tag, _NO_ROLE))
+    if len(_TAGS) < _TAGS_BOUND:
+        _TAGS[tag] = info
+    return info
+
+
+def _id_by(element: Element, by: str) -> str | None:
+    """The ``id`` of a stanza-id element if it is ``by`` that entity, else ``None``."""
+    found_by = found_id = None
+    for key, value in element.attrs:
+        if key == "by":
+            found_by = value
+        elif key == "id":
+            found_id = value
+    return found_id if found_by == by else None
 
 
 def iso_stamp(seconds: float) -> str:
@@ -195,6 +233,11 @@ def _canonical(element: Element) -> object:
     return (element.tag, sorted(element.attrs), element.text, children)
 
 
+GROUPCHAT_TAGS: Final = 2 * len("message") + 5 + len("groupchat") + 8
+"""What :func:`_envelope` counts for ``<message type='groupchat'>…</message>`` before its
+addresses and ``id``: for a message whose kind and type are known."""
+
+
 def _envelope(stanza: Stanza) -> int:
     """The size of the stanza's own tags and routing attributes (see :func:`element_size`)."""
     kind, type_, from_, to, id_, _, _ = stanza
@@ -213,17 +256,6 @@ def _envelope(stanza: Stanza) -> int:
     if id_ is not None:
         size += len(id_) + 8
     return size
-
-
-def _id_by(element: Element, by: str) -> str | None:
-    """The ``id`` of a stanza-id element if it is ``by`` that entity, else ``None``."""
-    found_by = found_id = None
-    for key, value in element.attrs:
-        if key == "by":
-            found_by = value
-        elif key == "id":
-            found_id = value
-    return found_id if found_by == by else None
 
 
 class HistoryRequest:

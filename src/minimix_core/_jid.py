@@ -6,7 +6,7 @@ import unicodedata
 from functools import lru_cache
 from typing import NamedTuple
 
-__all__ = ["JID", "InvalidJID"]
+__all__ = ["JID", "InvalidJID", "jid_text"]
 
 # RFC 7622 §3.3.1: characters a localpart may not contain.
 _LOCAL_FORBIDDEN = frozenset("\"&'/:<>@ \t\r\n")
@@ -116,6 +116,11 @@ class JID(NamedTuple):
 # Servers see the same few thousand addresses over and over: parsing and stripping them
 # once each saves most of the work of every stanza (JIDs are immutable, so sharing is safe).
 _parse_cached = lru_cache(maxsize=16384)(JID._parse)
+
+
+jid_text = lru_cache(maxsize=16384)(JID.__str__)
+"""``str(jid)``, written once for each of the addresses a server sees over and over (a room
+message's path writes its room's and its account's)."""
 
 
 @lru_cache(maxsize=16384)
