@@ -348,3 +348,26 @@ def test_tuple_actions_let_other_objects_decide_equality() -> None:
         assert (action != ANY) is False
         assert (action != stanza) is True
         assert (action != "x") is True
+
+
+def test_the_room_s_stanza_id_is_known_by_its_jid_in_any_spelling() -> None:
+    """XEP-0359's ``by`` is a JID: its local and domain parts compare case-insensitively.
+
+    A room that writes its own JID in another case still gives the message's key: the
+    message it sends again, even with more in it (a room may tell one recipient more), is
+    a duplicate, not archived and shown twice.
+    """
+    h = Harness()
+    h.joined(PHONE)
+    sid = "<stanza-id xmlns='urn:xmpp:sid:0' by='Lounge@MUC.example.net' id='s1'/>"
+    live = x(
+        f"<message type='groupchat' from='{ROOM}/bob' to='{ALICE}' id='m1'>"
+        f"<body>hi</body>{sid}</message>"
+    )
+    again = x(
+        f"<message type='groupchat' from='{ROOM}/bob' to='{ALICE}' id='m1'><body>hi</body>{sid}"
+        "<addresses xmlns='http://jabber.org/protocol/address'>"
+        "<address type='ofrom' jid='bob@example.net/pc'/></addresses></message>"
+    )
+    assert h.room(live) == [archived(live), Deliver(session=PHONE, stanza=live.with_to(PHONE))]
+    assert h.room(again) == [Discard(stanza=again, reason=DiscardReason.DUPLICATE)]

@@ -25,6 +25,7 @@ from helpers import (
     OTHER_ROOM,
     PHONE,
     ROOM,
+    TABLET,
     THIRD_ROOM,
     groupchat,
     hashed_as_version_2,
@@ -300,3 +301,134 @@ def test_the_cases_and_the_fault_stories_take_the_hot_path_and_every_way_off_it(
     for log in logs:
         assert_same(log, partial(Router, CONFIG))
     assert set(ways) == {"hot", *REASONS}, ways
+
+
+def _message(
+    body: str, extra: str = "", sender: str = f"{ROOM}/bob", to: str = f"{ALICE}"
+) -> Stanza:
+    return x(
+        f"<message type='groupchat' from='{sender}' to='{to}'><body>{body}</body>{extra}</message>"
+    )
+
+
+def _sid(sid: str, by: str = str(ROOM)) -> str:
+    return f"<stanza-id xmlns='urn:xmpp:sid:0' by='{by}' id='{sid}'/>"
+
+
+def _restored_from(version: int, *, sessions: bool) -> Callable[[], Router]:
+    snapshot = built([*IN_THE_ROOM, room(ONE), room(TWO)], Config(max_history_messages=1))
+    if version == 2:
+        snapshot = hashed_as_version_2(snapshot, {"s1", "s2"})[0]
+    return lambda: Router.restore(json.loads(json.dumps(snapshot)), now=0.0, sessions=sessions)
+
+
+def _adopted() -> Router:
+    router = Router()
+    router.adopt(json.loads(json.dumps(built([*IN_THE_ROOM, room(ONE), room(TWO)]))), now=0.0)
+    return router
+
+
+_HINTS = ("no-store", "store", "no-permanent-store", "no-copy")
+_BACK_AFTER_RESTORE: Log = [
+    room(THREE),
+    room(ONE),
+    room(TWO),
+    session(PHONE, join(jid="j9")),
+    room(self_presence(pid="j9")),
+    room(subject()),
+    room(sid_message("four", "s4")),
+    room(ONE),
+]
+MORE_CASES: dict[str, tuple[Callable[[], Router], Log]] = {
+    "addresses and a stanza-id's by in other spellings": (
+        Router,
+        [
+            *IN_THE_ROOM,
+            room(_message("a", _sid("s1"), sender="Lounge@MUC.Example.NET/bob")),
+            room(_message("a", _sid("s1"))),
+            room(_message("b", _sid("s2", by="Lounge@muc.example.net"))),
+            room(_message("b", _sid("s2"))),
+            room(_message("c", _sid("s3"), sender=f"{ROOM}/Bob", to="Alice@Example.org")),
+        ],
+    ),
+    "stanza-ids longer than a key, shaped like a digest, two of them": (
+        Router,
+        [
+            *IN_THE_ROOM,
+            *(room(_message(body, _sid(sid))) for body, sid in (("a", "x" * 40),) * 2),
+            *(room(_message(body, _sid(sid))) for body, sid in (("b", "0123456789abcdef"),) * 2),
+            room(_message("c", _sid("s1") + _sid("s2"))),
+            room(_message("c", _sid("s2") + _sid("s1"))),
+            room(_message("d")),
+            room(_message("d")),
+        ],
+    ),
+    "a subject with a body, and hints": (
+        Router,
+        [
+            *IN_THE_ROOM,
+            room(_message("s", "<subject>t</subject>")),
+            *(
+                room(_message(hint, f"<{hint} xmlns='urn:xmpp:hints'/>"))
+                for hint in _HINTS + _HINTS
+            ),
+        ],
+    ),
+    "a memory of one message": (
+        partial(Router, Config(max_remembered_messages=1)),
+        [*IN_THE_ROOM, room(ONE), room(TWO), room(ONE), room(TWO), room(TWO)],
+    ),
+    "a memory of one room": (
+        partial(Router, Config(max_rooms_per_account=1)),
+        [*IN_THE_ROOM, room(ONE), *visit(LAPTOP, OTHER_ROOM, "g0"), room(TWO), room(ONE)],
+    ),
+    "devices come and go between messages": (
+        Router,
+        [
+            *IN_THE_ROOM,
+            room(ONE),
+            session(LAPTOP, join(jid="j2")),
+            room(TWO),
+            (0.0, SessionClosed(session=PHONE)),
+            room(THREE),
+            session(TABLET, join(jid="j3")),
+            room(sid_message("four", "s4")),
+            session(LAPTOP, leave()),
+            room(sid_message("five", "s5")),
+        ],
+    ),
+    "no archive": (
+        partial(Router, Config(archive=False)),
+        [*IN_THE_ROOM, room(ONE), room(TWO), room(ONE)],
+    ),
+    "a pool of one payload": (
+        partial(Router, Config(max_shared_payloads=1, max_shared_payload_bytes=300)),
+        [*IN_THE_ROOM, room(ONE), room(TWO), room(ONE), room(_message("y" * 500, _sid("big")))],
+    ),
+    "a history bound in bytes": (
+        partial(Router, Config(max_history_bytes=200, max_history_messages=2)),
+        [
+            *IN_THE_ROOM,
+            room(ONE),
+            room(_message("y" * 500, _sid("big"))),
+            room(TWO),
+            session(LAPTOP, join(jid="j2")),
+            room(THREE),
+        ],
+    ),
+    **{
+        f"live messages after a restore from version {version}, sessions {sessions}": (
+            _restored_from(version, sessions=sessions),
+            _BACK_AFTER_RESTORE,
+        )
+        for version in (2, 3)
+        for sessions in (True, False)
+    },
+    "live messages to adopted accounts": (_adopted, _BACK_AFTER_RESTORE),
+}
+
+
+@pytest.mark.parametrize("name", MORE_CASES)
+def test_odd_messages_and_bounds_act_as_the_general_path(name: str) -> None:
+    make, log = MORE_CASES[name]
+    assert_same(log, make)

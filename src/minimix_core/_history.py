@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from ._config import Config
-from ._jid import JID
+from ._jid import JID, InvalidJID
 from ._muc import DELAY, HINTS, MUC, STANZA_ID
 from ._stanza import CLIENT_NS, Element, Stanza, element_size
 
@@ -113,7 +113,9 @@ def scan_message(stanza: Stanza, room: str, envelope: int = -1) -> MessageFacts:
                     found_by = value
                 elif name == "id":
                     found_id = value
-            if found_id is None or found_by != room:
+            if found_id is None or (
+                found_by != room and (found_by is None or not _same_jid(found_by, room))
+            ):
                 foreign = True
             elif stanza_id is None:
                 stanza_id = found_id
@@ -153,17 +155,6 @@ def _tag_info(tag: str) -> tuple[int, int]:
     if len(_TAGS) < _TAGS_BOUND:
         _TAGS[tag] = info
     return info
-
-
-def _id_by(element: Element, by: str) -> str | None:
-    """The ``id`` of a stanza-id element if it is ``by`` that entity, else ``None``."""
-    found_by = found_id = None
-    for key, value in element.attrs:
-        if key == "by":
-            found_by = value
-        elif key == "id":
-            found_id = value
-    return found_id if found_by == by else None
 
 
 def iso_stamp(seconds: float) -> str:
@@ -256,6 +247,31 @@ def _envelope(stanza: Stanza) -> int:
     if id_ is not None:
         size += len(id_) + 8
     return size
+
+
+def _id_by(element: Element, by: str) -> str | None:
+    """The ``id`` of a stanza-id element if it is ``by`` that entity, else ``None``.
+
+    ``by`` is a bare JID as text, as :class:`JID` normalises it; the element's ``by`` may
+    spell it otherwise (RFC 7622: local and domain parts compare case-insensitively).
+    """
+    found_by = found_id = None
+    for key, value in element.attrs:
+        if key == "by":
+            found_by = value
+        elif key == "id":
+            found_id = value
+    if found_by == by:
+        return found_id
+    return found_id if found_by is not None and _same_jid(found_by, by) else None
+
+
+def _same_jid(text: str, by: str) -> bool:
+    """Whether ``text`` is the JID ``by`` (normalised text) in another spelling."""
+    try:
+        return str(JID.parse(text)) == by
+    except InvalidJID:
+        return False
 
 
 class HistoryRequest:
