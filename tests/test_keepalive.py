@@ -88,6 +88,17 @@ def test_answers_meaning_joined_keep_things_as_they_are() -> None:
         assert h.router.next_deadline() == 1800.0
 
 
+def test_item_not_found_by_the_room_in_other_capitals_is_the_room_s() -> None:
+    """XEP-0410 §3.2, RFC 7622 §3.2-3.3: ``by`` names the room however its local and domain
+    parts are written; item-not-found from the room means joined under another nick."""
+    h = Harness()
+    h.joined(PHONE)
+    stanza = x(answer(pinged(h), "item-not-found", by="Lounge@MUC.Example.net"))
+    assert h.room(stanza) == [Discard(stanza=stanza, reason=DiscardReason.KEEPALIVE)]
+    assert occ(h).state is OccupancyState.JOINED
+    assert h.router.next_deadline() == 1800.0
+
+
 def test_no_answer_asks_again_with_backoff() -> None:
     """XEP-0410 §3.2: no answer means unknown; retry later, waiting longer each time."""
     h = Harness(Router(Config(keepalive_timeout=10.0)))

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from ._config import Config
-from ._jid import JID, InvalidJID
+from ._jid import JID, names
 from ._muc import DELAY, HINTS, MUC, STANZA_ID
 from ._stanza import CLIENT_NS, Element, Stanza, element_size
 
@@ -113,9 +113,7 @@ def scan_message(stanza: Stanza, room: str, envelope: int = -1) -> MessageFacts:
                     found_by = value
                 elif name == "id":
                     found_id = value
-            if found_id is None or (
-                found_by != room and (found_by is None or not _same_jid(found_by, room))
-            ):
+            if found_id is None or (found_by != room and not names(found_by, JID.parse(room))):
                 foreign = True
             elif stanza_id is None:
                 stanza_id = found_id
@@ -263,15 +261,7 @@ def _id_by(element: Element, by: str) -> str | None:
             found_id = value
     if found_by == by:
         return found_id
-    return found_id if found_by is not None and _same_jid(found_by, by) else None
-
-
-def _same_jid(text: str, by: str) -> bool:
-    """Whether ``text`` is the JID ``by`` (normalised text) in another spelling."""
-    try:
-        return str(JID.parse(text)) == by
-    except InvalidJID:
-        return False
+    return found_id if names(found_by, JID.parse(by)) else None
 
 
 class HistoryRequest:

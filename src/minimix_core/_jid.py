@@ -6,7 +6,7 @@ import unicodedata
 from functools import lru_cache
 from typing import NamedTuple
 
-__all__ = ["JID", "InvalidJID", "jid_text"]
+__all__ = ["JID", "InvalidJID", "jid_text", "names"]
 
 # RFC 7622 §3.3.1: characters a localpart may not contain.
 _LOCAL_FORBIDDEN = frozenset("\"&'/:<>@ \t\r\n")
@@ -116,6 +116,20 @@ class JID(NamedTuple):
 # Servers see the same few thousand addresses over and over: parsing and stripping them
 # once each saves most of the work of every stanza (JIDs are immutable, so sharing is safe).
 _parse_cached = lru_cache(maxsize=16384)(JID._parse)
+
+
+def names(text: str | None, jid: JID) -> bool:
+    """Whether ``text`` (an attribute from the network) is ``jid`` in any spelling.
+
+    Local and domain parts compare case-insensitively (RFC 7622 §3.2, §3.3), as clients
+    compare them; text that is no JID names nothing.
+    """
+    if text is None:
+        return False
+    try:
+        return JID.parse(text) == jid
+    except InvalidJID:
+        return False
 
 
 jid_text = lru_cache(maxsize=16384)(JID.__str__)

@@ -16,7 +16,7 @@ from typing import Final
 from ._actions import Action, Deliver, Discard, DiscardReason, Send
 from ._core import Core
 from ._history import iso_stamp
-from ._jid import JID
+from ._jid import JID, names
 from ._lifecycle import E, OccupancyEvent, S, transition
 from ._muc import MUC, MUC_X, PING, USER_X, error_condition
 from ._presence import rejoin_payload
@@ -123,7 +123,7 @@ def ping_answer(core: Core, account: Account, occupancy: Occupancy, stanza: Stan
     if condition in _UNREACHABLE:
         occupancy.ping_failures += 1
         return done  # the pending deadline asks again
-    room_said = by is None or by == str(occupancy.room)
+    room_said = by is None or names(by, occupancy.room)
     joined = (
         stanza.type == "result"
         or condition in _JOINED_CONDITIONS

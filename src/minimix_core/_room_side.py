@@ -14,7 +14,7 @@ from ._core import Core
 from ._fork import error_to_sender, fork, note_flags
 from ._history import GROUPCHAT_TAGS, History, MessageFacts, key_of, scan_message
 from ._iq import find_mam_result, iq_to_account, mam_result
-from ._jid import JID, InvalidJID, jid_text
+from ._jid import JID, jid_text, names
 from ._keepalive import (
     ping_answer,
     rejoin_now,
@@ -415,17 +415,7 @@ def _for_archive(stanza: Stanza, account: JID) -> Stanza:
     ``by`` names the archive however it is written: JIDs compare case-insensitively in
     their local and domain parts (RFC 7622), and so do the clients that read the claim.
     """
-    spoof = [c for c in stanza.children if c.tag == STANZA_ID and _names(c.get("by"), account)]
+    spoof = [c for c in stanza.children if c.tag == STANZA_ID and names(c.get("by"), account)]
     if not spoof:
         return stanza
     return stanza.replace(children=tuple(c for c in stanza.children if c not in spoof))
-
-
-def _names(by: str | None, account: JID) -> bool:
-    """Whether a ``by`` attribute is the account's bare JID, in any spelling of it."""
-    if by is None:
-        return False
-    try:
-        return JID.parse(by) == account
-    except InvalidJID:
-        return False
