@@ -22,7 +22,7 @@ bounded by count: a long id is hashed), both with the router's own functions.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 
 from minimix_core import (
     JID,
@@ -39,18 +39,24 @@ from minimix_core import (
     ToAccount,
 )
 from minimix_core._history import (
-    _CLIENT_OPEN,
     _DELAY_SIZE,
+    _DIGEST_CHARS,
+    _HEX,
     _IS_BODY,
     _IS_DELAY,
     _IS_STANZA_ID,
     _IS_STORABLE,
     _IS_SUBJECT,
     _IS_THREAD,
-    _ROLE,
+    _LONGEST_ID_KEY,
+    _NO_ROLE,
+    _TAGS,
+    GROUPCHAT_TAGS,
     _envelope,
+    _tag_info,
     key_of,
 )
+from minimix_core._stanza import element_size
 
 __all__ = [
     "Dutiful",
@@ -194,14 +200,18 @@ class DutifulOccupancy:
 
     The bounds are copied in from the :class:`~minimix_core.Config` at construction (a
     router reads them from its config; here they cost a slot read, the least they can).
+    ``base`` is the part of the message's size its checks make known: the tags of a
+    groupchat message, its ``from`` without the nick and its ``to`` (the account).
     """
 
     __slots__ = (
         "archive",
         "attached",
+        "base",
         "descents",
         "history",
         "history_bytes",
+        "jid",
         "joined",
         "last",
         "last_message_at",
@@ -209,6 +219,7 @@ class DutifulOccupancy:
         "max_history_bytes",
         "max_history_messages",
         "max_remembered",
+        "memories",
         "newest",
         "passed",
         "resync",
@@ -216,8 +227,12 @@ class DutifulOccupancy:
         "seen",
     )
 
-    def __init__(self, room: JID, sessions: list[JID], config: Config) -> None:
+    def __init__(self, account: JID, room: JID, sessions: list[JID], config: Config) -> None:
+        self.jid = room
         self.room = str(room)
+        self.base = GROUPCHAT_TAGS + len(self.room) + 9 + len(str(account)) + 8
+        self.memories: dict[JID, DutifulOccupancy] = {room: self}
+        """The account's memory of rooms, the most recently used last."""
         self.attached = dict.fromkeys(sessions)
         self.joined = True
         self.resync: object = None
@@ -262,17 +277,23 @@ class Dutiful:
       is kept (a rejoin asks for history since then, §7.2.14);
     - a device that is away is told of the message (``Unattended``).
 
-    Left out, in its favour: the shared payload pool (a memory saving across accounts),
-    the bounded memory of rooms with its recency (the keys live on the occupancy here),
-    version 2 snapshot keys, and every branch that the measured message does not take
-    (those return at once, unfinished).
+    With ``shared``, also what the router does for memory: the payload kept once for every
+    account in the room (a pool bounded as :class:`~minimix_core.Config` bounds the
+    router's), and the account's memory of rooms kept in order of use (the least recently
+    used goes at ``max_rooms_per_account``). Left out: version 2 snapshot keys, a ``by``
+    written in other capitals, and every branch the measured message does not take (those
+    return at once, unfinished).
     """
 
-    __slots__ = ("now", "table")
+    __slots__ = ("config", "now", "pool", "pool_bytes", "shared", "table")
 
-    def __init__(self, table: DutifulTable) -> None:
+    def __init__(self, table: DutifulTable, config: Config, *, shared: bool = False) -> None:
         self.table = table
+        self.config = config
+        self.shared = shared
         self.now = 0.0
+        self.pool: OrderedDict[tuple[JID, str], tuple[tuple[Element, ...], int]] = OrderedDict()
+        self.pool_bytes = 0
 
     def handle(self, event: object, *, now: float) -> list[Action]:
         """Route one :class:`~minimix_core.ToAccount` groupchat message."""
@@ -292,7 +313,8 @@ class Dutiful:
         occupancy = None if rooms is None else rooms.get(sender.bare)
         if occupancy is None:
             return [Continue(stanza=stanza)]
-        if kind != "message" or type_ != "groupchat" or sender.resource is None:
+        nick = sender.resource
+        if kind != "message" or type_ != "groupchat" or nick is None:
             return []  # the state machine's, not this model's
         occupancy.last_seen = now
         if occupancy.resync is not None:
@@ -301,25 +323,33 @@ class Dutiful:
         body = subject = thread = storable = not_stored = foreign = False
         stanza_id: str | None = None
         delay: Element | None = None
-        size = _envelope(stanza)
+        size = occupancy.base + len(nick)
+        if id_ is not None:
+            size += len(id_) + 8
+        tags = _TAGS
         for child in children:
             tag = child.tag
-            if tag.startswith(_CLIENT_OPEN):
-                size += child._size
-            else:
-                end = tag.find("}")
-                size += child._size + (end + 8 if end >= 0 else 9)
-            role = _ROLE.get(tag)
-            if role is None:
+            info = tags.get(tag)
+            if info is None:
+                info = _tag_info(tag)
+            extra, role = info
+            child_size = child._size
+            size += element_size(child) if child_size < 0 else child_size + extra
+            if role == _NO_ROLE:
                 continue
             if role == _IS_BODY:
                 body = True
             elif role == _IS_STANZA_ID:
-                if child.get("by") == room:
-                    if stanza_id is None:
-                        stanza_id = child.get("id")
-                else:
+                found_by = found_id = None
+                for name, value in child.attrs:
+                    if name == "by":
+                        found_by = value
+                    elif name == "id":
+                        found_id = value
+                if found_id is None or found_by != room:
                     foreign = True
+                elif stanza_id is None:
+                    stanza_id = found_id
             elif role == _IS_DELAY:
                 if delay is None:
                     delay = child
@@ -331,10 +361,16 @@ class Dutiful:
                 storable = True
             else:
                 not_stored = True
-        change = subject and not body and not thread
-        if not ((body or storable) and not not_stored and not change):
+        if not_stored or not (body or (storable and not (subject and not thread))):
             return []
-        key = key_of(stanza, stanza_id)
+        if (
+            stanza_id is not None
+            and len(stanza_id) <= _LONGEST_ID_KEY
+            and (len(stanza_id) != _DIGEST_CHARS or not _HEX.issuperset(stanza_id))
+        ):
+            key = stanza_id  # key_of(stanza, stanza_id), for a short id
+        else:
+            key = key_of(stanza, stanza_id)
         passed = occupancy.passed
         if key in passed:
             return [Discard(stanza=stanza, reason=DiscardReason.DUPLICATE)]
@@ -349,14 +385,20 @@ class Dutiful:
         seen[key] = number
         if len(seen) > bound:
             del seen[next(iter(seen))]
-        at = now
-        if delay is None:
-            size += _DELAY_SIZE + len(room)
+        if delay is not None:
+            return []  # the stamp's branch: not the measured message's
+        size += _DELAY_SIZE + len(room)
+        kept = stanza
+        if self.shared:
+            memories = occupancy.memories
+            if next(reversed(memories.values())) is not occupancy:
+                memories[occupancy.jid] = memories.pop(occupancy.jid)
+            kept = self._share(occupancy.jid, key, stanza, size)
         history = occupancy.history
         if number < occupancy.newest and history:
             occupancy.descents += 1
         occupancy.newest = number
-        history.append((stanza, at, key, size, number, False))
+        history.append((kept, now, key, size, number, False))
         occupancy.history_bytes += size
         while (
             len(history) > occupancy.max_history_messages
@@ -366,8 +408,8 @@ class Dutiful:
             occupancy.history_bytes -= old[3]
             if occupancy.descents and history and history[0][4] < old[4]:
                 occupancy.descents -= 1
-        if at > occupancy.last_message_at:  # noqa: PLR1730 (max() is a call: it costs more)
-            occupancy.last_message_at = at
+        if now > occupancy.last_message_at:  # noqa: PLR1730 (max() is a call: it costs more)
+            occupancy.last_message_at = now
         actions: list[Action] = []
         if occupancy.archive:
             if foreign:
@@ -380,3 +422,20 @@ class Dutiful:
             fork = _new(Stanza, (kind, type_, sender, session, id_, attrs, children))
             actions.append(_new(Deliver, (session, fork)))
         return actions
+
+    def _share(self, room: JID, key: str, stanza: Stanza, size: int) -> Stanza:
+        """The router's payload pool (``Core.share_message``) at its least."""
+        pool = self.pool
+        found = pool.get((room, key))
+        if found is not None:
+            if found[0] is stanza.children or found[0] != stanza.children:
+                return stanza
+            return stanza._replace(children=found[0])
+        limit = self.config.max_shared_payload_bytes - size
+        if limit < 0:
+            return stanza
+        while pool and (len(pool) >= self.config.max_shared_payloads or self.pool_bytes > limit):
+            self.pool_bytes -= pool.popitem(last=False)[1][1]
+        pool[room, key] = (stanza.children, size)
+        self.pool_bytes += size
+        return stanza

@@ -55,8 +55,11 @@ _METHOD = """\
   one function, what the router's behaviour asks of each message: `Router.handle`'s checks,
   an action for every stanza, the keep-alive's last heard, the resync and state checks, the
   payload read for every fact the router acts on, a history bounded in bytes, `Unattended`.
-  Its answer to the first message must equal the router's. Where it misses a target, a
+  Its answers to a run of messages must equal the router's. Where it misses a target, a
   router that behaves as this one does, reading the payload as it routes, does not meet it.
+  **With sharing**, it also keeps one payload for every account in the room (the router's
+  pool, with its bounds) and the account's memory of rooms in order of use: what the router
+  does for memory. Where only this one misses a target, meeting it costs that sharing.
 - **2. Serializing forks**: `serialize` of the k `Deliver`ed copies of freshly parsed messages (the
   first copy fills the payload memo); baseline `ElementTree.tostring(..., encoding="unicode")` of
   k copies of a parsed ElementTree element with `to` changed. Each side loops over one flat
