@@ -6,8 +6,11 @@ import hashlib
 from typing import Any
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from helpers import (
+    ALICE,
     LAPTOP,
     PHONE,
     ROOM,
@@ -20,7 +23,7 @@ from helpers import (
     subject,
     x,
 )
-from minimix_core import JID, Config, Deliver, Router, Stanza
+from minimix_core import JID, Config, Deliver, Element, Router, Stanza, parse_stanza, serialize
 from minimix_core import _history as history_module
 from minimix_core._history import (
     History,
@@ -31,6 +34,7 @@ from minimix_core._history import (
     scan_message,
     version_2_key,
 )
+from minimix_core._muc import DELAY, STANZA_ID
 from minimix_core._stanza import element_size
 
 T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
@@ -416,3 +420,86 @@ def test_a_short_stanza_id_is_its_own_key_and_anything_else_is_hashed() -> None:
     # What a version 2 snapshot held for each: the id's hash; a hash it held alike.
     assert version_2_key("s1") == digest("s\0s1")
     assert version_2_key(unkeyed) is None
+
+
+_ROOM_TEXT = str(ROOM)
+_LEAVES = st.sampled_from(
+    [
+        ("{jabber:client}body", (), "hi"),
+        ("{jabber:client}subject", (), "topic"),
+        ("{jabber:client}thread", (), "t1"),
+        ("{urn:xmpp:hints}store", (), None),
+        ("{urn:xmpp:hints}no-store", (), None),
+        ("{urn:xmpp:hints}no-permanent-store", (), None),
+        ("{urn:xmpp:omemo:2}encrypted", (), None),
+        ("{urn:xmpp:delay}delay", (("stamp", "2026-01-01T00:00:00Z"),), None),
+        ("{urn:xmpp:sid:0}stanza-id", (("by", _ROOM_TEXT), ("id", "s1")), None),
+        ("{urn:xmpp:sid:0}stanza-id", (("id", "s2"), ("by", "Lounge@MUC.example.net")), None),
+        ("{urn:xmpp:sid:0}stanza-id", (("by", "alice@example.org"), ("id", "spoof")), None),
+        ("{urn:xmpp:sid:0}stanza-id", (("by", _ROOM_TEXT),), None),
+        ("{urn:xmpp:sid:0}stanza-id", (("id", "s3"),), None),
+        ("{urn:xmpp:sid:0}stanza-id", (("by", "not a jid@"), ("id", "s4")), None),
+        ("{urn:example:other}thing", (("a", "b"),), "text"),
+        ("bare", (), None),
+    ]
+)
+
+
+@st.composite
+def _messages(draw: st.DrawFn) -> Stanza:
+    children = tuple(
+        Element(tag, attrs, (Element("{urn:example:inner}x"),) * draw(st.integers(0, 1)), text)
+        for tag, attrs, text in draw(st.lists(_LEAVES, max_size=6))
+    )
+    message = Stanza(
+        "message",
+        type=draw(st.sampled_from(["groupchat", "chat", None])),
+        from_=ROOM.with_resource(draw(st.sampled_from(["bob", "a much longer nick"]))),
+        to=draw(st.sampled_from([ALICE, JID(None, "example.org"), None])),
+        id=draw(st.sampled_from([None, "m1", "a-longer-id-1234"])),
+        children=children,
+    )
+    # As built here (no size memos) or as parsed off the wire (memos filled by the parser).
+    return parse_stanza(serialize(message)) if draw(st.booleans()) else message
+
+
+def _reference_scan(stanza: Stanza, room: str) -> tuple[object, ...]:
+    """scan_message's facts, the plain way: by tag sets, element_size and _id_by."""
+    tags = [c.tag for c in stanza.children]
+    body = "{jabber:client}body" in tags
+    subject = "{jabber:client}subject" in tags
+    thread = "{jabber:client}thread" in tags
+    storable = any(t in history_module._STORABLE for t in tags)
+    not_stored = any(t in history_module._NOT_STORED for t in tags)
+    change = subject and not body and not thread
+    ids = [history_module._id_by(c, room) for c in stanza.children if c.tag == STANZA_ID]
+    delays = [c for c in stanza.children if c.tag == DELAY]
+    size = history_module._envelope(stanza) + sum(element_size(c) for c in stanza.children)
+    return (
+        (body or storable) and not not_stored and not change,
+        change,
+        next((i for i in ids if i is not None), None),
+        delays[0] if delays else None,
+        size,
+        None in ids,
+    )
+
+
+@given(_messages())
+def test_one_pass_finds_what_reading_each_fact_apart_finds(message: Stanza) -> None:
+    """The scan's table of tags and its inline reads give the plain reading's facts."""
+    expected = _reference_scan(message, _ROOM_TEXT)
+    assert scan_message(message, _ROOM_TEXT) == expected
+    assert scan_message(message, _ROOM_TEXT, history_module._envelope(message)) == expected
+
+
+@given(_messages())
+def test_a_groupchat_message_s_envelope_is_its_tags_and_addresses(message: Stanza) -> None:
+    """What the hot path counts for a groupchat message from an occupant to the account."""
+    assume(message.to == ALICE and message.type == "groupchat")
+    assert message.from_ is not None
+    nick = message.from_.resource
+    assert nick is not None
+    envelope = history_module.GROUPCHAT_TAGS + len(_ROOM_TEXT) + len(nick) + 9
+    envelope += len(str(ALICE)) + 8 + (0 if message.id is None else len(message.id) + 8)
+    assert envelope == history_module._envelope(message)
