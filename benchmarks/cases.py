@@ -341,6 +341,7 @@ def fanout(corpus: Corpus, sizes: Sizes) -> list[Figure]:
     exact_figures: list[Figure] = []
     dutiful_figures: list[Figure] = []
     shared_figures: list[Figure] = []
+    gap_figures: list[Figure] = []
     cycled_k1 = math.nan
     for k in sizes.fanout_k:
         router = Router()
@@ -455,6 +456,26 @@ def fanout(corpus: Corpus, sizes: Sizes) -> list[Figure]:
                 _SHARED_NOTE,
             ),
         )
+        ours, model_time = compare(
+            subject, partial(subject, handle=shared.handle, events=shared_events), sizes.plan
+        )
+        gap_figures.append(
+            Figure(
+                "1. Fan-out",
+                f"k = {k}: router ÷ lean model with the router's duties and sharing",
+                ours.median / model_time.median,
+                TIMES,
+                None,
+                f"router {fmt_time(ours.median)}, lean model (duties, sharing) "
+                f"{fmt_time(model_time.median)}",
+                (
+                    "what the router costs over the least Python that behaves as it does: "
+                    "its calls between modules, its objects and their checks",
+                )
+                if k == 1
+                else (),
+            )
+        )
         for label, short, runner, out, note in models:
             for base_name, baseline in (("floor", floor), ("naive port", naive)):
                 model_time, base_time = compare(runner, baseline, sizes.plan)
@@ -474,11 +495,13 @@ def fanout(corpus: Corpus, sizes: Sizes) -> list[Figure]:
         *figures,
         _fresh(corpus, sizes, cycled_k1),
         *(_wire_to_wire(corpus, sizes, k) for k in (1, 2)),
+        *(_wire_to_wire(corpus, sizes, k, collector=True) for k in (1, 2)),
         *naive_figures,
         *lean_figures,
         *exact_figures,
         *dutiful_figures,
         *shared_figures,
+        *gap_figures,
     ]
 
 
@@ -521,12 +544,10 @@ def _fresh(corpus: Corpus, sizes: Sizes, cycled: float) -> Figure:
     join_account(router, corpus, account, room, sessions=1, occupants=occupants)
     handle = router.handle
     serial = itertools.count(1)
+    text_of = wire_texts(corpus, room, account)
     per_message = []
     for _ in range(max(sizes.plan.repeat, 1)):
-        texts = [
-            serialize(corpus.message_for(room, account, n))
-            for n in itertools.islice(serial, sizes.fresh_messages)
-        ]
+        texts = [text_of(n) for n in itertools.islice(serial, sizes.fresh_messages)]
         first = ToAccount(stanza=parse_stanza(texts.pop()))
         _deliveries(handle(first, now=NOW), 1, "fresh fan-out")
         per_message.append(_handle_each_after_its_parse(handle, texts) / len(texts))
@@ -546,14 +567,34 @@ def _fresh(corpus: Corpus, sizes: Sizes, cycled: float) -> Figure:
     )
 
 
-def _wire_to_wire(corpus: Corpus, sizes: Sizes, k: int) -> Figure:
+def wire_texts(corpus: Corpus, room: JID, account: JID) -> Callable[[int], str]:
+    """The text of ``corpus.message_for(room, account, n)`` as it comes off the wire.
+
+    Made from one template: written with ``serialize``, each message would leave its
+    payload's and attributes' text in the library's caches for a timed write to find,
+    which a message off the wire never does.
+    """
+    marker = 987654321
+    template = serialize(corpus.message_for(room, account, marker))
+    if template.count(f"-{marker}") != 2:  # the message's id and the room's stanza-id
+        raise BenchmarkError("wire texts: the template's id and stanza-id")
+
+    def text_of(number: int) -> str:
+        return template.replace(f"-{marker}", f"-{number}")
+
+    if parse_stanza(text_of(1)) != corpus.message_for(room, account, 1):
+        raise BenchmarkError("wire texts: a text is not the message it stands for")
+    return text_of
+
+
+def _wire_to_wire(corpus: Corpus, sizes: Sizes, k: int, *, collector: bool = False) -> Figure:
     """A new message from text to texts, for the router and for the naive port.
 
     The router's side is what a server's Python does per message: ``parse_stanza``,
     ``Router.handle`` and ``serialize`` of each ``Deliver`` (the ``Archive`` copy is left
     to the host's store). The naive port's: defusedxml's parse (the same guard), then per
     session a deep copy with ``to`` set and ``ElementTree.tostring``. Each run goes over
-    a set of new messages, so nothing is cycled.
+    a set of new messages, so nothing is cycled, and none was written before.
     """
     router = Router()
     account, room = corpus.account(1), corpus.room
@@ -575,15 +616,29 @@ def _wire_to_wire(corpus: Corpus, sizes: Sizes, k: int) -> Figure:
             for _, fork in naive_fanout(table, fromstring(text)):
                 ET.tostring(fork, encoding="unicode")
 
+    text_of = wire_texts(corpus, room, account)
     samples: tuple[list[float], list[float]] = ([], [])
     for _ in range(max(sizes.plan.repeat, 1)):
-        texts = [
-            serialize(corpus.message_for(room, account, n))
-            for n in itertools.islice(serial, sizes.fresh_messages)
-        ]
+        texts = [text_of(n) for n in itertools.islice(serial, sizes.fresh_messages)]
         for run, out in ((ours, samples[0]), (naive, samples[1])):
-            out.append(timed(partial(run, texts)) / len(texts))
+            out.append(timed(partial(run, texts), collector=collector) / len(texts))
     mine, theirs = (sorted(times)[len(times) // 2] for times in samples)
+    if collector:
+        return Figure(
+            "1. Fan-out",
+            f"k = {k}, from the wire to the wire, collector running: router ÷ naive port",
+            mine / theirs,
+            TIMES,
+            None,
+            f"router {fmt_time(mine)} per message, naive port {fmt_time(theirs)}",
+            (
+                "the same with Python's garbage collector running, as in a server that "
+                "leaves it on: the router's objects (actions, forks, history entries) and "
+                "every other object of the process weigh on each collection",
+            )
+            if k == 1
+            else (),
+        )
     return Figure(
         "1. Fan-out",
         f"k = {k}, from the wire to the wire: router ÷ naive port",
@@ -594,8 +649,9 @@ def _wire_to_wire(corpus: Corpus, sizes: Sizes, k: int) -> Figure:
         f"message; defusedxml, deep copies and ElementTree.tostring {fmt_time(theirs)}",
         (
             "what one new room message costs a server's Python in all, each parsed from its "
-            "text and each copy written out: the router also keeps the history, the archive "
-            "copy and the keys that the naive port has none of",
+            "text (none written by the library before) and each copy written out, the "
+            "collector paused: the router also keeps the history, the archive copy and the "
+            "keys that the naive port has none of",
         )
         if k == 1
         else (),
@@ -641,6 +697,7 @@ def serializing(corpus: Corpus, sizes: Sizes) -> list[Figure]:
     figures = []
     account, room = corpus.account(1), corpus.room
     wires = itertools.count(1)
+    text_of = wire_texts(corpus, room, account)
     for k in sizes.serialize_k:
         router = Router()
         sessions = join_account(router, corpus, account, room, sessions=k)
@@ -654,11 +711,7 @@ def serializing(corpus: Corpus, sizes: Sizes) -> list[Figure]:
                     d.stanza
                     for d in _deliveries(
                         router.handle(
-                            ToAccount(
-                                stanza=parse_stanza(
-                                    serialize(corpus.message_for(room, account, next(wires)))
-                                )
-                            ),
+                            ToAccount(stanza=parse_stanza(text_of(next(wires)))),
                             now=NOW,
                         ),
                         k,
