@@ -68,13 +68,18 @@ class JID(NamedTuple):
         local: str | None = None
         if "@" in rest:
             local_part, _, rest = rest.partition("@")
-            local = unicodedata.normalize("NFC", local_part).lower()
+            # RFC 8265 §3.3.3: case mapping, then NFC (lower case can undo NFC's work).
+            local = unicodedata.normalize("NFC", local_part.lower())
             _check_part(local, "localpart")
             if not _LOCAL_FORBIDDEN.isdisjoint(local):
                 raise InvalidJID("forbidden character in localpart")
         domain = rest.lower()
         if domain.endswith("."):
             domain = domain[:-1]
+            if domain.endswith("."):
+                # One trailing dot goes (RFC 7622 §3.2); another would be an empty label, and
+                # the text the JID writes would name another domain.
+                raise InvalidJID("empty label in domain")
         _check_part(domain, "domain")
         if "@" in domain or any(c.isspace() for c in domain):
             raise InvalidJID("forbidden character in domain")
