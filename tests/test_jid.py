@@ -91,3 +91,8 @@ def test_a_jid_written_out_parses_as_itself(text: str) -> None:
     except InvalidJID:
         return
     assert JID.parse(str(jid)) == jid
+
+
+def test_a_domain_is_nfc_normalised() -> None:
+    """RFC 7622 §3.2: a domainpart's U-labels are NFC; either form is the same address."""
+    assert JID.parse("Room@Mu\u0308c.Example") == JID.parse("room@m\u00fcc.example")

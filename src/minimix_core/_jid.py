@@ -34,9 +34,9 @@ def _check_part(part: str, what: str) -> None:
 class JID(NamedTuple):
     """An XMPP address: ``local@domain/resource``, immutable and hashable.
 
-    Parse with :meth:`JID.parse`, which normalises the parts: the domain is lower-cased
-    (and a trailing dot removed), the localpart is NFC-normalised and lower-cased (it
-    compares case-insensitively), the resource is NFC-normalised and keeps its case.
+    Parse with :meth:`JID.parse`, which normalises the parts: the domain is lower-cased and
+    NFC-normalised (and a trailing dot removed), the localpart too (it compares
+    case-insensitively), the resource is NFC-normalised and keeps its case.
     Two JIDs are equal when their normalised parts are equal. A named tuple: JIDs key
     every table of the router, and a tuple's hash and equality run in C.
 
@@ -73,7 +73,7 @@ class JID(NamedTuple):
             _check_part(local, "localpart")
             if not _LOCAL_FORBIDDEN.isdisjoint(local):
                 raise InvalidJID("forbidden character in localpart")
-        domain = rest.lower()
+        domain = unicodedata.normalize("NFC", rest.lower())  # U-labels are NFC (RFC 5891)
         if domain.endswith("."):
             domain = domain[:-1]
             if domain.endswith("."):
