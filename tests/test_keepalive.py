@@ -656,3 +656,26 @@ def test_a_room_answering_as_the_router_wrote_its_jid_is_that_room(room_text: st
     assert h.room(stanza) == [Discard(stanza=stanza, reason=DiscardReason.KEEPALIVE)]
     assert rooms[room].state is OccupancyState.JOINED
     assert h.router.next_deadline() == 1800.0
+
+
+@pytest.mark.parametrize("by", ["lounge@muc.example.net/alice", "Lounge@MUC.Example.net/Bob"])
+def test_item_not_found_by_an_occupant_jid_of_the_room_is_the_room_s(by: str) -> None:
+    """XEP-0410 §3.2: an error ``by`` the room's occupant JID comes from the room, which
+    exists: joined under another nick, not the room gone (nor its bookmark blocked)."""
+    h = Harness()
+    h.joined(PHONE)
+    stanza = x(answer(pinged(h), "item-not-found", by=by))
+    assert h.room(stanza) == [Discard(stanza=stanza, reason=DiscardReason.KEEPALIVE)]
+    assert occ(h).state is OccupancyState.JOINED
+    assert h.router.next_deadline() == 1800.0
+
+
+def test_item_not_found_by_text_that_is_no_jid_is_not_the_room_s() -> None:
+    """A ``by`` that names no JID is not the room: the room is gone, as by the service."""
+    h = Harness()
+    h.joined(PHONE)
+    gone = x(answer(pinged(h), "item-not-found", by="lounge@muc.example.net/"))
+    actions = h.room(gone)
+    assert actions[0] == Discard(stanza=gone, reason=DiscardReason.KEEPALIVE)
+    assert [type(a) for a in actions[1:]] == [Deliver]
+    assert h.router._core.table.accounts == {}
