@@ -503,3 +503,16 @@ def test_a_groupchat_message_s_envelope_is_its_tags_and_addresses(message: Stanz
     envelope = history_module.GROUPCHAT_TAGS + len(_ROOM_TEXT) + len(nick) + 9
     envelope += len(str(ALICE)) + 8 + (0 if message.id is None else len(message.id) + 8)
     assert envelope == history_module._envelope(message)
+
+
+def test_the_room_s_stanza_id_by_its_domain_in_decomposed_form_is_the_room_s() -> None:
+    """RFC 7622 §3.2 (IDNA2008 U-labels are NFC): ``by`` names the room whatever the
+    normalisation form of its domain; the id is the room's, no foreign claim to check."""
+    room = JID.parse("lounge@m\u00fcc.example.net")
+    message = parse_stanza(
+        f"<message type='groupchat' from='{room}/bob' to='{ALICE}'><body>hi</body>"
+        "<stanza-id xmlns='urn:xmpp:sid:0' by='lounge@mu\u0308c.example.net' id='s1'/></message>"
+    )
+    historic, _, stanza_id, _, _, foreign = scan_message(message, str(room))
+    assert (historic, stanza_id, foreign) == (True, "s1", False)
+    assert History.stanza_id(message, room) == "s1"

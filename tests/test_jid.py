@@ -78,3 +78,21 @@ def test_every_full_jid_of_an_address_has_one_bare_jid() -> None:
     assert alice.bare is bob.bare is room
     assert JID("lounge", "muc.example.net", "carol").bare is room
     assert room == JID("lounge", "muc.example.net")
+
+
+@pytest.mark.parametrize(
+    "text", ["\u0386\u0345@d", "\u03aa\u0301@d", "\u1fba\u0345@d", "a@x..", "a@x.example.."]
+)
+def test_a_jid_written_out_parses_as_itself(text: str) -> None:
+    """RFC 7622 §3.2-3.3 (RFC 8265 §3.3: case mapping, then NFC): what the router writes
+    for a JID (a room's stanza-id ``by``, its keep-alive ``by``) names that same JID."""
+    try:
+        jid = JID.parse(text)
+    except InvalidJID:
+        return
+    assert JID.parse(str(jid)) == jid
+
+
+def test_a_domain_is_nfc_normalised() -> None:
+    """RFC 7622 §3.2: a domainpart's U-labels are NFC; either form is the same address."""
+    assert JID.parse("Room@Mu\u0308c.Example") == JID.parse("room@m\u00fcc.example")

@@ -20,17 +20,20 @@ from helpers import (
     x,
 )
 from minimix_core import (
+    JID,
     Bookmark,
     BookmarksChanged,
     Config,
     Deliver,
     Discard,
     DiscardReason,
+    InvalidJID,
     OccupancyState,
     Router,
     Send,
 )
 
+MUC_JOIN = "<x xmlns='http://jabber.org/protocol/muc'/>"
 PING = "<iq from='alice@example.org' to='lounge@muc.example.net/alice' type='get' id='{id}'><ping xmlns='urn:xmpp:ping'/></iq>"
 
 
@@ -616,3 +619,63 @@ def test_each_room_keeps_its_own_keepalive_deadline_under_one_timer_per_account(
     ]
     assert h.timer(1230.0) == []
     assert h.router.next_deadline() == 1800.0
+
+
+@pytest.mark.parametrize(
+    "room_text",
+    [
+        "\u0386\u0345@muc.example.net",  # a capital whose lower case NFC composes further
+        "lounge@muc.example.net..",  # a second trailing dot
+    ],
+)
+def test_a_room_answering_as_the_router_wrote_its_jid_is_that_room(room_text: str) -> None:
+    """RFC 7622 §3.2-3.3: the room's JID as the router writes it names the same room, so
+    the room's self-presence joins it and item-not-found by it means joined under another
+    nick, not the room gone (XEP-0410 §3.2)."""
+    try:
+        JID.parse(room_text)
+    except InvalidJID:
+        return  # no such address: nothing can be sent to it
+    h = Harness()
+    sent = h.session(PHONE, x(f"<presence to='{room_text}/alice' id='j1'>{MUC_JOIN}</presence>"))
+    joins = [a for a in sent if isinstance(a, Send)]
+    assert len(joins) == 1 and joins[0].stanza.to is not None
+    written = str(joins[0].stanza.to.bare)  # the room's JID as the room gets it
+    room = JID.parse(written)
+    h.room(self_presence(room=room))
+    h.room(subject(room=room))
+    rooms = h.router._core.table.accounts[ALICE].rooms
+    assert list(rooms) == [room]
+    assert rooms[room].state is OccupancyState.JOINED
+    ping_id = pinged(h)
+    stanza = x(
+        f"<iq type='error' from='{written}/alice' to='alice@example.org' id='{ping_id}'>"
+        f"<error type='cancel' by='{written}'><item-not-found"
+        " xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+    )
+    assert h.room(stanza) == [Discard(stanza=stanza, reason=DiscardReason.KEEPALIVE)]
+    assert rooms[room].state is OccupancyState.JOINED
+    assert h.router.next_deadline() == 1800.0
+
+
+@pytest.mark.parametrize("by", ["lounge@muc.example.net/alice", "Lounge@MUC.Example.net/Bob"])
+def test_item_not_found_by_an_occupant_jid_of_the_room_is_the_room_s(by: str) -> None:
+    """XEP-0410 §3.2: an error ``by`` the room's occupant JID comes from the room, which
+    exists: joined under another nick, not the room gone (nor its bookmark blocked)."""
+    h = Harness()
+    h.joined(PHONE)
+    stanza = x(answer(pinged(h), "item-not-found", by=by))
+    assert h.room(stanza) == [Discard(stanza=stanza, reason=DiscardReason.KEEPALIVE)]
+    assert occ(h).state is OccupancyState.JOINED
+    assert h.router.next_deadline() == 1800.0
+
+
+def test_item_not_found_by_text_that_is_no_jid_is_not_the_room_s() -> None:
+    """A ``by`` that names no JID is not the room: the room is gone, as by the service."""
+    h = Harness()
+    h.joined(PHONE)
+    gone = x(answer(pinged(h), "item-not-found", by="lounge@muc.example.net/"))
+    actions = h.room(gone)
+    assert actions[0] == Discard(stanza=gone, reason=DiscardReason.KEEPALIVE)
+    assert [type(a) for a in actions[1:]] == [Deliver]
+    assert h.router._core.table.accounts == {}

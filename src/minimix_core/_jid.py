@@ -34,9 +34,9 @@ def _check_part(part: str, what: str) -> None:
 class JID(NamedTuple):
     """An XMPP address: ``local@domain/resource``, immutable and hashable.
 
-    Parse with :meth:`JID.parse`, which normalises the parts: the domain is lower-cased
-    (and a trailing dot removed), the localpart is NFC-normalised and lower-cased (it
-    compares case-insensitively), the resource is NFC-normalised and keeps its case.
+    Parse with :meth:`JID.parse`, which normalises the parts: the domain is lower-cased and
+    NFC-normalised (and a trailing dot removed), the localpart too (it compares
+    case-insensitively), the resource is NFC-normalised and keeps its case.
     Two JIDs are equal when their normalised parts are equal. A named tuple: JIDs key
     every table of the router, and a tuple's hash and equality run in C.
 
@@ -68,13 +68,18 @@ class JID(NamedTuple):
         local: str | None = None
         if "@" in rest:
             local_part, _, rest = rest.partition("@")
-            local = unicodedata.normalize("NFC", local_part).lower()
+            # RFC 8265 §3.3.3: case mapping, then NFC (lower case can undo NFC's work).
+            local = unicodedata.normalize("NFC", local_part.lower())
             _check_part(local, "localpart")
             if not _LOCAL_FORBIDDEN.isdisjoint(local):
                 raise InvalidJID("forbidden character in localpart")
-        domain = rest.lower()
+        domain = unicodedata.normalize("NFC", rest.lower())  # U-labels are NFC (RFC 5891)
         if domain.endswith("."):
             domain = domain[:-1]
+            if domain.endswith("."):
+                # One trailing dot goes (RFC 7622 §3.2); another would be an empty label, and
+                # the text the JID writes would name another domain.
+                raise InvalidJID("empty label in domain")
         _check_part(domain, "domain")
         if "@" in domain or any(c.isspace() for c in domain):
             raise InvalidJID("forbidden character in domain")

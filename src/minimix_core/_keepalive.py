@@ -16,7 +16,7 @@ from typing import Final
 from ._actions import Action, Deliver, Discard, DiscardReason, Send
 from ._core import Core
 from ._history import iso_stamp
-from ._jid import JID, names
+from ._jid import JID, InvalidJID
 from ._lifecycle import E, OccupancyEvent, S, transition
 from ._muc import MUC, MUC_X, PING, USER_X, error_condition
 from ._presence import rejoin_payload
@@ -123,7 +123,7 @@ def ping_answer(core: Core, account: Account, occupancy: Occupancy, stanza: Stan
     if condition in _UNREACHABLE:
         occupancy.ping_failures += 1
         return done  # the pending deadline asks again
-    room_said = by is None or names(by, occupancy.room)
+    room_said = by is None or _from_room(by, occupancy.room)
     joined = (
         stanza.type == "result"
         or condition in _JOINED_CONDITIONS
@@ -143,6 +143,14 @@ def ping_answer(core: Core, account: Account, occupancy: Occupancy, stanza: Stan
         return done + gone
     # §3.2: any other error means the account is not an occupant.
     return done + rejoin_now(core, account, occupancy)
+
+
+def _from_room(by: str, room: JID) -> bool:
+    """Whether an error's ``by`` is the room: its bare JID or an occupant JID, in any spelling."""
+    try:
+        return JID.parse(by).bare == room
+    except InvalidJID:
+        return False
 
 
 def rejoin_now(core: Core, account: Account, occupancy: Occupancy) -> list[Action]:
