@@ -12,6 +12,7 @@ from helpers import (
     ROOM,
     Harness,
     archived,
+    bookmark_lounge,
     groupchat,
     join,
     occupant,
@@ -670,12 +671,17 @@ def test_item_not_found_by_an_occupant_jid_of_the_room_is_the_room_s(by: str) ->
     assert h.router.next_deadline() == 1800.0
 
 
-def test_item_not_found_by_text_that_is_no_jid_is_not_the_room_s() -> None:
-    """A ``by`` that names no JID is not the room: the room is gone, as by the service."""
-    h = Harness()
-    h.joined(PHONE)
-    gone = x(answer(pinged(h), "item-not-found", by="lounge@muc.example.net/"))
-    actions = h.room(gone)
-    assert actions[0] == Discard(stanza=gone, reason=DiscardReason.KEEPALIVE)
-    assert [type(a) for a in actions[1:]] == [Deliver]
-    assert h.router._core.table.accounts == {}
+def test_item_not_found_by_neither_the_room_nor_its_service_is_a_rejoin() -> None:
+    """XEP-0410 §3.2: an item-not-found by text that is no JID, or by another entity, says
+    nothing sure about the room: as any other error, the account joins again (the join's
+    answer settles it) and the room is not given up nor its bookmark blocked."""
+    for by in ("lounge@muc.example.net/", "conference.example.org", "example.net"):
+        h = Harness()
+        h.joined(PHONE)
+        bookmark_lounge(h)
+        unclear = x(answer(pinged(h), "item-not-found", by=by))
+        actions = h.room(unclear)
+        assert actions[0] == Discard(stanza=unclear, reason=DiscardReason.KEEPALIVE)
+        assert [type(a) for a in actions[1:]] == [Send]
+        assert occ(h).state is OccupancyState.REJOIN_SENT
+        assert not h.router._core.table.accounts[ALICE].blocked

@@ -123,18 +123,18 @@ def ping_answer(core: Core, account: Account, occupancy: Occupancy, stanza: Stan
     if condition in _UNREACHABLE:
         occupancy.ping_failures += 1
         return done  # the pending deadline asks again
-    room_said = by is None or _from_room(by, occupancy.room)
+    speaker = _speaker(by, occupancy.room)
     joined = (
         stanza.type == "result"
         or condition in _JOINED_CONDITIONS
         # §3.2: item-not-found from the room itself means joined under another nick;
         # from the service it means the room no longer exists (fixtures finding 8).
-        or (condition == "item-not-found" and room_said)
+        or (condition == "item-not-found" and speaker == "room")
     )
     if joined:
         start_keepalive(core, account, occupancy)
         return done
-    if condition == "item-not-found":
+    if condition == "item-not-found" and speaker == "service":
         if account.wanted(occupancy.room):
             # As for a destroyed room: not made again until the bookmark changes or a
             # device joins (a join would create it anew).
@@ -145,12 +145,23 @@ def ping_answer(core: Core, account: Account, occupancy: Occupancy, stanza: Stan
     return done + rejoin_now(core, account, occupancy)
 
 
-def _from_room(by: str, room: JID) -> bool:
-    """Whether an error's ``by`` is the room: its bare JID or an occupant JID, in any spelling."""
+def _speaker(by: str | None, room: JID) -> str | None:
+    """Who an error's ``by`` names, in any spelling: ``"room"``, ``"service"`` or ``None``.
+
+    The room: none given, the room's bare JID or one of its occupant JIDs; the service:
+    the room's domain. An item-not-found by anyone else says nothing sure about the room:
+    it is taken as any other error (a rejoin, whose answer settles it), not as the room
+    gone for good.
+    """
+    if by is None:
+        return "room"
     try:
-        return JID.parse(by).bare == room
+        said = JID.parse(by)
     except InvalidJID:
-        return False
+        return None
+    if said.bare == room:
+        return "room"
+    return "service" if said == JID(None, room.domain) else None
 
 
 def rejoin_now(core: Core, account: Account, occupancy: Occupancy) -> list[Action]:
