@@ -434,7 +434,7 @@ class Dutiful:
         limit = self.config.max_shared_payload_bytes - size
         if limit < 0:
             return stanza
-        while pool and (len(pool) >= self.config.max_shared_payloads or self.pool_bytes > limit):
+        while pool and (len(pool) >= self.config.max_shared_messages or self.pool_bytes > limit):
             self.pool_bytes -= pool.popitem(last=False)[1][1]
         pool[room, key] = (stanza.children, size)
         self.pool_bytes += size

@@ -402,7 +402,10 @@ MORE_CASES: dict[str, tuple[Callable[[], Router], Log]] = {
         [*IN_THE_ROOM, room(ONE), room(TWO), room(ONE)],
     ),
     "a pool of one payload": (
-        partial(Router, Config(max_shared_payloads=1, max_shared_payload_bytes=300)),
+        partial(
+            Router,
+            Config(max_shared_payloads=1, max_shared_messages=1, max_shared_payload_bytes=300),
+        ),
         [*IN_THE_ROOM, room(ONE), room(TWO), room(ONE), room(_message("y" * 500, _sid("big")))],
     ),
     "a history bound in bytes": (

@@ -91,6 +91,28 @@ def test_history_and_subject_are_kept_once_for_all_accounts() -> None:
     assert first.children[0] is third.children[0]
 
 
+def test_a_message_s_payload_stays_shared_after_it_leaves_the_small_message_pool() -> None:
+    """The room sends a message to its local accounts in one burst: a pool of one message
+    is enough for their histories to hold one payload, kept after the next one's burst
+    pushed it out of the pool."""
+    router = Router(Config(max_shared_messages=1))
+    fill(router, [])
+    for account in ACCOUNTS:
+        self_presence = (
+            f"<presence from='{ROOM}/{account.local}' to='{account}'><x xmlns='{USER}'>"
+            "<item affiliation='none' role='participant'/><status code='110'/></x></presence>"
+        )
+        router.handle(ToAccount(stanza=x(self_presence)), now=0.0)
+    for n in (1, 2):
+        for account in ACCOUNTS:
+            router.handle(ToAccount(stanza=room_message(n, account)), now=0.0)
+    assert list(router._core.messages) == [(ROOM, "s2")]
+    histories = [router._core.table.accounts[a].rooms[ROOM].view.history for a in ACCOUNTS]
+    payloads = [h._entries[0].stanza.children for h in histories if h is not None]
+    assert len(payloads) == 3 and payloads[0] is payloads[1] is payloads[2]
+    assert payloads[0] == room_message(1).children
+
+
 class CountingPool(OrderedDict[tuple[Element, ...], tuple[Element, ...]]):
     """The pool, counting the operations eviction may use."""
 
@@ -275,10 +297,10 @@ def test_history_messages_are_pooled_by_room_and_key_under_both_bounds() -> None
     """``share_message``: found by the room's stanza-id, not by hashing the payload again.
 
     Each account's copy is parsed apart; the histories keep the first one's payload. The
-    pool keeps the newest ``max_shared_payloads`` messages, and a message larger than
+    pool keeps the newest ``max_shared_messages`` messages, and a message larger than
     ``max_shared_payload_bytes`` is not pooled.
     """
-    core = Core(Config(max_shared_payloads=2))
+    core = Core(Config(max_shared_messages=2))
     first = room_message(1)
     assert core.share_message(ROOM, "s1", first, 100) is first
     other = room_message(1, ACCOUNTS[1])

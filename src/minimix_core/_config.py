@@ -110,7 +110,14 @@ class Config:
     sharing); beyond it the oldest is no longer shared (nothing is lost: the caches that
     hold it keep their copy). The same bound applies, separately, to the stanzas kept
     whole once for all accounts (occupants' presences, the room's self-presence and
-    subject) and to the payloads of history messages (found by room and message key)."""
+    subject)."""
+    max_shared_messages: int = field(default=4096, validator=_positive)
+    """Room messages whose payload is kept ready for the room's other local accounts
+    (found by room and message key), so that their histories hold it once. The room sends
+    a message to all its local accounts in one burst, so the pool need only span the
+    messages of a burst: the histories share the payload after it leaves. Beyond it the
+    oldest is no longer offered (nothing is lost: an account whose copy comes later keeps
+    its own). A larger pool is more for the garbage collector to walk."""
     max_shared_payload_bytes: int = field(default=32 * 1024 * 1024, validator=_positive)
     """Characters of XML the shared payloads may hold together (the size history's
     ``maxchars`` counts); beyond it the oldest are no longer shared, as for

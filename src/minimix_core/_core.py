@@ -183,8 +183,9 @@ class Core:
         (:func:`~minimix_core._history.message_key`: the room's XEP-0359 stanza-id, unique
         in the room, or a hash of the payload), a lookup that costs the same for a message
         just parsed as for one seen before, where :meth:`share` hashes the whole payload.
-        ``size`` is the message's (characters of XML); bounded as :meth:`share`'s pool,
-        separately.
+        ``size`` is the message's (characters of XML). Bounded by
+        ``Config.max_shared_messages`` entries and ``Config.max_shared_payload_bytes``
+        characters, the oldest going first.
         """
         pool = self.messages
         found = pool.get((room, key))
@@ -200,7 +201,7 @@ class Core:
         if size > config.max_shared_payload_bytes:
             return stanza
         limit = config.max_shared_payload_bytes - size
-        while pool and (len(pool) >= config.max_shared_payloads or self.message_bytes > limit):
+        while pool and (len(pool) >= config.max_shared_messages or self.message_bytes > limit):
             self.message_bytes -= pool.popitem(last=False)[1][1]
         pool[room, key] = (stanza.children, size)
         self.message_bytes += size
