@@ -27,6 +27,7 @@ from helpers import (
     ROOM,
     TABLET,
     THIRD_ROOM,
+    USER_NS,
     groupchat,
     hashed_as_version_2,
     join,
@@ -47,6 +48,7 @@ from minimix_core import (
     SessionClosed,
     Stanza,
     ToAccount,
+    serialize,
 )
 from minimix_core import _room_side as room_side
 from minimix_core._history import key_of, scan_message
@@ -435,3 +437,35 @@ MORE_CASES: dict[str, tuple[Callable[[], Router], Log]] = {
 def test_odd_messages_and_bounds_act_as_the_general_path(name: str) -> None:
     make, log = MORE_CASES[name]
     assert_same(log, make)
+
+
+DOMAIN_ACCOUNT = JID.parse("example.org")
+
+
+def _to_domain(text: str) -> Stanza:
+    for quote in "'\"":
+        text = text.replace(f"to={quote}{ALICE}{quote}", f"to={quote}{DOMAIN_ACCOUNT}{quote}")
+    return x(text)
+
+
+def test_an_account_without_a_localpart_acts_as_the_general_path() -> None:
+    """RFC 7622 §3.1: a bare JID may be a domain alone; the hot path counts its address
+    as _envelope does (the history's sizes are in the snapshot both paths are compared on)."""
+    device = DOMAIN_ACCOUNT.with_resource("phone")
+    stanzas = [
+        _to_domain(
+            f"<presence from='{ROOM}/alice' to='{ALICE}' id='j1'><x xmlns='{USER_NS}'>"
+            "<item affiliation='member' role='participant'/><status code='110'/></x></presence>"
+        ),
+        _to_domain(f"<message type='groupchat' from='{ROOM}' to='{ALICE}'><subject/></message>"),
+        *(
+            _to_domain(serialize(sid_message(body, sid)))
+            for body, sid in (("one", "s1"), ("two", "s2"))
+        ),
+    ]
+    log: Log = [session(device, join()), *(room(stanza) for stanza in stanzas)]
+    assert_same(log, Router)
+    router = Router()
+    run(log, router)
+    history = router._core.table.accounts[DOMAIN_ACCOUNT].rooms[ROOM].view.history
+    assert history is not None and len(history) == 2

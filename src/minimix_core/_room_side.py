@@ -119,7 +119,9 @@ def _room_message(
     # _envelope(stanza), from what the checks found: a groupchat message from an occupant
     # of the room (` from="room/nick"`) to the account's bare JID (` to="account"`).
     envelope = GROUPCHAT_TAGS + len(room_text) + len(nick) + 9
-    envelope += len(jid_text(account.jid)) + 8
+    # Its own parts, not jid_text: a server may have more accounts than that cache holds.
+    local, domain, _ = account.jid
+    envelope += len(domain) + 8 if local is None else len(local) + len(domain) + 9
     if id_ is not None:
         envelope += len(id_) + 8
     facts = scan_message(stanza, room_text, envelope)
