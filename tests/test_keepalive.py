@@ -685,3 +685,27 @@ def test_item_not_found_by_neither_the_room_nor_its_service_is_a_rejoin() -> Non
         assert [type(a) for a in actions[1:]] == [Send]
         assert occ(h).state is OccupancyState.REJOIN_SENT
         assert not h.router._core.table.accounts[ALICE].blocked
+
+
+@pytest.mark.parametrize("by", ["muc.example.net/conference", "MUC.Example.net./x"])
+def test_item_not_found_by_a_resource_of_the_room_s_service_is_the_room_gone(by: str) -> None:
+    """XEP-0410 §3.2, RFC 7622 §3.2-3.4: ``domain/resource`` is an entity of the service
+    itself, as an occupant JID is of the room: its item-not-found means the room no longer
+    exists. The sessions are told (333) and the bookmark is blocked; no join, which would
+    make the room anew."""
+    h = Harness()
+    h.joined(PHONE, LAPTOP)
+    bookmark_lounge(h)
+    gone = x(answer(pinged(h), "item-not-found", by=by))
+    removal = (
+        "<presence type='unavailable' from='lounge@muc.example.net/alice' to='{to}'>"
+        "<status>The room no longer exists</status><x xmlns='http://jabber.org/protocol/muc#user'>"
+        "<item affiliation='member' role='none'/><status code='110'/><status code='333'/></x></presence>"
+    )
+    assert h.room(gone) == [
+        Discard(stanza=gone, reason=DiscardReason.KEEPALIVE),
+        Deliver(session=PHONE, stanza=x(removal.format(to=PHONE))),
+        Deliver(session=LAPTOP, stanza=x(removal.format(to=LAPTOP))),
+    ]
+    assert h.router.occupancy(ALICE, ROOM) is None
+    assert list(h.router._core.table.accounts[ALICE].blocked) == [ROOM]

@@ -149,9 +149,10 @@ def _speaker(by: str | None, room: JID) -> str | None:
     """Who an error's ``by`` names, in any spelling: ``"room"``, ``"service"`` or ``None``.
 
     The room: none given, the room's bare JID or one of its occupant JIDs; the service:
-    the room's domain. An item-not-found by anyone else says nothing sure about the room:
-    it is taken as any other error (a rejoin, whose answer settles it), not as the room
-    gone for good.
+    the room's domain, bare or with a resource (an entity of the service itself, RFC 7622
+    §3.4, as an occupant JID is of the room). An item-not-found by anyone else says
+    nothing sure about the room: it is taken as any other error (a rejoin, whose answer
+    settles it), not as the room gone for good.
     """
     if by is None:
         return "room"
@@ -161,7 +162,7 @@ def _speaker(by: str | None, room: JID) -> str | None:
         return None
     if said.bare == room:
         return "room"
-    return "service" if said == JID(None, room.domain) else None
+    return "service" if said.local is None and said.domain == room.domain else None
 
 
 def rejoin_now(core: Core, account: Account, occupancy: Occupancy) -> list[Action]:
