@@ -107,16 +107,11 @@ def scan_message(stanza: Stanza, room: str, envelope: int = -1) -> MessageFacts:
         if role == _IS_BODY:
             body = True
         elif role == _IS_STANZA_ID:
-            found_by = found_id = None
-            for name, value in child.attrs:
-                if name == "by":
-                    found_by = value
-                elif name == "id":
-                    found_id = value
-            if found_id is None or (found_by != room and not names(found_by, JID.parse(room))):
+            found = _id_by(child, room)
+            if found is None:
                 foreign = True
             elif stanza_id is None:
-                stanza_id = found_id
+                stanza_id = found
         elif role == _IS_DELAY:
             if delay is None:
                 delay = child
