@@ -139,9 +139,10 @@ def test_an_unanswered_autojoin_is_tried_again_with_back_off() -> None:
     assert state(h) is S.REJOIN_SENT
 
 
-def test_an_unanswered_rejoin_is_tried_again_then_given_up() -> None:
+def test_an_unanswered_rejoin_is_tried_again_then_given_up_and_left() -> None:
     """Config.max_rejoin_attempts: a rejoin nobody answers is tried again; at the last try
-    the sessions are told they are out (333, XEP-0045 §11.1)."""
+    the sessions are told they are out (333, XEP-0045 §11.1), and the account leaves
+    (§7.14): the room may admit the last join late, and no ghost must stay behind."""
     h = Harness(Router(Config(max_rejoin_attempts=2)))
     h.joined(PHONE)
     h.room(x(SHUTDOWN))
@@ -152,7 +153,7 @@ def test_an_unanswered_rejoin_is_tried_again_then_given_up() -> None:
     assert h.router.next_deadline() == 75.0
     h.timer(75.0)
     assert state(h) is S.REJOIN_SENT
-    [out] = h.timer(135.0)
+    out, leave = h.timer(135.0)
     assert out == Deliver(
         session=PHONE,
         stanza=x(
@@ -162,6 +163,20 @@ def test_an_unanswered_rejoin_is_tried_again_then_given_up() -> None:
             "<status code='110'/><status code='333'/></x></presence>"
         ),
     )
+    assert leave == Send(
+        stanza=x(
+            "<presence type='unavailable' from='alice@example.org' "
+            "to='lounge@muc.example.net/alice' id='mmx-3'/>"
+        )
+    )
+    assert state(h) is S.LEAVING
+    # The room that admitted the late join answers the leave: the account is out.
+    left = x(
+        "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org' "
+        "id='mmx-3'><x xmlns='http://jabber.org/protocol/muc#user'>"
+        "<item affiliation='member' role='none'/><status code='110'/></x></presence>"
+    )
+    h.room(left)
     assert state(h) is None
     assert h.router.next_deadline() is None
 

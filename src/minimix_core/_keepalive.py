@@ -18,6 +18,7 @@ from ._core import Core
 from ._history import iso_stamp
 from ._jid import JID, InvalidJID
 from ._lifecycle import E, OccupancyEvent, S, transition
+from ._membership import leave_room
 from ._muc import MUC, MUC_X, PING, USER_X, error_condition
 from ._presence import rejoin_payload
 from ._stanza import Element, Stanza
@@ -222,8 +223,9 @@ def rejoin_failed(
 ) -> list[Action]:
     """Not the account's fault: wait and join again, doubling the wait each time.
 
-    After ``Config.max_rejoin_attempts`` tries the sessions are told they are out (333);
-    a room an autojoin bookmark keeps is still tried, at the longest wait, for good.
+    After ``Config.max_rejoin_attempts`` tries the sessions are told they are out (333),
+    and the account leaves if the last try went unanswered; a room an autojoin bookmark
+    keeps is still tried, at the longest wait, for good.
     """
     config = core.config
     attempts = occupancy.attempts
@@ -233,6 +235,10 @@ def rejoin_failed(
             account.unlink(session, occupancy.room)
         occupancy.attached = NO_ENTRIES
         if not account.wanted(occupancy.room):
+            if event is _E.DEADLINE:
+                # The last join went unanswered: the room may admit it yet. Leave, so that
+                # no ghost of the account stays behind (as after a first join's deadline).
+                return told + leave_room(core, account, occupancy, None, NO_ENTRIES, event)
             transition(core, account, occupancy, event, _S.ABSENT)
             return told
         return told + rejoin_failed(core, account, occupancy, event, text)

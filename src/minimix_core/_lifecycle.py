@@ -153,10 +153,11 @@ TRANSITIONS: Final[dict[tuple[OccupancyState, OccupancyEvent], frozenset[Occupan
     (S.REJOIN_WAIT, E.REJOIN_DUE): frozenset({S.REJOIN_SENT}),
     # No answer in time. A join: the sessions get remote-server-timeout and the account
     # leaves, in case the room admitted it late (a bookmarked room tries again later). A
-    # leave counts as done. A rejoin is tried again with back-off, or given up.
+    # leave counts as done. A rejoin is tried again with back-off, or given up: the
+    # account leaves, in case the room admitted the last try late.
     (S.JOINING, E.DEADLINE): frozenset({S.LEAVING, S.REJOIN_WAIT}),
     (S.LEAVING, E.DEADLINE): frozenset({S.ABSENT, S.JOINING}),
-    (S.REJOIN_SENT, E.DEADLINE): frozenset({S.ABSENT, S.REJOIN_WAIT}),
+    (S.REJOIN_SENT, E.DEADLINE): frozenset({S.LEAVING, S.REJOIN_WAIT}),
 }
 """``(state, event) -> the states it may lead to``; a pair missing here is a bug."""
 
