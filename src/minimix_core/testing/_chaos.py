@@ -1,7 +1,8 @@
 """Seeded fault stories: a router, the simulated service and a :class:`FaultyLink` between.
 
 A story is a list of steps (:data:`KINDS`): sessions join, leave, talk and close, a remote
-occupant talks, the room kicks, restarts or forgets, bookmarks change, time passes. Every
+occupant talks, the room kicks, bans or restarts or forgets, the service stops answering
+for a while, bookmarks change, time passes. Every
 step runs through the faulty link on a simulated clock, the router's timers driven by
 :meth:`Router.next_deadline`. After every step the invariants hold (no exception, every
 stanza from the network gets an action, every waiting occupancy has a deadline, every
@@ -44,6 +45,7 @@ __all__ = [
     "ACCOUNTS",
     "CONFIG",
     "KINDS",
+    "OUTAGES",
     "ROOMS",
     "SESSIONS",
     "Op",
@@ -69,6 +71,9 @@ CAROL: Final = JID.parse("carol@example.net/pc")
 """A remote occupant of both rooms, on the service's side of the link (no faults)."""
 WAITS: Final = (0.5, 2.0, 5.0, 11.0, 31.0, 75.0)
 """The seconds a ``wait`` step may let pass: around each of the config's timeouts."""
+OUTAGES: Final = (20.0, 45.0, 90.0)
+"""The seconds an ``outage`` step lasts: a join's deadline, every rejoin of a room, and
+a keep-alive's idle time with its ping's deadline and every rejoin after it."""
 HORIZON: Final = 700.0
 """Seconds after the faults stop in which every deadline passes and the views settle."""
 CONFIG: Final = Config(
@@ -96,12 +101,15 @@ KINDS: Final = (
     "kick",
     "restart",
     "forget",
+    "ban",
+    "outage",
     "bookmark",
     "unbookmark",
     "wait",
 )
 """Step kinds. A step is ``(kind, a, b)``: ``a`` picks a session or account, ``b`` a room
-(``wait``: ``a`` picks from :data:`WAITS`); steps that make no sense now do nothing."""
+(``wait``: ``a`` picks from :data:`WAITS`, ``outage``: from :data:`OUTAGES`); ``ban`` bans
+the account from the room, or lifts its ban; steps that make no sense now do nothing."""
 
 Op = tuple[str, int, int]
 
@@ -171,6 +179,10 @@ class Story:
             self._kick(account, room)
         elif kind in ("restart", "forget"):
             self.link.restart(room, now=self.now, silent=kind == "forget")
+        elif kind == "ban":
+            self._ban(account, room)
+        elif kind == "outage":
+            self.link.outage(until=self.now + OUTAGES[a % len(OUTAGES)])
         elif kind in ("bookmark", "unbookmark"):
             self._bookmark(account, room, on=kind == "bookmark")
         else:
@@ -255,6 +267,13 @@ class Story:
                 out = self.service.kick(room, nick, actor="carol", reason="chaos")
                 self.link.from_service(out, now=self.now)
                 return
+
+    def _ban(self, account: JID, room: JID) -> None:
+        if room not in self.service.rooms:
+            return
+        banned = self.service.affiliation(room, account) == "outcast"
+        out = self.service.set_affiliation(room, account, "none" if banned else "outcast")
+        self.link.from_service(out, now=self.now)
 
     def _bookmark(self, account: JID, room: JID, *, on: bool) -> None:
         rooms = self.bookmarks[account]

@@ -4,8 +4,9 @@
 side) and a :class:`MUCService`, with a simulated clock: each stanza arrives at a time of
 its own. It loses, duplicates, delays and reorders stanzas in both directions, bounces
 what the router sends with the errors a server gives when the remote domain cannot be
-reached (``remote-server-not-found``, ``remote-server-timeout``), and restarts rooms (332
-to every occupant, or silently forgetting them). Every choice comes from one
+reached (``remote-server-not-found``, ``remote-server-timeout``), restarts rooms (332
+to every occupant, or silently forgetting them) and has outages, in which the service hears
+nothing the router sends. Every choice comes from one
 ``random.Random(seed)``, drawn in a fixed order: the same seed and the same calls give the
 same arrivals, so a failing run replays exactly.
 
@@ -112,10 +113,21 @@ class FaultyLink:
         self._flight: list[tuple[tuple[float, int], _Arrival]] = []
         self._seq = 0
         self._last = {TO_SERVICE: 0.0, TO_ROUTER: 0.0}
+        self._outage_until = float("-inf")
 
     def calm(self) -> None:
         """Stop every fault from now on (what is in flight still arrives as scheduled)."""
         self.faults = Faults()
+        self._outage_until = float("-inf")
+
+    def outage(self, *, until: float) -> None:
+        """Until ``until`` (seconds), what the router sends is lost with no answer at all.
+
+        A hung or unreachable service as its server sees it: no stanza and no s2s error
+        comes back, so only the router's own deadlines notice. What is already in flight
+        arrives as scheduled.
+        """
+        self._outage_until = max(self._outage_until, until)
 
     def next_time(self) -> float | None:
         """When the next stanza in flight arrives, or ``None`` when nothing is."""
@@ -123,6 +135,9 @@ class FaultyLink:
 
     def send(self, stanza: Stanza, *, now: float) -> None:
         """The router's server sends ``stanza`` (``from_`` set) towards the service."""
+        if now < self._outage_until:
+            self.injected["outage"] += 1
+            return
         faults = self.faults
         if faults.bounce and stanza.type != "error" and self.random.random() < faults.bounce:
             condition, kind = self.random.choice(_BOUNCES)
