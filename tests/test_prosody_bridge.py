@@ -7,11 +7,13 @@ messages are written by hand in the wire format of hosts/prosody/README.md.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import re
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -164,6 +166,44 @@ def test_the_snapshot_file_is_written_whole_and_read_back(tmp_path: Path) -> Non
     state.write_text("{not json")
     assert minimix_prosody.load_state(state, now=1e9).snapshot()["accounts"] == []
     assert (tmp_path / "state.json.bad").exists()
+
+
+def test_the_collector_is_paused_while_the_snapshot_is_read_or_written_then_frozen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host, _ = bridge()
+    host._from_server(event(1, "from-session", JOIN, session="alice@localhost/phone"))
+    state = tmp_path / "state.json"
+    enabled: list[bool] = []
+    snapshot, restore = Router.snapshot, Router.restore
+
+    def snapshot_seen(router: Router) -> dict[str, Any]:
+        enabled.append(gc.isenabled())
+        return snapshot(router)
+
+    def restore_seen(*args: Any, **kwargs: Any) -> Router:
+        enabled.append(gc.isenabled())
+        return restore(*args, **kwargs)
+
+    monkeypatch.setattr(Router, "snapshot", snapshot_seen)
+    monkeypatch.setattr(Router, "restore", restore_seen)
+    assert gc.isenabled()
+    try:
+        minimix_prosody.save_state(state, host.router)
+        minimix_prosody.load_state(state, now=1e9)
+        assert enabled == [False, False]
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > 0  # what the restore built is out of full collections
+        gc.unfreeze()
+        gc.disable()  # a host that keeps the collector off finds it off afterwards
+        minimix_prosody.save_state(state, host.router)
+        state.write_text("{not json")
+        minimix_prosody.load_state(state, now=1e9)
+        assert not gc.isenabled()
+        assert gc.get_freeze_count() == 0  # nothing restored: nothing to freeze
+    finally:
+        gc.enable()
+        gc.unfreeze()
 
 
 def test_config_settings_follow_the_replay_scripts_rules(tmp_path: Path) -> None:

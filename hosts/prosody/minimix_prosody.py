@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -95,24 +96,46 @@ def parse_config(settings: Iterable[str]) -> Config:
         raise ValueError(str(exc).removeprefix("line 0: ")) from exc
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The garbage collector off while a whole router is read or written, as it was after.
+
+    Each collection in the middle would walk everything built so far: with it running,
+    a snapshot or a restore takes two to three times as long (docs/performance.md).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load_state(path: Path | None, now: float, config: Config | None = None) -> Router:
     """A router restored from the snapshot at ``path``, or a fresh one, with ``config``.
 
     The sessions are taken to be still connected (``sessions=True``): when Prosody kept
     running, they are; the module's ``hello`` then names the ones that are not, and they are
     closed. A file that cannot be read or restored is renamed ``*.bad`` and logged.
+
+    The collector is paused while the router is built, then what was built is frozen out
+    of later full collections (docs/operations.rst: a router makes no reference cycles).
     """
     if path is None or not path.exists():
         return Router(config)
     try:
-        snapshot = json.loads(path.read_text(encoding="utf-8"))
-        router = Router.restore(snapshot, now=now, config=config, sessions=True)
+        with _collector_paused():
+            snapshot = json.loads(path.read_text(encoding="utf-8"))
+            router = Router.restore(snapshot, now=now, config=config, sessions=True)
     except (OSError, ValueError, SnapshotError) as exc:  # JSONDecodeError is a ValueError
         bad = path.with_suffix(path.suffix + ".bad")
         log.error("could not restore %s (%s); starting empty, the file is now %s", path, exc, bad)
         with contextlib.suppress(OSError):
             path.replace(bad)
         return Router(config)
+    gc.collect()
+    gc.freeze()
     log.info("restored the router from %s", path)
     return router
 
@@ -120,7 +143,7 @@ def load_state(path: Path | None, now: float, config: Config | None = None) -> R
 def save_state(path: Path, router: Router) -> None:
     """Write ``router.snapshot()`` to ``path`` atomically (a temporary file, then rename)."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with temporary.open("w", encoding="utf-8") as out:
+    with temporary.open("w", encoding="utf-8") as out, _collector_paused():
         json.dump(router.snapshot(), out, separators=(",", ":"))
         out.flush()
         os.fsync(out.fileno())
