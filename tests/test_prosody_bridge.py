@@ -206,6 +206,50 @@ def test_the_collector_is_paused_while_the_snapshot_is_read_or_written_then_froz
         gc.unfreeze()
 
 
+def message(n: int) -> str:
+    return (
+        f"<message xmlns='jabber:client' from='{ROOM}/bob' to='alice@localhost'"
+        f" type='groupchat' id='m{n}'><body>hi</body>"
+        f"<stanza-id xmlns='urn:xmpp:sid:0' by='{ROOM}' id='s{n}'/></message>"
+    )
+
+
+def test_the_bridge_s_path_for_an_event_makes_no_reference_cycle() -> None:
+    host, writer = bridge()
+    host._from_server(event(1, "from-session", JOIN, session="alice@localhost/phone"))
+    host._from_server(event(2, "to-account", WELCOME))
+    gc.collect()
+    gc.disable()
+    try:
+        for n in range(200):
+            host._from_server(event(3 + n, "to-account", message(n)))
+            host._from_server(event(3 + n, "to-account", message(n)))  # a repeat
+            host._from_server(event(3 + n, "to-account", JOIN + JOIN))  # broken
+        writer.written.clear()
+        host.failures.clear()
+        assert gc.collect() == 0  # so freezing what stays alive leaks nothing
+    finally:
+        gc.enable()
+
+
+def test_what_the_router_keeps_is_frozen_every_thousand_events() -> None:
+    host, _ = bridge()
+    host._from_server(event(1, "from-session", JOIN, session="alice@localhost/phone"))
+    host._from_server(event(2, "to-account", WELCOME))
+    gc.unfreeze()
+    try:
+        for n in range(minimix_prosody.FREEZE_EVERY - 3):
+            host._from_server(event(3 + n, "to-account", message(n)))
+        assert gc.get_freeze_count() == 0
+        host._from_server(event(0, "to-account", message(-1)))  # the thousandth
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        host._from_server(event(0, "to-account", message(-2)))
+        assert gc.get_freeze_count() <= frozen  # not again until the next thousand
+    finally:
+        gc.unfreeze()
+
+
 def test_config_settings_follow_the_replay_scripts_rules(tmp_path: Path) -> None:
     config = minimix_prosody.parse_config(["keepalive_idle=2", "nick_policy=follow"])
     assert (config.keepalive_idle, config.nick_policy) == (2.0, "follow")

@@ -71,6 +71,10 @@ NS: Final = "urn:minimix-core:prosody:0"
 """The namespace of ``<event/>`` (module to component) and ``<actions/>`` (back)."""
 BOOKMARKS_NS: Final = "urn:xmpp:bookmarks:1"
 SECRET_ENV: Final = "MINIMIX_COMPONENT_SECRET"
+FREEZE_EVERY: Final = 1000
+"""Events between two ``gc.freeze()`` calls: what the router keeps is moved out of the way of
+later full collections (docs/operations.rst). Nothing leaks by it: neither the router nor
+this bridge's path for an event makes reference cycles (tests/test_prosody_bridge.py)."""
 _EVENT: Final = f"{{{NS}}}event"
 _CONFERENCE: Final = f"{{{BOOKMARKS_NS}}}conference"
 
@@ -245,6 +249,7 @@ class ProsodyBridge(ComponentHost):
         self.claims: set[Pair] = set()
         """What this side believes the modules claim (a superset is harmless)."""
         self._on_change = on_change
+        self._since_freeze = 0
 
     # -- from Prosody ---------------------------------------------------------------
 
@@ -265,6 +270,10 @@ class ProsodyBridge(ComponentHost):
             self.failures.append(exc)
             actions, extra = [], []
         self._answer(actions, origin, seq, extra)
+        self._since_freeze += 1
+        if self._since_freeze == FREEZE_EVERY:
+            self._since_freeze = 0
+            gc.freeze()
 
     def _event(self, origin: str, event: ET.Element) -> tuple[list[Action], list[Claim]]:
         """The router's actions for one event, and the claims to send with them."""
