@@ -273,9 +273,10 @@ _FANOUT_NOTE = (
 
 _LEAN_NOTE = (
     "the lean model (benchmarks/lean.py) keeps what the router keeps per message (history, "
-    "archive copy, duplicate detection) in the least Python can do: no event, no checks, no "
-    "state machine, the stanza-id as the key; what it costs over the floor at k = 1 no "
-    "implementation of these features in CPython avoids",
+    "archive copy, duplicate detection) in the least Python known for it: no event, no "
+    "checks, no state machine, the stanza-id as the key, one memory of keys, the room found "
+    "by its parts; what it costs over the floor no implementation of these features in "
+    "CPython is known to avoid",
 )
 
 
@@ -284,7 +285,7 @@ _EXACT_NOTE = (
     "size in characters of the whole stanza (a history's maxchars counts them, XEP-0045 "
     "§7.2.14) and a key of bounded size (a room's stanza-ids have no length limit; the "
     "memory of keys is bounded by count); where this exceeds a target, no router with these "
-    "features meets it in CPython",
+    "features is known to meet it in CPython",
 )
 
 
@@ -295,15 +296,17 @@ _DUTIFUL_NOTE = (
     "the payload read for subject, thread, storage hints, delay and spoofed stanza-ids, "
     "a history bounded in bytes and counting entries out of order, the room's last "
     "message time, and Unattended; its answers to a run of messages equal the router's; "
-    "where this exceeds a target, no router that behaves as this one does meets it in "
-    "CPython",
+    "where this exceeds a target, no router that behaves as this one does is known to meet "
+    "it in CPython",
 )
 
 _SHARED_NOTE = (
     "the lean model with the router's duties, and what the router does for memory: one "
-    "payload for every account in the room (the router's pool and bounds) and the "
-    "account's memory of rooms kept in order of use; where this exceeds a target and the "
-    "one without sharing does not, the target costs the router its memory sharing",
+    "payload for every account in the room and the account's memory of rooms kept in order "
+    "of use; the sharing in its cheapest known design (a pool per room, reached from the "
+    "occupancy, keyed by the message's key alone), not the router's (one pool for the "
+    "process, keyed by room and key); where this exceeds a target and the one without "
+    "sharing does not, the target costs a router its memory sharing",
 )
 
 
@@ -317,7 +320,7 @@ def _dutiful(
     shared: bool,
 ) -> Dutiful:
     """The model, checked to answer a run of messages as the router did."""
-    table = {account: {room: DutifulOccupancy(account, room, sessions, Config())}}
+    table = {account: {(room[0], room[1]): DutifulOccupancy(account, room, sessions, Config())}}
     model = Dutiful(table, Config(), shared=shared)
     if [model.handle(event, now=NOW) for event in pool] != router_answers:
         raise BenchmarkError("the lean model with duties acts otherwise than the router")
@@ -325,7 +328,7 @@ def _dutiful(
 
 
 def _lean_table(account: JID, room: JID, sessions: list[JID]) -> LeanTable:
-    return {account: {room: LeanOccupancy(room, sessions)}}
+    return {account: {(room[0], room[1]): LeanOccupancy(room, sessions)}}
 
 
 def fanout(corpus: Corpus, sizes: Sizes) -> list[Figure]:
@@ -848,7 +851,7 @@ _LEAN_JOIN_NOTE = (
     "the lean late join (benchmarks/lean.py) does only what every late join must: find "
     "the room, read the join's history request, note the session and its join id, and "
     "deliver each cached presence, the self-presence with the join's id and the subject; "
-    "where this exceeds the target, no router in CPython meets it",
+    "where this exceeds the target, no router in CPython is known to meet it",
 )
 
 
@@ -867,7 +870,9 @@ def _lean_late_join(
     if cached is None or subject is None:
         raise BenchmarkError("lean late join: the room's answer is not cached")
     table: LeanJoinTable = {
-        account: {room: LeanView(list(view.occupants.values()), cached, subject)}
+        (account[0], account[1], room[0], room[1]): LeanView(
+            list(view.occupants.values()), cached, subject
+        )
     }
     session, join = event.session, event.stanza
     if len(lean_late_join(table, session, join)) != n + 2:

@@ -6,12 +6,14 @@ against it as well as against the floor (which keeps none of them) and the naive
 (which keeps none of them either and copies deeply).
 
 Per message, with everything already in place (no event object, no checks of the host's
-input, no state machine, no presence, no bounds in bytes): two dict lookups; one pass
-over the payload for the room's stanza-id and whether the message is one to keep, adding
-up the size memos the parser left; the stanza-id itself as the key (no hashing); a
-bounded set of the keys passed on, a numbered memory of the keys seen, a bounded history
-buffer of tuples; one :class:`~minimix_core.Archive` and, per session, a fork and its
-:class:`~minimix_core.Deliver`, all built as plain tuples as the router builds them.
+input, no state machine, no presence, no bounds in bytes): two dict lookups, the room's
+by its parts as a plain tuple; one pass over the payload for the room's stanza-id and
+whether the message is one to keep, adding up the size memos the parser left; the
+stanza-id itself as the key (no hashing); one bounded, numbered memory of the keys seen
+(which is also what tells a repeat); a history buffer of tuples bounded by its deque;
+one :class:`~minimix_core.Archive` and, per session, a fork and its
+:class:`~minimix_core.Deliver`, all built as plain tuples as the router builds them. Late
+join: the room's cache found by one lookup on the four parts of the account and the room.
 
 With ``exact``, it also does the two things per message the router's design cannot drop:
 the message's size counted in characters of the whole stanza, as a history's ``maxchars``
@@ -22,7 +24,7 @@ bounded by count: a long id is hashed), both with the router's own functions.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 
 from minimix_core import (
     JID,
@@ -83,19 +85,18 @@ _LATEST = 253402300799.0  # the end of year 9999, as Router.handle takes it
 class LeanOccupancy:
     """One account's standing in one room, reduced to what a message touches."""
 
-    __slots__ = ("history", "last", "passed", "room", "seen", "sessions")
+    __slots__ = ("history", "last", "room", "seen", "sessions")
 
     def __init__(self, room: JID, sessions: list[JID]) -> None:
         self.room = str(room)
         self.sessions = sessions
-        self.passed: dict[str, None] = {}
         self.seen: dict[str, int] = {}
         self.last = 0
-        self.history: deque[tuple[Stanza, float, str, int, int]] = deque()
+        self.history: deque[tuple[Stanza, float, str, int, int]] = deque(maxlen=_HISTORY)
 
 
-LeanTable = dict[JID, dict[JID, LeanOccupancy]]
-"""Account bare JID -> room bare JID -> the occupancy."""
+LeanTable = dict[JID, dict[tuple[str | None, str], LeanOccupancy]]
+"""Account bare JID -> the room's (localpart, domain) -> the occupancy."""
 
 
 def lean_fanout(
@@ -105,7 +106,8 @@ def lean_fanout(
     to, sender = stanza.to, stanza.from_
     if to is None or sender is None:
         return []
-    occupancy = table[to][sender.bare]
+    occupancy = table[to][sender[0], sender[1]]
+    room = occupancy.room
     key = None
     keep = False
     size = _envelope(stanza) if exact else 0
@@ -114,27 +116,27 @@ def lean_fanout(
         tag = child.tag
         if tag == _BODY:
             keep = True
-        elif tag == _STANZA_ID and child.get("by") == occupancy.room:
-            key = child.get("id")
+        elif tag == _STANZA_ID:
+            by = found = None
+            for name, value in child.attrs:
+                if name == "by":
+                    by = value
+                elif name == "id":
+                    found = value
+            if by == room:
+                key = found
     if key is None or not keep:
         return []
     if exact:
         key = key_of(stanza, key)
-    passed = occupancy.passed
-    if key in passed:
-        return []
-    passed[key] = None
-    if len(passed) > _BOUND:
-        del passed[next(iter(passed))]
-    occupancy.last += 1
     seen = occupancy.seen
-    seen[key] = occupancy.last
+    if key in seen:
+        return []
+    last = occupancy.last = occupancy.last + 1
+    seen[key] = last
     if len(seen) > _BOUND:
         del seen[next(iter(seen))]
-    history = occupancy.history
-    history.append((stanza, now, key, size, occupancy.last))
-    if len(history) > _HISTORY:
-        history.popleft()
+    occupancy.history.append((stanza, now, key, size, last))
     kind, type_, from_, _, id_, attrs, children = stanza
     actions: list[Action] = [_new(Archive, (to, stanza))]
     for session in occupancy.sessions:
@@ -155,8 +157,8 @@ class LeanView:
         self.sessions: dict[JID, str | None] = {}
 
 
-LeanJoinTable = dict[JID, dict[JID, LeanView]]
-"""Account bare JID -> room bare JID -> the room's cache."""
+LeanJoinTable = dict[tuple[str | None, str, str | None, str], LeanView]
+"""(the account's localpart and domain, the room's localpart and domain) -> the room's cache."""
 
 
 def lean_late_join(table: LeanJoinTable, session: JID, join: Stanza) -> list[Action]:
@@ -173,7 +175,7 @@ def lean_late_join(table: LeanJoinTable, session: JID, join: Stanza) -> list[Act
     to = join.to
     if to is None:
         return []
-    view = table[session.bare][to.bare]
+    view = table[session[0], session[1], to[0], to[1]]
     for child in join.children:
         if child.tag == _MUC_X:
             for request in child.children:
@@ -222,13 +224,23 @@ class DutifulOccupancy:
         "memories",
         "newest",
         "passed",
+        "pool",
         "resync",
         "room",
         "seen",
     )
 
-    def __init__(self, account: JID, room: JID, sessions: list[JID], config: Config) -> None:
+    def __init__(
+        self,
+        account: JID,
+        room: JID,
+        sessions: list[JID],
+        config: Config,
+        pool: dict[str, tuple[tuple[Element, ...], int]] | None = None,
+    ) -> None:
         self.jid = room
+        self.pool = {} if pool is None else pool
+        """The room's payloads by key, one dict for every account in the room."""
         self.room = str(room)
         self.base = GROUPCHAT_TAGS + len(self.room) + 9 + len(str(account)) + 8
         self.memories: dict[JID, DutifulOccupancy] = {room: self}
@@ -251,8 +263,8 @@ class DutifulOccupancy:
         self.max_history_bytes = config.max_history_bytes
 
 
-DutifulTable = dict[JID, dict[JID, DutifulOccupancy]]
-"""Account bare JID -> room bare JID -> the occupancy."""
+DutifulTable = dict[JID, dict[tuple[str | None, str], DutifulOccupancy]]
+"""Account bare JID -> the room's (localpart, domain) -> the occupancy."""
 
 
 class Dutiful:
@@ -278,22 +290,23 @@ class Dutiful:
     - a device that is away is told of the message (``Unattended``).
 
     With ``shared``, also what the router does for memory: the payload kept once for every
-    account in the room (a pool bounded as :class:`~minimix_core.Config` bounds the
-    router's), and the account's memory of rooms kept in order of use (the least recently
-    used goes at ``max_rooms_per_account``). Left out: version 2 snapshot keys, a ``by``
+    account in the room, and the account's memory of rooms kept in order of use (the least
+    recently used goes at ``max_rooms_per_account``). The sharing is the cheapest design
+    known for it, not the router's: a pool per room, reached from the occupancy and keyed
+    by the message's key alone, bounded per room by ``Config.max_shared_messages`` (the
+    router keeps one pool for the process, keyed by room and key, bounded in messages and
+    bytes). Left out: version 2 snapshot keys, a ``by``
     written in other capitals, and every branch the measured message does not take (those
     return at once, unfinished).
     """
 
-    __slots__ = ("config", "now", "pool", "pool_bytes", "shared", "table")
+    __slots__ = ("config", "now", "shared", "table")
 
     def __init__(self, table: DutifulTable, config: Config, *, shared: bool = False) -> None:
         self.table = table
         self.config = config
         self.shared = shared
         self.now = 0.0
-        self.pool: OrderedDict[tuple[JID, str], tuple[tuple[Element, ...], int]] = OrderedDict()
-        self.pool_bytes = 0
 
     def handle(self, event: object, *, now: float) -> list[Action]:
         """Route one :class:`~minimix_core.ToAccount` groupchat message."""
@@ -310,7 +323,7 @@ class Dutiful:
         if sender is None:
             return [Discard(stanza=stanza, reason=DiscardReason.MALFORMED)]
         rooms = self.table.get(to)
-        occupancy = None if rooms is None else rooms.get(sender.bare)
+        occupancy = None if rooms is None else rooms.get((sender[0], sender[1]))
         if occupancy is None:
             return [Continue(stanza=stanza)]
         nick = sender.resource
@@ -393,7 +406,15 @@ class Dutiful:
             memories = occupancy.memories
             if next(reversed(memories.values())) is not occupancy:
                 memories[occupancy.jid] = memories.pop(occupancy.jid)
-            kept = self._share(occupancy.jid, key, stanza, size)
+            pool = occupancy.pool
+            found = pool.get(key)
+            if found is None:
+                if size <= self.config.max_shared_payload_bytes:
+                    if len(pool) >= self.config.max_shared_messages:
+                        del pool[next(iter(pool))]
+                    pool[key] = (children, size)
+            elif found[0] is not children and found[0] == children:
+                kept = stanza._replace(children=found[0])
         history = occupancy.history
         if number < occupancy.newest and history:
             occupancy.descents += 1
@@ -422,20 +443,3 @@ class Dutiful:
             fork = _new(Stanza, (kind, type_, sender, session, id_, attrs, children))
             actions.append(_new(Deliver, (session, fork)))
         return actions
-
-    def _share(self, room: JID, key: str, stanza: Stanza, size: int) -> Stanza:
-        """The router's payload pool (``Core.share_message``) at its least."""
-        pool = self.pool
-        found = pool.get((room, key))
-        if found is not None:
-            if found[0] is stanza.children or found[0] != stanza.children:
-                return stanza
-            return stanza._replace(children=found[0])
-        limit = self.config.max_shared_payload_bytes - size
-        if limit < 0:
-            return stanza
-        while pool and (len(pool) >= self.config.max_shared_messages or self.pool_bytes > limit):
-            self.pool_bytes -= pool.popitem(last=False)[1][1]
-        pool[room, key] = (stanza.children, size)
-        self.pool_bytes += size
-        return stanza

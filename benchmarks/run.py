@@ -48,18 +48,21 @@ _METHOD = """\
   the room up, then per session `copy.deepcopy` of an ElementTree element parsed once and
   `set("to", ...)`; JIDs are strings. The router must be faster (ratio ≤ 1).
   The **lean model** (`benchmarks/lean.py`) is for reading both: what the router keeps per
-  message (history entry, archive copy, duplicate detection, forks) in the least Python can do,
-  with no event, no checks and no state machine, and the stanza-id itself as the key. Where
-  even it misses a target, no router in CPython that keeps these features meets it.
+  message (history entry, archive copy, duplicate detection, forks) in the least Python known
+  for it, with no event, no checks and no state machine, and the stanza-id itself as the key.
+  Where even it misses a target, no router in CPython that keeps these features is known to
+  meet it.
   The **lean model with the router's duties** (`Dutiful` in `benchmarks/lean.py`) adds, in
   one function, what the router's behaviour asks of each message: `Router.handle`'s checks,
   an action for every stanza, the keep-alive's last heard, the resync and state checks, the
   payload read for every fact the router acts on, a history bounded in bytes, `Unattended`.
-  Its answers to a run of messages must equal the router's. Where it misses a target, a
-  router that behaves as this one does, reading the payload as it routes, does not meet it.
-  **With sharing**, it also keeps one payload for every account in the room (the router's
-  pool, with its bounds) and the account's memory of rooms in order of use: what the router
-  does for memory. Where only this one misses a target, meeting it costs that sharing.
+  Its answers to a run of messages must equal the router's. Where it misses a target, no
+  router that behaves as this one does, reading the payload as it routes, is known to meet
+  it. **With sharing**, it also keeps one payload for every account in the room and the
+  account's memory of rooms in order of use: what the router does for memory, the sharing in
+  its cheapest known design (a pool per room reached from the occupancy, keyed by the
+  message's key; the router keeps one pool for the process). Where only this one misses a
+  target, meeting it costs a router its memory sharing.
 - **2. Serializing forks**: `serialize` of the k `Deliver`ed copies of freshly parsed messages (the
   first copy fills the payload memo); baseline `ElementTree.tostring(..., encoding="unicode")` of
   k copies of a parsed ElementTree element with `to` changed. Each side loops over one flat
@@ -71,7 +74,7 @@ _METHOD = """\
   The **lean late join** (`benchmarks/lean.py`) answers the same join from the router's own
   cache doing only what every late join must (find the room, read the history request, note
   the session, deliver each presence, the self-presence with the join's id and the subject);
-  where it misses the target, no router in CPython meets it.
+  where it misses the target, no router in CPython is known to meet it.
 - **4. Scale**: events go to a seeded random sample of occupancies (cache misses included); the
   stanzas a scale router holds share their payload across accounts, to keep building a million
   occupancies to about a minute. Every groupchat message is new to its occupancy (the router
