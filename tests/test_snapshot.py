@@ -493,6 +493,27 @@ def test_a_device_back_before_the_restored_leave_is_due_keeps_the_account_in() -
     assert view.attached == (PHONE,)
 
 
+def test_the_room_a_device_came_back_to_after_a_restart_is_kept_alive() -> None:
+    """The restart drops every keep-alive; a room the account stays in for a device that
+    came back before the room's turn is watched again from that turn. It was not: the room
+    could forget the account (a silent restart) and the device would believe it is in for
+    good."""
+    h = Harness()
+    h.joined(PHONE)
+    restarted = round_trip(h.router, 1.0, sessions=False)
+    restarted.handle(FromSession(session=PHONE, stanza=join(jid="p2")), now=1.0)
+    assert restarted.handle_timer(1.0) == []
+    assert restarted.upcoming() == [(901.0, "ping", ALICE, ROOM)]
+    [ping] = restarted.handle_timer(901.0)
+    assert isinstance(ping, Send)
+    assert (ping.stanza.kind, ping.stanza.type, ping.stanza.to) == (
+        "iq",
+        "get",
+        ROOM.with_resource("alice"),
+    )
+    assert ping.stanza.find("{urn:xmpp:ping}ping") is not None
+
+
 DAVE = JID.parse("dave@example.org")
 
 

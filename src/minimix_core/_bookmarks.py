@@ -14,7 +14,7 @@ from ._actions import Action
 from ._core import Core
 from ._events import Bookmark
 from ._jid import JID
-from ._keepalive import rejoin_due
+from ._keepalive import rejoin_due, start_keepalive
 from ._lifecycle import OccupancyEvent, OccupancyState
 from ._membership import leave_room, send_join
 from ._muc import MUC, MUC_X
@@ -93,7 +93,10 @@ def _restored(core: Core, account: Account, occupancy: Occupancy) -> list[Action
         # Its only deadline: the devices that joined meanwhile wait for it too.
         return rejoin_due(core, account.jid, occupancy.room)
     if occupancy.attached or occupancy.pending:
-        return []  # a session joined meanwhile: the account stays
+        # A session joined meanwhile: the account stays, and the room is watched again
+        # (the restart dropped its keep-alive; a room that forgot it would go unnoticed).
+        start_keepalive(core, account, occupancy)
+        return []
     # JOINED with nobody and nothing in flight: the room still counts the account.
     return leave_room(core, account, occupancy, None, NO_ENTRIES)
 
