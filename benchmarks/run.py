@@ -75,6 +75,12 @@ _METHOD = """\
   cache doing only what every late join must (find the room, read the history request, note
   the session, deliver each presence, the self-presence with the join's id and the subject);
   where it misses the target, no router in CPython is known to meet it.
+  The **lean late join with the router's duties** (`DutifulJoin`) adds, in one function, what
+  the router's behaviour asks of a join of a room the account is in (the checks, the
+  session's presence kept and numbered, its memory, limits and links, the history request,
+  the self-presence's status codes, the account's presence made again from its sessions');
+  its answer must equal the router's. Where it misses the target, no router that behaves as
+  this one does is known to meet it.
 - **4. Scale**: events go to a seeded random sample of occupancies (cache misses included); the
   stanzas a scale router holds share their payload across accounts, to keep building a million
   occupancies to about a minute. Every groupchat message is new to its occupancy (the router
