@@ -52,10 +52,11 @@ from minimix_core import (
 )
 from minimix_core import _room_side as room_side
 from minimix_core._history import key_of, scan_message
+from minimix_core._replay import restored as restored_from
 from minimix_core._table import Account, Occupancy
 from minimix_core.testing._chaos import CONFIG, play, random_ops, story_faults
 
-Log = list[tuple[float, Event | None]]
+Log = list[tuple[float, Event | str | None]]
 
 # Why a room message left the hot path, in the order the hot path asks.
 REASONS = (
@@ -125,20 +126,25 @@ def general_path() -> Iterator[None]:
         yield
 
 
-def run(log: Log, router: Router) -> list[list[Action]]:
-    return [
-        router.handle_timer(now) if event is None else router.handle(event, now=now)
-        for now, event in log
-    ]
+def run(log: Log, router: Router) -> tuple[list[list[Action]], Router]:
+    """Each step's actions, and the router at the end (a restore replaces it)."""
+    steps = []
+    for now, event in log:
+        if event is None:
+            steps.append(router.handle_timer(now))
+        elif isinstance(event, str):
+            router = restored_from(router, now, sessions=event != "restore")
+            steps.append([])
+        else:
+            steps.append(router.handle(event, now=now))
+    return steps, router
 
 
 def assert_same(log: Log, make: Callable[[], Router]) -> None:
     """``log`` through both paths: equal actions at every step, equal snapshots after."""
-    router = make()
-    ours = run(log, router)
+    ours, router = run(log, make())
     with general_path():
-        reference = make()
-        theirs = run(log, reference)
+        theirs, reference = run(log, make())
     for step, (mine, expected) in enumerate(zip(ours, theirs, strict=True)):
         assert mine == expected, f"step {step}: {log[step]}"
     assert router.snapshot() == reference.snapshot()
@@ -217,9 +223,7 @@ def restored(snapshot: dict[str, Any]) -> Callable[[], Router]:
 
 
 def built(log: Log, config: Config | None = None) -> dict[str, Any]:
-    router = Router(config or Config())
-    run(log, router)
-    return router.snapshot()
+    return run(log, Router(config or Config()))[1].snapshot()
 
 
 def without_history(snapshot: dict[str, Any]) -> dict[str, Any]:

@@ -170,6 +170,56 @@ def test_continue_action_record() -> None:
     }
 
 
+RESTORED = """\
+from-session alice@example.org/phone
+<presence to='lounge@muc.example.net/alice' id='j1'><x xmlns='http://jabber.org/protocol/muc'/></presence>
+
+to-account
+<presence from='lounge@muc.example.net/alice' to='alice@example.org' id='j1'>
+<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='participant'/>
+<status code='110'/></x></presence>
+
+at 5
+restore {how}
+to-account
+<message from='lounge@muc.example.net/bob' to='alice@example.org' type='groupchat' id='m1'>
+<body>hi</body></message>
+
+timer
+"""
+
+
+def test_restore_restarts_the_router_from_its_snapshot_with_or_without_sessions() -> None:
+    moved = [json.loads(line) for line in run(RESTORED.format(how="sessions")).splitlines()]
+    # Sessions kept: the room's message reaches the phone; the restore (3) and the timer (5)
+    # have no action.
+    assert [(r["step"], r["action"]) for r in moved] == [
+        (1, "send"),
+        (2, "deliver"),
+        (4, "archive"),
+        (4, "deliver"),
+    ]
+    assert moved[-1]["xml"] == (
+        '<message from="lounge@muc.example.net/bob" to="alice@example.org/phone"'
+        ' type="groupchat" id="m1"><body>hi</body></message>'
+    )
+    restarted = [json.loads(line) for line in run(RESTORED.format(how="")).splitlines()]
+    # Sessions gone: nobody gets the message (the account is told it was unattended) and,
+    # at the autojoin queue's turn, the room no bookmark keeps is left.
+    assert [(r["step"], r["action"]) for r in restarted] == [
+        (1, "send"),
+        (2, "deliver"),
+        (4, "archive"),
+        (4, "unattended"),
+        (5, "send"),
+    ]
+    assert restarted[-1]["xml"].startswith(
+        '<presence from="alice@example.org" to="lounge@muc.example.net/alice" type="unavailable"'
+    )
+    text = run(RESTORED.format(how=""), as_json=False)
+    assert "[3] at 5: restore\n   -> (no action)\n   next deadline 5 (in 0 s): autojoin" in text
+
+
 @pytest.mark.parametrize(
     ("script", "line", "message"),
     [
@@ -183,6 +233,9 @@ def test_continue_action_record() -> None:
         ("session-closed\n", 1, "wrong number of arguments"),
         ("session-closed a@b/c d\n", 1, "wrong number of arguments"),
         ("session-closed a@@b\n", 1, "bad JID"),
+        ("restore all\n", 1, "restore takes nothing, or the word sessions"),
+        ("restore sessions now\n", 1, "restore takes nothing, or the word sessions"),
+        ("restore\n<message/>\n", 1, "takes no stanza"),
         ("config nope=1\n", 1, "unknown config setting 'nope=1'"),
         ("config max_tracked_ids\n", 1, "unknown config setting"),
         ("config max_tracked_ids=0\n", 1, "bad config"),

@@ -21,10 +21,10 @@ from ._router import LocalProtocolError, Router
 from ._stanza import Element, Stanza
 from ._xml import StanzaParseError, parse_stanza, serialize
 
-__all__ = ["ReplayError", "action_record", "deadline_record", "entries", "replay"]
+__all__ = ["ReplayError", "action_record", "deadline_record", "entries", "replay", "restored"]
 
 _EVENT_DIRECTIVES = frozenset(
-    {"from-session", "to-account", "session-closed", "bookmarks", "timer", "shutdown"}
+    {"from-session", "to-account", "session-closed", "bookmarks", "timer", "shutdown", "restore"}
 )
 _NEEDS_STANZA = frozenset({"from-session", "to-account"})
 _TAKES_XML = _NEEDS_STANZA | {"bookmarks"}
@@ -190,6 +190,10 @@ def _event(entry: Entry) -> Event | str:
         raise ReplayError(entry.line, f"{directive} needs a stanza")
     if directive not in _NEEDS_STANZA and directive != "bookmarks" and entry.xml:
         raise ReplayError(entry.line, f"{directive} takes no stanza")
+    if directive == "restore":
+        if args not in ((), ("sessions",)):
+            raise ReplayError(entry.line, "restore takes nothing, or the word sessions")
+        return " ".join(entry.words)
     if len(args) != (1 if directive in ("from-session", "session-closed", "bookmarks") else 0):
         raise ReplayError(entry.line, f"wrong number of arguments for {directive}")
     if directive in ("timer", "shutdown"):
@@ -208,6 +212,16 @@ def _event(entry: Entry) -> Event | str:
     if directive == "to-account":
         return ToAccount(stanza=stanza)
     return FromSession(session=_jid(entry, args[0]), stanza=stanza)
+
+
+def restored(router: Router, now: float, *, sessions: bool) -> Router:
+    """``router`` written out as JSON and restored at ``now`` (a ``restore`` entry).
+
+    ``sessions=False`` is a process restart (the sessions are gone), ``True`` a move to
+    another process with the sessions still connected (``Router.restore``).
+    """
+    snapshot = json.loads(json.dumps(router.snapshot()))
+    return Router.restore(snapshot, now=now, config=router.config, sessions=sessions)
 
 
 Upcoming = list[tuple[float, str, JID, "JID | str"]]
@@ -333,8 +347,12 @@ def replay(text: str, out: IO[str], *, as_json: bool = False, colour: bool = Fal
         step += 1
         printer.entry(step, entry, now, event)
         try:
-            if isinstance(event, str):
-                actions = router.handle_timer(now) if event == "timer" else router.shutdown(now)
+            if event == "timer":
+                actions = router.handle_timer(now)
+            elif event == "shutdown":
+                actions = router.shutdown(now)
+            elif isinstance(event, str):
+                router, actions = restored(router, now, sessions=event != "restore"), []
             else:
                 actions = router.handle(event, now=now)
         except LocalProtocolError as exc:

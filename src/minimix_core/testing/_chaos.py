@@ -2,7 +2,8 @@
 
 A story is a list of steps (:data:`KINDS`): sessions join, leave, talk and close, a remote
 occupant talks, the room kicks, bans or restarts or forgets, the service stops answering
-for a while, bookmarks change, time passes. Every
+for a while, the router's process restarts (its sessions gone) or moves (its sessions
+kept) through a snapshot, bookmarks change, time passes. Every
 step runs through the faulty link on a simulated clock, the router's timers driven by
 :meth:`Router.next_deadline`. After every step the invariants hold (no exception, every
 stanza from the network gets an action, every waiting occupancy has a deadline, every
@@ -32,7 +33,7 @@ from .._events import Bookmark, BookmarksChanged, Event, FromSession, SessionClo
 from .._jid import JID
 from .._lifecycle import WAITING
 from .._muc import MUC_X
-from .._replay import config_setting
+from .._replay import config_setting, restored
 from .._router import Router
 from .._stanza import CLIENT_NS, Element, Stanza
 from .._xml import serialize
@@ -103,13 +104,16 @@ KINDS: Final = (
     "forget",
     "ban",
     "outage",
+    "reboot",
+    "move",
     "bookmark",
     "unbookmark",
     "wait",
 )
 """Step kinds. A step is ``(kind, a, b)``: ``a`` picks a session or account, ``b`` a room
 (``wait``: ``a`` picks from :data:`WAITS`, ``outage``: from :data:`OUTAGES`); ``ban`` bans
-the account from the room, or lifts its ban; steps that make no sense now do nothing."""
+the account from the room, or lifts its ban; ``reboot`` and ``move`` restore the router from
+its snapshot (``restore`` in a replay script); steps that make no sense now do nothing."""
 
 Op = tuple[str, int, int]
 
@@ -142,7 +146,9 @@ class Story:
         self.wanted: set[tuple[JID, JID]] = set()
         self.bookmarks: dict[JID, set[JID]] = {account: set() for account in ACCOUNTS}
         self.archived: dict[JID, set[str]] = {account: set() for account in ACCOUNTS}
-        self.log: list[tuple[float, Event | None]] = []
+        self.log: list[tuple[float, Event | str | None]] = []
+        """What the router was given: an event, a restore (its replay entry), or ``None``
+        for its timers."""
         self.ops: list[Op] = []
         self.sent: dict[JID, set[str]] = {session: set() for session in SESSIONS}
         """The ids of what each session sent: an answer to its own leave is not news."""
@@ -183,6 +189,12 @@ class Story:
             self._ban(account, room)
         elif kind == "outage":
             self.link.outage(until=self.now + OUTAGES[a % len(OUTAGES)])
+        elif kind == "reboot":
+            for gone in SESSIONS:
+                self._forget_session(gone)
+            self._restore("restore")
+        elif kind == "move":
+            self._restore("restore sessions")
         elif kind in ("bookmark", "unbookmark"):
             self._bookmark(account, room, on=kind == "bookmark")
         else:
@@ -228,6 +240,11 @@ class Story:
         self._handle(FromSession(session=session, stanza=leave))
 
     def _close(self, session: JID) -> None:
+        self._forget_session(session)
+        self._handle(SessionClosed(session=session))
+
+    def _forget_session(self, session: JID) -> None:
+        """The client of ``session`` is gone: it knows of no room any more."""
         self.wanted = {(s, r) for s, r in self.wanted if s != session}
         self.unsure = {(s, r) for s, r in self.unsure if s != session}
         self.awaiting = {(s, r) for s, r in self.awaiting if s != session}
@@ -235,7 +252,14 @@ class Story:
             if s == session:
                 view.inside, view.nick, view.stint = False, None, []
                 view.others.clear()
-        self._handle(SessionClosed(session=session))
+
+    def _restore(self, entry: str) -> None:
+        """The router from its snapshot: ``restore`` (a restart) or ``restore sessions``."""
+        self.log.append((self.now, entry))
+        try:
+            self.router = restored(self.router, self.now, sessions=entry != "restore")
+        except Exception as exc:
+            raise StoryFailure(f"the restore raised {exc!r}") from exc
 
     def _say(self, session: JID, room: JID) -> None:
         if not self.view(session, room).inside:
@@ -490,9 +514,11 @@ class Story:
         return "\n".join(lines)
 
 
-def _entry(event: Event | None) -> list[str]:
+def _entry(event: Event | str | None) -> list[str]:
     if event is None:
         return ["timer"]
+    if isinstance(event, str):
+        return [event]
     if isinstance(event, FromSession):
         return [f"from-session {event.session}", serialize(event.stanza)]
     if isinstance(event, ToAccount):
