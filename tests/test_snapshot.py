@@ -50,6 +50,7 @@ from minimix_core import (
     Stanza,
     ToAccount,
     Unattended,
+    serialize,
 )
 from minimix_core._history import message_key
 
@@ -512,6 +513,27 @@ def test_the_room_a_device_came_back_to_after_a_restart_is_kept_alive() -> None:
         ROOM.with_resource("alice"),
     )
     assert ping.stanza.find("{urn:xmpp:ping}ping") is not None
+
+
+def test_a_restored_room_bookmarked_before_its_turn_is_joined_again_not_left() -> None:
+    """A bookmark set between the restart and the room's turn keeps the room: at the turn
+    the account joins again for what it missed, as for a room bookmarked before the
+    restart. It used to leave, then join again once the leave was answered: two needless
+    presences for everyone in the room."""
+    h = Harness()
+    h.joined(PHONE)
+    restarted = round_trip(h.router, 1.0, sessions=False)
+    mark = Bookmark(room=ROOM, autojoin=True, nick="alice")
+    assert restarted.handle(BookmarksChanged(account=ALICE, bookmarks=(mark,)), now=1.0) == []
+    [rejoin] = restarted.handle_timer(1.0)
+    assert isinstance(rejoin, Send)
+    assert serialize(rejoin.stanza) == (
+        '<presence from="alice@example.org" to="lounge@muc.example.net/alice" id="mmx-1">'
+        '<x xmlns="http://jabber.org/protocol/muc"><history since="1970-01-01T00:00:00Z"/>'
+        "</x></presence>"
+    )
+    seen = restarted.occupancy(ALICE, ROOM)
+    assert seen is not None and seen.state is OccupancyState.REJOIN_SENT
 
 
 DAVE = JID.parse("dave@example.org")

@@ -14,7 +14,7 @@ from ._actions import Action
 from ._core import Core
 from ._events import Bookmark
 from ._jid import JID
-from ._keepalive import rejoin_due, start_keepalive
+from ._keepalive import rejoin_due, rejoin_now, start_keepalive
 from ._lifecycle import OccupancyEvent, OccupancyState
 from ._membership import leave_room, send_join
 from ._muc import MUC, MUC_X
@@ -97,6 +97,10 @@ def _restored(core: Core, account: Account, occupancy: Occupancy) -> list[Action
         # (the restart dropped its keep-alive; a room that forgot it would go unnoticed).
         start_keepalive(core, account, occupancy)
         return []
+    if account.wanted(occupancy.room):
+        # A bookmark set meanwhile keeps the room: join again for what the restart missed,
+        # as for a room bookmarked before it, rather than leave it and join it again.
+        return rejoin_now(core, account, occupancy)
     # JOINED with nobody and nothing in flight: the room still counts the account.
     return leave_room(core, account, occupancy, None, NO_ENTRIES)
 
