@@ -99,9 +99,7 @@ def recording(rows: set[Row]) -> Iterator[None]:
         yield
 
 
-RESTORED_WAYS = frozenset(
-    {"touched meanwhile", "rejoined", "kept for a device", "kept for a bookmark", "left"}
-)
+RESTORED_WAYS = frozenset({"touched meanwhile", "rejoined", "kept for a bookmark", "left"})
 """How a room restored without sessions goes at its autojoin turn (``_bookmarks._restored``)."""
 
 
@@ -115,8 +113,6 @@ def restores(ways: set[str]) -> Iterator[None]:
             ways.add("touched meanwhile")
         elif occupancy.state is OccupancyState.REJOIN_WAIT:
             ways.add("rejoined")
-        elif occupancy.attached or occupancy.pending:
-            ways.add("kept for a device")
         elif account.wanted(occupancy.room):
             ways.add("kept for a bookmark")
         else:

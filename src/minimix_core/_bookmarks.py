@@ -14,7 +14,7 @@ from ._actions import Action
 from ._core import Core
 from ._events import Bookmark
 from ._jid import JID
-from ._keepalive import rejoin_due, rejoin_now, start_keepalive
+from ._keepalive import rejoin_due, rejoin_now
 from ._lifecycle import OccupancyEvent, OccupancyState
 from ._membership import leave_room, send_join
 from ._muc import MUC, MUC_X
@@ -88,15 +88,11 @@ def autojoin_due(core: Core) -> list[Action]:
 def _restored(core: Core, account: Account, occupancy: Occupancy) -> list[Action]:
     """After a restart, each room hears from the account again: a rejoin or a leave."""
     if not occupancy.restored:
-        return []  # something happened to it meanwhile: the room spoke, a bookmark went
-    if occupancy.state is OccupancyState.REJOIN_WAIT:
-        # Its only deadline: the devices that joined meanwhile wait for it too.
-        return rejoin_due(core, account.jid, occupancy.room)
-    if occupancy.attached or occupancy.pending:
-        # A session joined meanwhile: the account stays, and the room is watched again
-        # (the restart dropped its keep-alive; a room that forgot it would go unnoticed).
-        start_keepalive(core, account, occupancy)
+        # Something happened to it meanwhile: the room spoke, a bookmark went, or a device
+        # joined (which asked the room at once, _session_side._join).
         return []
+    if occupancy.state is OccupancyState.REJOIN_WAIT:
+        return rejoin_due(core, account.jid, occupancy.room)
     if account.wanted(occupancy.room):
         # A bookmark set meanwhile keeps the room: join again for what the restart missed,
         # as for a room bookmarked before it, rather than leave it and join it again.

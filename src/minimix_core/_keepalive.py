@@ -103,8 +103,13 @@ def _look(core: Core, account_jid: JID, occupancy: Occupancy) -> list[Action]:
         # Heard from since: look again when the silence would be long enough.
         occupancy.ping_at = quiet_until
         return []
+    return _ping(core, account_jid, occupancy)
+
+
+def _ping(core: Core, account_jid: JID, occupancy: Occupancy) -> list[Action]:
+    """The XEP-0410 self-ping, its answer awaited until ``keepalive_timeout``."""
     occupancy.ping_id = core.next_id()
-    occupancy.ping_at = now + config.keepalive_timeout
+    occupancy.ping_at = core.now + core.config.keepalive_timeout
     ping = Stanza(
         "iq",
         type="get",
@@ -114,6 +119,18 @@ def _look(core: Core, account_jid: JID, occupancy: Occupancy) -> list[Action]:
         children=(Element(f"{{{PING}}}ping"),),
     )
     return [Send(stanza=ping)]
+
+
+def verify(core: Core, account: Account, occupancy: Occupancy) -> list[Action]:
+    """Ask the room now whether it still has the account (XEP-0410 self-ping, §3.2).
+
+    For a room not heard from since a restart, which may have let the account go
+    meanwhile: its answer keeps the account watched, or makes it join again.
+    """
+    start_keepalive(core, account, occupancy)
+    actions = _ping(core, account.jid, occupancy)
+    core.arm_keepalive(account)
+    return actions
 
 
 def ping_answer(core: Core, account: Account, occupancy: Occupancy, stanza: Stanza) -> list[Action]:

@@ -8,6 +8,7 @@ from ._core import Core
 from ._history import history_request
 from ._iq import forget_session_iqs, iq_from_session
 from ._jid import JID
+from ._keepalive import rejoin_due, verify
 from ._lifecycle import IN_ROOM, E, S, transition
 from ._membership import join_stanza, release, send_join, track_id
 from ._muc import CARBONS, FORWARD, MUC_X, NO_COPY, USER_X, error_stanza
@@ -188,6 +189,15 @@ def _join(
         if occupancy.view.history is not None:
             occupancy.view.history.forget_private()  # this device has them now
         actions = late_join(occupancy, cached, session, attachment, history)
+        if occupancy.restored:
+            # Not heard from since the restart, and maybe long down: the room may have let
+            # the account go. Ask it now, not at the room's autojoin turn (hours away on a
+            # big server): the device would believe it is in, and get nothing.
+            occupancy.restored = False
+            if state is _S.JOINED:
+                actions += verify(core, account, occupancy)
+            else:
+                actions += rejoin_due(core, account_jid, room)
         if state is not _S.JOINED:
             hold_presence(core, session, stanza, occupancy)
             return actions
