@@ -1,6 +1,7 @@
-"""The project's two entry points: ``python3 tasks.py demo`` and ``python3 tasks.py test``.
+"""The project's tasks: ``python3 tasks.py demo`` and ``python3 tasks.py test``, then the rest.
 
-Each one creates ``.venv`` (standard library ``venv``) and installs the project with its
+The longer tiers, the benchmarks and the labs follow (``python3 tasks.py --help`` lists
+them all). Each one creates ``.venv`` (standard library ``venv``) and installs the project with its
 development tools on first use, so a machine with only Python 3.11 and the package registry
 needs nothing else.
 """

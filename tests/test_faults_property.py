@@ -701,6 +701,7 @@ def test_the_chaos_command_runs_stories_and_prints_the_totals() -> None:
     assert main(["--seed", "3", "--stories", "2", "--steps", "20"], out) == 0
     text = out.getvalue()
     assert text.startswith("stories run: 2, faults injected: ")
+    assert "; restart and forget are the rooms'), steps taken: 40 (" in text
     assert text.endswith("failures: 0\n")
 
 

@@ -220,6 +220,51 @@ def test_restore_restarts_the_router_from_its_snapshot_with_or_without_sessions(
     assert "[3] at 5: restore\n   -> (no action)\n   next deadline 5 (in 0 s): autojoin" in text
 
 
+DOWNTIME = """\
+from-session alice@example.org/phone
+<presence to='lounge@muc.example.net/alice' id='j1'><x xmlns='http://jabber.org/protocol/muc'/></presence>
+
+to-account
+<presence from='lounge@muc.example.net/alice' to='alice@example.org' id='j1'>
+<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='participant'/>
+<status code='110'/></x></presence>
+
+snapshot
+at 10
+to-account
+<message from='lounge@muc.example.net/bob' to='alice@example.org' type='groupchat' id='m1'>
+<body>after the snapshot</body></message>
+
+at 3600
+restore
+from-session alice@example.org/phone
+<presence to='lounge@muc.example.net/alice' id='j2'><x xmlns='http://jabber.org/protocol/muc'/></presence>
+"""
+
+
+def test_a_snapshot_restored_later_is_a_router_down_meanwhile() -> None:
+    records = [json.loads(line) for line in run(DOWNTIME).splitlines()]
+    assert [(r["step"], r["action"]) for r in records] == [
+        (1, "send"),
+        (2, "deliver"),
+        (4, "archive"),  # the old router still runs after its snapshot
+        (4, "deliver"),
+        # Restored from the snapshot, down an hour: the message after it is not in the
+        # table; the phone is answered from it, and the room is asked at once.
+        (6, "deliver"),
+        (6, "send"),
+    ]
+    assert records[4]["xml"] == (
+        '<presence from="lounge@muc.example.net/alice" to="alice@example.org/phone" id="j2">'
+        '<x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="member"'
+        ' role="participant"/><status code="110"/></x></presence>'
+    )
+    assert records[5]["xml"] == (
+        '<iq from="alice@example.org" to="lounge@muc.example.net/alice" type="get" id="mmx-1">'
+        '<ping xmlns="urn:xmpp:ping"/></iq>'
+    )
+
+
 @pytest.mark.parametrize(
     ("script", "line", "message"),
     [
@@ -236,6 +281,7 @@ def test_restore_restarts_the_router_from_its_snapshot_with_or_without_sessions(
         ("restore all\n", 1, "restore takes nothing, or the word sessions"),
         ("restore sessions now\n", 1, "restore takes nothing, or the word sessions"),
         ("restore\n<message/>\n", 1, "takes no stanza"),
+        ("snapshot now\n", 1, "wrong number of arguments for snapshot"),
         ("config nope=1\n", 1, "unknown config setting 'nope=1'"),
         ("config max_tracked_ids\n", 1, "unknown config setting"),
         ("config max_tracked_ids=0\n", 1, "bad config"),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from minimix_core._cli import main
-from minimix_core._replay import ReplayError, replay
+from minimix_core._replay import _DIRECTIVES, ReplayError, replay
 
 
 def error(script: str) -> tuple[int, str]:
@@ -149,6 +149,13 @@ def test_help_is_plain_text_and_describes_the_format(capsys: pytest.CaptureFixtu
     text = capsys.readouterr().out
     assert "``" not in text
     assert "  from-session FULLJID     + stanza: a local client session sent it\n" in text
+    # Every directive of the format is listed.
+    listed = {
+        line.split()[0]
+        for line in text.splitlines()
+        if line.startswith("  ") and line[2:3].isalpha()
+    }
+    assert listed >= _DIRECTIVES, _DIRECTIVES - listed
     assert "docs/replay.md" in text
     assert "('-': standard input)" in text
 

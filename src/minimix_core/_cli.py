@@ -29,6 +29,10 @@ lines, up to the next blank line) for the directives that take one:
   bookmarks BAREJID        + XEP-0402 <conference/> payloads: the complete set
   timer                    run what is due at the current time
   shutdown                 leave every room
+  snapshot                 keep the router's snapshot (JSON) as it is now
+  restore                  the router's process restarts: the kept snapshot (or one
+                           taken now) restored at the current time, sessions gone
+  restore sessions         the same, the sessions still connected (a move)
 
 Exit status: 0, or 2 for a script that cannot be read or is malformed (the
 message names the line). The full reference, with the --json keys, is

@@ -21,10 +21,27 @@ from ._router import LocalProtocolError, Router
 from ._stanza import Element, Stanza
 from ._xml import StanzaParseError, parse_stanza, serialize
 
-__all__ = ["ReplayError", "action_record", "deadline_record", "entries", "replay", "restored"]
+__all__ = [
+    "ReplayError",
+    "action_record",
+    "deadline_record",
+    "entries",
+    "replay",
+    "restored",
+    "written",
+]
 
 _EVENT_DIRECTIVES = frozenset(
-    {"from-session", "to-account", "session-closed", "bookmarks", "timer", "shutdown", "restore"}
+    {
+        "from-session",
+        "to-account",
+        "session-closed",
+        "bookmarks",
+        "timer",
+        "shutdown",
+        "snapshot",
+        "restore",
+    }
 )
 _NEEDS_STANZA = frozenset({"from-session", "to-account"})
 _TAKES_XML = _NEEDS_STANZA | {"bookmarks"}
@@ -196,7 +213,7 @@ def _event(entry: Entry) -> Event | str:
         return " ".join(entry.words)
     if len(args) != (1 if directive in ("from-session", "session-closed", "bookmarks") else 0):
         raise ReplayError(entry.line, f"wrong number of arguments for {directive}")
-    if directive in ("timer", "shutdown"):
+    if directive in ("timer", "shutdown", "snapshot"):
         return directive
     if directive == "session-closed":
         return SessionClosed(session=_jid(entry, args[0]))
@@ -214,14 +231,23 @@ def _event(entry: Entry) -> Event | str:
     return FromSession(session=_jid(entry, args[0]), stanza=stanza)
 
 
-def restored(router: Router, now: float, *, sessions: bool) -> Router:
-    """``router`` written out as JSON and restored at ``now`` (a ``restore`` entry).
+def written(router: Router) -> dict[str, Any]:
+    """``router.snapshot()`` through JSON text, as a host keeps it (a ``snapshot`` entry)."""
+    loaded: dict[str, Any] = json.loads(json.dumps(router.snapshot()))
+    return loaded
+
+
+def restored(
+    router: Router, now: float, *, sessions: bool, snapshot: dict[str, Any] | None = None
+) -> Router:
+    """A router restored at ``now`` from ``snapshot``, or from ``router`` written now.
 
     ``sessions=False`` is a process restart (the sessions are gone), ``True`` a move to
-    another process with the sessions still connected (``Router.restore``).
+    another process with the sessions still connected (``Router.restore``). The config is
+    ``router``'s.
     """
-    snapshot = json.loads(json.dumps(router.snapshot()))
-    return Router.restore(snapshot, now=now, config=router.config, sessions=sessions)
+    kept = written(router) if snapshot is None else snapshot
+    return Router.restore(kept, now=now, config=router.config, sessions=sessions)
 
 
 Upcoming = list[tuple[float, str, JID, "JID | str"]]
@@ -323,6 +349,7 @@ def replay(text: str, out: IO[str], *, as_json: bool = False, colour: bool = Fal
     """
     printer = _Printer(out, as_json=as_json, colour=colour)
     router: Router | None = None
+    kept: dict[str, Any] | None = None  # the last snapshot entry's
     now = 0.0
     step = 0
     for entry in entries(text):
@@ -351,8 +378,12 @@ def replay(text: str, out: IO[str], *, as_json: bool = False, colour: bool = Fal
                 actions = router.handle_timer(now)
             elif event == "shutdown":
                 actions = router.shutdown(now)
+            elif event == "snapshot":
+                kept, actions = written(router), []
             elif isinstance(event, str):
-                router, actions = restored(router, now, sessions=event != "restore"), []
+                sessions = event != "restore"
+                router = restored(router, now, sessions=sessions, snapshot=kept)
+                kept, actions = None, []
             else:
                 actions = router.handle(event, now=now)
         except LocalProtocolError as exc:

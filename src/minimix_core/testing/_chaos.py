@@ -594,14 +594,23 @@ def story_faults(rng: random.Random) -> Faults:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run seeded fault stories; print each failure as a replay script. 1 if any failed."""
     parser = argparse.ArgumentParser(
-        prog="python3 tasks.py chaos", description="Seeded fault stories against the router."
+        prog="python3 tasks.py chaos",
+        description=(
+            "Seeded fault stories against the router. Each story runs random steps ("
+            + ", ".join(KINDS)
+            + ") through a network that loses, duplicates, delays, reorders and bounces"
+            " stanzas, then lets every deadline pass and checks that each session agrees"
+            " with the room. A failing story is printed, shrunk, as a replay script"
+            " (docs/replay.md): a bug report."
+        ),
     )
-    parser.add_argument("--seed", type=int, default=0, help="the first story's seed")
-    parser.add_argument("--stories", type=int, default=100, help="how many stories")
-    parser.add_argument("--steps", type=int, default=60, help="steps per story")
+    parser.add_argument("--seed", type=int, default=0, help="the first story's seed (0)")
+    parser.add_argument("--stories", type=int, default=100, help="how many stories (100)")
+    parser.add_argument("--steps", type=int, default=60, help="steps per story (60)")
     args = parser.parse_args(argv)
     out = sys.stdout if out is None else out
     injected: Counter[str] = Counter()
+    steps: Counter[str] = Counter()
     failures = 0
     for number in range(args.stories):
         seed = args.seed + number
@@ -610,15 +619,18 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         ops = random_ops(rng, args.steps)
         story, failure = play(ops, seed, faults)
         injected.update(story.link.injected)
+        steps.update(kind for kind, _, _ in story.ops)
         if failure is not None:
             failures += 1
             small, again = play(shrink(ops, seed, faults), seed, faults)
             report = small.script(again) if again is not None else story.script(failure)
             out.write(report + "\n\n")
     detail = ", ".join(f"{kind} {count}" for kind, count in sorted(injected.items()))
+    taken = ", ".join(f"{kind} {steps[kind]}" for kind in KINDS if steps[kind])
     out.write(
         f"stories run: {args.stories}, faults injected: {sum(injected.values())}"
-        f" ({detail or 'none'}), failures: {failures}\n"
+        f" ({detail or 'none'}; restart and forget are the rooms'), steps taken:"
+        f" {sum(steps.values())} ({taken or 'none'}), failures: {failures}\n"
     )
     return 1 if failures else 0
 
