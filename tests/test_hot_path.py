@@ -328,6 +328,14 @@ def _restored_from(version: int, *, sessions: bool) -> Callable[[], Router]:
     return lambda: Router.restore(json.loads(json.dumps(snapshot)), now=0.0, sessions=sessions)
 
 
+def _memory_behind(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """``snapshot`` with the room's memory forgotten but its history kept: new messages are
+    numbered below the history's (a snapshot a host wrote by hand, or damaged)."""
+    memory = snapshot["accounts"][0]["memory"][0][1]
+    memory["last"], memory["seen"] = 0, []
+    return snapshot
+
+
 def _adopted() -> Router:
     router = Router()
     router.adopt(json.loads(json.dumps(built([*IN_THE_ROOM, room(ONE), room(TWO)]))), now=0.0)
@@ -424,6 +432,62 @@ MORE_CASES: dict[str, tuple[Callable[[], Router], Log]] = {
             session(LAPTOP, join(jid="j2")),
             room(THREE),
         ],
+    ),
+    "a stanza-id with more attributes or no id, a thread, a storage hint alone": (
+        Router,
+        [
+            *IN_THE_ROOM,
+            room(
+                _message(
+                    "t",
+                    f"<stanza-id xmlns='urn:xmpp:sid:0' by='{ROOM}' id='s1' extra='x'/>"
+                    "<thread>th</thread>",
+                )
+            ),
+            room(_message("u", f"<stanza-id xmlns='urn:xmpp:sid:0' by='{ROOM}'/>" + _sid("s2"))),
+            room(
+                x(
+                    f"<message type='groupchat' from='{ROOM}/bob' to='{ALICE}'>"
+                    f"<store xmlns='urn:xmpp:hints'/>{_sid('s3')}</message>"
+                )
+            ),
+            room(_message("v", _sid("s4") + "<fresh xmlns='urn:example:never-seen'/>")),
+        ],
+    ),
+    "a message after another room's, whose memory is the newer": (
+        Router,
+        [*IN_THE_ROOM, room(ONE), *visit(LAPTOP, OTHER_ROOM, "g0"), room(TWO), room(THREE)],
+    ),
+    "a memory pushed out, then numbered anew on the hot path": (
+        partial(Router, Config(max_rooms_per_account=2)),
+        [
+            *IN_THE_ROOM,
+            room(ONE),
+            room(TWO),
+            *visit(LAPTOP, OTHER_ROOM, "g0"),
+            *visit(LAPTOP, THIRD_ROOM, "t0"),
+            room(THREE),
+            room(sid_message("four", "s4")),
+            room(sid_message("five", "s5")),
+        ],
+    ),
+    "a history out of order, its messages pushed out on the hot path": (
+        partial(Router, Config(max_history_messages=2)),
+        [
+            *IN_THE_ROOM,
+            room(ONE),
+            room(TWO),
+            *LEFT_AND_BACK,
+            room(THREE),
+            room(ONE),
+            room(sid_message("four", "s4")),
+            room(sid_message("five", "s5")),
+            room(sid_message("six", "s6")),
+        ],
+    ),
+    "a snapshot whose memory numbers behind its history": (
+        restored(_memory_behind(built([*IN_THE_ROOM, room(ONE), room(TWO)]))),
+        [room(THREE), room(sid_message("four", "s4")), session(LAPTOP, join(jid="j2"))],
     ),
     **{
         f"live messages after a restore from version {version}, sessions {sessions}": (
