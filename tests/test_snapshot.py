@@ -536,6 +536,49 @@ def test_a_restored_room_bookmarked_before_its_turn_is_joined_again_not_left() -
     assert seen is not None and seen.state is OccupancyState.REJOIN_SENT
 
 
+KICKED = (
+    "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org'>"
+    "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/>"
+    "<status code='307'/><status code='110'/></x></presence>"
+)
+
+
+def test_a_bookmarked_room_that_kicks_the_account_before_its_rejoin_turn_stays_left() -> None:
+    """After a restart a bookmarked room still has the account until its rejoin's turn: a
+    kick then ends the occupancy, as it does while joined (the bookmark is blocked, the
+    device that came back is told). It used to be dropped as stale: the device believed
+    it was still in, and the rejoin at the turn undid the kick."""
+    h = Harness()
+    bookmark_lounge(h)
+    h.timer(0.0)
+    h.joined(PHONE)
+    h.router = round_trip(h.router, 1.0, sessions=False)
+    h.now = 1.0
+    h.session(PHONE, join(jid="back"))
+    kick = x(KICKED)
+    assert h.room(kick) == [Deliver(session=PHONE, stanza=kick.with_to(PHONE))]
+    assert h.router.occupancy(ALICE, ROOM) is None
+    assert h.timer(1.0) == []  # the turn: no rejoin of a room that kicked the account
+    while (deadline := h.router.next_deadline()) is not None:
+        assert h.timer(deadline) == []
+    assert h.router.occupancy(ALICE, ROOM) is None
+
+
+def test_a_room_shutting_down_before_a_restored_rejoin_s_turn_is_rejoined_at_it() -> None:
+    """A shutdown (332) is not the account's fault: the restored room's rejoin stays due."""
+    h = Harness()
+    bookmark_lounge(h)
+    h.timer(0.0)
+    h.joined(PHONE)
+    h.router = round_trip(h.router, 1.0, sessions=False)
+    h.now = 1.0
+    shutdown = x(KICKED.replace("307", "332"))
+    [dropped] = h.room(shutdown)
+    assert isinstance(dropped, Discard) and dropped.reason is DiscardReason.STALE
+    [rejoin] = h.timer(1.0)
+    assert isinstance(rejoin, Send) and rejoin.stanza.to == ROOM.with_resource("alice")
+
+
 DAVE = JID.parse("dave@example.org")
 
 

@@ -142,6 +142,8 @@ TRANSITIONS: Final[dict[tuple[OccupancyState, OccupancyEvent], frozenset[Occupan
     (S.JOINING, E.REMOVED): frozenset({S.ABSENT, S.REJOIN_WAIT}),
     (S.JOINED, E.REMOVED): frozenset({S.ABSENT, S.REJOIN_WAIT}),
     (S.REJOIN_SENT, E.REMOVED): frozenset({S.ABSENT, S.REJOIN_WAIT}),
+    # Restored after a restart, still in the room until its rejoin's turn: kicked, it is out.
+    (S.REJOIN_WAIT, E.REMOVED): frozenset({S.ABSENT}),
     (S.JOINED, E.ROOM_FORGOT): frozenset({S.REJOIN_SENT}),
     (S.JOINED, E.ROOM_GONE): frozenset({S.ABSENT}),
     (S.JOINING, E.LEAVE): frozenset({S.LEAVING}),

@@ -259,7 +259,15 @@ def _self_unavailable(
         return leave_answered(core, account, occupancy, stanza, _E.LEFT)
     if state is _S.JOINING and stanza.id is not None and stanza.id == occupancy.left_id:
         return _old_occupancy_over(account, occupancy, stanza)
-    if state is _S.REJOIN_WAIT or (not removal and state is not _S.JOINED):
+    # Restored after a restart, a room waiting for its rejoin's turn still has the account:
+    # a kick, ban or destruction then is news, as while joined (the rejoin would undo it).
+    restored_out = (
+        state is _S.REJOIN_WAIT
+        and occupancy.restored
+        and removal
+        and not codes & _TRANSIENT_REMOVALS
+    )
+    if (state is _S.REJOIN_WAIT and not restored_out) or (not removal and state is not _S.JOINED):
         # A duplicated leave answer of an earlier occupancy, or the room repeating itself.
         return stale(stanza)
     if not removal:
