@@ -158,8 +158,9 @@ FAULTS = st.builds(
 # delayed answer and a step at the right moment take; a last rejoin unanswered in an
 # outage, then left; a rejoin refused by a ban) and every way a restored room goes (the
 # rarest: kept for a device that came back, or a bookmark set, before its turn; a
-# restored room kicking the account before its rejoin's turn).
+# restored room kicking the account, or its bookmark removed, before its rejoin's turn).
 @example(*seeded(14))
+@example(*seeded(75))
 @example(*seeded(2028))
 @example(*seeded(551))
 @example(*seeded(6261))

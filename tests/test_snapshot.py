@@ -579,6 +579,45 @@ def test_a_room_shutting_down_before_a_restored_rejoin_s_turn_is_rejoined_at_it(
     assert isinstance(rejoin, Send) and rejoin.stanza.to == ROOM.with_resource("alice")
 
 
+def test_a_restored_room_unbookmarked_before_its_rejoin_turn_is_left() -> None:
+    """A bookmark removed between the restart and the room's rejoin turn: the room still
+    counts the account, so it is left (leave once, everywhere: the device back in it gets
+    the room's answer). It used to be dropped with nothing sent, as if the room had
+    forgotten the account: a ghost occupant the room kept for good."""
+    h = Harness()
+    bookmark_lounge(h)
+    h.timer(0.0)
+    h.joined(PHONE)
+    h.router = round_trip(h.router, 1.0, sessions=False)
+    h.now = 1.0
+    h.session(PHONE, join(jid="back"))
+    unbookmarked = h.router.handle(BookmarksChanged(account=ALICE, bookmarks=()), now=1.0)
+    assert [serialize(a.stanza) for a in unbookmarked if isinstance(a, Send)] == [
+        '<presence from="alice@example.org" to="lounge@muc.example.net/alice"'
+        ' type="unavailable" id="mmx-2"/>'
+    ]
+    assert len(unbookmarked) == 1
+    seen = h.router.occupancy(ALICE, ROOM)
+    assert seen is not None and seen.state is OccupancyState.LEAVING
+    answer = left("mmx-2")
+    assert h.room(answer) == [Deliver(session=PHONE, stanza=answer.replace(to=PHONE, id=None))]
+    assert h.router.occupancy(ALICE, ROOM) is None
+    assert h.timer(1.0) == []  # its turn: nothing more
+
+
+def test_a_shutdown_leaves_a_restored_room_waiting_for_its_rejoin_turn() -> None:
+    """Restored after a restart, a bookmarked room still counts the account until its
+    rejoin: a shutdown before the turn leaves it, so no ghost stays behind."""
+    h = Harness()
+    bookmark_lounge(h)
+    h.timer(0.0)
+    h.joined(PHONE)
+    restarted = round_trip(h.router, 1.0, sessions=False)
+    assert [serialize(a.stanza) for a in restarted.shutdown(1.0) if isinstance(a, Send)] == [
+        '<presence from="alice@example.org" to="lounge@muc.example.net/alice" type="unavailable"/>'
+    ]
+
+
 DAVE = JID.parse("dave@example.org")
 
 

@@ -149,7 +149,8 @@ TRANSITIONS: Final[dict[tuple[OccupancyState, OccupancyEvent], frozenset[Occupan
     (S.JOINING, E.LEAVE): frozenset({S.LEAVING}),
     (S.JOINED, E.LEAVE): frozenset({S.LEAVING}),
     (S.REJOIN_SENT, E.LEAVE): frozenset({S.LEAVING}),
-    (S.REJOIN_WAIT, E.LEAVE): frozenset({S.ABSENT}),  # the room has forgotten us already
+    # The room has forgotten us already; one restored after a restart has not: it is left.
+    (S.REJOIN_WAIT, E.LEAVE): frozenset({S.ABSENT, S.LEAVING}),
     # Sessions that joined while the account was leaving make it join again.
     (S.LEAVING, E.LEFT): frozenset({S.ABSENT, S.JOINING}),
     (S.REJOIN_WAIT, E.REJOIN_DUE): frozenset({S.REJOIN_SENT}),
