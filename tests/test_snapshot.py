@@ -618,6 +618,35 @@ def test_a_shutdown_leaves_a_restored_room_waiting_for_its_rejoin_turn() -> None
     ]
 
 
+def test_a_room_made_anew_for_a_join_after_a_restart_shows_no_one_from_before() -> None:
+    """A restart drops a bookmark's join in flight; a device joins again meanwhile. The
+    late answer to the old join (from a room since gone) is taken first, then the room
+    made anew for the device's join answers it with 201: nobody seen before is in it. The
+    device is told they left, as after a rejoin; they used to stay in its view for good."""
+    h = Harness()
+    bookmark_lounge(h)
+    h.timer(0.0)  # the autojoin's join, mmx-1, is on its way
+    h.router = round_trip(h.router, 1.0, sessions=False)
+    h.now = 1.0
+    h.session(PHONE, join())  # j1
+    h.room(occupant("bob"))
+    h.room(self_presence(pid="mmx-1"))  # the room before: bob was there
+    made = self_presence(pid="j1", codes=(201, 110))
+    assert h.room(made) == [
+        Deliver(
+            session=PHONE,
+            stanza=x(
+                "<presence from='lounge@muc.example.net/bob' to='alice@example.org/phone'"
+                " type='unavailable'><x xmlns='http://jabber.org/protocol/muc#user'>"
+                "<item affiliation='none' role='none'/></x></presence>"
+            ),
+        ),
+        Deliver(session=PHONE, stanza=made.with_to(PHONE)),
+    ]
+    seen = h.router.occupancy(ALICE, ROOM)
+    assert seen is not None and seen.occupants == ()
+
+
 DAVE = JID.parse("dave@example.org")
 
 
