@@ -153,7 +153,10 @@ FAULTS = st.builds(
 # (the rarest: a rejoin in flight when the room removes the account, which a restart, a
 # delayed answer and a step at the right moment take; a last rejoin unanswered in an
 # outage, then left; a rejoin refused by a ban) and every way a restored room goes (the
-# rarest: kept for a device that came back, or a bookmark set, before its turn).
+# rarest: kept for a device that came back, or a bookmark set, before its turn; a
+# restored room kicking the account, or its bookmark removed, before its rejoin's turn).
+@example(*seeded(14))
+@example(*seeded(75))
 @example(*seeded(2028))
 @example(*seeded(551))
 @example(*seeded(6261))

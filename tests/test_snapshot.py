@@ -579,6 +579,154 @@ def test_a_restored_room_bookmarked_before_its_turn_is_joined_again_not_left() -
     assert seen is not None and seen.state is OccupancyState.REJOIN_SENT
 
 
+KICKED = (
+    "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org'>"
+    "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/>"
+    "<status code='307'/><status code='110'/></x></presence>"
+)
+
+
+def test_a_bookmarked_room_that_kicks_the_account_before_its_rejoin_turn_stays_left() -> None:
+    """After a restart a bookmarked room still has the account until its rejoin's turn: a
+    kick then ends the occupancy, as it does while joined (the bookmark is blocked, the
+    device that came back is told). It used to be dropped as stale: the device believed
+    it was still in, and the rejoin at the turn undid the kick."""
+    h = Harness()
+    bookmark_lounge(h)
+    h.timer(0.0)
+    h.joined(PHONE)
+    h.router = round_trip(h.router, 1.0, sessions=False)
+    h.now = 1.0
+    h.session(PHONE, join(jid="back"))
+    kick = x(KICKED)
+    assert h.room(kick) == [Deliver(session=PHONE, stanza=kick.with_to(PHONE))]
+    assert h.router.occupancy(ALICE, ROOM) is None
+    assert h.timer(1.0) == []  # the turn: no rejoin of a room that kicked the account
+    while (deadline := h.router.next_deadline()) is not None:
+        assert h.timer(deadline) == []
+    assert h.router.occupancy(ALICE, ROOM) is None
+
+
+def test_a_restored_room_that_kicks_the_account_with_no_device_back_stays_left() -> None:
+    """The same with no device back: the kick ends the occupancy waiting for its turn, no
+    one to tell, and the bookmark is blocked; the turn rejoins nothing."""
+    h = Harness()
+    bookmark_lounge(h)
+    h.timer(0.0)
+    h.joined(PHONE)
+    h.router = round_trip(h.router, 1.0, sessions=False)
+    h.now = 1.0
+    kick = x(KICKED)
+    assert h.room(kick) == [Discard(stanza=kick, reason=DiscardReason.NO_SESSION)]
+    assert h.router.occupancy(ALICE, ROOM) is None
+    assert list(h.router._core.table.accounts[ALICE].blocked) == [ROOM]
+    assert h.timer(1.0) == []
+
+
+def test_a_room_shutting_down_before_a_restored_rejoin_s_turn_is_rejoined_at_it() -> None:
+    """A shutdown (332) is not the account's fault: the restored room's rejoin stays due."""
+    h = Harness()
+    bookmark_lounge(h)
+    h.timer(0.0)
+    h.joined(PHONE)
+    h.router = round_trip(h.router, 1.0, sessions=False)
+    h.now = 1.0
+    shutdown = x(KICKED.replace("307", "332"))
+    [dropped] = h.room(shutdown)
+    assert isinstance(dropped, Discard) and dropped.reason is DiscardReason.STALE
+    [rejoin] = h.timer(1.0)
+    assert isinstance(rejoin, Send) and rejoin.stanza.to == ROOM.with_resource("alice")
+
+
+def test_a_restored_room_unbookmarked_before_its_rejoin_turn_is_left() -> None:
+    """A bookmark removed between the restart and the room's rejoin turn: the room still
+    counts the account, so it is left (leave once, everywhere). It used to be dropped with
+    nothing sent, as if the room had forgotten the account: a ghost occupant the room kept
+    for good."""
+    h = Harness()
+    bookmark_lounge(h)
+    h.timer(0.0)
+    h.joined(PHONE)
+    h.router = round_trip(h.router, 1.0, sessions=False)
+    h.now = 1.0
+    unbookmarked = h.router.handle(BookmarksChanged(account=ALICE, bookmarks=()), now=1.0)
+    assert [serialize(a.stanza) for a in unbookmarked if isinstance(a, Send)] == [
+        '<presence from="alice@example.org" to="lounge@muc.example.net/alice"'
+        ' type="unavailable" id="mmx-2"/>'
+    ]
+    assert len(unbookmarked) == 1
+    seen = h.router.occupancy(ALICE, ROOM)
+    assert seen is not None and seen.state is OccupancyState.LEAVING
+    assert h.room(left("mmx-2")) == [Discard(stanza=left("mmx-2"), reason=DiscardReason.NO_SESSION)]
+    assert h.router.occupancy(ALICE, ROOM) is None
+    assert h.timer(1.0) == []  # its turn: nothing more
+
+
+def test_a_restored_room_a_device_came_back_to_then_unbookmarked_is_left_everywhere() -> None:
+    """The device back makes the account rejoin at once; the bookmark removed then makes it
+    leave, and the device gets the room's answer (leave once, everywhere)."""
+    h = Harness()
+    bookmark_lounge(h)
+    h.timer(0.0)
+    h.joined(PHONE)
+    h.router = round_trip(h.router, 1.0, sessions=False)
+    h.now = 1.0
+    *_, rejoin = h.session(PHONE, join(jid="back"))
+    assert isinstance(rejoin, Send) and rejoin.stanza.id == "mmx-2"
+    unbookmarked = h.router.handle(BookmarksChanged(account=ALICE, bookmarks=()), now=1.0)
+    assert [serialize(a.stanza) for a in unbookmarked if isinstance(a, Send)] == [
+        '<presence from="alice@example.org" to="lounge@muc.example.net/alice"'
+        ' type="unavailable" id="mmx-3"/>'
+    ]
+    assert len(unbookmarked) == 1
+    answer = left("mmx-3")
+    assert h.room(answer) == [Deliver(session=PHONE, stanza=answer.replace(to=PHONE, id=None))]
+    assert h.router.occupancy(ALICE, ROOM) is None
+    assert h.timer(1.0) == []  # its turn: nothing more
+
+
+def test_a_shutdown_leaves_a_restored_room_waiting_for_its_rejoin_turn() -> None:
+    """Restored after a restart, a bookmarked room still counts the account until its
+    rejoin: a shutdown before the turn leaves it, so no ghost stays behind."""
+    h = Harness()
+    bookmark_lounge(h)
+    h.timer(0.0)
+    h.joined(PHONE)
+    restarted = round_trip(h.router, 1.0, sessions=False)
+    assert [serialize(a.stanza) for a in restarted.shutdown(1.0) if isinstance(a, Send)] == [
+        '<presence from="alice@example.org" to="lounge@muc.example.net/alice" type="unavailable"/>'
+    ]
+
+
+def test_a_room_made_anew_for_a_join_after_a_restart_shows_no_one_from_before() -> None:
+    """A restart drops a bookmark's join in flight; a device joins again meanwhile. The
+    late answer to the old join (from a room since gone) is taken first, then the room
+    made anew for the device's join answers it with 201: nobody seen before is in it. The
+    device is told they left, as after a rejoin; they used to stay in its view for good."""
+    h = Harness()
+    bookmark_lounge(h)
+    h.timer(0.0)  # the autojoin's join, mmx-1, is on its way
+    h.router = round_trip(h.router, 1.0, sessions=False)
+    h.now = 1.0
+    h.session(PHONE, join())  # j1
+    h.room(occupant("bob"))
+    h.room(self_presence(pid="mmx-1"))  # the room before: bob was there
+    made = self_presence(pid="j1", codes=(201, 110))
+    assert h.room(made) == [
+        Deliver(
+            session=PHONE,
+            stanza=x(
+                "<presence from='lounge@muc.example.net/bob' to='alice@example.org/phone'"
+                " type='unavailable'><x xmlns='http://jabber.org/protocol/muc#user'>"
+                "<item affiliation='none' role='none'/></x></presence>"
+            ),
+        ),
+        Deliver(session=PHONE, stanza=made.with_to(PHONE)),
+    ]
+    seen = h.router.occupancy(ALICE, ROOM)
+    assert seen is not None and seen.occupants == ()
+
+
 DAVE = JID.parse("dave@example.org")
 
 

@@ -142,12 +142,15 @@ TRANSITIONS: Final[dict[tuple[OccupancyState, OccupancyEvent], frozenset[Occupan
     (S.JOINING, E.REMOVED): frozenset({S.ABSENT, S.REJOIN_WAIT}),
     (S.JOINED, E.REMOVED): frozenset({S.ABSENT, S.REJOIN_WAIT}),
     (S.REJOIN_SENT, E.REMOVED): frozenset({S.ABSENT, S.REJOIN_WAIT}),
+    # Restored after a restart, still in the room until its rejoin's turn: kicked, it is out.
+    (S.REJOIN_WAIT, E.REMOVED): frozenset({S.ABSENT}),
     (S.JOINED, E.ROOM_FORGOT): frozenset({S.REJOIN_SENT}),
     (S.JOINED, E.ROOM_GONE): frozenset({S.ABSENT}),
     (S.JOINING, E.LEAVE): frozenset({S.LEAVING}),
     (S.JOINED, E.LEAVE): frozenset({S.LEAVING}),
     (S.REJOIN_SENT, E.LEAVE): frozenset({S.LEAVING}),
-    (S.REJOIN_WAIT, E.LEAVE): frozenset({S.ABSENT}),  # the room has forgotten us already
+    # The room has forgotten us already; one restored after a restart has not: it is left.
+    (S.REJOIN_WAIT, E.LEAVE): frozenset({S.ABSENT, S.LEAVING}),
     # Sessions that joined while the account was leaving make it join again.
     (S.LEAVING, E.LEFT): frozenset({S.ABSENT, S.JOINING}),
     (S.REJOIN_WAIT, E.REJOIN_DUE): frozenset({S.REJOIN_SENT}),

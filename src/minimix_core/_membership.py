@@ -106,9 +106,10 @@ def leave_room(
     ``leave`` is the session's own unavailable presence when it left explicitly (its
     ``<status/>`` and ``id`` go to the room); ``leaving`` the sessions that get the room's
     answer. Waiting to rejoin, the room has forgotten the account already: nothing is
-    sent, and the leaving sessions are answered at once.
+    sent, and the leaving sessions are answered at once. Not a room restored after a
+    restart, waiting for its rejoin's turn: it still counts the account.
     """
-    if occupancy.state is _S.REJOIN_WAIT:
+    if occupancy.state is _S.REJOIN_WAIT and not occupancy.restored:
         said = leave if leave is not None else Stanza("presence", type="unavailable")
         told: list[Action] = [
             Deliver(session=s, stanza=unavailable_self(occupancy, s, said)) for s in leaving

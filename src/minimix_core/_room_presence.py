@@ -138,7 +138,11 @@ def _self_available(
     view.self_presence = stanza._replace(to=None)
     if state is _S.JOINED:
         note_flags(occupancy, stanza)
-        return fork(occupancy, stanza) + _nick_changed(core, account, occupancy, nick)
+        # 201: the room was made just now for a join of the account's (one that overtook a
+        # join answered by an incarnation since gone, as after a restart): nobody known
+        # before is in it (§10.1.1), and the sessions must not keep them as ghosts.
+        gone = _everyone_gone(occupancy, account.jid) if 201 in codes else []
+        return gone + fork(occupancy, stanza) + _nick_changed(core, account, occupancy, nick)
     transition(core, account, occupancy, _E.SELF_PRESENCE)
     start_keepalive(core, account, occupancy)
     # What the room is now (§7.2.2, logged, non-anonymous): its configuration may have
@@ -213,17 +217,7 @@ def _rejoined(
     seen = occupancy.resync
     occupants = occupancy.view.occupants
     if seen is not None and len(seen) < core.config.max_occupants_per_room:
-        for nick in [n for n in occupants if n not in seen]:
-            cached = occupants.pop(nick)
-            occupancy.view.occupant_bytes -= payload_size(cached.children)
-            gone = Stanza(
-                "presence",
-                type="unavailable",
-                from_=occupancy.room.with_resource(nick),
-                to=account.jid,
-                children=(Element(USER_X, (), (departed_item(cached),)),),
-            )
-            actions += fork(occupancy, gone)
+        actions += _gone(occupancy, account.jid, [n for n in occupants if n not in seen])
     # A session's presence held while the rejoin was in flight (or a session gone since)
     # changed the aggregate the join carried: the room gets it now.
     update = aggregate_update(account.jid, occupancy)
@@ -231,6 +225,28 @@ def _rejoined(
         return [*actions, Discard(stanza=stanza, reason=DiscardReason.RESYNC), *update]
     # The sessions never sent the router's own rejoin: its id means nothing to them.
     return actions + fork(occupancy, stanza._replace(id=None)) + update
+
+
+def _everyone_gone(occupancy: Occupancy, account: JID) -> list[Action]:
+    return _gone(occupancy, account, list(occupancy.view.occupants))
+
+
+def _gone(occupancy: Occupancy, account: JID, nicks: list[str]) -> list[Action]:
+    """The occupants ``nicks`` are no longer in the room: forgotten, each session told."""
+    actions: list[Action] = []
+    occupants = occupancy.view.occupants
+    for nick in nicks:
+        cached = occupants.pop(nick)
+        occupancy.view.occupant_bytes -= payload_size(cached.children)
+        gone = Stanza(
+            "presence",
+            type="unavailable",
+            from_=occupancy.room.with_resource(nick),
+            to=account,
+            children=(Element(USER_X, (), (departed_item(cached),)),),
+        )
+        actions += fork(occupancy, gone)
+    return actions
 
 
 def resync_over(core: Core, account_jid: JID, room: JID) -> list[Action]:
@@ -259,7 +275,15 @@ def _self_unavailable(
         return leave_answered(core, account, occupancy, stanza, _E.LEFT)
     if state is _S.JOINING and stanza.id is not None and stanza.id == occupancy.left_id:
         return _old_occupancy_over(account, occupancy, stanza)
-    if state is _S.REJOIN_WAIT or (not removal and state is not _S.JOINED):
+    # Restored after a restart, a room waiting for its rejoin's turn still has the account:
+    # a kick, ban or destruction then is news, as while joined (the rejoin would undo it).
+    restored_out = (
+        state is _S.REJOIN_WAIT
+        and occupancy.restored
+        and removal
+        and not codes & _TRANSIENT_REMOVALS
+    )
+    if (state is _S.REJOIN_WAIT and not restored_out) or (not removal and state is not _S.JOINED):
         # A duplicated leave answer of an earlier occupancy, or the room repeating itself.
         return stale(stanza)
     if not removal:

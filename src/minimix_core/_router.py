@@ -206,8 +206,10 @@ class Router:
         actions: list[Action] = []
         for account in self._core.table.accounts.values():
             for occupancy in account.rooms.values():
-                # Waiting to rejoin, the room has forgotten the account already.
-                if occupancy.state not in (OccupancyState.LEAVING, OccupancyState.REJOIN_WAIT):
+                # Waiting to rejoin, the room has forgotten the account already (unless
+                # restored after a restart: then it still counts the account).
+                waiting = occupancy.state is OccupancyState.REJOIN_WAIT and not occupancy.restored
+                if occupancy.state is not OccupancyState.LEAVING and not waiting:
                     to = occupancy.room.with_resource(occupancy.current_nick)
                     unavailable = Stanza("presence", type="unavailable", from_=account.jid, to=to)
                     actions.append(Send(stanza=unavailable))
