@@ -38,6 +38,7 @@ from benchmarks.lean import (
     LeanTable,
     LeanView,
     lean_fanout,
+    lean_fanout_exact,
     lean_late_join,
 )
 from benchmarks.naive import NaiveTable, naive_fanout
@@ -63,6 +64,7 @@ from minimix_core import (
     parse_stanza,
     serialize,
 )
+from minimix_core._presence import _rank
 from minimix_core._stanza import make_element
 
 __all__ = [
@@ -306,10 +308,11 @@ _DUTIFUL_NOTE = (
 _SHARED_NOTE = (
     "the lean model with the router's duties, and what the router does for memory: one "
     "payload for every account in the room and the account's memory of rooms kept in order "
-    "of use; the sharing in its cheapest known design (a pool per room, reached from the "
-    "occupancy, keyed by the message's key alone), not the router's (one pool for the "
-    "process, keyed by room and key); where this exceeds a target and the one without "
-    "sharing does not, the target costs a router its memory sharing",
+    "of use; the sharing in its cheapest known design (a pool per room of its last 16 "
+    "messages, reached from the occupancy, keyed by the message's key alone), not the "
+    "router's (one pool for the process, keyed by room and key); where this exceeds a "
+    "target and the one without sharing does not, the target costs a router its memory "
+    "sharing",
 )
 
 
@@ -419,8 +422,8 @@ def fanout(corpus: Corpus, sizes: Sizes) -> list[Figure]:
         )
         messages = itertools.cycle([event.stanza for event in pool])
         lean_table, exact_table = (_lean_table(account, room, sessions) for _ in range(2))
-        for model_table, exact in ((lean_table, False), (exact_table, True)):
-            if len(lean_fanout(model_table, next(messages), NOW, exact=exact)) != k + 1:
+        for model_table, model in ((lean_table, lean_fanout), (exact_table, lean_fanout_exact)):
+            if len(model(model_table, next(messages), NOW)) != k + 1:
                 raise BenchmarkError("lean fan-out")
 
         dutiful, shared = (
@@ -432,18 +435,17 @@ def fanout(corpus: Corpus, sizes: Sizes) -> list[Figure]:
             n: int,
             table: LeanTable = lean_table,
             messages: Iterator[Stanza] = messages,
-            *,
-            exact: bool = False,
+            model: Callable[[LeanTable, Stanza, float], list[Action]] = lean_fanout,
         ) -> None:
             for message in itertools.islice(messages, n):
-                lean_fanout(table, message, NOW, exact=exact)
+                model(table, message, NOW)
 
         models = (
             ("lean model", "lean model", lean, lean_figures, _LEAN_NOTE),
             (
                 "lean model with exact sizes and keys",
                 "lean model (exact)",
-                partial(lean, table=exact_table, exact=True),
+                partial(lean, table=exact_table, model=lean_fanout_exact),
                 exact_figures,
                 _EXACT_NOTE,
             ),
@@ -899,7 +901,8 @@ def _lean_late_join(
     model_view.room_presence = view.room_presence
     model_view.sent_payload = occupancy.sent_payload
     model_view.attached = {
-        s: (a.join_id, a.nick, a.payload, a.seq) for s, a in occupancy.attached.items()
+        s: (a.join_id, a.nick, a.payload, a.seq, _rank(a.payload))
+        for s, a in occupancy.attached.items()
     }
     model_account = DutifulJoinAccount(account)
     model_account.rooms[room[0], room[1]] = model_view

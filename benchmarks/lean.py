@@ -15,7 +15,7 @@ one :class:`~minimix_core.Archive` and, per session, a fork and its
 :class:`~minimix_core.Deliver`, all built as plain tuples as the router builds them. Late
 join: the room's cache found by one lookup on the four parts of the account and the room.
 
-With ``exact``, it also does the two things per message the router's design cannot drop:
+:func:`lean_fanout_exact` also does the two things per message the router's design cannot drop:
 the message's size counted in characters of the whole stanza, as a history's ``maxchars``
 limit counts them (XEP-0045 §7.2.14; the lean size adds up the payload's memos only), and
 a key of bounded size (a room's ids have no length limit, and the memory of keys is
@@ -76,6 +76,7 @@ __all__ = [
     "LeanTable",
     "LeanView",
     "lean_fanout",
+    "lean_fanout_exact",
     "lean_late_join",
 ]
 
@@ -87,6 +88,10 @@ _BOUND = 256
 _HISTORY = 50
 _new = tuple.__new__
 _LATEST = 253402300799.0  # the end of year 9999, as Router.handle takes it
+_ROOM_POOL = 16
+"""Messages a room's payload pool keeps in :class:`Dutiful`: a room sends each message to
+its local accounts in one burst, so a few span it, and memory grows with the rooms, not
+with their messages."""
 
 
 class LeanOccupancy:
@@ -106,19 +111,17 @@ LeanTable = dict[JID, dict[tuple[str | None, str], LeanOccupancy]]
 """Account bare JID -> the room's (localpart, domain) -> the occupancy."""
 
 
-def lean_fanout(
-    table: LeanTable, stanza: Stanza, now: float, *, exact: bool = False
-) -> list[Action]:
+def lean_fanout(table: LeanTable, stanza: Stanza, now: float) -> list[Action]:
     """History, archive, duplicate detection and forks for one groupchat message."""
-    to, sender = stanza.to, stanza.from_
+    kind, type_, sender, to, id_, attrs, children = stanza
     if to is None or sender is None:
         return []
     occupancy = table[to][sender[0], sender[1]]
     room = occupancy.room
     key = None
     keep = False
-    size = _envelope(stanza) if exact else 0
-    for child in stanza.children:
+    size = 0
+    for child in children:
         size += child._size
         tag = child.tag
         if tag == _BODY:
@@ -134,21 +137,70 @@ def lean_fanout(
                 key = found
     if key is None or not keep:
         return []
-    if exact:
-        key = key_of(stanza, key)
     seen = occupancy.seen
     if key in seen:
         return []
     last = occupancy.last = occupancy.last + 1
     seen[key] = last
-    if len(seen) > _BOUND:
+    if last > _BOUND:  # one key per number: the count is known without len()
         del seen[next(iter(seen))]
     occupancy.history.append((stanza, now, key, size, last))
-    kind, type_, from_, _, id_, attrs, children = stanza
-    actions: list[Action] = [_new(Archive, (to, stanza))]
+    new = _new
+    actions: list[Action] = [new(Archive, (to, stanza))]
     for session in occupancy.sessions:
-        fork = _new(Stanza, (kind, type_, from_, session, id_, attrs, children))
-        actions.append(_new(Deliver, (session, fork)))
+        actions.append(
+            new(
+                Deliver,
+                (session, new(Stanza, (kind, type_, sender, session, id_, attrs, children))),
+            )
+        )
+    return actions
+
+
+def lean_fanout_exact(table: LeanTable, stanza: Stanza, now: float) -> list[Action]:
+    """:func:`lean_fanout` with the message's exact size and a key of bounded size."""
+    kind, type_, sender, to, id_, attrs, children = stanza
+    if to is None or sender is None:
+        return []
+    occupancy = table[to][sender[0], sender[1]]
+    room = occupancy.room
+    key = None
+    keep = False
+    size = _envelope(stanza)
+    for child in children:
+        size += child._size
+        tag = child.tag
+        if tag == _BODY:
+            keep = True
+        elif tag == _STANZA_ID:
+            by = found = None
+            for name, value in child.attrs:
+                if name == "by":
+                    by = value
+                elif name == "id":
+                    found = value
+            if by == room:
+                key = found
+    if key is None or not keep:
+        return []
+    key = key_of(stanza, key)
+    seen = occupancy.seen
+    if key in seen:
+        return []
+    last = occupancy.last = occupancy.last + 1
+    seen[key] = last
+    if last > _BOUND:
+        del seen[next(iter(seen))]
+    occupancy.history.append((stanza, now, key, size, last))
+    new = _new
+    actions: list[Action] = [new(Archive, (to, stanza))]
+    for session in occupancy.sessions:
+        actions.append(
+            new(
+                Deliver,
+                (session, new(Stanza, (kind, type_, sender, session, id_, attrs, children))),
+            )
+        )
     return actions
 
 
@@ -300,11 +352,10 @@ class Dutiful:
     account in the room, and the account's memory of rooms kept in order of use (the least
     recently used goes at ``max_rooms_per_account``). The sharing is the cheapest design
     known for it, not the router's: a pool per room, reached from the occupancy and keyed
-    by the message's key alone, bounded per room by ``Config.max_shared_messages`` (the
-    router keeps one pool for the process, keyed by room and key, bounded in messages and
-    bytes). Left out: version 2 snapshot keys, a ``by``
-    written in other capitals, and every branch the measured message does not take (those
-    return at once, unfinished).
+    by the message's key alone, of the room's last :data:`_ROOM_POOL` messages (the router
+    keeps one pool for the process, keyed by room and key, bounded in messages and bytes).
+    Left out: version 2 snapshot keys, a ``by`` written in other capitals, and every branch
+    the measured message does not take (those return at once, unfinished).
     """
 
     __slots__ = ("config", "now", "shared", "table")
@@ -417,7 +468,7 @@ class Dutiful:
             found = pool.get(key)
             if found is None:
                 if size <= self.config.max_shared_payload_bytes:
-                    if len(pool) >= self.config.max_shared_messages:
+                    if len(pool) >= _ROOM_POOL:
                         del pool[next(iter(pool))]
                     pool[key] = (children, size)
             elif found[0] is not children and found[0] == children:
@@ -462,6 +513,7 @@ class DutifulJoinView:
         "joined",
         "nick",
         "occupants",
+        "own",
         "room",
         "room_presence",
         "self_presence",
@@ -477,10 +529,14 @@ class DutifulJoinView:
         self.room_presence: Stanza | None = None
         self.occupants: dict[str, Stanza] = {}
         self.flags: frozenset[int] = frozenset()
+        self.own: list[tuple[Element, ...] | None] = [None, None]
+        """The self-presence's payload for a session under the room's nick, and renamed:
+        made once (a router would make them again when the self-presence or flags change)."""
         self.history: object = None
         self.joined = True
-        self.attached: dict[JID, tuple[str | None, str, tuple[Element, ...], int]] = {}
-        """Session -> its join's id, the nick it asked for, its presence's payload, its turn."""
+        self.attached: dict[JID, tuple[str | None, str, tuple[Element, ...], int, int]] = {}
+        """Session -> its join's id, the nick it asked for, its presence's payload, its
+        turn, and that payload's rank (its ``<show/>``)."""
         self.sent_payload: tuple[Element, ...] = ()
 
 
@@ -504,22 +560,22 @@ class DutifulJoin:
     a room the account is in, in one function: :meth:`~minimix_core.Router.handle`'s
     contract (the event, a full session JID, ``now``), a ``from`` forged by the session
     refused, the room found for the account, a nick change told apart from a join, the
-    session's presence kept for the account's (what is not for the room left out), its
-    turn numbered, the account's memory of the room and its blocked bookmark looked at,
-    the room's session limit checked, the session attached (last) and linked to the room,
-    the history asked for looked at, the self-presence's status codes made for the
-    session (110, the room's flags, 210 when renamed: the router's own cached function),
-    the room's own presence if it sent one, the nick policy, and the account's presence in
-    the room made again from its sessions' (XEP-0045 has one presence per occupant), sent
-    when it changed. Every branch the measured join does not take returns at once,
-    unfinished.
+    session's presence kept for the account's (what is not for the room left out) with its
+    rank, its turn numbered, the account's memory of the room and its blocked bookmark
+    looked at, the room's session limit checked, the session attached (last) and linked
+    to the room, the history asked for looked at, the self-presence's status codes made
+    for the session (110, the room's flags, 210 when renamed), the room's own presence if
+    it sent one, the nick policy, and the account's presence in the room made again from
+    its sessions' (XEP-0045 has one presence per occupant), sent when it changed. Every
+    branch the measured join does not take returns at once, unfinished.
     """
 
-    __slots__ = ("config", "now", "seq", "table")
+    __slots__ = ("follow", "max_sessions", "now", "seq", "table")
 
     def __init__(self, account: DutifulJoinAccount, config: Config, seq: int) -> None:
         self.table = {(account.jid[0], account.jid[1]): account}
-        self.config = config
+        self.follow = config.nick_policy == "follow"
+        self.max_sessions = config.max_sessions_per_room
         self.now = 0.0
         self.seq = seq
 
@@ -548,29 +604,41 @@ class DutifulJoin:
         attached = view.attached
         if session in attached and nick and nick != view.nick:
             return []  # a nick change
+        # One pass: the MUC <x/>, the payload for the room, its rank.
         muc = None
+        kept: list[Element] = []
+        rank = 1
+        ranked = False
         for child in children:
-            if child.tag == _MUC_X:
-                muc = child
-                break
+            tag = child.tag
+            if tag in _NOT_FOR_THE_ROOM:
+                if muc is None and tag == _MUC_X:
+                    muc = child
+                continue
+            kept.append(child)
+            if not ranked and tag == _SHOW:
+                rank = _RANK.get(child.text, 1)
+                ranked = True
         if muc is None or nick is None:
             return []  # a presence update, or a join refused
         for request in muc.children:
             if request.tag == _HISTORY_REQUEST:
                 return []  # the history asked for: not the measured join's
-        payload = tuple(c for c in children if c.tag not in _NOT_FOR_THE_ROOM)
+        payload = tuple(kept)
         seq = self.seq = self.seq + 1
         room = view.room
-        if account.memory.get(room) is not None:
+        memory = account.memory
+        if memory and memory.get(room) is not None:
             return []  # positions and the last message seen: not the measured join's
-        config = self.config
-        if session not in attached and len(attached) >= config.max_sessions_per_room:
+        if session not in attached and len(attached) >= self.max_sessions:
             return []
-        account.blocked.pop(room, None)
+        blocked = account.blocked
+        if blocked:
+            blocked.pop(room, None)
         if not attached:
             return []  # the disconnect grace: not the measured join's
         attached.pop(session, None)
-        attached[session] = (join_id, nick, payload, seq)
+        attached[session] = (join_id, nick, payload, seq, rank)
         links = account.links.get(session)
         if links is None:
             links = account.links[session] = {}
@@ -580,28 +648,28 @@ class DutifulJoin:
         new = _new
         out: list[Action] = []
         if view.room_presence is not None:
-            out.append(new(Deliver, (session, view.room_presence.with_to(session))))
+            k, t, f, _, i, a, p = view.room_presence
+            out.append(new(Deliver, (session, new(Stanza, (k, t, f, session, i, a, p)))))
         out += [
             new(Deliver, (session, new(Stanza, (k, t, f, session, i, a, p))))
             for k, t, f, _, i, a, p in view.occupants.values()
         ]
+        renamed = view.nick != nick
         k, t, f, _, _, a, p = view.self_presence
-        own = _self_payload(p, view.flags, view.nick != nick)
+        own = view.own[renamed]
+        if own is None:
+            own = view.own[renamed] = _self_payload(p, view.flags, renamed)
         out.append(new(Deliver, (session, new(Stanza, (k, t, f, session, join_id, a, own)))))
         if view.subject is not None:
-            out.append(new(Deliver, (session, view.subject.with_to(session))))
-        if config.nick_policy == "follow" and nick != view.nick:
+            k, t, f, _, i, a, p = view.subject
+            out.append(new(Deliver, (session, new(Stanza, (k, t, f, session, i, a, p)))))
+        if renamed and self.follow:
             return []  # the nick the session asked for: not the measured join's
         best: tuple[Element, ...] = ()
         best_rank = best_seq = -1
-        for _, _, presence, turn in attached.values():
-            rank = 1
-            for child in presence:
-                if child.tag == _SHOW:
-                    rank = _RANK.get(child.text, 1)
-                    break
-            if best_rank < 0 or rank < best_rank or (rank == best_rank and turn > best_seq):
-                best, best_rank, best_seq = presence, rank, turn
+        for _, _, presence, turn, known in attached.values():
+            if best_rank < 0 or known < best_rank or (known == best_rank and turn > best_seq):
+                best, best_rank, best_seq = presence, known, turn
         if best != view.sent_payload:
             view.sent_payload = best
             update = Stanza("presence", from_=account.jid, to=room.with_resource(view.nick))
