@@ -586,17 +586,24 @@ KICKED = (
 )
 
 
-def test_a_bookmarked_room_that_kicks_the_account_before_its_rejoin_turn_stays_left() -> None:
-    """After a restart a bookmarked room still has the account until its rejoin's turn: a
-    kick then ends the occupancy, as it does while joined (the bookmark is blocked, the
-    device that came back is told). It used to be dropped as stale: the device believed
-    it was still in, and the rejoin at the turn undid the kick."""
+def _bookmarked_and_restarted() -> Harness:
+    """The lounge joined by its bookmark, with the phone in it; then a restart at 1.0, before
+    the lounge's rejoin turn."""
     h = Harness()
     bookmark_lounge(h)
     h.timer(0.0)
     h.joined(PHONE)
     h.router = round_trip(h.router, 1.0, sessions=False)
     h.now = 1.0
+    return h
+
+
+def test_a_bookmarked_room_that_kicks_the_account_before_its_rejoin_turn_stays_left() -> None:
+    """After a restart a bookmarked room still has the account until its rejoin's turn: a
+    kick then ends the occupancy, as it does while joined (the bookmark is blocked, the
+    device that came back is told). It used to be dropped as stale: the device believed
+    it was still in, and the rejoin at the turn undid the kick."""
+    h = _bookmarked_and_restarted()
     h.session(PHONE, join(jid="back"))
     kick = x(KICKED)
     assert h.room(kick) == [Deliver(session=PHONE, stanza=kick.with_to(PHONE))]
@@ -610,12 +617,7 @@ def test_a_bookmarked_room_that_kicks_the_account_before_its_rejoin_turn_stays_l
 def test_a_restored_room_that_kicks_the_account_with_no_device_back_stays_left() -> None:
     """The same with no device back: the kick ends the occupancy waiting for its turn, no
     one to tell, and the bookmark is blocked; the turn rejoins nothing."""
-    h = Harness()
-    bookmark_lounge(h)
-    h.timer(0.0)
-    h.joined(PHONE)
-    h.router = round_trip(h.router, 1.0, sessions=False)
-    h.now = 1.0
+    h = _bookmarked_and_restarted()
     kick = x(KICKED)
     assert h.room(kick) == [Discard(stanza=kick, reason=DiscardReason.NO_SESSION)]
     assert h.router.occupancy(ALICE, ROOM) is None
@@ -625,12 +627,7 @@ def test_a_restored_room_that_kicks_the_account_with_no_device_back_stays_left()
 
 def test_a_room_shutting_down_before_a_restored_rejoin_s_turn_is_rejoined_at_it() -> None:
     """A shutdown (332) is not the account's fault: the restored room's rejoin stays due."""
-    h = Harness()
-    bookmark_lounge(h)
-    h.timer(0.0)
-    h.joined(PHONE)
-    h.router = round_trip(h.router, 1.0, sessions=False)
-    h.now = 1.0
+    h = _bookmarked_and_restarted()
     shutdown = x(KICKED.replace("307", "332"))
     [dropped] = h.room(shutdown)
     assert isinstance(dropped, Discard) and dropped.reason is DiscardReason.STALE
@@ -643,12 +640,7 @@ def test_a_restored_room_unbookmarked_before_its_rejoin_turn_is_left() -> None:
     counts the account, so it is left (leave once, everywhere). It used to be dropped with
     nothing sent, as if the room had forgotten the account: a ghost occupant the room kept
     for good."""
-    h = Harness()
-    bookmark_lounge(h)
-    h.timer(0.0)
-    h.joined(PHONE)
-    h.router = round_trip(h.router, 1.0, sessions=False)
-    h.now = 1.0
+    h = _bookmarked_and_restarted()
     unbookmarked = h.router.handle(BookmarksChanged(account=ALICE, bookmarks=()), now=1.0)
     assert [serialize(a.stanza) for a in unbookmarked if isinstance(a, Send)] == [
         '<presence from="alice@example.org" to="lounge@muc.example.net/alice"'
@@ -665,12 +657,7 @@ def test_a_restored_room_unbookmarked_before_its_rejoin_turn_is_left() -> None:
 def test_a_restored_room_a_device_came_back_to_then_unbookmarked_is_left_everywhere() -> None:
     """The device back makes the account rejoin at once; the bookmark removed then makes it
     leave, and the device gets the room's answer (leave once, everywhere)."""
-    h = Harness()
-    bookmark_lounge(h)
-    h.timer(0.0)
-    h.joined(PHONE)
-    h.router = round_trip(h.router, 1.0, sessions=False)
-    h.now = 1.0
+    h = _bookmarked_and_restarted()
     *_, rejoin = h.session(PHONE, join(jid="back"))
     assert isinstance(rejoin, Send) and rejoin.stanza.id == "mmx-2"
     unbookmarked = h.router.handle(BookmarksChanged(account=ALICE, bookmarks=()), now=1.0)
