@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -44,6 +44,7 @@ from minimix_core import (
     Config,
     Event,
     FromSession,
+    LocalProtocolError,
     Router,
     SessionClosed,
     Stanza,
@@ -537,3 +538,26 @@ def test_an_account_without_a_localpart_acts_as_the_general_path() -> None:
     run(log, router)
     history = router._core.table.accounts[DOMAIN_ACCOUNT].rooms[ROOM].view.history
     assert history is not None and len(history) == 2
+
+
+def test_a_room_message_from_no_jid_is_host_misuse_on_either_path() -> None:
+    """A ``from`` that is no JID is the host's bug: LocalProtocolError, nothing changed.
+
+    The room is found by the sender's parts as a plain tuple: a string found no room and
+    the room's message went on as the account's own (Continue); a plain tuple found the
+    room and raised AttributeError from the middle of routing. ``sender.bare`` raised
+    AttributeError for both, so the two lookups never answered alike.
+    """
+    router = run(IN_THE_ROOM, Router())[1]
+    before = router.snapshot()
+    for sender in (f"{ROOM}/bob", (ROOM.local, ROOM.domain, "bob")):
+        for kind in ("groupchat", "chat"):
+            stanza = ONE._replace(from_=cast(Any, sender), type=kind)
+            for now in (0.0, 0):  # the fast path's checks and the full ones
+                with pytest.raises(LocalProtocolError, match="from"):
+                    router.handle(ToAccount(stanza=stanza), now=now)
+                assert router.snapshot() == before
+    assert [type(a).__name__ for a in router.handle(ToAccount(stanza=ONE), now=0.0)] == [
+        "Archive",
+        "Deliver",
+    ]
