@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -42,8 +42,10 @@ from minimix_core import (
     JID,
     Action,
     Config,
+    Element,
     Event,
     FromSession,
+    LocalProtocolError,
     Router,
     SessionClosed,
     Stanza,
@@ -342,6 +344,35 @@ def _adopted() -> Router:
     return router
 
 
+def _built(body: str, sid: str, *extra: Element) -> Stanza:
+    """A room message built as a host might, not parsed: no element's size memo is set."""
+    return Stanza(
+        "message",
+        type="groupchat",
+        from_=ROOM.with_resource("bob"),
+        to=ALICE,
+        children=(
+            Element("{jabber:client}body", text=body),
+            Element("{urn:xmpp:sid:0}stanza-id", (("id", sid), ("by", str(ROOM)))),
+            *extra,
+        ),
+    )
+
+
+_BY_HAND = (
+    ("h1", "h1", ()),
+    ("h2", "h2", (Element("plain", (("a", "b"),), (Element("{urn:x:in}in", text="t"),)),)),
+    ("h3", "h3", (Element("{}empty"), Element("{jabber:client}thread", text="th"))),
+    ("h4", "h4", (Element("{urn:xmpp:hints}no-copy"),)),
+    ("h2", "h2", (Element("plain", (("a", "b"),), (Element("{urn:x:in}in", text="t"),)),)),
+    ("y" * 300, "h5", ()),
+)
+DAVE = JID.parse("dave@example.org")
+_DAVE_IN: Log = [
+    session(DAVE.with_resource("phone"), join(nick="dave", jid="d1")),
+    room(self_presence(nick="dave", pid="d1")._replace(to=DAVE)),
+    room(subject()._replace(to=DAVE)),
+]
 _HINTS = ("no-store", "store", "no-permanent-store", "no-copy")
 _BACK_AFTER_RESTORE: Log = [
     room(THREE),
@@ -498,6 +529,42 @@ MORE_CASES: dict[str, tuple[Callable[[], Router], Log]] = {
         for sessions in (True, False)
     },
     "live messages to adopted accounts": (_adopted, _BACK_AFTER_RESTORE),
+    "stanza-ids of 36 and 37 characters, an empty one, a by with a trailing dot": (
+        Router,
+        [
+            *IN_THE_ROOM,
+            room(ONE),
+            *(room(_message(body, _sid(sid))) for body, sid in (("a", "a" * 36),) * 2),
+            *(room(_message(body, _sid(sid))) for body, sid in (("b", "b" * 37),) * 2),
+            *(room(_message(body, _sid(sid))) for body, sid in (("c", ""),) * 2),
+            room(_message("d", _sid("s4", by=f"{ROOM}."))),
+            room(_message("d", _sid("s4"))),
+        ],
+    ),
+    "payloads built by hand: no sizes worked out, tags with no or an empty namespace": (
+        partial(Router, Config(max_history_bytes=400)),
+        [
+            *IN_THE_ROOM,
+            room(ONE),
+            *(room(_built(body, sid, *extra)) for body, sid, extra in _BY_HAND),
+            room(_built("a", "h1")),
+        ],
+    ),
+    "two local accounts in the room: one payload for both, or not when one is told more": (
+        Router,
+        [
+            *IN_THE_ROOM,
+            *_DAVE_IN,
+            room(ONE),
+            room(ONE._replace(to=DAVE)),
+            room(TWO._replace(to=DAVE)),
+            room(TWO),
+            room(THREE),
+            room(THREE._replace(to=DAVE, children=(*THREE.children, Element("{urn:x:mod}real")))),
+            room(_built("four", "s4")),
+            room(_built("four", "s4")._replace(to=DAVE)),
+        ],
+    ),
 }
 
 
@@ -537,3 +604,26 @@ def test_an_account_without_a_localpart_acts_as_the_general_path() -> None:
     run(log, router)
     history = router._core.table.accounts[DOMAIN_ACCOUNT].rooms[ROOM].view.history
     assert history is not None and len(history) == 2
+
+
+def test_a_room_message_from_no_jid_is_host_misuse_on_either_path() -> None:
+    """A ``from`` that is no JID is the host's bug: LocalProtocolError, nothing changed.
+
+    The room is found by the sender's parts as a plain tuple: a string found no room and
+    the room's message went on as the account's own (Continue); a plain tuple found the
+    room and raised AttributeError from the middle of routing. ``sender.bare`` raised
+    AttributeError for both, so the two lookups never answered alike.
+    """
+    router = run(IN_THE_ROOM, Router())[1]
+    before = router.snapshot()
+    for sender in (f"{ROOM}/bob", (ROOM.local, ROOM.domain, "bob")):
+        for kind in ("groupchat", "chat"):
+            stanza = ONE._replace(from_=cast(Any, sender), type=kind)
+            for now in (0.0, 0):  # the fast path's checks and the full ones
+                with pytest.raises(LocalProtocolError, match="from"):
+                    router.handle(ToAccount(stanza=stanza), now=now)
+                assert router.snapshot() == before
+    assert [type(a).__name__ for a in router.handle(ToAccount(stanza=ONE), now=0.0)] == [
+        "Archive",
+        "Deliver",
+    ]

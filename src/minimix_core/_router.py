@@ -101,9 +101,9 @@ class Router:
 
         Raises :class:`LocalProtocolError`, changing nothing, when the host misuses the API:
         an unknown event type, a session JID without a resource, a :class:`ToAccount`
-        stanza whose ``to`` is not a bare JID, a ``now`` that is not a number of seconds
-        from 0 to the end of year 9999 (the range an XEP-0082 timestamp can say; a host
-        passing milliseconds is caught here), or time going back.
+        stanza whose ``to`` is not a bare JID or whose ``from`` is no JID, a ``now`` that
+        is not a number of seconds from 0 to the end of year 9999 (the range an XEP-0082
+        timestamp can say; a host passing milliseconds is caught here), or time going back.
         """
         core = self._core
         if type(now) is float and 0.0 <= self._now <= now <= _LATEST:
@@ -113,7 +113,7 @@ class Router:
             if type(event) is ToAccount:
                 stanza = event.stanza
                 to = stanza.to if type(stanza) is Stanza else None
-                if type(to) is JID and to.resource is None:
+                if type(to) is JID and to.resource is None and type(stanza.from_) is JID:
                     self._now = core.now = now
                     return to_account(core, to, stanza)
             elif type(event) is FromSession:
@@ -131,6 +131,10 @@ class Router:
             to = event.stanza.to
             if not isinstance(to, JID) or not to.is_bare:
                 raise LocalProtocolError(f"ToAccount stanza is addressed to {to}, not a bare JID")
+            sender = event.stanza.from_
+            if sender is not None and not isinstance(sender, JID):
+                # to_account finds the room by the sender's parts, not by sender.bare.
+                raise LocalProtocolError(f"ToAccount stanza is from {sender!r}, not a JID")
             self._now = core.now = now  # checked above; the event is well-formed
             return to_account(core, to, event.stanza)
         if isinstance(event, SessionClosed):
