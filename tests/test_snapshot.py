@@ -948,13 +948,32 @@ def test_a_blocked_bookmark_survives_a_restart() -> None:
     assert restarted.next_deadline() is None
 
 
-def test_a_restart_forgets_a_join_in_flight_that_no_bookmark_wants() -> None:
-    """Its session is gone with the restart, and nothing keeps the account there."""
+def test_a_join_in_flight_at_a_restart_that_no_bookmark_wants_ends_in_a_leave() -> None:
+    """Its session is gone with the restart and nothing keeps the account there, but the
+    room may admit the join yet: its answer, or its deadline, makes the account leave.
+    The restart used to forget it, and a room that admitted it late kept a ghost."""
     h = Harness()
     h.session(PHONE, join())
-    restarted = round_trip(h.router, 1.0, sessions=False)
-    assert restarted._core.table.accounts == {}
-    assert restarted.next_deadline() is None
+    leave = (
+        '<presence from="alice@example.org" to="lounge@muc.example.net/alice"'
+        ' type="unavailable" id="mmx-1"/>'
+    )
+    answered = round_trip(h.router, 1.0, sessions=False)
+    assert answered.upcoming() == [(61.0, "join-timeout", ALICE, ROOM)]
+    admitted = self_presence()
+    discard, send = answered.handle(ToAccount(stanza=admitted), now=2.0)
+    assert discard == Discard(stanza=admitted, reason=DiscardReason.NO_SESSION)
+    assert isinstance(send, Send) and serialize(send.stanza) == leave
+    unanswered = round_trip(h.router, 1.0, sessions=False)
+    [send] = unanswered.handle_timer(61.0)
+    assert isinstance(send, Send) and serialize(send.stanza) == leave
+    # A device back before the answer gets it: the join in flight is its own now.
+    back = round_trip(h.router, 1.0, sessions=False)
+    assert back.handle(FromSession(session=PHONE, stanza=join(jid="again")), now=2.0) == []
+    [welcome] = back.handle(ToAccount(stanza=admitted), now=3.0)
+    assert isinstance(welcome, Deliver) and welcome.session == PHONE
+    seen = back.occupancy(ALICE, ROOM)
+    assert seen is not None and seen.state is OccupancyState.JOINED
 
 
 def test_an_absent_occupancy_in_a_snapshot_is_refused() -> None:
@@ -1305,6 +1324,12 @@ def test_a_waiting_device_s_place_in_a_forgotten_memory_does_not_push_out_anothe
     r = Harness(round_trip(h.router, 10.0, sessions=False))
     r.now = 10.0
     assert list(r.router._core.table.accounts[ALICE].memory) == [OTHER_ROOM, THIRD_ROOM]
+    # The phone's join, on its way at the restart, is admitted; nobody wants it: the
+    # account leaves the lounge, and the room for another is free again.
+    _, leave = r.room(self_presence(pid="again"))
+    assert isinstance(leave, Send) and leave.stanza.type == "unavailable"
+    r.room(left(str(leave.stanza.id)))
+    assert r.router.occupancy(ALICE, ROOM) is None
     r.session(LAPTOP, join(jid="back", room=OTHER_ROOM))
     r.room(occupant("bob", room=OTHER_ROOM))
     r.room(self_presence(room=OTHER_ROOM, pid="back"))

@@ -46,9 +46,18 @@ def after_restart(core: Core) -> None:
             occupancy.ping_id = None
             occupancy.ping_at = None
             occupancy.resync = None
+            in_room = occupancy.view.self_presence is not None
+            if (
+                not in_room
+                and occupancy.state is OccupancyState.JOINING
+                and not account.wanted(room)
+            ):
+                # Its join is on its way and nobody wants it now, but the room may admit it
+                # yet: its answer, or its deadline, makes the account leave.
+                core.schedule(("state", account.jid, room), core.config.join_timeout)
+                continue
             occupancy.request_id = None
             occupancy.restored = True
-            in_room = occupancy.view.self_presence is not None
             if occupancy.state is OccupancyState.LEAVING:
                 occupancy.attempts = 0  # the leave said once more: no rejoin try
             if account.wanted(room) and in_room:

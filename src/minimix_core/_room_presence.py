@@ -164,7 +164,10 @@ def _self_available(
     account.blocked.pop(occupancy.room, None)
     if not pending:  # an autojoin: the account is in, with nobody to tell yet
         discard: list[Action] = [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]
-        if view.created and account.wanted(occupancy.room):
+        if not account.wanted(occupancy.room):
+            # A join from before a restart, that no session or bookmark wants any more.
+            return discard + leave_room(core, account, occupancy, None, NO_ENTRIES)
+        if view.created:
             # The bookmarked room did not exist: the autojoin created it, locked until
             # someone configures it (§10.1.1). Nobody will: leave, so the room goes away,
             # and do not make it again until the bookmark changes or a device joins.
