@@ -180,3 +180,43 @@ def test_default_policy_never_asks_the_room_and_never_conflicts() -> None:
     h.joined(PHONE, others=())
     actions = h.session(TABLET, join("alice-tablet", jid="t1"))
     assert not [a for a in actions if isinstance(a, Send)]
+
+
+SHUTDOWN = """
+<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org'>
+  <x xmlns='http://jabber.org/protocol/muc#user'>
+    <item affiliation='member' role='none'/><status code='332'/><status code='110'/>
+  </x>
+</presence>
+"""
+
+
+def test_a_nick_change_while_the_account_rejoins_is_refused_busy_and_not_held() -> None:
+    """The account is out of the room (332), waiting to join again: the room cannot take a
+    nick change now. The session hears at once that it may ask again (resource-constraint,
+    wait), where the change used to be held as a status and never answered; the rejoin
+    goes under the account's nick, with the session's presence as it was."""
+    h = Harness()
+    h.joined(PHONE)
+    h.room(x(SHUTDOWN))
+    change = x("<presence to='lounge@muc.example.net/alicia' id='n9'><show>dnd</show></presence>")
+    assert h.session(PHONE, change) == [
+        Deliver(
+            session=PHONE,
+            stanza=x(
+                "<presence from='lounge@muc.example.net/alicia' to='alice@example.org/phone'"
+                " type='error' id='n9'><error type='wait'>"
+                "<resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>"
+                "</presence>"
+            ),
+        )
+    ]
+    due = h.router.next_deadline()
+    assert due is not None
+    [rejoin] = h.timer(due)
+    assert isinstance(rejoin, Send)
+    assert rejoin.stanza.to == ROOM.with_resource("alice")
+    assert rejoin.stanza.find("{jabber:client}show") is None  # the refused presence not held
+    # A status alone, under the account's nick, is still held for the rejoin.
+    away = x("<presence to='lounge@muc.example.net/alice' id='a1'><show>away</show></presence>")
+    assert h.session(PHONE, away) == [Discard(stanza=away, reason=DiscardReason.HELD)]

@@ -96,6 +96,11 @@ def _presence(
                 return request_nick_change(core, session, stanza, occupancy, nick)
             if not is_join:
                 if state is not _S.JOINED:
+                    if nick and nick != occupancy.view.nick:
+                        # A nick change (§7.6) while the account is out of the room, joining
+                        # it again: the room cannot take it now. Busy, ask again (RFC 6120
+                        # §8.3.3.18); held, the session would never have had an answer.
+                        return _refuse(stanza, session, to, "resource-constraint", "wait")
                     # Not in the room right now: the rejoin carries the new presence.
                     hold_presence(core, session, stanza, occupancy)
                     return [Discard(stanza=stanza, reason=DiscardReason.HELD)]
@@ -122,7 +127,7 @@ def _presence(
     return [Discard(stanza=stanza, reason=DiscardReason.MALFORMED)]
 
 
-def _refuse_join(stanza: Stanza, session: JID, to: JID, condition: str, kind: str) -> list[Action]:
+def _refuse(stanza: Stanza, session: JID, to: JID, condition: str, kind: str) -> list[Action]:
     error = error_stanza(stanza, from_=to, to=session, condition=condition, error_type=kind)
     return [Deliver(session=session, stanza=error)]
 
@@ -140,7 +145,7 @@ def _join(
     nick = to.resource
     if nick is None:
         # §7.2.1: a join must name a nick.
-        return _refuse_join(stanza, session, to, "jid-malformed", "modify")
+        return _refuse(stanza, session, to, "jid-malformed", "modify")
     # The request is kept only while the session waits (a join is made from it): set then.
     attachment = Attachment(
         join_id=stanza.id, nick=nick, request=None, payload=payload_of(stanza), seq=core.next_seq()
@@ -154,7 +159,7 @@ def _join(
         attachment.position = position[0]
     if occupancy is None:
         if account is not None and len(account.rooms) >= config.max_rooms_per_account:
-            return _refuse_join(stanza, session, to, "resource-constraint", "wait")
+            return _refuse(stanza, session, to, "resource-constraint", "wait")
         account = table.account(account_jid)
         account.blocked.pop(room, None)  # the user asks again: a bookmark may rejoin
         if memory is not None:
@@ -169,7 +174,7 @@ def _join(
     members = len(occupancy.attached) + len(occupancy.pending)
     already = session in occupancy.attached or session in occupancy.pending
     if not already and members >= config.max_sessions_per_room:
-        return _refuse_join(stanza, session, to, "resource-constraint", "wait")
+        return _refuse(stanza, session, to, "resource-constraint", "wait")
     account.blocked.pop(room, None)
     if memory is not None:
         memory.positions.pop(session, None)
