@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hosts" / "prosody"))
@@ -22,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hosts" / "prosody"
 import minimix_prosody
 from minimix_prosody import NS, ProsodyBridge
 
-from minimix_core import JID, Config, Router, parse_stanza
+from minimix_core import JID, Config, Router, Send, parse_stanza
 
 ROOM = "lounge@conference.localhost"
 JOIN = (
@@ -263,9 +264,28 @@ def test_config_settings_follow_the_replay_scripts_rules(tmp_path: Path) -> None
             minimix_prosody.parse_config([word])
     state = tmp_path / "state.json"
     minimix_prosody.save_state(state, Router())
-    for path in (None, state):
-        router = minimix_prosody.load_state(path, now=1e9, config=config)
-        assert router.config == config
+    assert minimix_prosody.load_state(None, now=1e9, config=config).config == config
+    restored = minimix_prosody.load_state(state, now=1e9, config=config)
+    # Restored, its ids take a prefix new to this start: 1e9 s is 3b9aca00 in hex.
+    assert restored.config == attrs.evolve(config, id_prefix="mmx-3b9aca00-")
+
+
+def test_a_restored_router_invents_no_id_the_process_before_it_may_have_used(
+    tmp_path: Path,
+) -> None:
+    """The snapshot is saved every few seconds: the process that wrote it may have sent
+    requests after it, under ids the restored counter would make again. A late answer to
+    one would pass for the answer to the new request to the same address."""
+    host, _ = bridge()
+    host._from_server(event(1, "from-session", JOIN, session="alice@localhost/phone"))
+    host._from_server(event(2, "to-account", WELCOME))
+    state = tmp_path / "state.json"
+    minimix_prosody.save_state(state, host.router)
+    before = host.router.snapshot()
+    restored = minimix_prosody.load_state(state, now=2e9)  # later than the bridge's clock
+    assert restored.snapshot()["accounts"] == before["accounts"]
+    [ping] = restored.handle_timer(2e9 + 900)
+    assert isinstance(ping, Send) and ping.stanza.id == "mmx-77359400-1"
 
 
 def test_the_command_line_sets_the_routers_config(monkeypatch: pytest.MonkeyPatch) -> None:

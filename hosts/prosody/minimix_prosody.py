@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any, Final
 from xml.sax.saxutils import quoteattr
 
+import attrs
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository's examples/
 
 from examples.component import ComponentHost
@@ -123,15 +125,21 @@ def load_state(path: Path | None, now: float, config: Config | None = None) -> R
     running, they are; the module's ``hello`` then names the ones that are not, and they are
     closed. A file that cannot be read or restored is renamed ``*.bad`` and logged.
 
+    The snapshot may be older than the process that wrote it (saved every few seconds):
+    the ids the restored router invents take a prefix new to this start (the configured
+    one and the start's time), so none is one the dead process used after its last save.
+
     The collector is paused while the router is built, then what was built is frozen out
     of later full collections (docs/operations.rst: a router makes no reference cycles).
     """
     if path is None or not path.exists():
         return Router(config)
+    base = config or Config()
+    fresh = attrs.evolve(base, id_prefix=f"{base.id_prefix}{int(now):x}-")
     try:
         with _collector_paused():
             snapshot = json.loads(path.read_text(encoding="utf-8"))
-            router = Router.restore(snapshot, now=now, config=config, sessions=True)
+            router = Router.restore(snapshot, now=now, config=fresh, sessions=True)
     except (OSError, ValueError, SnapshotError) as exc:  # JSONDecodeError is a ValueError
         bad = path.with_suffix(path.suffix + ".bad")
         log.error("could not restore %s (%s); starting empty, the file is now %s", path, exc, bad)
