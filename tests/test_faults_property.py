@@ -155,13 +155,12 @@ FAULTS = st.builds(
 # outage, then left; a rejoin refused by a ban) and every way a restored room goes (the
 # rarest: kept for a device that came back, or a bookmark set, before its turn; a
 # restored room kicking the account, or its bookmark removed, before its rejoin's turn).
-@example(*seeded(14))
-@example(*seeded(75))
 @example(*seeded(2028))
-@example(*seeded(551))
 @example(*seeded(6261))
-@example(*seeded(3847))
-@example(*seeded(7486))
+@example(*seeded(1789))
+@example(*seeded(600))
+@example(*seeded(14))
+@example(*seeded(418))
 @given(OPS, st.integers(0, 2**32 - 1), FAULTS)
 def explore(ops: list[Op], seed: int, faults: Faults) -> None:
     story, failure = play(ops, seed, faults)

@@ -976,6 +976,36 @@ def test_a_join_in_flight_at_a_restart_that_no_bookmark_wants_ends_in_a_leave() 
     assert seen is not None and seen.state is OccupancyState.JOINED
 
 
+def test_a_device_back_to_a_room_whose_answer_never_came_whole_makes_the_account_rejoin() -> None:
+    """A join answered after a restart with nobody waiting is left; its subject comes while
+    leaving and is not kept. The leave is lost, and a second restart holds the room as
+    joined until its turn. A device that comes back then is answered from the table, which
+    has no subject: asked with a self-ping, the room would confirm the account and the
+    subject would never come. It rejoins instead, and the room's answer brings the rest."""
+    h = Harness()
+    h.session(PHONE, join())
+    first = round_trip(h.router, 1.0, sessions=False)
+    first.handle(ToAccount(stanza=self_presence()), now=2.0)  # nobody waits: left
+    first.handle(ToAccount(stanza=subject()), now=2.0)  # while leaving: not kept
+    second = round_trip(first, 3.0, sessions=False)
+    seen = second.occupancy(ALICE, ROOM)
+    assert seen is not None and seen.state is OccupancyState.JOINED
+    back = second.handle(FromSession(session=PHONE, stanza=join(jid="back")), now=3.0)
+    assert [serialize(a.stanza) for a in back] == [
+        '<presence from="lounge@muc.example.net/alice" to="alice@example.org/phone" id="back">'
+        '<x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="member"'
+        ' role="participant"/><status code="110"/></x></presence>',
+        '<presence from="alice@example.org" to="lounge@muc.example.net/alice" id="mmx-2">'
+        '<x xmlns="http://jabber.org/protocol/muc"><history since="1970-01-01T00:00:02Z"/>'
+        "</x></presence>",
+    ]
+    assert isinstance(back[1], Send)
+    second.handle(ToAccount(stanza=self_presence(pid="mmx-2")), now=4.0)
+    assert second.handle(ToAccount(stanza=subject()), now=4.0) == [
+        Deliver(session=PHONE, stanza=subject().with_to(PHONE))
+    ]
+
+
 def test_an_absent_occupancy_in_a_snapshot_is_refused() -> None:
     """Absent occupancies do not exist; a snapshot that has one was not written by us."""
     h = Harness()

@@ -8,7 +8,7 @@ from ._core import Core
 from ._history import history_request
 from ._iq import forget_session_iqs, iq_from_session
 from ._jid import JID
-from ._keepalive import rejoin_due, verify
+from ._keepalive import rejoin_due, rejoin_now, verify
 from ._lifecycle import IN_ROOM, E, S, transition
 from ._membership import join_stanza, release, send_join, track_id
 from ._muc import CARBONS, FORWARD, MUC_X, NO_COPY, USER_X, error_stanza
@@ -199,10 +199,14 @@ def _join(
             # the account go. Ask it now, not at the room's autojoin turn (hours away on a
             # big server): the device would believe it is in, and get nothing.
             occupancy.restored = False
-            if state is _S.JOINED:
-                actions += verify(core, account, occupancy)
-            else:
+            if state is not _S.JOINED:
                 actions += rejoin_due(core, account_jid, room)
+            elif occupancy.view.subject is None:
+                # The room's answer never came whole (its subject ends it, §7.2.15): what
+                # the table gave the device is not all there is. A rejoin brings the rest.
+                actions += rejoin_now(core, account, occupancy)
+            else:
+                actions += verify(core, account, occupancy)
         if state is not _S.JOINED:
             hold_presence(core, session, stanza, occupancy)
             return actions
