@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from minimix_core import JID, InvalidJID
+from minimix_core._jid import names
 
 
 def test_parts_and_normalisation() -> None:
@@ -91,6 +92,24 @@ def test_a_jid_written_out_parses_as_itself(text: str) -> None:
     except InvalidJID:
         return
     assert JID.parse(str(jid)) == jid
+
+
+def test_a_domain_s_a_labels_are_its_u_labels() -> None:
+    """RFC 7622 §3.2 and IDNA2008 §3.1: a JID holds U-labels, and a label written as its
+    A-label (``xn--``) is the same label: a room's stanza-id or error ``by`` in either form
+    names the room. What does not decode to a non-ASCII label stays as written."""
+    room = JID.parse("lounge@b\u00fccher.example")
+    assert JID.parse("lounge@xn--bcher-kva.example") == room
+    assert JID.parse("Lounge@XN--BCHER-KVA.Example./bob") == room.with_resource("bob")
+    assert names("lounge@xn--bcher-kva.example", room)
+    assert str(JID.parse("lounge@xn--bcher-kva.example")) == "lounge@b\u00fccher.example"
+    for kept in (
+        "a@xn--zz.example",
+        "a@xn--.example",
+        "a@xn--abc-.example",
+        "a@xn--x\u00e9.example",
+    ):
+        assert str(JID.parse(kept)) == kept
 
 
 def test_a_domain_is_nfc_normalised() -> None:

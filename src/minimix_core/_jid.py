@@ -74,6 +74,8 @@ class JID(NamedTuple):
             if not _LOCAL_FORBIDDEN.isdisjoint(local):
                 raise InvalidJID("forbidden character in localpart")
         domain = unicodedata.normalize("NFC", rest.lower())  # U-labels are NFC (RFC 5891)
+        if "xn--" in domain:
+            domain = _u_labels(domain)
         if domain.endswith("."):
             domain = domain[:-1]
             if domain.endswith("."):
@@ -121,6 +123,24 @@ class JID(NamedTuple):
 # Servers see the same few thousand addresses over and over: parsing and stripping them
 # once each saves most of the work of every stanza (JIDs are immutable, so sharing is safe).
 _parse_cached = lru_cache(maxsize=16384)(JID._parse)
+
+
+def _u_labels(domain: str) -> str:
+    """``domain`` with its A-labels (``xn--``) as U-labels, which a JID holds.
+
+    RFC 7622 §3.2; IDNA2008 §3.1 compares labels in one form. A label that does not decode
+    stays as it is: it names no other domain either way.
+    """
+    labels = domain.split(".")
+    for i, label in enumerate(labels):
+        if label.startswith("xn--"):
+            try:
+                decoded = label[4:].encode("ascii").decode("punycode")
+            except (UnicodeError, ValueError):
+                continue
+            if not decoded.isascii():  # an A-label always decodes to a non-ASCII label
+                labels[i] = unicodedata.normalize("NFC", decoded.lower())
+    return ".".join(labels)
 
 
 def names(text: str | None, jid: JID) -> bool:
