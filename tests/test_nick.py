@@ -9,13 +9,14 @@ from helpers import (
     ROOM,
     TABLET,
     Harness,
+    delivered,
     join,
     occupant,
     self_presence,
     subject,
     x,
 )
-from minimix_core import Config, Deliver, Discard, DiscardReason, Router, Send
+from minimix_core import Config, Deliver, Discard, DiscardReason, Router, Send, Stanza
 
 CHANGED = """
 <presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org'>
@@ -220,3 +221,36 @@ def test_a_nick_change_while_the_account_rejoins_is_refused_busy_and_not_held() 
     # A status alone, under the account's nick, is still held for the rejoin.
     away = x("<presence to='lounge@muc.example.net/alice' id='a1'><show>away</show></presence>")
     assert h.session(PHONE, away) == [Discard(stanza=away, reason=DiscardReason.HELD)]
+
+
+def _busy(nick: str, pid: str) -> Stanza:
+    return x(
+        f"<presence from='lounge@muc.example.net/{nick}' to='alice@example.org/phone'"
+        f" type='error' id='{pid}'><error type='wait'>"
+        "<resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+    )
+
+
+def test_a_nick_change_in_flight_when_the_room_loses_the_account_is_answered_busy() -> None:
+    """The session asked for another nick; before the room answered, it let the account
+    go (no reason given, 333 or 332): the account joins again under its nick, and the change
+    can get no answer any more. The session hears it may ask again (resource-constraint,
+    wait), as it would asking a moment later; it used to wait for good."""
+    for lost, rejoins_now in (
+        (occupant("alice", unavailable=True, codes=(110,)), True),
+        (occupant("alice", unavailable=True, codes=(110, 333)), False),
+        (x(SHUTDOWN), False),
+    ):
+        h = Harness()
+        h.joined(PHONE, LAPTOP)
+        change = x("<presence to='lounge@muc.example.net/alicia' id='n1'/>")
+        assert h.session(PHONE, change) == [Send(stanza=change.with_from(ALICE))]
+        busy = Deliver(session=PHONE, stanza=_busy("alicia", "n1"))
+        actions = h.room(lost)
+        assert actions[:2] == [Discard(stanza=lost, reason=DiscardReason.REJOINING), busy]
+        if rejoins_now:
+            [rejoin] = actions[2:]
+            assert isinstance(rejoin, Send) and rejoin.stanza.to == ROOM.with_resource("alice")
+        else:
+            assert actions[2:] == []
+        assert delivered(h.timer(1000.0), PHONE) == []  # answered once, no more

@@ -1006,6 +1006,59 @@ def test_a_device_back_to_a_room_whose_answer_never_came_whole_makes_the_account
     ]
 
 
+def _kept_join() -> Harness:
+    """The phone's join of the lounge in flight at a restart (no bookmark): kept, waited for."""
+    h = Harness()
+    h.session(PHONE, join())
+    r = Harness(round_trip(h.router, 1.0, sessions=False))
+    r.now = 2.0
+    return r
+
+
+def test_a_join_kept_at_a_restart_meets_a_bookmark_a_refusal_or_a_new_room() -> None:
+    """What the room says to a join kept at a restart decides, and a bookmark set meanwhile."""
+    # A bookmark set before the answer keeps the account in: no leave.
+    r = _kept_join()
+    bookmark_lounge(r)
+    admitted = self_presence()
+    assert r.room(admitted) == [Discard(stanza=admitted, reason=DiscardReason.NO_SESSION)]
+    seen = r.router.occupancy(ALICE, ROOM)
+    assert seen is not None and seen.state is OccupancyState.JOINED
+    # A bookmark set before the deadline: the account tries again, as for a bookmarked join.
+    r = _kept_join()
+    bookmark_lounge(r)
+    assert r.timer(61.0) == []
+    assert r.router.upcoming() == [(71.0, "rejoin", ALICE, ROOM)]
+    [rejoin] = r.timer(71.0)
+    assert isinstance(rejoin, Send) and rejoin.stanza.type is None
+    # A refusal: nothing to tell anybody, nothing kept, nothing blocked.
+    r = _kept_join()
+    refusal = x(
+        "<presence from='lounge@muc.example.net/alice' to='alice@example.org' type='error'"
+        " id='j1'><error type='cancel'><conflict xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+        "</error></presence>"
+    )
+    assert r.room(refusal) == [Discard(stanza=refusal, reason=DiscardReason.JOIN_REFUSED)]
+    assert r.router._core.table.accounts == {}
+    assert r.router.next_deadline() is None
+    # The room made the room for it (201), or gave it another nick (210): it leaves, under
+    # the nick the room gave, and blocks nothing (no bookmark wanted it).
+    for nick, codes in (("alice", (110, 201)), ("alice_", (110, 210))):
+        r = _kept_join()
+        admitted = self_presence(nick, codes=codes)
+        discard, send = r.room(admitted)
+        assert discard == Discard(stanza=admitted, reason=DiscardReason.NO_SESSION)
+        assert isinstance(send, Send) and serialize(send.stanza) == (
+            f'<presence from="alice@example.org" to="lounge@muc.example.net/{nick}"'
+            ' type="unavailable" id="mmx-1"/>'
+        )
+        assert r.router._core.table.accounts[ALICE].blocked == {}
+    # A second restart before the answer keeps it again, with a fresh deadline.
+    r = _kept_join()
+    again = round_trip(r.router, 5.0, sessions=False)
+    assert again.upcoming() == [(65.0, "join-timeout", ALICE, ROOM)]
+
+
 def test_an_absent_occupancy_in_a_snapshot_is_refused() -> None:
     """Absent occupancies do not exist; a snapshot that has one was not written by us."""
     h = Harness()

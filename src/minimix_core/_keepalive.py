@@ -20,7 +20,7 @@ from ._jid import JID, InvalidJID
 from ._lifecycle import E, OccupancyEvent, S, transition
 from ._membership import leave_room
 from ._muc import MUC, MUC_X, PING, USER_X, error_condition
-from ._presence import rejoin_payload
+from ._presence import nick_change_dropped, rejoin_payload
 from ._stanza import Element, Stanza
 from ._synth import departed_item, with_statuses
 from ._table import NO_ENTRIES, Account, Occupancy
@@ -193,7 +193,8 @@ def rejoin_now(core: Core, account: Account, occupancy: Occupancy) -> list[Actio
     if not occupancy.attached and not account.wanted(occupancy.room):
         transition(core, account, occupancy, _E.REMOVED, _S.ABSENT)
         return []
-    return _send_rejoin(core, account, occupancy, _E.ROOM_FORGOT)
+    unanswered = nick_change_dropped(occupancy)
+    return unanswered + _send_rejoin(core, account, occupancy, _E.ROOM_FORGOT)
 
 
 def rejoin_due(core: Core, account_jid: JID, room: JID) -> list[Action]:
@@ -260,8 +261,9 @@ def rejoin_failed(
             return told
         return told + rejoin_failed(core, account, occupancy, event, text)
     delay = min(config.rejoin_delay * 2.0 ** min(attempts, 64), config.rejoin_max_delay)
+    unanswered = nick_change_dropped(occupancy)  # out of the room (333, 332) while JOINED
     transition(core, account, occupancy, event, _S.REJOIN_WAIT, delay=delay)
-    return []
+    return unanswered
 
 
 def _tell_out(occupancy: Occupancy, text: str) -> list[Action]:

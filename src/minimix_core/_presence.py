@@ -20,6 +20,7 @@ from ._table import Attachment, NickChange, Occupancy
 __all__ = [
     "aggregate_update",
     "hold_presence",
+    "nick_change_dropped",
     "nick_timeout",
     "payload_of",
     "rejoin_payload",
@@ -163,6 +164,21 @@ def _nick_error(
             ),
         ),
     )
+
+
+def nick_change_dropped(occupancy: Occupancy) -> list[Action]:
+    """The account is out of the room, joining it again: a change in flight gets no answer.
+
+    The session that asked hears it may ask again (resource-constraint, wait), as it would
+    asking now; the rejoin goes under the account's nick.
+    """
+    change, occupancy.nick_change = occupancy.nick_change, None
+    if change is None or change.session is None:
+        return []
+    error = _nick_error(
+        occupancy, change.session, change.request_id, change.nick, "resource-constraint"
+    )
+    return [Deliver(session=change.session, stanza=error)]
 
 
 def nick_timeout(core: Core, account_jid: JID, room: JID) -> list[Action]:
