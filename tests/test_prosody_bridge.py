@@ -266,8 +266,8 @@ def test_config_settings_follow_the_replay_scripts_rules(tmp_path: Path) -> None
     minimix_prosody.save_state(state, Router())
     assert minimix_prosody.load_state(None, now=1e9, config=config).config == config
     restored = minimix_prosody.load_state(state, now=1e9, config=config)
-    # Restored, its ids take a prefix new to this start: 1e9 s is 3b9aca00 in hex.
-    assert restored.config == attrs.evolve(config, id_prefix="mmx-3b9aca00-")
+    # Restored, its ids take a prefix new to this start: 1e9 s is e8d4a51000 ms in hex.
+    assert restored.config == attrs.evolve(config, id_prefix="mmx-e8d4a51000-")
 
 
 def test_a_restored_router_invents_no_id_the_process_before_it_may_have_used(
@@ -285,7 +285,7 @@ def test_a_restored_router_invents_no_id_the_process_before_it_may_have_used(
     restored = minimix_prosody.load_state(state, now=2e9)  # later than the bridge's clock
     assert restored.snapshot()["accounts"] == before["accounts"]
     [ping] = restored.handle_timer(2e9 + 900)
-    assert isinstance(ping, Send) and ping.stanza.id == "mmx-77359400-1"
+    assert isinstance(ping, Send) and ping.stanza.id == "mmx-1d1a94a2000-1"
 
 
 def test_the_command_line_sets_the_routers_config(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -127,7 +127,8 @@ def load_state(path: Path | None, now: float, config: Config | None = None) -> R
 
     The snapshot may be older than the process that wrote it (saved every few seconds):
     the ids the restored router invents take a prefix new to this start (the configured
-    one and the start's time), so none is one the dead process used after its last save.
+    one and the start's time in milliseconds), so none is one the dead process used after its
+    last save.
 
     The collector is paused while the router is built, then what was built is frozen out
     of later full collections (docs/operations.rst: a router makes no reference cycles).
@@ -135,7 +136,8 @@ def load_state(path: Path | None, now: float, config: Config | None = None) -> R
     if path is None or not path.exists():
         return Router(config)
     base = config or Config()
-    fresh = attrs.evolve(base, id_prefix=f"{base.id_prefix}{int(now):x}-")
+    # In milliseconds: a crash and restart loop may start twice in one second.
+    fresh = attrs.evolve(base, id_prefix=f"{base.id_prefix}{int(now * 1000):x}-")
     try:
         with _collector_paused():
             snapshot = json.loads(path.read_text(encoding="utf-8"))
