@@ -1,6 +1,6 @@
 """Fault stories: the router, the simulated service and a faulty network between them.
 
-Each story (:mod:`minimix_core.testing._chaos`) runs random steps through a
+Each story (:mod:`minimix_core.testing._story`) runs random steps through a
 :class:`FaultyLink` that loses, duplicates, delays, reorders and bounces stanzas and
 restarts rooms, on a simulated clock. After every step the invariants hold; after the
 faults stop, every session's view converges to the room's. Every ``(state, event)`` row of
@@ -48,6 +48,7 @@ from minimix_core._replay import _config_value, _event, entries, replay
 from minimix_core._xml import serialize
 from minimix_core.testing import Faults, FaultyLink, MUCService
 from minimix_core.testing import _chaos as chaos
+from minimix_core.testing import _story as story_module
 from minimix_core.testing._chaos import (
     ACCOUNTS,
     CONFIG,
@@ -606,7 +607,7 @@ def test_a_misbehaving_router_fails_the_story(how: str, failure: str) -> None:
 
 
 def test_a_story_that_never_rests_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(chaos, "_STEP_LIMIT", 3)
+    monkeypatch.setattr(story_module, "_STEP_LIMIT", 3)
     with pytest.raises(StoryFailure, match="no rest"):
         Story(1).apply(("join", 0, 0))
 
@@ -916,6 +917,6 @@ def test_a_restore_that_raises_fails_the_story(monkeypatch: pytest.MonkeyPatch) 
     def broken(*args: Any, **kwargs: Any) -> Router:
         raise ValueError("planted")
 
-    monkeypatch.setattr(chaos, "restored", broken)
+    monkeypatch.setattr(story_module, "restored", broken)
     _, failure = play([("join", 0, 0), ("move", 0, 0)], 1, None)
     assert failure == "the restore raised ValueError('planted')"
