@@ -115,3 +115,24 @@ def test_a_domain_s_a_labels_are_its_u_labels() -> None:
 def test_a_domain_is_nfc_normalised() -> None:
     """RFC 7622 §3.2: a domainpart's U-labels are NFC; either form is the same address."""
     assert JID.parse("Room@Mu\u0308c.Example") == JID.parse("room@m\u00fcc.example")
+
+
+def test_a_label_that_names_no_u_label_stays_as_written() -> None:
+    """An ``xn--`` label whose decoding is no U-label stays as written, so the JID still
+    writes itself out as the text it came from: one that lower-cases to ASCII (a KELVIN SIGN
+    that would make it another A-label, naming b\u00fccher), one holding a lone surrogate (no
+    UTF-8 could write it), one holding a control or space character (the domain would be
+    refused), one whose U-labels would make the domain longer than a domain may be."""
+    kelvin = "a@xn--xn--bcher-va-g02g.example"  # decodes to "xn--bcher-\u212ava"
+    assert str(JID.parse(kelvin)) == kelvin
+    assert JID.parse(kelvin) != JID.parse("a@b\u00fccher.example")
+    for kept in (
+        "a@xn--x-qc4g.example",  # "\ud800x"
+        "a@xn--x-ka.example",  # "\x85x"
+        "a@xn--x-3ba.example",  # "\xa0x"
+        "a@" + ".".join(["xn--" + ("\u00e9" * 59).encode("punycode").decode()] * 15),
+    ):
+        jid = JID.parse(kept)
+        assert str(jid) == kept
+        assert JID.parse(str(jid)) == jid
+        str(jid).encode("utf-8")

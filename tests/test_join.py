@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from helpers import (
     ALICE,
     LAPTOP,
+    MUC_X,
     PHONE,
     ROOM,
     TABLET,
@@ -25,6 +28,7 @@ from minimix_core import (
     Router,
     Send,
     Stanza,
+    serialize,
 )
 
 
@@ -321,3 +325,21 @@ def test_a_message_before_the_join_is_answered_is_forked_without_an_archive() ->
     h.session(PHONE, join(inner="<history maxstanzas='0'/>"))
     early = _said("s2")
     assert h.room(early) == [Deliver(session=PHONE, stanza=early.with_to(PHONE))]
+
+
+@pytest.mark.parametrize(
+    "room_text",
+    [
+        "lounge@xn--xn--bcher-va-g02g.example",  # decodes to "xn--bcher-\u212ava", then b\u00fccher
+        "lounge@xn--x-qc4g.example",  # decodes to a lone surrogate
+    ],
+)
+def test_a_join_to_a_domain_with_no_u_label_goes_to_the_room_as_written(room_text: str) -> None:
+    """An ``xn--`` label that names no U-label is the room's name as written: the account's
+    join goes there (not to the room another A-label names) and can be written out."""
+    h = Harness()
+    actions = h.session(PHONE, x(f"<presence to='{room_text}/alice' id='j1'>{MUC_X}</presence>"))
+    sent = [a.stanza for a in actions if isinstance(a, Send)]
+    assert len(sent) == 1
+    assert str(sent[0].to) == f"{room_text}/alice"
+    assert f'to="{room_text}/alice"' in serialize(sent[0]).encode("utf-8").decode("utf-8")

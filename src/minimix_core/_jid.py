@@ -129,7 +129,11 @@ def _u_labels(domain: str) -> str:
     """``domain`` with its A-labels (``xn--``) as U-labels, which a JID holds.
 
     RFC 7622 §3.2; IDNA2008 §3.1 compares labels in one form. A label that does not decode
-    stays as it is: it names no other domain either way.
+    to a U-label stays as it is: it names no other domain either way. No U-label is ASCII
+    (lower case can make it so, and an ``xn--`` one would decode again: the JID would not
+    write itself out), holds a surrogate (no UTF-8 writes it), a control or a space character
+    (the domain would be refused); and the domain stays as written if its U-labels would
+    make it too long.
     """
     labels = domain.split(".")
     for i, label in enumerate(labels):
@@ -138,9 +142,14 @@ def _u_labels(domain: str) -> str:
                 decoded = label[4:].encode("ascii").decode("punycode")
             except (UnicodeError, ValueError):
                 continue
-            if not decoded.isascii():  # an A-label always decodes to a non-ASCII label
-                labels[i] = unicodedata.normalize("NFC", decoded.lower())
-    return ".".join(labels)
+            u_label = unicodedata.normalize("NFC", decoded.lower())
+            if u_label.isascii() or any(
+                c.isspace() or unicodedata.category(c) in ("Cc", "Cs") for c in u_label
+            ):
+                continue
+            labels[i] = u_label
+    decoded_domain = ".".join(labels)
+    return domain if _octets(decoded_domain) > _MAX_PART_OCTETS else decoded_domain
 
 
 def names(text: str | None, jid: JID) -> bool:
