@@ -132,7 +132,7 @@ def _room_message(
     exist: what :func:`_historic` would do, in one frame, with :func:`scan_message`,
     :func:`key_of`, :meth:`Core.share_message` and :meth:`History.add` written out for
     that message (their calls took a sixth of its time). ``nick`` is the sender's
-    resource. Anything else takes :func:`_historic` with what a full scan finds.
+    resource. Anything else takes :func:`_message`, the general path.
     ``tests/test_hot_path.py`` holds the two paths to the same actions and state.
     """
     room = occupancy.room
@@ -180,12 +180,14 @@ def _room_message(
             keep = True
         elif role != _IS_THREAD:
             usual = False  # a delay, a subject or a no-store hint
-    if not (usual and keep and stanza_id is not None):
-        return _unusual(core, account, occupancy, stanza, room_text, envelope)
-    # key_of(stanza, stanza_id), for a short stanza-id not shaped like a digest.
-    length = len(stanza_id)
-    if length > _LONGEST_ID_KEY or (length == _DIGEST_CHARS and _HEX.issuperset(stanza_id)):
-        return _unusual(core, account, occupancy, stanza, room_text, envelope)
+    # key_of(stanza, stanza_id): a short stanza-id not shaped like a digest is the key.
+    if (
+        not (usual and keep and stanza_id is not None)
+        or len(stanza_id) > _LONGEST_ID_KEY
+        or (len(stanza_id) == _DIGEST_CHARS and _HEX.issuperset(stanza_id))
+    ):
+        assert from_ is not None  # the room's occupant: to_account found it
+        return _message(core, account, occupancy, stanza, from_)
     key = stanza_id
     view = occupancy.view
     passed = view.passed
@@ -260,19 +262,6 @@ def _room_message(
         copy = _new(Stanza, (kind, type_, from_, s, id_, attrs, children))
         actions.append(_new(Deliver, (s, copy)))
     return actions
-
-
-def _unusual(
-    core: Core, account: Account, occupancy: Occupancy, stanza: Stanza, room: str, envelope: int
-) -> list[Action]:
-    """A room message the hot path leaves: scanned in full, then as :func:`_message` does."""
-    facts = scan_message(stanza, room, envelope)
-    historic, change, stanza_id, _, _, _ = facts
-    if not historic:
-        return _subject(core, account, occupancy, stanza) if change else fork(occupancy, stanza)
-    return _historic(
-        core, account, occupancy, stanza, facts, room, key_of(stanza, stanza_id), private=False
-    )
 
 
 def _message(
