@@ -26,7 +26,7 @@ from minimix_core import (
     parse_stanza,
 )
 from minimix_core._cli import main
-from minimix_core._replay import ReplayError, entries, replay
+from minimix_core._replay import _EVENT_DIRECTIVES, ReplayError, entries, replay
 
 CASES = Path(__file__).parent / "cases"
 ALICE = "alice@example.org"
@@ -35,9 +35,7 @@ LAPTOP = "alice@example.org/laptop"
 LOUNGE = "lounge@muc.example.net"
 ROOM = "room@muc.example.net"
 JOIN = "<presence to='lounge@muc.example.net/alice' id='{}'><x xmlns='http://jabber.org/protocol/muc'/></presence>"
-EVENTS = frozenset(
-    {"from-session", "to-account", "session-closed", "bookmarks", "timer", "shutdown"}
-)
+EVENTS = _EVENT_DIRECTIVES
 
 Record = dict[str, object]
 
@@ -1142,5 +1140,38 @@ def test_autojoin_that_failed_transiently_is_retried_with_back_off() -> None:
     assert steps[6] == [
         send(
             '<presence from="alice@example.org" to="room@muc.example.net/alice" id="mmx-3"><x xmlns="http://jabber.org/protocol/muc"/></presence>'
+        ),
+    ]
+
+
+def test_a_join_answered_after_the_router_forgot_it_is_left_not_kept_as_a_ghost() -> None:
+    """XEP-0045 §7.2.2 (110 is the account's own presence) and §7.14: nobody is in it."""
+    steps = replayed("found-08-join-answered-after-restart-forgot-it-ghost")
+    assert steps.get(4, []) == []  # the bookmark went: the queued join with it, nothing to send
+    assert steps[5] == [
+        pass_on(
+            '<presence from="lounge@muc.example.net/carol" to="alice@example.org"><x xmlns="http://jabber.org/protocol/muc#user"><item role="participant" affiliation="none"/></x></presence>'
+        ),
+    ]
+    assert steps[6] == [
+        send(
+            '<presence from="alice@example.org" to="lounge@muc.example.net/alice" type="unavailable" id="mmx-2"/>'
+        ),
+        discard(
+            "stale",
+            '<presence from="lounge@muc.example.net/alice" to="alice@example.org" id="mmx-1"><x xmlns="http://jabber.org/protocol/muc#user"><item role="participant" affiliation="none" jid="alice@example.org"/><status code="110"/></x></presence>',
+        ),
+    ]
+    # Not the account's business either way; its server refuses a groupchat message to a
+    # bare JID (RFC 6121 §8.5.2.1.1), and the room drops an occupant that bounces one.
+    assert steps[7] == [
+        pass_on(
+            '<message from="lounge@muc.example.net" to="alice@example.org" type="groupchat"><subject>Lounge talk</subject></message>'
+        ),
+    ]
+    assert steps[8] == [
+        discard(
+            "stale",
+            '<presence from="lounge@muc.example.net/alice" to="alice@example.org" type="unavailable" id="mmx-2"><x xmlns="http://jabber.org/protocol/muc#user"><item role="none" affiliation="none" jid="alice@example.org"/><status code="110"/></x></presence>',
         ),
     ]

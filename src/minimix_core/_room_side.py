@@ -9,9 +9,18 @@ with reason ``stale``, or, for an error, the session whose stanza it answers.
 
 from __future__ import annotations
 
-from ._actions import Action, Archive, Continue, Deliver, Discard, DiscardReason, Unattended
+from ._actions import (
+    Action,
+    Archive,
+    Continue,
+    Deliver,
+    Discard,
+    DiscardReason,
+    Send,
+    Unattended,
+)
 from ._core import Core
-from ._fork import error_to_sender, fork, note_flags
+from ._fork import error_to_sender, fork, note_flags, stale
 from ._history import (
     _DELAY_SIZE,
     _DIGEST_CHARS,
@@ -42,6 +51,7 @@ from ._muc import (
     NO_COPY,
     STANZA_ID,
     error_condition,
+    status_codes,
 )
 from ._room_presence import presence, resync_over
 from ._stanza import Element, Stanza, element_size, same_payload
@@ -100,6 +110,13 @@ def to_account(core: Core, account_jid: JID, stanza: Stanza) -> list[Action]:
         result = find_mam_result(stanza)
         if result is not None:
             return mam_result(account, stanza, result, sender)
+    if (
+        occupancy is None
+        and stanza.kind == "presence"
+        and stanza.type in (None, "unavailable")
+        and 110 in status_codes(stanza)
+    ):
+        return _not_in(core, account_jid, stanza, sender)
     if account is None or occupancy is None:
         return [Continue(stanza=stanza)]
     if stanza.type != "error":
@@ -112,6 +129,21 @@ def to_account(core: Core, account_jid: JID, stanza: Stanza) -> list[Action]:
     if stanza.kind == "presence":
         return presence(core, account, occupancy, stanza, sender)
     return _message(core, account, occupancy, stanza, sender)
+
+
+def _not_in(core: Core, account_jid: JID, stanza: Stanza, sender: JID) -> list[Action]:
+    """The account's own presence (110) from a room it has no occupancy in: a late answer.
+
+    Only the router joins from the bare JID, so the room answers a join the router no
+    longer waits for (one forgotten by a restart, given up, or overtaken by a leave the
+    room took first). Available, the room holds the account with nobody to know it: the
+    account leaves (XEP-0045 §7.14), or it stays a ghost for as long as the room lasts.
+    Unavailable, it is the room's answer to such a leave, or a repeated one.
+    """
+    if stanza.type is not None or sender.resource is None:
+        return stale(stanza)
+    leave = Stanza("presence", type="unavailable", from_=account_jid, to=sender, id=core.next_id())
+    return [Send(stanza=leave), *stale(stanza)]
 
 
 def _answers_ping(occupancy: Occupancy, stanza: Stanza) -> bool:
