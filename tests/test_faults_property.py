@@ -686,6 +686,33 @@ def test_convergence_failures_are_named(monkeypatch: pytest.MonkeyPatch) -> None
             story.converge()
 
 
+def test_a_room_holding_an_account_nothing_wants_fails_the_story() -> None:
+    story = Story(1)
+    story.apply(("join", 0, 0))
+    phone, lounge = JID.parse("alice@example.org/phone"), JID.parse("lounge@muc.example.net")
+    story.wanted.discard((phone, lounge))  # the client forgot it: the account stays in
+    story.view(phone, lounge).out()
+    with pytest.raises(
+        StoryFailure, match=r"alice@example\.org in lounge@muc\.example\.net as 'alice': a ghost"
+    ):
+        story.converge()
+    story = Story(1)
+    story.apply(("bookmark", 0, 0))
+    story.apply(("wait", 0, 0))
+    story.converge()  # a bookmark keeps it there: no ghost
+
+
+def test_a_groupchat_message_passed_on_to_the_account_bounces_and_the_room_drops_it() -> None:
+    """RFC 6121 §8.5.2.1.1: the server refuses it; the room drops who bounces (333)."""
+    story = Story(1)
+    lounge = JID.parse("lounge@muc.example.net")
+    # In the room, and the room's answer lost: only room traffic can tell the router.
+    story.service.receive(JOIN.replace(id="x1"), now=0.0)
+    assert "alice" in story.service.occupants(lounge)
+    story.apply(("carol-says", 0, 0))
+    assert "alice" not in story.service.occupants(lounge)
+
+
 def test_a_disturbed_stream_is_only_held_to_membership_and_the_last_message() -> None:
     story = Story(1)
     story.apply(("join", 0, 0))
@@ -788,6 +815,34 @@ FOUND = {
         ],
         644,
         Faults(loss=0.15, duplicate=0.2, delay=6.0, reorder=0.15, bounce=0.1),
+    ),
+    # Rooms left holding an account that nothing wanted (found-08 is the first).
+    "ghost-84": (
+        [("bookmark", 4, 0), ("reboot", 5, 1), ("unbookmark", 2, 0)],
+        84,
+        Faults(loss=0.08, duplicate=0.16, delay=4.0, reorder=0.06, bounce=0.06),
+    ),
+    "ghost-104": (
+        [
+            ("ban", 3, 0),
+            ("bookmark", 5, 0),
+            ("outage", 2, 1),
+            ("unbookmark", 3, 0),
+            ("ban", 1, 0),
+            ("reboot", 5, 0),
+        ],
+        104,
+        Faults(loss=0.02, duplicate=0.04, delay=1.0, reorder=0.015, bounce=0.015),
+    ),
+    "ghost-148": (
+        [("join", 3, 1), ("outage", 5, 1), ("wait", 3, 0), ("reboot", 1, 1)],
+        148,
+        Faults(loss=0.16, duplicate=0.32, delay=8.0, reorder=0.12, bounce=0.12),
+    ),
+    "ghost-248": (
+        [("bookmark", 0, 0), ("join", 2, 0), ("unbookmark", 2, 0), ("wait", 4, 1)],
+        248,
+        Faults(loss=0.16, duplicate=0.32, delay=8.0, reorder=0.12, bounce=0.12),
     ),
 }
 

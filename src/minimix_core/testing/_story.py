@@ -9,8 +9,11 @@ faulty link on a simulated clock, the router's timers driven by
 stanza from the network gets an action, every waiting occupancy has a deadline, every
 bound holds, no message is shown or archived twice); :meth:`Story.converge` then stops
 the faults, lets every deadline pass and checks that each session's view agrees with
-the room. A broken invariant raises :class:`StoryFailure`, and :meth:`Story.script`
-writes the router's inputs as a replay script (``docs/replay.md``): a bug report.
+the room, and that no room holds an account that nothing wants there (a ghost). Where the
+router passes a room's groupchat message on, the account's server bounces it (RFC 6121
+§8.5.2.1.1), and the room drops the occupant that bounced it. A broken invariant raises
+:class:`StoryFailure`, and :meth:`Story.script` writes the router's inputs as a replay
+script (``docs/replay.md``): a bug report.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from .._router import Router
 from .._stanza import CLIENT_NS, Element, Stanza
 from .._xml import serialize
 from ._faults import Faults, FaultyLink
+from ._parts import error_reply
 from ._service import MUCService
 from ._views import SessionView, StoryFailure, expect, stanza_id
 from ._views import codes as status_codes
@@ -351,6 +355,11 @@ class Story:
                 self._deliver(action.session, action.stanza)
             elif isinstance(action, Continue) and isinstance(event, FromSession):
                 self.link.send(action.stanza.with_from(event.session), now=self.now)
+            elif isinstance(action, Continue) and action.stanza.type == "groupchat":
+                # The account's server: a groupchat message to a bare JID is no message for
+                # any of its resources (RFC 6121 §8.5.2.1.1). The room drops whoever bounces.
+                bounce = error_reply(action.stanza, "service-unavailable", "cancel")
+                self.link.send(bounce, now=self.now)
             elif isinstance(action, Archive):
                 key = stanza_id(action.stanza) or ""
                 archived = self.archived[action.account]
@@ -447,6 +456,8 @@ class Story:
         for session in SESSIONS:
             for room in ROOMS:
                 self._agrees(session, room, finals[room])
+        for room in ROOMS:
+            self._no_ghost(room)
 
     def _agrees(self, session: JID, room: JID, final: str) -> None:
         view = self.view(session, room)
@@ -474,6 +485,17 @@ class Story:
         order = self.link.order[room]
         places = [order[key] for key in view.stint]
         expect(places == sorted(places), f"{where}: messages out of the room's order")
+
+    def _no_ghost(self, room: JID) -> None:
+        """The room holds no account that none of its sessions is in and no bookmark keeps."""
+        for nick, reals in self.service.occupants(room).items():
+            for account in {real.bare for real in reals} & set(ACCOUNTS):
+                inside = any(self.view(s, room).inside for s in SESSIONS if s.bare == account)
+                expect(
+                    inside or room in self.bookmarks[account],
+                    f"{account} in {room} as {nick!r}: a ghost, no session is in it and no "
+                    "bookmark keeps it",
+                )
 
     # -- the report -----------------------------------------------------------------------
 
