@@ -1175,3 +1175,36 @@ def test_a_join_answered_after_the_router_forgot_it_is_left_not_kept_as_a_ghost(
             '<presence from="lounge@muc.example.net/alice" to="alice@example.org" type="unavailable" id="mmx-2"><x xmlns="http://jabber.org/protocol/muc#user"><item role="none" affiliation="none" jid="alice@example.org"/><status code="110"/></x></presence>',
         ),
     ]
+
+
+def test_a_join_during_a_rejoin_s_sequence_gets_the_missed_history_before_the_subject() -> None:
+    """XEP-0045 §7.2.15: the laptop joins between the rejoin's self-presence and its
+    subject; it waits, and the subject answers it in order, the missed message in its
+    history before the subject, then live traffic."""
+    steps = replayed("25-join-during-rejoin-gets-history-after-subject")
+    assert 10 not in steps  # the laptop's join waits
+    m1 = '<message from="lounge@muc.example.net/bob" to="{}" type="groupchat" id="m1"><body>seen</body><delay xmlns="urn:xmpp:delay" from="lounge@muc.example.net" stamp="1970-01-01T00:00:05Z"/></message>'
+    m2 = '<message from="lounge@muc.example.net/bob" to="{}" type="groupchat" id="m2"><body>missed</body><delay xmlns="urn:xmpp:delay" from="lounge@muc.example.net" stamp="1970-01-01T00:00:12Z"/></message>'
+    subject = '<message from="lounge@muc.example.net" to="{}" type="groupchat"><subject>Welcome</subject></message>'
+    assert steps[11] == [discard("resync", m1.format(ALICE))]
+    assert steps[12] == [archive(m2.format(ALICE)), deliver(PHONE, m2.format(PHONE))]
+    assert steps[13] == [
+        discard("resync", subject.format(ALICE)),
+        deliver(
+            LAPTOP,
+            '<presence from="lounge@muc.example.net/bob" to="alice@example.org/laptop"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="none" role="participant"/></x></presence>',
+        ),
+        deliver(
+            LAPTOP,
+            '<presence from="lounge@muc.example.net/alice" to="alice@example.org/laptop" id="j2"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="member" role="participant"/><status code="110"/></x></presence>',
+        ),
+        deliver(LAPTOP, m1.format(LAPTOP)),
+        deliver(LAPTOP, m2.format(LAPTOP)),
+        deliver(LAPTOP, subject.format(LAPTOP)),
+    ]
+    m3 = '<message from="lounge@muc.example.net/bob" to="{}" type="groupchat" id="m3"><body>live</body></message>'
+    assert steps[14] == [
+        archive(m3.format(ALICE)),
+        deliver(PHONE, m3.format(PHONE)),
+        deliver(LAPTOP, m3.format(LAPTOP)),
+    ]

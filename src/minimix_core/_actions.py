@@ -116,7 +116,9 @@ class DiscardReason(enum.StrEnum):
     """The room refused a join the router made on its own (autojoin, rejoin); no
     session waits for the answer."""
     HELD = "held"
-    """A session's presence update while the account rejoins: the rejoin carries it."""
+    """A session's presence update while the account rejoins: the rejoin carries it. Or
+    while its join waits for the end of a rejoin's join sequence: the update after its
+    answer carries it."""
 
 
 @frozen(kw_only=True)

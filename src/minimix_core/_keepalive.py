@@ -18,7 +18,7 @@ from ._core import Core
 from ._history import iso_stamp
 from ._jid import JID, InvalidJID
 from ._lifecycle import E, OccupancyEvent, S, transition
-from ._membership import leave_room
+from ._membership import answer_held, leave_room
 from ._muc import MUC, MUC_X, PING, USER_X, error_condition
 from ._presence import nick_change_dropped, rejoin_payload
 from ._stanza import Element, Stanza
@@ -190,11 +190,14 @@ def rejoin_now(core: Core, account: Account, occupancy: Occupancy) -> list[Actio
     restored room waiting to be left): the account was about to leave, and the room has
     let it go already. Rejoined, nothing would make it leave again.
     """
+    # Sessions waiting for a resync's end (answer_held) get their answer from the table
+    # now, as a session that joins while the account rejoins does.
+    answered = answer_held(core, account, occupancy)
     if not occupancy.attached and not account.wanted(occupancy.room):
         transition(core, account, occupancy, _E.REMOVED, _S.ABSENT)
         return []
     unanswered = nick_change_dropped(occupancy)
-    return unanswered + _send_rejoin(core, account, occupancy, _E.ROOM_FORGOT)
+    return answered + unanswered + _send_rejoin(core, account, occupancy, _E.ROOM_FORGOT)
 
 
 def rejoin_due(core: Core, account_jid: JID, room: JID) -> list[Action]:
@@ -277,7 +280,11 @@ def _tell_out(occupancy: Occupancy, text: str) -> list[Action]:
         ),
     )
     base = with_statuses(base, (110, 333))
-    return [Deliver(session=s, stanza=base.with_to(s)) for s in occupancy.attached]
+    # Joined, the waiting sessions are those that joined during a resync (answer_held).
+    return [
+        Deliver(session=s, stanza=base.with_to(s))
+        for s in (*occupancy.attached, *occupancy.pending)
+    ]
 
 
 def give_up(

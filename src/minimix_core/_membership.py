@@ -5,12 +5,13 @@ from __future__ import annotations
 from ._actions import Action, Deliver, Discard, DiscardReason, Send
 from ._config import Config
 from ._core import Core
+from ._history import history_request
 from ._jid import JID
 from ._lifecycle import IN_ROOM, E, OccupancyEvent, S, transition
 from ._muc import STATUS_TEXT
-from ._presence import aggregate_update
+from ._presence import aggregate_update, request_nick_change
 from ._stanza import Element, Stanza
-from ._synth import farewell, unavailable_self, without_caps
+from ._synth import farewell, late_join, unavailable_self, without_caps
 from ._table import (
     NO_ENTRIES,
     Account,
@@ -20,13 +21,17 @@ from ._table import (
     RoomView,
     Sessions,
     SoleSession,
+    add_session,
     drop_session,
 )
 
 __all__ = [
+    "answer_held",
     "detach",
+    "held",
     "join_stanza",
     "keep_place",
+    "late_history",
     "leave_answered",
     "leave_room",
     "place_device",
@@ -74,6 +79,64 @@ def send_join(
     occupancy.attempts = 0
     transition(core, account, occupancy, event, _S.JOINING, request_id=join.id)
     return [Send(stanza=join)]
+
+
+def held(occupancy: Occupancy, session: JID) -> bool:
+    """Whether ``session`` joined while the rejoin's join sequence still arrives (it waits).
+
+    Joined, the account's occupancy has waiting sessions only then: each is answered
+    when the sequence ends (:func:`answer_held`).
+    """
+    return occupancy.state is _S.JOINED and session in occupancy.pending
+
+
+def late_history(
+    core: Core, occupancy: Occupancy, attachment: Attachment, join: Stanza
+) -> list[Stanza]:
+    """What a late joiner gets: what it asked for, or what this device missed, or the default."""
+    history = occupancy.view.history
+    if history is None:
+        return []
+    request = history_request(join)
+    if request is None and attachment.position is not None:
+        return history.after(attachment.position, occupancy.room)
+    return history.select(request, core.now, core.config.default_history_messages, occupancy.room)
+
+
+def answer_held(core: Core, account: Account, occupancy: Occupancy) -> list[Action]:
+    """Answer the sessions that joined while the rejoin's join sequence arrived.
+
+    The sequence is over: its subject, ``Config.resync_timeout``, or the room lost or
+    removed the account again. Each waiting session is answered from the table, as a
+    late join, in XEP-0045 §7.2.15 order, and attached. Their history holds what the
+    rejoin brought; what the room sends from now on reaches them live, after their
+    subject.
+    """
+    if occupancy.state is not _S.JOINED or not occupancy.pending:
+        return []
+    waiting, occupancy.pending = occupancy.pending, NO_ENTRIES
+    view = occupancy.view
+    cached = view.self_presence
+    assert cached is not None, "joined: the room's self-presence is known"
+    memory = account.memory.get(occupancy.room)
+    actions: list[Action] = []
+    changes: list[Action] = []
+    for session, attachment in waiting.items():
+        request = attachment.request
+        assert request is not None, "a waiting session's request is kept until it is attached"
+        attachment.request = None
+        if memory is not None:
+            attachment.since = memory.last  # its history reaches this far
+        occupancy.attached = add_session(occupancy.attached, session, attachment)
+        history = late_history(core, occupancy, attachment, request)
+        if view.history is not None:
+            view.history.forget_private()  # this device has them now
+        actions += late_join(occupancy, cached, session, attachment, history)
+        if core.config.nick_policy == "follow" and attachment.nick != view.nick:
+            changes += request_nick_change(
+                core, session, request, occupancy, attachment.nick, answered=True
+            )
+    return actions + (changes or aggregate_update(account.jid, occupancy))
 
 
 def detach(account: Account, occupancy: Occupancy, session: JID) -> Attachment | None:
@@ -214,13 +277,18 @@ def release(
     nothing goes to the room; the last one makes the account leave (a disconnect waits
     ``Config.disconnect_grace`` first; an autojoin bookmark keeps the account in).
     """
+    waited = held(occupancy, session)
     attachment = detach(account, occupancy, session)
     if attachment is None:
         return []
     if leave is not None:
         attachment.left = True
         attachment.leave_id = leave.id
-    remember_position(core, account, occupancy, session, attachment)
+    if waited:
+        # Gone before the resync's end answered it: it got nothing since it came back.
+        keep_place(core, account, occupancy.room, session, attachment)
+    else:
+        remember_position(core, account, occupancy, session, attachment)
     state = occupancy.state
     stays = occupancy.attached or occupancy.pending or account.wanted(occupancy.room)
     if state is _S.LEAVING or stays:

@@ -14,7 +14,7 @@ from ._fork import error_to_sender, fork, note_flags, stale
 from ._jid import JID
 from ._keepalive import TRANSIENT_CONDITIONS, give_up, rejoin_failed, rejoin_now, start_keepalive
 from ._lifecycle import E, OccupancyState, S, transition
-from ._membership import leave_answered, leave_room
+from ._membership import answer_held, leave_answered, leave_room
 from ._muc import ITEM, ROOM_FLAG_CODES, USER_X, error_condition, error_type, status_codes
 from ._presence import aggregate_update
 from ._stanza import Element, Stanza, payload_size, same_payload
@@ -253,10 +253,15 @@ def _gone(occupancy: Occupancy, account: JID, nicks: list[str]) -> list[Action]:
 
 
 def resync_over(core: Core, account_jid: JID, room: JID) -> list[Action]:
-    """The rejoin's join sequence is over: what the room sends now is news."""
-    core.table.accounts[account_jid].rooms[room].resync = None
+    """The rejoin's join sequence is over: what the room sends now is news.
+
+    The sessions that joined meanwhile get their answer now (:func:`answer_held`).
+    """
+    account = core.table.accounts[account_jid]
+    occupancy = account.rooms[room]
+    occupancy.resync = None
     core.timers.cancel(("resync", account_jid, room))
-    return []
+    return answer_held(core, account, occupancy)
 
 
 def _self_unavailable(
@@ -296,8 +301,12 @@ def _self_unavailable(
         reason = DiscardReason.REJOINING if rejoin else DiscardReason.NO_SESSION
         return [Discard(stanza=stanza, reason=reason), *rejoin]
     wanted = account.wanted(occupancy.room)
-    if codes & _TRANSIENT_REMOVALS and (occupancy.attached or wanted):
-        # Sessions still waiting for the join learn of it; the account tries again later.
+    held = occupancy.pending if state is _S.JOINED else NO_ENTRIES
+    if codes & _TRANSIENT_REMOVALS and (occupancy.attached or held or wanted):
+        # Sessions that joined during a resync are answered from the table, and notice
+        # nothing more than the others; those still waiting for the account's join learn
+        # of it. The account tries again later.
+        answered = answer_held(core, account, occupancy)
         told: list[Action] = [
             Deliver(session=s, stanza=removal_for_session(stanza, s)) for s in occupancy.pending
         ]
@@ -305,11 +314,13 @@ def _self_unavailable(
             account.unlink(session, occupancy.room)
         occupancy.pending = NO_ENTRIES
         retry = rejoin_failed(core, account, occupancy, _E.REMOVED, "Could not rejoin the room")
-        return (told or [Discard(stanza=stanza, reason=DiscardReason.REJOINING)]) + retry
+        fate = told or [Discard(stanza=stanza, reason=DiscardReason.REJOINING)]
+        return answered + fate + retry
     # Removed by the room: kick, ban, membership, shutdown, destruction (§8.2, §9, §10.9).
-    audience = occupancy.audience()
+    # Joined, the sessions waiting for a resync's end (``held``) are told too.
     actions: list[Action] = [
-        Deliver(session=s, stanza=removal_for_session(stanza, s)) for s in audience
+        Deliver(session=s, stanza=removal_for_session(stanza, s))
+        for s in (*occupancy.audience(), *held)
     ]
     if wanted:
         account.block(occupancy.room)

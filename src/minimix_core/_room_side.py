@@ -125,7 +125,16 @@ def to_account(core: Core, account_jid: JID, stanza: Stanza) -> list[Action]:
         # The host calls handle_timer at next_deadline(), but a stanza may come first.
         ends = core.timers.when(("resync", account_jid, occupancy.room))
         if ends is not None and ends <= core.now:
-            resync_over(core, account_jid, occupancy.room)
+            # Over before this stanza: the sessions that waited are answered first.
+            answered = resync_over(core, account_jid, occupancy.room)
+            if answered:
+                return answered + _after_resync(core, account, occupancy, stanza, sender)
+    return _after_resync(core, account, occupancy, stanza, sender)
+
+
+def _after_resync(
+    core: Core, account: Account, occupancy: Occupancy, stanza: Stanza, sender: JID
+) -> list[Action]:
     if stanza.kind == "presence":
         return presence(core, account, occupancy, stanza, sender)
     return _message(core, account, occupancy, stanza, sender)
@@ -358,10 +367,14 @@ def _subject(core: Core, account: Account, occupancy: Occupancy, stanza: Stanza)
     previous = view.subject
     view.subject = core.share_stanza(stanza.replace(to=None))  # the same for every account
     if occupancy.resync is not None:
-        # The subject ends the room's join sequence (§7.2.15): the resync is over.
-        resync_over(core, account.jid, occupancy.room)
+        # The subject ends the room's join sequence (§7.2.15): the resync is over. The
+        # sessions that joined meanwhile get their answer after the others' subject.
+        shown: list[Action]
         if previous is not None and same_payload(previous.children, stanza.children):
-            return [Discard(stanza=stanza, reason=DiscardReason.RESYNC)]
+            shown = [Discard(stanza=stanza, reason=DiscardReason.RESYNC)]
+        else:
+            shown = fork(occupancy, stanza)
+        return shown + resync_over(core, account.jid, occupancy.room)
     return fork(occupancy, stanza)
 
 
@@ -427,7 +440,12 @@ def _historic(
     actions: list[Action] = []
     if number is not None and config.archive:
         actions.append(_archive(account, stanza, foreign_ids))
-    if delay is None and not occupancy.attached and occupancy.state is _S.JOINED:
+    if (
+        delay is None
+        and not occupancy.attached
+        and not occupancy.pending  # joined during a resync: its answer brings it
+        and occupancy.state is _S.JOINED
+    ):
         if number is not None:
             mentions = private or _mentions(stanza, view.nick)
             actions.append(_unattended(account, occupancy, stanza, mentions=mentions))

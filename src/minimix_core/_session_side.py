@@ -5,12 +5,11 @@ from __future__ import annotations
 from ._actions import Action, Continue, Deliver, Discard, DiscardReason, Send
 from ._config import Config
 from ._core import Core
-from ._history import history_request
 from ._iq import forget_session_iqs, iq_from_session
 from ._jid import JID
 from ._keepalive import rejoin_due, rejoin_now, verify
 from ._lifecycle import IN_ROOM, E, S, transition
-from ._membership import join_stanza, release, send_join, track_id
+from ._membership import held, join_stanza, late_history, release, send_join, track_id
 from ._muc import CARBONS, FORWARD, MUC_X, NO_COPY, USER_X, error_stanza
 from ._presence import (
     aggregate_update,
@@ -109,6 +108,8 @@ def _presence(
             return _join(core, account_jid, account, session, stanza, to, occupancy)
         if occupancy is None:
             return [Continue(stanza=stanza)]
+        if held(occupancy, session):
+            return _held_presence(core, session, stanza, to, occupancy)
         return [Discard(stanza=stanza, reason=DiscardReason.PRESENCE_UPDATE)]
     if occupancy is None or kind in _SUBSCRIPTION_TYPES:
         return [Continue(stanza=stanza)]
@@ -125,6 +126,23 @@ def _presence(
             return [Send(stanza=stanza.with_from(account_jid))]
         return [Discard(stanza=stanza, reason=DiscardReason.NOT_IN_ROOM)]
     return [Discard(stanza=stanza, reason=DiscardReason.MALFORMED)]
+
+
+def _held_presence(
+    core: Core, session: JID, stanza: Stanza, to: JID, occupancy: Occupancy
+) -> list[Action]:
+    """A session waiting for the resync's end (its join unanswered) sends its presence.
+
+    A status change is kept: the update after its answer carries it (§7.7). A nick
+    change (§7.6) cannot be made before the join is answered: busy, ask again (RFC 6120
+    §8.3.3.18).
+    """
+    attachment = occupancy.pending[session]
+    if to.resource and to.resource != attachment.nick:
+        return _refuse(stanza, session, to, "resource-constraint", "wait")
+    attachment.payload = payload_of(stanza)
+    attachment.seq = core.next_seq()
+    return [Discard(stanza=stanza, reason=DiscardReason.HELD)]
 
 
 def _refuse(stanza: Stanza, session: JID, to: JID, condition: str, kind: str) -> list[Action]:
@@ -186,11 +204,19 @@ def _join(
     session = account.link(session, room)
     state = occupancy.state
     cached = occupancy.view.self_presence if state in IN_ROOM else None
+    if cached is not None and state is _S.JOINED and occupancy.resync is not None:
+        # The account's rejoin has its answer, but its history and subject are still on
+        # their way (§7.2.15): answered now, the session would get them after its subject,
+        # as live traffic. It waits until the sequence ends (answer_held), as late join.
+        transition(core, account, occupancy, _E.SESSION_JOIN, state)
+        attachment.request = core.share_payload(stanza)
+        occupancy.pending = add_session(occupancy.pending, session, attachment)
+        return []
     if cached is not None:
         transition(core, account, occupancy, _E.SESSION_JOIN, state)
         # A late join, or a resync of an attached session (§7.2.1): answered from the table.
         occupancy.attached = add_session(occupancy.attached, session, attachment)
-        history = _history_for(core, occupancy, attachment, stanza)
+        history = late_history(core, occupancy, attachment, stanza)
         if occupancy.view.history is not None:
             occupancy.view.history.forget_private()  # this device has them now
         actions = late_join(occupancy, cached, session, attachment, history)
@@ -242,19 +268,6 @@ def _join(
     sofar = [] if view.room_presence is None else [view.room_presence]
     sofar.extend(view.occupants.values())
     return [Deliver(session=session, stanza=p.with_to(session)) for p in sofar]
-
-
-def _history_for(
-    core: Core, occupancy: Occupancy, attachment: Attachment, join: Stanza
-) -> list[Stanza]:
-    """What a late joiner gets: what it asked for, or what this device missed, or the default."""
-    history = occupancy.view.history
-    if history is None:
-        return []
-    request = history_request(join)
-    if request is None and attachment.position is not None:
-        return history.after(attachment.position, occupancy.room)
-    return history.select(request, core.now, core.config.default_history_messages, occupancy.room)
 
 
 def _message(

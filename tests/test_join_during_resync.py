@@ -1,0 +1,360 @@
+"""A session joining while a rejoin's join sequence still arrives (XEP-0045 §7.2.15, §7.1)."""
+
+from __future__ import annotations
+
+import json
+
+from helpers import (
+    ALICE,
+    LAPTOP,
+    PHONE,
+    ROOM,
+    Harness,
+    archived,
+    groupchat,
+    join,
+    leave,
+    occupant,
+    self_presence,
+    subject,
+    x,
+)
+from minimix_core import (
+    JID,
+    Config,
+    Deliver,
+    Discard,
+    DiscardReason,
+    OccupancyState,
+    Router,
+    Send,
+    Stanza,
+)
+
+NOT_JOINED = (
+    "<iq type='error' from='lounge@muc.example.net/alice' to='alice@example.org' id='{id}'>"
+    "<error type='cancel'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+)
+STAMP = "2027-01-15T08:00:00Z"
+
+
+SEEN = groupchat("seen", mid="m1", stamp=STAMP)
+MISSED = groupchat("missed", mid="m2", stamp="2027-01-15T08:10:00Z")
+
+
+def late_self(
+    jid: str = "j2", session: JID = LAPTOP, codes: str = "<status code='110'/>"
+) -> Stanza:
+    """The self-presence a late joiner gets from the table: 110, its own join id."""
+    return x(
+        f"<presence from='lounge@muc.example.net/alice' to='{session}' id='{jid}'>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='participant'/>"
+        f"{codes}</x></presence>"
+    )
+
+
+def answer(session: JID = LAPTOP, jid: str = "j2", *, missed: bool = True) -> list[Deliver]:
+    """The whole late-join answer, in §7.2.15 order, with what the rejoin brought."""
+    history = [SEEN, MISSED] if missed else [SEEN]
+    return [
+        Deliver(session=session, stanza=occupant("bob").with_to(session)),
+        Deliver(session=session, stanza=late_self(jid, session)),
+        *[Deliver(session=session, stanza=m.with_to(session)) for m in history],
+        Deliver(session=session, stanza=subject().with_to(session)),
+    ]
+
+
+def occ(h: Harness):  # type: ignore[no-untyped-def]
+    return h.router._core.table.accounts[ALICE].rooms[ROOM]
+
+
+def resyncing(h: Harness) -> None:
+    """PHONE in the room, one message seen; the room forgets the account, which rejoins and
+    has the room's new self-presence: the rejoin's history and subject are still to come."""
+    h.now = 1_800_000_000.0
+    h.joined(PHONE)
+    h.room(groupchat("seen", mid="m1"))
+    [ping] = h.timer(h.now + 900)
+    assert isinstance(ping, Send)
+    [_, rejoin] = h.room(x(NOT_JOINED.format(id=ping.stanza.id)))
+    assert isinstance(rejoin, Send)
+    h.room(occupant("bob"))
+    h.room(self_presence(pid=rejoin.stanza.id))
+    occupancy = h.router._core.table.accounts[ALICE].rooms[ROOM]
+    assert occupancy.state is OccupancyState.JOINED
+    assert occupancy.resync is not None
+
+
+def test_a_join_during_the_rejoin_s_sequence_is_answered_in_order_when_the_subject_ends_it() -> (
+    None
+):
+    """XEP-0045 §7.2.15: presences, self-presence, history, then the subject, which ends the
+    join sequence; a message the rejoin's history brings comes before it, not after."""
+    h = Harness()
+    resyncing(h)
+    assert h.session(LAPTOP, join(jid="j2")) == []
+    seen = groupchat("seen", mid="m1", stamp=STAMP)
+    assert h.room(seen) == [Discard(stanza=seen, reason=DiscardReason.RESYNC)]
+    missed = groupchat("missed", mid="m2", stamp="2027-01-15T08:10:00Z")
+    assert h.room(missed) == [
+        archived(missed),
+        Deliver(session=PHONE, stanza=missed.with_to(PHONE)),
+    ]
+    same = subject()
+    kept_seen = groupchat("seen", mid="m1", stamp=STAMP).with_to(LAPTOP)
+    assert h.room(same) == [
+        Discard(stanza=same, reason=DiscardReason.RESYNC),
+        Deliver(session=LAPTOP, stanza=occupant("bob").with_to(LAPTOP)),
+        Deliver(session=LAPTOP, stanza=late_self()),
+        Deliver(session=LAPTOP, stanza=kept_seen),
+        Deliver(session=LAPTOP, stanza=missed.with_to(LAPTOP)),
+        Deliver(session=LAPTOP, stanza=subject().with_to(LAPTOP)),
+    ]
+    # Attached now: live traffic reaches it as it reaches the phone.
+    live = groupchat("live", mid="m3")
+    assert h.room(live) == [
+        archived(live),
+        Deliver(session=PHONE, stanza=live.with_to(PHONE)),
+        Deliver(session=LAPTOP, stanza=live.with_to(LAPTOP)),
+    ]
+
+
+def test_the_resync_deadline_answers_a_waiting_join_when_no_subject_comes() -> None:
+    """§7.2.15, Config.resync_timeout: a lost subject ends the wait at the resync's
+    deadline, no later; the answer has what the rejoin brought, the known subject last."""
+    h = Harness()
+    resyncing(h)
+    assert h.session(LAPTOP, join(jid="j2")) == []
+    assert h.room(SEEN) == [Discard(stanza=SEEN, reason=DiscardReason.RESYNC)]
+    assert h.room(MISSED) == [
+        archived(MISSED),
+        Deliver(session=PHONE, stanza=MISSED.with_to(PHONE)),
+    ]
+    assert h.router.next_deadline() == h.now + 60.0
+    assert h.timer(h.now + 60.0) == answer()
+    assert occ(h).resync is None
+    assert LAPTOP in occ(h).attached
+
+
+def test_a_stanza_after_the_resync_deadline_comes_after_the_waiting_join_s_answer() -> None:
+    """§7.2.15: the host may hand over a stanza before running the resync's timer; the
+    waiting session is answered first, then gets the stanza live like the others."""
+    h = Harness()
+    resyncing(h)
+    h.session(LAPTOP, join(jid="j2"))
+    h.now += 61.0
+    live = groupchat("live", mid="m5")
+    assert h.room(live) == [
+        *answer(missed=False),
+        archived(live),
+        Deliver(session=PHONE, stanza=live.with_to(PHONE)),
+        Deliver(session=LAPTOP, stanza=live.with_to(LAPTOP)),
+    ]
+
+
+def test_an_attached_session_re_sending_its_join_waits_too_and_nothing_is_pushed() -> None:
+    """§7.2.1, §7.2.15: a repeated join is a join: answered whole, in order, at the end. A
+    live message meanwhile goes into its answer, not to push as if nobody were there."""
+    h = Harness()
+    resyncing(h)
+    assert h.session(PHONE, join(jid="j9")) == []
+    live = groupchat("live", mid="m5")
+    assert h.room(live) == [archived(live), Discard(stanza=live, reason=DiscardReason.NO_SESSION)]
+    [*_, last_line] = answer(PHONE, "j9", missed=False)
+    sent = h.room(subject())
+    assert sent[0] == Discard(stanza=subject(), reason=DiscardReason.RESYNC)
+    assert [a.stanza.id for a in sent[3:5] if isinstance(a, Deliver)] == ["m1", "m5"]
+    assert sent[-1] == last_line
+    assert len(sent) == 6
+
+
+def test_a_waiting_session_that_leaves_gets_its_unavailable_and_nothing_after() -> None:
+    """§7.14: it leaves before its join was answered; the others stay, nothing goes to the
+    room, and the end of the sequence owes it nothing."""
+    h = Harness()
+    resyncing(h)
+    h.session(LAPTOP, join(jid="j2"))
+    assert h.session(LAPTOP, leave()) == [
+        Deliver(
+            session=LAPTOP,
+            stanza=x(
+                "<presence from='lounge@muc.example.net/alice' to='alice@example.org/laptop' type='unavailable' id='bye'>"
+                "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/>"
+                "<status code='110'/></x></presence>"
+            ),
+        )
+    ]
+    assert h.room(subject()) == [Discard(stanza=subject(), reason=DiscardReason.RESYNC)]
+    assert list(occ(h).attached) == [PHONE]
+    assert not occ(h).pending
+
+
+def test_a_waiting_session_that_closes_is_forgotten_and_keeps_its_place() -> None:
+    """A session closed before its answer: nothing for it, nothing at the subject. A
+    device back within Config.device_memory is not counted as having had what it never got."""
+    h = Harness()
+    resyncing(h)
+    account = h.router._core.table.accounts[ALICE]
+    account.memory[ROOM].positions[LAPTOP] = (0, h.now)  # it had seen nothing
+    h.session(LAPTOP, join(jid="j2"))
+    assert h.closed(LAPTOP) == []
+    assert h.room(subject()) == [Discard(stanza=subject(), reason=DiscardReason.RESYNC)]
+    assert account.memory[ROOM].positions[LAPTOP] == (0, h.now)
+    assert LAPTOP not in account.sessions
+
+
+def test_a_kick_during_the_wait_reaches_the_waiting_session_too() -> None:
+    """§8.2: removed, the account is out; the session that waited gets the removal as its
+    answer, with 110, as every attached one."""
+    h = Harness()
+    resyncing(h)
+    h.session(LAPTOP, join(jid="j2"))
+    kick = x(
+        "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org'>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/>"
+        "<status code='307'/><status code='110'/></x></presence>"
+    )
+    assert h.room(kick) == [
+        Deliver(session=PHONE, stanza=kick.with_to(PHONE)),
+        Deliver(session=LAPTOP, stanza=kick.with_to(LAPTOP)),
+    ]
+    assert h.router._core.table.accounts[ALICE].rooms == {}
+
+
+def test_a_shutdown_during_the_wait_answers_the_waiting_session_as_the_others_stay() -> None:
+    """§11.1: 332 is not the account's fault: the sessions stay attached, noticing nothing,
+    while the account waits to rejoin; the waiting one is answered from the table first."""
+    h = Harness()
+    resyncing(h)
+    h.session(LAPTOP, join(jid="j2"))
+    shutdown = x(
+        "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org'>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/>"
+        "<status code='332'/><status code='110'/></x></presence>"
+    )
+    assert h.room(shutdown) == [
+        *answer(missed=False),
+        Discard(stanza=shutdown, reason=DiscardReason.REJOINING),
+    ]
+    assert occ(h).state is OccupancyState.REJOIN_WAIT
+    assert list(occ(h).attached) == [PHONE, LAPTOP]
+
+
+def test_the_room_losing_the_account_again_answers_the_waiting_session_before_the_rejoin() -> None:
+    """XEP-0410 §1, §7.2.14: a message refused as from no occupant ends the sequence; the
+    waiting session gets its answer from the table, then the account joins again."""
+    h = Harness()
+    resyncing(h)
+    h.session(LAPTOP, join(jid="j2"))
+    refused = x(
+        "<message type='error' from='lounge@muc.example.net' to='alice@example.org' id='zz'>"
+        "<error type='cancel'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
+    )
+    actions = h.room(refused)
+    assert actions[0] == Deliver(session=PHONE, stanza=refused.with_to(PHONE))
+    assert actions[1:-1] == answer(missed=False)
+    assert isinstance(actions[-1], Send)
+    assert occ(h).state is OccupancyState.REJOIN_SENT
+
+
+def test_the_room_gone_during_the_wait_tells_the_waiting_session_with_333() -> None:
+    """Fixtures finding 8, §11.1: the keep-alive finds the room gone; every session, the
+    waiting one too, gets its unavailable with 110 and 333."""
+    h = Harness(Router(Config(resync_timeout=2000.0)))
+    resyncing(h)
+    h.session(LAPTOP, join(jid="j2"))
+    [ping] = h.timer(h.now + 900)
+    assert isinstance(ping, Send)
+    gone = x(
+        f"<iq type='error' from='lounge@muc.example.net/alice' to='alice@example.org' id='{ping.stanza.id}'>"
+        "<error type='cancel' by='muc.example.net'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+    )
+    actions = h.room(gone)
+    assert actions[0] == Discard(stanza=gone, reason=DiscardReason.KEEPALIVE)
+    assert [a.session for a in actions[1:] if isinstance(a, Deliver)] == [PHONE, LAPTOP]
+    for told in actions[1:]:
+        assert isinstance(told, Deliver)
+        assert "333" in str(told.stanza)
+    assert h.router._core.table.accounts[ALICE].rooms == {}
+
+
+def test_a_restart_during_the_wait_forgets_the_waiting_session() -> None:
+    """Router.restore(sessions=False): the sessions are gone, the waiting one too; the
+    restored room owes it nothing."""
+    h = Harness()
+    resyncing(h)
+    h.session(LAPTOP, join(jid="j2"))
+    restored = Router.restore(json.loads(json.dumps(h.router.snapshot())), now=h.now)
+    view = restored.occupancy(ALICE, ROOM)
+    assert view is not None
+    assert view.attached == () and view.pending == ()
+
+
+def test_a_moved_account_answers_its_waiting_session_at_the_subject() -> None:
+    """Router.restore(sessions=True): carried on exactly, the wait and its deadline too."""
+    h = Harness()
+    resyncing(h)
+    h.session(LAPTOP, join(jid="j2"))
+    h.room(SEEN)
+    h.room(MISSED)
+    deadline = h.router.next_deadline()
+    h.router = Router.restore(json.loads(json.dumps(h.router.snapshot())), now=h.now, sessions=True)
+    assert h.router.next_deadline() == deadline
+    assert h.room(subject()) == [Discard(stanza=subject(), reason=DiscardReason.RESYNC), *answer()]
+
+
+def test_a_nick_change_while_waiting_is_refused_and_a_status_change_is_kept() -> None:
+    """§7.6 (RFC 6120 §8.3.3.18): no nick change before the join is answered, busy, ask
+    again; §7.7: a status change is carried by the update after the answer."""
+    h = Harness()
+    resyncing(h)
+    h.session(LAPTOP, join(jid="j2"))
+    rename = x("<presence to='lounge@muc.example.net/other' id='n1'/>")
+    assert h.session(LAPTOP, rename) == [
+        Deliver(
+            session=LAPTOP,
+            stanza=x(
+                "<presence from='lounge@muc.example.net/other' to='alice@example.org/laptop' type='error' id='n1'>"
+                "<error type='wait'><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+            ),
+        )
+    ]
+    chatty = x("<presence to='lounge@muc.example.net/alice' id='c1'><show>chat</show></presence>")
+    assert h.session(LAPTOP, chatty) == [Discard(stanza=chatty, reason=DiscardReason.HELD)]
+    assert h.room(subject()) == [
+        Discard(stanza=subject(), reason=DiscardReason.RESYNC),
+        *answer(missed=False),
+        Send(
+            stanza=x(
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice'><show>chat</show></presence>"
+            )
+        ),
+    ]
+
+
+def test_a_join_re_sent_with_another_nick_while_waiting_is_answered_with_210() -> None:
+    """§7.2.1, nick_policy="account": the latest join counts; the answer names the
+    account's nick with 210, under that join's id."""
+    h = Harness()
+    resyncing(h)
+    h.session(LAPTOP, join(jid="j2"))
+    assert h.session(LAPTOP, join(nick="lappy", jid="j3")) == []
+    sent = h.room(subject())
+    assert sent[2] == Deliver(
+        session=LAPTOP,
+        stanza=late_self("j3", codes="<status code='110'/><status code='210'/>"),
+    )
+    assert len(sent) == 5
+
+
+def test_a_waiting_join_with_another_nick_under_follow_asks_the_room_after_its_answer() -> None:
+    """nick_policy="follow" (§7.6): answered under the account's nick with 210, then the
+    account asks the room for the session's nick."""
+    h = Harness(Router(Config(nick_policy="follow")))
+    resyncing(h)
+    h.session(LAPTOP, join(nick="lappy", jid="j3"))
+    sent = h.room(subject())
+    assert sent[-1] == Send(
+        stanza=x("<presence from='alice@example.org' to='lounge@muc.example.net/lappy' id='j3'/>")
+    )
+    assert sent[-2] == Deliver(session=LAPTOP, stanza=subject().with_to(LAPTOP))
