@@ -361,7 +361,7 @@ def test_restart_forgets_accounts_with_nothing_left() -> None:
     [
         ({}, "not a minimix_core snapshot"),
         ([], "not a minimix_core snapshot"),
-        ({"format": "minimix_core.snapshot", "version": 0}, "version 0 is not one of 1, 2 or 3"),
+        ({"format": "minimix_core.snapshot", "version": 0}, "version 0 is not one of 1 to 4"),
         ({"format": "minimix_core.snapshot", "version": 1}, "malformed snapshot"),
         ({"format": "minimix_core.snapshot", "version": 2}, "malformed snapshot"),
     ],
@@ -846,7 +846,7 @@ def test_a_version_1_snapshot_still_restores() -> None:
     [rejoin] = router.handle_timer(1_800_000_010.0)
     assert isinstance(rejoin, Send)
     assert rejoin.stanza.to == ROOM.with_resource("alice")
-    assert router.snapshot()["version"] == 3
+    assert router.snapshot()["version"] == 4
     # And after a process restart: the bookmarked room is rejoined, the others left.
     restarted = Router.restore(old, now=1_800_000_010.0)
     sent = [a.stanza for a in restarted.handle_timer(1_800_000_010.0)]
@@ -1308,12 +1308,12 @@ def test_a_version_2_memory_of_a_room_left_knows_its_history_when_rejoined() -> 
 
 
 def test_a_version_3_snapshot_keeps_short_stanza_ids_as_keys() -> None:
-    """What version 3 writes is the keys as the router holds them: the ids themselves."""
+    """What version 3 writes, and 4, is the keys as the router holds them: the ids themselves."""
     h = Harness()
     h.joined(PHONE)
     h.room(_sid_message("one", "s1"))
     snapshot = h.router.snapshot()
-    assert snapshot["version"] == 3
+    assert snapshot["version"] == 4
     assert hashed_as_version_2(snapshot, {"s1"})[1] == 3
     assert Router.restore(snapshot, now=0.0, sessions=True).snapshot() == snapshot
 
@@ -1537,3 +1537,84 @@ def test_a_restore_gives_each_waiting_service_the_turn_it_had() -> None:
         assert rooms(router.handle_timer(now)) == expected
         assert rooms(moved.handle_timer(now)) == expected
         assert moved.next_deadline() == router.next_deadline()
+
+
+def _bounce(mid: str) -> Stanza:
+    """A message of a stream given up, handed back to the room (XEP-0198 §5)."""
+    return x(
+        f"<message to='lounge@muc.example.net/bob' type='error' id='{mid}'>"
+        "<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+        "</error></message>"
+    )
+
+
+def _bounced_m2_of_three() -> Harness:
+    """The phone and the laptop had m1, m2 and m3; m2 came back from the phone's stream."""
+    h = Harness()
+    h.joined(PHONE, LAPTOP)
+    for mid in ("m1", "m2", "m3"):
+        h.room(groupchat(mid, mid=mid))
+    h.session(PHONE, _bounce("m2"))
+    return h
+
+
+def test_a_place_with_a_gap_survives_a_restart() -> None:
+    """XEP-0198 §5, XEP-0045 §7.2.13: m2 came back from the phone's stream, m3 reached it;
+    the process restarts. Back, the phone gets m2 alone: the place a restart keeps, and
+    the one a snapshot holds, is m1 with m3 after the gap (both written to the snapshot)."""
+    h = _bounced_m2_of_three()
+    moved = Harness(round_trip(h.router, 5.0, sessions=True))
+    assert moved.router._core.table.accounts[ALICE].rooms[ROOM].attached[PHONE].bounced == (2,)
+    r = Harness(round_trip(moved.router, 10.0, sessions=False))
+    r.now = 10.0
+    assert r.router._core.table.accounts[ALICE].memory[ROOM].positions[PHONE] == ((1, 3), 10.0)
+    again = Harness(round_trip(r.router, 10.0, sessions=False))
+    again.now = 10.0
+    positions = again.router._core.table.accounts[ALICE].memory[ROOM].positions
+    assert positions[PHONE] == ((1, 3), 10.0)
+    assert bodies(again.session(PHONE, join(jid="back"))) == ["m2"]
+
+
+def test_a_version_3_bounce_restores_as_everything_from_it_on_missed() -> None:
+    """Version 3 kept the oldest message that came back, the device having missed it and
+    everything after: restored, the phone back gets m2 and m3, none lost."""
+    h = _bounced_m2_of_three()
+    snapshot = json.loads(json.dumps(h.router.snapshot()))
+    assert snapshot["version"] == 4
+    [room] = snapshot["accounts"][0]["rooms"]
+    for item in room["a"]:
+        if item[0] == "/phone":
+            assert item[6][2] == [2]
+            item[6][2] = 2  # as version 3 wrote it
+    snapshot["version"] = 3
+    r = Harness(Router.restore(snapshot, now=10.0, sessions=False))
+    r.now = 10.0
+    assert r.router._core.table.accounts[ALICE].memory[ROOM].positions[PHONE] == (1, 10.0)
+    assert bodies(r.session(PHONE, join(jid="back"))) == ["m2", "m3"]
+
+
+def test_a_place_with_a_gap_that_names_no_later_message_is_refused() -> None:
+    """A place written as a list names the messages after its gap: one without is damage."""
+    h = _bounced_m2_of_three()
+    h.closed(PHONE)
+    snapshot = json.loads(json.dumps(h.router.snapshot()))
+    [memory] = snapshot["accounts"][0]["memory"]
+    assert [p[1] for p in memory[1]["positions"]] == [[1, 3]]
+    memory[1]["positions"][0][1] = [1]
+    with pytest.raises(SnapshotError, match="a place with a gap names no message after it"):
+        Router.restore(snapshot, now=10.0)
+
+
+def test_a_version_3_bounce_past_the_history_restores_as_nothing_more_missed() -> None:
+    """A version 3 bounce of a message the history no longer holds (or of none) is of a
+    message no device can get again: the phone is back with the rest as it was."""
+    h = _bounced_m2_of_three()
+    snapshot = json.loads(json.dumps(h.router.snapshot()))
+    [room] = snapshot["accounts"][0]["rooms"]
+    room["v"]["h"] = room["v"]["h"][:1]  # the history holds m1 alone
+    for item in room["a"]:
+        if item[0] == "/phone":
+            item[6][2] = 2
+    snapshot["version"] = 3
+    r = Router.restore(snapshot, now=10.0, sessions=True)
+    assert r._core.table.accounts[ALICE].rooms[ROOM].attached[PHONE].bounced == (2,)

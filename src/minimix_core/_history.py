@@ -17,6 +17,7 @@ from typing import Any, Final
 from ._config import Config
 from ._jid import JID, names
 from ._muc import DELAY, HINTS, MUC, STANZA_ID
+from ._place import Place, before_gap, has
 from ._stanza import CLIENT_NS, Element, Stanza, element_size
 
 __all__ = [
@@ -505,20 +506,32 @@ class History:
                 return entry.seq
         return None
 
-    def after(self, seq: int, room: JID) -> list[Stanza]:
-        """Every kept message newer than position ``seq``, oldest first, private ones too.
+    def numbers(self) -> set[int]:
+        """The numbers of the kept messages."""
+        return {entry.seq for entry in self._entries}
 
-        If the buffer no longer reaches back that far, all it has.
+    def numbers_from(self, first: int) -> tuple[int, ...]:
+        """The numbers of the kept messages from ``first`` on, ascending."""
+        return tuple(sorted(n for n in self.numbers() if n >= first))
+
+    def after(self, place: Place, room: JID) -> list[Stanza]:
+        """Every kept message a device at ``place`` lacks, oldest first, private ones too.
+
+        That is every one newer than its place, but for those it got after a gap. If the
+        buffer no longer reaches back that far, all it has.
         """
+        seq = before_gap(place)
+        gap = not isinstance(place, int)
         if self._descents:
             # Out of order (rare): the whole buffer, at most max_history_messages entries.
-            return [entry.replayed(room) for entry in self._entries if entry.seq > seq]
-        # Newest first, stopping at the first one the device has seen: the cost is the
-        # number of messages returned, not the length of the buffer.
+            return [entry.replayed(room) for entry in self._entries if not has(place, entry.seq)]
+        # Newest first, stopping at the first one before the gap: the cost is the number
+        # of messages returned, not the length of the buffer.
         picked: list[Stanza] = []
         for entry in reversed(self._entries):
             if entry.seq <= seq:
                 break
-            picked.append(entry.replayed(room))
+            if not gap or not has(place, entry.seq):
+                picked.append(entry.replayed(room))
         picked.reverse()
         return picked

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ._actions import Action, Deliver, Discard, DiscardReason, Send
 from ._config import Config
 from ._core import Core
@@ -9,6 +11,7 @@ from ._history import history_request
 from ._jid import JID
 from ._lifecycle import IN_ROOM, E, OccupancyEvent, S, transition
 from ._muc import STATUS_TEXT
+from ._place import Place, highest, with_message, without
 from ._presence import aggregate_update, request_nick_change
 from ._stanza import Element, Stanza
 from ._synth import farewell, late_join, unavailable_self, without_caps
@@ -27,6 +30,7 @@ from ._table import (
 
 __all__ = [
     "answer_held",
+    "count_message",
     "detach",
     "held",
     "join_stanza",
@@ -331,8 +335,10 @@ def remember_position(
         keep_place(core, account, occupancy.room, session, attachment)
         return
     memory = account.remember(occupancy.room, core.config.max_rooms_per_account)
-    last = memory.last if attachment.bounced is None else attachment.bounced - 1
-    place_device(core, memory, session, last)
+    bounced = attachment.bounced
+    bound = core.config.max_history_messages
+    place = memory.last if bounced is None else without(memory.last, bounced, bound)
+    place_device(core, memory, session, place)
 
 
 def keep_place(
@@ -341,25 +347,56 @@ def keep_place(
     """A device that came back and goes before the room answered keeps the place it had.
 
     Not in a memory of the room pushed out meanwhile: the place counted in its numbers.
-    Nor past a message that came back undelivered: the device missed it.
+    Without the messages that came back undelivered: the device missed them.
     """
     position = attachment.position
-    bounced = attachment.bounced
-    if position is not None and bounced is not None and bounced <= position:
-        position = bounced - 1
     memory = account.memory.get(room)
-    if position is not None and memory is not None and position <= memory.last:
-        account.remember(room, core.config.max_rooms_per_account)
-        place_device(core, memory, session, position)
+    if position is None or memory is None or highest(position) > memory.last:
+        return
+    bounced = attachment.bounced
+    if bounced is not None:
+        position = without(position, bounced, core.config.max_history_messages)
+    account.remember(room, core.config.max_rooms_per_account)
+    place_device(core, memory, session, position)
 
 
-def place_device(core: Core, memory: RoomMemory, session: JID, last: int) -> None:
-    """Keep ``last``, the number of the newest message ``session`` had, from now on."""
+def place_device(core: Core, memory: RoomMemory, session: JID, place: Place) -> None:
+    """Keep ``place``, what ``session`` had (:mod:`~minimix_core._place`), from now on."""
     positions = memory.positions
     positions.pop(session, None)
-    positions[session] = (last, core.now)
+    positions[session] = (place, core.now)
     if len(positions) > core.config.max_sessions_per_room:
         del positions[next(iter(positions))]
+
+
+def count_message(
+    core: Core, account: Account, occupancy: Occupancy, sessions: Iterable[JID], number: int
+) -> None:
+    """The message numbered ``number`` reached ``sessions``: the places they carry count it.
+
+    That of a device waiting to get back in, so that a restart or its going before the
+    room answers keeps a place that counts what it got while it waited; that of a device
+    that left (or, back already, the one it carries), so that back it does not get again
+    what reached it while the room had yet to answer its leave. After a gap in its place
+    too (:func:`~minimix_core._place.with_message`). An attached device's place is made
+    when it goes: it has every message from its join on.
+    """
+    state = occupancy.state
+    if state is not _S.JOINING and state is not _S.LEAVING:
+        return
+    bound = core.config.max_history_messages
+    memory = account.memory.get(occupancy.room) if state is _S.LEAVING else None
+    positions = NO_ENTRIES if memory is None else memory.positions
+    pending = occupancy.pending
+    for session in sessions:
+        place = positions.get(session)
+        if place is not None:
+            assert memory is not None, "a place is kept in a memory"
+            memory.positions[session] = (with_message(place[0], number, bound), place[1])
+            continue
+        attachment = pending.get(session)
+        if attachment is not None and attachment.position is not None:
+            attachment.position = with_message(attachment.position, number, bound)
 
 
 def track_id(occupancy: Occupancy, stanza_id: str | None, session: JID, config: Config) -> None:

@@ -47,15 +47,17 @@ from ._keepalive import (
     rejoin_now,
 )
 from ._lifecycle import E, S
+from ._membership import count_message
 from ._muc import (
     NO_COPY,
     STANZA_ID,
     error_condition,
     status_codes,
 )
+from ._place import has
 from ._room_presence import presence, resync_over
 from ._stanza import Element, Stanza, element_size, same_payload
-from ._table import Account, Attachment, Occupancy, SoleSession, adopt_version_2
+from ._table import Account, Occupancy, SoleSession, adopt_version_2
 
 __all__ = ["to_account"]
 
@@ -407,7 +409,7 @@ def _historic(
         if number is None:
             return [Discard(stanza=stanza, reason=DiscardReason.DUPLICATE)]
         archived: list[Action] = [_archive(account, stanza, foreign_ids)] if config.archive else []
-        _caught_up(account, occupancy, number)
+        count_message(core, account, occupancy, occupancy.audience(), number)
         return archived + fork(occupancy, stanza)
     if occupancy.state is _S.JOINING and not private and config.archive:
         # The room's history brings a groupchat message again, never a private one, and
@@ -452,41 +454,9 @@ def _historic(
         return actions or [Discard(stanza=stanza, reason=DiscardReason.DUPLICATE)]
     if number is not None:
         if occupancy.state is not _S.JOINED:
-            _caught_up(account, occupancy, number)
+            count_message(core, account, occupancy, occupancy.audience(), number)
         return actions + fork(occupancy, stanza)  # new: nobody has it yet
-    return _fork_unseen(occupancy, stanza, seq)
-
-
-def _caught_up(account: Account, occupancy: Occupancy, number: int) -> None:
-    """A device that had every message before ``number`` gets it: it has them all.
-
-    Its place (what it had when it left) moves on: that of a device waiting to get back
-    in, so that a restart before the room answers puts back a place that counts what it
-    got while it waited; that of a device that left (or, back already, the one it
-    carries), so that back it does not get again what reached it while the room had yet
-    to answer its leave.
-    """
-    state = occupancy.state
-    if state is _S.JOINING:
-        for attachment in occupancy.pending.values():
-            _carried_on(attachment, number)
-    elif state is _S.LEAVING and occupancy.leaving:
-        memory = account.memory.get(occupancy.room)
-        positions = {} if memory is None else memory.positions
-        pending = occupancy.pending
-        for session in occupancy.leaving:
-            place = positions.get(session)
-            if place is not None and place[0] == number - 1:
-                positions[session] = (number, place[1])
-            elif session in pending:
-                # Back already, it carries its place: the message reached it all the same.
-                _carried_on(pending[session], number)
-
-
-def _carried_on(attachment: Attachment, number: int) -> None:
-    """The place a waiting device carries moves on to ``number`` if it was just before."""
-    if attachment.position == number - 1:
-        attachment.position = number
+    return _fork_unseen(core, account, occupancy, stanza, seq)
 
 
 def _early(
@@ -518,19 +488,22 @@ def _early(
     return [_archive(account, stanza, foreign_ids)]
 
 
-def _fork_unseen(occupancy: Occupancy, stanza: Stanza, seq: int) -> list[Action]:
+def _fork_unseen(
+    core: Core, account: Account, occupancy: Occupancy, stanza: Stanza, seq: int
+) -> list[Action]:
     """A message the account had already (a join's history, a repeat): to who lacks it.
 
     A session has every message that came after it did (``since``), and, for a device
-    that left and came back, every one up to its position then. What it has is not shown
-    to it twice.
+    that left and came back, what it had then (its place). What it has is not shown to it
+    twice; a place a device carries counts what reaches it.
     """
     audience = occupancy.audience()
     unseen = [
         s
         for s, a in audience.items()
-        if seq <= a.since and (a.position is None or a.position < seq)
+        if seq <= a.since and (a.position is None or not has(a.position, seq))
     ]
+    count_message(core, account, occupancy, unseen, seq)
     if len(unseen) == len(audience):
         return fork(occupancy, stanza)
     if not unseen:

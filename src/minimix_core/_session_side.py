@@ -11,6 +11,7 @@ from ._keepalive import rejoin_due, rejoin_now, verify
 from ._lifecycle import IN_ROOM, E, S, transition
 from ._membership import held, join_stanza, late_history, release, send_join, track_id
 from ._muc import CARBONS, FORWARD, MUC_X, NO_COPY, USER_X, error_stanza
+from ._place import missed, without
 from ._presence import (
     aggregate_update,
     hold_presence,
@@ -284,7 +285,7 @@ def _message(
         return [Continue(stanza=stanza)]
     if kind == "error":
         assert account is not None, "an occupancy belongs to an account"
-        _note_bounce(account, occupancy, session, stanza, to)
+        _note_bounce(config, account, occupancy, session, stanza, to)
         return [Discard(stanza=stanza, reason=DiscardReason.ERROR_TO_ROOM)]
     # Waiting while the account leaves, a session is not in the room: what it says would
     # reach the room after the leave, and the room's error nobody that is in it.
@@ -314,13 +315,14 @@ def _message(
 
 
 def _note_bounce(
-    account: Account, occupancy: Occupancy, session: JID, stanza: Stanza, to: JID
+    config: Config, account: Account, occupancy: Occupancy, session: JID, stanza: Stanza, to: JID
 ) -> None:
     """A message forked to the session came back undelivered: the device missed it.
 
-    The host hands over the bounce of a stream that was given up (XEP-0198 §5). A
-    session waiting for the room's answer to its leave, or back and waiting, got the
-    room's messages too: its place does not count the one it missed.
+    The host hands over the bounce of a stream that was given up (XEP-0198 §5). The
+    device missed that message alone: the others forked to it, before or after, reached
+    it (or bounce in turn). A session waiting for the room's answer to its leave, or back
+    and waiting, got the room's messages too: its place does not count the one it missed.
     """
     history = occupancy.view.history
     if history is None or stanza.id is None:
@@ -332,14 +334,14 @@ def _note_bounce(
     if number is None:
         return
     if attachment is not None:
-        if attachment.bounced is None or number < attachment.bounced:
-            attachment.bounced = number
+        attachment.bounced = missed(attachment.bounced, number, history.numbers())
     elif session in occupancy.leaving:
         memory = account.memory.get(occupancy.room)
         positions = {} if memory is None else memory.positions
         place = positions.get(session)
-        if place is not None and place[0] >= number:
-            positions[session] = (number - 1, place[1])
+        if place is not None:
+            bound = config.max_history_messages
+            positions[session] = (without(place[0], (number,), bound), place[1])
 
 
 def _sent_carbon(sent: Stanza, session: JID) -> Stanza:

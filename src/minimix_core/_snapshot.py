@@ -1,7 +1,7 @@
 """Snapshots: everything a router knows, as JSON-safe data, and back.
 
 The format is versioned. Stanzas are kept as nested lists (never as XML text, which only
-the XML edge writes). Version 3 is compact, about 0.5 KB of JSON per occupancy:
+the XML edge writes). Version 4 is compact, about 0.5 KB of JSON per occupancy:
 
 - ``payloads``: each distinct payload once, ``[children]`` or ``[children, attrs]``; an
   element is ``[tag, attrs, children, text, tail]`` without its trailing empty fields.
@@ -12,7 +12,14 @@ the XML edge writes). Version 3 is compact, about 0.5 KB of JSON per occupancy:
 - ``accounts[].jid``, ``accounts[].sessions[][0]`` and ``accounts[].rooms[].room`` are
   full JIDs: hosts read them. Timers name their account and room by their place.
 
-Version 2 differs only in its message keys: each was a hash, where version 3 keeps a
+- a device's place (:mod:`~minimix_core._place`), in the account's memory of a room and
+  in a session's attachment, is a number, or a list of numbers when the place has a gap;
+  a session's bounced messages are a list of numbers.
+
+Version 3 differs only in its bounced messages: one number, the oldest, the device having
+missed every message after it too; on load, those after it that the history holds count
+as missed (:func:`_load_bounced`). Its places are all numbers.
+Version 2 also differs in its message keys: each was a hash, where version 3 keeps a
 short stanza-id as it is (:func:`~minimix_core._history.message_key`). On load, the
 keys of the messages an occupancy's history holds are made again, and the others are
 looked up by their version 2 hash while any may be left (:func:`_rekey`).
@@ -31,6 +38,7 @@ from ._events import Bookmark
 from ._history import History
 from ._jid import JID
 from ._lifecycle import OccupancyState
+from ._place import Place
 from ._restart import after_restart
 from ._snapshot_codec import Json, Reader, SnapshotError, Writer
 from ._snapshot_v1 import upgrade_v1
@@ -53,8 +61,8 @@ from ._table import (
 __all__ = ["FORMAT", "VERSION", "SnapshotError", "adopt_into", "dump_core", "load_core"]
 
 FORMAT: Final = "minimix_core.snapshot"
-VERSION: Final = 3
-_READ: Final = (1, 2, VERSION)
+VERSION: Final = 4
+_READ: Final = (1, 2, 3, VERSION)
 
 
 def _attachments(w: Writer, group: Sessions) -> Json:
@@ -68,15 +76,21 @@ def _attachments(w: Writer, group: Sessions) -> Json:
             w.payload(a.payload),
             a.seq,
         ]
-        more = [a.position, a.since, a.bounced, a.left, a.leave_id]
+        bounced = None if a.bounced is None else list(a.bounced)
+        more = [_place(a.position), a.since, bounced, a.left, a.leave_id]
         if more != [None, 0, None, False, None]:
             item.append(more)
         out.append(item)
     return out
 
 
-def _load_attachments(r: Reader, data: Json, *, waiting: bool = False) -> Sessions:
-    """A group of sessions; ``waiting`` ones (pending) must have the join they asked with."""
+def _load_attachments(
+    r: Reader, data: Json, history: History | None, *, waiting: bool = False
+) -> Sessions:
+    """A group of sessions; ``waiting`` ones (pending) must have the join they asked with.
+
+    ``history`` is the occupancy's: what a version 3 bounce means is read from it.
+    """
     out: Sessions = NO_ENTRIES
     for session, join_id, nick, request, payload, seq, *more in data:
         if waiting and request is None:
@@ -92,12 +106,36 @@ def _load_attachments(r: Reader, data: Json, *, waiting: bool = False) -> Sessio
         out = add_session(out, r.full(session, r.account), attachment)
         if more:  # version 1 had none of these; version 2 leaves out the defaults
             [[position, since, bounced, left, leave_id]] = more
-            attachment.position = None if position is None else int(position)
+            attachment.position = None if position is None else _load_place(position)
             attachment.since = int(since)
-            attachment.bounced = None if bounced is None else int(bounced)
+            attachment.bounced = None if bounced is None else _load_bounced(bounced, history)
             attachment.left = bool(left)
             attachment.leave_id = leave_id
     return out
+
+
+def _place(place: Place | None) -> Json:
+    """A place as written: its number, or a list of its numbers when it has a gap."""
+    return place if place is None or isinstance(place, int) else list(place)
+
+
+def _load_place(data: Json) -> Place:
+    if isinstance(data, list):
+        if len(data) < 2:
+            raise SnapshotError("a place with a gap names no message after it")
+        return tuple(int(n) for n in data)
+    return int(data)
+
+
+def _load_bounced(data: Json, history: History | None) -> tuple[int, ...]:
+    """The messages that bounced; before version 4, the oldest one, and all after it missed.
+
+    Those after it the history holds are missed too; no device can get the others again.
+    """
+    if isinstance(data, list):
+        return tuple(int(n) for n in data)
+    first = int(data)
+    return (None if history is None else history.numbers_from(first)) or (first,)
 
 
 def _trimmed(
@@ -293,9 +331,10 @@ def _load_occupancy(r: Reader, data: Json) -> Occupancy:
     o.request_id = data["request_id"]
     o.view = _load_view(r, data["view"])
     o.joiner = r.jid(data["joiner"], account)
-    o.attached = _load_attachments(r, data["attached"])
-    o.pending = _load_attachments(r, data["pending"], waiting=True)
-    o.leaving = _load_attachments(r, data["leaving"])
+    history = o.view.history
+    o.attached = _load_attachments(r, data["attached"], history)
+    o.pending = _load_attachments(r, data["pending"], history, waiting=True)
+    o.leaving = _load_attachments(r, data["leaving"], history)
     o.sent_ids = {str(i): r.full(s, account) for i, s in data["sent_ids"]} or None
     o.sent_payload = r.payload(data["sent_payload"])
     change = data["nick_change"]
@@ -318,7 +357,7 @@ def _memory(w: Writer, m: RoomMemory) -> Json:
     memory = {
         "seen": list(m.seen.items()),
         "last": m.last,
-        "positions": [[w.jid(s, w.account), seq, at] for s, (seq, at) in m.positions.items()],
+        "positions": [[w.jid(s, w.account), _place(p), at] for s, (p, at) in m.positions.items()],
     }
     if m.legacy:
         memory["legacy"] = m.legacy
@@ -330,8 +369,8 @@ def _load_memory(r: Reader, data: Json) -> RoomMemory:
     m.seen = {r.key(k): int(n) for k, n in data["seen"]}
     m.last = int(data["last"])
     m.legacy = int(data.get("legacy", 0))
-    for s, seq, at in data["positions"]:
-        m.positions[r.full(s, r.account)] = (int(seq), float(at))
+    for s, place, at in data["positions"]:
+        m.positions[r.full(s, r.account)] = (_load_place(place), float(at))
     return m
 
 
@@ -443,10 +482,10 @@ def _checked_load(snapshot: Mapping[str, Json], config: Config) -> Core:
         raise SnapshotError("not a minimix_core snapshot")
     version = snapshot.get("version")
     if version not in _READ:
-        raise SnapshotError(f"snapshot version {version!r} is not one of 1, 2 or {VERSION}")
+        raise SnapshotError(f"snapshot version {version!r} is not one of 1 to {VERSION}")
     try:
         core = _load(upgrade_v1(snapshot, config) if version == 1 else snapshot, config)
-        if version != VERSION:
+        if version < 3:
             for account in core.table.accounts.values():
                 _rekey(account)
         return core

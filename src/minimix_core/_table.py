@@ -15,6 +15,8 @@ from ._history import History, version_2_key
 from ._jid import JID
 from ._lifecycle import OccupancyState
 from ._packed import pack, unpack
+from ._place import Place
+from ._place import highest as highest_number
 from ._stanza import Element, Stanza
 
 __all__ = [
@@ -123,9 +125,9 @@ class Attachment:
         """The session's latest presence in the room (show, status...), for the aggregate."""
         self.seq = seq
         """When that presence came, in router order: the latest wins a tie."""
-        self.position: int | None = None
-        """The newest message this device had when it last left (a :class:`RoomMemory`
-        number), if it came back within ``Config.device_memory``."""
+        self.position: Place | None = None
+        """What this device had when it last left (its :class:`RoomMemory` numbers, see
+        :mod:`~minimix_core._place`), if it came back within ``Config.device_memory``."""
         self.since = 0
         """The newest message of the room when this session came: it gets every later one
         live (a :class:`RoomMemory` number)."""
@@ -134,9 +136,10 @@ class Attachment:
         (a bookmark went)."""
         self.leave_id: str | None = None
         """The ``id`` of the session's own leave."""
-        self.bounced: int | None = None
-        """The oldest message (its :class:`RoomMemory` number) whose delivery to this
-        session bounced: the device missed it and everything after."""
+        self.bounced: tuple[int, ...] | None = None
+        """The messages (their :class:`RoomMemory` numbers, ascending) whose delivery to
+        this session bounced: the device missed them, and got the others. Only those the
+        history still holds."""
 
 
 Sessions: TypeAlias = Mapping[JID, Attachment]
@@ -329,7 +332,7 @@ class RoomMemory:
     Each message the account was offered gets a number in arrival order; ``seen`` maps the
     message's key (:func:`~minimix_core._history.message_key`) to it, so a message the
     room sends again (a duplicate, a join's history) is recognised and archived once. A
-    device's position is the number of the newest message it had.
+    device's place (:mod:`~minimix_core._place`) counts in these numbers.
     """
 
     __slots__ = ("last", "legacy", "positions", "seen")
@@ -337,8 +340,8 @@ class RoomMemory:
     def __init__(self) -> None:
         self.seen: dict[str, int] = {}
         self.last = 0
-        self.positions: dict[JID, tuple[int, float]] = {}
-        """Devices that left: the newest message each had, and when it went."""
+        self.positions: dict[JID, tuple[Place, float]] = {}
+        """Devices that left: the place of each (what it had), and when it went."""
         self.legacy = 0
         """Restored from a version 2 snapshot: messages numbered up to this one may be
         remembered under the hash version 2 made of their stanza-id; 0 when none is."""
@@ -592,7 +595,9 @@ def _numbers_in_use(occupancy: Occupancy) -> int:
     highest = 0 if history is None else history.newest_number()
     for sessions in (occupancy.attached, occupancy.pending, occupancy.leaving):
         for a in sessions.values():
-            highest = max(highest, a.since, a.position or 0, a.bounced or 0)
+            place = 0 if a.position is None else highest_number(a.position)
+            bounced = 0 if a.bounced is None else a.bounced[-1]
+            highest = max(highest, a.since, place, bounced)
     return highest
 
 
