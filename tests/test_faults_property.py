@@ -702,6 +702,27 @@ def test_a_room_holding_an_account_nothing_wants_fails_the_story() -> None:
     story.converge()  # a bookmark keeps it there: no ghost
 
 
+def test_a_session_believing_too_long_that_it_is_in_a_room_fails_the_story(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    story = Story(1)
+    # The keep-alive's silence and ping, a rejoin's deadline and longest wait, four turns.
+    assert story.believe_limit() == 60.0 + 10.0 + 10.0 + 16.0 + 4 * 0.2
+    story.apply(("join", 0, 0))
+    story.apply(("forget", 0, 0))  # the lounge forgets the account and tells nobody
+    story.converge()  # the keep-alive finds out in time
+    story = Story(1)
+    story.apply(("join", 0, 0))
+    story.apply(("forget", 0, 0))
+    monkeypatch.setattr(story, "believe_limit", lambda: 30.0)
+    with pytest.raises(
+        StoryFailure,
+        match=r"alice@example\.org/phone believed for 6\d(\.\d+)? s that it is in "
+        r"lounge@muc\.example\.net, which does not have it",
+    ):
+        story.converge()
+
+
 def test_a_groupchat_message_passed_on_to_the_account_bounces_and_the_room_drops_it() -> None:
     """RFC 6121 §8.5.2.1.1: the server refuses it; the room drops who bounces (333)."""
     story = Story(1)

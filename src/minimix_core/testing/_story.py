@@ -150,6 +150,10 @@ class Story:
         self.joins: dict[tuple[JID, JID], str] = {}
         """The id of each session's latest join: an error with it is the refusal."""
         self._ids = 0
+        self.calm_at: float | None = None
+        """When the faults stopped (:meth:`converge`): from then on a false belief is timed."""
+        self.believed: dict[tuple[JID, JID], float] = {}
+        """Since when each session has believed, falsely, that it is in a room."""
         for room in ROOMS:
             self._carol_join(room)
 
@@ -365,6 +369,8 @@ class Story:
                 archived = self.archived[action.account]
                 expect(key not in archived, f"message {key} archived twice for {action.account}")
                 archived.add(key)
+        if self.calm_at is not None:
+            self._believes()
 
     def _timer(self) -> None:
         self._handle(None)
@@ -442,6 +448,8 @@ class Story:
     def converge(self) -> None:
         """Stop the faults, let every deadline pass; each session's view must match the room."""
         self.link.calm()
+        self.calm_at = self.now
+        self._believes()
         self.run_until(self.now + HORIZON)
         for room in ROOMS:
             if room not in self.service.rooms or "carol" not in self.service.occupants(room):
@@ -485,6 +493,44 @@ class Story:
         order = self.link.order[room]
         places = [order[key] for key in view.stint]
         expect(places == sorted(places), f"{where}: messages out of the room's order")
+
+    def believe_limit(self) -> float:
+        """Seconds a session may believe it is in a room that does not have its account.
+
+        Once the faults stopped: a keep-alive's silence and its ping's deadline, or a
+        rejoin's deadline and its longest wait, and every room's autojoin turn.
+        """
+        config = self.config
+        return (
+            config.keepalive_idle
+            + config.keepalive_timeout
+            + config.join_timeout
+            + config.rejoin_max_delay
+            + len(ROOMS) * len(ACCOUNTS) * config.autojoin_interval
+        )
+
+    def _believes(self) -> None:
+        """Time each false belief of being in a room; none may outlast :meth:`believe_limit`."""
+        calm_at = self.calm_at
+        assert calm_at is not None
+        for pair, view in self.views.items():
+            session, room = pair
+            reals = self._reals(room, view.nick or "")
+            if not view.inside or any(real.bare == session.bare for real in reals):
+                self.believed.pop(pair, None)
+                continue
+            since = self.believed.setdefault(pair, max(self.now, calm_at))
+            expect(
+                self.now - since <= self.believe_limit(),
+                f"{session} believed for {self.now - since:g} s that it is in {room}, which "
+                "does not have it",
+            )
+
+    def _reals(self, room: JID, nick: str) -> frozenset[JID]:
+        """The real JIDs of ``nick`` in ``room``: none when either is gone."""
+        if room not in self.service.rooms:
+            return frozenset()
+        return self.service.occupants(room).get(nick, frozenset())
 
     def _no_ghost(self, room: JID) -> None:
         """The room holds no account that none of its sessions is in and no bookmark keeps."""
