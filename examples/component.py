@@ -414,8 +414,11 @@ class ComponentHost:
             self._write(stanza)
         elif not to.is_bare:
             self._deliver(to, stanza)
-        elif stanza.kind == "iq":
-            self._refuse(stanza, "service-unavailable")  # nobody answers for accounts
+        elif stanza.kind == "iq" or stanza.type == "groupchat":
+            # Nobody answers IQs for accounts; and no resource takes a groupchat message to
+            # a bare JID (RFC 6121 §8.5.2.1.1): refused, it tells a room that still counts
+            # the account (with no occupancy in the router) to drop it.
+            self._refuse(stanza, "service-unavailable")
         else:
             # A message or presence to an account: every session of it gets a copy.
             for jid, session in self._sessions.items():
@@ -433,8 +436,12 @@ class ComponentHost:
             log.info("no session %s; dropped: %s", jid, serialize(stanza))
 
     def _refuse(self, stanza: Stanza, condition: str) -> None:
-        """Answer an IQ request with an error (RFC 6120 §8.3); drop anything else."""
-        if stanza.kind != "iq" or stanza.type not in ("get", "set") or stanza.from_ is None:
+        """Answer an IQ request or a groupchat message with an error; drop anything else.
+
+        RFC 6120 §8.3; never an error to an error (§8.3.1), so never a loop.
+        """
+        answered = ("get", "set") if stanza.kind == "iq" else ("groupchat",)
+        if stanza.type not in answered or stanza.from_ is None:
             log.info("dropped: %s", serialize(stanza))
             return
         error = Element(
@@ -443,7 +450,12 @@ class ComponentHost:
             (Element(f"{{{STANZAS_NS}}}{condition}"),),
         )
         reply = Stanza(
-            "iq", type="error", from_=stanza.to, to=stanza.from_, id=stanza.id, children=(error,)
+            stanza.kind,
+            type="error",
+            from_=stanza.to,
+            to=stanza.from_,
+            id=stanza.id,
+            children=(error,),
         )
         if reply.to is not None and reply.to.domain == self.domain:
             self._deliver(reply.to, reply)

@@ -25,11 +25,15 @@ from ..harness import (
 )
 from ..lab import Lab
 from ..test_membership import (
+    test_a_join_the_router_never_made_is_left_at_the_room_s_answer,
+    test_a_room_that_still_counts_an_account_restored_without_it_drops_it,
     test_autojoin_bookmark_keeps_the_account_in_without_sessions,
     test_restart_from_a_snapshot_leaves_rooms_without_a_bookmark,
 )
 
 __all__ = [
+    "test_a_join_the_router_never_made_is_left_at_the_room_s_answer",
+    "test_a_room_that_still_counts_an_account_restored_without_it_drops_it",
     "test_autojoin_bookmark_keeps_the_account_in_without_sessions",
     "test_restart_from_a_snapshot_keeps_bookmarked_rooms_gap_free",
     "test_restart_from_a_snapshot_leaves_rooms_without_a_bookmark",
