@@ -484,7 +484,7 @@ def test_a_leave_unanswered_after_a_rejoin_the_room_took_is_said_again() -> None
     leave = "<presence from='alice@example.org' to='lounge@muc.example.net/alice' type='unavailable' id='{}'/>"
     assert bookmarks(h) == [Send(stanza=x(leave.format("mmx-3")))]
     back = self_presence().replace(id=rejoin.stanza.id)
-    assert h.room(back) == [Discard(stanza=back, reason=DiscardReason.NO_SESSION)]
+    assert h.room(back) == [Discard(stanza=back, reason=DiscardReason.STALE)]  # nobody waits
     assert h.timer(h.now + 30.0) == [Send(stanza=x(leave.format("mmx-4")))]
     assert occ(h).state is OccupancyState.LEAVING
     out = self_presence().replace(type="unavailable", id="mmx-4")

@@ -128,7 +128,9 @@ def _self_available(
 ) -> list[Action]:
     state = occupancy.state
     if state is _S.LEAVING:
-        return fork(occupancy, stanza)  # the room's answer to a join before the leave
+        # The room's answer to a join before the leave: the sessions leaving see it, as the
+        # room's answer to their leave follows. With none left to tell, it is a late answer.
+        return fork(occupancy, stanza) if occupancy.leaving else stale(stanza)
     if state is _S.REJOIN_WAIT:
         return stale(stanza)  # a duplicated or late self-presence: the rejoin is due anyway
     view = occupancy.view
