@@ -115,7 +115,8 @@ def to_account(core: Core, account_jid: JID, stanza: Stanza) -> list[Action]:
     if (
         occupancy is None
         and stanza.kind == "presence"
-        and stanza.type in (None, "unavailable")
+        and stanza.type is None
+        and sender.resource is not None
         and 110 in status_codes(stanza)
     ):
         return _not_in(core, account_jid, stanza, sender)
@@ -147,12 +148,12 @@ def _not_in(core: Core, account_jid: JID, stanza: Stanza, sender: JID) -> list[A
 
     Only the router joins from the bare JID, so the room answers a join the router no
     longer waits for (one forgotten by a restart, given up, or overtaken by a leave the
-    room took first). Available, the room holds the account with nobody to know it: the
-    account leaves (XEP-0045 §7.14), or it stays a ghost for as long as the room lasts.
-    Unavailable, it is the room's answer to such a leave, or a repeated one.
+    room took first): it holds the account with nobody to know it. The account leaves
+    (XEP-0045 §7.14), or it stays a ghost for as long as the room lasts. The room's answer
+    to that leave is passed on, as any unavailable presence for no occupancy: the server
+    gives it to every session of the account (RFC 6121 §8.5.2.1.2), which tells a device
+    the router does not know of (one from after a snapshot restored late) that it is out.
     """
-    if stanza.type is not None or sender.resource is None:
-        return stale(stanza)
     leave = Stanza("presence", type="unavailable", from_=account_jid, to=sender, id=core.next_id())
     return [Send(stanza=leave), *stale(stanza)]
 
