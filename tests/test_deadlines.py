@@ -257,18 +257,25 @@ def test_a_session_joining_while_a_bookmarked_room_is_retried_takes_the_answer()
     assert h.room(me) == [Deliver(session=PHONE, stanza=me.with_to(PHONE).replace(id="j1"))]
 
 
-def test_a_session_joining_during_the_rejoin_delay_is_answered_from_what_the_account_knew() -> None:
-    """XEP-0045 §7.1 order from the table; the rejoin itself goes on."""
+def test_a_session_joining_during_the_rejoin_delay_makes_the_rejoin_go_now_and_waits() -> None:
+    """XEP-0045 §7.2.15: the session waits for the rejoin, which goes at once rather than
+    after Config.rejoin_delay, and is answered at its subject in §7.1 order."""
     h = Harness()
     h.joined(PHONE, others=("bob",))
     h.room(x(SHUTDOWN))
     h.now = 1.0
-    assert h.session(LAPTOP, join(jid="late")) == [
+    [rejoin] = h.session(LAPTOP, join(jid="late"))
+    assert isinstance(rejoin, Send) and rejoin.stanza.id == "mmx-1"
+    assert state(h) is S.REJOIN_SENT
+    assert h.router.next_deadline() == 1.0 + Config().join_timeout
+    h.room(occupant("bob"))
+    h.room(self_presence(pid="mmx-1"))
+    assert h.room(subject()) == [
+        Discard(stanza=subject(), reason=DiscardReason.RESYNC),
         Deliver(session=LAPTOP, stanza=occupant("bob", to=LAPTOP)),
         Deliver(session=LAPTOP, stanza=self_presence(pid="late").with_to(LAPTOP)),
         Deliver(session=LAPTOP, stanza=subject().with_to(LAPTOP)),
     ]
-    assert state(h) is S.REJOIN_WAIT
 
 
 def test_a_bookmarked_room_shutting_down_during_the_join_tells_the_waiting_session() -> None:

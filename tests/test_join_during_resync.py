@@ -1,4 +1,5 @@
-"""A session joining while a rejoin's join sequence still arrives (XEP-0045 §7.2.15, §7.1)."""
+"""A session joining while the account rejoins: waiting to, the rejoin in flight, or its join
+sequence still arriving (XEP-0045 §7.2.15, §7.1)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from helpers import (
     ROOM,
     Harness,
     archived,
+    bookmark_lounge,
     groupchat,
     join,
     leave,
@@ -358,3 +360,298 @@ def test_a_waiting_join_with_another_nick_under_follow_asks_the_room_after_its_a
         stanza=x("<presence from='alice@example.org' to='lounge@muc.example.net/lappy' id='j3'/>")
     )
     assert sent[-2] == Deliver(session=LAPTOP, stanza=subject().with_to(LAPTOP))
+
+
+# Earlier in the rejoin: waiting to rejoin (rejoin-wait), or the rejoin in flight
+# (rejoin-sent). The session waits for the rejoin as above; in rejoin-wait its join makes
+# the rejoin go at once, not after the back-off.
+
+SHUTDOWN = x(
+    "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org'>"
+    "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/>"
+    "<status code='110'/><status code='332'/></x></presence>"
+)
+REJOIN = x(
+    "<presence from='alice@example.org' to='lounge@muc.example.net/alice' id='mmx-1'>"
+    f"<x xmlns='http://jabber.org/protocol/muc'><history since='{STAMP}'/></x></presence>"
+)
+UNAVAILABLE_333 = (
+    "<presence from='lounge@muc.example.net/alice' to='{to}' type='unavailable'>"
+    "<status>{text}</status><x xmlns='http://jabber.org/protocol/muc#user'>"
+    "<item affiliation='member' role='none'/><status code='110'/><status code='333'/></x>"
+    "</presence>"
+)
+
+
+def shut_down(h: Harness) -> None:
+    """PHONE in the room, one message seen; the room shuts down (332, §11.1): the account
+    waits to rejoin (rejoin-wait), the phone attached, noticing nothing."""
+    h.now = 1_800_000_000.0
+    h.joined(PHONE)
+    h.room(groupchat("seen", mid="m1"))
+    assert h.room(SHUTDOWN) == [Discard(stanza=SHUTDOWN, reason=DiscardReason.REJOINING)]
+    assert occ(h).state is OccupancyState.REJOIN_WAIT
+
+
+def waiting_for_the_rejoin(h: Harness) -> None:
+    """:func:`shut_down`, then the laptop joins: the rejoin goes at once, the laptop waits."""
+    shut_down(h)
+    h.now += 2.0
+    assert h.session(LAPTOP, join(jid="j2")) == [Send(stanza=REJOIN)]
+    assert occ(h).state is OccupancyState.REJOIN_SENT
+    assert list(occ(h).pending) == [LAPTOP]
+
+
+def the_rejoin_answered(h: Harness) -> None:
+    """The room answers the rejoin: bob, the self-presence, m1 again, m2 missed (both with
+    <delay/>), the subject; the laptop's whole answer comes last, m2 before its subject."""
+    assert h.room(occupant("bob")) == [Discard(stanza=occupant("bob"), reason=DiscardReason.RESYNC)]
+    back = self_presence(pid="mmx-1")
+    assert h.room(back) == [Discard(stanza=back, reason=DiscardReason.RESYNC)]
+    assert h.room(SEEN) == [Discard(stanza=SEEN, reason=DiscardReason.RESYNC)]
+    assert h.room(MISSED) == [
+        archived(MISSED),
+        Deliver(session=PHONE, stanza=MISSED.with_to(PHONE)),
+    ]
+    assert h.room(subject()) == [Discard(stanza=subject(), reason=DiscardReason.RESYNC), *answer()]
+    assert list(occ(h).attached) == [PHONE, LAPTOP]
+    assert not occ(h).pending
+
+
+def test_a_join_while_waiting_to_rejoin_rejoins_now_and_is_answered_in_order() -> None:
+    """XEP-0045 §11.1, §7.2.15: after a 332 a session joins before the back-off ends. Its
+    join makes the account rejoin at once, and it is answered at the rejoin's subject:
+    occupants, self-presence, history with what the rejoin brought, the subject last."""
+    h = Harness()
+    waiting_for_the_rejoin(h)
+    assert h.router.next_deadline() == h.now + 60.0  # the rejoin's own deadline
+    the_rejoin_answered(h)
+
+
+def test_a_join_while_the_rejoin_is_in_flight_waits_and_is_answered_in_order() -> None:
+    """XEP-0045 §7.2.15: the rejoin is out when the session joins; it waits, and the
+    rejoin's subject answers it, the missed message before that subject."""
+    h = Harness()
+    shut_down(h)
+    assert h.timer(h.now + 5.0) == [Send(stanza=REJOIN)]
+    assert h.session(LAPTOP, join(jid="j2")) == []
+    assert occ(h).state is OccupancyState.REJOIN_SENT
+    the_rejoin_answered(h)
+
+
+def test_a_rejoin_refused_for_now_answers_the_waiting_session_from_the_table() -> None:
+    """§7.2 (a transient error): the account waits to try again and the sessions stay
+    attached; the waiting one is answered from the table, not kept through the back-off."""
+    h = Harness()
+    waiting_for_the_rejoin(h)
+    refused = x(
+        "<presence type='error' from='lounge@muc.example.net/alice' to='alice@example.org' id='mmx-1'>"
+        "<error type='wait'><remote-server-timeout xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+    )
+    assert h.room(refused) == [
+        Discard(stanza=refused, reason=DiscardReason.REJOINING),
+        *answer(missed=False),
+    ]
+    assert occ(h).state is OccupancyState.REJOIN_WAIT
+    assert list(occ(h).attached) == [PHONE, LAPTOP]
+    assert not occ(h).pending
+
+
+def test_a_rejoin_unanswered_by_its_deadline_answers_the_waiting_session_from_the_table() -> None:
+    """Config.join_timeout: the rejoin counts as failed and is tried again later; the
+    waiting session is answered from the table, attached like the others."""
+    h = Harness()
+    waiting_for_the_rejoin(h)
+    assert h.timer(h.now + 60.0) == answer(missed=False)
+    assert occ(h).state is OccupancyState.REJOIN_WAIT
+    assert list(occ(h).attached) == [PHONE, LAPTOP]
+
+
+def test_a_rejoin_refused_for_good_tells_the_waiting_session_it_is_out() -> None:
+    """§7.2.8 (registration-required), §11.1: every session, the waiting one too, gets
+    its unavailable with 110 and 333; the router forgets the room."""
+    h = Harness()
+    waiting_for_the_rejoin(h)
+    refused = x(
+        "<presence type='error' from='lounge@muc.example.net/alice' to='alice@example.org' id='mmx-1'>"
+        "<error type='auth'><registration-required xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+    )
+    text = "Could not rejoin the room: registration-required"
+    assert h.room(refused) == [
+        Discard(stanza=refused, reason=DiscardReason.REJOINING),
+        Deliver(session=PHONE, stanza=x(UNAVAILABLE_333.format(to=PHONE, text=text))),
+        Deliver(session=LAPTOP, stanza=x(UNAVAILABLE_333.format(to=LAPTOP, text=text))),
+    ]
+    account = h.router._core.table.accounts[ALICE]
+    assert account.rooms == {} and account.sessions == {}
+
+
+def test_the_last_rejoin_attempt_failing_tells_the_waiting_session_it_is_out() -> None:
+    """Config.max_rejoin_attempts, §11.1: out of tries, every session, the waiting one
+    too, gets 333; the last try unanswered, the account leaves in case it was admitted."""
+    h = Harness(Router(Config(max_rejoin_attempts=1)))
+    waiting_for_the_rejoin(h)
+    text = "The room did not answer"
+    assert h.timer(h.now + 60.0) == [
+        Deliver(session=PHONE, stanza=x(UNAVAILABLE_333.format(to=PHONE, text=text))),
+        Deliver(session=LAPTOP, stanza=x(UNAVAILABLE_333.format(to=LAPTOP, text=text))),
+        Send(
+            stanza=x(
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice' type='unavailable' id='mmx-2'/>"
+            )
+        ),
+    ]
+    assert occ(h).state is OccupancyState.LEAVING
+    assert not occ(h).attached and not occ(h).pending and not occ(h).leaving
+    assert LAPTOP not in h.router._core.table.accounts[ALICE].sessions
+
+
+def test_the_last_rejoin_attempt_failing_tells_a_lone_waiting_session_and_the_bookmark_stays() -> (
+    None
+):
+    """Config.max_rejoin_attempts, XEP-0402 autojoin: nobody attached, the laptop alone
+    waits for the rejoin; out of tries it gets 333, and the bookmark's room is still
+    tried later."""
+    h = Harness(Router(Config(max_rejoin_attempts=1)))
+    h.now = 1_800_000_000.0
+    bookmark_lounge(h)
+    h.joined(PHONE)
+    h.timer(h.now)
+    h.room(groupchat("seen", mid="m1"))
+    h.closed(PHONE)  # the bookmark keeps the account in
+    h.room(SHUTDOWN)
+    [rejoin] = h.session(LAPTOP, join(jid="j2"))
+    assert isinstance(rejoin, Send)
+    text = "The room did not answer"
+    assert h.timer(h.now + 60.0) == [
+        Deliver(session=LAPTOP, stanza=x(UNAVAILABLE_333.format(to=LAPTOP, text=text))),
+    ]
+    assert occ(h).state is OccupancyState.REJOIN_WAIT
+    assert not occ(h).attached and not occ(h).pending
+    assert h.router.next_deadline() == h.now + 10.0  # rejoin_delay, doubled once
+
+
+def test_a_shutdown_again_while_the_rejoin_is_in_flight_answers_the_waiting_session() -> None:
+    """§11.1: 332 again; not the account's fault, the sessions stay attached and the
+    account waits to rejoin; the waiting session is answered from the table first."""
+    h = Harness()
+    waiting_for_the_rejoin(h)
+    assert h.room(SHUTDOWN) == [
+        *answer(missed=False),
+        Discard(stanza=SHUTDOWN, reason=DiscardReason.REJOINING),
+    ]
+    assert occ(h).state is OccupancyState.REJOIN_WAIT
+    assert list(occ(h).attached) == [PHONE, LAPTOP]
+
+
+def test_a_kick_while_the_rejoin_is_in_flight_reaches_the_waiting_session_too() -> None:
+    """§8.2: removed, the account is out; the waiting session gets the removal with 110,
+    as the attached one."""
+    h = Harness()
+    waiting_for_the_rejoin(h)
+    kick = x(
+        "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org'>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/>"
+        "<status code='307'/><status code='110'/></x></presence>"
+    )
+    assert h.room(kick) == [
+        Deliver(session=PHONE, stanza=kick.with_to(PHONE)),
+        Deliver(session=LAPTOP, stanza=kick.with_to(LAPTOP)),
+    ]
+    assert h.router._core.table.accounts[ALICE].rooms == {}
+
+
+def test_a_session_waiting_for_the_rejoin_that_leaves_gets_its_unavailable_and_nothing_after() -> (
+    None
+):
+    """§7.14: it leaves before the rejoin answered it; the phone stays, nothing goes to the
+    room, and the rejoin's subject owes it nothing."""
+    h = Harness()
+    waiting_for_the_rejoin(h)
+    assert h.session(LAPTOP, leave()) == [
+        Deliver(
+            session=LAPTOP,
+            stanza=x(
+                "<presence from='lounge@muc.example.net/alice' to='alice@example.org/laptop' type='unavailable' id='bye'>"
+                "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' role='none'/>"
+                "<status code='110'/></x></presence>"
+            ),
+        )
+    ]
+    h.room(occupant("bob"))
+    h.room(self_presence(pid="mmx-1"))
+    assert h.room(subject()) == [Discard(stanza=subject(), reason=DiscardReason.RESYNC)]
+    assert list(occ(h).attached) == [PHONE]
+
+
+def test_a_session_waiting_for_the_rejoin_that_closes_is_forgotten_and_keeps_its_place() -> None:
+    """A session closed before the rejoin answered it: nothing for it, then or at the
+    subject; back within Config.device_memory, it is not counted as having had m1."""
+    h = Harness()
+    shut_down(h)
+    account = h.router._core.table.accounts[ALICE]
+    account.memory[ROOM].positions[LAPTOP] = (0, h.now)  # it had seen nothing
+    h.session(LAPTOP, join(jid="j2"))
+    assert h.closed(LAPTOP) == []
+    h.room(occupant("bob"))
+    h.room(self_presence(pid="mmx-1"))
+    assert h.room(subject()) == [Discard(stanza=subject(), reason=DiscardReason.RESYNC)]
+    assert account.memory[ROOM].positions[LAPTOP] == (0, h.now)
+    assert LAPTOP not in account.sessions
+
+
+def test_a_restart_while_the_rejoin_is_in_flight_forgets_the_waiting_session() -> None:
+    """Router.restore(sessions=False): the sessions are gone, the waiting one too."""
+    h = Harness()
+    waiting_for_the_rejoin(h)
+    restored = Router.restore(json.loads(json.dumps(h.router.snapshot())), now=h.now)
+    view = restored.occupancy(ALICE, ROOM)
+    assert view is not None
+    assert view.attached == () and view.pending == ()
+
+
+def test_a_moved_account_answers_the_session_waiting_for_its_rejoin_at_the_subject() -> None:
+    """Router.restore(sessions=True): carried on exactly, the wait and its deadline too."""
+    h = Harness()
+    waiting_for_the_rejoin(h)
+    deadline = h.router.next_deadline()
+    h.router = Router.restore(json.loads(json.dumps(h.router.snapshot())), now=h.now, sessions=True)
+    assert h.router.next_deadline() == deadline
+    the_rejoin_answered(h)
+
+
+def test_a_nick_change_while_waiting_for_the_rejoin_is_refused_and_a_status_change_kept() -> None:
+    """§7.6 (RFC 6120 §8.3.3.18): no nick change before the join is answered; §7.7: a
+    status change is carried by the update after the answer."""
+    h = Harness()
+    waiting_for_the_rejoin(h)
+    rename = x("<presence to='lounge@muc.example.net/other' id='n1'/>")
+    [refused] = h.session(LAPTOP, rename)
+    assert isinstance(refused, Deliver) and refused.stanza.type == "error"
+    assert "resource-constraint" in str(refused.stanza)
+    chatty = x("<presence to='lounge@muc.example.net/alice' id='c1'><show>chat</show></presence>")
+    assert h.session(LAPTOP, chatty) == [Discard(stanza=chatty, reason=DiscardReason.HELD)]
+    h.room(occupant("bob"))
+    h.room(self_presence(pid="mmx-1"))
+    assert h.room(subject()) == [
+        Discard(stanza=subject(), reason=DiscardReason.RESYNC),
+        *answer(missed=False),
+        Send(
+            stanza=x(
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice'><show>chat</show></presence>"
+            )
+        ),
+    ]
+
+
+def test_a_status_change_while_waiting_goes_with_the_next_rejoin_when_this_one_fails() -> None:
+    """§7.7: answered from the table when the rejoin fails for now, the session's status
+    is carried by the next rejoin, as an attached session's is."""
+    h = Harness()
+    waiting_for_the_rejoin(h)
+    chatty = x("<presence to='lounge@muc.example.net/alice' id='c1'><show>chat</show></presence>")
+    h.session(LAPTOP, chatty)
+    assert h.timer(h.now + 60.0) == answer(missed=False)
+    [again] = h.timer(h.now + 10.0)
+    assert isinstance(again, Send)
+    assert again.stanza.find("show") is not None

@@ -234,9 +234,7 @@ def test_service_shutdown_rejoins_after_a_delay_without_bothering_sessions(code:
     [rejoin] = h.timer(5.0)
     assert isinstance(rejoin, Send)
     assert rejoin.stanza.id == "mmx-1"
-    assert h.session(LAPTOP, join(jid="late"))[-1] == Deliver(
-        session=LAPTOP, stanza=subject().with_to(LAPTOP)
-    )
+    assert h.session(LAPTOP, join(jid="late")) == []  # it waits for the rejoin (§7.2.15)
     ping = x(
         "<iq to='lounge@muc.example.net/alice' type='get' id='sp'><ping xmlns='urn:xmpp:ping'/></iq>"
     )
@@ -392,17 +390,22 @@ def test_shut_down_again_while_rejoining_tries_again_later() -> None:
     assert h.router.next_deadline() == 5.0 + 10.0
 
 
-def test_a_session_joining_during_a_rejoin_is_answered_from_what_the_account_knew() -> None:
-    """The account is on its way back in: a late join is answered from the table, as usual."""
+def test_a_session_joining_during_a_rejoin_waits_for_it_and_is_answered_at_its_subject() -> None:
+    """XEP-0045 §7.2.15: the account is on its way back in; a late join waits for the
+    rejoin's join sequence, and its subject answers it from the table, in §7.1 order."""
     h = Harness()
     h.joined(PHONE, others=("bob",))
     h.room(x(answer(pinged(h), "not-acceptable")))
-    assert h.session(LAPTOP, join(jid="late")) == [
+    assert h.session(LAPTOP, join(jid="late")) == []
+    assert occ(h).state is OccupancyState.REJOIN_SENT
+    h.room(occupant("bob"))
+    h.room(self_presence(pid="mmx-2"))
+    assert h.room(subject()) == [
+        Discard(stanza=subject(), reason=DiscardReason.RESYNC),
         Deliver(session=LAPTOP, stanza=occupant("bob", to=LAPTOP)),
         Deliver(session=LAPTOP, stanza=self_presence(pid="late").with_to(LAPTOP)),
         Deliver(session=LAPTOP, stanza=subject().with_to(LAPTOP)),
     ]
-    assert occ(h).state is OccupancyState.REJOIN_SENT
 
 
 def test_no_keepalive_while_a_nick_change_is_in_flight() -> None:

@@ -466,22 +466,17 @@ def test_restart_while_rejoining_rejoins() -> None:
 
 def test_a_device_back_before_the_restored_rejoin_is_due_is_rejoined_with() -> None:
     """A bookmarked room is rejoined at its turn in the queue after a restart; a device
-    that joins first is answered from the table, and the rejoin goes at once: the turn may
-    be hours away on a big server, the device would see nothing of the room until then
-    (once, it saw nothing of it again: the occupancy waited to rejoin with no deadline)."""
+    that joins first makes the rejoin go at once, and waits for it (XEP-0045 §7.2.15: the
+    rejoin's history comes before its subject): the turn may be hours away on a big
+    server, the device would see nothing of the room until then (once, it saw nothing of
+    it again: the occupancy waited to rejoin with no deadline)."""
     h = Harness()
     h.router.handle(
         BookmarksChanged(account=ALICE, bookmarks=(Bookmark(room=ROOM, autojoin=True),)), now=0.0
     )
     h.joined(PHONE)
     restarted = round_trip(h.router, 10.0, sessions=False)
-    *answer, rejoin = restarted.handle(FromSession(session=PHONE, stanza=join(jid="p2")), now=10.0)
-    assert [(a.session, a.stanza.from_) for a in answer if isinstance(a, Deliver)] == [
-        (PHONE, ROOM.with_resource("bob")),  # from the table
-        (PHONE, ROOM.with_resource("alice")),
-        (PHONE, ROOM),
-    ]
-    assert len(answer) == 3
+    [rejoin] = restarted.handle(FromSession(session=PHONE, stanza=join(jid="p2")), now=10.0)
     assert isinstance(rejoin, Send) and serialize(rejoin.stanza) == (
         '<presence from="alice@example.org" to="lounge@muc.example.net/alice" id="mmx-1">'
         '<x xmlns="http://jabber.org/protocol/muc"><history since="1970-01-01T00:00:00Z"/>'
@@ -490,7 +485,7 @@ def test_a_device_back_before_the_restored_rejoin_is_due_is_rejoined_with() -> N
     assert restarted.handle_timer(10.0) == []  # the room's turn: done already
     view = restarted.occupancy(ALICE, ROOM)
     assert view is not None and view.state is OccupancyState.REJOIN_SENT
-    assert view.attached == (PHONE,)
+    assert view.pending == (PHONE,)
     assert restarted.upcoming() == [(70.0, "rejoin-timeout", ALICE, ROOM)]
 
 
@@ -1336,46 +1331,46 @@ def test_a_version_2_history_is_rekeyed_without_a_memory_or_messages_passed() ->
 
 def _back_while_the_rejoin_waits() -> Harness:
     """A bookmarked room after a restart: the phone, asleep during it, is back before the
-    room's turn, answered from the table with what it missed; its join sends the rejoin at
-    once (the turn, then, has nothing to do)."""
+    room's turn; its join sends the rejoin at once (the turn, then, has nothing to do) and
+    waits for it (XEP-0045 §7.2.15)."""
     h = _in_the_lounge_by_bookmark()
     h.closed(PHONE)
     h.room(groupchat("while asleep", mid="m1"))
     r = _restarted(h)
-    back = r.session(PHONE, join(jid="back"))
-    assert bodies(back) == ["while asleep"]
-    rejoin = back[-1]
+    [rejoin] = r.session(PHONE, join(jid="back"))
     assert isinstance(rejoin, Send) and rejoin.stanza.to == ROOM.with_resource("alice")
     assert r.timer(r.now) == []
     return r
 
 
-def _answered_then_back_with_nothing_missed(h: Harness, jid: str) -> None:
+def _answered_then_back_with_what_it_missed(h: Harness, jid: str) -> None:
     """The room answers the account's join (bob, the self-presence, the subject); the phone
-    joins again as ``jid`` and gets the room's state and no history: it had every message."""
+    joins again as ``jid`` and gets the room's state and the one message it missed."""
     h.room(occupant("bob"))
     h.room(self_presence())
     h.room(subject())
+    missed = groupchat("while asleep", mid="m1", stamp="2027-01-15T08:00:00Z")
     assert h.session(PHONE, join(jid=jid)) == [
         Deliver(session=PHONE, stanza=occupant("bob", to=PHONE)),
         Deliver(session=PHONE, stanza=self_presence(pid=jid).with_to(PHONE)),
+        Deliver(session=PHONE, stanza=missed.with_to(PHONE)),
         Deliver(session=PHONE, stanza=subject().with_to(PHONE)),
     ]
 
 
 def test_a_device_back_while_the_rejoin_waits_keeps_its_place_across_a_second_restart() -> None:
-    """Back after a first restart, the phone is answered from the table before the rejoin.
+    """Back after a first restart, the phone waits for the rejoin it made go (§7.2.15).
 
-    A second restart comes before the rejoin is answered: the phone had every message, so
-    back again it gets none. Its place was dropped (the room was not yet joined again),
-    and it got the whole history a second time.
+    A second restart comes before the rejoin is answered: the phone got nothing since it
+    came back, so back again it gets what it missed, once. (Answered from the table at
+    once, it had its place dropped, and got the whole history a second time.)
     """
     r = _back_while_the_rejoin_waits()
     s = Harness(round_trip(r.router, r.now + 60, sessions=False))
     s.now = r.now + 60
     [again] = s.timer(s.now)
     assert isinstance(again, Send)
-    _answered_then_back_with_nothing_missed(s, "back again")
+    _answered_then_back_with_what_it_missed(s, "back again")
 
 
 def test_a_device_waiting_to_get_back_in_keeps_its_place_across_a_restart() -> None:
@@ -1476,12 +1471,13 @@ def test_a_version_2_hash_among_the_messages_passed_on_outlives_the_memory_s() -
 
 
 def test_a_device_that_leaves_while_the_rejoin_waits_keeps_its_place() -> None:
-    """Back after a restart, the phone is answered from the table and leaves before the
-    rejoin is answered: it had every message, yet its place was dropped (the room was not
-    joined again), and the next time it got the history a second time."""
+    """Back after a restart, the phone waits for the rejoin (§7.2.15) and leaves before it
+    is answered: it gets its unavailable and keeps its place; back again it gets what it
+    missed, once. (Its place was once dropped, and it got the history a second time.)"""
     r = _back_while_the_rejoin_waits()
-    r.session(PHONE, leave())
-    _answered_then_back_with_nothing_missed(r, "again")
+    [told] = r.session(PHONE, leave())
+    assert isinstance(told, Deliver) and told.stanza.type == "unavailable"
+    _answered_then_back_with_what_it_missed(r, "again")
 
 
 def test_a_message_bounced_while_waiting_does_not_count_in_the_place_a_restart_keeps() -> None:

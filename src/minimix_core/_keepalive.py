@@ -245,16 +245,21 @@ def rejoin_failed(
     """Not the account's fault: wait and join again, doubling the wait each time.
 
     After ``Config.max_rejoin_attempts`` tries the sessions are told they are out (333),
-    and the account leaves if the last try went unanswered; a room an autojoin bookmark
-    keeps is still tried, at the longest wait, for good.
+    those waiting for the rejoin (:func:`~minimix_core._membership.held`) too, and the
+    account leaves if the last try went unanswered; a room an autojoin bookmark keeps is
+    still tried, at the longest wait, for good. Otherwise the waiting sessions are
+    answered from the table and stay attached with the others.
     """
     config = core.config
     attempts = occupancy.attempts
-    if attempts >= config.max_rejoin_attempts and occupancy.attached:
+    if attempts >= config.max_rejoin_attempts and (occupancy.attached or occupancy.pending):
+        # Pending here are the sessions that joined while the account rejoined: a failed
+        # first join (JOINING) has told and let go its own before.
         told = _tell_out(occupancy, text)
-        for session in occupancy.attached:
-            account.unlink(session, occupancy.room)
-        occupancy.attached = NO_ENTRIES
+        for sessions in (occupancy.attached, occupancy.pending):
+            for session in sessions:
+                account.unlink(session, occupancy.room)
+        occupancy.attached = occupancy.pending = NO_ENTRIES
         if not account.wanted(occupancy.room):
             if event is _E.DEADLINE:
                 # The last join went unanswered: the room may admit it yet. Leave, so that
@@ -263,10 +268,12 @@ def rejoin_failed(
             transition(core, account, occupancy, event, _S.ABSENT)
             return told
         return told + rejoin_failed(core, account, occupancy, event, text)
+    # Not kept waiting through the back-off: answered from what the account knew.
+    answered = answer_held(core, account, occupancy)
     delay = min(config.rejoin_delay * 2.0 ** min(attempts, 64), config.rejoin_max_delay)
     unanswered = nick_change_dropped(occupancy)  # out of the room (333, 332) while JOINED
     transition(core, account, occupancy, event, _S.REJOIN_WAIT, delay=delay)
-    return unanswered
+    return answered + unanswered
 
 
 def _tell_out(occupancy: Occupancy, text: str) -> list[Action]:
@@ -280,7 +287,7 @@ def _tell_out(occupancy: Occupancy, text: str) -> list[Action]:
         ),
     )
     base = with_statuses(base, (110, 333))
-    # Joined, the waiting sessions are those that joined during a resync (answer_held).
+    # In the room or rejoining it, the waiting sessions joined while it rejoined (held).
     return [
         Deliver(session=s, stanza=base.with_to(s))
         for s in (*occupancy.attached, *occupancy.pending)

@@ -123,14 +123,14 @@ class E:
 TRANSITIONS: Final[dict[tuple[OccupancyState, OccupancyEvent], frozenset[OccupancyState]]] = {
     (S.ABSENT, E.SESSION_JOIN): frozenset({S.JOINING}),
     (S.ABSENT, E.AUTOJOIN): frozenset({S.JOINING}),
-    # Further sessions wait for (JOINING, LEAVING) or are answered from what the account
-    # knows (JOINED, and while rejoining, when the room's state is still known).
+    # Further sessions wait for (JOINING, LEAVING, a rejoin) or are answered from what the
+    # account knows (JOINED).
     (S.JOINING, E.SESSION_JOIN): frozenset({S.JOINING}),
     (S.JOINED, E.SESSION_JOIN): frozenset({S.JOINED}),
     (S.LEAVING, E.SESSION_JOIN): frozenset({S.LEAVING}),
-    # While rejoining, a session is answered from what the account knew; a bookmarked
-    # room that was never joined is joined at once for it (its join in flight, if any,
-    # becomes the session's).
+    # While rejoining, a session waits for the rejoin (one waiting to be sent goes at
+    # once); a bookmarked room that was never joined is joined at once for it (its join
+    # in flight, if any, becomes the session's).
     (S.REJOIN_WAIT, E.SESSION_JOIN): frozenset({S.REJOIN_WAIT, S.JOINING}),
     (S.REJOIN_SENT, E.SESSION_JOIN): frozenset({S.REJOIN_SENT, S.JOINING}),
     (S.JOINING, E.SELF_PRESENCE): frozenset({S.JOINED}),

@@ -86,12 +86,13 @@ def send_join(
 
 
 def held(occupancy: Occupancy, session: JID) -> bool:
-    """Whether ``session`` joined while the rejoin's join sequence still arrives (it waits).
+    """Whether ``session`` joined while the account rejoins (it waits for the rejoin).
 
-    Joined, the account's occupancy has waiting sessions only then: each is answered
-    when the sequence ends (:func:`answer_held`).
+    In the room or rejoining it, the account's occupancy has waiting sessions only then:
+    each is answered when the rejoin's join sequence ends, or from the table when the
+    rejoin fails and the others stay (:func:`answer_held`).
     """
-    return occupancy.state is _S.JOINED and session in occupancy.pending
+    return occupancy.state in IN_ROOM and session in occupancy.pending
 
 
 def late_history(
@@ -108,20 +109,22 @@ def late_history(
 
 
 def answer_held(core: Core, account: Account, occupancy: Occupancy) -> list[Action]:
-    """Answer the sessions that joined while the rejoin's join sequence arrived.
+    """Answer the sessions that joined while the account rejoined (:func:`held`).
 
-    The sequence is over: its subject, ``Config.resync_timeout``, or the room lost or
-    removed the account again. Each waiting session is answered from the table, as a
-    late join, in XEP-0045 §7.2.15 order, and attached. Their history holds what the
-    rejoin brought; what the room sends from now on reaches them live, after their
-    subject.
+    The rejoin's join sequence is over: its subject, ``Config.resync_timeout``; or the
+    rejoin failed and the others stay attached (refused for now, unanswered, the room
+    lost or removed the account again). Each waiting session is answered from the table,
+    as a late join, in XEP-0045 §7.2.15 order, and attached. After a rejoin, their
+    history holds what it brought; what the room sends from now on reaches them live,
+    after their subject. Still out of the room, their presence goes with the next rejoin.
     """
-    if occupancy.state is not _S.JOINED or not occupancy.pending:
+    state = occupancy.state
+    if state not in IN_ROOM or not occupancy.pending:
         return []
     waiting, occupancy.pending = occupancy.pending, NO_ENTRIES
     view = occupancy.view
     cached = view.self_presence
-    assert cached is not None, "joined: the room's self-presence is known"
+    assert cached is not None, "rejoining: the room's self-presence is known"
     memory = account.memory.get(occupancy.room)
     actions: list[Action] = []
     changes: list[Action] = []
@@ -136,10 +139,16 @@ def answer_held(core: Core, account: Account, occupancy: Occupancy) -> list[Acti
         if view.history is not None:
             view.history.forget_private()  # this device has them now
         actions += late_join(occupancy, cached, session, attachment, history)
-        if core.config.nick_policy == "follow" and attachment.nick != view.nick:
+        if (
+            state is _S.JOINED
+            and core.config.nick_policy == "follow"
+            and attachment.nick != view.nick
+        ):
             changes += request_nick_change(
                 core, session, request, occupancy, attachment.nick, answered=True
             )
+    if state is not _S.JOINED:
+        return actions  # out of the room: the next rejoin carries their presence
     return actions + (changes or aggregate_update(account.jid, occupancy))
 
 
@@ -289,7 +298,7 @@ def release(
         attachment.left = True
         attachment.leave_id = leave.id
     if waited:
-        # Gone before the resync's end answered it: it got nothing since it came back.
+        # Gone before the rejoin answered it: it got nothing since it came back.
         keep_place(core, account, occupancy.room, session, attachment)
     else:
         remember_position(core, account, occupancy, session, attachment)

@@ -13,7 +13,7 @@ from ._core import Core
 from ._fork import error_to_sender, fork, note_flags, stale
 from ._jid import JID
 from ._keepalive import TRANSIENT_CONDITIONS, give_up, rejoin_failed, rejoin_now, start_keepalive
-from ._lifecycle import E, OccupancyState, S, transition
+from ._lifecycle import IN_ROOM, E, OccupancyState, S, transition
 from ._membership import answer_held, leave_answered, leave_room
 from ._muc import ITEM, ROOM_FLAG_CODES, USER_X, error_condition, error_type, status_codes
 from ._presence import aggregate_update
@@ -303,11 +303,11 @@ def _self_unavailable(
         reason = DiscardReason.REJOINING if rejoin else DiscardReason.NO_SESSION
         return [Discard(stanza=stanza, reason=reason), *rejoin]
     wanted = account.wanted(occupancy.room)
-    held = occupancy.pending if state is _S.JOINED else NO_ENTRIES
+    held = occupancy.pending if state in IN_ROOM else NO_ENTRIES
     if codes & _TRANSIENT_REMOVALS and (occupancy.attached or held or wanted):
-        # Sessions that joined during a resync are answered from the table, and notice
-        # nothing more than the others; those still waiting for the account's join learn
-        # of it. The account tries again later.
+        # Sessions that joined while the account rejoined are answered from the table, and
+        # notice nothing more than the others; those still waiting for the account's join
+        # learn of it. The account tries again later.
         answered = answer_held(core, account, occupancy)
         told: list[Action] = [
             Deliver(session=s, stanza=removal_for_session(stanza, s)) for s in occupancy.pending
@@ -319,7 +319,7 @@ def _self_unavailable(
         fate = told or [Discard(stanza=stanza, reason=DiscardReason.REJOINING)]
         return answered + fate + retry
     # Removed by the room: kick, ban, membership, shutdown, destruction (§8.2, §9, §10.9).
-    # Joined, the sessions waiting for a resync's end (``held``) are told too.
+    # The sessions waiting for a rejoin's end (``held``) are told too.
     actions: list[Action] = [
         Deliver(session=s, stanza=removal_for_session(stanza, s))
         for s in (*occupancy.audience(), *held)

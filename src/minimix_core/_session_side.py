@@ -205,13 +205,16 @@ def _join(
     session = account.link(session, room)
     state = occupancy.state
     cached = occupancy.view.self_presence if state in IN_ROOM else None
-    if cached is not None and state is _S.JOINED and occupancy.resync is not None:
-        # The account's rejoin has its answer, but its history and subject are still on
-        # their way (§7.2.15): answered now, the session would get them after its subject,
-        # as live traffic. It waits until the sequence ends (answer_held), as late join.
+    if cached is not None and (state is not _S.JOINED or occupancy.resync is not None):
+        # The account rejoins: the room's history and subject are to come (§7.2.15).
+        # Answered now, the session would get them after its subject, as live traffic.
+        # It waits until the rejoin's join sequence ends (answer_held), as late join.
         transition(core, account, occupancy, _E.SESSION_JOIN, state)
         attachment.request = core.share_payload(stanza)
         occupancy.pending = add_session(occupancy.pending, session, attachment)
+        if state is _S.REJOIN_WAIT:
+            # Not after the back-off: a session asking is reason enough to rejoin now.
+            return rejoin_due(core, account_jid, room)
         return []
     if cached is not None:
         transition(core, account, occupancy, _E.SESSION_JOIN, state)
@@ -226,17 +229,12 @@ def _join(
             # the account go. Ask it now, not at the room's autojoin turn (hours away on a
             # big server): the device would believe it is in, and get nothing.
             occupancy.restored = False
-            if state is not _S.JOINED:
-                actions += rejoin_due(core, account_jid, room)
-            elif occupancy.view.subject is None:
+            if occupancy.view.subject is None:
                 # The room's answer never came whole (its subject ends it, §7.2.15): what
                 # the table gave the device is not all there is. A rejoin brings the rest.
                 actions += rejoin_now(core, account, occupancy)
             else:
                 actions += verify(core, account, occupancy)
-        if state is not _S.JOINED:
-            hold_presence(core, session, stanza, occupancy)
-            return actions
         if config.nick_policy == "follow" and nick != occupancy.view.nick:
             # The late join answered it: the change is for the room alone, no second resync.
             change = request_nick_change(core, session, stanza, occupancy, nick, answered=True)
