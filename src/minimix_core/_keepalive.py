@@ -247,8 +247,8 @@ def rejoin_failed(
     After ``Config.max_rejoin_attempts`` tries the sessions are told they are out (333),
     those waiting for the rejoin (:func:`~minimix_core._membership.held`) too, and the
     account leaves if the last try went unanswered; a room an autojoin bookmark keeps is
-    still tried, at the longest wait, for good. Otherwise the waiting sessions are
-    answered from the table and stay attached with the others.
+    still tried for good, its wait doubling up to ``rejoin_max_delay``. Otherwise the
+    waiting sessions are answered from the table and stay attached with the others.
     """
     config = core.config
     attempts = occupancy.attempts
