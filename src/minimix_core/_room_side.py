@@ -319,6 +319,10 @@ def _message(
         if facts[0]:
             key = key_of(stanza, facts[2])
             return _historic(core, account, occupancy, stanza, facts, room, key, private=False)
+        if facts[1] and occupancy.state is _S.JOINING:
+            # Before the account's self-presence: an earlier join sequence's (§7.2.15),
+            # one left since; this join's subject follows its self-presence.
+            return stale(stanza)
         if facts[1] and occupancy.state is not _S.LEAVING:
             return _subject(core, account, occupancy, stanza)
         return fork(occupancy, stanza)
