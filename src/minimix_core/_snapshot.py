@@ -491,7 +491,7 @@ def _checked_load(snapshot: Mapping[str, Json], config: Config) -> Core:
         return core
     except SnapshotError:
         raise
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
         raise SnapshotError(f"malformed snapshot: {exc!r}") from exc
 
 
