@@ -11,6 +11,7 @@ from helpers import (
     ROOM,
     Harness,
     archived,
+    bookmark_lounge,
     groupchat,
     join,
     leave,
@@ -21,6 +22,7 @@ from helpers import (
 )
 from minimix_core import (
     JID,
+    BookmarksChanged,
     Config,
     Deliver,
     Discard,
@@ -358,3 +360,28 @@ def test_a_waiting_join_with_another_nick_under_follow_asks_the_room_after_its_a
         stanza=x("<presence from='alice@example.org' to='lounge@muc.example.net/lappy' id='j3'/>")
     )
     assert sent[-2] == Deliver(session=LAPTOP, stanza=subject().with_to(LAPTOP))
+
+
+def test_a_bookmark_going_during_the_wait_answers_the_waiting_session_before_the_leave() -> None:
+    """XEP-0402 autojoin off, XEP-0045 §7.2.15 and §7.14: every session leaves with the
+    account, the waiting one too; it is answered from the table first, so that the
+    unavailable it gets next ends an occupancy it was told of, not one it never had."""
+    h = Harness()
+    resyncing(h)
+    bookmark_lounge(h)
+    h.session(LAPTOP, join(jid="j2"))
+    gone = h.router.handle(BookmarksChanged(account=ALICE, bookmarks=()), now=h.now)
+    assert gone == [
+        *answer(missed=False),
+        Send(
+            stanza=Stanza(
+                "presence",
+                type="unavailable",
+                from_=ALICE,
+                to=ROOM.with_resource("alice"),
+                id="mmx-3",
+            )
+        ),
+    ]
+    assert occ(h).state is OccupancyState.LEAVING
+    assert sorted(occ(h).leaving) == [LAPTOP, PHONE]
