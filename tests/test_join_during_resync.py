@@ -385,3 +385,26 @@ def test_a_bookmark_going_during_the_wait_answers_the_waiting_session_before_the
     ]
     assert occ(h).state is OccupancyState.LEAVING
     assert sorted(occ(h).leaving) == [LAPTOP, PHONE]
+
+
+def test_an_attached_session_that_re_sends_its_join_and_goes_while_waiting_keeps_its_place() -> (
+    None
+):
+    """XEP-0045 §7.2.1, §7.2.15: the phone had every message while attached; it joins again
+    during the rejoin's sequence and its stream ends before the answer. Back, it gets each
+    message it missed, once, as if it had gone attached: not the default history, which
+    left out the oldest of them."""
+    h = Harness()
+    resyncing(h)
+    h.session(LAPTOP, join(jid="j2"))  # keeps the account in the room
+    assert h.session(PHONE, join(jid="j9")) == []
+    assert h.closed(PHONE) == []
+    h.room(subject())
+    for n in range(2, 30):
+        h.room(groupchat(f"m{n}", mid=f"m{n}"))
+    back = h.session(PHONE, join(jid="back"))
+    stamp = "2027-01-15T08:15:00Z"  # received at h.now, replayed from the history
+    assert [a for a in back if isinstance(a, Deliver) and a.stanza.find("body") is not None] == [
+        Deliver(session=PHONE, stanza=groupchat(f"m{n}", mid=f"m{n}", stamp=stamp).with_to(PHONE))
+        for n in range(2, 30)
+    ]

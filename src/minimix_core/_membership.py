@@ -131,6 +131,7 @@ def answer_held(core: Core, account: Account, occupancy: Occupancy) -> list[Acti
         attachment.request = None
         if memory is not None:
             attachment.since = memory.last  # its history reaches this far
+            memory.positions.pop(session, None)  # attached: its place is made when it goes
         occupancy.attached = add_session(occupancy.attached, session, attachment)
         history = late_history(core, occupancy, attachment, request)
         if view.history is not None:
