@@ -408,3 +408,22 @@ def test_an_attached_session_that_re_sends_its_join_and_goes_while_waiting_keeps
         Deliver(session=PHONE, stanza=groupchat(f"m{n}", mid=f"m{n}", stamp=stamp).with_to(PHONE))
         for n in range(2, 30)
     ]
+
+
+def test_a_waiting_join_that_asks_for_no_history_still_gets_what_came_after_it() -> None:
+    """XEP-0045 §7.2.14, §7.2.15: maxstanzas='0' asks for no history from before the
+    join; a message the room sends while the session waits came after its join, and
+    would have reached it live: its answer brings it, before the subject."""
+    h = Harness()
+    resyncing(h)
+    assert h.session(LAPTOP, join(jid="j2", inner="<history maxstanzas='0'/>")) == []
+    live = groupchat("live", mid="m5")
+    assert h.room(live) == [archived(live), Deliver(session=PHONE, stanza=live.with_to(PHONE))]
+    replayed = groupchat("live", mid="m5", stamp="2027-01-15T08:15:00Z").with_to(LAPTOP)
+    assert h.room(subject()) == [
+        Discard(stanza=subject(), reason=DiscardReason.RESYNC),
+        Deliver(session=LAPTOP, stanza=occupant("bob").with_to(LAPTOP)),
+        Deliver(session=LAPTOP, stanza=late_self()),
+        Deliver(session=LAPTOP, stanza=replayed),
+        Deliver(session=LAPTOP, stanza=subject().with_to(LAPTOP)),
+    ]

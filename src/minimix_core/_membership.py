@@ -129,12 +129,18 @@ def answer_held(core: Core, account: Account, occupancy: Occupancy) -> list[Acti
         request = attachment.request
         assert request is not None, "a waiting session's request is kept until it is attached"
         attachment.request = None
+        came = attachment.since  # the newest message when it joined
         if memory is not None:
             attachment.since = memory.last  # its history reaches this far
             memory.positions.pop(session, None)  # attached: its place is made when it goes
         occupancy.attached = add_session(occupancy.attached, session, attachment)
         history = late_history(core, occupancy, attachment, request)
         if view.history is not None:
+            # What came after it joined is not history to it, whatever history it asked
+            # for: live, it would have reached it.
+            asked = {id(m) for m in history}
+            since = view.history.after(came, occupancy.room)
+            history = [m for m in since if id(m) not in asked] + history
             view.history.forget_private()  # this device has them now
         actions += late_join(occupancy, cached, session, attachment, history)
         if core.config.nick_policy == "follow" and attachment.nick != view.nick:
