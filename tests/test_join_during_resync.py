@@ -31,6 +31,7 @@ from minimix_core import (
     Router,
     Send,
     Stanza,
+    Unattended,
 )
 
 NOT_JOINED = (
@@ -427,3 +428,32 @@ def test_a_waiting_join_that_asks_for_no_history_still_gets_what_came_after_it()
         Deliver(session=LAPTOP, stanza=replayed),
         Deliver(session=LAPTOP, stanza=subject().with_to(LAPTOP)),
     ]
+
+
+def test_a_message_withheld_for_a_waiting_session_that_goes_unanswered_is_announced() -> None:
+    """Unattended: a room message that came while no session was attached. One that comes
+    while a session waits is not announced, as its answer brings it; if the session goes
+    unanswered nobody got it: it is announced then, once, with its mention."""
+    h = Harness()
+    h.now = 1_800_000_000.0
+    bookmark_lounge(h)  # the account stays in the room with no device
+    [autojoin] = h.timer(h.now)
+    assert isinstance(autojoin, Send)
+    h.room(occupant("bob"))
+    h.room(self_presence(pid=autojoin.stanza.id))
+    h.room(subject())
+    [ping] = h.timer(h.now + 900)
+    assert isinstance(ping, Send)
+    [_, rejoin] = h.room(x(NOT_JOINED.format(id=ping.stanza.id)))
+    assert isinstance(rejoin, Send)
+    h.room(occupant("bob"))
+    h.room(self_presence(pid=rejoin.stanza.id))
+    assert occ(h).resync is not None
+    assert h.session(LAPTOP, join(jid="j2")) == []
+    urgent = groupchat("alice: urgent", mid="m5")
+    assert h.room(urgent) == [
+        archived(urgent),
+        Discard(stanza=urgent, reason=DiscardReason.NO_SESSION),
+    ]
+    assert h.closed(LAPTOP) == [Unattended(account=ALICE, room=ROOM, stanza=urgent, mentions=True)]
+    assert h.room(subject()) == [Discard(stanza=subject(), reason=DiscardReason.RESYNC)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ._actions import Action, Deliver, Discard, DiscardReason, Send
+from ._actions import Action, Deliver, Discard, DiscardReason, Send, Unattended
 from ._config import Config
 from ._core import Core
 from ._history import history_request
@@ -119,6 +119,7 @@ def answer_held(core: Core, account: Account, occupancy: Occupancy) -> list[Acti
     if occupancy.state is not _S.JOINED or not occupancy.pending:
         return []
     waiting, occupancy.pending = occupancy.pending, NO_ENTRIES
+    occupancy.withheld = ()  # their answers bring them
     view = occupancy.view
     cached = view.self_presence
     assert cached is not None, "joined: the room's self-presence is known"
@@ -279,6 +280,25 @@ def leave_answered(
     return actions
 
 
+def _unannounced(account: Account, occupancy: Occupancy) -> list[Action]:
+    """The messages withheld for sessions that waited and went unanswered: nobody got them."""
+    withheld, occupancy.withheld = occupancy.withheld, ()
+    history = occupancy.view.history
+    if not withheld or history is None:
+        return []
+    kept = history.numbered(n for n, _ in withheld)
+    return [
+        Unattended(
+            account=account.jid,
+            room=occupancy.room,
+            stanza=kept[n].with_to(account.jid),
+            mentions=mentions,
+        )
+        for n, mentions in withheld
+        if n in kept
+    ]
+
+
 def release(
     core: Core, account: Account, occupancy: Occupancy, session: JID, leave: Stanza | None
 ) -> list[Action]:
@@ -295,9 +315,12 @@ def release(
     if leave is not None:
         attachment.left = True
         attachment.leave_id = leave.id
+    unattended: list[Action] = []
     if waited:
         # Gone before the resync's end answered it: it got nothing since it came back.
         keep_place(core, account, occupancy.room, session, attachment)
+        if not occupancy.pending:
+            unattended = _unannounced(account, occupancy)
     else:
         remember_position(core, account, occupancy, session, attachment)
     state = occupancy.state
@@ -306,16 +329,16 @@ def release(
         # The others stay; the account's presence may change without this session's.
         update = aggregate_update(account.jid, occupancy) if state is _S.JOINED else []
         if leave is None:
-            return update
+            return unattended + update
         told = [Deliver(session=session, stanza=s) for s in farewell(occupancy, session, leave)]
-        return [*told, *update]
+        return [*unattended, *told, *update]
     grace = core.config.disconnect_grace
     if leave is None and grace > 0 and state is _S.JOINED:
         # Disconnected, not left: a phone that comes back soon finds the account there.
         core.schedule(("grace", account.jid, occupancy.room), grace)
-        return []
+        return unattended
     leaving = SoleSession(session, attachment) if leave is not None else NO_ENTRIES
-    return leave_room(core, account, occupancy, leave, leaving)
+    return unattended + leave_room(core, account, occupancy, leave, leaving)
 
 
 def remember_position(

@@ -459,6 +459,11 @@ def _historic(
     if number is not None:
         if occupancy.state is not _S.JOINED:
             count_message(core, account, occupancy, occupancy.audience(), number)
+        elif delay is None and not occupancy.attached:
+            # Waiting sessions' answer brings it (answer_held); unannounced meanwhile.
+            mentions = private or _mentions(stanza, view.nick)
+            withheld = (*occupancy.withheld, (number, mentions))
+            occupancy.withheld = withheld[-config.max_history_messages :]
         return actions + fork(occupancy, stanza)  # new: nobody has it yet
     return _fork_unseen(core, account, occupancy, stanza, seq)
 
