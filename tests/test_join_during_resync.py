@@ -23,6 +23,7 @@ from helpers import (
 )
 from minimix_core import (
     JID,
+    BookmarksChanged,
     Config,
     Deliver,
     Discard,
@@ -31,6 +32,7 @@ from minimix_core import (
     Router,
     Send,
     Stanza,
+    Unattended,
 )
 
 NOT_JOINED = (
@@ -655,3 +657,99 @@ def test_a_status_change_while_waiting_goes_with_the_next_rejoin_when_this_one_f
     [again] = h.timer(h.now + 10.0)
     assert isinstance(again, Send)
     assert again.stanza.find("show") is not None
+
+
+def test_a_bookmark_going_during_the_wait_answers_the_waiting_session_before_the_leave() -> None:
+    """XEP-0402 autojoin off, XEP-0045 §7.2.15 and §7.14: every session leaves with the
+    account, the waiting one too; it is answered from the table first, so that the
+    unavailable it gets next ends an occupancy it was told of, not one it never had."""
+    h = Harness()
+    resyncing(h)
+    bookmark_lounge(h)
+    h.session(LAPTOP, join(jid="j2"))
+    gone = h.router.handle(BookmarksChanged(account=ALICE, bookmarks=()), now=h.now)
+    assert gone == [
+        *answer(missed=False),
+        Send(
+            stanza=Stanza(
+                "presence",
+                type="unavailable",
+                from_=ALICE,
+                to=ROOM.with_resource("alice"),
+                id="mmx-3",
+            )
+        ),
+    ]
+    assert occ(h).state is OccupancyState.LEAVING
+    assert sorted(occ(h).leaving) == [LAPTOP, PHONE]
+
+
+def test_an_attached_session_that_re_sends_its_join_and_goes_while_waiting_keeps_its_place() -> (
+    None
+):
+    """XEP-0045 §7.2.1, §7.2.15: the phone had every message while attached; it joins again
+    during the rejoin's sequence and its stream ends before the answer. Back, it gets each
+    message it missed, once, as if it had gone attached: not the default history, which
+    left out the oldest of them."""
+    h = Harness()
+    resyncing(h)
+    h.session(LAPTOP, join(jid="j2"))  # keeps the account in the room
+    assert h.session(PHONE, join(jid="j9")) == []
+    assert h.closed(PHONE) == []
+    h.room(subject())
+    for n in range(2, 30):
+        h.room(groupchat(f"m{n}", mid=f"m{n}"))
+    back = h.session(PHONE, join(jid="back"))
+    stamp = "2027-01-15T08:15:00Z"  # received at h.now, replayed from the history
+    assert [a for a in back if isinstance(a, Deliver) and a.stanza.find("body") is not None] == [
+        Deliver(session=PHONE, stanza=groupchat(f"m{n}", mid=f"m{n}", stamp=stamp).with_to(PHONE))
+        for n in range(2, 30)
+    ]
+
+
+def test_a_waiting_join_that_asks_for_no_history_still_gets_what_came_after_it() -> None:
+    """XEP-0045 §7.2.14, §7.2.15: maxstanzas='0' asks for no history from before the
+    join; a message the room sends while the session waits came after its join, and
+    would have reached it live: its answer brings it, before the subject."""
+    h = Harness()
+    resyncing(h)
+    assert h.session(LAPTOP, join(jid="j2", inner="<history maxstanzas='0'/>")) == []
+    live = groupchat("live", mid="m5")
+    assert h.room(live) == [archived(live), Deliver(session=PHONE, stanza=live.with_to(PHONE))]
+    replayed = groupchat("live", mid="m5", stamp="2027-01-15T08:15:00Z").with_to(LAPTOP)
+    assert h.room(subject()) == [
+        Discard(stanza=subject(), reason=DiscardReason.RESYNC),
+        Deliver(session=LAPTOP, stanza=occupant("bob").with_to(LAPTOP)),
+        Deliver(session=LAPTOP, stanza=late_self()),
+        Deliver(session=LAPTOP, stanza=replayed),
+        Deliver(session=LAPTOP, stanza=subject().with_to(LAPTOP)),
+    ]
+
+
+def test_a_message_withheld_for_a_waiting_session_that_goes_unanswered_is_announced() -> None:
+    """Unattended: a room message that came while no session was attached. One that comes
+    while a session waits is not announced, as its answer brings it; if the session goes
+    unanswered nobody got it: it is announced then, once, with its mention."""
+    h = Harness()
+    h.now = 1_800_000_000.0
+    bookmark_lounge(h)  # the account stays in the room with no device
+    [autojoin] = h.timer(h.now)
+    assert isinstance(autojoin, Send)
+    h.room(occupant("bob"))
+    h.room(self_presence(pid=autojoin.stanza.id))
+    h.room(subject())
+    [ping] = h.timer(h.now + 900)
+    assert isinstance(ping, Send)
+    [_, rejoin] = h.room(x(NOT_JOINED.format(id=ping.stanza.id)))
+    assert isinstance(rejoin, Send)
+    h.room(occupant("bob"))
+    h.room(self_presence(pid=rejoin.stanza.id))
+    assert occ(h).resync is not None
+    assert h.session(LAPTOP, join(jid="j2")) == []
+    urgent = groupchat("alice: urgent", mid="m5")
+    assert h.room(urgent) == [
+        archived(urgent),
+        Discard(stanza=urgent, reason=DiscardReason.NO_SESSION),
+    ]
+    assert h.closed(LAPTOP) == [Unattended(account=ALICE, room=ROOM, stanza=urgent, mentions=True)]
+    assert h.room(subject()) == [Discard(stanza=subject(), reason=DiscardReason.RESYNC)]

@@ -1614,3 +1614,17 @@ def test_a_version_3_bounce_past_the_history_restores_as_nothing_more_missed() -
     snapshot["version"] = 3
     r = Router.restore(snapshot, now=10.0, sessions=True)
     assert r._core.table.accounts[ALICE].rooms[ROOM].attached[PHONE].bounced == (2,)
+
+
+def test_a_place_past_any_number_is_refused_as_a_malformed_snapshot() -> None:
+    """Python's json reads ``Infinity``: a place (plain or after a gap) that is no integer
+    at all is damage, refused as every malformed snapshot is, with SnapshotError."""
+    h = _bounced_m2_of_three()
+    h.closed(PHONE)
+    text = json.dumps(h.router.snapshot())
+    for place in ("Infinity", "[1, Infinity]", "-Infinity"):
+        snapshot = json.loads(text)
+        [memory] = snapshot["accounts"][0]["memory"]
+        memory[1]["positions"][0][1] = json.loads(place)
+        with pytest.raises(SnapshotError, match="malformed snapshot"):
+            Router.restore(snapshot, now=10.0)

@@ -16,7 +16,7 @@ from ._events import Bookmark
 from ._jid import JID
 from ._keepalive import rejoin_due, rejoin_now
 from ._lifecycle import OccupancyEvent, OccupancyState
-from ._membership import leave_room, send_join
+from ._membership import answer_held, leave_room, send_join
 from ._muc import MUC, MUC_X
 from ._stanza import Element, Stanza
 from ._table import NO_ENTRIES, Account, Occupancy
@@ -58,9 +58,15 @@ def leave_everywhere(core: Core, account: Account, occupancy: Occupancy) -> list
     """The account leaves; every session in the room gets the room's answer (110)."""
     if occupancy.state is OccupancyState.LEAVING:
         return []
+    # Sessions waiting for the end of a rejoin's join sequence whose self-presence came
+    # already are answered from the table first, as when the room loses the account again:
+    # told they left, they were in. With the rejoin in flight, the room's own answer to it
+    # reaches them as they leave, before the answer to the leave (§7.14): not twice.
+    joined = occupancy.state is OccupancyState.JOINED
+    answered = answer_held(core, account, occupancy) if joined else []
     leaving = {**occupancy.attached, **occupancy.pending}
     occupancy.attached = occupancy.pending = NO_ENTRIES
-    return leave_room(core, account, occupancy, None, leaving)
+    return answered + leave_room(core, account, occupancy, None, leaving)
 
 
 def queue_join(core: Core, account: JID, room: JID) -> None:

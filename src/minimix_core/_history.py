@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -416,6 +416,11 @@ class History:
             if self._descents and entries and entries[0].seq < old.seq:
                 self._descents -= 1
         return at
+
+    def numbered(self, numbers: Iterable[int]) -> dict[int, Stanza]:
+        """The kept messages numbered in ``numbers``, as they came, by number."""
+        wanted = set(numbers)
+        return {e.seq: e.stanza for e in self._entries if e.seq in wanted}
 
     def select(
         self, request: HistoryRequest | None, now: float, default: int, room: JID

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ._actions import Action, Deliver, Discard, DiscardReason, Send
+from ._actions import Action, Deliver, Discard, DiscardReason, Send, Unattended
 from ._config import Config
 from ._core import Core
 from ._history import history_request
@@ -122,6 +122,7 @@ def answer_held(core: Core, account: Account, occupancy: Occupancy) -> list[Acti
     if state not in IN_ROOM or not occupancy.pending:
         return []
     waiting, occupancy.pending = occupancy.pending, NO_ENTRIES
+    occupancy.withheld = ()  # their answers bring them
     view = occupancy.view
     cached = view.self_presence
     assert cached is not None, "rejoining: the room's self-presence is known"
@@ -132,11 +133,18 @@ def answer_held(core: Core, account: Account, occupancy: Occupancy) -> list[Acti
         request = attachment.request
         assert request is not None, "a waiting session's request is kept until it is attached"
         attachment.request = None
+        came = attachment.since  # the newest message when it joined
         if memory is not None:
             attachment.since = memory.last  # its history reaches this far
+            memory.positions.pop(session, None)  # attached: its place is made when it goes
         occupancy.attached = add_session(occupancy.attached, session, attachment)
         history = late_history(core, occupancy, attachment, request)
         if view.history is not None:
+            # What came after it joined is not history to it, whatever history it asked
+            # for: live, it would have reached it.
+            asked = {id(m) for m in history}
+            since = view.history.after(came, occupancy.room)
+            history = [m for m in since if id(m) not in asked] + history
             view.history.forget_private()  # this device has them now
         actions += late_join(occupancy, cached, session, attachment, history)
         if (
@@ -281,6 +289,25 @@ def leave_answered(
     return actions
 
 
+def _unannounced(account: Account, occupancy: Occupancy) -> list[Action]:
+    """The messages withheld for sessions that waited and went unanswered: nobody got them."""
+    withheld, occupancy.withheld = occupancy.withheld, ()
+    history = occupancy.view.history
+    if not withheld or history is None:
+        return []
+    kept = history.numbered(n for n, _ in withheld)
+    return [
+        Unattended(
+            account=account.jid,
+            room=occupancy.room,
+            stanza=kept[n].with_to(account.jid),
+            mentions=mentions,
+        )
+        for n, mentions in withheld
+        if n in kept
+    ]
+
+
 def release(
     core: Core, account: Account, occupancy: Occupancy, session: JID, leave: Stanza | None
 ) -> list[Action]:
@@ -297,9 +324,12 @@ def release(
     if leave is not None:
         attachment.left = True
         attachment.leave_id = leave.id
+    unattended: list[Action] = []
     if waited:
         # Gone before the rejoin answered it: it got nothing since it came back.
         keep_place(core, account, occupancy.room, session, attachment)
+        if not occupancy.pending:
+            unattended = _unannounced(account, occupancy)
     else:
         remember_position(core, account, occupancy, session, attachment)
     state = occupancy.state
@@ -308,16 +338,16 @@ def release(
         # The others stay; the account's presence may change without this session's.
         update = aggregate_update(account.jid, occupancy) if state is _S.JOINED else []
         if leave is None:
-            return update
+            return unattended + update
         told = [Deliver(session=session, stanza=s) for s in farewell(occupancy, session, leave)]
-        return [*told, *update]
+        return [*unattended, *told, *update]
     grace = core.config.disconnect_grace
     if leave is None and grace > 0 and state is _S.JOINED:
         # Disconnected, not left: a phone that comes back soon finds the account there.
         core.schedule(("grace", account.jid, occupancy.room), grace)
-        return []
+        return unattended
     leaving = SoleSession(session, attachment) if leave is not None else NO_ENTRIES
-    return leave_room(core, account, occupancy, leave, leaving)
+    return unattended + leave_room(core, account, occupancy, leave, leaving)
 
 
 def remember_position(

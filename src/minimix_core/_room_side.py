@@ -320,6 +320,10 @@ def _message(
         if facts[0]:
             key = key_of(stanza, facts[2])
             return _historic(core, account, occupancy, stanza, facts, room, key, private=False)
+        if facts[1] and occupancy.state is _S.JOINING:
+            # Before the account's self-presence: an earlier join sequence's (§7.2.15),
+            # one left since; this join's subject follows its self-presence.
+            return stale(stanza)
         if facts[1] and occupancy.state is not _S.LEAVING:
             return _subject(core, account, occupancy, stanza)
         return fork(occupancy, stanza)
@@ -456,6 +460,11 @@ def _historic(
     if number is not None:
         if occupancy.state is not _S.JOINED:
             count_message(core, account, occupancy, occupancy.audience(), number)
+        elif delay is None and not occupancy.attached:
+            # Waiting sessions' answer brings it (answer_held); unannounced meanwhile.
+            mentions = private or _mentions(stanza, view.nick)
+            withheld = (*occupancy.withheld, (number, mentions))
+            occupancy.withheld = withheld[-config.max_history_messages :]
         return actions + fork(occupancy, stanza)  # new: nobody has it yet
     return _fork_unseen(core, account, occupancy, stanza, seq)
 

@@ -9,7 +9,15 @@ from ._iq import forget_session_iqs, iq_from_session
 from ._jid import JID
 from ._keepalive import rejoin_due, rejoin_now, verify
 from ._lifecycle import IN_ROOM, E, S, transition
-from ._membership import held, join_stanza, late_history, release, send_join, track_id
+from ._membership import (
+    held,
+    join_stanza,
+    late_history,
+    release,
+    remember_position,
+    send_join,
+    track_id,
+)
 from ._muc import CARBONS, FORWARD, MUC_X, NO_COPY, USER_X, error_stanza
 from ._place import missed, without
 from ._presence import (
@@ -200,7 +208,7 @@ def _join(
     if not occupancy.attached and not occupancy.pending:
         # Only an occupancy with nobody attached or waiting can be in its disconnect grace.
         core.timers.cancel(("grace", account_jid, room))
-    occupancy.attached = drop_session(occupancy.attached, session)[0]
+    occupancy.attached, was_in = drop_session(occupancy.attached, session)
     occupancy.pending = drop_session(occupancy.pending, session)[0]
     session = account.link(session, room)
     state = occupancy.state
@@ -210,6 +218,10 @@ def _join(
         # Answered now, the session would get them after its subject, as live traffic.
         # It waits until the rejoin's join sequence ends (answer_held), as late join.
         transition(core, account, occupancy, _E.SESSION_JOIN, state)
+        if was_in is not None:
+            # Attached until now, it had what reached it: kept as the place of a device
+            # gone, should it go before its answer (answer_held takes it back).
+            remember_position(core, account, occupancy, session, was_in)
         attachment.request = core.share_payload(stanza)
         occupancy.pending = add_session(occupancy.pending, session, attachment)
         if state is _S.REJOIN_WAIT:

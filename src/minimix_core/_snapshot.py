@@ -186,6 +186,7 @@ _OCCUPANCY_KEYS: Final[Mapping[str, str]] = {
     "left_id": "li",
     "restored": "rd",
     "resync": "rs",
+    "withheld": "wh",
 }
 _LONG_VIEW_KEYS: Final = {v: k for k, v in _VIEW_KEYS.items()}
 _LONG_OCCUPANCY_KEYS: Final = {v: k for k, v in _OCCUPANCY_KEYS.items()}
@@ -275,6 +276,7 @@ _OCCUPANCY_DEFAULTS: Final[Mapping[str, Json]] = {
     "left_id": None,
     "restored": False,
     "resync": None,
+    "withheld": [],
 }
 
 
@@ -313,6 +315,7 @@ def _occupancy(w: Writer, o: Occupancy, account_jid: JID) -> Json:
             "left_id": o.left_id,
             "restored": o.restored,
             "resync": None if o.resync is None else list(o.resync),
+            "withheld": [[n, m] for n, m in o.withheld],
         },
         _OCCUPANCY_DEFAULTS,
         _OCCUPANCY_KEYS,
@@ -350,6 +353,7 @@ def _load_occupancy(r: Reader, data: Json) -> Occupancy:
     o.restored = bool(data["restored"])
     o.left_id = data["left_id"]
     o.resync = None if data["resync"] is None else {str(n): None for n in data["resync"]}
+    o.withheld = tuple((int(n), bool(m)) for n, m in data["withheld"])
     return o
 
 
@@ -491,7 +495,7 @@ def _checked_load(snapshot: Mapping[str, Json], config: Config) -> Core:
         return core
     except SnapshotError:
         raise
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
         raise SnapshotError(f"malformed snapshot: {exc!r}") from exc
 
 

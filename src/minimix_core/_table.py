@@ -403,6 +403,7 @@ class Occupancy:
         "sent_payload",
         "state",
         "view",
+        "withheld",
     )
 
     def __init__(self, room: JID, join: Stanza) -> None:
@@ -446,6 +447,11 @@ class Occupancy:
         self.restored = False
         """Carried over a restart and queued to hear from the account again (a rejoin or a
         leave); anything that happens to it first makes that unnecessary."""
+        self.withheld: tuple[tuple[int, bool], ...] = ()
+        """Room messages (their numbers, and whether they mention the account) that came
+        live with no session attached while sessions waited for a resync's end
+        (``answer_held``): not announced as unattended, as their answer brings them. Should
+        the last of those sessions go unanswered, they are announced then."""
         self.resync: dict[str, None] | None = None
         """After a rejoin, until the room's subject ends its join sequence: the nicks it
         announced again. What the sessions already know is not shown to them twice."""
