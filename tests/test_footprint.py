@@ -35,15 +35,15 @@ from minimix_core import (
     parse_stanza,
     serialize,
 )
-from minimix_core._table import (
+from minimix_core._sessions import (
     NO_ENTRIES,
     Attachment,
-    Occupancy,
     SoleSession,
     add_session,
     drop_session,
     writable,
 )
+from minimix_core._table import Occupancy
 
 DISCO = "http://jabber.org/protocol/disco#info"
 

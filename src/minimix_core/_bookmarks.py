@@ -18,8 +18,9 @@ from ._keepalive import rejoin_due, rejoin_now
 from ._lifecycle import OccupancyEvent, OccupancyState
 from ._membership import answer_held, leave_room, send_join
 from ._muc import MUC, MUC_X
+from ._sessions import NO_ENTRIES
 from ._stanza import Element, Stanza
-from ._table import NO_ENTRIES, Account, Occupancy
+from ._table import Account, Occupancy
 
 __all__ = ["autojoin_due", "bookmarks_changed", "grace_over", "leave_everywhere", "queue_join"]
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from ._actions import Action, Deliver, Discard, DiscardReason
 from ._muc import FLAG_CHANGES, status_codes
+from ._sessions import SoleSession
 from ._stanza import Stanza
-from ._table import Occupancy, SoleSession, flag_set
+from ._table import Occupancy, flag_set
 
 __all__ = ["error_to_sender", "fork", "note_flags", "stale"]
 

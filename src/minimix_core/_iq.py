@@ -13,8 +13,9 @@ from ._core import Core
 from ._jid import JID
 from ._lifecycle import IN_ROOM
 from ._muc import MAM, NOT_CONNECTED_TEXT, NOT_IN_ROOM_TEXT, PING, error_stanza
+from ._sessions import PendingIQ, writable
 from ._stanza import Element, Stanza
-from ._table import Account, Occupancy, PendingIQ, writable
+from ._table import Account, Occupancy
 
 __all__ = [
     "MAM_RESULTS",

@@ -21,9 +21,10 @@ from ._lifecycle import E, OccupancyEvent, S, transition
 from ._membership import answer_held, leave_room
 from ._muc import MUC, MUC_X, PING, USER_X, error_condition
 from ._presence import nick_change_dropped, rejoin_payload
+from ._sessions import NO_ENTRIES
 from ._stanza import Element, Stanza
 from ._synth import departed_item, with_statuses
-from ._table import NO_ENTRIES, Account, Occupancy
+from ._table import Account, Occupancy
 
 __all__ = [
     "TRANSIENT_CONDITIONS",

@@ -13,20 +13,10 @@ from ._lifecycle import IN_ROOM, E, OccupancyEvent, S, transition
 from ._muc import STATUS_TEXT
 from ._place import Place, highest, with_message, without
 from ._presence import aggregate_update, request_nick_change
+from ._sessions import NO_ENTRIES, Attachment, Sessions, SoleSession, add_session, drop_session
 from ._stanza import Element, Stanza
 from ._synth import farewell, late_join, unavailable_self, without_caps
-from ._table import (
-    NO_ENTRIES,
-    Account,
-    Attachment,
-    Occupancy,
-    RoomMemory,
-    RoomView,
-    Sessions,
-    SoleSession,
-    add_session,
-    drop_session,
-)
+from ._table import Account, Occupancy, RoomMemory, RoomView
 
 __all__ = [
     "answer_held",

@@ -14,8 +14,9 @@ from ._actions import Action, Deliver, Discard, DiscardReason, Send
 from ._core import Core
 from ._jid import JID
 from ._muc import CAPS_C, MUC_X, USER_X
+from ._sessions import Attachment, NickChange
 from ._stanza import CLIENT_NS, Element, Stanza
-from ._table import Attachment, NickChange, Occupancy
+from ._table import Occupancy
 
 __all__ = [
     "aggregate_update",

@@ -12,7 +12,7 @@ from ._core import Core
 from ._jid import JID
 from ._lifecycle import OccupancyState
 from ._membership import keep_place, remember_position
-from ._table import NO_ENTRIES
+from ._sessions import NO_ENTRIES
 
 __all__ = ["after_restart"]
 

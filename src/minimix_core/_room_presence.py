@@ -17,9 +17,10 @@ from ._lifecycle import IN_ROOM, E, OccupancyState, S, transition
 from ._membership import answer_held, leave_answered, leave_room
 from ._muc import ITEM, ROOM_FLAG_CODES, USER_X, error_condition, error_type, status_codes
 from ._presence import aggregate_update
+from ._sessions import NO_ENTRIES, writable
 from ._stanza import Element, Stanza, payload_size, same_payload
 from ._synth import departed_item, fork_self_presence, late_join, removal_for_session
-from ._table import NO_ENTRIES, Account, Occupancy, flag_set, writable
+from ._table import Account, Occupancy, flag_set
 
 __all__ = ["presence", "resync_over"]
 

@@ -56,8 +56,9 @@ from ._muc import (
 )
 from ._place import has
 from ._room_presence import presence, resync_over
+from ._sessions import SoleSession
 from ._stanza import Element, Stanza, element_size, same_payload
-from ._table import Account, Occupancy, SoleSession, adopt_version_2
+from ._table import Account, Occupancy, adopt_version_2
 
 __all__ = ["to_account"]
 

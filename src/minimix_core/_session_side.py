@@ -27,9 +27,10 @@ from ._presence import (
     request_nick_change,
     session_presence,
 )
+from ._sessions import Attachment, SoleSession, add_session, drop_session
 from ._stanza import Element, Stanza
 from ._synth import late_join, not_connected
-from ._table import Account, Attachment, Occupancy, SoleSession, add_session, drop_session
+from ._table import Account, Occupancy
 
 _S = S
 _E = E

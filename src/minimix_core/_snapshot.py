@@ -40,23 +40,19 @@ from ._jid import JID
 from ._lifecycle import OccupancyState
 from ._place import Place
 from ._restart import after_restart
+from ._sessions import (
+    NO_ENTRIES,
+    Attachment,
+    NickChange,
+    PendingIQ,
+    Sessions,
+    add_session,
+    writable,
+)
 from ._snapshot_codec import Json, Reader, SnapshotError, Writer
 from ._snapshot_v1 import upgrade_v1
 from ._stanza import payload_size
-from ._table import (
-    NO_ENTRIES,
-    Account,
-    Attachment,
-    NickChange,
-    Occupancy,
-    PendingIQ,
-    RoomMemory,
-    RoomView,
-    Sessions,
-    add_session,
-    flag_set,
-    writable,
-)
+from ._table import Account, Occupancy, RoomMemory, RoomView, flag_set
 
 __all__ = ["FORMAT", "VERSION", "SnapshotError", "adopt_into", "dump_core", "load_core"]
 

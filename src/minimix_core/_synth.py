@@ -18,8 +18,9 @@ from ._muc import (
     error_stanza,
     status_code,
 )
+from ._sessions import Attachment
 from ._stanza import Element, Stanza
-from ._table import Attachment, Occupancy
+from ._table import Occupancy
 
 __all__ = [
     "departed_item",

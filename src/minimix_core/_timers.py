@@ -15,7 +15,7 @@ from ._membership import leave_answered, leave_room
 from ._muc import error_stanza
 from ._presence import nick_timeout
 from ._room_presence import resync_over
-from ._table import NO_ENTRIES
+from ._sessions import NO_ENTRIES
 
 __all__ = ["run_timers"]
 
