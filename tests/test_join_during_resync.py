@@ -753,3 +753,24 @@ def test_a_message_withheld_for_a_waiting_session_that_goes_unanswered_is_announ
     ]
     assert h.closed(LAPTOP) == [Unattended(account=ALICE, room=ROOM, stanza=urgent, mentions=True)]
     assert h.room(subject()) == [Discard(stanza=subject(), reason=DiscardReason.RESYNC)]
+
+
+def test_a_session_that_waited_for_the_rejoin_and_left_gets_its_answer_under_its_own_join_id() -> (
+    None
+):
+    """XEP-0045 §7.2 (the room reflects the join's id), §7.14: the laptop joins while the
+    rejoin is out and leaves before it is answered, the phone gone before it. The room's
+    answer to the rejoin reaches the laptop as it leaves: under the id of its own join, not
+    the router's rejoin id, which means nothing to it."""
+    h = Harness()
+    waiting_for_the_rejoin(h)
+    h.session(PHONE, leave(jid="pbye"))
+    assert h.session(LAPTOP, leave()) == [
+        Send(
+            stanza=x(
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice' type='unavailable' id='bye'/>"
+            )
+        )
+    ]
+    assert occ(h).state is OccupancyState.LEAVING
+    assert h.room(self_presence(pid="mmx-1")) == [Deliver(session=LAPTOP, stanza=late_self("j2"))]

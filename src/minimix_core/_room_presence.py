@@ -130,8 +130,15 @@ def _self_available(
     state = occupancy.state
     if state is _S.LEAVING:
         # The room's answer to a join before the leave: the sessions leaving see it, as the
-        # room's answer to their leave follows. With none left to tell, it is a late answer.
-        return fork(occupancy, stanza) if occupancy.leaving else stale(stanza)
+        # room's answer to their leave follows, each under its own join's id (a rejoin's is
+        # the router's own). With none left to tell, it is a late answer.
+        leaving = occupancy.leaving
+        if not leaving:
+            return stale(stanza)
+        return [
+            Deliver(session=s, stanza=fork_self_presence(stanza, occupancy, s, a))
+            for s, a in leaving.items()
+        ]
     if state is _S.REJOIN_WAIT:
         return stale(stanza)  # a duplicated or late self-presence: the rejoin is due anyway
     view = occupancy.view
