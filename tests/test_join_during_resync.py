@@ -16,6 +16,7 @@ from helpers import (
     groupchat,
     join,
     leave,
+    left,
     occupant,
     self_presence,
     subject,
@@ -774,3 +775,28 @@ def test_a_session_that_waited_for_the_rejoin_and_left_gets_its_answer_under_its
     ]
     assert occ(h).state is OccupancyState.LEAVING
     assert h.room(self_presence(pid="mmx-1")) == [Deliver(session=LAPTOP, stanza=late_self("j2"))]
+
+
+def test_the_rest_of_the_rejoin_s_sequence_after_a_bookmark_went_is_not_shown_twice() -> None:
+    """XEP-0045 §7.2.15, §7.14: the bookmark goes while the laptop waits for the rejoin's
+    sequence to end; the laptop is answered from the table (its subject last) and both
+    sessions leave with the account. The room's unchanged subject, ending its sequence
+    before the leave's answer, is known to both: not a second subject to either. A
+    message they had not seen still reaches them."""
+    h = Harness()
+    resyncing(h)
+    bookmark_lounge(h)
+    h.session(LAPTOP, join(jid="j2"))
+    h.router.handle(BookmarksChanged(account=ALICE, bookmarks=()), now=h.now)
+    assert occ(h).state is OccupancyState.LEAVING
+    assert h.room(MISSED) == [
+        archived(MISSED),
+        Deliver(session=PHONE, stanza=MISSED.with_to(PHONE)),
+        Deliver(session=LAPTOP, stanza=MISSED.with_to(LAPTOP)),
+    ]
+    assert h.room(subject()) == [Discard(stanza=subject(), reason=DiscardReason.RESYNC)]
+    out = left("mmx-3")
+    assert h.room(out) == [
+        Deliver(session=PHONE, stanza=out.replace(to=PHONE, id=None)),
+        Deliver(session=LAPTOP, stanza=out.replace(to=LAPTOP, id=None)),
+    ]

@@ -325,7 +325,8 @@ def _message(
             # Before the account's self-presence: an earlier join sequence's (§7.2.15),
             # one left since; this join's subject follows its self-presence.
             return stale(stanza)
-        if facts[1] and occupancy.state is not _S.LEAVING:
+        if facts[1] and (occupancy.state is not _S.LEAVING or occupancy.resync is not None):
+            # Leaving during a rejoin's sequence: its subject ends it as in the room.
             return _subject(core, account, occupancy, stanza)
         return fork(occupancy, stanza)
     if kind == "error":
