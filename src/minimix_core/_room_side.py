@@ -55,7 +55,7 @@ from ._muc import (
     status_codes,
 )
 from ._place import has
-from ._room_presence import presence, resync_over
+from ._room_presence import known, presence, resync_over
 from ._sessions import SoleSession
 from ._stanza import Element, Stanza, element_size, same_payload
 from ._table import Account, Occupancy, adopt_version_2
@@ -380,7 +380,7 @@ def _subject(core: Core, account: Account, occupancy: Occupancy, stanza: Stanza)
         # sessions that joined meanwhile get their answer after the others' subject.
         shown: list[Action]
         if previous is not None and same_payload(previous.children, stanza.children):
-            shown = [Discard(stanza=stanza, reason=DiscardReason.RESYNC)]
+            shown = known(occupancy, stanza)
         else:
             shown = fork(occupancy, stanza)
         return shown + resync_over(core, account.jid, occupancy.room)
