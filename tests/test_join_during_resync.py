@@ -16,6 +16,7 @@ from helpers import (
     groupchat,
     join,
     leave,
+    left,
     occupant,
     self_presence,
     subject,
@@ -753,3 +754,101 @@ def test_a_message_withheld_for_a_waiting_session_that_goes_unanswered_is_announ
     ]
     assert h.closed(LAPTOP) == [Unattended(account=ALICE, room=ROOM, stanza=urgent, mentions=True)]
     assert h.room(subject()) == [Discard(stanza=subject(), reason=DiscardReason.RESYNC)]
+
+
+def test_a_session_that_waited_for_the_rejoin_and_left_gets_its_answer_under_its_own_join_id() -> (
+    None
+):
+    """XEP-0045 §7.2 (the room reflects the join's id), §7.14: the laptop joins while the
+    rejoin is out and leaves before it is answered, the phone gone before it. The room's
+    answer to the rejoin reaches the laptop as it leaves: under the id of its own join, not
+    the router's rejoin id, which means nothing to it."""
+    h = Harness()
+    waiting_for_the_rejoin(h)
+    h.session(PHONE, leave(jid="pbye"))
+    assert h.session(LAPTOP, leave()) == [
+        Send(
+            stanza=x(
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice' type='unavailable' id='bye'/>"
+            )
+        )
+    ]
+    assert occ(h).state is OccupancyState.LEAVING
+    assert h.room(self_presence(pid="mmx-1")) == [Deliver(session=LAPTOP, stanza=late_self("j2"))]
+
+
+def test_the_rest_of_the_rejoin_s_sequence_after_a_bookmark_went_is_not_shown_twice() -> None:
+    """XEP-0045 §7.2.15, §7.14: the bookmark goes while the laptop waits for the rejoin's
+    sequence to end; the laptop is answered from the table (its subject last) and both
+    sessions leave with the account. The room's unchanged subject, ending its sequence
+    before the leave's answer, is known to both: not a second subject to either. A
+    message they had not seen still reaches them."""
+    h = Harness()
+    resyncing(h)
+    bookmark_lounge(h)
+    h.session(LAPTOP, join(jid="j2"))
+    h.router.handle(BookmarksChanged(account=ALICE, bookmarks=()), now=h.now)
+    assert occ(h).state is OccupancyState.LEAVING
+    assert h.room(MISSED) == [
+        archived(MISSED),
+        Deliver(session=PHONE, stanza=MISSED.with_to(PHONE)),
+        Deliver(session=LAPTOP, stanza=MISSED.with_to(LAPTOP)),
+    ]
+    assert h.room(subject()) == [Discard(stanza=subject(), reason=DiscardReason.RESYNC)]
+    out = left("mmx-3")
+    assert h.room(out) == [
+        Deliver(session=PHONE, stanza=out.replace(to=PHONE, id=None)),
+        Deliver(session=LAPTOP, stanza=out.replace(to=LAPTOP, id=None)),
+    ]
+
+
+def test_a_session_leaving_while_the_rejoin_is_in_flight_is_not_shown_what_it_knows() -> None:
+    """XEP-0045 §7.14, §7.2.15: the phone was in the room all along; it leaves while the
+    router's rejoin is out. The room's answer to the rejoin comes before the leave's: the
+    occupants, self-presence and subject it knows are not shown to it again; the message
+    it missed is; then its unavailable."""
+    h = Harness()
+    shut_down(h)
+    h.timer(h.now + 5.0)
+    h.session(PHONE, leave())
+    assert occ(h).state is OccupancyState.LEAVING
+    assert h.room(occupant("bob")) == [Discard(stanza=occupant("bob"), reason=DiscardReason.RESYNC)]
+    back = self_presence(pid="mmx-1")
+    assert h.room(back) == [Discard(stanza=back, reason=DiscardReason.RESYNC)]
+    assert h.room(MISSED) == [
+        archived(MISSED),
+        Deliver(session=PHONE, stanza=MISSED.with_to(PHONE)),
+    ]
+    assert h.room(subject()) == [Discard(stanza=subject(), reason=DiscardReason.RESYNC)]
+    assert h.room(left("bye")) == [Deliver(session=PHONE, stanza=left("bye").with_to(PHONE))]
+
+
+def test_a_rejoin_answered_while_leaving_still_answers_the_session_that_waited_for_it() -> None:
+    """XEP-0045 §7.2.15, §7.14: the laptop joined while the rejoin was out, then left with
+    the phone before its answer. The room's answer to the rejoin is the laptop's join's
+    answer, whole; the phone, in all along, gets only what it missed."""
+    h = Harness()
+    waiting_for_the_rejoin(h)
+    h.session(PHONE, leave(jid="pbye"))
+    h.session(LAPTOP, leave())
+    assert h.room(occupant("bob")) == [
+        Deliver(session=LAPTOP, stanza=occupant("bob").with_to(LAPTOP))
+    ]
+    assert h.room(self_presence(pid="mmx-1")) == [Deliver(session=LAPTOP, stanza=late_self("j2"))]
+    assert h.room(subject()) == [Deliver(session=LAPTOP, stanza=subject().with_to(LAPTOP))]
+
+
+def test_the_last_waiting_session_leaving_during_the_sequence_gets_no_subject_without_presence() -> (
+    None
+):
+    """XEP-0045 §7.2.15, §7.14: the laptop joins after the rejoin's self-presence and,
+    the phone gone, leaves before the subject; the subject that ends the sequence is not
+    its answer (it never had a self-presence): it gets its unavailable alone."""
+    h = Harness()
+    resyncing(h)
+    h.session(LAPTOP, join(jid="j2"))
+    h.session(PHONE, leave(jid="pbye"))
+    h.session(LAPTOP, leave())
+    assert occ(h).state is OccupancyState.LEAVING
+    assert h.room(subject()) == [Discard(stanza=subject(), reason=DiscardReason.RESYNC)]
+    assert h.room(left("bye")) == [Deliver(session=LAPTOP, stanza=left("bye").with_to(LAPTOP))]

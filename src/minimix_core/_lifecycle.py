@@ -225,7 +225,10 @@ def transition(
     _exit(core, account, occupancy, old)
     occupancy.state = new
     occupancy.restored = False
-    if new is not S.JOINED:
+    if new is not S.JOINED and not (new is S.LEAVING and old in (S.JOINED, S.REJOIN_SENT)):
+        # Leaving during a rejoin (or its join sequence), what the room re-sends is known
+        # to the sessions that were in: the resync goes on until the subject, as in the
+        # room, so nothing is shown twice (see _room_presence.known).
         occupancy.resync = None
     if new is S.ABSENT:
         _forget(core, account, occupancy)

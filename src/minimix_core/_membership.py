@@ -318,6 +318,10 @@ def release(
     if waited:
         # Gone before the rejoin answered it: it got nothing since it came back.
         keep_place(core, account, occupancy.room, session, attachment)
+        if occupancy.state is _S.JOINED:
+            # The rejoin's self-presence came before its join: what is left of the room's
+            # sequence is not its answer (which the table would have made).
+            attachment.request = None
         if not occupancy.pending:
             unattended = _unannounced(account, occupancy)
     else:

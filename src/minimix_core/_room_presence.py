@@ -22,7 +22,7 @@ from ._stanza import Element, Stanza, payload_size, same_payload
 from ._synth import departed_item, fork_self_presence, late_join, removal_for_session
 from ._table import Account, Occupancy, flag_set
 
-__all__ = ["presence", "resync_over"]
+__all__ = ["known", "presence", "resync_over"]
 
 # Removals that are not the account's fault (§11.1, §11.2): rejoin instead of giving up.
 _TRANSIENT_REMOVALS: Final = frozenset({332, 333})
@@ -86,8 +86,21 @@ def _room_presence(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
         and previous is not None
         and same_payload(previous.children, stanza.children)
     ):
-        return [Discard(stanza=stanza, reason=DiscardReason.RESYNC)]  # known: a rejoin
+        return known(occupancy, stanza)  # a rejoin
     return fork(occupancy, stanza)
+
+
+def known(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
+    """What a rejoin's join sequence re-sends that the sessions know: not shown again.
+
+    While the account leaves, a session that joined while the rejoin was in flight and
+    left before its answer still waits for that answer (its request kept): it is its join's.
+    """
+    if occupancy.state is _S.LEAVING:
+        waiting = [s for s, a in occupancy.leaving.items() if a.request is not None]
+        if waiting:
+            return [Deliver(session=s, stanza=stanza.with_to(s)) for s in waiting]
+    return [Discard(stanza=stanza, reason=DiscardReason.RESYNC)]
 
 
 def _occupant(core: Core, occupancy: Occupancy, nick: str, stanza: Stanza) -> list[Action]:
@@ -99,7 +112,7 @@ def _occupant(core: Core, occupancy: Occupancy, nick: str, stanza: Stanza) -> li
         resync[nick] = None
         cached = occupants.get(nick)
         if cached is not None and same_payload(cached.children, stanza.children):
-            return [Discard(stanza=stanza, reason=DiscardReason.RESYNC)]
+            return known(occupancy, stanza)
     view = occupancy.view
     old = occupants.get(nick)
     if stanza.type == "unavailable":
@@ -130,8 +143,22 @@ def _self_available(
     state = occupancy.state
     if state is _S.LEAVING:
         # The room's answer to a join before the leave: the sessions leaving see it, as the
-        # room's answer to their leave follows. With none left to tell, it is a late answer.
-        return fork(occupancy, stanza) if occupancy.leaving else stale(stanza)
+        # room's answer to their leave follows, each under its own join's id (a rejoin's is
+        # the router's own). With none left to tell, it is a late answer.
+        # Leaving during a rejoin, the sessions that were in know it (the resync goes on).
+        leaving = occupancy.leaving
+        cached = occupancy.view.self_presence
+        unchanged = cached is not None and same_payload(cached.children, stanza.children)
+        if not leaving:
+            return stale(stanza)
+        if occupancy.resync is not None and unchanged:
+            leaving = {s: a for s, a in leaving.items() if a.request is not None}
+            if not leaving:
+                return [Discard(stanza=stanza, reason=DiscardReason.RESYNC)]
+        return [
+            Deliver(session=s, stanza=fork_self_presence(stanza, occupancy, s, a))
+            for s, a in leaving.items()
+        ]
     if state is _S.REJOIN_WAIT:
         return stale(stanza)  # a duplicated or late self-presence: the rejoin is due anyway
     view = occupancy.view

@@ -55,7 +55,7 @@ from ._muc import (
     status_codes,
 )
 from ._place import has
-from ._room_presence import presence, resync_over
+from ._room_presence import known, presence, resync_over
 from ._sessions import SoleSession
 from ._stanza import Element, Stanza, element_size, same_payload
 from ._table import Account, Occupancy, adopt_version_2
@@ -325,7 +325,8 @@ def _message(
             # Before the account's self-presence: an earlier join sequence's (§7.2.15),
             # one left since; this join's subject follows its self-presence.
             return stale(stanza)
-        if facts[1] and occupancy.state is not _S.LEAVING:
+        if facts[1] and (occupancy.state is not _S.LEAVING or occupancy.resync is not None):
+            # Leaving during a rejoin's sequence: its subject ends it as in the room.
             return _subject(core, account, occupancy, stanza)
         return fork(occupancy, stanza)
     if kind == "error":
@@ -379,7 +380,7 @@ def _subject(core: Core, account: Account, occupancy: Occupancy, stanza: Stanza)
         # sessions that joined meanwhile get their answer after the others' subject.
         shown: list[Action]
         if previous is not None and same_payload(previous.children, stanza.children):
-            shown = [Discard(stanza=stanza, reason=DiscardReason.RESYNC)]
+            shown = known(occupancy, stanza)
         else:
             shown = fork(occupancy, stanza)
         return shown + resync_over(core, account.jid, occupancy.room)
