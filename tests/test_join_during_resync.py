@@ -852,3 +852,55 @@ def test_the_last_waiting_session_leaving_during_the_sequence_gets_no_subject_wi
     assert occ(h).state is OccupancyState.LEAVING
     assert h.room(subject()) == [Discard(stanza=subject(), reason=DiscardReason.RESYNC)]
     assert h.room(left("bye")) == [Deliver(session=LAPTOP, stanza=left("bye").with_to(LAPTOP))]
+
+
+def lone_waiter_with_a_withheld_mention(h: Harness) -> Stanza:
+    """A bookmark keeps the account in with no device; a rejoin's sequence is arriving;
+    the laptop joins and waits; a mention comes, withheld for the laptop's answer."""
+    h.now = 1_800_000_000.0
+    bookmark_lounge(h)
+    [autojoin] = h.timer(h.now)
+    assert isinstance(autojoin, Send)
+    h.room(occupant("bob"))
+    h.room(self_presence(pid=autojoin.stanza.id))
+    h.room(subject())
+    [ping] = h.timer(h.now + 900)
+    assert isinstance(ping, Send)
+    [_, rejoin] = h.room(x(NOT_JOINED.format(id=ping.stanza.id)))
+    assert isinstance(rejoin, Send)
+    h.room(occupant("bob"))
+    h.room(self_presence(pid=rejoin.stanza.id))
+    assert h.session(LAPTOP, join(jid="j2")) == []
+    urgent = groupchat("alice: urgent", mid="m5")
+    assert h.room(urgent) == [
+        archived(urgent),
+        Discard(stanza=urgent, reason=DiscardReason.NO_SESSION),
+    ]
+    return urgent
+
+
+def test_a_message_withheld_for_a_waiting_session_then_kicked_is_announced() -> None:
+    """§8.2 and Unattended: the kick answers the waiting laptop with its removal, so what
+    was withheld for its answer reached nobody: announced with the removal, once."""
+    h = Harness()
+    urgent = lone_waiter_with_a_withheld_mention(h)
+    kick = x(
+        "<presence type='unavailable' from='lounge@muc.example.net/alice' to='alice@example.org'>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/>"
+        "<status code='307'/><status code='110'/></x></presence>"
+    )
+    assert h.room(kick) == [
+        Deliver(session=LAPTOP, stanza=kick.with_to(LAPTOP)),
+        Unattended(account=ALICE, room=ROOM, stanza=urgent, mentions=True),
+    ]
+
+
+def test_a_restart_forgets_what_was_withheld_for_a_session_gone_with_the_process() -> None:
+    """Router.restore(sessions=False): the waiting laptop went with the process; the message
+    stays in the history for a device that comes back, and nothing is announced later for
+    a session that no longer exists."""
+    h = Harness()
+    lone_waiter_with_a_withheld_mention(h)
+    assert occ(h).withheld != ()
+    restored = Router.restore(json.loads(json.dumps(h.router.snapshot())), now=h.now)
+    assert restored._core.table.accounts[ALICE].rooms[ROOM].withheld == ()

@@ -33,6 +33,7 @@ __all__ = [
     "remember_position",
     "send_join",
     "track_id",
+    "unannounced",
 ]
 
 _S = S
@@ -279,7 +280,7 @@ def leave_answered(
     return actions
 
 
-def _unannounced(account: Account, occupancy: Occupancy) -> list[Action]:
+def unannounced(account: Account, occupancy: Occupancy) -> list[Action]:
     """The messages withheld for sessions that waited and went unanswered: nobody got them."""
     withheld, occupancy.withheld = occupancy.withheld, ()
     history = occupancy.view.history
@@ -323,7 +324,7 @@ def release(
             # sequence is not its answer (which the table would have made).
             attachment.request = None
         if not occupancy.pending:
-            unattended = _unannounced(account, occupancy)
+            unattended = unannounced(account, occupancy)
     else:
         remember_position(core, account, occupancy, session, attachment)
     state = occupancy.state

@@ -46,6 +46,9 @@ def after_restart(core: Core) -> None:
             occupancy.ping_id = None
             occupancy.ping_at = None
             occupancy.resync = None
+            # Withheld for sessions gone with the process: a device back gets them by its
+            # place; their push is lost with the process (a restore sends nothing).
+            occupancy.withheld = ()
             in_room = occupancy.view.self_presence is not None
             if (
                 not in_room

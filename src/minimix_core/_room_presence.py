@@ -14,7 +14,7 @@ from ._fork import error_to_sender, fork, note_flags, stale
 from ._jid import JID
 from ._keepalive import TRANSIENT_CONDITIONS, give_up, rejoin_failed, rejoin_now, start_keepalive
 from ._lifecycle import IN_ROOM, E, OccupancyState, S, transition
-from ._membership import answer_held, leave_answered, leave_room
+from ._membership import answer_held, leave_answered, leave_room, unannounced
 from ._muc import ITEM, ROOM_FLAG_CODES, USER_X, error_condition, error_type, status_codes
 from ._presence import aggregate_update
 from ._sessions import NO_ENTRIES, writable
@@ -347,11 +347,13 @@ def _self_unavailable(
         fate = told or [Discard(stanza=stanza, reason=DiscardReason.REJOINING)]
         return answered + fate + retry
     # Removed by the room: kick, ban, membership, shutdown, destruction (§8.2, §9, §10.9).
-    # The sessions waiting for a rejoin's end (``held``) are told too.
+    # The sessions waiting for a rejoin's end (``held``) are told too; what was withheld
+    # for their answer reached nobody, and is announced (Unattended).
     actions: list[Action] = [
         Deliver(session=s, stanza=removal_for_session(stanza, s))
         for s in (*occupancy.audience(), *held)
     ]
+    actions += unannounced(account, occupancy)
     if wanted:
         account.block(occupancy.room)
     transition(core, account, occupancy, _E.REMOVED, _S.ABSENT)
