@@ -162,11 +162,19 @@ end);
 
 -- A session that never came back from hibernation (XEP-0198) leaves room stanzas unacked;
 -- mod_smacks would answer each with recipient-unavailable to the room, which can cost the
--- account its place there. The router knows the session is gone (resource-unbind follows).
+-- account its place there. The bounce goes to the router instead, as the session's: the
+-- router never lets an error reach a room, and notes that the device missed that message,
+-- so that back, it gets it again (resource-unbind follows).
 module:hook("delivery/failure", function(event)
-	local stanza, full_jid = event.stanza, event.session.full_jid;
+	local stanza, session = event.stanza, event.session;
+	local full_jid = session.full_jid;
 	if full_jid and handed[full_jid] and muc_hosts:contains(jid_host(stanza.attr.from)) then
-		module:log("debug", "Not bouncing room traffic for %s: %s", full_jid, stanza:top_tag());
+		if ready and stanza.name == "message" and stanza.attr.type ~= "error" then
+			local bounce = st.error_reply(stanza, "cancel", "recipient-unavailable");
+			send_event("from-session", { session = full_jid }, bounce, session);
+		else
+			module:log("debug", "Not bouncing room traffic for %s: %s", full_jid, stanza:top_tag());
+		end
 		return true;
 	end
 end, PRIORITY);
