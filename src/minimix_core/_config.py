@@ -168,8 +168,8 @@ class Config:
     """Seconds of silence from a room after which the router self-pings it from the
     account (XEP-0410 §3.2 suggests 15 minutes)."""
     keepalive_timeout: float = field(default=60.0, validator=_seconds)
-    """Seconds the keep-alive ping may go unanswered; then it is tried again, each wait
-    twice as long (up to ``keepalive_idle``)."""
+    """Seconds the keep-alive ping may go unanswered. Then it is tried again after twice
+    this, then four times, each wait twice the one before, up to ``keepalive_idle``."""
     rejoin_delay: float = field(default=5.0, validator=_seconds)
     """Seconds before the account rejoins a room that shut down (332) or dropped it (333);
     each further try waits twice as long, up to ``rejoin_max_delay``."""
