@@ -147,10 +147,10 @@ def _self_available(
         # the router's own). With none left to tell, it is a late answer.
         # Leaving during a rejoin, the sessions that were in know it (the resync goes on).
         leaving = occupancy.leaving
-        cached = occupancy.view.self_presence
-        unchanged = cached is not None and same_payload(cached.children, stanza.children)
         if not leaving:
             return stale(stanza)
+        cached = occupancy.view.self_presence
+        unchanged = cached is not None and same_payload(cached.children, stanza.children)
         if occupancy.resync is not None and unchanged:
             leaving = {s: a for s, a in leaving.items() if a.request is not None}
             if not leaving:
