@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,7 +30,6 @@ from minimix_core import _history as history_module
 from minimix_core._history import (
     History,
     HistoryRequest,
-    _Entry,
     key_of,
     message_key,
     scan_message,
@@ -187,7 +188,76 @@ def test_evicted_messages_leave_the_buffer() -> None:
         )
     history = h.router._core.table.accounts[PHONE.bare].rooms[ROOM].view.history
     assert history is not None
-    assert [entry.key for entry in history._entries] == [message_key(x(_with_sid("s1")), ROOM)]
+    assert [key for _, _, key, *_ in history._entries] == [message_key(x(_with_sid("s1")), ROOM)]
+
+
+def _numbered(n: int) -> Stanza:
+    """A room message the hot path takes: a body and the room's stanza-id ``s{n}``."""
+    return x(
+        f"<message type='groupchat' from='lounge@muc.example.net/bob' to='alice@example.org' id='m{n}'>"
+        f"<body>{n}</body><stanza-id xmlns='urn:xmpp:sid:0' by='lounge@muc.example.net' id='s{n}'/></message>"
+    )
+
+
+def test_a_replayed_message_is_made_once_and_goes_with_its_entry() -> None:
+    """A late join replays each kept message with its delay, made on its first replay and
+    kept while the message is; an evicted message takes its replay with it, on the hot path
+    and on the general path alike, so no later message is replayed as an earlier one."""
+    h = joined_at(T0, Router(Config(max_history_messages=2)))
+    for n in (1, 2):
+        h.now = T0 + n
+        h.room(_numbered(n))
+    history = h.router._core.table.accounts[PHONE.bare].rooms[ROOM].view.history
+    assert history is not None and history._replays is None  # nobody joined late yet
+    assert bodies(h.session(LAPTOP, join(jid="a"))) == ["1", "2"]
+    replays = history._replays
+    assert replays is not None
+    assert set(replays) == {id(entry) for entry in history._entries}
+    kept = list(replays.values())
+    assert bodies(h.session(LAPTOP, join(jid="b"))) == ["1", "2"]
+    assert all(a is b for a, b in zip(replays.values(), kept, strict=True))  # made once
+    h.now = T0 + 3
+    h.room(_numbered(3))  # the hot path evicts 1
+    h.now = T0 + 4
+    h.room(groupchat("4", mid="m4"))  # no stanza-id: the general path evicts 2
+    assert replays == {}
+    late = [a for a in h.session(LAPTOP, join(jid="c")) if a.stanza.find("body")]
+    assert late == [
+        Deliver(
+            session=LAPTOP,
+            stanza=_numbered(3)
+            .replace(
+                children=(
+                    *_numbered(3).children,
+                    Element(DELAY, (("from", str(ROOM)), ("stamp", "2027-01-15T08:00:03Z"))),
+                ),
+            )
+            .with_to(LAPTOP),
+        ),
+        Deliver(
+            session=LAPTOP,
+            stanza=x(delayed("4", "m4", "2027-01-15T08:00:04Z")).with_to(LAPTOP),
+        ),
+    ]
+
+
+def test_dropping_private_messages_or_rekeying_forgets_the_replays() -> None:
+    """Either makes the buffer anew: the replays, kept by entry, are made again on use."""
+    config = Config()
+    history = History()
+    for n in (1, 2):
+        message = _numbered(n)
+        history.add(message, str(ROOM), T0 + n, config, **_facts(message, f"s{n}", n))
+    before = history.select(None, T0 + 3, 20, ROOM)
+    assert history._replays is not None and len(history._replays) == 2
+    history.rekey(ROOM)
+    assert history._replays is None
+    assert history.select(None, T0 + 3, 20, ROOM) == before
+    private = _numbered(3)
+    history.add(private, str(ROOM), T0 + 3, config, **{**_facts(private, "s3", 3), "private": True})
+    history.forget_private()
+    assert history._replays is None
+    assert history.select(None, T0 + 3, 20, ROOM) == before
 
 
 def test_mixed_content_messages_are_kept_whole() -> None:
@@ -216,52 +286,34 @@ def test_mixed_content_messages_are_kept_whole() -> None:
     ]
 
 
-_SEQ: Any = vars(_Entry)["seq"]  # the slots' descriptors
-_SIZE: Any = vars(_Entry)["size"]
+class CountingEntries(deque[Any]):
+    """A history buffer that counts the entries its readers walk over, newest first."""
+
+    walked = 0
+
+    def __reversed__(self) -> Iterator[Any]:
+        for entry in super().__reversed__():
+            CountingEntries.walked += 1
+            yield entry
 
 
-class CountingEntry(_Entry):
-    """A history entry that counts how often its position is read."""
-
-    __slots__ = ()
-    reads = 0
-    sizes = 0
-
-    @property
-    def size(self) -> int:
-        CountingEntry.sizes += 1
-        value: int = _SIZE.__get__(self)
-        return value
-
-    @size.setter
-    def size(self, value: int) -> None:
-        _SIZE.__set__(self, value)
-
-    @property
-    def seq(self) -> int:
-        CountingEntry.reads += 1
-        value: int = _SEQ.__get__(self)
-        return value
-
-    @seq.setter
-    def seq(self, value: int) -> None:
-        _SEQ.__set__(self, value)
+def counting(history: History) -> History:
+    """``history`` with its buffer counting the entries read."""
+    history._entries = CountingEntries(history._entries)
+    return history
 
 
-def test_what_a_device_missed_costs_what_it_missed_not_the_buffer(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """``History.after`` reads the positions of the returned messages and one more."""
-    monkeypatch.setattr("minimix_core._history._Entry", CountingEntry)
+def test_what_a_device_missed_costs_what_it_missed_not_the_buffer() -> None:
+    """``History.after`` reads the returned messages and one more."""
     message = groupchat("hi", mid="m")
     for length in (10, 10_000):
         history = History()
         config = Config(max_history_messages=length, max_history_bytes=10**9)
         for n in range(length):
             history.add(message, str(ROOM), float(n), config, **_facts(message, str(n), n + 1))
-        CountingEntry.reads = 0
-        assert len(history.after(length - 3, ROOM)) == 3
-        assert CountingEntry.reads == 4
+        CountingEntries.walked = 0
+        assert len(counting(history).after(length - 3, ROOM)) == 3
+        assert CountingEntries.walked == 4
         assert len(history.after(0, ROOM)) == length  # older than the buffer: all it has
 
 
@@ -335,7 +387,7 @@ def test_one_pass_over_the_payload_finds_delay_stanza_id_and_size() -> None:
     key = message_key(message, ROOM)
     assert key == key_of(message, "s1")
     assert history.add(message, str(ROOM), T0 + 1, Config(), **_facts(message, key, 1)) == T0
-    assert history._entries[-1].key == key
+    assert history._entries[-1][2] == key
     # A stamp from the future is not believed: the message counts as sent now.
     assert history.add(message, str(ROOM), 0.0, Config(), **_facts(message, "later", 2)) == 0.0
     bare = message.replace(from_=None, to=JID("muc.example.net", "x"), type=None, id=None)
@@ -351,7 +403,7 @@ def test_one_pass_over_the_payload_finds_delay_stanza_id_and_size() -> None:
         (unaddressed, 511),
     ):
         history.add(stanza, str(ROOM), 0.0, Config(), **_facts(stanza, str(size), size))
-        assert history._entries[-1].size == size
+        assert history._entries[-1][3] == size
 
 
 def test_tags_past_the_table_s_bound_are_sized_and_read_the_same(
@@ -379,24 +431,21 @@ def _facts(stanza: Stanza, key: str, seq: int) -> dict[str, Any]:
     return {"key": key, "seq": seq, "delay": delay, "size": size, "private": False}
 
 
-def test_a_late_joiners_history_costs_what_it_gets_not_the_buffer(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """``History.select`` stops at the first limit reached: it reads the messages it returns."""
-    monkeypatch.setattr("minimix_core._history._Entry", CountingEntry)
+def test_a_late_joiners_history_costs_what_it_gets_not_the_buffer() -> None:
+    """``History.select`` stops at the first limit reached: it reads what it returns and one more."""
     message = groupchat("hi", mid="m")
     for length in (30, 10_000):
         history = History()
         config = Config(max_history_messages=length, max_history_bytes=10**9)
         for n in range(length):
             history.add(message, str(ROOM), float(n), config, **_facts(message, str(n), n + 1))
-        CountingEntry.sizes = 0
-        assert len(history.select(None, float(length), 20, ROOM)) == 20
-        assert CountingEntry.sizes == 20
-        CountingEntry.sizes = 0
+        CountingEntries.walked = 0
+        assert len(counting(history).select(None, float(length), 20, ROOM)) == 20
+        assert CountingEntries.walked == 21
+        CountingEntries.walked = 0
         request = HistoryRequest(maxchars=10**9, seconds=5)
         assert len(history.select(request, float(length), 20, ROOM)) == 5
-        assert CountingEntry.sizes == 5
+        assert CountingEntries.walked == 6
 
 
 def test_a_short_stanza_id_is_its_own_key_and_anything_else_is_hashed() -> None:

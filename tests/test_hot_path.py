@@ -1,6 +1,7 @@
 """The hot path for an occupant's groupchat message acts exactly as the general path.
 
-``_room_message`` does in one frame what ``to_account``, ``_message`` and ``_historic``
+``room_message``, which ``Router.handle`` calls for an occupant's groupchat message to an
+account in the room, does in one frame what ``to_account``, ``_message`` and ``_historic``
 do for the common room message, and hands anything else to ``_historic``. Here every
 fault story is played twice, through the router as it is and through one whose hot path
 is the general path, and each step's actions and the final snapshots must be equal. The
@@ -53,6 +54,7 @@ from minimix_core import (
     serialize,
 )
 from minimix_core import _room_side as room_side
+from minimix_core import _router as router_module
 from minimix_core._history import key_of, scan_message
 from minimix_core._replay import restored as restored_from
 from minimix_core._table import Account, Occupancy
@@ -100,7 +102,7 @@ def reason(account: Account, occupancy: Occupancy, stanza: Stanza) -> str:
 @contextmanager
 def counting(ways: Counter[str]) -> Iterator[None]:
     """Count the way each room message takes through the hot path."""
-    original = room_side._room_message
+    original = room_side.room_message
 
     def counted(
         core: Any, account: Account, occupancy: Occupancy, stanza: Stanza, nick: str
@@ -109,7 +111,7 @@ def counting(ways: Counter[str]) -> Iterator[None]:
         return original(core, account, occupancy, stanza, nick)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(room_side, "_room_message", counted)
+        patch.setattr(router_module, "room_message", counted)
         yield
 
 
@@ -124,7 +126,7 @@ def general_path() -> Iterator[None]:
         return room_side._message(core, account, occupancy, stanza, stanza.from_)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(room_side, "_room_message", general)
+        patch.setattr(router_module, "room_message", general)
         yield
 
 

@@ -108,7 +108,7 @@ def test_a_message_s_payload_stays_shared_after_it_leaves_the_small_message_pool
             router.handle(ToAccount(stanza=room_message(n, account)), now=0.0)
     assert list(router._core.messages) == [(ROOM, "s2")]
     histories = [router._core.table.accounts[a].rooms[ROOM].view.history for a in ACCOUNTS]
-    payloads = [h._entries[0].stanza.children for h in histories if h is not None]
+    payloads = [h._entries[0][0].children for h in histories if h is not None]
     assert len(payloads) == 3 and payloads[0] is payloads[1] is payloads[2]
     assert payloads[0] == room_message(1).children
 

@@ -302,43 +302,29 @@ def history_request(join: Stanza) -> HistoryRequest | None:
 _DELAY_SIZE: Final = 67  # <delay xmlns="urn:xmpp:delay" from="" stamp="…Z"/>
 
 
-class _Entry:
-    __slots__ = ("at", "key", "private", "replay", "seq", "size", "stanza")
+_Entry = tuple[Stanza, float, str, int, int, bool]
+"""One kept message: ``(stanza, at, key, size, seq, private)``, in that order.
 
-    def __init__(
-        self, stanza: Stanza, at: float, key: str, size: int, seq: int, private: bool
-    ) -> None:
-        self.stanza = stanza
-        self.at = at
-        self.key = key
-        self.size = size
-        self.seq = seq
-        self.private = private
-        self.replay: Stanza | None = None
-        """The message as replayed: with one delay (the room's, or one stamped ``at``)."""
-
-    def replayed(self, room: JID) -> Stanza:
-        """The stored message with its delay, made on first use.
-
-        Late joins are rarer than messages, so the live path never formats a timestamp.
-        """
-        replay = self.replay
-        if replay is None:
-            stanza = self.stanza
-            if stanza.find(DELAY) is None:
-                stamp = Element(DELAY, (("from", str(room)), ("stamp", iso_stamp(self.at))))
-                stanza = stanza._replace(children=(*stanza.children, stamp))
-            replay = self.replay = stanza
-        return replay
+``stanza`` is the message as it came, ``at`` when it was sent (POSIX seconds), ``key``
+its :func:`message_key`, ``size`` its characters with the delay it is replayed with,
+``seq`` its number in the account's memory of the room, ``private`` whether it is a
+private message (§7.5). A plain tuple: one is made per room message, and a class's
+constructor would cost that message a twentieth of its time.
+"""
 
 
 class History:
     """The last messages of one room, bounded by count and size, oldest first."""
 
-    __slots__ = ("_bytes", "_descents", "_entries", "_newest", "_private")
+    __slots__ = ("_bytes", "_descents", "_entries", "_newest", "_private", "_replays")
 
     def __init__(self) -> None:
         self._entries: deque[_Entry] = deque()
+        # The messages as replayed (with one delay: the room's, or one stamped with when
+        # they were sent), made on a late join's first use and kept while their entries
+        # are (by the entry's id): late joins are rarer than messages, so the live path
+        # never formats a timestamp.
+        self._replays: dict[int, Stanza] | None = None
         self._bytes = 0
         self._private = 0  # how many entries are private: most histories have none
         # Neighbours numbered lower than the entry before them: a message numbered before
@@ -406,21 +392,43 @@ class History:
         if seq < self._newest and entries:
             self._descents += 1
         self._newest = seq
-        entries.append(_Entry(stanza, at, key, size, seq, private))
+        entries.append((stanza, at, key, size, seq, private))
         self._private += private
         self._bytes += size
         while len(entries) > config.max_history_messages or self._bytes > config.max_history_bytes:
-            old = entries.popleft()
-            self._bytes -= old.size
-            self._private -= old.private
-            if self._descents and entries and entries[0].seq < old.seq:
-                self._descents -= 1
+            self.drop_oldest()
         return at
+
+    def drop_oldest(self) -> None:
+        """Drop the oldest entry: the buffer is over ``max_history_messages`` or ``_bytes``."""
+        entries = self._entries
+        old = entries.popleft()
+        _, _, _, size, seq, private = old
+        self._bytes -= size
+        self._private -= private
+        if self._descents and entries and entries[0][4] < seq:
+            self._descents -= 1
+        if self._replays:
+            self._replays.pop(id(old), None)
+
+    def _replayed(self, entry: _Entry, room: JID) -> Stanza:
+        """The kept message with its delay, made on first use (see ``_replays``)."""
+        replays = self._replays
+        if replays is None:
+            replays = self._replays = {}
+        replay = replays.get(id(entry))
+        if replay is None:
+            stanza = entry[0]
+            if stanza.find(DELAY) is None:
+                stamp = Element(DELAY, (("from", str(room)), ("stamp", iso_stamp(entry[1]))))
+                stanza = stanza._replace(children=(*stanza.children, stamp))
+            replay = replays[id(entry)] = stanza
+        return replay
 
     def numbered(self, numbers: Iterable[int]) -> dict[int, Stanza]:
         """The kept messages numbered in ``numbers``, as they came, by number."""
         wanted = set(numbers)
-        return {e.seq: e.stanza for e in self._entries if e.seq in wanted}
+        return {seq: stanza for stanza, _, _, _, seq, _ in self._entries if seq in wanted}
 
     def select(
         self, request: HistoryRequest | None, now: float, default: int, room: JID
@@ -433,20 +441,21 @@ class History:
         for entry in reversed(self._entries):
             if request.maxstanzas is not None and len(picked) >= request.maxstanzas:
                 break
-            if request.seconds is not None and entry.at < now - request.seconds:
+            _, at, _, size, _, _ = entry
+            if request.seconds is not None and at < now - request.seconds:
                 break
-            if request.since is not None and entry.at <= request.since:
+            if request.since is not None and at <= request.since:
                 break
-            chars += entry.size
+            chars += size
             if request.maxchars is not None and chars > request.maxchars:
                 break
-            picked.append(entry.replayed(room))
+            picked.append(self._replayed(entry, room))
         picked.reverse()
         return picked
 
     def dump(self, stanza: Callable[[Stanza], object]) -> list[object]:
         """The buffer as JSON-safe data (``stanza`` converts one message)."""
-        return [[stanza(e.stanza), e.at, e.key, e.size, e.seq, e.private] for e in self._entries]
+        return [[stanza(kept), *rest] for kept, *rest in self._entries]
 
     @classmethod
     def load(
@@ -455,12 +464,10 @@ class History:
         """A buffer back from :meth:`dump` (``key`` reads a message key)."""
         history = cls()
         for message, at, text, size, seq, private in data:
-            entry = _Entry(
-                stanza(message), float(at), key(text), int(size), int(seq), bool(private)
-            )
+            entry = (stanza(message), float(at), key(text), int(size), int(seq), bool(private))
             history._entries.append(entry)
-            history._bytes += entry.size
-            history._private += entry.private
+            history._bytes += entry[3]
+            history._private += entry[5]
         history._recount()
         return history
 
@@ -471,10 +478,14 @@ class History:
         messages, so their keys can be made again.
         """
         changed = {}
-        for entry in self._entries:
-            key = message_key(entry.stanza, room)
-            if key != entry.key:
-                changed[entry.key] = entry.key = key
+        entries = deque[_Entry]()
+        for kept, at, old, size, seq, private in self._entries:
+            key = message_key(kept, room)
+            if key != old:
+                changed[old] = key
+            entries.append((kept, at, key, size, seq, private))
+        self._entries = entries
+        self._replays = None  # by the old entries' ids
         return changed
 
     def forget_private(self) -> None:
@@ -482,38 +493,37 @@ class History:
         if not self._private:
             return
         self._private = 0
-        kept = deque(entry for entry in self._entries if not entry.private)
-        for entry in self._entries:
-            if entry.private:
-                self._bytes -= entry.size
+        kept = deque(entry for entry in self._entries if not entry[5])
+        for _, _, _, size, _, private in self._entries:
+            if private:
+                self._bytes -= size
         self._entries = kept
+        self._replays = None  # their ids are free to be reused
         self._recount()
 
     def _recount(self) -> None:
         """The order marks again, after the buffer was made other than by :meth:`add`."""
         entries = self._entries
-        self._descents = sum(
-            1 for i in range(1, len(entries)) if entries[i].seq < entries[i - 1].seq
-        )
-        self._newest = entries[-1].seq if entries else 0
+        self._descents = sum(1 for i in range(1, len(entries)) if entries[i][4] < entries[i - 1][4])
+        self._newest = entries[-1][4] if entries else 0
 
     def newest_number(self) -> int:
         """The highest number a kept message has (0: none kept)."""
-        return max((entry.seq for entry in self._entries), default=0)
+        return max((entry[4] for entry in self._entries), default=0)
 
     def number_of(self, sender: JID, stanza_id: str) -> int | None:
         """The number of the kept message ``sender`` sent with ``id`` ``stanza_id``.
 
         A walk over at most ``Config.max_history_messages`` entries, for the rare bounce.
         """
-        for entry in reversed(self._entries):
-            if entry.stanza.id == stanza_id and entry.stanza.from_ == sender:
-                return entry.seq
+        for kept, _, _, _, seq, _ in reversed(self._entries):
+            if kept.id == stanza_id and kept.from_ == sender:
+                return seq
         return None
 
     def numbers(self) -> set[int]:
         """The numbers of the kept messages."""
-        return {entry.seq for entry in self._entries}
+        return {entry[4] for entry in self._entries}
 
     def numbers_from(self, first: int) -> tuple[int, ...]:
         """The numbers of the kept messages from ``first`` on, ascending."""
@@ -529,14 +539,15 @@ class History:
         gap = not isinstance(place, int)
         if self._descents:
             # Out of order (rare): the whole buffer, at most max_history_messages entries.
-            return [entry.replayed(room) for entry in self._entries if not has(place, entry.seq)]
+            return [self._replayed(e, room) for e in self._entries if not has(place, e[4])]
         # Newest first, stopping at the first one before the gap: the cost is the number
         # of messages returned, not the length of the buffer.
         picked: list[Stanza] = []
         for entry in reversed(self._entries):
-            if entry.seq <= seq:
+            number = entry[4]
+            if number <= seq:
                 break
-            if not gap or not has(place, entry.seq):
-                picked.append(entry.replayed(room))
+            if not gap or not has(place, number):
+                picked.append(self._replayed(entry, room))
         picked.reverse()
         return picked

@@ -35,13 +35,12 @@ from ._history import (
     GROUPCHAT_TAGS,
     History,
     MessageFacts,
-    _Entry,
     _tag_info,
     key_of,
     scan_message,
 )
 from ._iq import find_mam_result, iq_to_account, mam_result
-from ._jid import JID, jid_text, names
+from ._jid import JID, names
 from ._keepalive import (
     ping_answer,
     rejoin_now,
@@ -60,7 +59,7 @@ from ._sessions import SoleSession
 from ._stanza import Element, Stanza, element_size, same_payload
 from ._table import Account, Occupancy, adopt_version_2
 
-__all__ = ["to_account"]
+__all__ = ["room_message", "to_account"]
 
 _new = tuple.__new__
 
@@ -69,28 +68,19 @@ _E = E
 
 
 def to_account(core: Core, account_jid: JID, stanza: Stanza) -> list[Action]:
-    """Route one stanza addressed to a local account's bare JID."""
+    """Route one stanza addressed to a local account's bare JID.
+
+    :meth:`Router.handle <minimix_core.Router.handle>` routes most room messages with
+    :func:`room_message` before it comes here; from here they take the general path.
+    """
     sender = stanza.from_
     if sender is None:
         return [Discard(stanza=stanza, reason=DiscardReason.MALFORMED)]
     account = core.table.accounts.get(account_jid)
-    occupancy = None
-    if account is not None:
-        # The sender's bare JID as a plain tuple: equal to it, hashed alike, and made
-        # without the cache that JID.bare goes through (a tenth of a room message's cost).
-        occupancy = account.rooms.get((sender[0], sender[1], None))  # type: ignore[call-overload]
-        if (
-            occupancy is not None
-            and stanza.type == "groupchat"
-            and occupancy.state is _S.JOINED
-            and occupancy.resync is None
-            and sender.resource is not None
-            and stanza.kind == "message"
-        ):
-            # An occupant's message to an account in the room: most of what a server
-            # hands over. What the checks below would find for it is known.
-            occupancy.last_seen = core.now
-            return _room_message(core, account, occupancy, stanza, sender.resource)
+    # The sender's bare JID as a plain tuple: equal to it, hashed alike, and made
+    # without the cache that JID.bare goes through (a tenth of a room message's cost).
+    room = (sender[0], sender[1], None)
+    occupancy = None if account is None else account.rooms.get(room)  # type: ignore[call-overload]
     if stanza.kind == "iq":
         ping_id = None if occupancy is None else occupancy.ping_id
         if (
@@ -166,7 +156,7 @@ def _answers_ping(occupancy: Occupancy, stanza: Stanza) -> bool:
     )
 
 
-def _room_message(
+def room_message(
     core: Core, account: Account, occupancy: Occupancy, stanza: Stanza, nick: str
 ) -> list[Action]:
     """An occupant's groupchat message while the account is in the room, with no resync.
@@ -175,13 +165,14 @@ def _room_message(
     new message with a body, the room's stanza-id (short) and no delay, subject or storage
     hint, to attached sessions, in a room whose memory, history and messages passed on
     exist: what :func:`_historic` would do, in one frame, with :func:`scan_message`,
-    :func:`key_of`, :meth:`Core.share_message` and :meth:`History.add` written out for
-    that message (their calls took a sixth of its time). ``nick`` is the sender's
+    :func:`key_of`, :meth:`Core.share_message`, :meth:`History.add` and
+    :meth:`History.drop_oldest` written out for that message (their calls took a sixth of
+    its time). ``nick`` is the sender's
     resource. Anything else takes :func:`_message`, the general path.
     ``tests/test_hot_path.py`` holds the two paths to the same actions and state.
     """
     room = occupancy.room
-    room_text = jid_text(room)
+    room_text = occupancy.room_text
     kind, type_, from_, _, id_, attrs, children = stanza
     # _envelope(stanza), from what the checks found: a groupchat message from an occupant
     # of the room (` from="room/nick"`) to the account's bare JID (` to="account"`).
@@ -231,7 +222,7 @@ def _room_message(
         or len(stanza_id) > _LONGEST_ID_KEY
         or (len(stanza_id) == _DIGEST_CHARS and _HEX.issuperset(stanza_id))
     ):
-        assert from_ is not None  # the room's occupant: to_account found it
+        assert from_ is not None  # the room's occupant: Router.handle found it
         return _message(core, account, occupancy, stanza, from_)
     key = stanza_id
     view = occupancy.view
@@ -286,14 +277,18 @@ def _room_message(
     if number < history._newest and entries:
         history._descents += 1
     history._newest = number
-    entries.append(_Entry(kept, now, key, size, number, False))
+    entries.append((kept, now, key, size, number, False))
     history._bytes += size
     while len(entries) > config.max_history_messages or history._bytes > config.max_history_bytes:
+        # History.drop_oldest().
         old = entries.popleft()
-        history._bytes -= old.size
-        history._private -= old.private
-        if history._descents and entries and entries[0].seq < old.seq:
+        _, _, _, old_size, old_number, private = old
+        history._bytes -= old_size
+        history._private -= private
+        if history._descents and entries and entries[0][4] < old_number:
             history._descents -= 1
+        if history._replays:
+            history._replays.pop(id(old), None)
     if view.last_message_at is None or now > view.last_message_at:
         view.last_message_at = now
     actions: list[Action] = [_new(Archive, (account.jid, stanza))] if config.archive else []

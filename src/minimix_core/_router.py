@@ -13,7 +13,7 @@ from ._core import Core, keepalive_timer
 from ._events import Bookmark, BookmarksChanged, Event, FromSession, SessionClosed, ToAccount
 from ._jid import JID
 from ._lifecycle import ROOM_TIMERS, OccupancyState
-from ._room_side import to_account
+from ._room_side import room_message, to_account
 from ._session_side import from_session, session_closed
 from ._snapshot import adopt_into, dump_core, load_core
 from ._stanza import Stanza
@@ -24,6 +24,7 @@ __all__ = ["LocalProtocolError", "Router"]
 
 _LATEST = 253402300799.0
 """9999-12-31T23:59:59Z: the last second an XEP-0082 timestamp can say."""
+_JOINED = OccupancyState.JOINED
 
 
 class LocalProtocolError(Exception):
@@ -113,8 +114,23 @@ class Router:
             if type(event) is ToAccount:
                 stanza = event.stanza
                 to = stanza.to if type(stanza) is Stanza else None
-                if type(to) is JID and to.resource is None and type(stanza.from_) is JID:
+                if type(to) is JID and to.resource is None and type(sender := stanza.from_) is JID:
                     self._now = core.now = now
+                    account = core.table.accounts.get(to)
+                    if account is not None and stanza.type == "groupchat":
+                        # An occupant's message to an account in the room, in no rejoin:
+                        # most of what a server hands over, routed here without the
+                        # frame of to_account (which would find what these checks find).
+                        occupancy = account.rooms.get((sender[0], sender[1], None))  # type: ignore[call-overload]
+                        if (
+                            occupancy is not None
+                            and occupancy.state is _JOINED
+                            and occupancy.resync is None
+                            and sender.resource is not None
+                            and stanza.kind == "message"
+                        ):
+                            occupancy.last_seen = now
+                            return room_message(core, account, occupancy, stanza, sender.resource)
                     return to_account(core, to, stanza)
             elif type(event) is FromSession:
                 session, stanza = event.session, event.stanza

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from ._events import Bookmark
 from ._history import History, version_2_key
-from ._jid import JID
+from ._jid import JID, jid_text
 from ._lifecycle import OccupancyState
 from ._packed import pack, unpack
 from ._place import Place
@@ -204,6 +204,7 @@ class Occupancy:
         "restored",
         "resync",
         "room",
+        "room_text",
         "sent_ids",
         "sent_payload",
         "state",
@@ -213,6 +214,8 @@ class Occupancy:
 
     def __init__(self, room: JID, join: Stanza) -> None:
         self.room = room
+        self.room_text = jid_text(room)
+        """``str(room)``: every room message compares its stanza-ids' ``by`` with it."""
         self.state = OccupancyState.ABSENT
         self.keep_join(join)
         self.view = RoomView()
