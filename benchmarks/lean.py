@@ -24,7 +24,7 @@ bounded by count: a long id is hashed), both with the router's own functions.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 
 from minimix_core import (
     JID,
@@ -102,7 +102,7 @@ class LeanOccupancy:
     def __init__(self, room: JID, sessions: list[JID]) -> None:
         self.room = str(room)
         self.sessions = sessions
-        self.seen: dict[str, int] = {}
+        self.seen: OrderedDict[str, int] = OrderedDict()
         self.last = 0
         self.history: deque[tuple[Stanza, float, str, int, int]] = deque(maxlen=_HISTORY)
 
@@ -143,7 +143,7 @@ def lean_fanout(table: LeanTable, stanza: Stanza, now: float) -> list[Action]:
     last = occupancy.last = occupancy.last + 1
     seen[key] = last
     if last > _BOUND:  # one key per number: the count is known without len()
-        del seen[next(iter(seen))]
+        seen.popitem(last=False)
     occupancy.history.append((stanza, now, key, size, last))
     new = _new
     actions: list[Action] = [new(Archive, (to, stanza))]
@@ -190,7 +190,7 @@ def lean_fanout_exact(table: LeanTable, stanza: Stanza, now: float) -> list[Acti
     last = occupancy.last = occupancy.last + 1
     seen[key] = last
     if last > _BOUND:
-        del seen[next(iter(seen))]
+        seen.popitem(last=False)
     occupancy.history.append((stanza, now, key, size, last))
     new = _new
     actions: list[Action] = [new(Archive, (to, stanza))]
@@ -308,8 +308,8 @@ class DutifulOccupancy:
         self.joined = True
         self.resync: object = None
         self.last_seen = 0.0
-        self.passed: dict[str, None] = {}
-        self.seen: dict[str, int] = {}
+        self.passed: OrderedDict[str, None] = OrderedDict()
+        self.seen: OrderedDict[str, int] = OrderedDict()
         self.last = 0
         self.newest = 0
         self.descents = 0
@@ -448,14 +448,14 @@ class Dutiful:
         passed[key] = None
         bound = occupancy.max_remembered
         if len(passed) > bound:
-            del passed[next(iter(passed))]
+            passed.popitem(last=False)
         seen = occupancy.seen
         if key in seen:
             return []
         number = occupancy.last = occupancy.last + 1
         seen[key] = number
         if len(seen) > bound:
-            del seen[next(iter(seen))]
+            seen.popitem(last=False)
         if delay is not None:
             return []  # the stamp's branch: not the measured message's
         size += _DELAY_SIZE + len(room)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator
+from typing import Any
 
 from helpers import ROOM, x
 from minimix_core import (
@@ -18,6 +19,7 @@ from minimix_core import (
     serialize,
 )
 from minimix_core._core import Core
+from minimix_core._history import key_of
 from minimix_core._stanza import element_size, payload_size
 
 ACCOUNTS = [JID.parse(f"user{n}@example.org") for n in range(3)]
@@ -91,6 +93,13 @@ def test_history_and_subject_are_kept_once_for_all_accounts() -> None:
     assert first.children[0] is third.children[0]
 
 
+def self_presence_to(account: JID) -> str:
+    return (
+        f"<presence from='{ROOM}/{account.local}' to='{account}'><x xmlns='{USER}'>"
+        "<item affiliation='none' role='participant'/><status code='110'/></x></presence>"
+    )
+
+
 def test_a_message_s_payload_stays_shared_after_it_leaves_the_small_message_pool() -> None:
     """The room sends a message to its local accounts in one burst: a pool of one message
     is enough for their histories to hold one payload, kept after the next one's burst
@@ -98,11 +107,7 @@ def test_a_message_s_payload_stays_shared_after_it_leaves_the_small_message_pool
     router = Router(Config(max_shared_messages=1))
     fill(router, [])
     for account in ACCOUNTS:
-        self_presence = (
-            f"<presence from='{ROOM}/{account.local}' to='{account}'><x xmlns='{USER}'>"
-            "<item affiliation='none' role='participant'/><status code='110'/></x></presence>"
-        )
-        router.handle(ToAccount(stanza=x(self_presence)), now=0.0)
+        router.handle(ToAccount(stanza=x(self_presence_to(account))), now=0.0)
     for n in (1, 2):
         for account in ACCOUNTS:
             router.handle(ToAccount(stanza=room_message(n, account)), now=0.0)
@@ -143,6 +148,53 @@ def test_eviction_is_one_pop_per_payload_whatever_the_pool_size() -> None:
             core.share(body(n))
         assert (pool.pops, pool.scans) == (5_000, 0)
         assert next(iter(pool.values())) == body(5_000)
+
+
+class CountingKeys(OrderedDict[str, Any]):
+    """A memory of message keys, counting the operations forgetting the oldest may use."""
+
+    def __init__(self, keys: dict[str, Any]) -> None:
+        super().__init__(keys)
+        self.pops = 0
+        self.scans = 0
+
+    def popitem(self, last: bool = True) -> tuple[str, Any]:
+        self.pops += 1
+        return super().popitem(last)
+
+    def __iter__(self) -> Iterator[str]:
+        self.scans += 1
+        return super().__iter__()
+
+
+def test_forgetting_the_oldest_message_key_is_one_pop_whatever_the_bound() -> None:
+    """The account's memory of the room and the keys passed on forget their oldest with one
+    O(1) pop per new message, on the hot path and the general path, never by walking them:
+    a plain dict finds its first key past the slots its deletions left at its front, a
+    walk as long as ``max_remembered_messages``."""
+    account = ACCOUNTS[0]
+    for bound in (10, 10_000):
+        router = Router(Config(max_remembered_messages=bound))
+        fill(router, [])
+        router.handle(ToAccount(stanza=x(self_presence_to(account))), now=0.0)
+        router.handle(ToAccount(stanza=room_message(0)), now=0.0)
+        table = router._core.table.accounts[account]
+        view, memory = table.rooms[ROOM].view, table.memory[ROOM]
+        assert view.passed is not None
+        passed = view.passed = CountingKeys(view.passed)
+        seen = memory.seen = CountingKeys(memory.seen)
+        for n in range(1, bound + 100):
+            router.handle(ToAccount(stanza=room_message(n)), now=0.0)  # the hot path
+        # No stanza-id: keyed by a hash, on the general path.
+        unkeyed = [
+            room_message(0).replace(children=(Element("{jabber:client}body", text=f"{n}"),))
+            for n in range(100)
+        ]
+        for message in unkeyed:
+            router.handle(ToAccount(stanza=message), now=0.0)
+        assert (passed.pops, passed.scans, seen.pops, seen.scans) == (200, 0, 200, 0)
+        keys = [f"s{n}" for n in range(bound + 100)] + [key_of(m, None) for m in unkeyed]
+        assert list(passed) == list(seen) == keys[-bound:]
 
 
 def test_the_pool_is_bounded_by_characters() -> None:

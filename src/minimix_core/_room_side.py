@@ -9,6 +9,8 @@ with reason ``stale``, or, for an error, the session whose stanza it answers.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from ._actions import (
     Action,
     Archive,
@@ -246,7 +248,7 @@ def room_message(
     bound = config.max_remembered_messages
     passed[key] = None
     if len(passed) > bound:
-        del passed[next(iter(passed))]
+        passed.popitem(last=False)
     # Account.remember and RoomMemory.note, for a memory that exists and a key it lacks.
     if next(reversed(memories.values())) is not memory:
         del memories[room]
@@ -255,7 +257,7 @@ def room_message(
     seen = memory.seen
     seen[key] = number
     if len(seen) > bound:
-        del seen[next(iter(seen))]
+        seen.popitem(last=False)
     now = core.now
     # Core.share_message(room, key, stanza, size).
     pool = core.messages
@@ -420,14 +422,14 @@ def _historic(
     passed = view.passed
     memory = account.remember(room, config.max_rooms_per_account)
     if passed is None:
-        passed = view.passed = {}
+        passed = view.passed = OrderedDict()
     elif key in passed or (memory.legacy and adopt_version_2(passed, key)):
         # Sent again (a retransmission, a rejoin's history): the sessions have it.
         reason = DiscardReason.RESYNC if occupancy.resync is not None else DiscardReason.DUPLICATE
         return [Discard(stanza=stanza, reason=reason)]
     passed[key] = None
     if len(passed) > config.max_remembered_messages:
-        del passed[next(iter(passed))]
+        passed.popitem(last=False)
     history = view.history
     if history is None:
         history = view.history = History()

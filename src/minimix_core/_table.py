@@ -7,6 +7,7 @@ completely before they change anything, so a refused input leaves the table as i
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import TypeVar
 
@@ -81,11 +82,13 @@ class RoomView:
         """The account's join created the room (201)."""
         self.history: History | None = None
         """The room's recent historic messages, made on the first one (most rooms are quiet)."""
-        self.passed: dict[str, None] | None = None
+        self.passed: OrderedDict[str, None] | None = None
         """Keys of the messages passed on in this occupancy, newest last, at most
         ``Config.max_remembered_messages``: a repeat is not passed on twice, even when the
         bounded history no longer holds it. ``None`` until the first one (most occupancies
-        are quiet)."""
+        are quiet). Ordered, as ``RoomMemory.seen``: a plain dict finds its oldest key by
+        walking past the slots its deletions left at its front, a walk as long as the
+        bound."""
         self.last_message_at: float | None = None
         """When the newest historic message was sent (clamped to the router's clock)."""
         self.joined_at = 0.0
@@ -143,7 +146,7 @@ class RoomMemory:
     __slots__ = ("last", "legacy", "positions", "seen")
 
     def __init__(self) -> None:
-        self.seen: dict[str, int] = {}
+        self.seen: OrderedDict[str, int] = OrderedDict()
         self.last = 0
         self.positions: dict[JID, tuple[Place, float]] = {}
         """Devices that left: the place of each (what it had), and when it went."""
@@ -159,7 +162,7 @@ class RoomMemory:
         seen = self.seen
         seen[key] = self.last
         if len(seen) > bound:
-            del seen[next(iter(seen))]
+            seen.popitem(last=False)
         return self.last
 
     def _adopt(self, key: str) -> bool:
