@@ -20,6 +20,7 @@ from minimix_core import (
 )
 from minimix_core._core import Core
 from minimix_core._history import key_of
+from minimix_core._recent import RecentKeys
 from minimix_core._stanza import element_size, payload_size
 
 ACCOUNTS = [JID.parse(f"user{n}@example.org") for n in range(3)]
@@ -150,28 +151,28 @@ def test_eviction_is_one_pop_per_payload_whatever_the_pool_size() -> None:
         assert next(iter(pool.values())) == body(5_000)
 
 
-class CountingKeys(OrderedDict[str, Any]):
+class CountingKeys(RecentKeys[Any]):
     """A memory of message keys, counting the operations forgetting the oldest may use."""
 
     def __init__(self, keys: dict[str, Any]) -> None:
-        super().__init__(keys)
-        self.pops = 0
         self.scans = 0
+        super().__init__(keys.items())
+        self.forgotten = self.scans = 0
 
-    def popitem(self, last: bool = True) -> tuple[str, Any]:
-        self.pops += 1
-        return super().popitem(last)
+    def forget_oldest(self) -> None:
+        self.forgotten += 1
+        super().forget_oldest()
 
     def __iter__(self) -> Iterator[str]:
         self.scans += 1
         return super().__iter__()
 
 
-def test_forgetting_the_oldest_message_key_is_one_pop_whatever_the_bound() -> None:
-    """The account's memory of the room and the keys passed on forget their oldest with one
-    O(1) pop per new message, on the hot path and the general path, never by walking them:
+def test_forgetting_the_oldest_message_key_is_one_step_whatever_the_bound() -> None:
+    """The account's memory of the room and the keys passed on forget their oldest in one
+    step per new message, on the hot path and the general path, never by walking the dict:
     a plain dict finds its first key past the slots its deletions left at its front, a
-    walk as long as ``max_remembered_messages``."""
+    walk as long as ``max_remembered_messages``. Their order takes at most twice the keys."""
     account = ACCOUNTS[0]
     for bound in (10, 10_000):
         router = Router(Config(max_remembered_messages=bound))
@@ -192,9 +193,12 @@ def test_forgetting_the_oldest_message_key_is_one_pop_whatever_the_bound() -> No
         ]
         for message in unkeyed:
             router.handle(ToAccount(stanza=message), now=0.0)
-        assert (passed.pops, passed.scans, seen.pops, seen.scans) == (200, 0, 200, 0)
+        assert (passed.forgotten, passed.scans, seen.forgotten, seen.scans) == (200, 0, 200, 0)
         keys = [f"s{n}" for n in range(bound + 100)] + [key_of(m, None) for m in unkeyed]
         assert list(passed) == list(seen) == keys[-bound:]
+        for kept in (passed, seen):
+            assert kept.order[kept.head :] == keys[-bound:]
+            assert len(kept.order) <= 2 * bound
 
 
 def test_the_pool_is_bounded_by_characters() -> None:

@@ -9,8 +9,6 @@ with reason ``stale``, or, for an error, the session whose stanza it answers.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from ._actions import (
     Action,
     Archive,
@@ -56,6 +54,7 @@ from ._muc import (
     status_codes,
 )
 from ._place import has
+from ._recent import RecentKeys
 from ._room_presence import known, presence, resync_over
 from ._sessions import SoleSession
 from ._stanza import Element, Stanza, element_size, same_payload
@@ -246,9 +245,11 @@ def room_message(
         return _historic(core, account, occupancy, stanza, facts, room_text, key, private=False)
     config = core.config
     bound = config.max_remembered_messages
+    # RecentKeys.add, for a key they lack.
     passed[key] = None
+    passed.order.append(key)
     if len(passed) > bound:
-        passed.popitem(last=False)
+        passed.forget_oldest()
     # Account.remember and RoomMemory.note, for a memory that exists and a key it lacks.
     if next(reversed(memories.values())) is not memory:
         del memories[room]
@@ -256,8 +257,9 @@ def room_message(
     number = memory.last = memory.last + 1
     seen = memory.seen
     seen[key] = number
+    seen.order.append(key)
     if len(seen) > bound:
-        seen.popitem(last=False)
+        seen.forget_oldest()
     now = core.now
     # Core.share_message(room, key, stanza, size).
     pool = core.messages
@@ -422,19 +424,17 @@ def _historic(
     passed = view.passed
     memory = account.remember(room, config.max_rooms_per_account)
     if passed is None:
-        passed = view.passed = OrderedDict()
+        passed = view.passed = RecentKeys()
     elif key in passed or (memory.legacy and adopt_version_2(passed, key)):
         # Sent again (a retransmission, a rejoin's history): the sessions have it.
         reason = DiscardReason.RESYNC if occupancy.resync is not None else DiscardReason.DUPLICATE
         return [Discard(stanza=stanza, reason=reason)]
-    passed[key] = None
-    if len(passed) > config.max_remembered_messages:
-        passed.popitem(last=False)
+    passed.add(key, None, config.max_remembered_messages)
     history = view.history
     if history is None:
         history = view.history = History()
     if memory.legacy and key not in memory.seen:
-        memory.outlive(next(iter(passed), None))
+        memory.outlive(passed.oldest())
     number = memory.note(key, config.max_remembered_messages)
     # Every local account in the room keeps the same messages: one payload for all of them
     # (a private message is for this account alone).

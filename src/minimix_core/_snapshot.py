@@ -29,7 +29,6 @@ Version 1 (inline payloads, full JIDs, long keys) is read by :func:`upgrade_v1`.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Final
 
@@ -40,6 +39,7 @@ from ._history import History
 from ._jid import JID
 from ._lifecycle import OccupancyState
 from ._place import Place
+from ._recent import RecentKeys
 from ._restart import after_restart
 from ._sessions import (
     NO_ENTRIES,
@@ -250,7 +250,7 @@ def _load_view(r: Reader, data: Json) -> RoomView:
     v.created = bool(data["created"])
     if data["history"] is not None:
         v.history = History.load(data["history"], r.stanza, r.key)
-    v.passed = OrderedDict.fromkeys(r.key(k) for k in data["passed"]) or None
+    v.passed = RecentKeys((r.key(k), None) for k in data["passed"]) or None
     v.last_message_at = None if data["last_message_at"] is None else float(data["last_message_at"])
     v.joined_at = float(data["joined_at"])
     v.partial = bool(data["partial"])
@@ -367,7 +367,7 @@ def _memory(w: Writer, m: RoomMemory) -> Json:
 
 def _load_memory(r: Reader, data: Json) -> RoomMemory:
     m = RoomMemory()
-    m.seen = OrderedDict((r.key(k), int(n)) for k, n in data["seen"])
+    m.seen = RecentKeys((r.key(k), int(n)) for k, n in data["seen"])
     m.last = int(data["last"])
     m.legacy = int(data.get("legacy", 0))
     for s, place, at in data["positions"]:
@@ -589,7 +589,7 @@ def _rekey(account: Account) -> None:
             continue
         passed = occupancy.view.passed
         if passed is not None:
-            occupancy.view.passed = OrderedDict.fromkeys(changed.get(k, k) for k in passed)
+            occupancy.view.passed = RecentKeys((changed.get(k, k), None) for k in passed)
         memory = account.memory.get(room)
         if memory is not None:
-            memory.seen = OrderedDict((changed.get(k, k), n) for k, n in memory.seen.items())
+            memory.seen = RecentKeys((changed.get(k, k), n) for k, n in memory.seen.items())

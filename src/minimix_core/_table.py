@@ -7,7 +7,6 @@ completely before they change anything, so a refused input leaves the table as i
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable
 from typing import TypeVar
 
@@ -18,6 +17,7 @@ from ._lifecycle import OccupancyState
 from ._packed import pack, unpack
 from ._place import Place
 from ._place import highest as highest_number
+from ._recent import RecentKeys
 from ._sessions import NO_ENTRIES, NickChange, PendingIQ, Sessions, writable
 from ._stanza import Element, Stanza
 
@@ -82,13 +82,11 @@ class RoomView:
         """The account's join created the room (201)."""
         self.history: History | None = None
         """The room's recent historic messages, made on the first one (most rooms are quiet)."""
-        self.passed: OrderedDict[str, None] | None = None
+        self.passed: RecentKeys[None] | None = None
         """Keys of the messages passed on in this occupancy, newest last, at most
         ``Config.max_remembered_messages``: a repeat is not passed on twice, even when the
         bounded history no longer holds it. ``None`` until the first one (most occupancies
-        are quiet). Ordered, as ``RoomMemory.seen``: a plain dict finds its oldest key by
-        walking past the slots its deletions left at its front, a walk as long as the
-        bound."""
+        are quiet)."""
         self.last_message_at: float | None = None
         """When the newest historic message was sent (clamped to the router's clock)."""
         self.joined_at = 0.0
@@ -122,7 +120,7 @@ def flag_set(codes: Iterable[int]) -> frozenset[int]:
     return _FLAG_SETS.setdefault(flags, flags)
 
 
-def adopt_version_2(keys: dict[str, _V], key: str) -> bool:
+def adopt_version_2(keys: RecentKeys[_V], key: str) -> bool:
     """Whether ``keys`` holds ``key`` under the hash snapshot version 2 made of it.
 
     If so, ``key`` takes the hash's entry (its value; its place becomes the newest).
@@ -130,7 +128,7 @@ def adopt_version_2(keys: dict[str, _V], key: str) -> bool:
     old = version_2_key(key)
     if old is None or old not in keys:
         return False
-    keys[key] = keys.pop(old)
+    keys.move(old, key)
     return True
 
 
@@ -146,7 +144,7 @@ class RoomMemory:
     __slots__ = ("last", "legacy", "positions", "seen")
 
     def __init__(self) -> None:
-        self.seen: OrderedDict[str, int] = OrderedDict()
+        self.seen: RecentKeys[int] = RecentKeys()
         self.last = 0
         self.positions: dict[JID, tuple[Place, float]] = {}
         """Devices that left: the place of each (what it had), and when it went."""
@@ -159,10 +157,7 @@ class RoomMemory:
         if key in self.seen or (self.legacy and self._adopt(key)):
             return None
         self.last += 1
-        seen = self.seen
-        seen[key] = self.last
-        if len(seen) > bound:
-            seen.popitem(last=False)
+        self.seen.add(key, self.last, bound)
         return self.last
 
     def _adopt(self, key: str) -> bool:
@@ -178,7 +173,8 @@ class RoomMemory:
         the memory keeps, so the memory can forget its hashes first.
         """
         seen = self.seen
-        if seen and next(iter(seen.values())) <= self.legacy:
+        oldest = seen.oldest()
+        if oldest is not None and seen[oldest] <= self.legacy:
             return
         number = None if oldest_passed is None else seen.get(oldest_passed, 0)
         if number is None or number > self.legacy:
