@@ -36,6 +36,7 @@ from helpers import (
 from minimix_core import (
     JID,
     Action,
+    Archive,
     Bookmark,
     BookmarksChanged,
     Config,
@@ -1628,3 +1629,40 @@ def test_a_place_past_any_number_is_refused_as_a_malformed_snapshot() -> None:
         memory[1]["positions"][0][1] = json.loads(place)
         with pytest.raises(SnapshotError, match="malformed snapshot"):
             Router.restore(snapshot, now=10.0)
+
+
+def _said(n: int) -> Stanza:
+    """Bob's message ``n`` with the room's stanza-id ``s{n}`` (its message key)."""
+    return x(
+        f"<message type='groupchat' from='{ROOM}/bob' to='{ALICE}' id='m{n}'><body>{n}</body>"
+        f"<stanza-id xmlns='urn:xmpp:sid:0' by='{ROOM}' id='s{n}'/></message>"
+    )
+
+
+def test_a_restore_under_a_smaller_memory_bound_forgets_down_to_it() -> None:
+    """``Config.max_remembered_messages`` bounds what a restored router remembers too.
+
+    A snapshot taken under a larger bound holds more keys than the new one allows; the
+    restore keeps the newest of them, as the bound would have, instead of forgetting one
+    per message and staying over the bound for good.
+    """
+    h = Harness(Router(Config(max_remembered_messages=10)))
+    h.joined(PHONE)
+    for n in range(8):
+        h.room(_said(n))
+    h.router = Router.restore(
+        json.loads(json.dumps(h.router.snapshot())),
+        now=0.0,
+        config=Config(max_remembered_messages=2),
+        sessions=True,
+    )
+    account = h.router._core.table.accounts[ALICE]
+    assert list(account.memory[ROOM].seen.items()) == [("s6", 7), ("s7", 8)]
+    assert list(account.rooms[ROOM].view.passed or ()) == ["s6", "s7"]
+    assert h.room(_said(8)) == [
+        Archive(account=ALICE, stanza=_said(8)),
+        Deliver(session=PHONE, stanza=_said(8).with_to(PHONE)),
+    ]
+    assert list(account.memory[ROOM].seen.items()) == [("s7", 8), ("s8", 9)]
+    assert list(account.rooms[ROOM].view.passed or ()) == ["s7", "s8"]
+    assert h.router.snapshot()["accounts"][0]["memory"][0][1]["seen"] == [("s7", 8), ("s8", 9)]

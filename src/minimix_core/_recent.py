@@ -44,6 +44,14 @@ class RecentKeys(dict[str, _V]):
         if len(self) > bound:
             self.forget_oldest()
 
+    def trim(self, bound: int) -> None:
+        """Forget the oldest keys until at most ``bound`` are held.
+
+        For a bound smaller than the one they were kept under, as after a restore.
+        """
+        while len(self) > bound:
+            self.forget_oldest()
+
     def forget_oldest(self) -> None:
         """Forget the oldest key; there is one."""
         order = self.order

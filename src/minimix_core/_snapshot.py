@@ -489,6 +489,8 @@ def _checked_load(snapshot: Mapping[str, Json], config: Config) -> Core:
         if version < 3:
             for account in core.table.accounts.values():
                 _rekey(account)
+        for account in core.table.accounts.values():
+            _forget_past(account, config.max_remembered_messages)
         return core
     except SnapshotError:
         raise
@@ -593,3 +595,17 @@ def _rekey(account: Account) -> None:
         memory = account.memory.get(room)
         if memory is not None:
             memory.seen = RecentKeys((changed.get(k, k), n) for k, n in memory.seen.items())
+
+
+def _forget_past(account: Account, bound: int) -> None:
+    """The account's memories down to ``bound`` keys each, the oldest going first.
+
+    A snapshot taken under a larger ``Config.max_remembered_messages`` holds more; the
+    routing paths forget one key per new one, so without this they would stay over it.
+    """
+    for memory in account.memory.values():
+        memory.seen.trim(bound)
+    for occupancy in account.rooms.values():
+        passed = occupancy.view.passed
+        if passed is not None:
+            passed.trim(bound)
