@@ -1207,7 +1207,10 @@ def scale(corpus: Corpus, sizes: Sizes) -> list[Figure]:
 # -- 5. Memory -------------------------------------------------------------------------
 
 _PLACEHOLDER = JID("placeholder-account", "invalid")
-_BUSY_MESSAGES = Config().max_remembered_messages
+_BUSY_MESSAGES = 4 * Config().max_remembered_messages
+"""A busy room's messages: four times as many as an account remembers keys of, so the
+history and both tables of keys are full and have forgotten as many again, as a busy
+room's have (a table that has just filled up is smaller than one that has also forgotten)."""
 
 
 def _wire(corpus: Corpus, stanzas: Sequence[Stanza]) -> list[str]:
@@ -1342,8 +1345,8 @@ def memory(corpus: Corpus, sizes: Sizes) -> tuple[list[Figure], str]:
             )
         return router
 
-    # A busy room: as many new messages as an account remembers keys of, each parsed per
-    # account from its own text: the history is full and every key is remembered.
+    # A busy room: many more new messages than the bounds, each parsed per account from
+    # its own text: the history and the keys are full and have forgotten older ones.
     busy_texts = _wire(
         corpus,
         [corpus.message_for(room, accounts[0], i + 1) for i in range(_BUSY_MESSAGES)],
@@ -1417,12 +1420,15 @@ def memory(corpus: Corpus, sizes: Sizes) -> tuple[list[Figure], str]:
             None,
             f"{fmt_bytes(busy)} vs {fmt_bytes(empty)} for one account in the room, each message "
             f"parsed from its text (history full: {Config().max_history_messages} messages; "
-            f"{Config().max_remembered_messages} keys remembered, and as many passed on)",
+            f"{Config().max_remembered_messages} keys remembered, and as many passed on; as "
+            "many forgotten again)",
             (
                 "what Config.max_history_messages, max_history_bytes and "
                 "max_remembered_messages let a busy room add to an occupancy at their defaults: "
                 "the history's messages with their payloads, and each key in the account's "
-                "memory of the room and among the messages passed on",
+                "memory of the room and among the messages passed on; and what the process's "
+                "pool of recent payloads (Config.max_shared_messages, shared by every account "
+                "in every room) holds of this room's: the next figure leaves it out",
             ),
         ),
         Figure(
