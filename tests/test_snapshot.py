@@ -1666,3 +1666,19 @@ def test_a_restore_under_a_smaller_memory_bound_forgets_down_to_it() -> None:
     assert list(account.memory[ROOM].seen.items()) == [("s7", 8), ("s8", 9)]
     assert list(account.rooms[ROOM].view.passed or ()) == ["s7", "s8"]
     assert h.router.snapshot()["accounts"][0]["memory"][0][1]["seen"] == [("s7", 8), ("s8", 9)]
+
+
+def test_a_restore_under_a_smaller_history_bound_keeps_the_newest_messages_only() -> None:
+    """``max_history_messages`` and ``max_history_bytes`` bound a restored history at once:
+    a device joining before the next room message gets no more than the bound allows."""
+    h = Harness(Router(Config(max_history_messages=10)))
+    h.joined(PHONE)
+    for n in range(8):
+        h.room(_said(n))
+    snapshot = json.loads(json.dumps(h.router.snapshot()))
+    for config, kept in ((Config(max_history_messages=3), 3), (Config(max_history_bytes=700), 2)):
+        h.router = Router.restore(snapshot, now=0.0, config=config, sessions=True)
+        history = h.router._core.table.accounts[ALICE].rooms[ROOM].view.history
+        assert history is not None
+        assert [key for _, _, key, *_ in history._entries] == [f"s{n}" for n in range(8)][-kept:]
+        assert bodies(h.session(LAPTOP, join(jid="late"))) == [str(n) for n in range(8)][-kept:]

@@ -395,12 +395,17 @@ class History:
         entries.append((stanza, at, key, size, seq, private))
         self._private += private
         self._bytes += size
-        while len(entries) > config.max_history_messages or self._bytes > config.max_history_bytes:
-            self.drop_oldest()
+        self.trim(config)
         return at
 
+    def trim(self, config: Config) -> None:
+        """Drop the oldest entries until ``max_history_messages`` and ``_bytes`` hold."""
+        entries = self._entries
+        while len(entries) > config.max_history_messages or self._bytes > config.max_history_bytes:
+            self.drop_oldest()
+
     def drop_oldest(self) -> None:
-        """Drop the oldest entry: the buffer is over ``max_history_messages`` or ``_bytes``."""
+        """Drop the oldest entry (there is one)."""
         entries = self._entries
         old = entries.popleft()
         _, _, _, size, seq, private = old

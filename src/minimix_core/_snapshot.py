@@ -490,7 +490,7 @@ def _checked_load(snapshot: Mapping[str, Json], config: Config) -> Core:
             for account in core.table.accounts.values():
                 _rekey(account)
         for account in core.table.accounts.values():
-            _forget_past(account, config.max_remembered_messages)
+            _forget_past(account, config)
         return core
     except SnapshotError:
         raise
@@ -597,15 +597,20 @@ def _rekey(account: Account) -> None:
             memory.seen = RecentKeys((changed.get(k, k), n) for k, n in memory.seen.items())
 
 
-def _forget_past(account: Account, bound: int) -> None:
-    """The account's memories down to ``bound`` keys each, the oldest going first.
+def _forget_past(account: Account, config: Config) -> None:
+    """The account's memories and histories down to ``config``'s bounds, oldest first.
 
-    A snapshot taken under a larger ``Config.max_remembered_messages`` holds more; the
-    routing paths forget one key per new one, so without this they would stay over it.
+    A snapshot taken under a larger ``Config.max_remembered_messages``,
+    ``max_history_messages`` or ``max_history_bytes`` holds more; the routing paths forget
+    one key per new one, so without this they would stay over it, and a late joiner would
+    get more history than the bound until the next message.
     """
+    bound = config.max_remembered_messages
     for memory in account.memory.values():
         memory.seen.trim(bound)
     for occupancy in account.rooms.values():
-        passed = occupancy.view.passed
-        if passed is not None:
-            passed.trim(bound)
+        view = occupancy.view
+        if view.passed is not None:
+            view.passed.trim(bound)
+        if view.history is not None:
+            view.history.trim(config)
