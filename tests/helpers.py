@@ -233,6 +233,30 @@ def waiting_while_its_memory_goes() -> Harness:
     return h
 
 
+def names_inline(snapshot: dict[str, Any], version: int = 4) -> dict[str, Any]:
+    """``snapshot`` as ``version`` (4 or before) wrote it: each tag and attribute name
+    where it stands, with no table of names."""
+    names = snapshot["names"]
+
+    def attributes(attrs: list[Any]) -> list[Any]:
+        return [[names[name], value] for name, value in attrs]
+
+    def element(data: list[Any]) -> list[Any]:
+        out = [names[data[0]], *data[1:]]
+        if len(out) > 1:
+            out[1] = attributes(out[1])
+        if len(out) > 2:
+            out[2] = [element(child) for child in out[2]]
+        return out
+
+    payloads = [
+        [[element(e) for e in children], *(attributes(a) for a in more)]
+        for children, *more in snapshot["payloads"]
+    ]
+    written = {k: v for k, v in snapshot.items() if k != "names"}
+    return {**written, "version": version, "payloads": payloads}
+
+
 def hashed_as_version_2(snapshot: dict[str, Any], sids: set[str]) -> tuple[dict[str, Any], int]:
     """``snapshot`` as version 2 wrote it: every message key a hash of the stanza-id."""
 
@@ -249,4 +273,4 @@ def hashed_as_version_2(snapshot: dict[str, Any], sids: set[str]) -> tuple[dict[
     changed = [0]
     # The stanzas' payloads (where the ids are attributes) are kept apart from the accounts.
     accounts = old(json.loads(json.dumps(snapshot["accounts"])))
-    return {**snapshot, "version": 2, "accounts": accounts}, changed[0]
+    return {**names_inline(snapshot, 2), "accounts": accounts}, changed[0]

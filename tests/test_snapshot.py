@@ -27,6 +27,7 @@ from helpers import (
     join,
     leave,
     left,
+    names_inline,
     occupant,
     self_presence,
     subject,
@@ -362,7 +363,7 @@ def test_restart_forgets_accounts_with_nothing_left() -> None:
     [
         ({}, "not a minimix_core snapshot"),
         ([], "not a minimix_core snapshot"),
-        ({"format": "minimix_core.snapshot", "version": 0}, "version 0 is not one of 1 to 4"),
+        ({"format": "minimix_core.snapshot", "version": 0}, "version 0 is not one of 1 to 5"),
         ({"format": "minimix_core.snapshot", "version": 1}, "malformed snapshot"),
         ({"format": "minimix_core.snapshot", "version": 2}, "malformed snapshot"),
     ],
@@ -842,7 +843,7 @@ def test_a_version_1_snapshot_still_restores() -> None:
     [rejoin] = router.handle_timer(1_800_000_010.0)
     assert isinstance(rejoin, Send)
     assert rejoin.stanza.to == ROOM.with_resource("alice")
-    assert router.snapshot()["version"] == 4
+    assert router.snapshot()["version"] == 5
     # And after a process restart: the bookmarked room is rejoined, the others left.
     restarted = Router.restore(old, now=1_800_000_010.0)
     sent = [a.stanza for a in restarted.handle_timer(1_800_000_010.0)]
@@ -1304,12 +1305,12 @@ def test_a_version_2_memory_of_a_room_left_knows_its_history_when_rejoined() -> 
 
 
 def test_a_version_3_snapshot_keeps_short_stanza_ids_as_keys() -> None:
-    """What version 3 writes, and 4, is the keys as the router holds them: the ids themselves."""
+    """What version 3 writes, and 4 and 5, is the keys as the router holds them: the ids themselves."""
     h = Harness()
     h.joined(PHONE)
     h.room(_sid_message("one", "s1"))
     snapshot = h.router.snapshot()
-    assert snapshot["version"] == 4
+    assert snapshot["version"] == 5
     assert hashed_as_version_2(snapshot, {"s1"})[1] == 3
     assert Router.restore(snapshot, now=0.0, sessions=True).snapshot() == snapshot
 
@@ -1576,14 +1577,12 @@ def test_a_version_3_bounce_restores_as_everything_from_it_on_missed() -> None:
     """Version 3 kept the oldest message that came back, the device having missed it and
     everything after: restored, the phone back gets m2 and m3, none lost."""
     h = _bounced_m2_of_three()
-    snapshot = json.loads(json.dumps(h.router.snapshot()))
-    assert snapshot["version"] == 4
+    snapshot = names_inline(json.loads(json.dumps(h.router.snapshot())), 3)
     [room] = snapshot["accounts"][0]["rooms"]
     for item in room["a"]:
         if item[0] == "/phone":
             assert item[6][2] == [2]
             item[6][2] = 2  # as version 3 wrote it
-    snapshot["version"] = 3
     r = Harness(Router.restore(snapshot, now=10.0, sessions=False))
     r.now = 10.0
     assert r.router._core.table.accounts[ALICE].memory[ROOM].positions[PHONE] == (1, 10.0)
@@ -1606,13 +1605,12 @@ def test_a_version_3_bounce_past_the_history_restores_as_nothing_more_missed() -
     """A version 3 bounce of a message the history no longer holds (or of none) is of a
     message no device can get again: the phone is back with the rest as it was."""
     h = _bounced_m2_of_three()
-    snapshot = json.loads(json.dumps(h.router.snapshot()))
+    snapshot = names_inline(json.loads(json.dumps(h.router.snapshot())), 3)
     [room] = snapshot["accounts"][0]["rooms"]
     room["v"]["h"] = room["v"]["h"][:1]  # the history holds m1 alone
     for item in room["a"]:
         if item[0] == "/phone":
             item[6][2] = 2
-    snapshot["version"] = 3
     r = Router.restore(snapshot, now=10.0, sessions=True)
     assert r._core.table.accounts[ALICE].rooms[ROOM].attached[PHONE].bounced == (2,)
 
@@ -1682,3 +1680,37 @@ def test_a_restore_under_a_smaller_history_bound_keeps_the_newest_messages_only(
         assert history is not None
         assert [key for _, _, key, *_ in history._entries] == [f"s{n}" for n in range(8)][-kept:]
         assert bodies(h.session(LAPTOP, join(jid="late"))) == [str(n) for n in range(8)][-kept:]
+
+
+def test_tags_and_attribute_names_are_written_once_and_version_4_still_restores() -> None:
+    """Version 5 writes each tag and attribute name once, in ``names``; the payloads name
+    them by index. A snapshot as version 4 wrote it (each name where it stands) restores
+    to the same router."""
+    h = Harness()
+    h.joined(PHONE, others=("bob", "carol"))
+    h.room(_said(1))
+    snapshot = json.loads(json.dumps(h.router.snapshot()))
+    names = snapshot["names"]
+    assert len(names) == len(set(names))
+    assert "{http://jabber.org/protocol/muc#user}item" in names and "affiliation" in names
+    assert "{http://jabber.org/protocol/muc#user}item" not in json.dumps(snapshot["payloads"])
+    old = names_inline(snapshot)
+    assert "names" not in old and old["version"] == 4
+    restored = Router.restore(old, now=0.0, sessions=True)
+    assert json.loads(json.dumps(restored.snapshot())) == snapshot
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [(-1, "not a name: -1"), (True, "not a name: True"), (99, "list index out of range")],
+)
+def test_a_name_that_is_no_index_into_the_names_is_refused(name: object, why: str) -> None:
+    h = Harness()
+    h.joined(PHONE)
+    snapshot = json.loads(json.dumps(h.router.snapshot()))
+    snapshot["payloads"][0][0][0][0] = name
+    with pytest.raises(SnapshotError, match=why):
+        Router.restore(snapshot, now=0.0)
+    snapshot["names"] = [1]
+    with pytest.raises(SnapshotError, match="not a name: 1"):
+        Router.restore(snapshot, now=0.0)

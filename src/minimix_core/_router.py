@@ -302,7 +302,7 @@ class Router:
         process): the router carries on exactly where the snapshot was taken.
 
         Raises :class:`SnapshotError` for anything that is not a snapshot this version reads
-        (format versions 1 to 4), and :class:`LocalProtocolError` for a ``now`` that
+        (format versions 1 to 5), and :class:`LocalProtocolError` for a ``now`` that
         :meth:`handle` would refuse.
         """
         router = cls(config)

@@ -58,8 +58,8 @@ from ._table import Account, Occupancy, RoomMemory, RoomView, flag_set
 __all__ = ["FORMAT", "VERSION", "SnapshotError", "adopt_into", "dump_core", "load_core"]
 
 FORMAT: Final = "minimix_core.snapshot"
-VERSION: Final = 4
-_READ: Final = (1, 2, 3, VERSION)
+VERSION: Final = 5
+_READ: Final = (1, 2, 3, 4, VERSION)
 
 
 def _attachments(w: Writer, group: Sessions) -> Json:
@@ -475,6 +475,7 @@ def dump_core(core: Core, accounts: frozenset[JID] | None = None) -> dict[str, J
         "timers": timers,
         "accounts": [_account(w, a) for a in dumped],
         "payloads": w.payloads,
+        "names": w.names,
     }
 
 
@@ -549,7 +550,7 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
         turn = turns.get(room.domain, core.now if at is None else at)
         core.autojoins.push(JID.parse(account), room, now=turn)
     accounts = snapshot["accounts"]
-    reader = Reader(snapshot.get("payloads"))
+    reader = Reader(snapshot.get("payloads"), snapshot.get("names"))
     for data in accounts:
         account = _load_account(reader, data)
         core.table.accounts[account.jid] = account

@@ -7,7 +7,7 @@ from typing import Any
 from ._jid import JID
 from ._stanza import Element, Stanza
 
-__all__ = ["Reader", "SnapshotError", "Writer", "element_data", "load_element"]
+__all__ = ["Reader", "SnapshotError", "Writer"]
 
 Json = Any  # what json.loads gives back: checked field by field while loading
 
@@ -22,18 +22,47 @@ class Writer:
     Stanzas and elements are nested lists (trailing defaults left out). A payload (a
     stanza's children and its extra attributes, a session's presence payload) goes once
     into the snapshot's ``payloads`` table, as ``[children]`` or ``[children, attrs]``,
-    and is referred to by its index: the accounts in one room keep equal ones. Inside an
-    account, its own JID is written ``""`` and a full JID of the context (the room, for
-    stanzas; the account, for sessions) as ``"/resource"``.
+    and is referred to by its index: the accounts in one room keep equal ones. An
+    element's tag and each attribute's name go once into the ``names`` table (version 5),
+    and are written as their index: every account's self-presence differs from the next
+    (its occupant-id, its real JID), so the snapshot writes one per occupancy, and its
+    namespaced tags were half of it. Inside an account, its own JID is written ``""`` and a
+    full JID of the context (the room, for stanzas; the account, for sessions) as
+    ``"/resource"``.
     """
 
-    __slots__ = ("account", "index", "payloads", "room")
+    __slots__ = ("account", "index", "name_index", "names", "payloads", "room")
 
     def __init__(self) -> None:
         self.payloads: list[Json] = []
         self.index: dict[tuple[tuple[tuple[str, str], ...], tuple[Element, ...]], int] = {}
+        self.names: list[str] = []
+        self.name_index: dict[str, int] = {}
         self.account = ""
         self.room = ""
+
+    def name(self, text: str) -> int:
+        """``text``'s index in the ``names`` table, added on first use."""
+        number = self.name_index.get(text)
+        if number is None:
+            number = self.name_index[text] = len(self.names)
+            self.names.append(text)
+        return number
+
+    def attributes(self, attrs: tuple[tuple[str, str], ...]) -> Json:
+        return [[self.name(name), value] for name, value in attrs]
+
+    def element(self, el: Element) -> Json:
+        out = [
+            self.name(el.tag),
+            self.attributes(el.attrs),
+            [self.element(c) for c in el.children],
+            el.text,
+            el.tail,
+        ]
+        while out[-1] is None or out[-1] == []:  # trailing defaults; a text "" stays
+            out.pop()
+        return out
 
     def payload(
         self, children: tuple[Element, ...], attrs: tuple[tuple[str, str], ...] = ()
@@ -42,9 +71,9 @@ class Writer:
         number = self.index.get(key)
         if number is None:
             number = self.index[key] = len(self.payloads)
-            entry: list[Json] = [[element_data(c) for c in children]]
+            entry: list[Json] = [[self.element(c) for c in children]]
             if attrs:
-                entry.append([list(a) for a in attrs])
+                entry.append(self.attributes(attrs))
             self.payloads.append(entry)
         return number
 
@@ -75,29 +104,21 @@ class Writer:
         return out
 
 
-def element_data(el: Element) -> Json:
-    out = [
-        el.tag,
-        [list(a) for a in el.attrs],
-        [element_data(c) for c in el.children],
-        el.text,
-        el.tail,
-    ]
-    while out[-1] is None or out[-1] == []:  # trailing defaults; a text "" stays
-        out.pop()
-    return out
-
-
 class Reader:
-    """The inverse of :class:`_Writer`; also reads version 1's inline stanzas and JIDs."""
+    """The inverse of :class:`Writer`; also reads version 1's inline stanzas and JIDs.
 
-    __slots__ = ("account", "keys", "payloads", "room")
+    ``names`` is the snapshot's table of tags and attribute names (version 5); before,
+    they are written out where they stand.
+    """
 
-    def __init__(self, payloads: list[Json] | None = None) -> None:
+    __slots__ = ("account", "keys", "names", "payloads", "room")
+
+    def __init__(self, payloads: list[Json] | None = None, names: list[Json] | None = None) -> None:
+        self.names: list[str] = [_text(name) for name in names or ()]
         self.payloads: list[tuple[tuple[tuple[str, str], ...], tuple[Element, ...]]] = [
             (
-                tuple((str(k), str(v)) for k, v in (more[0] if more else ())),
-                tuple(load_element(e) for e in children),
+                self.attributes(more[0] if more else ()),
+                tuple(self.element(e) for e in children),
             )
             for children, *more in payloads or ()
         ]
@@ -113,10 +134,32 @@ class Reader:
         text = str(data)
         return self.keys.setdefault(text, text)
 
+    def name(self, data: Json) -> str:
+        """A tag or attribute name: its index in ``names``, or itself before version 5."""
+        if type(data) is int and data >= 0:
+            return self.names[data]
+        if isinstance(data, str):
+            return data
+        raise SnapshotError(f"not a name: {data!r}")
+
+    def attributes(self, data: Json) -> tuple[tuple[str, str], ...]:
+        return tuple((self.name(k), str(v)) for k, v in data)
+
+    def element(self, data: Json) -> Element:
+        fields: list[Json] = list(data)
+        tag, attrs, children, text, tail = fields + [None] * (5 - len(fields))
+        return Element(
+            self.name(tag),
+            self.attributes(attrs or ()),
+            tuple(self.element(c) for c in children or ()),
+            None if text is None else str(text),
+            None if tail is None else str(tail),
+        )
+
     def payload(self, data: Json) -> tuple[Element, ...]:
         if isinstance(data, int) and not isinstance(data, bool):
             return self.payloads[data][1]
-        return tuple(load_element(e) for e in data)  # version 1: inline
+        return tuple(self.element(e) for e in data)  # version 1: inline
 
     def jid(self, text: Json, base: JID | None) -> JID | None:
         if text is None:
@@ -131,7 +174,7 @@ class Reader:
     def stanza(self, data: Json) -> Stanza:
         if isinstance(data[0], str):  # version 1: attributes and children inline
             kind, type_, from_, to, id_, inline, children = data
-            attrs = tuple((str(k), str(v)) for k, v in inline)
+            attrs = self.attributes(inline)
             payload = self.payload(children)
         else:
             fields: list[Json] = list(data)
@@ -159,13 +202,7 @@ class Reader:
         return None if data is None else self.stanza(data)
 
 
-def load_element(data: Json) -> Element:
-    fields: list[Json] = list(data)
-    tag, attrs, children, text, tail = fields + [None] * (5 - len(fields))
-    return Element(
-        str(tag),
-        tuple((str(k), str(v)) for k, v in attrs or ()),
-        tuple(load_element(c) for c in children or ()),
-        None if text is None else str(text),
-        None if tail is None else str(tail),
-    )
+def _text(data: Json) -> str:
+    if not isinstance(data, str):
+        raise SnapshotError(f"not a name: {data!r}")
+    return data
