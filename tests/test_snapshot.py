@@ -1682,3 +1682,37 @@ def test_a_restore_under_a_smaller_history_bound_keeps_the_newest_messages_only(
         assert history is not None
         assert [key for _, _, key, *_ in history._entries] == [f"s{n}" for n in range(8)][-kept:]
         assert bodies(h.session(LAPTOP, join(jid="late"))) == [str(n) for n in range(8)][-kept:]
+
+
+def test_a_restore_under_a_smaller_room_bound_forgets_the_least_recent_rooms_memories() -> None:
+    """``Config.max_rooms_per_account`` bounds a restored account's memory of rooms too.
+
+    A snapshot taken under a larger bound remembers more rooms than the new one allows;
+    the restore keeps the most recently used, as the bound would have, instead of
+    forgetting one per newly remembered room and staying over the bound for good.
+    """
+    fourth = JID.parse("fourth@muc.example.net")
+    h = Harness(Router(Config(max_rooms_per_account=3, disconnect_grace=0)))
+    for room in (ROOM, OTHER_ROOM):
+        h.joined(PHONE, room=room)
+        h.room(groupchat("hi", room=room))
+        h.session(PHONE, leave(room=room))
+        h.room(left(room=room))
+    h.joined(PHONE, room=THIRD_ROOM)
+    h.room(groupchat("hi", room=THIRD_ROOM))
+    assert list(h.router._core.table.accounts[ALICE].memory) == [ROOM, OTHER_ROOM, THIRD_ROOM]
+    h.router = Router.restore(
+        json.loads(json.dumps(h.router.snapshot())),
+        now=h.now,
+        config=Config(max_rooms_per_account=2, disconnect_grace=0),
+        sessions=True,
+    )
+    account = h.router._core.table.accounts[ALICE]
+    assert list(account.memory) == [OTHER_ROOM, THIRD_ROOM]
+    h.joined(PHONE, room=fourth)
+    h.room(groupchat("hi", room=fourth))
+    assert list(account.memory) == [THIRD_ROOM, fourth]
+    assert [room for room, _ in h.router.snapshot()["accounts"][0]["memory"]] == [
+        str(THIRD_ROOM),
+        str(fourth),
+    ]

@@ -600,11 +600,14 @@ def _rekey(account: Account) -> None:
 def _forget_past(account: Account, config: Config) -> None:
     """The account's memories and histories down to ``config``'s bounds, oldest first.
 
-    A snapshot taken under a larger ``Config.max_remembered_messages``,
-    ``max_history_messages`` or ``max_history_bytes`` holds more; the routing paths forget
-    one key per new one, so without this they would stay over it, and a late joiner would
-    get more history than the bound until the next message.
+    A snapshot taken under a larger ``Config.max_rooms_per_account``,
+    ``max_remembered_messages``, ``max_history_messages`` or ``max_history_bytes`` holds
+    more; the routing paths forget one room's memory or one key per new one, so without
+    this they would stay over it, and a late joiner would get more history than the bound
+    until the next message.
     """
+    while len(account.memory) > config.max_rooms_per_account:
+        account.forget_oldest_memory()
     bound = config.max_remembered_messages
     for memory in account.memory.values():
         memory.seen.trim(bound)
