@@ -1252,7 +1252,8 @@ def test_a_version_2_snapshot_s_hashed_keys_are_made_again_from_the_history() ->
     assert restored.handle(ToAccount(stanza=first), now=0.0) == [
         Discard(stanza=first, reason=DiscardReason.DUPLICATE)
     ]
-    assert list(account.rooms[ROOM].view.passed or ()) == ["s2", "s1"]
+    # s1 takes its hash's place: the order the messages came.
+    assert list(account.rooms[ROOM].view.passed or ()) == ["s1", "s2"]
     history = account.rooms[ROOM].view.history
     assert history is not None and [key for _, _, key, *_ in history._entries] == ["s2"]
     # The mark that hashes may be left is kept across snapshots, until none can be.
@@ -1716,3 +1717,27 @@ def test_a_restore_under_a_smaller_room_bound_forgets_the_least_recent_rooms_mem
         str(THIRD_ROOM),
         str(fourth),
     ]
+
+
+def test_a_key_adopted_from_a_version_2_hash_keeps_its_age() -> None:
+    """A message remembered under its version 2 hash, adopted under its key when the room
+    sends it again, is as old as it was: the next new message makes it go, not a message
+    that came after it, and that one is still known when the room sends it again."""
+    config = Config(max_remembered_messages=2, max_history_messages=1)
+    h = Harness(Router(config))
+    h.joined(PHONE)
+    h.room(_said(1))
+    h.session(PHONE, leave())
+    h.room(left())
+    h.joined(PHONE)
+    h.room(_said(2))
+    old, _ = hashed_as_version_2(json.loads(json.dumps(h.router.snapshot())), {"s1", "s2"})
+    h.router = Router.restore(old, now=h.now, config=config, sessions=True)
+    memory = h.router._core.table.accounts[ALICE].memory[ROOM]
+    s1_hash = next(iter(memory.seen))
+    assert list(memory.seen.items()) == [(s1_hash, 1), ("s2", 2)]  # s2 is in the history
+    assert h.room(_said(1)) == [Discard(stanza=_said(1), reason=DiscardReason.DUPLICATE)]
+    assert list(memory.seen.items()) == [("s1", 1), ("s2", 2)]
+    assert h.room(_said(3))[0] == Archive(account=ALICE, stanza=_said(3))
+    assert list(memory.seen.items()) == [("s2", 2), ("s3", 3)]
+    assert h.room(_said(2)) == [Discard(stanza=_said(2), reason=DiscardReason.DUPLICATE)]
