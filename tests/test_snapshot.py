@@ -1741,3 +1741,33 @@ def test_a_key_adopted_from_a_version_2_hash_keeps_its_age() -> None:
     assert h.room(_said(3))[0] == Archive(account=ALICE, stanza=_said(3))
     assert list(memory.seen.items()) == [("s2", 2), ("s3", 3)]
     assert h.room(_said(2)) == [Discard(stanza=_said(2), reason=DiscardReason.DUPLICATE)]
+
+
+def test_a_restore_under_a_smaller_tracked_ids_bound_forgets_down_to_it() -> None:
+    """``Config.max_tracked_ids`` bounds a restored occupancy's ids too: the newest are
+    kept, and a room's error for a forgotten one goes to every attached session."""
+    h = Harness(Router(Config(max_tracked_ids=5)))
+    h.joined(PHONE, LAPTOP)
+    for n in range(5):
+        h.session(
+            PHONE, x(f"<message type='groupchat' to='{ROOM}' id='a{n}'><body>{n}</body></message>")
+        )
+    h.router = Router.restore(
+        json.loads(json.dumps(h.router.snapshot())),
+        now=h.now,
+        config=Config(max_tracked_ids=2),
+        sessions=True,
+    )
+    occupancy = h.router._core.table.accounts[ALICE].rooms[ROOM]
+    assert occupancy.sent_ids == {"a3": PHONE, "a4": PHONE}
+    h.session(PHONE, x(f"<message type='groupchat' to='{ROOM}' id='a5'><body>5</body></message>"))
+    assert occupancy.sent_ids == {"a4": PHONE, "a5": PHONE}
+    error = x(
+        f"<message type='error' from='{ROOM}' to='{ALICE}' id='a2'>"
+        "<error type='modify'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>"
+        "</message>"
+    )
+    assert [(a.session, a.stanza) for a in h.room(error) if isinstance(a, Deliver)] == [
+        (PHONE, error.with_to(PHONE)),
+        (LAPTOP, error.with_to(LAPTOP)),
+    ]

@@ -601,10 +601,10 @@ def _forget_past(account: Account, config: Config) -> None:
     """The account's memories and histories down to ``config``'s bounds, oldest first.
 
     A snapshot taken under a larger ``Config.max_rooms_per_account``,
-    ``max_remembered_messages``, ``max_history_messages`` or ``max_history_bytes`` holds
-    more; the routing paths forget one room's memory or one key per new one, so without
-    this they would stay over it, and a late joiner would get more history than the bound
-    until the next message.
+    ``max_remembered_messages``, ``max_tracked_ids``, ``max_history_messages`` or
+    ``max_history_bytes`` holds more; the routing paths forget one room's memory, key or
+    id per new one, so without this they would stay over it, and a late joiner would get
+    more history than the bound until the next message.
     """
     while len(account.memory) > config.max_rooms_per_account:
         account.forget_oldest_memory()
@@ -612,6 +612,9 @@ def _forget_past(account: Account, config: Config) -> None:
     for memory in account.memory.values():
         memory.seen.trim(bound)
     for occupancy in account.rooms.values():
+        sent = occupancy.sent_ids
+        while sent and len(sent) > config.max_tracked_ids:
+            del sent[next(iter(sent))]
         view = occupancy.view
         if view.passed is not None:
             view.passed.trim(bound)
