@@ -1743,6 +1743,30 @@ def test_a_key_adopted_from_a_version_2_hash_keeps_its_age() -> None:
     assert h.room(_said(2)) == [Discard(stanza=_said(2), reason=DiscardReason.DUPLICATE)]
 
 
+def test_a_restore_under_a_smaller_room_bound_keeps_the_memories_of_rooms_the_account_is_in() -> (
+    None
+):
+    """The account stays in its rooms after a restore under a smaller
+    ``max_rooms_per_account``; their memories stay too (none is forgotten for another's
+    sake at each message), and joining more waits until it is within the bound."""
+    h = Harness(Router(Config(max_rooms_per_account=3)))
+    for room in (ROOM, OTHER_ROOM, THIRD_ROOM):
+        h.joined(PHONE, room=room)
+        h.room(groupchat("hi", room=room))
+    h.router = Router.restore(
+        json.loads(json.dumps(h.router.snapshot())),
+        now=h.now,
+        config=Config(max_rooms_per_account=2),
+        sessions=True,
+    )
+    account = h.router._core.table.accounts[ALICE]
+    assert list(account.memory) == [ROOM, OTHER_ROOM, THIRD_ROOM]
+    for room in (ROOM, OTHER_ROOM, THIRD_ROOM):
+        h.room(groupchat("again", room=room))
+    assert list(account.memory) == [ROOM, OTHER_ROOM, THIRD_ROOM]
+    assert [len(memory.seen) for memory in account.memory.values()] == [2, 2, 2]
+
+
 def test_a_restore_under_a_smaller_tracked_ids_bound_forgets_down_to_it() -> None:
     """``Config.max_tracked_ids`` bounds a restored occupancy's ids too: the newest are
     kept, and a room's error for a forgotten one goes to every attached session."""

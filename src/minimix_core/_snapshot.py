@@ -606,8 +606,12 @@ def _forget_past(account: Account, config: Config) -> None:
     id per new one, so without this they would stay over it, and a late joiner would get
     more history than the bound until the next message.
     """
-    while len(account.memory) > config.max_rooms_per_account:
-        account.forget_oldest_memory()
+    # Those of rooms the account is no longer in, least recent first: the rooms it is in
+    # (more than the bound allows, if it was in them) keep theirs, as they would have.
+    excess = len(account.memory) - config.max_rooms_per_account
+    if excess > 0:
+        for room in [room for room in account.memory if room not in account.rooms][:excess]:
+            del account.memory[room]
     bound = config.max_remembered_messages
     for memory in account.memory.values():
         memory.seen.trim(bound)

@@ -372,21 +372,17 @@ class Account:
             occupancy = self.rooms.get(room)
             memory.last = 0 if occupancy is None else _numbers_in_use(occupancy)
             if len(self.memory) >= bound:
-                self.forget_oldest_memory()
+                gone = next(iter(self.memory))
+                del self.memory[gone]
+                occupancy = self.rooms.get(gone)
+                if occupancy is not None:
+                    # Their places counted in the memory's numbers: a new one starts afresh.
+                    for sessions in (occupancy.attached, occupancy.pending, occupancy.leaving):
+                        for attachment in sessions.values():
+                            attachment.position = None
         self.memory = writable(self.memory)
         self.memory[room] = memory
         return memory
-
-    def forget_oldest_memory(self) -> None:
-        """Forget the memory of the least recently used room (there is one)."""
-        gone = next(iter(self.memory))
-        del self.memory[gone]
-        occupancy = self.rooms.get(gone)
-        if occupancy is not None:
-            # Their places counted in the memory's numbers: a new one starts afresh.
-            for sessions in (occupancy.attached, occupancy.pending, occupancy.leaving):
-                for attachment in sessions.values():
-                    attachment.position = None
 
     def block(self, room: JID) -> None:
         """``room`` removed or refused the account for good: not rejoined by its bookmark.
