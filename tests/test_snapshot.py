@@ -1253,7 +1253,8 @@ def test_a_version_2_snapshot_s_hashed_keys_are_made_again_from_the_history() ->
     assert restored.handle(ToAccount(stanza=first), now=0.0) == [
         Discard(stanza=first, reason=DiscardReason.DUPLICATE)
     ]
-    assert list(account.rooms[ROOM].view.passed or ()) == ["s2", "s1"]
+    # s1 takes its hash's place: the order the messages came.
+    assert list(account.rooms[ROOM].view.passed or ()) == ["s1", "s2"]
     history = account.rooms[ROOM].view.history
     assert history is not None and [key for _, _, key, *_ in history._entries] == ["s2"]
     # The mark that hashes may be left is kept across snapshots, until none can be.
@@ -1714,3 +1715,115 @@ def test_a_name_that_is_no_index_into_the_names_is_refused(name: object, why: st
     snapshot["names"] = [1]
     with pytest.raises(SnapshotError, match="not a name: 1"):
         Router.restore(snapshot, now=0.0)
+
+
+def test_a_restore_under_a_smaller_room_bound_forgets_the_least_recent_rooms_memories() -> None:
+    """``Config.max_rooms_per_account`` bounds a restored account's memory of rooms too.
+
+    A snapshot taken under a larger bound remembers more rooms than the new one allows;
+    the restore keeps the most recently used, as the bound would have, instead of
+    forgetting one per newly remembered room and staying over the bound for good.
+    """
+    fourth = JID.parse("fourth@muc.example.net")
+    h = Harness(Router(Config(max_rooms_per_account=3, disconnect_grace=0)))
+    for room in (ROOM, OTHER_ROOM):
+        h.joined(PHONE, room=room)
+        h.room(groupchat("hi", room=room))
+        h.session(PHONE, leave(room=room))
+        h.room(left(room=room))
+    h.joined(PHONE, room=THIRD_ROOM)
+    h.room(groupchat("hi", room=THIRD_ROOM))
+    assert list(h.router._core.table.accounts[ALICE].memory) == [ROOM, OTHER_ROOM, THIRD_ROOM]
+    h.router = Router.restore(
+        json.loads(json.dumps(h.router.snapshot())),
+        now=h.now,
+        config=Config(max_rooms_per_account=2, disconnect_grace=0),
+        sessions=True,
+    )
+    account = h.router._core.table.accounts[ALICE]
+    assert list(account.memory) == [OTHER_ROOM, THIRD_ROOM]
+    h.joined(PHONE, room=fourth)
+    h.room(groupchat("hi", room=fourth))
+    assert list(account.memory) == [THIRD_ROOM, fourth]
+    assert [room for room, _ in h.router.snapshot()["accounts"][0]["memory"]] == [
+        str(THIRD_ROOM),
+        str(fourth),
+    ]
+
+
+def test_a_key_adopted_from_a_version_2_hash_keeps_its_age() -> None:
+    """A message remembered under its version 2 hash, adopted under its key when the room
+    sends it again, is as old as it was: the next new message makes it go, not a message
+    that came after it, and that one is still known when the room sends it again."""
+    config = Config(max_remembered_messages=2, max_history_messages=1)
+    h = Harness(Router(config))
+    h.joined(PHONE)
+    h.room(_said(1))
+    h.session(PHONE, leave())
+    h.room(left())
+    h.joined(PHONE)
+    h.room(_said(2))
+    old, _ = hashed_as_version_2(json.loads(json.dumps(h.router.snapshot())), {"s1", "s2"})
+    h.router = Router.restore(old, now=h.now, config=config, sessions=True)
+    memory = h.router._core.table.accounts[ALICE].memory[ROOM]
+    s1_hash = next(iter(memory.seen))
+    assert list(memory.seen.items()) == [(s1_hash, 1), ("s2", 2)]  # s2 is in the history
+    assert h.room(_said(1)) == [Discard(stanza=_said(1), reason=DiscardReason.DUPLICATE)]
+    assert list(memory.seen.items()) == [("s1", 1), ("s2", 2)]
+    assert h.room(_said(3))[0] == Archive(account=ALICE, stanza=_said(3))
+    assert list(memory.seen.items()) == [("s2", 2), ("s3", 3)]
+    assert h.room(_said(2)) == [Discard(stanza=_said(2), reason=DiscardReason.DUPLICATE)]
+
+
+def test_a_restore_under_a_smaller_room_bound_keeps_the_memories_of_rooms_the_account_is_in() -> (
+    None
+):
+    """The account stays in its rooms after a restore under a smaller
+    ``max_rooms_per_account``; their memories stay too (none is forgotten for another's
+    sake at each message), and joining more waits until it is within the bound."""
+    h = Harness(Router(Config(max_rooms_per_account=3)))
+    for room in (ROOM, OTHER_ROOM, THIRD_ROOM):
+        h.joined(PHONE, room=room)
+        h.room(groupchat("hi", room=room))
+    h.router = Router.restore(
+        json.loads(json.dumps(h.router.snapshot())),
+        now=h.now,
+        config=Config(max_rooms_per_account=2),
+        sessions=True,
+    )
+    account = h.router._core.table.accounts[ALICE]
+    assert list(account.memory) == [ROOM, OTHER_ROOM, THIRD_ROOM]
+    for room in (ROOM, OTHER_ROOM, THIRD_ROOM):
+        h.room(groupchat("again", room=room))
+    assert list(account.memory) == [ROOM, OTHER_ROOM, THIRD_ROOM]
+    assert [len(memory.seen) for memory in account.memory.values()] == [2, 2, 2]
+
+
+def test_a_restore_under_a_smaller_tracked_ids_bound_forgets_down_to_it() -> None:
+    """``Config.max_tracked_ids`` bounds a restored occupancy's ids too: the newest are
+    kept, and a room's error for a forgotten one goes to every attached session."""
+    h = Harness(Router(Config(max_tracked_ids=5)))
+    h.joined(PHONE, LAPTOP)
+    for n in range(5):
+        h.session(
+            PHONE, x(f"<message type='groupchat' to='{ROOM}' id='a{n}'><body>{n}</body></message>")
+        )
+    h.router = Router.restore(
+        json.loads(json.dumps(h.router.snapshot())),
+        now=h.now,
+        config=Config(max_tracked_ids=2),
+        sessions=True,
+    )
+    occupancy = h.router._core.table.accounts[ALICE].rooms[ROOM]
+    assert occupancy.sent_ids == {"a3": PHONE, "a4": PHONE}
+    h.session(PHONE, x(f"<message type='groupchat' to='{ROOM}' id='a5'><body>5</body></message>"))
+    assert occupancy.sent_ids == {"a4": PHONE, "a5": PHONE}
+    error = x(
+        f"<message type='error' from='{ROOM}' to='{ALICE}' id='a2'>"
+        "<error type='modify'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>"
+        "</message>"
+    )
+    assert [(a.session, a.stanza) for a in h.room(error) if isinstance(a, Deliver)] == [
+        (PHONE, error.with_to(PHONE)),
+        (LAPTOP, error.with_to(LAPTOP)),
+    ]

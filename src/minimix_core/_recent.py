@@ -22,19 +22,19 @@ _V = TypeVar("_V")
 class RecentKeys(dict[str, _V]):
     """A dict of message keys, in the order they came, that forgets its oldest first.
 
-    Read it as any dict (its iteration order is the order the keys came, but for those
-    :meth:`move` made the newest). Write only with :meth:`add` and :meth:`move`; the hot
-    path (``_room_side.room_message``) writes :meth:`add` out. ``order[head:]`` holds the
-    keys oldest first, ``None`` where a key was moved away; the part before ``head`` is
-    forgotten and cut off once it is as long as the rest, so the list holds at most twice
-    the keys and each key costs one step when it comes and one when it goes.
+    Read it as any dict (its iteration order is the order the keys came; a key
+    :meth:`move` renamed keeps its place). Write only with :meth:`add` and :meth:`move`;
+    the hot path (``_room_side.room_message``) writes :meth:`add` out. ``order[head:]``
+    holds the keys oldest first; the part before ``head`` is forgotten and cut off once it
+    is as long as the rest, so the list holds at most twice the keys and each key costs
+    one step when it comes and one when it goes.
     """
 
     __slots__ = ("head", "order")
 
     def __init__(self, items: Iterable[tuple[str, _V]] = ()) -> None:
         super().__init__(items)
-        self.order: list[str | None] = list(self)
+        self.order: list[str] = list(self)
         self.head = 0
 
     def add(self, key: str, value: _V, bound: int) -> None:
@@ -56,11 +56,7 @@ class RecentKeys(dict[str, _V]):
         """Forget the oldest key; there is one."""
         order = self.order
         head = self.head
-        oldest = order[head]
-        while oldest is None:
-            head += 1
-            oldest = order[head]
-        del self[oldest]
+        del self[order[head]]
         head += 1
         if head * 2 >= len(order):
             del order[:head]
@@ -69,20 +65,20 @@ class RecentKeys(dict[str, _V]):
 
     def oldest(self) -> str | None:
         """The oldest key held, or ``None`` when none is."""
-        order = self.order
-        for index in range(self.head, len(order)):
-            key = order[index]
-            if key is not None:
-                return key
-        return None
+        return self.order[self.head] if self else None
 
     def move(self, old: str, new: str) -> None:
-        """``old``'s value under the key ``new`` (not held), as the newest key.
+        """``old``'s value under the key ``new`` (not held), in ``old``'s place.
 
-        Finding ``old``'s place walks the order: it is done once per key remembered from
-        before a version 3 snapshot (``adopt_version_2``), never on a new message's way.
+        The renamed key is as old as ``old`` was: it goes when ``old`` would have, not
+        after keys that came later. Finding ``old``'s place walks the order, and the keys
+        after it are put back behind ``new`` so that the dict's order stays the order's:
+        it is done once per key remembered from before a version 3 snapshot
+        (``adopt_version_2``), never on a new message's way.
         """
-        self[new] = self.pop(old)
         order = self.order
-        order[order.index(old, self.head)] = None
-        order.append(new)
+        index = order.index(old, self.head)
+        self[new] = self.pop(old)
+        order[index] = new
+        for key in order[index + 1 :]:
+            self[key] = self.pop(key)

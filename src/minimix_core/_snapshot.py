@@ -601,15 +601,25 @@ def _rekey(account: Account) -> None:
 def _forget_past(account: Account, config: Config) -> None:
     """The account's memories and histories down to ``config``'s bounds, oldest first.
 
-    A snapshot taken under a larger ``Config.max_remembered_messages``,
-    ``max_history_messages`` or ``max_history_bytes`` holds more; the routing paths forget
-    one key per new one, so without this they would stay over it, and a late joiner would
-    get more history than the bound until the next message.
+    A snapshot taken under a larger ``Config.max_rooms_per_account``,
+    ``max_remembered_messages``, ``max_tracked_ids``, ``max_history_messages`` or
+    ``max_history_bytes`` holds more; the routing paths forget one room's memory, key or
+    id per new one, so without this they would stay over it, and a late joiner would get
+    more history than the bound until the next message.
     """
+    # Those of rooms the account is no longer in, least recent first: the rooms it is in
+    # (more than the bound allows, if it was in them) keep theirs, as they would have.
+    excess = len(account.memory) - config.max_rooms_per_account
+    if excess > 0:
+        for room in [room for room in account.memory if room not in account.rooms][:excess]:
+            del account.memory[room]
     bound = config.max_remembered_messages
     for memory in account.memory.values():
         memory.seen.trim(bound)
     for occupancy in account.rooms.values():
+        sent = occupancy.sent_ids
+        while sent and len(sent) > config.max_tracked_ids:
+            del sent[next(iter(sent))]
         view = occupancy.view
         if view.passed is not None:
             view.passed.trim(bound)

@@ -123,7 +123,7 @@ def flag_set(codes: Iterable[int]) -> frozenset[int]:
 def adopt_version_2(keys: RecentKeys[_V], key: str) -> bool:
     """Whether ``keys`` holds ``key`` under the hash snapshot version 2 made of it.
 
-    If so, ``key`` takes the hash's entry (its value; its place becomes the newest).
+    If so, ``key`` takes the hash's entry (its value and its place in the order).
     """
     old = version_2_key(key)
     if old is None or old not in keys:
