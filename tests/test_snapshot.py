@@ -55,6 +55,7 @@ from minimix_core import (
     serialize,
 )
 from minimix_core._history import message_key
+from minimix_core._stanza import payload_size
 
 
 def round_trip(router: Router, now: float, *, sessions: bool) -> Router:
@@ -1827,3 +1828,27 @@ def test_a_restore_under_a_smaller_tracked_ids_bound_forgets_down_to_it() -> Non
         (PHONE, error.with_to(PHONE)),
         (LAPTOP, error.with_to(LAPTOP)),
     ]
+
+
+def test_a_restore_under_a_smaller_occupant_bound_keeps_what_the_bound_would_have() -> None:
+    """``max_occupants_per_room`` and ``max_occupant_bytes`` bound a restored occupant list
+    too: the first occupants stay, as the bound would have cached them, the list is marked
+    partial, and a device joining late gets those only."""
+    h = Harness()
+    h.joined(PHONE, others=("bob", "carol", "dave"))
+    snapshot = json.loads(json.dumps(h.router.snapshot()))
+    one = payload_size(occupant("bob").children)
+    for config in (Config(max_occupants_per_room=2), Config(max_occupant_bytes=2 * one)):
+        h.router = Router.restore(snapshot, now=h.now, config=config, sessions=True)
+        view = h.router._core.table.accounts[ALICE].rooms[ROOM].view
+        assert (list(view.occupants), view.occupant_bytes, view.partial) == (
+            ["bob", "carol"],
+            2 * one,
+            True,
+        )
+        late = h.session(LAPTOP, join(jid="late"))
+        assert [a.stanza.from_ for a in late if isinstance(a, Deliver)][:2] == [
+            ROOM.with_resource("bob"),
+            ROOM.with_resource("carol"),
+        ]
+        assert ROOM.with_resource("dave") not in [a.stanza.from_ for a in late]

@@ -22,7 +22,7 @@ as missed (:func:`_load_bounced`). Its places are all numbers.
 Version 2 also differs in its message keys: each was a hash, where version 3 keeps a
 short stanza-id as it is (:func:`~minimix_core._history.message_key`). On load, the
 keys of the messages an occupancy's history holds are made again, and the others are
-looked up by their version 2 hash while any may be left (:func:`_rekey`).
+looked up by their version 2 hash while any may be left (:func:`~minimix_core._snapshot_fit.rekey`).
 Version 1 (inline payloads, full JIDs, long keys) is read by :func:`upgrade_v1`.
 """
 
@@ -51,6 +51,7 @@ from ._sessions import (
     writable,
 )
 from ._snapshot_codec import Json, Reader, SnapshotError, Writer
+from ._snapshot_fit import fit, rekey
 from ._snapshot_v1 import upgrade_v1
 from ._stanza import payload_size
 from ._table import Account, Occupancy, RoomMemory, RoomView, flag_set
@@ -489,9 +490,9 @@ def _checked_load(snapshot: Mapping[str, Json], config: Config) -> Core:
         core = _load(upgrade_v1(snapshot, config) if version == 1 else snapshot, config)
         if version < 3:
             for account in core.table.accounts.values():
-                _rekey(account)
+                rekey(account)
         for account in core.table.accounts.values():
-            _forget_past(account, config)
+            fit(account, config)
         return core
     except SnapshotError:
         raise
@@ -573,55 +574,3 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
         elif core.timers.when(keepalive_timer(key[1])) is None:
             core.arm_keepalive(core.table.accounts[key[1]])
     return core
-
-
-def _rekey(account: Account) -> None:
-    """Version 2's hashed message keys, as version 3 makes them, where they can be made.
-
-    A history holds its messages, so their keys are made again, and the account's memory
-    and the messages passed on follow. A key whose message is no longer held stays as it
-    was, and the memory is marked: a message it does not know is looked up by its version
-    2 hash too (:meth:`RoomMemory.note`), until no message of before the restore is left.
-    """
-    for remembered in account.memory.values():
-        remembered.legacy = remembered.last
-    for room, occupancy in account.rooms.items():
-        history = occupancy.view.history
-        changed = NO_ENTRIES if history is None else history.rekey(room)
-        if not changed:
-            continue
-        passed = occupancy.view.passed
-        if passed is not None:
-            occupancy.view.passed = RecentKeys((changed.get(k, k), None) for k in passed)
-        memory = account.memory.get(room)
-        if memory is not None:
-            memory.seen = RecentKeys((changed.get(k, k), n) for k, n in memory.seen.items())
-
-
-def _forget_past(account: Account, config: Config) -> None:
-    """The account's memories and histories down to ``config``'s bounds, oldest first.
-
-    A snapshot taken under a larger ``Config.max_rooms_per_account``,
-    ``max_remembered_messages``, ``max_tracked_ids``, ``max_history_messages`` or
-    ``max_history_bytes`` holds more; the routing paths forget one room's memory, key or
-    id per new one, so without this they would stay over it, and a late joiner would get
-    more history than the bound until the next message.
-    """
-    # Those of rooms the account is no longer in, least recent first: the rooms it is in
-    # (more than the bound allows, if it was in them) keep theirs, as they would have.
-    excess = len(account.memory) - config.max_rooms_per_account
-    if excess > 0:
-        for room in [room for room in account.memory if room not in account.rooms][:excess]:
-            del account.memory[room]
-    bound = config.max_remembered_messages
-    for memory in account.memory.values():
-        memory.seen.trim(bound)
-    for occupancy in account.rooms.values():
-        sent = occupancy.sent_ids
-        while sent and len(sent) > config.max_tracked_ids:
-            del sent[next(iter(sent))]
-        view = occupancy.view
-        if view.passed is not None:
-            view.passed.trim(bound)
-        if view.history is not None:
-            view.history.trim(config)
