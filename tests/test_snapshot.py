@@ -5,8 +5,10 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -1715,6 +1717,49 @@ def test_a_name_that_is_no_index_into_the_names_is_refused(name: object, why: st
         Router.restore(snapshot, now=0.0)
     snapshot["names"] = [1]
     with pytest.raises(SnapshotError, match="not a name: 1"):
+        Router.restore(snapshot, now=0.0)
+
+
+def _names_damaged(how: str) -> dict[str, Any]:
+    h = Harness()
+    h.joined(PHONE, others=("bob",))
+    snapshot: dict[str, Any] = json.loads(json.dumps(h.router.snapshot()))
+    names = snapshot["names"]
+    if how == "a string":  # one character a name: as many as the table had
+        snapshot["names"] = "".join(chr(ord("a") + n) for n in range(len(names)))
+    elif how == "a mapping":
+        snapshot["names"] = dict.fromkeys(names, 0)
+    elif how == "version 4":
+        snapshot["version"] = 4
+    elif how == "an index in version 4":  # the indexes stay, the table goes
+        snapshot = {**names_inline(snapshot), "payloads": snapshot["payloads"]}
+    else:  # a name where an index into the table stands
+        snapshot["payloads"][0][0][0][0] = names[snapshot["payloads"][0][0][0][0]]
+    return snapshot
+
+
+@pytest.mark.parametrize(
+    ("how", "why"),
+    [
+        ("a string", "not a table of names"),
+        ("a mapping", "not a table of names"),
+        ("version 4", "a table of names in a version 4 snapshot"),
+        ("a name in version 5", "not a name: '{http://jabber.org/protocol/muc}x'"),
+        ("an index in version 4", "not a name: 0"),
+    ],
+)
+def test_a_table_of_names_that_is_no_list_or_not_the_version_s_is_refused(
+    how: str, why: str
+) -> None:
+    """Version 5 names its tags and attribute names by index into a list, ``names``;
+    before, each stands where it is. A table that is no list (a string gives one name a
+    character) or a version 4 snapshot with one, or a name in place of a version 5 index,
+    is damage."""
+    with pytest.raises(SnapshotError, match=re.escape(why)):
+        Router.restore(_names_damaged(how), now=0.0)
+    snapshot = _names_damaged("a name in version 5")
+    del snapshot["names"]
+    with pytest.raises(SnapshotError, match="a version 5 snapshot without its table of names"):
         Router.restore(snapshot, now=0.0)
 
 

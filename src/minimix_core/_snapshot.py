@@ -551,7 +551,13 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
         turn = turns.get(room.domain, core.now if at is None else at)
         core.autojoins.push(JID.parse(account), room, now=turn)
     accounts = snapshot["accounts"]
-    reader = Reader(snapshot.get("payloads"), snapshot.get("names"))
+    names = snapshot.get("names")
+    if snapshot["version"] < 5:  # names where they stand: a table of them is damage
+        if names is not None:
+            raise SnapshotError(f"a table of names in a version {snapshot['version']} snapshot")
+    elif names is None:
+        raise SnapshotError("a version 5 snapshot without its table of names")
+    reader = Reader(snapshot.get("payloads"), names)
     for data in accounts:
         account = _load_account(reader, data)
         core.table.accounts[account.jid] = account

@@ -107,14 +107,17 @@ class Writer:
 class Reader:
     """The inverse of :class:`Writer`; also reads version 1's inline stanzas and JIDs.
 
-    ``names`` is the snapshot's table of tags and attribute names (version 5); before,
-    they are written out where they stand.
+    ``names`` is the snapshot's table of tags and attribute names (version 5), a list, and
+    the names are indexes into it; without it (before version 5), they are written out
+    where they stand.
     """
 
     __slots__ = ("account", "keys", "names", "payloads", "room")
 
     def __init__(self, payloads: list[Json] | None = None, names: list[Json] | None = None) -> None:
-        self.names: list[str] = [_text(name) for name in names or ()]
+        if names is not None and not isinstance(names, list):
+            raise SnapshotError(f"not a table of names: {names!r}")
+        self.names: list[str] | None = None if names is None else [_text(n) for n in names]
         self.payloads: list[tuple[tuple[tuple[str, str], ...], tuple[Element, ...]]] = [
             (
                 self.attributes(more[0] if more else ()),
@@ -136,10 +139,11 @@ class Reader:
 
     def name(self, data: Json) -> str:
         """A tag or attribute name: its index in ``names``, or itself before version 5."""
-        if type(data) is int and data >= 0:
+        if self.names is None:
+            if isinstance(data, str):
+                return data
+        elif type(data) is int and data >= 0:
             return self.names[data]
-        if isinstance(data, str):
-            return data
         raise SnapshotError(f"not a name: {data!r}")
 
     def attributes(self, data: Json) -> tuple[tuple[str, str], ...]:
