@@ -1763,6 +1763,26 @@ def test_a_table_of_names_that_is_no_list_or_not_the_version_s_is_refused(
         Router.restore(snapshot, now=0.0)
 
 
+@pytest.mark.parametrize("index", [-1, True, False, 1.0, 0.5, None])
+def test_a_payload_index_that_is_no_whole_number_from_zero_is_refused(index: object) -> None:
+    """A stanza's payload and a session's are indexes into ``payloads``: a negative one
+    (counted from the end), a bool or a float named another payload than the one written."""
+    h = Harness()
+    h.joined(PHONE, others=("bob",))
+    snapshot = json.loads(json.dumps(h.router.snapshot()))
+    room = snapshot["accounts"][0]["rooms"][0]
+    bob = room["v"]["o"][0][0]
+    bob[0] = index
+    with pytest.raises(SnapshotError, match=re.escape(f"not a payload index: {index!r}")):
+        Router.restore(snapshot, now=0.0)
+    snapshot = json.loads(json.dumps(h.router.snapshot()))
+    attachment = snapshot["accounts"][0]["rooms"][0]["a"][0]
+    assert type(attachment[4]) is int  # the session's presence payload
+    attachment[4] = -1
+    with pytest.raises(SnapshotError, match="not a payload index: -1"):
+        Router.restore(snapshot, now=0.0)
+
+
 def test_a_restore_under_a_smaller_room_bound_forgets_the_least_recent_rooms_memories() -> None:
     """``Config.max_rooms_per_account`` bounds a restored account's memory of rooms too.
 

@@ -162,7 +162,7 @@ class Reader:
 
     def payload(self, data: Json) -> tuple[Element, ...]:
         if isinstance(data, int) and not isinstance(data, bool):
-            return self.payloads[data][1]
+            return self.payloads[_index(data)][1]
         return tuple(self.element(e) for e in data)  # version 1: inline
 
     def jid(self, text: Json, base: JID | None) -> JID | None:
@@ -183,7 +183,7 @@ class Reader:
         else:
             fields: list[Json] = list(data)
             number, kind, type_, from_, to, id_ = fields + [None] * (6 - len(fields))
-            attrs, payload = self.payloads[int(number)]
+            attrs, payload = self.payloads[_index(number)]
         if kind not in ("message", "presence", "iq"):
             raise SnapshotError(f"not a stanza kind: {kind!r}")
         return Stanza(
@@ -209,4 +209,11 @@ class Reader:
 def _text(data: Json) -> str:
     if not isinstance(data, str):
         raise SnapshotError(f"not a name: {data!r}")
+    return data
+
+
+def _index(data: Json) -> int:
+    """An index into the ``payloads`` table: a whole number, not negative."""
+    if type(data) is not int or data < 0:
+        raise SnapshotError(f"not a payload index: {data!r}")
     return data
