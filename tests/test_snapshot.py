@@ -1783,6 +1783,20 @@ def test_a_payload_index_that_is_no_whole_number_from_zero_is_refused(index: obj
         Router.restore(snapshot, now=0.0)
 
 
+def test_elements_nested_deeper_than_the_reader_goes_are_refused() -> None:
+    """An element nested thousands deep runs the reader out of stack: that is a
+    ``SnapshotError`` as any other damage, not a ``RecursionError``."""
+    h = Harness()
+    h.joined(PHONE)
+    snapshot = json.loads(json.dumps(h.router.snapshot()))
+    element: list[object] = [0]
+    for _ in range(5000):
+        element = [0, [], [element]]
+    snapshot["payloads"][0] = [[element]]
+    with pytest.raises(SnapshotError, match="RecursionError"):
+        Router.restore(snapshot, now=0.0)
+
+
 def test_a_restore_under_a_smaller_room_bound_forgets_the_least_recent_rooms_memories() -> None:
     """``Config.max_rooms_per_account`` bounds a restored account's memory of rooms too.
 

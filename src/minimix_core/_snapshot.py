@@ -496,7 +496,15 @@ def _checked_load(snapshot: Mapping[str, Json], config: Config) -> Core:
         return core
     except SnapshotError:
         raise
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        IndexError,
+        AttributeError,
+        OverflowError,
+        RecursionError,  # elements nested deeper than the reader goes
+    ) as exc:
         raise SnapshotError(f"malformed snapshot: {exc!r}") from exc
 
 
