@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from helpers import (
     ALICE,
@@ -46,6 +48,7 @@ from minimix_core import (
     Deliver,
     Discard,
     DiscardReason,
+    Element,
     FromSession,
     OccupancyState,
     Router,
@@ -1931,3 +1934,109 @@ def test_a_restore_under_a_smaller_occupant_bound_keeps_what_the_bound_would_hav
             ROOM.with_resource("carol"),
         ]
         assert ROOM.with_resource("dave") not in [a.stanza.from_ for a in late]
+
+
+def test_a_restore_under_a_smaller_occupant_byte_bound_keeps_a_later_smaller_occupant() -> None:
+    """An occupant too large for the bytes left is not cached, and a later one that fits
+    still is: a list restored under a smaller ``max_occupant_bytes`` keeps what a router
+    with that bound would have, not only the occupants before the first that does not fit."""
+    big = occupant("carol")
+    big = big._replace(children=(*big.children, Element("{urn:example}big", text="x" * 200)))
+    one = payload_size(occupant("bob").children)
+    config = Config(max_occupant_bytes=2 * one + 10)
+    h = Harness()
+    h.joined(PHONE, others=("bob",))
+    h.room(big)
+    h.room(occupant("dave"))
+    snapshot = json.loads(json.dumps(h.router.snapshot()))
+    h.router = Router.restore(snapshot, now=h.now, config=config, sessions=True)
+    view = h.router._core.table.accounts[ALICE].rooms[ROOM].view
+    assert (list(view.occupants), view.occupant_bytes, view.partial) == (
+        ["bob", "dave"],
+        2 * one,
+        True,
+    )
+    late = h.session(LAPTOP, join(jid="late"))
+    assert [a.stanza.from_ for a in late if isinstance(a, Deliver)][:2] == [
+        ROOM.with_resource("bob"),
+        ROOM.with_resource("dave"),
+    ]
+
+
+_NAMES = (
+    "x",
+    "lang",
+    "{http://www.w3.org/XML/1998/namespace}lang",
+    "{urn:example}x",
+    "{urn:example}lang",
+    "{jabber:client}body",
+    "id",
+    "",
+)
+_TEXT = st.one_of(st.none(), st.just(""), st.text(max_size=4))
+_ATTRS = st.lists(
+    st.tuples(st.sampled_from(_NAMES), st.text(max_size=3)), max_size=3, unique_by=lambda a: a[0]
+).map(tuple)
+_ELEMENTS = st.recursive(
+    st.builds(Element, st.sampled_from(_NAMES), _ATTRS, st.just(()), _TEXT, _TEXT),
+    lambda children: st.builds(
+        Element,
+        st.sampled_from(_NAMES),
+        _ATTRS,
+        st.lists(children, max_size=4).map(tuple),
+        _TEXT,
+        _TEXT,
+    ),
+    max_leaves=10,
+)
+_PRESENCES = st.lists(
+    st.tuples(
+        st.lists(_ELEMENTS, max_size=3).map(tuple),
+        _ATTRS.map(lambda attrs: tuple(a for a in attrs if a[0] != "id")),
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@given(_PRESENCES, st.integers(1, 4), st.integers(1, 400))
+def test_occupants_with_any_payload_round_trip_and_fit_smaller_bounds(
+    presences: list[tuple[tuple[Element, ...], tuple[tuple[str, str], ...]]],
+    most: int,
+    size: int,
+) -> None:
+    """Occupants whose presences carry any elements (a name as tag and as attribute,
+    namespaced and xml:lang attributes, empty tags, texts and tails) come back exact, as
+    version 5 and as version 4 wrote them; restored under smaller occupant bounds, the list
+    is the one a router with those bounds would have cached."""
+    stanzas = [
+        Stanza(
+            "presence",
+            from_=ROOM.with_resource(f"n{n}"),
+            to=ALICE,
+            attrs=attrs,
+            children=children,
+        )
+        for n, (children, attrs) in enumerate(presences)
+    ]
+    config = Config(max_occupants_per_room=most, max_occupant_bytes=size)
+    h, live = Harness(), Harness(Router(config))
+    for harness in (h, live):
+        harness.joined(PHONE, others=())
+        for stanza in stanzas:
+            harness.room(stanza)
+    snapshot = json.loads(json.dumps(h.router.snapshot()))
+    for written in (snapshot, names_inline(snapshot)):
+        restored = Router.restore(written, now=h.now, sessions=True)
+        assert json.loads(json.dumps(restored.snapshot())) == snapshot
+        view = restored._core.table.accounts[ALICE].rooms[ROOM].view
+        assert view.occupants == h.router._core.table.accounts[ALICE].rooms[ROOM].view.occupants
+    fitted = Router.restore(snapshot, now=h.now, config=config, sessions=True)
+    view = fitted._core.table.accounts[ALICE].rooms[ROOM].view
+    bounded = live.router._core.table.accounts[ALICE].rooms[ROOM].view
+    assert (view.occupants, view.occupant_bytes, view.partial) == (
+        bounded.occupants,
+        bounded.occupant_bytes,
+        bounded.partial,
+    )
+    assert view.occupant_bytes == sum(payload_size(p.children) for p in view.occupants.values())

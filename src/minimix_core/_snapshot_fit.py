@@ -10,8 +10,8 @@ from __future__ import annotations
 from ._config import Config
 from ._recent import RecentKeys
 from ._sessions import NO_ENTRIES
-from ._stanza import payload_size
-from ._table import Account
+from ._stanza import Stanza, payload_size
+from ._table import Account, RoomView
 
 __all__ = ["fit", "rekey"]
 
@@ -48,7 +48,7 @@ def fit(account: Account, config: Config) -> None:
     more; the routing paths forget one room's memory, key or id per new one, so without
     this they would stay over it, and a late joiner would get more history or occupants
     than the bounds allow. The oldest go first; of the occupants, those the bounds would
-    not have cached (the last ones), and the list is marked partial.
+    not have cached had they come in the list's order, and the list is marked partial.
     """
     # Those of rooms the account is no longer in, least recent first: the rooms it is in
     # (more than the bound allows, if it was in them) keep theirs, as they would have.
@@ -68,11 +68,27 @@ def fit(account: Account, config: Config) -> None:
             view.passed.trim(bound)
         if view.history is not None:
             view.history.trim(config)
-        occupants = view.occupants
-        while occupants and (
-            len(occupants) > config.max_occupants_per_room
+        if (
+            len(view.occupants) > config.max_occupants_per_room
             or view.occupant_bytes > config.max_occupant_bytes
         ):
-            _, presence = occupants.popitem()
-            view.occupant_bytes -= payload_size(presence.children)
-            view.partial = True
+            _fit_occupants(view, config)
+
+
+def _fit_occupants(view: RoomView, config: Config) -> None:
+    """The occupants the bounds would have cached had they come in the list's order.
+
+    As when the room's presences come in (``_room_presence._occupant``), one too large for
+    the bytes left is not cached, and a later, smaller one still is, up to
+    ``max_occupants_per_room``.
+    """
+    kept: dict[str, Stanza] = {}
+    size = 0
+    for nick, presence in view.occupants.items():
+        grows = payload_size(presence.children)
+        if len(kept) < config.max_occupants_per_room and size + grows <= config.max_occupant_bytes:
+            kept[nick] = presence
+            size += grows
+    view.occupants = kept or NO_ENTRIES
+    view.occupant_bytes = size
+    view.partial = True
