@@ -1800,6 +1800,37 @@ def test_elements_nested_deeper_than_the_reader_goes_are_refused() -> None:
         Router.restore(snapshot, now=0.0)
 
 
+@pytest.mark.parametrize("where", ["attribute value", "text", "type", "id", "from"])
+@pytest.mark.parametrize("value", [5, True, ["a"], None])
+def test_a_value_that_is_no_string_where_the_snapshot_wrote_one_is_refused(
+    where: str, value: object
+) -> None:
+    """Attribute values, texts, a stanza's type, id and JIDs are strings (the optional
+    ones or null): a number restored as its digits, null as the text ``None``, and an id
+    of another type stayed one."""
+    h = Harness()
+    h.joined(PHONE, others=("bob",))
+    snapshot = json.loads(json.dumps(h.router.snapshot()))
+    bob = snapshot["accounts"][0]["rooms"][0]["v"]["o"][0][0]  # payload, kind, type, from
+    item = snapshot["payloads"][bob[0]][0][0][2][0]  # bob's muc#user item
+    if where == "attribute value":
+        item[1][0][1] = value
+    elif where == "text":
+        item[2:] = [[], value]
+    else:
+        bob += [None] * (6 - len(bob))
+        bob[{"type": 2, "id": 5, "from": 3}[where]] = value
+    if value is None and where == "from":
+        with pytest.raises(SnapshotError, match="an occupant without a nick"):
+            Router.restore(snapshot, now=0.0)
+        return
+    if value is None and where != "attribute value":  # an optional one, left out
+        Router.restore(snapshot, now=0.0)
+        return
+    with pytest.raises(SnapshotError, match=re.escape(f"not a string: {value!r}")):
+        Router.restore(snapshot, now=0.0)
+
+
 def test_a_restore_under_a_smaller_room_bound_forgets_the_least_recent_rooms_memories() -> None:
     """``Config.max_rooms_per_account`` bounds a restored account's memory of rooms too.
 

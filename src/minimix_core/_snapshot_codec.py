@@ -147,7 +147,7 @@ class Reader:
         raise SnapshotError(f"not a name: {data!r}")
 
     def attributes(self, data: Json) -> tuple[tuple[str, str], ...]:
-        return tuple((self.name(k), str(v)) for k, v in data)
+        return tuple((self.name(k), _value(v)) for k, v in data)
 
     def element(self, data: Json) -> Element:
         fields: list[Json] = list(data)
@@ -156,8 +156,8 @@ class Reader:
             self.name(tag),
             self.attributes(attrs or ()),
             tuple(self.element(c) for c in children or ()),
-            None if text is None else str(text),
-            None if tail is None else str(tail),
+            _maybe_value(text),
+            _maybe_value(tail),
         )
 
     def payload(self, data: Json) -> tuple[Element, ...]:
@@ -168,7 +168,7 @@ class Reader:
     def jid(self, text: Json, base: JID | None) -> JID | None:
         if text is None:
             return None
-        text = str(text)
+        text = _value(text)
         if text == "" and self.account is not None:
             return self.account
         if text.startswith("/") and base is not None:
@@ -188,10 +188,10 @@ class Reader:
             raise SnapshotError(f"not a stanza kind: {kind!r}")
         return Stanza(
             kind,
-            type=type_,
+            type=_maybe_value(type_),
             from_=self.jid(from_, self.room),
             to=self.jid(to, self.room),
-            id=id_,
+            id=_maybe_value(id_),
             attrs=attrs,
             children=payload,
         )
@@ -217,3 +217,14 @@ def _index(data: Json) -> int:
     if type(data) is not int or data < 0:
         raise SnapshotError(f"not a payload index: {data!r}")
     return data
+
+
+def _value(data: Json) -> str:
+    """A string the snapshot wrote: an attribute's value, a text, a JID, a type or an id."""
+    if not isinstance(data, str):
+        raise SnapshotError(f"not a string: {data!r}")
+    return data
+
+
+def _maybe_value(data: Json) -> str | None:
+    return None if data is None else _value(data)
