@@ -1831,6 +1831,46 @@ def test_a_value_that_is_no_string_where_the_snapshot_wrote_one_is_refused(
         Router.restore(snapshot, now=0.0)
 
 
+@pytest.mark.parametrize(
+    ("where", "damage", "why"),
+    [
+        ("children", "ab", "not children: 'ab'"),
+        ("element", "xy", "not an element: 'xy'"),
+        ("attributes", {"ab": "c"}, "not attributes: {'ab': 'c'}"),
+        ("attribute", "ab", "not an attribute: 'ab'"),
+        ("attribute", ["a"], "not an attribute: ['a']"),
+        ("element", ["x", [], [], None, None, "more"], "not an element"),
+        ("payload", "more", "not a payload"),
+    ],
+)
+def test_a_string_or_mapping_where_a_snapshot_writes_a_list_is_refused(
+    where: str, damage: object, why: str
+) -> None:
+    """Versions 1 to 4 write names where they stand, so a string or a mapping in place of
+    the list of an element's children, of an element or of its attributes was taken apart
+    (``"ab"`` as children restored two elements, ``a`` and ``b``): it is damage, as are
+    lists longer than what the snapshot writes."""
+    h = Harness()
+    h.joined(PHONE, others=("bob",))
+    snapshot = names_inline(json.loads(json.dumps(h.router.snapshot())))
+    bob = snapshot["accounts"][0]["rooms"][0]["v"]["o"][0][0]
+    payload = snapshot["payloads"][bob[0]]
+    x_element = payload[0][0]  # the muc#user x: [tag, attrs, [item]]
+    if where == "children":
+        x_element[2] = damage
+    elif where == "element":
+        x_element[2][0] = damage
+    elif where == "attributes":
+        x_element[2][0][1] = damage
+    elif where == "attribute":
+        x_element[2][0][1][0] = damage
+    else:
+        payload.append([])
+        payload.append(damage)
+    with pytest.raises(SnapshotError, match=re.escape(why)):
+        Router.restore(snapshot, now=0.0)
+
+
 def test_a_restore_under_a_smaller_room_bound_forgets_the_least_recent_rooms_memories() -> None:
     """``Config.max_rooms_per_account`` bounds a restored account's memory of rooms too.
 

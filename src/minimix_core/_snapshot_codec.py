@@ -120,10 +120,10 @@ class Reader:
         self.names: list[str] | None = None if names is None else [_text(n) for n in names]
         self.payloads: list[tuple[tuple[tuple[str, str], ...], tuple[Element, ...]]] = [
             (
-                self.attributes(more[0] if more else ()),
-                tuple(self.element(e) for e in children),
+                self.attributes(more[0] if more else []),
+                tuple(self.element(e) for e in _list(children, "children")),
             )
-            for children, *more in payloads or ()
+            for children, *more in (_entry(p) for p in _list(payloads or [], "payloads"))
         ]
         self.account: JID | None = None
         self.room: JID | None = None
@@ -147,15 +147,19 @@ class Reader:
         raise SnapshotError(f"not a name: {data!r}")
 
     def attributes(self, data: Json) -> tuple[tuple[str, str], ...]:
-        return tuple((self.name(k), _value(v)) for k, v in data)
+        return tuple(
+            (self.name(k), _value(v)) for k, v in (_pair(a) for a in _list(data, "attributes"))
+        )
 
     def element(self, data: Json) -> Element:
-        fields: list[Json] = list(data)
+        fields = _list(data, "an element")
+        if not 1 <= len(fields) <= 5:
+            raise SnapshotError(f"not an element: {data!r}")
         tag, attrs, children, text, tail = fields + [None] * (5 - len(fields))
         return Element(
             self.name(tag),
-            self.attributes(attrs or ()),
-            tuple(self.element(c) for c in children or ()),
+            self.attributes([] if attrs is None else attrs),
+            tuple(self.element(c) for c in _list([] if children is None else children, "children")),
             _maybe_value(text),
             _maybe_value(tail),
         )
@@ -163,7 +167,7 @@ class Reader:
     def payload(self, data: Json) -> tuple[Element, ...]:
         if isinstance(data, int) and not isinstance(data, bool):
             return self.payloads[_index(data)][1]
-        return tuple(self.element(e) for e in data)  # version 1: inline
+        return tuple(self.element(e) for e in _list(data, "children"))  # version 1: inline
 
     def jid(self, text: Json, base: JID | None) -> JID | None:
         if text is None:
@@ -228,3 +232,26 @@ def _value(data: Json) -> str:
 
 def _maybe_value(data: Json) -> str | None:
     return None if data is None else _value(data)
+
+
+def _list(data: Json, what: str) -> list[Json]:
+    """A list the snapshot wrote: a string or a mapping would be taken apart as one."""
+    if not isinstance(data, list):
+        raise SnapshotError(f"not {what}: {data!r}")
+    return data
+
+
+def _entry(data: Json) -> list[Json]:
+    """A ``payloads`` entry: ``[children]`` or ``[children, attrs]``."""
+    entry = _list(data, "a payload")
+    if not 1 <= len(entry) <= 2:
+        raise SnapshotError(f"not a payload: {data!r}")
+    return entry
+
+
+def _pair(data: Json) -> list[Json]:
+    """An attribute: ``[name, value]``."""
+    pair = _list(data, "an attribute")
+    if len(pair) != 2:
+        raise SnapshotError(f"not an attribute: {data!r}")
+    return pair
