@@ -201,6 +201,47 @@ def test_forgetting_the_oldest_message_key_is_one_step_whatever_the_bound() -> N
             assert len(kept.order) <= 2 * bound
 
 
+class CountingIds(OrderedDict[str, JID]):
+    """An occupancy's tracked ids, counting the operations forgetting the oldest may use."""
+
+    def __init__(self, ids: dict[str, JID]) -> None:
+        self.scans = 0
+        super().__init__(ids)
+        self.pops = 0
+
+    def popitem(self, last: bool = True) -> tuple[str, JID]:
+        self.pops += 1
+        return super().popitem(last)
+
+    def __iter__(self) -> Iterator[str]:
+        self.scans += 1
+        return super().__iter__()
+
+
+def test_forgetting_the_oldest_tracked_id_is_one_step_whatever_the_bound() -> None:
+    """The ids of stanzas the sessions sent forget their oldest with one O(1) pop per new
+    one, never by walking the dict: that walk is as long as ``max_tracked_ids``."""
+    account = ACCOUNTS[0]
+    phone = account.with_resource("phone")
+
+    def said(n: int) -> FromSession:
+        message = f"<message type='groupchat' to='{ROOM}' id='a{n}'><body>{n}</body></message>"
+        return FromSession(session=phone, stanza=x(message))
+
+    for bound in (10, 10_000):
+        router = Router(Config(max_tracked_ids=bound))
+        fill(router, [])
+        router.handle(ToAccount(stanza=x(self_presence_to(account))), now=0.0)
+        router.handle(said(0), now=0.0)
+        occupancy = router._core.table.accounts[account].rooms[ROOM]
+        assert occupancy.sent_ids is not None
+        sent = occupancy.sent_ids = CountingIds(occupancy.sent_ids)
+        for n in range(1, bound + 200):
+            router.handle(said(n), now=0.0)
+        assert (sent.pops, sent.scans) == (200, 0)
+        assert list(sent) == [f"a{n}" for n in range(200, bound + 200)]
+
+
 def test_the_pool_is_bounded_by_characters() -> None:
     """``max_shared_payload_bytes``: the oldest go until the new payload fits."""
     size = payload_size(body(0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable
 
 from ._actions import Action, Deliver, Discard, DiscardReason, Send, Unattended
@@ -439,9 +440,9 @@ def track_id(occupancy: Occupancy, stanza_id: str | None, session: JID, config: 
         return
     sent = occupancy.sent_ids
     if sent is None:
-        sent = occupancy.sent_ids = {}
+        sent = occupancy.sent_ids = OrderedDict()
     else:
         sent.pop(stanza_id, None)
     sent[stanza_id] = session
     if len(sent) > config.max_tracked_ids:
-        del sent[next(iter(sent))]
+        sent.popitem(last=False)

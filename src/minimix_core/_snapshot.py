@@ -29,6 +29,7 @@ Version 1 (inline payloads, full JIDs, long keys) is read by :func:`upgrade_v1`.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Final
 
@@ -336,7 +337,7 @@ def _load_occupancy(r: Reader, data: Json) -> Occupancy:
     o.attached = _load_attachments(r, data["attached"], history)
     o.pending = _load_attachments(r, data["pending"], history, waiting=True)
     o.leaving = _load_attachments(r, data["leaving"], history)
-    o.sent_ids = {str(i): r.full(s, account) for i, s in data["sent_ids"]} or None
+    o.sent_ids = OrderedDict((str(i), r.full(s, account)) for i, s in data["sent_ids"]) or None
     o.sent_payload = r.payload(data["sent_payload"])
     change = data["nick_change"]
     if change is not None:

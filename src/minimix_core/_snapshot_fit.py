@@ -62,7 +62,7 @@ def fit(account: Account, config: Config) -> None:
     for occupancy in account.rooms.values():
         sent = occupancy.sent_ids
         while sent and len(sent) > config.max_tracked_ids:
-            del sent[next(iter(sent))]
+            sent.popitem(last=False)
         view = occupancy.view
         if view.passed is not None:
             view.passed.trim(bound)

@@ -7,6 +7,7 @@ completely before they change anything, so a refused input leaves the table as i
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import TypeVar
 
@@ -225,9 +226,11 @@ class Occupancy:
         self.pending: Sessions = NO_ENTRIES
         self.leaving: Sessions = NO_ENTRIES
         """Sessions that left last and wait for the room's answer."""
-        self.sent_ids: dict[str, JID] | None = None
+        self.sent_ids: OrderedDict[str, JID] | None = None
         """Ids of stanzas sent for sessions, oldest first: errors go back to the sender.
-        ``None`` until the first one."""
+        ``None`` until the first one. Ordered, so the oldest goes in one step at any
+        ``Config.max_tracked_ids``, where a plain dict walks past the slots its deletions
+        left; an id sent again moves to the end, so a plain list beside it would not do."""
         self.last_seen = 0.0
         """When the room last sent the account anything but an error: the keep-alive
         measures silence."""
