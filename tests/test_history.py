@@ -340,7 +340,7 @@ def test_a_buffer_numbered_out_of_order_gives_every_message_after_a_place() -> N
     add("m7", 7)  # m4 leaves; m2 is still after a higher number
     assert history._descents == 1
     assert after(5) == ["m6", "m7"]
-    restored = History.load(history.dump(lambda s: s), lambda s: s)
+    restored = History.load(history.dump(lambda s: s), tuple)
     assert restored._descents == 1
     assert [m.id for m in restored.after(5, ROOM)] == ["m6", "m7"]
     add("m8", 8)  # m5 leaves: m2 is first, nothing out of order is left

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -1632,7 +1633,7 @@ def test_a_place_past_any_number_is_refused_as_a_malformed_snapshot() -> None:
         snapshot = json.loads(text)
         [memory] = snapshot["accounts"][0]["memory"]
         memory[1]["positions"][0][1] = json.loads(place)
-        with pytest.raises(SnapshotError, match="malformed snapshot"):
+        with pytest.raises(SnapshotError, match=r"not a whole number: -?inf"):
             Router.restore(snapshot, now=10.0)
 
 
@@ -2111,3 +2112,81 @@ def test_occupants_with_any_payload_round_trip_and_fit_smaller_bounds(
         bounded.partial,
     )
     assert view.occupant_bytes == sum(payload_size(p.children) for p in view.occupants.values())
+
+
+def _room(s: dict[str, Any]) -> dict[str, Any]:
+    room: dict[str, Any] = s["accounts"][0]["rooms"][0]
+    return room
+
+
+def _set(
+    where: Callable[[dict[str, Any]], Any], at: object
+) -> Callable[[dict[str, Any], object], None]:
+    """A damage maker: ``where`` finds the container, ``at`` the key or index in it."""
+
+    def damage(snapshot: dict[str, Any], value: object) -> None:
+        where(snapshot)[at] = value
+
+    return damage
+
+
+_MEMORY = _set(lambda s: s["accounts"][0]["memory"][0][1], "last")
+_SEEN = _set(lambda s: s["accounts"][0]["memory"][0][1]["seen"][1], 1)
+_SEEN_KEY = _set(lambda s: s["accounts"][0]["memory"][0][1]["seen"][1], 0)
+
+
+def _entry(s: dict[str, Any]) -> list[Any]:
+    """m2 in the history."""
+    entry: list[Any] = _room(s)["v"]["h"][1]
+    return entry
+
+
+@pytest.mark.parametrize(
+    ("damage", "value", "why"),
+    [
+        (_set(lambda s: s, "version"), 5.0, "snapshot version 5.0 is not one of 1 to 5"),
+        (_set(lambda s: s, "version"), True, "snapshot version True is not one of 1 to 5"),
+        (_set(lambda s: s, "now"), math.nan, "not a time in seconds: nan"),
+        (_set(lambda s: s, "now"), -1.0, "not a time in seconds: -1.0"),
+        (_set(lambda s: s, "now"), 1e300, "a snapshot taken after the year 9999: 1e+300"),
+        (_set(lambda s: s, "counter"), True, "not a whole number: True"),
+        (_set(lambda s: s, "sequence"), 2.5, "not a whole number: 2.5"),
+        (_set(lambda s: s["timers"][0], 0), math.inf, "not a time in seconds: inf"),
+        (_set(lambda s: s["timers"][0], 4), "yes", "not true or false: 'yes'"),
+        (_MEMORY, -1, "not a whole number: -1"),
+        (_SEEN, "2", "not a whole number: '2'"),
+        (_SEEN_KEY, 2, "not a message key: 2"),
+        (_set(_entry, 1), "0", "not a time in seconds: '0'"),
+        (_set(_entry, 2), None, "not a message key: None"),
+        (_set(_entry, 3), -209, "not a whole number: -209"),
+        (_set(_entry, 4), 2.0, "not a whole number: 2.0"),
+        (_set(_entry, 5), "false", "not true or false: 'false'"),
+        (_set(lambda s: _room(s)["v"]["k"], 0), 1, "not a message key: 1"),
+        (_set(lambda s: _room(s)["v"], "lm"), math.nan, "not a time in seconds: nan"),
+        (_set(lambda s: _room(s)["v"], "pt"), 1, "not true or false: 1"),
+        (_set(lambda s: _room(s)["v"], "f"), [True], "not a whole number: True"),
+        (_set(lambda s: _room(s)["a"][0], 2), 7, "not a string: 7"),  # the nick
+        (_set(lambda s: _room(s)["a"][0], 1), 1, "not a string: 1"),  # the join's id
+        (_set(lambda s: _room(s)["a"][0][6], 3), "false", "not true or false: 'false'"),
+        (_set(lambda s: _room(s)["a"][0][6], 1), -1, "not a whole number: -1"),
+        (_set(_room, "ls"), "0", "not a time in seconds: '0'"),
+        (_set(_room, "pi"), 3, "not a string: 3"),
+        (_set(_room, "pf"), 1.5, "not a whole number: 1.5"),
+        (_set(_room, "rd"), 0, "not true or false: 0"),
+        (_set(_room, "wh"), [[2, "true"]], "not true or false: 'true'"),
+        (_set(_room, "rs"), [1], "not a string: 1"),
+    ],
+)
+def test_a_number_time_flag_or_id_of_the_wrong_type_is_refused(
+    damage: Callable[[dict[str, Any], object], None], value: object, why: str
+) -> None:
+    """Where a snapshot writes a whole number, a time, true or false, a message key or an
+    id, anything else is damage. Python's conversions took ``true`` for 1, ``2.5`` for 2,
+    ``"false"`` as true and a NaN as a time, which compares false with every other: a
+    restore refuses each with :class:`SnapshotError`."""
+    h = _bounced_m2_of_three()
+    snapshot = json.loads(json.dumps(h.router.snapshot()))
+    Router.restore(json.loads(json.dumps(snapshot)), now=10.0)  # restores undamaged
+    damage(snapshot, value)
+    with pytest.raises(SnapshotError, match=re.escape(why)):
+        Router.restore(snapshot, now=10.0)

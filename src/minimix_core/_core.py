@@ -11,7 +11,11 @@ from ._jid import JID
 from ._stanza import Element, Stanza, payload_size
 from ._table import Account, Table
 
-__all__ = ["Core", "TimerKey", "Timers", "keepalive_timer"]
+__all__ = ["LATEST", "Core", "TimerKey", "Timers", "keepalive_timer"]
+
+LATEST = 253402300799.0
+"""9999-12-31T23:59:59Z: the last second an XEP-0082 timestamp can say; the router's
+``now`` goes no further."""
 
 TimerKey = tuple[str, JID, "JID | str"]
 """``(kind, account, detail)``: what a deadline is for (an IQ id, a room)."""

@@ -463,14 +463,11 @@ class History:
         return [[stanza(kept), *rest] for kept, *rest in self._entries]
 
     @classmethod
-    def load(
-        cls, data: list[Any], stanza: Callable[[Any], Stanza], key: Callable[[Any], str] = str
-    ) -> History:
-        """A buffer back from :meth:`dump` (``key`` reads a message key)."""
+    def load(cls, data: list[Any], read: Callable[[Any], _Entry]) -> History:
+        """A buffer back from :meth:`dump` (``read`` reads one entry, checking its fields)."""
         history = cls()
-        for message, at, text, size, seq, private in data:
-            entry = (stanza(message), float(at), key(text), int(size), int(seq), bool(private))
-            history._entries.append(entry)
+        for written in data:
+            history._entries.append(entry := read(written))
             history._bytes += entry[3]
             history._private += entry[5]
         history._recount()

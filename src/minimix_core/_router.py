@@ -9,7 +9,7 @@ from typing import Any
 from ._actions import Action, Send
 from ._bookmarks import bookmarks_changed
 from ._config import Config
-from ._core import Core, keepalive_timer
+from ._core import LATEST, Core, keepalive_timer
 from ._events import Bookmark, BookmarksChanged, Event, FromSession, SessionClosed, ToAccount
 from ._jid import JID
 from ._lifecycle import ROOM_TIMERS, OccupancyState
@@ -22,8 +22,6 @@ from ._view import OccupancyView, view_of
 
 __all__ = ["LocalProtocolError", "Router"]
 
-_LATEST = 253402300799.0
-"""9999-12-31T23:59:59Z: the last second an XEP-0082 timestamp can say."""
 _JOINED = OccupancyState.JOINED
 
 
@@ -107,7 +105,7 @@ class Router:
         timestamp can say; a host passing milliseconds is caught here), or time going back.
         """
         core = self._core
-        if type(now) is float and 0.0 <= self._now <= now <= _LATEST:
+        if type(now) is float and 0.0 <= self._now <= now <= LATEST:
             # Room traffic and the sessions' stanzas are what a server hands over: their
             # checks come first and cost one comparison each; anything unusual (a subclass,
             # an int for now) takes the full checks below.
@@ -329,10 +327,10 @@ class Router:
         if (
             not isinstance(now, (int, float))
             or isinstance(now, bool)
-            or not 0.0 <= now <= _LATEST  # also refuses NaN and infinities
+            or not 0.0 <= now <= LATEST  # also refuses NaN and infinities
         ):
             raise LocalProtocolError(
-                f"now must be POSIX seconds from 0 to {_LATEST:.0f} (year 9999), not {now!r}"
+                f"now must be POSIX seconds from 0 to {LATEST:.0f} (year 9999), not {now!r}"
             )
         if now < self._now:
             raise LocalProtocolError(f"time went back from {self._now} to {now}")

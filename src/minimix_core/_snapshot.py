@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from ._config import Config
-from ._core import Core, TimerKey, keepalive_timer
+from ._core import LATEST, Core, TimerKey, keepalive_timer
 from ._events import Bookmark
 from ._history import History
 from ._jid import JID
@@ -51,7 +51,17 @@ from ._sessions import (
     add_session,
     writable,
 )
-from ._snapshot_codec import Json, Reader, SnapshotError, Writer
+from ._snapshot_codec import (
+    Json,
+    Reader,
+    SnapshotError,
+    Writer,
+    flag,
+    maybe_string,
+    seconds,
+    string,
+    whole,
+)
 from ._snapshot_fit import fit, rekey
 from ._snapshot_v1 import upgrade_v1
 from ._stanza import payload_size
@@ -96,20 +106,20 @@ def _load_attachments(
             # The account's next join is made from it (send_join).
             raise SnapshotError("a waiting session without its join request")
         attachment = Attachment(
-            join_id=join_id,
-            nick=str(nick),
+            join_id=maybe_string(join_id),
+            nick=string(nick),
             request=r.maybe_stanza(request),
             payload=r.payload(payload),
-            seq=int(seq),
+            seq=whole(seq),
         )
         out = add_session(out, r.full(session, r.account), attachment)
         if more:  # version 1 had none of these; version 2 leaves out the defaults
             [[position, since, bounced, left, leave_id]] = more
             attachment.position = None if position is None else _load_place(position)
-            attachment.since = int(since)
+            attachment.since = whole(since)
             attachment.bounced = None if bounced is None else _load_bounced(bounced, history)
-            attachment.left = bool(left)
-            attachment.leave_id = leave_id
+            attachment.left = flag(left)
+            attachment.leave_id = maybe_string(leave_id)
     return out
 
 
@@ -122,8 +132,8 @@ def _load_place(data: Json) -> Place:
     if isinstance(data, list):
         if len(data) < 2:
             raise SnapshotError("a place with a gap names no message after it")
-        return tuple(int(n) for n in data)
-    return int(data)
+        return tuple(whole(n) for n in data)
+    return whole(data)
 
 
 def _load_bounced(data: Json, history: History | None) -> tuple[int, ...]:
@@ -132,8 +142,8 @@ def _load_bounced(data: Json, history: History | None) -> tuple[int, ...]:
     Those after it the history holds are missed too; no device can get the others again.
     """
     if isinstance(data, list):
-        return tuple(int(n) for n in data)
-    first = int(data)
+        return tuple(whole(n) for n in data)
+    first = whole(data)
     return (None if history is None else history.numbers_from(first)) or (first,)
 
 
@@ -248,14 +258,15 @@ def _load_view(r: Reader, data: Json) -> RoomView:
     v.occupant_bytes = sum(payload_size(p.children) for p in v.occupants.values())
     v.room_presence = r.maybe_stanza(data["room_presence"])
     v.subject = r.maybe_stanza(data["subject"])
-    v.flags = flag_set(int(f) for f in data["flags"])
-    v.created = bool(data["created"])
+    v.flags = flag_set(whole(f) for f in data["flags"])
+    v.created = flag(data["created"])
     if data["history"] is not None:
-        v.history = History.load(data["history"], r.stanza, r.key)
+        v.history = History.load(data["history"], r.history_entry)
     v.passed = RecentKeys((r.key(k), None) for k in data["passed"]) or None
-    v.last_message_at = None if data["last_message_at"] is None else float(data["last_message_at"])
-    v.joined_at = float(data["joined_at"])
-    v.partial = bool(data["partial"])
+    at = data["last_message_at"]
+    v.last_message_at = None if at is None else seconds(at)
+    v.joined_at = seconds(data["joined_at"])
+    v.partial = flag(data["partial"])
     return v
 
 
@@ -330,29 +341,33 @@ def _load_occupancy(r: Reader, data: Json) -> Occupancy:
     o.state = OccupancyState(data["state"])
     if o.state is OccupancyState.ABSENT:
         raise SnapshotError("an occupancy cannot be absent")
-    o.request_id = data["request_id"]
+    o.request_id = maybe_string(data["request_id"])
     o.view = _load_view(r, data["view"])
     o.joiner = r.jid(data["joiner"], account)
     history = o.view.history
     o.attached = _load_attachments(r, data["attached"], history)
     o.pending = _load_attachments(r, data["pending"], history, waiting=True)
     o.leaving = _load_attachments(r, data["leaving"], history)
-    o.sent_ids = OrderedDict((str(i), r.full(s, account)) for i, s in data["sent_ids"]) or None
+    o.sent_ids = OrderedDict((string(i), r.full(s, account)) for i, s in data["sent_ids"]) or None
     o.sent_payload = r.payload(data["sent_payload"])
     change = data["nick_change"]
     if change is not None:
         session, nick, request_id, sent_id, resync = change
         o.nick_change = NickChange(
-            r.jid(session, account), str(nick), request_id, sent_id, resync=bool(resync)
+            r.jid(session, account),
+            string(nick),
+            maybe_string(request_id),
+            maybe_string(sent_id),
+            resync=flag(resync),
         )
-    o.last_seen = float(data["last_seen"])
-    o.ping_id = data["ping_id"]
-    o.ping_failures = int(data["ping_failures"])
-    o.attempts = int(data["rejoin_attempts"])
-    o.restored = bool(data["restored"])
-    o.left_id = data["left_id"]
-    o.resync = None if data["resync"] is None else {str(n): None for n in data["resync"]}
-    o.withheld = tuple((int(n), bool(m)) for n, m in data["withheld"])
+    o.last_seen = seconds(data["last_seen"])
+    o.ping_id = maybe_string(data["ping_id"])
+    o.ping_failures = whole(data["ping_failures"])
+    o.attempts = whole(data["rejoin_attempts"])
+    o.restored = flag(data["restored"])
+    o.left_id = maybe_string(data["left_id"])
+    o.resync = None if data["resync"] is None else {string(n): None for n in data["resync"]}
+    o.withheld = tuple((whole(n), flag(m)) for n, m in data["withheld"])
     return o
 
 
@@ -369,11 +384,11 @@ def _memory(w: Writer, m: RoomMemory) -> Json:
 
 def _load_memory(r: Reader, data: Json) -> RoomMemory:
     m = RoomMemory()
-    m.seen = RecentKeys((r.key(k), int(n)) for k, n in data["seen"])
-    m.last = int(data["last"])
-    m.legacy = int(data.get("legacy", 0))
+    m.seen = RecentKeys((r.key(k), whole(n)) for k, n in data["seen"])
+    m.last = whole(data["last"])
+    m.legacy = whole(data.get("legacy", 0))
     for s, place, at in data["positions"]:
-        m.positions[r.full(s, r.account)] = (_load_place(place), float(at))
+        m.positions[r.full(s, r.account)] = (_load_place(place), seconds(at))
     return m
 
 
@@ -384,7 +399,11 @@ def _bookmark(mark: Bookmark) -> Json:
 def _load_bookmark(data: Json) -> Bookmark:
     room, autojoin, nick, password, name = data
     return Bookmark(
-        room=JID.parse(room), autojoin=bool(autojoin), nick=nick, password=password, name=name
+        room=JID.parse(room),
+        autojoin=flag(autojoin),
+        nick=maybe_string(nick),
+        password=maybe_string(password),
+        name=maybe_string(name),
     )
 
 
@@ -430,11 +449,14 @@ def _load_account(r: Reader, data: Json) -> Account:
             account.link(jid, rooms[j] if isinstance(j, int) else JID.parse(j))
     for iq_id, session, original, to, query_id, closed in data["pending_iqs"]:
         pending = PendingIQ(
-            session=JID.parse(session), original_id=original, to=JID.parse(to), query_id=query_id
+            session=JID.parse(session),
+            original_id=string(original),
+            to=JID.parse(to),
+            query_id=maybe_string(query_id),
         )
-        pending.session_closed = bool(closed)
+        pending.session_closed = flag(closed)
         account.pending_iqs = writable(account.pending_iqs)
-        account.pending_iqs[str(iq_id)] = pending
+        account.pending_iqs[string(iq_id)] = pending
     return account
 
 
@@ -485,7 +507,7 @@ def _checked_load(snapshot: Mapping[str, Json], config: Config) -> Core:
     if not isinstance(snapshot, Mapping) or snapshot.get("format") != FORMAT:
         raise SnapshotError("not a minimix_core snapshot")
     version = snapshot.get("version")
-    if version not in _READ:
+    if type(version) is not int or version not in _READ:  # 5.0 == 5 and True == 1
         raise SnapshotError(f"snapshot version {version!r} is not one of 1 to {VERSION}")
     try:
         core = _load(upgrade_v1(snapshot, config) if version == 1 else snapshot, config)
@@ -546,15 +568,17 @@ def load_core(snapshot: Mapping[str, Json], config: Config, now: float, *, sessi
 
 def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
     core = Core(config)
-    core.now = float(snapshot["now"])
-    core.counter = int(snapshot["counter"])
-    core.sequence = int(snapshot["sequence"])
+    core.now = seconds(snapshot["now"])
+    if core.now > LATEST:  # every later event would be refused as time going back
+        raise SnapshotError(f"a snapshot taken after the year 9999: {core.now!r}")
+    core.counter = whole(snapshot["counter"])
+    core.sequence = whole(snapshot["sequence"])
     for domain, free in snapshot["join_pace"]:
-        core.autojoins.set_pace(str(domain), float(free))
+        core.autojoins.set_pace(string(domain), seconds(free))
     at = snapshot["join_queue_at"]
     # Each service's turn as it was (it may be overdue); snapshots without them give every
     # service the queue's first turn.
-    turns = {str(domain): float(turn) for domain, turn in snapshot.get("join_turns", ())}
+    turns = {string(domain): seconds(turn) for domain, turn in snapshot.get("join_turns", ())}
     for account, text in snapshot["join_queue"]:
         room = JID.parse(text)
         turn = turns.get(room.domain, core.now if at is None else at)
@@ -575,13 +599,13 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
         holder = accounts[owner] if isinstance(owner, int) else {"jid": owner}
         detail = holder["rooms"][about]["room"] if isinstance(about, int) else about
         key: TimerKey = (
-            str(kind),
+            string(kind),
             JID.parse(holder["jid"]),
-            JID.parse(detail) if is_jid else str(detail),
+            JID.parse(detail) if flag(is_jid) else string(detail),
         )
-        keys.append((float(when), key))
+        keys.append((seconds(when), key))
         if kind == "ping":  # a room's keep-alive deadline, under its account's one timer
-            core.table.accounts[key[1]].rooms[JID.parse(detail)].ping_at = float(when)
+            core.table.accounts[key[1]].rooms[JID.parse(detail)].ping_at = seconds(when)
     # In the written order, so equal deadlines fire as they would have.
     for when, key in keys:
         if key[0] != "ping":

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ._jid import JID
 from ._stanza import Element, Stanza
 
-__all__ = ["Reader", "SnapshotError", "Writer"]
+__all__ = [
+    "Reader",
+    "SnapshotError",
+    "Writer",
+    "flag",
+    "maybe_string",
+    "seconds",
+    "string",
+    "whole",
+]
 
 Json = Any  # what json.loads gives back: checked field by field while loading
 
@@ -134,8 +144,21 @@ class Reader:
 
     def key(self, data: Json) -> str:
         """A message key, the one string the restore holds for that text."""
-        text = str(data)
-        return self.keys.setdefault(text, text)
+        if not isinstance(data, str):
+            raise SnapshotError(f"not a message key: {data!r}")
+        return self.keys.setdefault(data, data)
+
+    def history_entry(self, data: Json) -> tuple[Stanza, float, str, int, int, bool]:
+        """A history entry as :meth:`History.dump` writes it, each field checked."""
+        message, at, key, size, seq, private = _list(data, "a history entry")
+        return (
+            self.stanza(message),
+            seconds(at),
+            self.key(key),
+            whole(size),
+            whole(seq),
+            flag(private),
+        )
 
     def name(self, data: Json) -> str:
         """A tag or attribute name: its index in ``names``, or itself before version 5."""
@@ -148,7 +171,7 @@ class Reader:
 
     def attributes(self, data: Json) -> tuple[tuple[str, str], ...]:
         return tuple(
-            (self.name(k), _value(v)) for k, v in (_pair(a) for a in _list(data, "attributes"))
+            (self.name(k), string(v)) for k, v in (_pair(a) for a in _list(data, "attributes"))
         )
 
     def element(self, data: Json) -> Element:
@@ -160,8 +183,8 @@ class Reader:
             self.name(tag),
             self.attributes([] if attrs is None else attrs),
             tuple(self.element(c) for c in _list([] if children is None else children, "children")),
-            _maybe_value(text),
-            _maybe_value(tail),
+            maybe_string(text),
+            maybe_string(tail),
         )
 
     def payload(self, data: Json) -> tuple[Element, ...]:
@@ -172,7 +195,7 @@ class Reader:
     def jid(self, text: Json, base: JID | None) -> JID | None:
         if text is None:
             return None
-        text = _value(text)
+        text = string(text)
         if text == "" and self.account is not None:
             return self.account
         if text.startswith("/") and base is not None:
@@ -192,10 +215,10 @@ class Reader:
             raise SnapshotError(f"not a stanza kind: {kind!r}")
         return Stanza(
             kind,
-            type=_maybe_value(type_),
+            type=maybe_string(type_),
             from_=self.jid(from_, self.room),
             to=self.jid(to, self.room),
-            id=_maybe_value(id_),
+            id=maybe_string(id_),
             attrs=attrs,
             children=payload,
         )
@@ -216,6 +239,33 @@ def _text(data: Json) -> str:
     return data
 
 
+def whole(data: Json) -> int:
+    """A count, a number or a place the snapshot wrote: a whole number, not negative.
+
+    JSON's ``true`` would pass :func:`int` as 1 and ``2.5`` as 2.
+    """
+    if type(data) is not int or data < 0:
+        raise SnapshotError(f"not a whole number: {data!r}")
+    return data
+
+
+def flag(data: Json) -> bool:
+    """A yes or no the snapshot wrote: ``bool("false")`` would be true."""
+    if type(data) is not bool:
+        raise SnapshotError(f"not true or false: {data!r}")
+    return data
+
+
+def seconds(data: Json) -> float:
+    """A time or a deadline the snapshot wrote, POSIX seconds: finite and not negative.
+
+    A NaN would compare false with every time, and a deadline of one would never fire.
+    """
+    if type(data) not in (int, float) or not (data >= 0.0 and math.isfinite(data)):
+        raise SnapshotError(f"not a time in seconds: {data!r}")
+    return float(data)
+
+
 def _index(data: Json) -> int:
     """An index into the ``payloads`` table: a whole number, not negative."""
     if type(data) is not int or data < 0:
@@ -223,15 +273,16 @@ def _index(data: Json) -> int:
     return data
 
 
-def _value(data: Json) -> str:
-    """A string the snapshot wrote: an attribute's value, a text, a JID, a type or an id."""
+def string(data: Json) -> str:
+    """A string the snapshot wrote: an attribute's value, a text, a JID, a type, an id, a nick."""
     if not isinstance(data, str):
         raise SnapshotError(f"not a string: {data!r}")
     return data
 
 
-def _maybe_value(data: Json) -> str | None:
-    return None if data is None else _value(data)
+def maybe_string(data: Json) -> str | None:
+    """An optional string: one, or null."""
+    return None if data is None else string(data)
 
 
 def _list(data: Json, what: str) -> list[Json]:
