@@ -904,3 +904,18 @@ def test_a_restart_forgets_what_was_withheld_for_a_session_gone_with_the_process
     assert occ(h).withheld != ()
     restored = Router.restore(json.loads(json.dumps(h.router.snapshot())), now=h.now)
     assert restored._core.table.accounts[ALICE].rooms[ROOM].withheld == ()
+
+
+def test_a_restore_under_a_smaller_history_bound_keeps_the_newest_withheld_messages() -> None:
+    """What is withheld for a waiting session is bounded as the history is: a restore under
+    a smaller ``max_history_messages`` keeps the newest, as the bound would have."""
+    h = Harness()
+    lone_waiter_with_a_withheld_mention(h)
+    for n in (6, 7):
+        h.room(groupchat(f"more {n}", mid=f"m{n}"))
+    assert occ(h).withheld == ((1, True), (2, False), (3, False))
+    snapshot = json.loads(json.dumps(h.router.snapshot()))
+    restored = Router.restore(
+        snapshot, now=h.now, config=Config(max_history_messages=2), sessions=True
+    )
+    assert restored._core.table.accounts[ALICE].rooms[ROOM].withheld == ((2, False), (3, False))

@@ -47,8 +47,9 @@ def fit(account: Account, config: Config) -> None:
     ``max_history_bytes``, ``max_occupants_per_room`` or ``max_occupant_bytes`` holds
     more; the routing paths forget one room's memory, key or id per new one, so without
     this they would stay over it, and a late joiner would get more history or occupants
-    than the bounds allow. The oldest go first; of the occupants, those the bounds would
-    not have cached had they come in the list's order, and the list is marked partial.
+    than the bounds allow (and more messages withheld for a waiting session). The oldest
+    go first; of the occupants, those the bounds would not have cached had they come in
+    the list's order, and the list is marked partial.
     """
     # Those of rooms the account is no longer in, least recent first: the rooms it is in
     # (more than the bound allows, if it was in them) keep theirs, as they would have.
@@ -68,6 +69,8 @@ def fit(account: Account, config: Config) -> None:
             view.passed.trim(bound)
         if view.history is not None:
             view.history.trim(config)
+        # As Occupancy.withheld grows (_room_side._historic): the newest, one per message.
+        occupancy.withheld = occupancy.withheld[-config.max_history_messages :]
         if (
             len(view.occupants) > config.max_occupants_per_room
             or view.occupant_bytes > config.max_occupant_bytes
