@@ -6,7 +6,9 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
-from helpers import ROOM, x
+import pytest
+
+from helpers import OTHER_ROOM, ROOM, x
 from minimix_core import (
     JID,
     Config,
@@ -112,7 +114,7 @@ def test_a_message_s_payload_stays_shared_after_it_leaves_the_small_message_pool
     for n in (1, 2):
         for account in ACCOUNTS:
             router.handle(ToAccount(stanza=room_message(n, account)), now=0.0)
-    assert list(router._core.messages) == [(ROOM, "s2")]
+    assert list(router._core.messages) == ["s2"]
     histories = [router._core.table.accounts[a].rooms[ROOM].view.history for a in ACCOUNTS]
     payloads = [h._entries[0][0].children for h in histories if h is not None]
     assert len(payloads) == 3 and payloads[0] is payloads[1] is payloads[2]
@@ -240,6 +242,33 @@ def test_forgetting_the_oldest_tracked_id_is_one_step_whatever_the_bound() -> No
             router.handle(said(n), now=0.0)
         assert (sent.pops, sent.scans) == (200, 0)
         assert list(sent) == [f"a{n}" for n in range(200, bound + 200)]
+
+
+def test_the_message_pool_drops_in_steps_per_message_whatever_its_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past ``max_shared_messages`` the pool keeps its newest half at once: the entries
+    walked to drop and keep them come to about two per message, at a bound of 16 as of
+    4,096, and the pool never holds more than the bound."""
+    walked = [0]
+    trim = Core.trim_messages
+
+    def counting(core: Core) -> None:
+        walked[0] += len(core.messages)
+        trim(core)
+
+    monkeypatch.setattr(Core, "trim_messages", counting)
+    message = room_message(1)
+    for bound in (16, 4096):
+        walked[0] = 0
+        core = Core(Config(max_shared_messages=bound))
+        most = 0
+        for n in range(40_000):
+            core.share_message(f"s{n}", message, 100)
+            most = max(most, len(core.messages))
+        assert most == bound
+        assert 1.8 <= walked[0] / 40_000 <= 2.1
+        assert list(core.messages)[-1] == "s39999"
 
 
 def test_the_pool_is_bounded_by_characters() -> None:
@@ -383,40 +412,67 @@ def test_moved_and_cancelled_deadlines_do_not_pile_up() -> None:
     assert timers.next_deadline() is None
 
 
-def room_message(n: int, to: JID = ACCOUNTS[0]) -> Stanza:
+def room_message(n: int, to: JID = ACCOUNTS[0], room: JID = ROOM) -> Stanza:
     return x(
-        f"<message type='groupchat' from='{ROOM}/bob' to='{to}' id='m{n}'><body>message {n}</body>"
-        f"<stanza-id xmlns='urn:xmpp:sid:0' by='{ROOM}' id='s{n}'/></message>"
+        f"<message type='groupchat' from='{room}/bob' to='{to}' id='m{n}'><body>message {n}</body>"
+        f"<stanza-id xmlns='urn:xmpp:sid:0' by='{room}' id='s{n}'/></message>"
     )
 
 
-def test_history_messages_are_pooled_by_room_and_key_under_both_bounds() -> None:
+def test_history_messages_are_pooled_by_key_under_both_bounds() -> None:
     """``share_message``: found by the room's stanza-id, not by hashing the payload again.
 
-    Each account's copy is parsed apart; the histories keep the first one's payload. The
-    pool keeps the newest ``max_shared_messages`` messages, and a message larger than
-    ``max_shared_payload_bytes`` is not pooled.
+    Each account's copy is parsed apart; the histories keep the first one's payload. Past
+    ``max_shared_messages`` messages the pool keeps its newest half (and the newest one,
+    always); past ``max_shared_payload_bytes`` characters, the newest that fit in half of
+    them; a message larger than that bound is not pooled.
     """
-    core = Core(Config(max_shared_messages=2))
+    core = Core(Config(max_shared_messages=4))
     first = room_message(1)
-    assert core.share_message(ROOM, "s1", first, 100) is first
+    assert core.share_message("s1", first, 100) is first
     other = room_message(1, ACCOUNTS[1])
-    kept = core.share_message(ROOM, "s1", other, 100)
+    kept = core.share_message("s1", other, 100)
     assert kept.children is first.children and kept.to == ACCOUNTS[1]
     again = room_message(1)
-    assert core.share_message(ROOM, "s1", first, 100) is first  # the pooled payload itself
-    for n in (2, 3):
-        core.share_message(ROOM, f"s{n}", room_message(n), 100)
-    assert list(core.messages) == [(ROOM, "s2"), (ROOM, "s3")]
+    assert core.share_message("s1", first, 100) is first  # the pooled payload itself
+    for n in (2, 3, 4):
+        core.share_message(f"s{n}", room_message(n), 100)
+    assert list(core.messages) == ["s1", "s2", "s3", "s4"]
+    assert core.message_bytes == 400
+    core.share_message("s5", room_message(5), 100)
+    assert list(core.messages) == ["s4", "s5"]
     assert core.message_bytes == 200
-    assert core.share_message(ROOM, "s1", again, 100) is again  # evicted: pooled anew
-    small = Core(Config(max_shared_payload_bytes=150))
+    assert core.share_message("s1", again, 100) is again  # dropped: pooled anew
+    assert list(core.messages) == ["s4", "s5", "s1"]
+    one = Core(Config(max_shared_messages=1))
     for n in (1, 2):
-        small.share_message(ROOM, f"s{n}", room_message(n), 100)
-    assert list(small.messages) == [(ROOM, "s2")]
+        one.share_message(f"s{n}", room_message(n), 100)
+    assert list(one.messages) == ["s2"]
+    small = Core(Config(max_shared_payload_bytes=350))
+    for n, size in ((1, 100), (2, 100), (3, 100), (4, 100)):
+        small.share_message(f"s{n}", room_message(n), size)
+    assert list(small.messages) == ["s4"]  # 400 > 350: the newest within 175
+    assert small.message_bytes == 100
+    big = Core(Config(max_shared_payload_bytes=350))
+    big.share_message("s1", room_message(1), 100)
+    big.share_message("s2", room_message(2), 300)
+    assert list(big.messages) == ["s2"]  # over half alone, and kept: the newest
+    assert big.message_bytes == 300
     huge = room_message(3)
-    assert small.share_message(ROOM, "s3", huge, 151) is huge
-    assert list(small.messages) == [(ROOM, "s2")]
+    assert big.share_message("s3", huge, 351) is huge
+    assert list(big.messages) == ["s2"]
+
+
+def test_a_key_another_room_uses_too_shares_no_payload() -> None:
+    """Two rooms may give their messages the same stanza-id (XEP-0359 makes it unique in
+    the room only): the pool is keyed by it alone, and the payload, which names the room
+    in the stanza-id's ``by``, tells them apart. Neither history takes the other's."""
+    core = Core(Config())
+    ours = room_message(1)
+    assert core.share_message("s1", ours, 100) is ours
+    theirs = room_message(1, room=OTHER_ROOM)
+    assert core.share_message("s1", theirs, 100) is theirs
+    assert core.messages["s1"][0] is ours.children
 
 
 def test_a_message_key_shares_only_an_equal_payload() -> None:

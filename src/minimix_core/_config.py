@@ -111,18 +111,21 @@ class Config:
     hold it keep their copy). The same bound applies, separately, to the stanzas kept
     whole once for all accounts (occupants' presences, the room's self-presence and
     subject)."""
-    max_shared_messages: int = field(default=4096, validator=_positive)
+    max_shared_messages: int = field(default=256, validator=_positive)
     """Room messages whose payload is kept ready for the room's other local accounts
-    (found by room and message key), so that their histories hold it once. The room sends
-    a message to all its local accounts in one burst, so the pool need only span the
-    messages of a burst: the histories share the payload after it leaves. Beyond it the
-    oldest is no longer offered (nothing is lost: an account whose copy comes later keeps
-    its own). A larger pool is more for the garbage collector to walk."""
+    (found by message key; another room's message under the same key is told apart by
+    its payload), so that their histories hold it once. The room sends a message to all
+    its local accounts in one burst, so the pool need only span the messages of a burst:
+    the histories share the payload after it leaves. Past the bound the pool keeps its
+    newest half (nothing is lost: an account whose copy comes later keeps its own). A
+    larger pool is more for the garbage collector to walk: at 65,536 a message cost half
+    as much again with the collector running (docs: "Operations")."""
     max_shared_payload_bytes: int = field(default=32 * 1024 * 1024, validator=_positive)
     """Characters of XML the shared payloads may hold together (the size history's
     ``maxchars`` counts); beyond it the oldest are no longer shared, as for
     ``max_shared_payloads``. Bounds the pool when rooms send large payloads (and,
-    separately, the pools of stanzas kept whole and of history messages)."""
+    separately, the pools of stanzas kept whole and of history messages: past it, that
+    one keeps the newest messages that fit in half of it)."""
     max_tracked_ids: int = field(default=256, validator=_positive)
     """Ids of stanzas sent for sessions that the router remembers per occupancy, so the
     room's error for one goes back to that session only. The oldest is forgotten first; an

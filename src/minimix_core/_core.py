@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict
+from itertools import islice
+from operator import itemgetter
 
 from ._autojoin import AutojoinQueue
 from ._config import Config
@@ -100,6 +102,9 @@ class Timers:
         return key
 
 
+_SIZE = itemgetter(1)
+
+
 class Core:
     """Everything a handler may read or change, passed as one argument."""
 
@@ -135,9 +140,9 @@ class Core:
         oldest first."""
         self.payload_bytes = 0
         """The sizes of the pooled payloads, summed (characters of XML)."""
-        self.messages: OrderedDict[tuple[JID, str], tuple[tuple[Element, ...], int]] = OrderedDict()
-        """One payload, with its size, of each room message several accounts keep in their
-        history, by room and message key (see :meth:`share_message`), oldest first."""
+        self.messages: dict[str, tuple[tuple[Element, ...], int]] = {}
+        """One payload, with its size, of each recent room message, for the other local
+        accounts in the room, by message key (see :meth:`share_message`), oldest first."""
         self.message_bytes = 0
         """The sizes of the pooled messages, summed (characters of XML)."""
         self.stanzas: OrderedDict[Stanza, Stanza] = OrderedDict()
@@ -179,20 +184,21 @@ class Core:
         self.payload_bytes += size
         return children
 
-    def share_message(self, room: JID, key: str, stanza: Stanza, size: int) -> Stanza:
+    def share_message(self, key: str, stanza: Stanza, size: int) -> Stanza:
         """``stanza``, a room message, with the payload kept for every account that has it.
 
         Every local account in a room gets each message, parsed apart; their histories
-        keep one payload when theirs are equal. Found by the room and the message's key
+        keep one payload when theirs are equal. Found by the message's key
         (:func:`~minimix_core._history.message_key`: the room's XEP-0359 stanza-id, unique
         in the room, or a hash of the payload), a lookup that costs the same for a message
         just parsed as for one seen before, where :meth:`share` hashes the whole payload.
-        ``size`` is the message's (characters of XML). Bounded by
-        ``Config.max_shared_messages`` entries and ``Config.max_shared_payload_bytes``
-        characters, the oldest going first.
+        Another room's message under the same key is told apart by its payload, which
+        names its room (the stanza-id's ``by``). ``size`` is the message's (characters of
+        XML). Bounded by ``Config.max_shared_messages`` entries and
+        ``Config.max_shared_payload_bytes`` characters (:meth:`trim_messages`).
         """
         pool = self.messages
-        found = pool.get((room, key))
+        found = pool.get(key)
         if found is not None:
             children = found[0]
             if children is stanza.children:
@@ -204,12 +210,42 @@ class Core:
         config = self.config
         if size > config.max_shared_payload_bytes:
             return stanza
-        limit = config.max_shared_payload_bytes - size
-        while pool and (len(pool) >= config.max_shared_messages or self.message_bytes > limit):
-            self.message_bytes -= pool.popitem(last=False)[1][1]
-        pool[room, key] = (stanza.children, size)
+        pool[key] = (stanza.children, size)
         self.message_bytes += size
+        if (
+            len(pool) > config.max_shared_messages
+            or self.message_bytes > config.max_shared_payload_bytes
+        ):
+            self.trim_messages()
         return stanza
+
+    def trim_messages(self) -> None:
+        """Keep the newest half of the message pool, once it is over a bound.
+
+        That is the newest entry, and as many more before it as fit in half of each bound
+        (``Config.max_shared_messages``, ``max_shared_payload_bytes``). Dropping half at
+        once costs a step per entry dropped, as dropping the oldest per message would,
+        and lets a plain dict serve: forgetting its oldest key one at a time would walk
+        the slots of every key deleted before it.
+        """
+        config = self.config
+        pool = self.messages
+        # The newest max(1, bound // 2) entries; fewer are there when bytes set it off.
+        first = max(0, len(pool) - max(1, config.max_shared_messages // 2))
+        kept = dict(islice(pool.items(), first, None))
+        total = sum(map(_SIZE, kept.values()))
+        budget = config.max_shared_payload_bytes // 2
+        if total > budget:  # large messages: fewer of them
+            newest: list[tuple[str, tuple[tuple[Element, ...], int]]] = []
+            total = 0
+            for item in reversed(kept.items()):
+                if newest and total + item[1][1] > budget:
+                    break
+                newest.append(item)
+                total += item[1][1]
+            kept = dict(reversed(newest))
+        self.messages = kept
+        self.message_bytes = total
 
     def share_payload(self, stanza: Stanza) -> Stanza:
         """``stanza`` with its payload replaced by the pooled copy (:meth:`share`), if any.

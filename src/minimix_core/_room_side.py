@@ -261,20 +261,22 @@ def room_message(
     if len(seen) > bound:
         seen.forget_oldest()
     now = core.now
-    # Core.share_message(room, key, stanza, size).
+    # Core.share_message(key, stanza, size).
     pool = core.messages
-    found = pool.get((room, key))
+    found = pool.get(key)
     kept = stanza
     if found is not None:
         shared = found[0]
         if shared is not children and shared == children:
             kept = stanza.with_children(shared)
     elif size <= config.max_shared_payload_bytes:
-        limit = config.max_shared_payload_bytes - size
-        while pool and (len(pool) >= config.max_shared_messages or core.message_bytes > limit):
-            core.message_bytes -= pool.popitem(last=False)[1][1]
-        pool[room, key] = (children, size)
+        pool[key] = (children, size)
         core.message_bytes += size
+        if (
+            len(pool) > config.max_shared_messages
+            or core.message_bytes > config.max_shared_payload_bytes
+        ):
+            core.trim_messages()
     # History.add(kept, room_text, now, config, key, number, None, size, False).
     size += _DELAY_SIZE + len(room_text)
     entries = history._entries
@@ -438,7 +440,7 @@ def _historic(
     number = memory.note(key, config.max_remembered_messages)
     # Every local account in the room keeps the same messages: one payload for all of them
     # (a private message is for this account alone).
-    kept = stanza if private else core.share_message(room, key, stanza, size)
+    kept = stanza if private else core.share_message(key, stanza, size)
     seq = memory.seen.get(key, memory.last) if number is None else number
     sent_at = history.add(kept, room_text, core.now, config, key, seq, delay, size, private)
     if view.last_message_at is None or sent_at > view.last_message_at:
