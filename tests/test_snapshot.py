@@ -2190,3 +2190,39 @@ def test_a_number_time_flag_or_id_of_the_wrong_type_is_refused(
     damage(snapshot, value)
     with pytest.raises(SnapshotError, match=re.escape(why)):
         Router.restore(snapshot, now=10.0)
+
+
+def _busy_snapshot() -> dict[str, Any]:
+    h = Harness()
+    busy(h)
+    snapshot: dict[str, Any] = json.loads(json.dumps(h.router.snapshot()))
+    Router.restore(json.loads(json.dumps(snapshot)), now=10.0, sessions=True)  # undamaged
+    return snapshot
+
+
+def _named_occupant(snapshot: dict[str, Any], nick: object) -> None:
+    """bob's occupant entry written with a nick before his presence."""
+    _room(snapshot)["v"]["o"][0].insert(0, nick)
+
+
+@pytest.mark.parametrize(
+    ("damage", "value", "why"),
+    [
+        (_set(lambda s: _room(s)["v"], "n"), 7, "not a string: 7"),
+        (_set(lambda s: _room(s)["v"], "n"), True, "not a string: True"),
+        (_set(lambda s: _room(s)["v"], "n"), ["alice"], "not a string: ['alice']"),
+        (_named_occupant, 7, "not a string: 7"),
+        (_named_occupant, None, "not a string: None"),
+        (_named_occupant, 2.5, "not a string: 2.5"),
+    ],
+)
+def test_a_nick_of_the_wrong_type_is_refused(
+    damage: Callable[[dict[str, Any], object], None], value: object, why: str
+) -> None:
+    """The account's nick in a room and an occupant's nick written before its presence
+    are strings: ``str()`` made an occupant ``"None"`` or ``"7"``, and a view's nick was
+    kept as whatever it was."""
+    snapshot = _busy_snapshot()
+    damage(snapshot, value)
+    with pytest.raises(SnapshotError, match=re.escape(why)):
+        Router.restore(snapshot, now=10.0, sessions=True)

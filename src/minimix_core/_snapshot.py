@@ -246,11 +246,11 @@ def _view(w: Writer, v: RoomView) -> Json:
 def _load_view(r: Reader, data: Json) -> RoomView:
     data = _expanded(data, _VIEW_DEFAULTS, _LONG_VIEW_KEYS)
     v = RoomView()
-    v.nick = data["nick"]
+    v.nick = maybe_string(data["nick"])
     v.self_presence = r.maybe_stanza(data["self"])
     for *named, p in data["occupants"]:
         presence = r.stanza(p)
-        nick = str(named[0]) if named else presence.from_ and presence.from_.resource
+        nick = string(named[0]) if named else presence.from_ and presence.from_.resource
         if nick is None:
             raise SnapshotError("an occupant without a nick")
         v.occupants = writable(v.occupants)
