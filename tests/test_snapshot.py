@@ -2226,3 +2226,34 @@ def test_a_nick_of_the_wrong_type_is_refused(
     damage(snapshot, value)
     with pytest.raises(SnapshotError, match=re.escape(why)):
         Router.restore(snapshot, now=10.0, sessions=True)
+
+
+def _account_of(snapshot: dict[str, Any]) -> dict[str, Any]:
+    account: dict[str, Any] = snapshot["accounts"][0]
+    return account
+
+
+@pytest.mark.parametrize(
+    ("damage", "value", "why"),
+    [
+        # The account's and the room's places in a timer: true is no place, nor is -1 the last.
+        (_set(lambda s: s["timers"][2], 2), True, "not a whole number: True"),
+        (_set(lambda s: s["timers"][2], 2), -1, "not a whole number: -1"),
+        (_set(lambda s: s["timers"][0], 3), True, "not a whole number: True"),
+        (_set(lambda s: s["timers"][1], 3), -1, "not a whole number: -1"),
+        (_set(lambda s: s["timers"][3], 3), 0.0, "not a whole number: 0.0"),
+        # A session's rooms, by their place in the account's rooms.
+        (_set(lambda s: _account_of(s)["sessions"][1][1], 0), True, "not a whole number: True"),
+        (_set(lambda s: _account_of(s)["sessions"][1][1], 0), -1, "not a whole number: -1"),
+        (_set(lambda s: _account_of(s)["sessions"][1][1], 0), 1.0, "not a whole number: 1.0"),
+    ],
+)
+def test_a_place_in_the_accounts_or_rooms_of_the_wrong_type_is_refused(
+    damage: Callable[[dict[str, Any], object], None], value: object, why: str
+) -> None:
+    """A timer names its account and its room, and a session its rooms, by their place in
+    the snapshot's lists: Python took ``true`` as place 1 and -1 as the last one."""
+    snapshot = _busy_snapshot()
+    damage(snapshot, value)
+    with pytest.raises(SnapshotError, match=re.escape(why)):
+        Router.restore(snapshot, now=10.0, sessions=True)

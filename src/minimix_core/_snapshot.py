@@ -446,7 +446,7 @@ def _load_account(r: Reader, data: Json) -> Account:
     for session, linked in data["sessions"]:
         jid = JID.parse(session)
         for j in linked:
-            account.link(jid, rooms[j] if isinstance(j, int) else JID.parse(j))
+            account.link(jid, JID.parse(j) if isinstance(j, str) else rooms[whole(j)])
     for iq_id, session, original, to, query_id, closed in data["pending_iqs"]:
         pending = PendingIQ(
             session=JID.parse(session),
@@ -596,8 +596,9 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
         core.table.accounts[account.jid] = account
     keys: list[tuple[float, TimerKey]] = []
     for when, kind, owner, about, is_jid in snapshot["timers"]:
-        holder = accounts[owner] if isinstance(owner, int) else {"jid": owner}
-        detail = holder["rooms"][about]["room"] if isinstance(about, int) else about
+        # A place in a list is a whole number: true would be place 1, and -1 the last one.
+        holder: Json = {"jid": owner} if isinstance(owner, str) else accounts[whole(owner)]
+        detail = about if isinstance(about, str) else holder["rooms"][whole(about)]["room"]
         key: TimerKey = (
             string(kind),
             JID.parse(holder["jid"]),
