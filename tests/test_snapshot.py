@@ -2257,3 +2257,19 @@ def test_a_place_in_the_accounts_or_rooms_of_the_wrong_type_is_refused(
     damage(snapshot, value)
     with pytest.raises(SnapshotError, match=re.escape(why)):
         Router.restore(snapshot, now=10.0, sessions=True)
+
+
+@pytest.mark.parametrize("value", [math.nan, -1.0, "1", True, [1.0]])
+def test_a_join_queue_turn_that_is_no_time_is_refused(value: object) -> None:
+    """``join_queue_at`` (version 1's ``autojoin_at``) is the queue's next turn, a time or
+    null: it was taken as it was, a turn of true or -1 as a time."""
+    snapshot = _busy_snapshot()
+    snapshot["join_queue_at"] = value
+    with pytest.raises(SnapshotError, match=re.escape(f"not a time in seconds: {value!r}")):
+        Router.restore(snapshot, now=10.0, sessions=True)
+    old = json.loads(V1.read_text())
+    Router.restore(json.loads(json.dumps(old)), now=1_800_000_010.0)  # restores undamaged
+    old["autojoin_at"] = value
+    with pytest.raises(SnapshotError, match=re.escape(f"not a time in seconds: {value!r}")):
+        Router.restore(old, now=1_800_000_010.0)
+

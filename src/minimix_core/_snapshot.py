@@ -576,6 +576,7 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
     for domain, free in snapshot["join_pace"]:
         core.autojoins.set_pace(string(domain), seconds(free))
     at = snapshot["join_queue_at"]
+    at = None if at is None else seconds(at)
     # Each service's turn as it was (it may be overdue); snapshots without them give every
     # service the queue's first turn.
     turns = {string(domain): seconds(turn) for domain, turn in snapshot.get("join_turns", ())}
