@@ -2273,3 +2273,13 @@ def test_a_join_queue_turn_that_is_no_time_is_refused(value: object) -> None:
     with pytest.raises(SnapshotError, match=re.escape(f"not a time in seconds: {value!r}")):
         Router.restore(old, now=1_800_000_010.0)
 
+
+@pytest.mark.parametrize("field", ["rejoin_sent", "leave_due"])
+@pytest.mark.parametrize("value", ["false", 0, 1, None])
+def test_a_version_1_flag_that_is_no_true_or_false_is_refused(field: str, value: object) -> None:
+    """Version 1's ``rejoin_sent`` and ``leave_due`` were read by their truth: ``"false"``
+    sent a rejoin, and 1 made a restored room's leave due."""
+    old = json.loads(V1.read_text())
+    old["accounts"][0]["rooms"][0][field] = value
+    with pytest.raises(SnapshotError, match=re.escape(f"not true or false: {value!r}")):
+        Router.restore(old, now=1_800_000_010.0)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from ._config import Config
 from ._history import message_key
 from ._jid import JID
-from ._snapshot_codec import Json, Reader
+from ._snapshot_codec import Json, Reader, flag
 
 __all__ = ["upgrade_v1"]
 
@@ -42,7 +42,7 @@ def upgrade_v1(snapshot: Mapping[str, Json], config: Config) -> dict[str, Json]:
     for a in snapshot["accounts"]:
         for o in a["rooms"]:
             room = o["room"]
-            if o["state"] == "joining" or (o["state"] == "rejoining" and o["rejoin_sent"]):
+            if o["state"] == "joining" or (o["state"] == "rejoining" and flag(o["rejoin_sent"])):
                 deadline = [snapshot["now"] + config.join_timeout, "state", a["jid"], room, True]
                 upgraded["timers"].append(deadline)
             if o["nick_change"] is not None:
@@ -64,7 +64,7 @@ def _occupancy_v1(o: Json) -> Json:
     room = JID.parse(o["room"])
     state = o["state"]
     if state == "rejoining":
-        state = "rejoin-sent" if o["rejoin_sent"] else "rejoin-wait"
+        state = "rejoin-sent" if flag(o["rejoin_sent"]) else "rejoin-wait"
     history = o["history"]
     entries = None
     if history is not None:
@@ -103,6 +103,6 @@ def _occupancy_v1(o: Json) -> Json:
         "ping_failures": 0 if state == "leaving" else o["ping_failures"],
         # A leave is said once more when unanswered (attempts 0); version 1 never did.
         "rejoin_attempts": 0 if state == "leaving" else o["rejoin_attempts"],
-        "restored": bool(o["leave_due"]) or (state == "rejoin-wait" and not o["attached"]),
+        "restored": flag(o["leave_due"]) or (state == "rejoin-wait" and not o["attached"]),
         "resync": o["resync"],
     }
