@@ -2283,3 +2283,52 @@ def test_a_version_1_flag_that_is_no_true_or_false_is_refused(field: str, value:
     old["accounts"][0]["rooms"][0][field] = value
     with pytest.raises(SnapshotError, match=re.escape(f"not true or false: {value!r}")):
         Router.restore(old, now=1_800_000_010.0)
+
+
+def _ids(snapshot: dict[str, Any], value: object) -> None:
+    _room(snapshot)["ids"] = [value]
+
+
+def _queued(snapshot: dict[str, Any], value: object) -> None:
+    snapshot["join_queue"] = [value]
+
+
+@pytest.mark.parametrize(
+    ("damage", "value"),
+    [
+        (_set(lambda s: _room(s)["v"], "k"), "8bf0d79eea69abb1"),  # one key per character
+        (_set(lambda s: _room(s)["v"], "h"), ""),  # an empty history, not none
+        (_set(lambda s: _room(s)["v"], "o"), {}),
+        (_set(lambda s: _room(s)["v"], "f"), ""),
+        (_set(_room, "rs"), "ab"),  # nicks "a" and "b"
+        (_set(_room, "a"), {}),
+        (_set(_room, "wh"), {}),
+        (_ids, "ab"),  # the id "a", sent by the session "b"
+        (_set(lambda s: _account_of(s)["sessions"][1], 1), "ab"),  # in the rooms "a" and "b"
+        (_set(_account_of, "memory"), None),
+        (_set(_account_of, "memory"), 0),
+        (_set(lambda s: _account_of(s)["memory"][0][1], "seen"), {}),
+        (_set(lambda s: _account_of(s)["memory"][0][1], "positions"), ""),
+        (_set(_account_of, "bookmarks"), {}),
+        (_set(_account_of, "blocked"), ""),
+        (_set(_account_of, "rooms"), {}),
+        (_set(_account_of, "sessions"), {}),
+        (_set(_account_of, "pending_iqs"), ""),
+        (_set(lambda s: s, "accounts"), {}),
+        (_set(lambda s: s, "timers"), ""),
+        (_set(lambda s: s, "join_pace"), {}),
+        (_set(lambda s: s, "join_turns"), ""),
+        (_set(lambda s: s, "join_queue"), {}),
+        (_queued, "ab"),  # the account "a" queued for the room "b"
+    ],
+)
+def test_a_string_a_mapping_or_null_where_a_snapshot_writes_a_list_is_refused(
+    damage: Callable[[dict[str, Any], object], None], value: object
+) -> None:
+    """Each list of a snapshot, and each pair or entry in one, was read by iterating it:
+    a string was taken apart into one-character keys, nicks, ids and JIDs, and an empty
+    string, a mapping or null made the list empty."""
+    snapshot = _busy_snapshot()
+    damage(snapshot, value)
+    with pytest.raises(SnapshotError, match=re.escape(f"not a list: {value!r}")):
+        Router.restore(snapshot, now=10.0, sessions=True)

@@ -12,6 +12,7 @@ __all__ = [
     "Reader",
     "SnapshotError",
     "Writer",
+    "array",
     "flag",
     "maybe_string",
     "seconds",
@@ -289,6 +290,18 @@ def _list(data: Json, what: str) -> list[Json]:
     """A list the snapshot wrote: a string or a mapping would be taken apart as one."""
     if not isinstance(data, list):
         raise SnapshotError(f"not {what}: {data!r}")
+    return data
+
+
+def array(data: Json) -> list[Json] | tuple[Json, ...]:
+    """A list the snapshot wrote, or a pair or an entry in one.
+
+    Iterating a string would take it apart into one-character fields, and a mapping or
+    ``""`` would be empty. A tuple passes: :meth:`Router.snapshot` writes some pairs as
+    tuples, which JSON turns into lists.
+    """
+    if not isinstance(data, (list, tuple)):
+        raise SnapshotError(f"not a list: {data!r}")
     return data
 
 
