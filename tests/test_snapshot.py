@@ -2332,3 +2332,35 @@ def test_a_string_a_mapping_or_null_where_a_snapshot_writes_a_list_is_refused(
     damage(snapshot, value)
     with pytest.raises(SnapshotError, match=re.escape(f"not a list: {value!r}")):
         Router.restore(snapshot, now=10.0, sessions=True)
+
+
+def _v1_history(snapshot: dict[str, Any], value: object) -> None:
+    snapshot["accounts"][0]["rooms"][0]["history"][1] = value
+
+
+def _v1_entry(snapshot: dict[str, Any], value: object) -> None:
+    snapshot["accounts"][0]["rooms"][0]["history"][1][0] = value
+
+
+@pytest.mark.parametrize(
+    ("damage", "value"),
+    [
+        (_set(lambda s: s, "timers"), ""),
+        (_set(lambda s: s, "timers"), {}),
+        (_set(lambda s: s, "accounts"), {}),
+        (_set(lambda s: s["accounts"][0], "rooms"), ""),
+        (_set(lambda s: s["accounts"][0]["rooms"][0], "history"), "ab"),
+        (_v1_history, ""),
+        (_v1_history, {}),
+        (_v1_entry, "abcde"),
+    ],
+)
+def test_a_version_1_list_that_is_no_list_is_refused(
+    damage: Callable[[dict[str, Any], object], None], value: object
+) -> None:
+    """The upgrade from version 1 iterated its timers, accounts, rooms and history
+    entries: ``""`` or a mapping made them empty, and a string was taken apart."""
+    old = json.loads(V1.read_text())
+    damage(old, value)
+    with pytest.raises(SnapshotError, match=re.escape(f"not a list: {value!r}")):
+        Router.restore(old, now=1_800_000_010.0)
