@@ -2364,3 +2364,15 @@ def test_a_version_1_list_that_is_no_list_is_refused(
     damage(old, value)
     with pytest.raises(SnapshotError, match=re.escape(f"not a list: {value!r}")):
         Router.restore(old, now=1_800_000_010.0)
+
+
+def test_a_timer_s_id_written_as_a_room_s_place_is_refused() -> None:
+    """A timer's detail is a room by its place only when it is a JID: an IQ's deadline
+    naming room 0 became one for an IQ with the room's address as its id, and the IQ's
+    own deadline was lost."""
+    snapshot = _busy_snapshot()
+    _, kind, _, about, is_jid = snapshot["timers"][2]
+    assert (kind, about, is_jid) == ("iq", "mmx-1", False)
+    snapshot["timers"][2][3] = 0
+    with pytest.raises(SnapshotError, match=re.escape("not a string: 0")):
+        Router.restore(snapshot, now=10.0, sessions=True)

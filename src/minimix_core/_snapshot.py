@@ -607,11 +607,13 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
     for when, kind, owner, about, is_jid in map(array, array(snapshot["timers"])):
         # A place in a list is a whole number: true would be place 1, and -1 the last one.
         holder: Json = {"jid": owner} if isinstance(owner, str) else accounts[whole(owner)]
-        detail = about if isinstance(about, str) else holder["rooms"][whole(about)]["room"]
+        # A room is named by its place; an id (is_jid false) only ever as itself.
+        is_room = flag(is_jid) and not isinstance(about, str)
+        detail = holder["rooms"][whole(about)]["room"] if is_room else string(about)
         key: TimerKey = (
             string(kind),
             JID.parse(holder["jid"]),
-            JID.parse(detail) if flag(is_jid) else string(detail),
+            JID.parse(detail) if is_jid else detail,
         )
         keys.append((seconds(when), key))
         if kind == "ping":  # a room's keep-alive deadline, under its account's one timer
