@@ -2376,3 +2376,23 @@ def test_a_timer_s_id_written_as_a_room_s_place_is_refused() -> None:
     snapshot["timers"][2][3] = 0
     with pytest.raises(SnapshotError, match=re.escape("not a string: 0")):
         Router.restore(snapshot, now=10.0, sessions=True)
+
+
+@pytest.mark.parametrize(
+    ("timer", "kind"),
+    [
+        (0, "iq"),  # a room's deadline as an IQ's
+        (3, "iq"),
+        (3, "rejoin"),  # version 1's name, which the upgrade turns into "state"
+        (3, "bogus"),
+        (2, "nick"),  # an IQ's deadline as a room's
+        (2, "bogus"),
+    ],
+)
+def test_a_timer_of_a_kind_the_router_has_no_handler_for_is_refused(timer: int, kind: str) -> None:
+    """A timer restored under a kind that does not go with its detail was taken, and the
+    router raised ``KeyError`` when it fell due (or timed out an IQ for a room's timer)."""
+    snapshot = _busy_snapshot()
+    snapshot["timers"][timer][1] = kind
+    with pytest.raises(SnapshotError, match=re.escape(f"not a timer kind: {kind!r}")):
+        Router.restore(snapshot, now=10.0, sessions=True)

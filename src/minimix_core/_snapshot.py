@@ -38,7 +38,7 @@ from ._core import LATEST, Core, TimerKey, keepalive_timer
 from ._events import Bookmark
 from ._history import History
 from ._jid import JID
-from ._lifecycle import OccupancyState
+from ._lifecycle import ROOM_TIMERS, OccupancyState
 from ._place import Place
 from ._recent import RecentKeys
 from ._restart import after_restart
@@ -73,6 +73,8 @@ __all__ = ["FORMAT", "VERSION", "SnapshotError", "adopt_into", "dump_core", "loa
 FORMAT: Final = "minimix_core.snapshot"
 VERSION: Final = 5
 _READ: Final = (1, 2, 3, 4, VERSION)
+_JID_TIMERS: Final = frozenset(("forget", "ping", *ROOM_TIMERS))
+"""The kinds of timer whose detail is a JID; an ``iq`` timer's is the IQ's id."""
 
 
 def _attachments(w: Writer, group: Sessions) -> Json:
@@ -610,8 +612,10 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
         # A room is named by its place; an id (is_jid false) only ever as itself.
         is_room = flag(is_jid) and not isinstance(about, str)
         detail = holder["rooms"][whole(about)]["room"] if is_room else string(about)
+        if kind not in (_JID_TIMERS if is_jid else ("iq",)):  # it would find no handler
+            raise SnapshotError(f"not a timer kind: {kind!r}")
         key: TimerKey = (
-            string(kind),
+            kind,
             JID.parse(holder["jid"]),
             JID.parse(detail) if is_jid else detail,
         )
