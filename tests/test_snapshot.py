@@ -2396,3 +2396,25 @@ def test_a_timer_of_a_kind_the_router_has_no_handler_for_is_refused(timer: int, 
     snapshot["timers"][timer][1] = kind
     with pytest.raises(SnapshotError, match=re.escape(f"not a timer kind: {kind!r}")):
         Router.restore(snapshot, now=10.0, sessions=True)
+
+
+@pytest.mark.parametrize(
+    ("damage", "value"),
+    [
+        (_set(lambda s: _room(s)["v"], "lm"), 1e300),
+        (_set(lambda s: _room(s)["v"], "lm"), 253402300800.0),  # 10000-01-01
+        (_set(lambda s: _room(s)["v"], "ja"), 1e300),
+        (_set(lambda s: _room(s)["v"]["h"][0], 1), 1e300),
+    ],
+)
+def test_a_time_past_the_year_9999_that_a_stamp_would_say_is_refused(
+    damage: Callable[[dict[str, Any], object], None], value: float
+) -> None:
+    """The last message's time, the join's and a history entry's are written as XEP-0082
+    stamps (a rejoin's ``since``, a late joiner's ``<delay/>``): past the year 9999, where
+    the router's clock never goes, they were restored, and the restart's rejoin raised
+    ``OverflowError``."""
+    snapshot = _busy_snapshot()
+    damage(snapshot, value)
+    with pytest.raises(SnapshotError, match=re.escape(f"a time after the year 9999: {value!r}")):
+        Router.restore(snapshot, now=10.0)

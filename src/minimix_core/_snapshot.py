@@ -59,6 +59,7 @@ from ._snapshot_codec import (
     array,
     flag,
     maybe_string,
+    moment,
     seconds,
     string,
     whole,
@@ -267,8 +268,8 @@ def _load_view(r: Reader, data: Json) -> RoomView:
         v.history = History.load(array(data["history"]), r.history_entry)
     v.passed = RecentKeys((r.key(k), None) for k in array(data["passed"])) or None
     at = data["last_message_at"]
-    v.last_message_at = None if at is None else seconds(at)
-    v.joined_at = seconds(data["joined_at"])
+    v.last_message_at = None if at is None else moment(at)
+    v.joined_at = moment(data["joined_at"])
     v.partial = flag(data["partial"])
     return v
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ._core import LATEST
 from ._jid import JID
 from ._stanza import Element, Stanza
 
@@ -15,6 +16,7 @@ __all__ = [
     "array",
     "flag",
     "maybe_string",
+    "moment",
     "seconds",
     "string",
     "whole",
@@ -154,7 +156,7 @@ class Reader:
         message, at, key, size, seq, private = _list(data, "a history entry")
         return (
             self.stanza(message),
-            seconds(at),
+            moment(at),
             self.key(key),
             whole(size),
             whole(seq),
@@ -265,6 +267,18 @@ def seconds(data: Json) -> float:
     if type(data) not in (int, float) or not (data >= 0.0 and math.isfinite(data)):
         raise SnapshotError(f"not a time in seconds: {data!r}")
     return float(data)
+
+
+def moment(data: Json) -> float:
+    """A time something happened (the router's clock then): no later than :data:`LATEST`.
+
+    A history entry's time, the last message's and the join's are written as XEP-0082
+    stamps, which end with the year 9999.
+    """
+    at = seconds(data)
+    if at > LATEST:
+        raise SnapshotError(f"a time after the year 9999: {data!r}")
+    return at
 
 
 def _index(data: Json) -> int:
