@@ -2418,3 +2418,30 @@ def test_a_time_past_the_year_9999_that_a_stamp_would_say_is_refused(
     damage(snapshot, value)
     with pytest.raises(SnapshotError, match=re.escape(f"a time after the year 9999: {value!r}")):
         Router.restore(snapshot, now=10.0)
+
+
+def _no_pending_iqs(snapshot: dict[str, Any], value: object) -> None:
+    _account_of(snapshot)["pending_iqs"] = value
+
+
+@pytest.mark.parametrize(
+    ("damage", "value", "why"),
+    [
+        (_set(lambda s: s["timers"][2], 3), "", "an IQ deadline for no IQ in flight: ''"),
+        (_no_pending_iqs, [], "an IQ deadline for no IQ in flight: 'mmx-1'"),
+        (
+            _set(lambda s: s["timers"][3], 3),
+            "attic@muc.example.net",
+            "a nick deadline for a room the account is not in: attic@muc.example.net",
+        ),
+    ],
+)
+def test_a_deadline_for_an_iq_or_a_room_the_account_does_not_have_is_refused(
+    damage: Callable[[dict[str, Any], object], None], value: object, why: str
+) -> None:
+    """An IQ's deadline names an IQ in flight and a room's deadline a room the account
+    is in: restored without them, the router raised ``KeyError`` when it fell due."""
+    snapshot = _busy_snapshot()
+    damage(snapshot, value)
+    with pytest.raises(SnapshotError, match=re.escape(why)):
+        Router.restore(snapshot, now=10.0, sessions=True)

@@ -620,6 +620,7 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
             JID.parse(holder["jid"]),
             JID.parse(detail) if is_jid else detail,
         )
+        _check_deadline(core, key)
         keys.append((seconds(when), key))
         if kind == "ping":  # a room's keep-alive deadline, under its account's one timer
             core.table.accounts[key[1]].rooms[JID.parse(detail)].ping_at = seconds(when)
@@ -630,3 +631,17 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
         elif core.timers.when(keepalive_timer(key[1])) is None:
             core.arm_keepalive(core.table.accounts[key[1]])
     return core
+
+
+def _check_deadline(core: Core, key: TimerKey) -> None:
+    """An IQ's deadline names an IQ in flight, a room's a room the account is in.
+
+    The handler looks them up when the deadline falls due.
+    """
+    kind, jid, detail = key
+    account = core.table.accounts.get(jid)
+    if kind == "iq":
+        if account is None or detail not in account.pending_iqs:
+            raise SnapshotError(f"an IQ deadline for no IQ in flight: {detail!r}")
+    elif kind in ROOM_TIMERS and (account is None or detail not in account.rooms):
+        raise SnapshotError(f"a {kind} deadline for a room the account is not in: {detail}")
