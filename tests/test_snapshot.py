@@ -2445,3 +2445,17 @@ def test_a_deadline_for_an_iq_or_a_room_the_account_does_not_have_is_refused(
     damage(snapshot, value)
     with pytest.raises(SnapshotError, match=re.escape(why)):
         Router.restore(snapshot, now=10.0, sessions=True)
+
+
+def test_a_state_deadline_for_a_joined_room_is_refused() -> None:
+    """A joined room has no state deadline (joining, leaving and the rejoin's have): one
+    restored made the router raise ``LifecycleError``, which means a bug in the router,
+    when it fell due."""
+    snapshot = _busy_snapshot()
+    assert snapshot["timers"][3][1:4] == ["nick", 0, 1]
+    snapshot["timers"][3][1] = "state"
+    with pytest.raises(
+        SnapshotError,
+        match=re.escape("a state deadline for a room joined: garden@muc.example.net"),
+    ):
+        Router.restore(snapshot, now=10.0, sessions=True)

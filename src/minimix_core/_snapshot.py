@@ -643,5 +643,9 @@ def _check_deadline(core: Core, key: TimerKey) -> None:
     if kind == "iq":
         if account is None or detail not in account.pending_iqs:
             raise SnapshotError(f"an IQ deadline for no IQ in flight: {detail!r}")
-    elif kind in ROOM_TIMERS and (account is None or detail not in account.rooms):
-        raise SnapshotError(f"a {kind} deadline for a room the account is not in: {detail}")
+    elif kind in ROOM_TIMERS:
+        if account is None or detail not in account.rooms:
+            raise SnapshotError(f"a {kind} deadline for a room the account is not in: {detail}")
+        if kind == "state" and account.rooms[detail].state is OccupancyState.JOINED:
+            # Joined is the one state without a deadline (the table has no row for it).
+            raise SnapshotError(f"a state deadline for a room joined: {detail}")
