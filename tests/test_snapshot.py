@@ -2190,3 +2190,272 @@ def test_a_number_time_flag_or_id_of_the_wrong_type_is_refused(
     damage(snapshot, value)
     with pytest.raises(SnapshotError, match=re.escape(why)):
         Router.restore(snapshot, now=10.0)
+
+
+def _busy_snapshot() -> dict[str, Any]:
+    h = Harness()
+    busy(h)
+    snapshot: dict[str, Any] = json.loads(json.dumps(h.router.snapshot()))
+    Router.restore(json.loads(json.dumps(snapshot)), now=10.0, sessions=True)  # undamaged
+    return snapshot
+
+
+def _named_occupant(snapshot: dict[str, Any], nick: object) -> None:
+    """bob's occupant entry written with a nick before his presence."""
+    _room(snapshot)["v"]["o"][0].insert(0, nick)
+
+
+@pytest.mark.parametrize(
+    ("damage", "value", "why"),
+    [
+        (_set(lambda s: _room(s)["v"], "n"), 7, "not a string: 7"),
+        (_set(lambda s: _room(s)["v"], "n"), True, "not a string: True"),
+        (_set(lambda s: _room(s)["v"], "n"), ["alice"], "not a string: ['alice']"),
+        (_named_occupant, 7, "not a string: 7"),
+        (_named_occupant, None, "not a string: None"),
+        (_named_occupant, 2.5, "not a string: 2.5"),
+    ],
+)
+def test_a_nick_of_the_wrong_type_is_refused(
+    damage: Callable[[dict[str, Any], object], None], value: object, why: str
+) -> None:
+    """The account's nick in a room and an occupant's nick written before its presence
+    are strings: ``str()`` made an occupant ``"None"`` or ``"7"``, and a view's nick was
+    kept as whatever it was."""
+    snapshot = _busy_snapshot()
+    damage(snapshot, value)
+    with pytest.raises(SnapshotError, match=re.escape(why)):
+        Router.restore(snapshot, now=10.0, sessions=True)
+
+
+def _account_of(snapshot: dict[str, Any]) -> dict[str, Any]:
+    account: dict[str, Any] = snapshot["accounts"][0]
+    return account
+
+
+@pytest.mark.parametrize(
+    ("damage", "value", "why"),
+    [
+        # The account's and the room's places in a timer: true is no place, nor is -1 the last.
+        (_set(lambda s: s["timers"][2], 2), True, "not a whole number: True"),
+        (_set(lambda s: s["timers"][2], 2), -1, "not a whole number: -1"),
+        (_set(lambda s: s["timers"][0], 3), True, "not a whole number: True"),
+        (_set(lambda s: s["timers"][1], 3), -1, "not a whole number: -1"),
+        (_set(lambda s: s["timers"][3], 3), 0.0, "not a whole number: 0.0"),
+        # A session's rooms, by their place in the account's rooms.
+        (_set(lambda s: _account_of(s)["sessions"][1][1], 0), True, "not a whole number: True"),
+        (_set(lambda s: _account_of(s)["sessions"][1][1], 0), -1, "not a whole number: -1"),
+        (_set(lambda s: _account_of(s)["sessions"][1][1], 0), 1.0, "not a whole number: 1.0"),
+    ],
+)
+def test_a_place_in_the_accounts_or_rooms_of_the_wrong_type_is_refused(
+    damage: Callable[[dict[str, Any], object], None], value: object, why: str
+) -> None:
+    """A timer names its account and its room, and a session its rooms, by their place in
+    the snapshot's lists: Python took ``true`` as place 1 and -1 as the last one."""
+    snapshot = _busy_snapshot()
+    damage(snapshot, value)
+    with pytest.raises(SnapshotError, match=re.escape(why)):
+        Router.restore(snapshot, now=10.0, sessions=True)
+
+
+@pytest.mark.parametrize("value", [math.nan, -1.0, "1", True, [1.0]])
+def test_a_join_queue_turn_that_is_no_time_is_refused(value: object) -> None:
+    """``join_queue_at`` (version 1's ``autojoin_at``) is the queue's next turn, a time or
+    null: it was taken as it was, a turn of true or -1 as a time."""
+    snapshot = _busy_snapshot()
+    snapshot["join_queue_at"] = value
+    with pytest.raises(SnapshotError, match=re.escape(f"not a time in seconds: {value!r}")):
+        Router.restore(snapshot, now=10.0, sessions=True)
+    old = json.loads(V1.read_text())
+    Router.restore(json.loads(json.dumps(old)), now=1_800_000_010.0)  # restores undamaged
+    old["autojoin_at"] = value
+    with pytest.raises(SnapshotError, match=re.escape(f"not a time in seconds: {value!r}")):
+        Router.restore(old, now=1_800_000_010.0)
+
+
+@pytest.mark.parametrize("field", ["rejoin_sent", "leave_due"])
+@pytest.mark.parametrize("value", ["false", 0, 1, None])
+def test_a_version_1_flag_that_is_no_true_or_false_is_refused(field: str, value: object) -> None:
+    """Version 1's ``rejoin_sent`` and ``leave_due`` were read by their truth: ``"false"``
+    sent a rejoin, and 1 made a restored room's leave due."""
+    old = json.loads(V1.read_text())
+    old["accounts"][0]["rooms"][0][field] = value
+    with pytest.raises(SnapshotError, match=re.escape(f"not true or false: {value!r}")):
+        Router.restore(old, now=1_800_000_010.0)
+
+
+def _ids(snapshot: dict[str, Any], value: object) -> None:
+    _room(snapshot)["ids"] = [value]
+
+
+def _queued(snapshot: dict[str, Any], value: object) -> None:
+    snapshot["join_queue"] = [value]
+
+
+@pytest.mark.parametrize(
+    ("damage", "value"),
+    [
+        (_set(lambda s: _room(s)["v"], "k"), "8bf0d79eea69abb1"),  # one key per character
+        (_set(lambda s: _room(s)["v"], "h"), ""),  # an empty history, not none
+        (_set(lambda s: _room(s)["v"], "o"), {}),
+        (_set(lambda s: _room(s)["v"], "f"), ""),
+        (_set(_room, "rs"), "ab"),  # nicks "a" and "b"
+        (_set(_room, "a"), {}),
+        (_set(_room, "wh"), {}),
+        (_ids, "ab"),  # the id "a", sent by the session "b"
+        (_set(lambda s: _account_of(s)["sessions"][1], 1), "ab"),  # in the rooms "a" and "b"
+        (_set(_account_of, "memory"), None),
+        (_set(_account_of, "memory"), 0),
+        (_set(lambda s: _account_of(s)["memory"][0][1], "seen"), {}),
+        (_set(lambda s: _account_of(s)["memory"][0][1], "positions"), ""),
+        (_set(_account_of, "bookmarks"), {}),
+        (_set(_account_of, "blocked"), ""),
+        (_set(_account_of, "rooms"), {}),
+        (_set(_account_of, "sessions"), {}),
+        (_set(_account_of, "pending_iqs"), ""),
+        (_set(lambda s: s, "accounts"), {}),
+        (_set(lambda s: s, "timers"), ""),
+        (_set(lambda s: s, "join_pace"), {}),
+        (_set(lambda s: s, "join_turns"), ""),
+        (_set(lambda s: s, "join_queue"), {}),
+        (_queued, "ab"),  # the account "a" queued for the room "b"
+    ],
+)
+def test_a_string_a_mapping_or_null_where_a_snapshot_writes_a_list_is_refused(
+    damage: Callable[[dict[str, Any], object], None], value: object
+) -> None:
+    """Each list of a snapshot, and each pair or entry in one, was read by iterating it:
+    a string was taken apart into one-character keys, nicks, ids and JIDs, and an empty
+    string, a mapping or null made the list empty."""
+    snapshot = _busy_snapshot()
+    damage(snapshot, value)
+    with pytest.raises(SnapshotError, match=re.escape(f"not a list: {value!r}")):
+        Router.restore(snapshot, now=10.0, sessions=True)
+
+
+def _v1_history(snapshot: dict[str, Any], value: object) -> None:
+    snapshot["accounts"][0]["rooms"][0]["history"][1] = value
+
+
+def _v1_entry(snapshot: dict[str, Any], value: object) -> None:
+    snapshot["accounts"][0]["rooms"][0]["history"][1][0] = value
+
+
+@pytest.mark.parametrize(
+    ("damage", "value"),
+    [
+        (_set(lambda s: s, "timers"), ""),
+        (_set(lambda s: s, "timers"), {}),
+        (_set(lambda s: s, "accounts"), {}),
+        (_set(lambda s: s["accounts"][0], "rooms"), ""),
+        (_set(lambda s: s["accounts"][0]["rooms"][0], "history"), "ab"),
+        (_v1_history, ""),
+        (_v1_history, {}),
+        (_v1_entry, "abcde"),
+    ],
+)
+def test_a_version_1_list_that_is_no_list_is_refused(
+    damage: Callable[[dict[str, Any], object], None], value: object
+) -> None:
+    """The upgrade from version 1 iterated its timers, accounts, rooms and history
+    entries: ``""`` or a mapping made them empty, and a string was taken apart."""
+    old = json.loads(V1.read_text())
+    damage(old, value)
+    with pytest.raises(SnapshotError, match=re.escape(f"not a list: {value!r}")):
+        Router.restore(old, now=1_800_000_010.0)
+
+
+def test_a_timer_s_id_written_as_a_room_s_place_is_refused() -> None:
+    """A timer's detail is a room by its place only when it is a JID: an IQ's deadline
+    naming room 0 became one for an IQ with the room's address as its id, and the IQ's
+    own deadline was lost."""
+    snapshot = _busy_snapshot()
+    _, kind, _, about, is_jid = snapshot["timers"][2]
+    assert (kind, about, is_jid) == ("iq", "mmx-1", False)
+    snapshot["timers"][2][3] = 0
+    with pytest.raises(SnapshotError, match=re.escape("not a string: 0")):
+        Router.restore(snapshot, now=10.0, sessions=True)
+
+
+@pytest.mark.parametrize(
+    ("timer", "kind"),
+    [
+        (0, "iq"),  # a room's deadline as an IQ's
+        (3, "iq"),
+        (3, "rejoin"),  # version 1's name, which the upgrade turns into "state"
+        (3, "bogus"),
+        (2, "nick"),  # an IQ's deadline as a room's
+        (2, "bogus"),
+    ],
+)
+def test_a_timer_of_a_kind_the_router_has_no_handler_for_is_refused(timer: int, kind: str) -> None:
+    """A timer restored under a kind that does not go with its detail was taken, and the
+    router raised ``KeyError`` when it fell due (or timed out an IQ for a room's timer)."""
+    snapshot = _busy_snapshot()
+    snapshot["timers"][timer][1] = kind
+    with pytest.raises(SnapshotError, match=re.escape(f"not a timer kind: {kind!r}")):
+        Router.restore(snapshot, now=10.0, sessions=True)
+
+
+@pytest.mark.parametrize(
+    ("damage", "value"),
+    [
+        (_set(lambda s: _room(s)["v"], "lm"), 1e300),
+        (_set(lambda s: _room(s)["v"], "lm"), 253402300800.0),  # 10000-01-01
+        (_set(lambda s: _room(s)["v"], "ja"), 1e300),
+        (_set(lambda s: _room(s)["v"]["h"][0], 1), 1e300),
+    ],
+)
+def test_a_time_past_the_year_9999_that_a_stamp_would_say_is_refused(
+    damage: Callable[[dict[str, Any], object], None], value: float
+) -> None:
+    """The last message's time, the join's and a history entry's are written as XEP-0082
+    stamps (a rejoin's ``since``, a late joiner's ``<delay/>``): past the year 9999, where
+    the router's clock never goes, they were restored, and the restart's rejoin raised
+    ``OverflowError``."""
+    snapshot = _busy_snapshot()
+    damage(snapshot, value)
+    with pytest.raises(SnapshotError, match=re.escape(f"a time after the year 9999: {value!r}")):
+        Router.restore(snapshot, now=10.0)
+
+
+def _no_pending_iqs(snapshot: dict[str, Any], value: object) -> None:
+    _account_of(snapshot)["pending_iqs"] = value
+
+
+@pytest.mark.parametrize(
+    ("damage", "value", "why"),
+    [
+        (_set(lambda s: s["timers"][2], 3), "", "an IQ deadline for no IQ in flight: ''"),
+        (_no_pending_iqs, [], "an IQ deadline for no IQ in flight: 'mmx-1'"),
+        (
+            _set(lambda s: s["timers"][3], 3),
+            "attic@muc.example.net",
+            "a nick deadline for a room the account is not in: attic@muc.example.net",
+        ),
+    ],
+)
+def test_a_deadline_for_an_iq_or_a_room_the_account_does_not_have_is_refused(
+    damage: Callable[[dict[str, Any], object], None], value: object, why: str
+) -> None:
+    """An IQ's deadline names an IQ in flight and a room's deadline a room the account
+    is in: restored without them, the router raised ``KeyError`` when it fell due."""
+    snapshot = _busy_snapshot()
+    damage(snapshot, value)
+    with pytest.raises(SnapshotError, match=re.escape(why)):
+        Router.restore(snapshot, now=10.0, sessions=True)
+
+
+def test_a_state_deadline_for_a_joined_room_is_refused() -> None:
+    """A joined room has no state deadline (joining, leaving and the rejoin's have): one
+    restored made the router raise ``LifecycleError``, which means a bug in the router,
+    when it fell due."""
+    snapshot = _busy_snapshot()
+    assert snapshot["timers"][3][1:4] == ["nick", 0, 1]
+    snapshot["timers"][3][1] = "state"
+    with pytest.raises(
+        SnapshotError,
+        match=re.escape("a state deadline for a room joined: garden@muc.example.net"),
+    ):
+        Router.restore(snapshot, now=10.0, sessions=True)

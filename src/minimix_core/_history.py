@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -463,7 +463,7 @@ class History:
         return [[stanza(kept), *rest] for kept, *rest in self._entries]
 
     @classmethod
-    def load(cls, data: list[Any], read: Callable[[Any], _Entry]) -> History:
+    def load(cls, data: Sequence[Any], read: Callable[[Any], _Entry]) -> History:
         """A buffer back from :meth:`dump` (``read`` reads one entry, checking its fields)."""
         history = cls()
         for written in data:

@@ -38,7 +38,7 @@ from ._core import LATEST, Core, TimerKey, keepalive_timer
 from ._events import Bookmark
 from ._history import History
 from ._jid import JID
-from ._lifecycle import OccupancyState
+from ._lifecycle import ROOM_TIMERS, OccupancyState
 from ._place import Place
 from ._recent import RecentKeys
 from ._restart import after_restart
@@ -56,8 +56,10 @@ from ._snapshot_codec import (
     Reader,
     SnapshotError,
     Writer,
+    array,
     flag,
     maybe_string,
+    moment,
     seconds,
     string,
     whole,
@@ -72,6 +74,8 @@ __all__ = ["FORMAT", "VERSION", "SnapshotError", "adopt_into", "dump_core", "loa
 FORMAT: Final = "minimix_core.snapshot"
 VERSION: Final = 5
 _READ: Final = (1, 2, 3, 4, VERSION)
+_JID_TIMERS: Final = frozenset(("forget", "ping", *ROOM_TIMERS))
+"""The kinds of timer whose detail is a JID; an ``iq`` timer's is the IQ's id."""
 
 
 def _attachments(w: Writer, group: Sessions) -> Json:
@@ -101,7 +105,7 @@ def _load_attachments(
     ``history`` is the occupancy's: what a version 3 bounce means is read from it.
     """
     out: Sessions = NO_ENTRIES
-    for session, join_id, nick, request, payload, seq, *more in data:
+    for session, join_id, nick, request, payload, seq, *more in map(array, array(data)):
         if waiting and request is None:
             # The account's next join is made from it (send_join).
             raise SnapshotError("a waiting session without its join request")
@@ -114,7 +118,7 @@ def _load_attachments(
         )
         out = add_session(out, r.full(session, r.account), attachment)
         if more:  # version 1 had none of these; version 2 leaves out the defaults
-            [[position, since, bounced, left, leave_id]] = more
+            [[position, since, bounced, left, leave_id]] = map(array, more)
             attachment.position = None if position is None else _load_place(position)
             attachment.since = whole(since)
             attachment.bounced = None if bounced is None else _load_bounced(bounced, history)
@@ -246,11 +250,11 @@ def _view(w: Writer, v: RoomView) -> Json:
 def _load_view(r: Reader, data: Json) -> RoomView:
     data = _expanded(data, _VIEW_DEFAULTS, _LONG_VIEW_KEYS)
     v = RoomView()
-    v.nick = data["nick"]
+    v.nick = maybe_string(data["nick"])
     v.self_presence = r.maybe_stanza(data["self"])
-    for *named, p in data["occupants"]:
+    for *named, p in map(array, array(data["occupants"])):
         presence = r.stanza(p)
-        nick = str(named[0]) if named else presence.from_ and presence.from_.resource
+        nick = string(named[0]) if named else presence.from_ and presence.from_.resource
         if nick is None:
             raise SnapshotError("an occupant without a nick")
         v.occupants = writable(v.occupants)
@@ -258,14 +262,14 @@ def _load_view(r: Reader, data: Json) -> RoomView:
     v.occupant_bytes = sum(payload_size(p.children) for p in v.occupants.values())
     v.room_presence = r.maybe_stanza(data["room_presence"])
     v.subject = r.maybe_stanza(data["subject"])
-    v.flags = flag_set(whole(f) for f in data["flags"])
+    v.flags = flag_set(whole(f) for f in array(data["flags"]))
     v.created = flag(data["created"])
     if data["history"] is not None:
-        v.history = History.load(data["history"], r.history_entry)
-    v.passed = RecentKeys((r.key(k), None) for k in data["passed"]) or None
+        v.history = History.load(array(data["history"]), r.history_entry)
+    v.passed = RecentKeys((r.key(k), None) for k in array(data["passed"])) or None
     at = data["last_message_at"]
-    v.last_message_at = None if at is None else seconds(at)
-    v.joined_at = seconds(data["joined_at"])
+    v.last_message_at = None if at is None else moment(at)
+    v.joined_at = moment(data["joined_at"])
     v.partial = flag(data["partial"])
     return v
 
@@ -348,11 +352,14 @@ def _load_occupancy(r: Reader, data: Json) -> Occupancy:
     o.attached = _load_attachments(r, data["attached"], history)
     o.pending = _load_attachments(r, data["pending"], history, waiting=True)
     o.leaving = _load_attachments(r, data["leaving"], history)
-    o.sent_ids = OrderedDict((string(i), r.full(s, account)) for i, s in data["sent_ids"]) or None
+    o.sent_ids = (
+        OrderedDict((string(i), r.full(s, account)) for i, s in map(array, array(data["sent_ids"])))
+        or None
+    )
     o.sent_payload = r.payload(data["sent_payload"])
     change = data["nick_change"]
     if change is not None:
-        session, nick, request_id, sent_id, resync = change
+        session, nick, request_id, sent_id, resync = array(change)
         o.nick_change = NickChange(
             r.jid(session, account),
             string(nick),
@@ -366,8 +373,8 @@ def _load_occupancy(r: Reader, data: Json) -> Occupancy:
     o.attempts = whole(data["rejoin_attempts"])
     o.restored = flag(data["restored"])
     o.left_id = maybe_string(data["left_id"])
-    o.resync = None if data["resync"] is None else {string(n): None for n in data["resync"]}
-    o.withheld = tuple((whole(n), flag(m)) for n, m in data["withheld"])
+    o.resync = None if data["resync"] is None else {string(n): None for n in array(data["resync"])}
+    o.withheld = tuple((whole(n), flag(m)) for n, m in map(array, array(data["withheld"])))
     return o
 
 
@@ -384,10 +391,10 @@ def _memory(w: Writer, m: RoomMemory) -> Json:
 
 def _load_memory(r: Reader, data: Json) -> RoomMemory:
     m = RoomMemory()
-    m.seen = RecentKeys((r.key(k), whole(n)) for k, n in data["seen"])
+    m.seen = RecentKeys((r.key(k), whole(n)) for k, n in map(array, array(data["seen"])))
     m.last = whole(data["last"])
     m.legacy = whole(data.get("legacy", 0))
-    for s, place, at in data["positions"]:
+    for s, place, at in map(array, array(data["positions"])):
         m.positions[r.full(s, r.account)] = (_load_place(place), seconds(at))
     return m
 
@@ -397,7 +404,7 @@ def _bookmark(mark: Bookmark) -> Json:
 
 
 def _load_bookmark(data: Json) -> Bookmark:
-    room, autojoin, nick, password, name = data
+    room, autojoin, nick, password, name = array(data)
     return Bookmark(
         room=JID.parse(room),
         autojoin=flag(autojoin),
@@ -431,23 +438,24 @@ def _account(w: Writer, a: Account) -> Json:
 def _load_account(r: Reader, data: Json) -> Account:
     account = Account(JID.parse(data["jid"]))
     r.account = account.jid
-    bookmarks = [_load_bookmark(mark) for mark in data["bookmarks"]]
+    bookmarks = [_load_bookmark(mark) for mark in array(data["bookmarks"])]
     if bookmarks:
         account.bookmarks = {bookmark.room: bookmark for bookmark in bookmarks}
-    blocked = [_load_bookmark(mark) for mark in data["blocked"]]
+    blocked = [_load_bookmark(mark) for mark in array(data["blocked"])]
     if blocked:
         account.blocked = {bookmark.room: bookmark for bookmark in blocked}
-    if data["memory"]:
-        account.memory = {JID.parse(room): _load_memory(r, m) for room, m in data["memory"]}
-    for room in data["rooms"]:
+    memory = array(data["memory"])
+    if memory:
+        account.memory = {JID.parse(room): _load_memory(r, m) for room, m in map(array, memory)}
+    for room in array(data["rooms"]):
         occupancy = _load_occupancy(r, room)
         account.rooms[occupancy.room] = occupancy
     rooms = list(account.rooms)
-    for session, linked in data["sessions"]:
+    for session, linked in map(array, array(data["sessions"])):
         jid = JID.parse(session)
-        for j in linked:
-            account.link(jid, rooms[j] if isinstance(j, int) else JID.parse(j))
-    for iq_id, session, original, to, query_id, closed in data["pending_iqs"]:
+        for j in array(linked):
+            account.link(jid, JID.parse(j) if isinstance(j, str) else rooms[whole(j)])
+    for iq_id, session, original, to, query_id, closed in map(array, array(data["pending_iqs"])):
         pending = PendingIQ(
             session=JID.parse(session),
             original_id=string(original),
@@ -573,17 +581,21 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
         raise SnapshotError(f"a snapshot taken after the year 9999: {core.now!r}")
     core.counter = whole(snapshot["counter"])
     core.sequence = whole(snapshot["sequence"])
-    for domain, free in snapshot["join_pace"]:
+    for domain, free in map(array, array(snapshot["join_pace"])):
         core.autojoins.set_pace(string(domain), seconds(free))
     at = snapshot["join_queue_at"]
+    at = None if at is None else seconds(at)
     # Each service's turn as it was (it may be overdue); snapshots without them give every
     # service the queue's first turn.
-    turns = {string(domain): seconds(turn) for domain, turn in snapshot.get("join_turns", ())}
-    for account, text in snapshot["join_queue"]:
+    turns = {
+        string(domain): seconds(turn)
+        for domain, turn in map(array, array(snapshot.get("join_turns", [])))
+    }
+    for account, text in map(array, array(snapshot["join_queue"])):
         room = JID.parse(text)
         turn = turns.get(room.domain, core.now if at is None else at)
         core.autojoins.push(JID.parse(account), room, now=turn)
-    accounts = snapshot["accounts"]
+    accounts = array(snapshot["accounts"])
     names = snapshot.get("names")
     if snapshot["version"] < 5:  # names where they stand: a table of them is damage
         if names is not None:
@@ -595,14 +607,20 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
         account = _load_account(reader, data)
         core.table.accounts[account.jid] = account
     keys: list[tuple[float, TimerKey]] = []
-    for when, kind, owner, about, is_jid in snapshot["timers"]:
-        holder = accounts[owner] if isinstance(owner, int) else {"jid": owner}
-        detail = holder["rooms"][about]["room"] if isinstance(about, int) else about
+    for when, kind, owner, about, is_jid in map(array, array(snapshot["timers"])):
+        # A place in a list is a whole number: true would be place 1, and -1 the last one.
+        holder: Json = {"jid": owner} if isinstance(owner, str) else accounts[whole(owner)]
+        # A room is named by its place; an id (is_jid false) only ever as itself.
+        is_room = flag(is_jid) and not isinstance(about, str)
+        detail = holder["rooms"][whole(about)]["room"] if is_room else string(about)
+        if kind not in (_JID_TIMERS if is_jid else ("iq",)):  # it would find no handler
+            raise SnapshotError(f"not a timer kind: {kind!r}")
         key: TimerKey = (
-            string(kind),
+            kind,
             JID.parse(holder["jid"]),
-            JID.parse(detail) if flag(is_jid) else string(detail),
+            JID.parse(detail) if is_jid else detail,
         )
+        _check_deadline(core, key)
         keys.append((seconds(when), key))
         if kind == "ping":  # a room's keep-alive deadline, under its account's one timer
             core.table.accounts[key[1]].rooms[JID.parse(detail)].ping_at = seconds(when)
@@ -613,3 +631,21 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
         elif core.timers.when(keepalive_timer(key[1])) is None:
             core.arm_keepalive(core.table.accounts[key[1]])
     return core
+
+
+def _check_deadline(core: Core, key: TimerKey) -> None:
+    """An IQ's deadline names an IQ in flight, a room's a room the account is in.
+
+    The handler looks them up when the deadline falls due.
+    """
+    kind, jid, detail = key
+    account = core.table.accounts.get(jid)
+    if kind == "iq":
+        if account is None or detail not in account.pending_iqs:
+            raise SnapshotError(f"an IQ deadline for no IQ in flight: {detail!r}")
+    elif kind in ROOM_TIMERS:
+        if account is None or detail not in account.rooms:
+            raise SnapshotError(f"a {kind} deadline for a room the account is not in: {detail}")
+        if kind == "state" and account.rooms[detail].state is OccupancyState.JOINED:
+            # Joined is the one state without a deadline (the table has no row for it).
+            raise SnapshotError(f"a state deadline for a room joined: {detail}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ._core import LATEST
 from ._jid import JID
 from ._stanza import Element, Stanza
 
@@ -12,8 +13,10 @@ __all__ = [
     "Reader",
     "SnapshotError",
     "Writer",
+    "array",
     "flag",
     "maybe_string",
+    "moment",
     "seconds",
     "string",
     "whole",
@@ -153,7 +156,7 @@ class Reader:
         message, at, key, size, seq, private = _list(data, "a history entry")
         return (
             self.stanza(message),
-            seconds(at),
+            moment(at),
             self.key(key),
             whole(size),
             whole(seq),
@@ -266,6 +269,18 @@ def seconds(data: Json) -> float:
     return float(data)
 
 
+def moment(data: Json) -> float:
+    """A time something happened (the router's clock then): no later than :data:`LATEST`.
+
+    A history entry's time, the last message's and the join's are written as XEP-0082
+    stamps, which end with the year 9999.
+    """
+    at = seconds(data)
+    if at > LATEST:
+        raise SnapshotError(f"a time after the year 9999: {data!r}")
+    return at
+
+
 def _index(data: Json) -> int:
     """An index into the ``payloads`` table: a whole number, not negative."""
     if type(data) is not int or data < 0:
@@ -289,6 +304,18 @@ def _list(data: Json, what: str) -> list[Json]:
     """A list the snapshot wrote: a string or a mapping would be taken apart as one."""
     if not isinstance(data, list):
         raise SnapshotError(f"not {what}: {data!r}")
+    return data
+
+
+def array(data: Json) -> list[Json] | tuple[Json, ...]:
+    """A list the snapshot wrote, or a pair or an entry in one.
+
+    Iterating a string would take it apart into one-character fields, and a mapping or
+    ``""`` would be empty. A tuple passes: :meth:`Router.snapshot` writes some pairs as
+    tuples, which JSON turns into lists.
+    """
+    if not isinstance(data, (list, tuple)):
+        raise SnapshotError(f"not a list: {data!r}")
     return data
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from ._config import Config
 from ._history import message_key
 from ._jid import JID
-from ._snapshot_codec import Json, Reader
+from ._snapshot_codec import Json, Reader, array, flag
 
 __all__ = ["upgrade_v1"]
 
@@ -28,27 +28,25 @@ def upgrade_v1(snapshot: Mapping[str, Json], config: Config) -> dict[str, Json]:
     upgraded["version"] = VERSION_2
     upgraded["join_queue_at"] = snapshot["autojoin_at"]
     upgraded["join_pace"] = []
+    accounts = [{**a, "rooms": array(a["rooms"])} for a in array(snapshot["accounts"])]
     leaving = [
-        (a["jid"], o["room"])
-        for a in snapshot["accounts"]
-        for o in a["rooms"]
-        if o["state"] == "leaving"
+        (a["jid"], o["room"]) for a in accounts for o in a["rooms"] if o["state"] == "leaving"
     ]
     upgraded["timers"] = [
         [when, "state" if kind == "rejoin" else kind, *rest]
-        for when, kind, *rest in snapshot["timers"]
+        for when, kind, *rest in map(array, array(snapshot["timers"]))
         if kind != "ping" or (rest[0], rest[1]) not in leaving
     ] + [[snapshot["now"] + config.leave_timeout, "state", a, room, True] for a, room in leaving]
-    for a in snapshot["accounts"]:
+    for a in accounts:
         for o in a["rooms"]:
             room = o["room"]
-            if o["state"] == "joining" or (o["state"] == "rejoining" and o["rejoin_sent"]):
+            if o["state"] == "joining" or (o["state"] == "rejoining" and flag(o["rejoin_sent"])):
                 deadline = [snapshot["now"] + config.join_timeout, "state", a["jid"], room, True]
                 upgraded["timers"].append(deadline)
             if o["nick_change"] is not None:
                 deadline = [snapshot["now"] + config.nick_change_timeout, "nick", a["jid"], room]
                 upgraded["timers"].append([*deadline, True])
-    upgraded["accounts"] = [_account_v1(a) for a in snapshot["accounts"]]
+    upgraded["accounts"] = [_account_v1(a) for a in accounts]
     return upgraded
 
 
@@ -64,13 +62,13 @@ def _occupancy_v1(o: Json) -> Json:
     room = JID.parse(o["room"])
     state = o["state"]
     if state == "rejoining":
-        state = "rejoin-sent" if o["rejoin_sent"] else "rejoin-wait"
+        state = "rejoin-sent" if flag(o["rejoin_sent"]) else "rejoin-wait"
     history = o["history"]
     entries = None
     if history is not None:
         entries = [
             [message, at, message_key(Reader().stanza(message), room), size, seq, False]
-            for message, at, _, size, seq in history[1]
+            for message, at, _, size, seq in map(array, array(array(history)[1]))
         ]
     change = o["nick_change"]
     return {
@@ -103,6 +101,6 @@ def _occupancy_v1(o: Json) -> Json:
         "ping_failures": 0 if state == "leaving" else o["ping_failures"],
         # A leave is said once more when unanswered (attempts 0); version 1 never did.
         "rejoin_attempts": 0 if state == "leaving" else o["rejoin_attempts"],
-        "restored": bool(o["leave_due"]) or (state == "rejoin-wait" and not o["attached"]),
+        "restored": flag(o["leave_due"]) or (state == "rejoin-wait" and not o["attached"]),
         "resync": o["resync"],
     }
