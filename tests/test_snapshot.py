@@ -2459,3 +2459,55 @@ def test_a_state_deadline_for_a_joined_room_is_refused() -> None:
         match=re.escape("a state deadline for a room joined: garden@muc.example.net"),
     ):
         Router.restore(snapshot, now=10.0, sessions=True)
+
+
+def _restarted_snapshot() -> dict[str, Any]:
+    """The lounge, bookmarked, restored after a restart: waiting for its rejoin's turn."""
+    snapshot: dict[str, Any] = json.loads(json.dumps(_bookmarked_and_restarted().router.snapshot()))
+    assert (_room(snapshot)["s"], _room(snapshot)["rd"]) == ("rejoin-wait", True)
+    assert snapshot["join_queue"] == [[str(ALICE), str(ROOM)]] and snapshot["timers"] == []
+    Router.restore(json.loads(json.dumps(snapshot)), now=10.0)  # undamaged
+    return snapshot
+
+
+def test_a_room_restored_after_a_restart_in_another_state_than_the_restart_leaves_is_refused() -> (
+    None
+):
+    """A restart leaves each room it keeps waiting for its rejoin or joined until its turn
+    to leave; one written as leaving made the router raise ``LifecycleError`` (a bug in
+    the router, by its documentation) at the turn, which found no transition."""
+    snapshot = _restarted_snapshot()
+    _room(snapshot)["s"] = "leaving"
+    with pytest.raises(
+        SnapshotError, match=re.escape(f"{ROOM}, restored after a restart, is leaving")
+    ):
+        Router.restore(snapshot, now=10.0)
+
+
+@pytest.mark.parametrize("state", ["joining", "leaving", "rejoin-wait", "rejoin-sent"])
+def test_a_room_that_waits_with_no_deadline_is_refused(state: str) -> None:
+    """Every waiting state has its deadline, or its turn in the autojoin queue: a room
+    written waiting with neither would never move on, whatever came."""
+    snapshot = _busy_snapshot()
+    lounge = snapshot["accounts"][0]["rooms"][0]
+    lounge["s"] = state
+    snapshot["timers"] = [t for t in snapshot["timers"] if t[1] == "iq"]
+    with pytest.raises(SnapshotError, match=re.escape(f"{ROOM} waits ({state}) with no deadline")):
+        Router.restore(snapshot, now=10.0, sessions=True)
+    restarted = _restarted_snapshot()
+    restarted["join_queue"] = []
+    with pytest.raises(SnapshotError, match=re.escape(f"{ROOM} waits (rejoin-wait) with no")):
+        Router.restore(restarted, now=10.0)
+
+
+def test_a_joined_room_s_deadline_for_a_room_not_joined_is_refused() -> None:
+    """A nick change's, a resync's and a disconnect's grace deadlines belong to a joined
+    room: leaving JOINED cancels them. One written for a room in another state is damage."""
+    snapshot = _busy_snapshot()
+    garden = snapshot["accounts"][0]["rooms"][1]
+    garden["s"] = "rejoin-wait"
+    snapshot["timers"].append([70.0, "state", 0, 1, True])
+    with pytest.raises(
+        SnapshotError, match=re.escape(f"a nick deadline for a room not joined: {OTHER_ROOM}")
+    ):
+        Router.restore(snapshot, now=10.0, sessions=True)

@@ -38,7 +38,7 @@ from ._core import LATEST, Core, TimerKey, keepalive_timer
 from ._events import Bookmark
 from ._history import History
 from ._jid import JID
-from ._lifecycle import ROOM_TIMERS, OccupancyState
+from ._lifecycle import ROOM_TIMERS, WAITING, OccupancyState
 from ._place import Place
 from ._recent import RecentKeys
 from ._restart import after_restart
@@ -74,6 +74,7 @@ __all__ = ["FORMAT", "VERSION", "SnapshotError", "adopt_into", "dump_core", "loa
 FORMAT: Final = "minimix_core.snapshot"
 VERSION: Final = 5
 _READ: Final = (1, 2, 3, 4, VERSION)
+_RESTORED: Final = frozenset({OccupancyState.REJOIN_WAIT, OccupancyState.JOINED})
 _JID_TIMERS: Final = frozenset(("forget", "ping", *ROOM_TIMERS))
 """The kinds of timer whose detail is a JID; an ``iq`` timer's is the IQ's id."""
 
@@ -630,6 +631,7 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
             core.timers.schedule(key, when)
         elif core.timers.when(keepalive_timer(key[1])) is None:
             core.arm_keepalive(core.table.accounts[key[1]])
+    _check_states(core)
     return core
 
 
@@ -646,6 +648,32 @@ def _check_deadline(core: Core, key: TimerKey) -> None:
     elif kind in ROOM_TIMERS:
         if account is None or detail not in account.rooms:
             raise SnapshotError(f"a {kind} deadline for a room the account is not in: {detail}")
-        if kind == "state" and account.rooms[detail].state is OccupancyState.JOINED:
+        joined = account.rooms[detail].state is OccupancyState.JOINED
+        if kind == "state" and joined:
             # Joined is the one state without a deadline (the table has no row for it).
             raise SnapshotError(f"a state deadline for a room joined: {detail}")
+        if kind != "state" and not joined:
+            # Cancelled whenever the occupancy leaves JOINED (_lifecycle.advance).
+            raise SnapshotError(f"a {kind} deadline for a room not joined: {detail}")
+
+
+def _check_states(core: Core) -> None:
+    """Each occupancy's state goes with the rest of the table, as the router leaves it.
+
+    A state that waits (for the room or a delay) has its deadline, or its turn in the
+    autojoin queue: without either no input could ever move it on. One restored after a
+    restart is back in the room as the restart left it, waiting for its turn to rejoin or
+    to leave (``_restart.after_restart``); in any other state its turn would find no
+    transition.
+    """
+    for jid, account in core.table.accounts.items():
+        for room, occupancy in account.rooms.items():
+            state = occupancy.state
+            if occupancy.restored and state not in _RESTORED:
+                raise SnapshotError(f"{room}, restored after a restart, is {state.value}")
+            if (
+                state in WAITING
+                and core.timers.when(("state", jid, room)) is None
+                and (jid, room) not in core.autojoins
+            ):
+                raise SnapshotError(f"{room} waits ({state.value}) with no deadline")
