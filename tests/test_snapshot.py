@@ -2511,3 +2511,37 @@ def test_a_joined_room_s_deadline_for_a_room_not_joined_is_refused() -> None:
         SnapshotError, match=re.escape(f"a nick deadline for a room not joined: {OTHER_ROOM}")
     ):
         Router.restore(snapshot, now=10.0, sessions=True)
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        (
+            lambda s: _room(s)["v"]["h"][1].__setitem__(3, "209"),
+            f"{ALICE}: {ROOM}: not a whole number: '209'",
+        ),
+        (
+            lambda s: s["accounts"][0]["memory"][0][1].__setitem__("last", True),
+            f"{ALICE}: the memory of {ROOM}: not a whole number: True",
+        ),
+        (
+            lambda s: _room(s).pop("s"),
+            f"{ALICE}: {ROOM}: malformed snapshot: KeyError('state')",
+        ),
+        (
+            lambda s: s["timers"][0].__setitem__(0, "soon"),
+            "timer 0: not a time in seconds: 'soon'",
+        ),
+        (lambda s: s.__setitem__("counter", "0"), "not a whole number: '0'"),
+    ],
+)
+def test_a_refusal_says_which_account_room_or_timer_is_damaged(
+    damage: Callable[[dict[str, Any]], object], why: str
+) -> None:
+    """A snapshot holds many accounts, rooms and timers: the error names the one damaged
+    (the snapshot's own fields are named by the error alone)."""
+    snapshot = json.loads(json.dumps(_bounced_m2_of_three().router.snapshot()))
+    damage(snapshot)
+    with pytest.raises(SnapshotError) as refused:
+        Router.restore(snapshot, now=10.0)
+    assert str(refused.value) == why

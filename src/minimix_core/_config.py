@@ -118,14 +118,15 @@ class Config:
     its local accounts in one burst, so the pool need only span the messages of a burst:
     the histories share the payload after it leaves. Past the bound the pool keeps its
     newest half (nothing is lost: an account whose copy comes later keeps its own). A
-    larger pool is more for the garbage collector to walk: at 65,536 a message cost half
-    as much again with the collector running (docs: "Operations")."""
+    larger pool is more for the garbage collector to walk, and below 16 it trims itself
+    at almost every message (docs: "Concepts", "Operations")."""
     max_shared_payload_bytes: int = field(default=32 * 1024 * 1024, validator=_positive)
-    """Characters of XML the shared payloads may hold together (the size history's
-    ``maxchars`` counts); beyond it the oldest are no longer shared, as for
-    ``max_shared_payloads``. Bounds the pool when rooms send large payloads (and,
-    separately, the pools of stanzas kept whole and of history messages: past it, that
-    one keeps the newest messages that fit in half of it)."""
+    """Characters of XML (as the history's ``maxchars`` counts them; bytes for ASCII)
+    the shared payloads may hold in all; beyond it the oldest are no longer shared, as
+    for ``max_shared_payloads``, and a payload larger than it is never pooled. The same
+    bound applies to each of the three pools apart (payloads of joins, stanzas kept
+    whole, history messages: past it, that one keeps the newest messages that fit in half
+    of it), so together they hold at most three times it."""
     max_tracked_ids: int = field(default=256, validator=_positive)
     """Ids of stanzas sent for sessions that the router remembers per occupancy, so the
     room's error for one goes back to that session only. The oldest is forgotten first; an

@@ -300,7 +300,12 @@ class Router:
         process): the router carries on exactly where the snapshot was taken.
 
         Raises :class:`SnapshotError` for anything that is not a snapshot this version reads
-        (format versions 1 to 5), and :class:`LocalProtocolError` for a ``now`` that
+        (format versions 1 to 5) or is damaged: a field of another type than the snapshot
+        writes (``true`` or ``2.5`` for a whole number, ``0`` or ``"false"`` for a flag, a
+        NaN, infinite or negative time, a number for a string), a room waiting with no
+        deadline, a deadline for nothing in flight. Its message names the account, the
+        room or the timer damaged, as ``"alice@example.org: lounge@muc.example.net: not a
+        whole number: '209'"``. It raises :class:`LocalProtocolError` for a ``now`` that
         :meth:`handle` would refuse.
         """
         router = cls(config)

@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Final
 
 from ._config import Config
@@ -447,9 +448,13 @@ def _load_account(r: Reader, data: Json) -> Account:
         account.blocked = {bookmark.room: bookmark for bookmark in blocked}
     memory = array(data["memory"])
     if memory:
-        account.memory = {JID.parse(room): _load_memory(r, m) for room, m in map(array, memory)}
+        account.memory = {}
+        for room, m in map(array, memory):
+            with _within(f"the memory of {_label(room)}"):
+                account.memory[JID.parse(room)] = _load_memory(r, m)
     for room in array(data["rooms"]):
-        occupancy = _load_occupancy(r, room)
+        with _within(_label(room.get("room") if isinstance(room, Mapping) else room)):
+            occupancy = _load_occupancy(r, room)
         account.rooms[occupancy.room] = occupancy
     rooms = list(account.rooms)
     for session, linked in map(array, array(data["sessions"])):
@@ -528,15 +533,7 @@ def _checked_load(snapshot: Mapping[str, Json], config: Config) -> Core:
         return core
     except SnapshotError:
         raise
-    except (
-        KeyError,
-        TypeError,
-        ValueError,
-        IndexError,
-        AttributeError,
-        OverflowError,
-        RecursionError,  # elements nested deeper than the reader goes
-    ) as exc:
+    except _DAMAGE as exc:
         raise SnapshotError(f"malformed snapshot: {exc!r}") from exc
 
 
@@ -605,26 +602,13 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
         raise SnapshotError("a version 5 snapshot without its table of names")
     reader = Reader(snapshot.get("payloads"), names)
     for data in accounts:
-        account = _load_account(reader, data)
+        with _within(_label(data.get("jid") if isinstance(data, Mapping) else data)):
+            account = _load_account(reader, data)
         core.table.accounts[account.jid] = account
     keys: list[tuple[float, TimerKey]] = []
-    for when, kind, owner, about, is_jid in map(array, array(snapshot["timers"])):
-        # A place in a list is a whole number: true would be place 1, and -1 the last one.
-        holder: Json = {"jid": owner} if isinstance(owner, str) else accounts[whole(owner)]
-        # A room is named by its place; an id (is_jid false) only ever as itself.
-        is_room = flag(is_jid) and not isinstance(about, str)
-        detail = holder["rooms"][whole(about)]["room"] if is_room else string(about)
-        if kind not in (_JID_TIMERS if is_jid else ("iq",)):  # it would find no handler
-            raise SnapshotError(f"not a timer kind: {kind!r}")
-        key: TimerKey = (
-            kind,
-            JID.parse(holder["jid"]),
-            JID.parse(detail) if is_jid else detail,
-        )
-        _check_deadline(core, key)
-        keys.append((seconds(when), key))
-        if kind == "ping":  # a room's keep-alive deadline, under its account's one timer
-            core.table.accounts[key[1]].rooms[JID.parse(detail)].ping_at = seconds(when)
+    for n, timer in enumerate(array(snapshot["timers"])):
+        with _within(f"timer {n}"):
+            keys.append(_load_timer(core, accounts, timer))
     # In the written order, so equal deadlines fire as they would have.
     for when, key in keys:
         if key[0] != "ping":
@@ -633,6 +617,55 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
             core.arm_keepalive(core.table.accounts[key[1]])
     _check_states(core)
     return core
+
+
+def _load_timer(core: Core, accounts: Json, timer: Json) -> tuple[float, TimerKey]:
+    """A timer as written: ``[when, kind, account, detail, detail is a JID]``."""
+    when, kind, owner, about, is_jid = array(timer)
+    # A place in a list is a whole number: true would be place 1, and -1 the last one.
+    holder: Json = {"jid": owner} if isinstance(owner, str) else accounts[whole(owner)]
+    # A room is named by its place; an id (is_jid false) only ever as itself.
+    is_room = flag(is_jid) and not isinstance(about, str)
+    detail = holder["rooms"][whole(about)]["room"] if is_room else string(about)
+    if kind not in (_JID_TIMERS if is_jid else ("iq",)):  # it would find no handler
+        raise SnapshotError(f"not a timer kind: {kind!r}")
+    key: TimerKey = (
+        kind,
+        JID.parse(holder["jid"]),
+        JID.parse(detail) if is_jid else detail,
+    )
+    _check_deadline(core, key)
+    if kind == "ping":  # a room's keep-alive deadline, under its account's one timer
+        core.table.accounts[key[1]].rooms[JID.parse(detail)].ping_at = seconds(when)
+    return seconds(when), key
+
+
+_DAMAGE: Final = (
+    KeyError,
+    TypeError,
+    ValueError,
+    IndexError,
+    AttributeError,
+    OverflowError,
+    RecursionError,  # elements nested deeper than the reader goes
+)
+"""What reading a damaged snapshot raises, where no check names the damage."""
+
+
+@contextmanager
+def _within(where: str) -> Iterator[None]:
+    """Say where in the snapshot the damage is: the account, the room, the timer."""
+    try:
+        yield
+    except SnapshotError as exc:
+        raise SnapshotError(f"{where}: {exc}") from exc
+    except _DAMAGE as exc:
+        raise SnapshotError(f"{where}: malformed snapshot: {exc!r}") from exc
+
+
+def _label(jid: Json) -> str:
+    """An account's or a room's JID as the snapshot wrote it, for an error message."""
+    return jid if isinstance(jid, str) else repr(jid)
 
 
 def _check_deadline(core: Core, key: TimerKey) -> None:
