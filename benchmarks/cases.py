@@ -1382,15 +1382,21 @@ def memory(corpus: Corpus, sizes: Sizes) -> tuple[list[Figure], str]:
         [corpus.message_for(room, accounts[0], i + 1) for i in range(_BUSY_MESSAGES)],
     )
 
-    def busy_room(how_many: int, messages: int) -> Router:
+    def busy_room(how_many: int, messages: int, *, pool: bool = True) -> Router:
         router = big_room(how_many, 0, parsed=True)
-        for account in members[:how_many]:
-            for message in _parsed_for(busy_texts[:messages], account):
+        for text in busy_texts[:messages]:
+            # As a room sends: each message to every local account in turn, one burst.
+            for account in members[:how_many]:
+                [message] = _parsed_for([text], account)
                 router.handle(ToAccount(stanza=message), now=NOW)
+        if not pool:  # what the occupancy holds, without the process's pool of messages
+            router._core.messages.clear()
+            router._core.message_bytes = 0
         return router
 
     empty = _retained(lambda: big_room(1, 0, parsed=True))
     busy = _retained(lambda: busy_room(1, _BUSY_MESSAGES))
+    busy_alone = _retained(lambda: busy_room(1, _BUSY_MESSAGES, pool=False))
     busy_crowd = _retained(lambda: busy_room(m, _BUSY_MESSAGES))
     quiet_crowd = _retained(lambda: big_room(m, 0, parsed=True))
     busy_json, quiet_json = (
@@ -1445,20 +1451,33 @@ def memory(corpus: Corpus, sizes: Sizes) -> tuple[list[Figure], str]:
         Figure(
             "5. Memory",
             f"per busy occupancy: after {_BUSY_MESSAGES} new room messages, beyond one at rest",
-            busy - empty,
+            busy_alone - empty,
             " B",
             None,
-            f"{fmt_bytes(busy)} vs {fmt_bytes(empty)} for one account in the room, each message "
-            f"parsed from its text (history full: {Config().max_history_messages} messages; "
-            f"{Config().max_remembered_messages} keys remembered, and as many passed on; as "
-            "many forgotten again)",
+            f"{fmt_bytes(busy_alone)} vs {fmt_bytes(empty)} for one account in the room, each "
+            f"message parsed from its text (history full: {Config().max_history_messages} "
+            f"messages; {Config().max_remembered_messages} keys remembered, and as many passed "
+            "on; as many forgotten again)",
             (
                 "what Config.max_history_messages, max_history_bytes and "
                 "max_remembered_messages let a busy room add to an occupancy at their defaults: "
                 "the history's messages with their payloads, and each key in the account's "
-                "memory of the room and among the messages passed on; and what the process's "
-                "pool of recent payloads (Config.max_shared_messages, shared by every account "
-                "in every room) holds of this room's: the next figure leaves it out",
+                "memory of the room and among the messages passed on; the process's pool of "
+                "recent payloads is left out: the next figure",
+            ),
+        ),
+        Figure(
+            "5. Memory",
+            "the process's pool of recent message payloads, full",
+            busy - busy_alone,
+            " B",
+            None,
+            f"{Config().max_shared_messages} messages' payloads (Config.max_shared_messages), "
+            "the room's last ones, less those its history holds too",
+            (
+                "one pool for the process, however many rooms and accounts: a fixed cost, not "
+                "one per occupancy; it keeps the newest messages' payloads for the room's other "
+                "local accounts, whose copies come in the same burst",
             ),
         ),
         Figure(
