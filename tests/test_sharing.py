@@ -538,3 +538,38 @@ def test_a_message_key_shares_only_an_equal_payload() -> None:
             ),
         ),
     ]
+
+
+@pytest.mark.parametrize("delayed", [False, True])
+def test_a_key_another_room_used_first_still_shares_this_room_s_burst(delayed: bool) -> None:
+    """Two rooms number their stanza-ids alike: the other room's message came first under
+    the key. This room's burst to its local accounts still keeps one payload for their
+    histories, on the hot path as on the general one (a delayed message)."""
+    router = Router()
+    other = ACCOUNTS[0]
+    join = x(f"<presence to='{OTHER_ROOM}/user0'>{MUC}</presence>")
+    router.handle(FromSession(session=other.with_resource("phone"), stanza=join), now=0.0)
+    self_presence = (
+        f"<presence from='{OTHER_ROOM}/user0' to='{other}'><x xmlns='{USER}'>"
+        "<item affiliation='none' role='participant'/><status code='110'/></x></presence>"
+    )
+    router.handle(ToAccount(stanza=x(self_presence)), now=0.0)
+    router.handle(ToAccount(stanza=room_message(1, other, OTHER_ROOM)), now=0.0)
+    fill(router, [])
+    for account in ACCOUNTS:
+        router.handle(ToAccount(stanza=x(self_presence_to(account))), now=0.0)
+    delay = "<delay xmlns='urn:xmpp:delay' stamp='2020-01-01T00:00:00Z'/>" if delayed else ""
+    for account in ACCOUNTS:
+        message = (
+            f"<message type='groupchat' from='{ROOM}/bob' to='{account}' id='m1'>"
+            f"<body>message 1</body>{delay}"
+            f"<stanza-id xmlns='urn:xmpp:sid:0' by='{ROOM}' id='s1'/></message>"
+        )
+        router.handle(ToAccount(stanza=x(message)), now=0.0)
+    histories = [router._core.table.accounts[a].rooms[ROOM].view.history for a in ACCOUNTS]
+    payloads = [h._entries[-1][0].children for h in histories if h is not None]
+    assert len(payloads) == 3 and payloads[0] is payloads[1] is payloads[2]
+    assert payloads[0][-1].get("by") == str(ROOM)
+    mine = router._core.table.accounts[other].rooms[OTHER_ROOM].view.history
+    assert mine is not None
+    assert mine._entries[-1][0].children == room_message(1, other, OTHER_ROOM).children

@@ -140,7 +140,7 @@ class Core:
         oldest first."""
         self.payload_bytes = 0
         """The sizes of the pooled payloads, summed (characters of XML)."""
-        self.messages: dict[str, tuple[tuple[Element, ...], int]] = {}
+        self.messages: dict[str | tuple[str, str], tuple[tuple[Element, ...], int]] = {}
         """One payload, with its size, of each recent room message, for the other local
         accounts in the room, by message key (see :meth:`share_message`), oldest first."""
         self.message_bytes = 0
@@ -184,7 +184,7 @@ class Core:
         self.payload_bytes += size
         return children
 
-    def share_message(self, key: str, stanza: Stanza, size: int) -> Stanza:
+    def share_message(self, key: str, stanza: Stanza, size: int, room: str = "") -> Stanza:
         """``stanza``, a room message, with the payload kept for every account that has it.
 
         Every local account in a room gets each message, parsed apart; their histories
@@ -193,7 +193,8 @@ class Core:
         in the room, or a hash of the payload), a lookup that costs the same for a message
         just parsed as for one seen before, where :meth:`share` hashes the whole payload.
         Another room's message under the same key is told apart by its payload, which
-        names its room (the stanza-id's ``by``). ``size`` is the message's (characters of
+        names its room (the stanza-id's ``by``), and kept by ``room`` (the room's JID as
+        text) and key (:meth:`share_aside`). ``size`` is the message's (characters of
         XML). Bounded by ``Config.max_shared_messages`` entries and
         ``Config.max_shared_payload_bytes`` characters (:meth:`trim_messages`).
         """
@@ -206,7 +207,28 @@ class Core:
             # The key names the message, not what each account got of it: a room may
             # tell one recipient more (a moderator the sender's real JID, a join's
             # history its delay). Shared only when it is the same payload.
-            return stanza.with_children(children) if children == stanza.children else stanza
+            if children == stanza.children:
+                return stanza.with_children(children)
+            return self.share_aside(room, key, stanza, size)
+        return self._pool_message(key, stanza, size)
+
+    def share_aside(self, room: str, key: str, stanza: Stanza, size: int) -> Stanza:
+        """:meth:`share_message` for a key the pool holds another payload under.
+
+        Another room's message (stanza-ids are unique in their room only), or another
+        copy of this one: kept by room and key, so that this room's local accounts still
+        share one payload.
+        """
+        found = self.messages.get((room, key))
+        if found is None:
+            return self._pool_message((room, key), stanza, size)
+        children = found[0]
+        if children is stanza.children or children != stanza.children:
+            return stanza
+        return stanza.with_children(children)
+
+    def _pool_message(self, key: str | tuple[str, str], stanza: Stanza, size: int) -> Stanza:
+        pool = self.messages
         config = self.config
         if size > config.max_shared_payload_bytes:
             return stanza
@@ -236,7 +258,7 @@ class Core:
         total = sum(map(_SIZE, kept.values()))
         budget = config.max_shared_payload_bytes // 2
         if total > budget:  # large messages: fewer of them
-            newest: list[tuple[str, tuple[tuple[Element, ...], int]]] = []
+            newest: list[tuple[str | tuple[str, str], tuple[tuple[Element, ...], int]]] = []
             total = 0
             for item in reversed(kept.items()):
                 if newest and total + item[1][1] > budget:

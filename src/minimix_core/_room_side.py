@@ -267,8 +267,11 @@ def room_message(
     kept = stanza
     if found is not None:
         shared = found[0]
-        if shared is not children and shared == children:
-            kept = stanza.with_children(shared)
+        if shared is not children:
+            if shared == children:
+                kept = stanza.with_children(shared)
+            else:  # another room's message under this key
+                kept = core.share_aside(room_text, key, stanza, size)
     elif size <= config.max_shared_payload_bytes:
         pool[key] = (children, size)
         core.message_bytes += size
@@ -440,7 +443,7 @@ def _historic(
     number = memory.note(key, config.max_remembered_messages)
     # Every local account in the room keeps the same messages: one payload for all of them
     # (a private message is for this account alone).
-    kept = stanza if private else core.share_message(key, stanza, size)
+    kept = stanza if private else core.share_message(key, stanza, size, room_text)
     seq = memory.seen.get(key, memory.last) if number is None else number
     sent_at = history.add(kept, room_text, core.now, config, key, seq, delay, size, private)
     if view.last_message_at is None or sent_at > view.last_message_at:
