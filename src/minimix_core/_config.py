@@ -113,8 +113,9 @@ class Config:
     subject)."""
     max_shared_messages: int = field(default=256, validator=_positive)
     """Room messages whose payload is kept ready for the room's other local accounts
-    (found by message key; another room's message under the same key is told apart by
-    its payload), so that their histories hold it once. The room sends a message to all
+    (found by message key; another room's message under the same key, or another copy
+    of this one, is told apart by its payload and kept by room and key as well, an entry
+    of its own), so that their histories hold it once. The room sends a message to all
     its local accounts in one burst, so the pool need only span the messages of a burst:
     the histories share the payload after it leaves. Past the bound the pool keeps its
     newest half (nothing is lost: an account whose copy comes later keeps its own). A
