@@ -30,8 +30,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Final
 
 from ._config import Config
@@ -39,7 +38,7 @@ from ._core import LATEST, Core, TimerKey, keepalive_timer
 from ._events import Bookmark
 from ._history import History
 from ._jid import JID
-from ._lifecycle import ROOM_TIMERS, WAITING, OccupancyState
+from ._lifecycle import ROOM_TIMERS, OccupancyState
 from ._place import Place
 from ._recent import RecentKeys
 from ._restart import after_restart
@@ -52,6 +51,7 @@ from ._sessions import (
     add_session,
     writable,
 )
+from ._snapshot_check import DAMAGE, check_deadline, check_states, label, within
 from ._snapshot_codec import (
     Json,
     Reader,
@@ -75,7 +75,6 @@ __all__ = ["FORMAT", "VERSION", "SnapshotError", "adopt_into", "dump_core", "loa
 FORMAT: Final = "minimix_core.snapshot"
 VERSION: Final = 5
 _READ: Final = (1, 2, 3, 4, VERSION)
-_RESTORED: Final = frozenset({OccupancyState.REJOIN_WAIT, OccupancyState.JOINED})
 _JID_TIMERS: Final = frozenset(("forget", "ping", *ROOM_TIMERS))
 """The kinds of timer whose detail is a JID; an ``iq`` timer's is the IQ's id."""
 
@@ -450,10 +449,10 @@ def _load_account(r: Reader, data: Json) -> Account:
     if memory:
         account.memory = {}
         for room, m in map(array, memory):
-            with _within(f"the memory of {_label(room)}"):
+            with within(f"the memory of {label(room)}"):
                 account.memory[JID.parse(room)] = _load_memory(r, m)
     for room in array(data["rooms"]):
-        with _within(_label(room.get("room") if isinstance(room, Mapping) else room)):
+        with within(label(room.get("room") if isinstance(room, Mapping) else room)):
             occupancy = _load_occupancy(r, room)
         account.rooms[occupancy.room] = occupancy
     rooms = list(account.rooms)
@@ -533,7 +532,7 @@ def _checked_load(snapshot: Mapping[str, Json], config: Config) -> Core:
         return core
     except SnapshotError:
         raise
-    except _DAMAGE as exc:
+    except DAMAGE as exc:
         raise SnapshotError(f"malformed snapshot: {exc!r}") from exc
 
 
@@ -602,12 +601,12 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
         raise SnapshotError("a version 5 snapshot without its table of names")
     reader = Reader(snapshot.get("payloads"), names)
     for data in accounts:
-        with _within(_label(data.get("jid") if isinstance(data, Mapping) else data)):
+        with within(label(data.get("jid") if isinstance(data, Mapping) else data)):
             account = _load_account(reader, data)
         core.table.accounts[account.jid] = account
     keys: list[tuple[float, TimerKey]] = []
     for n, timer in enumerate(array(snapshot["timers"])):
-        with _within(f"timer {n}"):
+        with within(f"timer {n}"):
             keys.append(_load_timer(core, accounts, timer))
     # In the written order, so equal deadlines fire as they would have.
     for when, key in keys:
@@ -615,7 +614,7 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
             core.timers.schedule(key, when)
         elif core.timers.when(keepalive_timer(key[1])) is None:
             core.arm_keepalive(core.table.accounts[key[1]])
-    _check_states(core)
+    check_states(core)
     return core
 
 
@@ -634,79 +633,7 @@ def _load_timer(core: Core, accounts: Json, timer: Json) -> tuple[float, TimerKe
         JID.parse(holder["jid"]),
         JID.parse(detail) if is_jid else detail,
     )
-    _check_deadline(core, key)
+    check_deadline(core, key)
     if kind == "ping":  # a room's keep-alive deadline, under its account's one timer
         core.table.accounts[key[1]].rooms[JID.parse(detail)].ping_at = seconds(when)
     return seconds(when), key
-
-
-_DAMAGE: Final = (
-    KeyError,
-    TypeError,
-    ValueError,
-    IndexError,
-    AttributeError,
-    OverflowError,
-    RecursionError,  # elements nested deeper than the reader goes
-)
-"""What reading a damaged snapshot raises, where no check names the damage."""
-
-
-@contextmanager
-def _within(where: str) -> Iterator[None]:
-    """Say where in the snapshot the damage is: the account, the room, the timer."""
-    try:
-        yield
-    except SnapshotError as exc:
-        raise SnapshotError(f"{where}: {exc}") from exc
-    except _DAMAGE as exc:
-        raise SnapshotError(f"{where}: malformed snapshot: {exc!r}") from exc
-
-
-def _label(jid: Json) -> str:
-    """An account's or a room's JID as the snapshot wrote it, for an error message."""
-    return jid if isinstance(jid, str) else repr(jid)
-
-
-def _check_deadline(core: Core, key: TimerKey) -> None:
-    """An IQ's deadline names an IQ in flight, a room's a room the account is in.
-
-    The handler looks them up when the deadline falls due.
-    """
-    kind, jid, detail = key
-    account = core.table.accounts.get(jid)
-    if kind == "iq":
-        if account is None or detail not in account.pending_iqs:
-            raise SnapshotError(f"an IQ deadline for no IQ in flight: {detail!r}")
-    elif kind in ROOM_TIMERS:
-        if account is None or detail not in account.rooms:
-            raise SnapshotError(f"a {kind} deadline for a room the account is not in: {detail}")
-        joined = account.rooms[detail].state is OccupancyState.JOINED
-        if kind == "state" and joined:
-            # Joined is the one state without a deadline (the table has no row for it).
-            raise SnapshotError(f"a state deadline for a room joined: {detail}")
-        if kind != "state" and not joined:
-            # Cancelled whenever the occupancy leaves JOINED (_lifecycle.advance).
-            raise SnapshotError(f"a {kind} deadline for a room not joined: {detail}")
-
-
-def _check_states(core: Core) -> None:
-    """Each occupancy's state goes with the rest of the table, as the router leaves it.
-
-    A state that waits (for the room or a delay) has its deadline, or its turn in the
-    autojoin queue: without either no input could ever move it on. One restored after a
-    restart is back in the room as the restart left it, waiting for its turn to rejoin or
-    to leave (``_restart.after_restart``); in any other state its turn would find no
-    transition.
-    """
-    for jid, account in core.table.accounts.items():
-        for room, occupancy in account.rooms.items():
-            state = occupancy.state
-            if occupancy.restored and state not in _RESTORED:
-                raise SnapshotError(f"{room}, restored after a restart, is {state.value}")
-            if (
-                state in WAITING
-                and core.timers.when(("state", jid, room)) is None
-                and (jid, room) not in core.autojoins
-            ):
-                raise SnapshotError(f"{room} waits ({state.value}) with no deadline")
