@@ -264,7 +264,7 @@ def test_the_message_pool_drops_in_steps_per_message_whatever_its_bound(
         core = Core(Config(max_shared_messages=bound))
         most = 0
         for n in range(40_000):
-            core.share_message(f"s{n}", message, 100)
+            core.share_message(str(ROOM), f"s{n}", message, 100)
             most = max(most, len(core.messages))
         assert most == bound
         assert 1.8 <= walked[0] / 40_000 <= 2.1
@@ -429,37 +429,37 @@ def test_history_messages_are_pooled_by_key_under_both_bounds() -> None:
     """
     core = Core(Config(max_shared_messages=4))
     first = room_message(1)
-    assert core.share_message("s1", first, 100) is first
+    assert core.share_message(str(ROOM), "s1", first, 100) is first
     other = room_message(1, ACCOUNTS[1])
-    kept = core.share_message("s1", other, 100)
+    kept = core.share_message(str(ROOM), "s1", other, 100)
     assert kept.children is first.children and kept.to == ACCOUNTS[1]
     again = room_message(1)
-    assert core.share_message("s1", first, 100) is first  # the pooled payload itself
+    assert core.share_message(str(ROOM), "s1", first, 100) is first  # the pooled payload itself
     for n in (2, 3, 4):
-        core.share_message(f"s{n}", room_message(n), 100)
+        core.share_message(str(ROOM), f"s{n}", room_message(n), 100)
     assert list(core.messages) == ["s1", "s2", "s3", "s4"]
     assert core.message_bytes == 400
-    core.share_message("s5", room_message(5), 100)
+    core.share_message(str(ROOM), "s5", room_message(5), 100)
     assert list(core.messages) == ["s4", "s5"]
     assert core.message_bytes == 200
-    assert core.share_message("s1", again, 100) is again  # dropped: pooled anew
+    assert core.share_message(str(ROOM), "s1", again, 100) is again  # dropped: pooled anew
     assert list(core.messages) == ["s4", "s5", "s1"]
     one = Core(Config(max_shared_messages=1))
     for n in (1, 2):
-        one.share_message(f"s{n}", room_message(n), 100)
+        one.share_message(str(ROOM), f"s{n}", room_message(n), 100)
     assert list(one.messages) == ["s2"]
     small = Core(Config(max_shared_payload_bytes=350))
     for n, size in ((1, 100), (2, 100), (3, 100), (4, 100)):
-        small.share_message(f"s{n}", room_message(n), size)
+        small.share_message(str(ROOM), f"s{n}", room_message(n), size)
     assert list(small.messages) == ["s4"]  # 400 > 350: the newest within 175
     assert small.message_bytes == 100
     big = Core(Config(max_shared_payload_bytes=350))
-    big.share_message("s1", room_message(1), 100)
-    big.share_message("s2", room_message(2), 300)
+    big.share_message(str(ROOM), "s1", room_message(1), 100)
+    big.share_message(str(ROOM), "s2", room_message(2), 300)
     assert list(big.messages) == ["s2"]  # over half alone, and kept: the newest
     assert big.message_bytes == 300
     huge = room_message(3)
-    assert big.share_message("s3", huge, 351) is huge
+    assert big.share_message(str(ROOM), "s3", huge, 351) is huge
     assert list(big.messages) == ["s2"]
 
 
@@ -469,9 +469,9 @@ def test_a_key_another_room_uses_too_shares_no_payload() -> None:
     in the stanza-id's ``by``, tells them apart. Neither history takes the other's."""
     core = Core(Config())
     ours = room_message(1)
-    assert core.share_message("s1", ours, 100) is ours
+    assert core.share_message(str(ROOM), "s1", ours, 100) is ours
     theirs = room_message(1, room=OTHER_ROOM)
-    assert core.share_message("s1", theirs, 100) is theirs
+    assert core.share_message(str(OTHER_ROOM), "s1", theirs, 100) is theirs
     assert core.messages["s1"][0] is ours.children
 
 

@@ -184,7 +184,7 @@ class Core:
         self.payload_bytes += size
         return children
 
-    def share_message(self, key: str, stanza: Stanza, size: int, room: str = "") -> Stanza:
+    def share_message(self, room: str, key: str, stanza: Stanza, size: int) -> Stanza:
         """``stanza``, a room message, with the payload kept for every account that has it.
 
         Every local account in a room gets each message, parsed apart; their histories
@@ -193,8 +193,8 @@ class Core:
         in the room, or a hash of the payload), a lookup that costs the same for a message
         just parsed as for one seen before, where :meth:`share` hashes the whole payload.
         Another room's message under the same key is told apart by its payload, which
-        names its room (the stanza-id's ``by``), and kept by ``room`` (the room's JID as
-        text) and key (:meth:`share_aside`). ``size`` is the message's (characters of
+        names its room (the stanza-id's ``by``), and kept by ``room`` (the room's bare JID
+        as text) and key (:meth:`share_aside`). ``size`` is the message's (characters of
         XML). Bounded by ``Config.max_shared_messages`` entries and
         ``Config.max_shared_payload_bytes`` characters (:meth:`trim_messages`).
         """

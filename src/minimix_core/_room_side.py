@@ -261,7 +261,7 @@ def room_message(
     if len(seen) > bound:
         seen.forget_oldest()
     now = core.now
-    # Core.share_message(key, stanza, size).
+    # Core.share_message(room_text, key, stanza, size).
     pool = core.messages
     found = pool.get(key)
     kept = stanza
@@ -443,7 +443,7 @@ def _historic(
     number = memory.note(key, config.max_remembered_messages)
     # Every local account in the room keeps the same messages: one payload for all of them
     # (a private message is for this account alone).
-    kept = stanza if private else core.share_message(key, stanza, size, room_text)
+    kept = stanza if private else core.share_message(room_text, key, stanza, size)
     seq = memory.seen.get(key, memory.last) if number is None else number
     sent_at = history.add(kept, room_text, core.now, config, key, seq, delay, size, private)
     if view.last_message_at is None or sent_at > view.last_message_at:
