@@ -1787,6 +1787,42 @@ def test_a_payload_index_that_is_no_whole_number_from_zero_is_refused(index: obj
         Router.restore(snapshot, now=0.0)
 
 
+def test_a_payload_or_stanza_written_out_as_version_1_wrote_it_is_refused_after_it() -> None:
+    """Only version 1 writes payloads and stanzas where they are used; from version 2 on
+    they are places in ``payloads`` (an empty payload aside): one written out is damage,
+    as is a snapshot with no ``payloads`` at all."""
+    h = Harness()
+    h.joined(PHONE, others=("bob",))
+    written = json.loads(json.dumps(h.router.snapshot()))
+    snapshot = json.loads(json.dumps(written))
+    snapshot["accounts"][0]["rooms"][0]["sp"] = []  # the default written out: nothing sent
+    assert Router.restore(snapshot, now=0.0, sessions=True).snapshot() == written
+
+    snapshot = json.loads(json.dumps(written))
+    attachment = snapshot["accounts"][0]["rooms"][0]["a"][0]
+    attachment[4] = [[0, [], [], "away"]]
+    with pytest.raises(SnapshotError, match="a payload where its place in the payloads belongs"):
+        Router.restore(snapshot, now=0.0)
+
+    snapshot = json.loads(json.dumps(written))
+    snapshot["accounts"][0]["rooms"][0]["v"]["o"][0][0] = [
+        "presence",
+        None,
+        "lounge@muc.example.net/bob",
+        None,
+        None,
+        [],
+        [],
+    ]
+    with pytest.raises(SnapshotError, match="a stanza written out as version 1 wrote it"):
+        Router.restore(snapshot, now=0.0)
+
+    snapshot = json.loads(json.dumps(written))
+    del snapshot["payloads"]
+    with pytest.raises(SnapshotError, match="a version 5 snapshot without its payloads"):
+        Router.restore(snapshot, now=0.0)
+
+
 def test_elements_nested_deeper_than_the_reader_goes_are_refused() -> None:
     """An element nested thousands deep runs the reader out of stack: that is a
     ``SnapshotError`` as any other damage, not a ``RecursionError``."""

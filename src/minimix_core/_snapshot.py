@@ -523,7 +523,10 @@ def _checked_load(snapshot: Mapping[str, Json], config: Config) -> Core:
     if type(version) is not int or version not in _READ:  # 5.0 == 5 and True == 1
         raise SnapshotError(f"snapshot version {version!r} is not one of 1 to {VERSION}")
     try:
-        core = _load(upgrade_v1(snapshot, config) if version == 1 else snapshot, config)
+        if version == 1:
+            core = _load(upgrade_v1(snapshot, config), config, inline=True)
+        else:
+            core = _load(snapshot, config, inline=False)
         if version < 3:
             for account in core.table.accounts.values():
                 rekey(account)
@@ -571,7 +574,7 @@ def load_core(snapshot: Mapping[str, Json], config: Config, now: float, *, sessi
     return core
 
 
-def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
+def _load(snapshot: Mapping[str, Json], config: Config, *, inline: bool) -> Core:
     core = Core(config)
     core.now = seconds(snapshot["now"])
     if core.now > LATEST:  # every later event would be refused as time going back
@@ -599,7 +602,10 @@ def _load(snapshot: Mapping[str, Json], config: Config) -> Core:
             raise SnapshotError(f"a table of names in a version {snapshot['version']} snapshot")
     elif names is None:
         raise SnapshotError("a version 5 snapshot without its table of names")
-    reader = Reader(snapshot.get("payloads"), names)
+    payloads = snapshot.get("payloads")
+    if payloads is None and not inline:
+        raise SnapshotError(f"a version {snapshot['version']} snapshot without its payloads")
+    reader = Reader(payloads, names, inline=inline)
     for data in accounts:
         with within(label(data.get("jid") if isinstance(data, Mapping) else data)):
             account = _load_account(reader, data)

@@ -122,12 +122,21 @@ class Reader:
 
     ``names`` is the snapshot's table of tags and attribute names (version 5), a list, and
     the names are indexes into it; without it (before version 5), they are written out
-    where they stand.
+    where they stand. ``inline`` reads version 1, whose stanzas and payloads stand where
+    they are used; from version 2 on, they are indexes into ``payloads`` (a payload
+    written where it stands is damage), the empty payload ``[]`` aside.
     """
 
-    __slots__ = ("account", "keys", "names", "payloads", "room")
+    __slots__ = ("account", "inline", "keys", "names", "payloads", "room")
 
-    def __init__(self, payloads: list[Json] | None = None, names: list[Json] | None = None) -> None:
+    def __init__(
+        self,
+        payloads: list[Json] | None = None,
+        names: list[Json] | None = None,
+        *,
+        inline: bool = False,
+    ) -> None:
+        self.inline = inline
         if names is not None and not isinstance(names, list):
             raise SnapshotError(f"not a table of names: {names!r}")
         self.names: list[str] | None = None if names is None else [_text(n) for n in names]
@@ -193,7 +202,9 @@ class Reader:
     def payload(self, data: Json) -> tuple[Element, ...]:
         if isinstance(data, int) and not isinstance(data, bool):
             return self.payloads[_index(data)][1]
-        return tuple(self.element(e) for e in _list(data, "children"))  # version 1: inline
+        if not self.inline and data != []:
+            raise SnapshotError(f"a payload where its place in the payloads belongs: {data!r}")
+        return tuple(self.element(e) for e in _list(data, "children"))
 
     def jid(self, text: Json, base: JID | None) -> JID | None:
         if text is None:
@@ -207,6 +218,8 @@ class Reader:
 
     def stanza(self, data: Json) -> Stanza:
         if isinstance(data[0], str):  # version 1: attributes and children inline
+            if not self.inline:
+                raise SnapshotError(f"a stanza written out as version 1 wrote it: {data!r}")
             kind, type_, from_, to, id_, inline, children = data
             attrs = self.attributes(inline)
             payload = self.payload(children)

@@ -67,7 +67,7 @@ def _occupancy_v1(o: Json) -> Json:
     entries = None
     if history is not None:
         entries = [
-            [message, at, message_key(Reader().stanza(message), room), size, seq, False]
+            [message, at, message_key(Reader(inline=True).stanza(message), room), size, seq, False]
             for message, at, _, size, seq in map(array, array(array(history)[1]))
         ]
     change = o["nick_change"]
