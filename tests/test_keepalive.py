@@ -197,6 +197,29 @@ def test_changed_self_presence_and_subject_after_rejoin_are_shown() -> None:
     assert h.room(new_subject) == [Deliver(session=PHONE, stanza=new_subject.with_to(PHONE))]
 
 
+def test_a_subject_before_the_rejoin_s_self_presence_does_not_end_its_sequence() -> None:
+    """A subject changed while the rejoin is on its way reaches the sessions, but the
+    rejoin's sequence ends only with its own subject, after its self-presence (§7.1): who
+    the room does not name before that left. Ending it early kept them as ghosts."""
+    h = Harness()
+    h.joined(PHONE, others=("bob",))
+    h.room(x(answer(pinged(h), "not-acceptable")))
+    changed = subject("changed")
+    assert h.room(changed) == [Deliver(session=PHONE, stanza=changed.with_to(PHONE))]
+    assert occ(h).resync == {}
+    me = self_presence(pid="mmx-2")
+    bob_left = x(
+        "<presence type='unavailable' from='lounge@muc.example.net/bob' to='alice@example.org'>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/></x></presence>"
+    )
+    assert h.room(me) == [
+        Deliver(session=PHONE, stanza=bob_left.with_to(PHONE)),
+        Discard(stanza=me, reason=DiscardReason.RESYNC),
+    ]
+    assert h.room(changed) == [Discard(stanza=changed, reason=DiscardReason.RESYNC)]
+    assert occ(h).resync is None
+
+
 def test_room_gone_tells_the_sessions_with_333() -> None:
     """Fixtures finding 8: item-not-found by the service domain means the room no longer exists."""
     h = Harness()

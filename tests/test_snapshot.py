@@ -721,6 +721,89 @@ def test_a_room_made_anew_for_a_join_after_a_restart_shows_no_one_from_before() 
     assert seen is not None and seen.occupants == ()
 
 
+_BOB_GONE = (
+    "<presence from='lounge@muc.example.net/bob' to='alice@example.org/phone'"
+    " type='unavailable'><x xmlns='http://jabber.org/protocol/muc#user'>"
+    "<item affiliation='none' role='none'/></x></presence>"
+)
+
+
+def late_answer_pending() -> Harness:
+    """A restart drops a bookmark's join in flight (mmx-1); a device joins meanwhile (j1).
+    The answer to the old join comes first, naming bob, and lets the account in."""
+    h = Harness()
+    bookmark_lounge(h)
+    h.timer(0.0)
+    h.router = round_trip(h.router, 1.0, sessions=False)
+    h.now = 1.0
+    h.session(PHONE, join())  # j1, the account's join now
+    h.room(occupant("bob"))
+    h.room(self_presence(pid="mmx-1"))
+    h.room(subject())
+    return h
+
+
+def test_a_late_answer_to_the_account_s_join_has_the_room_name_its_occupants_again() -> None:
+    """As above, but the room is not made anew: it forgot everyone in a restart of its
+    own (no word to anyone), then answered the device's join. Its answer names nobody
+    before it, yet cannot say bob left: the account joins again (§7.2.1), and the room's
+    answer to that names everyone it has. Bob used to stay in the device's view for good."""
+    h = late_answer_pending()
+    answer = self_presence(pid="j1")
+    assert h.room(answer) == [
+        Deliver(session=PHONE, stanza=answer.with_to(PHONE)),
+        Send(
+            stanza=x(
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice'"
+                " id='mmx-2'><x xmlns='http://jabber.org/protocol/muc'>"
+                "<history since='1970-01-01T00:00:01Z'/></x></presence>"
+            )
+        ),
+    ]
+    seen = h.router.occupancy(ALICE, ROOM)
+    assert seen is not None and seen.state is OccupancyState.REJOIN_SENT
+    # Its sequence's subject, before the rejoin's self-presence: known, and no end of it.
+    assert h.room(subject()) == [Discard(stanza=subject(), reason=DiscardReason.RESYNC)]
+    rejoined = self_presence(pid="mmx-2")
+    assert h.room(rejoined) == [
+        Deliver(session=PHONE, stanza=x(_BOB_GONE)),
+        Discard(stanza=rejoined, reason=DiscardReason.RESYNC),
+    ]
+    assert h.room(subject()) == [Discard(stanza=subject(), reason=DiscardReason.RESYNC)]
+    seen = h.router.occupancy(ALICE, ROOM)
+    assert seen is not None and seen.state is OccupancyState.JOINED and seen.occupants == ()
+    assert h.room(self_presence(pid="j1")) == [
+        Deliver(session=PHONE, stanza=self_presence(pid="j1").with_to(PHONE))
+    ]  # asked once: the room re-sending the account's presence is no new answer
+
+
+def test_the_answer_awaited_is_kept_in_a_snapshot_and_refused_where_nothing_awaits() -> None:
+    """The id of the join whose answer may still come is part of the table: carried over
+    with the sessions, dropped by a restart (which asks the room anew anyway), and
+    damage on a room that is not joined."""
+    h = late_answer_pending()
+    written = json.loads(json.dumps(h.router.snapshot()))
+    assert written["accounts"][0]["rooms"][0]["aw"] == "j1"
+    h.router = Router.restore(written, now=h.now, sessions=True)
+    assert [type(a) for a in h.room(self_presence(pid="j1"))] == [Deliver, Send]
+    restarted = Router.restore(written, now=h.now)
+    assert "aw" not in restarted.snapshot()["accounts"][0]["rooms"][0]
+    written["accounts"][0]["rooms"][0]["s"] = "rejoin-wait"
+    with pytest.raises(SnapshotError, match="a join's answer awaited in a room not joined"):
+        Router.restore(written, now=h.now, sessions=True)
+
+
+def test_a_join_answered_under_its_own_id_awaits_nothing_more() -> None:
+    """Rooms keep an occupant's presence with its id and send it again (a role change):
+    a self-presence under the join's id, once the account is in by it, asks nothing."""
+    h = Harness()
+    h.joined(PHONE, others=("bob",))
+    seen = h.router.snapshot()["accounts"][0]["rooms"][0]
+    assert "aw" not in seen
+    again = self_presence(pid="j1")
+    assert h.room(again) == [Deliver(session=PHONE, stanza=again.with_to(PHONE))]
+
+
 DAVE = JID.parse("dave@example.org")
 
 

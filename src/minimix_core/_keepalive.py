@@ -31,6 +31,7 @@ __all__ = [
     "give_up",
     "ping_answer",
     "ping_due",
+    "rejoin_after_late_answer",
     "rejoin_due",
     "rejoin_failed",
     "rejoin_now",
@@ -199,6 +200,20 @@ def rejoin_now(core: Core, account: Account, occupancy: Occupancy) -> list[Actio
         return []
     unanswered = nick_change_dropped(occupancy)
     return answered + unanswered + _send_rejoin(core, account, occupancy, _E.ROOM_FORGOT)
+
+
+def rejoin_after_late_answer(core: Core, account: Account, occupancy: Occupancy) -> list[Action]:
+    """The room answered the account's last join late (``JOINED`` -> ``REJOIN_SENT``).
+
+    An earlier join's self-presence, its sequence late, let the account in (its ``id`` was
+    that join's, §7.2.2); this answer comes from the room as it is now, which may have
+    forgotten those it named then without a word (a restart). Joined again, the room names
+    every occupant before the account's own presence (§7.2.1), and the sessions are told
+    of those it no longer has (:func:`~minimix_core._room_presence._rejoined`).
+    """
+    answered = answer_held(core, account, occupancy)
+    unanswered = nick_change_dropped(occupancy)
+    return answered + unanswered + _send_rejoin(core, account, occupancy, _E.LATE_ANSWER)
 
 
 def rejoin_due(core: Core, account_jid: JID, room: JID) -> list[Action]:

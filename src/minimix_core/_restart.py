@@ -59,7 +59,7 @@ def after_restart(core: Core) -> None:
                 # yet: its answer, or its deadline, makes the account leave.
                 core.schedule(("state", account.jid, room), core.config.join_timeout)
                 continue
-            occupancy.request_id = None
+            occupancy.request_id = occupancy.awaited = None
             occupancy.restored = True
             if occupancy.state is OccupancyState.LEAVING:
                 occupancy.attempts = 0  # the leave said once more: no rejoin try

@@ -12,7 +12,14 @@ from ._actions import Action, Continue, Deliver, Discard, DiscardReason
 from ._core import Core
 from ._fork import error_to_sender, fork, note_flags, stale
 from ._jid import JID
-from ._keepalive import TRANSIENT_CONDITIONS, give_up, rejoin_failed, rejoin_now, start_keepalive
+from ._keepalive import (
+    TRANSIENT_CONDITIONS,
+    give_up,
+    rejoin_after_late_answer,
+    rejoin_failed,
+    rejoin_now,
+    start_keepalive,
+)
 from ._lifecycle import IN_ROOM, E, OccupancyState, S, transition
 from ._membership import answer_held, leave_answered, leave_room, unannounced
 from ._muc import ITEM, ROOM_FLAG_CODES, USER_X, error_condition, error_type, status_codes
@@ -172,8 +179,18 @@ def _self_available(
         # join answered by an incarnation since gone, as after a restart): nobody known
         # before is in it (§10.1.1), and the sessions must not keep them as ghosts.
         gone = _everyone_gone(occupancy, account.jid) if 201 in codes else []
-        return gone + fork(occupancy, stanza) + _nick_changed(core, account, occupancy, nick)
+        actions = gone + fork(occupancy, stanza) + _nick_changed(core, account, occupancy, nick)
+        if stanza.id is None or stanza.id != occupancy.awaited:
+            return actions
+        occupancy.awaited = None
+        if 201 in codes:
+            return actions  # a room made for it has nobody else in it: told above
+        return actions + rejoin_after_late_answer(core, account, occupancy)
+    awaited = occupancy.request_id
     transition(core, account, occupancy, _E.SELF_PRESENCE)
+    if stanza.id is not None and stanza.id != awaited:
+        # Let in by 110 alone, under an earlier join's id: this join's answer may follow.
+        occupancy.awaited = awaited
     start_keepalive(core, account, occupancy)
     # What the room is now (§7.2.2, logged, non-anonymous): its configuration may have
     # changed while the account was out.

@@ -380,13 +380,17 @@ def _subject(core: Core, account: Account, occupancy: Occupancy, stanza: Stanza)
     previous = view.subject
     view.subject = core.share_stanza(stanza.replace(to=None))  # the same for every account
     if occupancy.resync is not None:
-        # The subject ends the room's join sequence (§7.2.15): the resync is over. The
-        # sessions that joined meanwhile get their answer after the others' subject.
         shown: list[Action]
         if previous is not None and same_payload(previous.children, stanza.children):
             shown = known(occupancy, stanza)
         else:
             shown = fork(occupancy, stanza)
+        if occupancy.state is _S.REJOIN_SENT:
+            # Before the rejoin's self-presence: an earlier sequence's, or a change. The
+            # rejoin's own comes after its self-presence (§7.1), and it names who is in.
+            return shown
+        # The subject ends the room's join sequence (§7.2.15): the resync is over. The
+        # sessions that joined meanwhile get their answer after the others' subject.
         return shown + resync_over(core, account.jid, occupancy.room)
     return fork(occupancy, stanza)
 

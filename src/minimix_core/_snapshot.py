@@ -185,6 +185,7 @@ _OCCUPANCY_KEYS: Final[Mapping[str, str]] = {
     "state": "s",
     "join": "j",
     "request_id": "q",
+    "awaited": "aw",
     "view": "v",
     "joiner": "by",
     "attached": "a",
@@ -277,6 +278,7 @@ def _load_view(r: Reader, data: Json) -> RoomView:
 
 _OCCUPANCY_DEFAULTS: Final[Mapping[str, Json]] = {
     "request_id": None,
+    "awaited": None,
     "joiner": None,
     "attached": [],
     "pending": [],
@@ -305,6 +307,7 @@ def _occupancy(w: Writer, o: Occupancy, account_jid: JID) -> Json:
             "state": o.state.value,
             "join": w.stanza(o.join_from(account_jid)),
             "request_id": o.request_id,
+            "awaited": o.awaited,
             "view": _view(w, o.view),
             "joiner": w.jid(o.joiner, account),
             "attached": _attachments(w, o.attached),
@@ -347,6 +350,9 @@ def _load_occupancy(r: Reader, data: Json) -> Occupancy:
     if o.state is OccupancyState.ABSENT:
         raise SnapshotError("an occupancy cannot be absent")
     o.request_id = maybe_string(data["request_id"])
+    o.awaited = maybe_string(data["awaited"])
+    if o.awaited is not None and o.state is not OccupancyState.JOINED:
+        raise SnapshotError(f"a join's answer awaited in a room not joined: {o.awaited!r}")
     o.view = _load_view(r, data["view"])
     o.joiner = r.jid(data["joiner"], account)
     history = o.view.history

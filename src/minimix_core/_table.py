@@ -188,6 +188,7 @@ class Occupancy:
     __slots__ = (
         "attached",
         "attempts",
+        "awaited",
         "join_id",
         "join_nick",
         "join_template",
@@ -221,6 +222,11 @@ class Occupancy:
         self.view = RoomView()
         self.request_id: str | None = None
         """The id of the join, leave or rejoin the current state waits on."""
+        self.awaited: str | None = None
+        """``JOINED`` only: the id of the account's last join when the self-presence that
+        let it in carried another (an earlier join's, its sequence late, §7.2.2): the
+        room's answer to this one may follow, from an incarnation of the room with other
+        occupants than the ones the account was shown."""
         # See Sessions: most occupancies have one session at most in each.
         self.attached: Sessions = NO_ENTRIES
         self.pending: Sessions = NO_ENTRIES
