@@ -242,6 +242,29 @@ def test_a_session_joining_a_bookmarked_room_waiting_for_a_retry_joins_at_once()
     assert state(h) is S.JOINING
 
 
+def test_the_answer_to_an_earlier_try_is_none_to_the_session_s_join_under_its_own_id() -> None:
+    """The autojoin's try (mmx-1) unanswered, a session's join goes out (j1); the room's
+    late answer to the try ends a sequence of the room as it was then, and the session's
+    own answer lets the account in. Sent again under the same id after its own deadline,
+    the session's join is still its own: its answer is no earlier one's."""
+    h = Harness()
+    bookmark(h)
+    h.timer(0.0)
+    h.timer(60.0)
+    h.now = 61.0
+    h.session(PHONE, join())
+    earlier = self_presence(pid="mmx-1")
+    assert h.room(earlier) == [Discard(stanza=earlier, reason=DiscardReason.STALE)]
+    assert state(h) is S.JOINING
+    h.timer(121.0)  # j1 unanswered: the session is told, the bookmark tried again later
+    assert state(h) is S.REJOIN_WAIT
+    h.now = 122.0
+    assert [type(a) for a in h.session(PHONE, join())] == [Send]  # j1 again
+    me = self_presence(pid="j1")
+    assert h.room(me) == [Deliver(session=PHONE, stanza=me.with_to(PHONE))]
+    assert state(h) is S.JOINED  # a fresh view since the deadline: nothing to ask again
+
+
 def test_a_session_joining_while_a_bookmarked_room_is_retried_takes_the_answer() -> None:
     """The retry is in flight: the session waits for its answer instead of sending another."""
     h = Harness()

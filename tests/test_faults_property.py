@@ -130,10 +130,8 @@ HELD_WAYS = frozenset({"resync_over", "rejoin_failed", "_self_unavailable", "lea
 """How sessions that joined while the account rejoined get their answer, by the function
 that answers them (``_membership.answer_held``): the rejoin's join sequence over, the
 rejoin failed for now, the room removing the account again, its bookmark going. (The room
-found to have forgotten the account meanwhile, ``rejoin_now``, and a late answer to the
-account's join meanwhile, ``rejoin_after_late_answer``, are left to
-``tests/test_join_during_resync.py`` and ``tests/test_snapshot.py``: no seeded story of
-65,000 took the first.)"""
+found to have forgotten the account meanwhile, ``rejoin_now``, is left to
+``tests/test_join_during_resync.py``: no seeded story of 65,000 took it.)"""
 
 
 @contextmanager
@@ -188,8 +186,10 @@ FAULTS = st.builds(
 # outage, then left; a rejoin refused by a ban) and every way a restored room goes (the
 # rarest: kept for a device that came back, or a bookmark set, before its turn; a
 # restored room kicking the account, or its bookmark removed, before its rejoin's turn;
-# the answer to a join after a restart, late behind an earlier join's, in a room that
-# forgot everyone meanwhile; a bookmark removed while a session waits for a rejoin's end).
+# an earlier join's answer ahead of a restart's rejoin, in a room that forgot everyone
+# meanwhile; a bookmark removed while a session waits for a rejoin's end, or answered by
+# its sequence's end).
+@example(*seeded(371))
 @example(*seeded(75011))
 @example(*seeded(14845))
 @example(*seeded(2028))

@@ -692,78 +692,51 @@ def test_a_shutdown_leaves_a_restored_room_waiting_for_its_rejoin_turn() -> None
     ]
 
 
-def test_a_room_made_anew_for_a_join_after_a_restart_shows_no_one_from_before() -> None:
-    """A restart drops a bookmark's join in flight; a device joins again meanwhile. The
-    late answer to the old join (from a room since gone) is taken first, then the room
-    made anew for the device's join answers it with 201: nobody seen before is in it. The
-    device is told they left, as after a rejoin; they used to stay in its view for good."""
-    h = Harness()
-    bookmark_lounge(h)
-    h.timer(0.0)  # the autojoin's join, mmx-1, is on its way
-    h.router = round_trip(h.router, 1.0, sessions=False)
-    h.now = 1.0
-    h.session(PHONE, join())  # j1
-    h.room(occupant("bob"))
-    h.room(self_presence(pid="mmx-1"))  # the room before: bob was there
-    made = self_presence(pid="j1", codes=(201, 110))
-    assert h.room(made) == [
-        Deliver(
-            session=PHONE,
-            stanza=x(
-                "<presence from='lounge@muc.example.net/bob' to='alice@example.org/phone'"
-                " type='unavailable'><x xmlns='http://jabber.org/protocol/muc#user'>"
-                "<item affiliation='none' role='none'/></x></presence>"
-            ),
-        ),
-        Deliver(session=PHONE, stanza=made.with_to(PHONE)),
-    ]
-    seen = h.router.occupancy(ALICE, ROOM)
-    assert seen is not None and seen.occupants == ()
-
-
 _BOB_GONE = (
     "<presence from='lounge@muc.example.net/bob' to='alice@example.org/phone'"
     " type='unavailable'><x xmlns='http://jabber.org/protocol/muc#user'>"
     "<item affiliation='none' role='none'/></x></presence>"
 )
+_REJOIN = (
+    "<presence from='alice@example.org' to='lounge@muc.example.net/alice' id='mmx-2'>"
+    "<x xmlns='http://jabber.org/protocol/muc'><history since='1970-01-01T00:00:01Z'/></x>"
+    "</presence>"
+)
 
 
-def late_answer_pending() -> Harness:
-    """A restart drops a bookmark's join in flight (mmx-1); a device joins meanwhile (j1).
-    The answer to the old join comes first, naming bob, and lets the account in."""
+def earlier_join_answered() -> Harness:
+    """A restart keeps a bookmark's join in flight (mmx-1); a device joins meanwhile (j1),
+    and the answer to the old join comes first, naming bob. Rooms need not reflect ids
+    (§7.2.2), and 110 alone used to let the account in by it: its id is the earlier join's,
+    so it ends a sequence that is not j1's."""
     h = Harness()
     bookmark_lounge(h)
     h.timer(0.0)
     h.router = round_trip(h.router, 1.0, sessions=False)
     h.now = 1.0
-    h.session(PHONE, join())  # j1, the account's join now
-    h.room(occupant("bob"))
-    h.room(self_presence(pid="mmx-1"))
-    h.room(subject())
+    h.session(PHONE, join())
+    bob = occupant("bob")
+    assert h.room(bob) == [Deliver(session=PHONE, stanza=bob.with_to(PHONE))]
+    earlier = self_presence(pid="mmx-1")
+    assert h.room(earlier) == [Discard(stanza=earlier, reason=DiscardReason.STALE)]
+    assert h.room(subject()) == [Discard(stanza=subject(), reason=DiscardReason.STALE)]
+    seen = h.router.occupancy(ALICE, ROOM)
+    assert seen is not None and seen.state is OccupancyState.JOINING
     return h
 
 
-def test_a_late_answer_to_the_account_s_join_has_the_room_name_its_occupants_again() -> None:
-    """As above, but the room is not made anew: it forgot everyone in a restart of its
-    own (no word to anyone), then answered the device's join. Its answer names nobody
-    before it, yet cannot say bob left: the account joins again (§7.2.1), and the room's
-    answer to that names everyone it has. Bob used to stay in the device's view for good."""
-    h = late_answer_pending()
+def test_a_room_that_forgot_everyone_names_them_no_more_after_an_earlier_join_s_answer() -> None:
+    """The room forgot everyone in a restart of its own (no word to anyone), then answered
+    the device's join, naming nobody: whom the room named around the earlier answer may
+    be of the room before, so once in, the account asks again (§7.2.1), and the rejoin's
+    answer names nobody either. Bob used to stay in the device's view for good."""
+    h = earlier_join_answered()
     answer = self_presence(pid="j1")
     assert h.room(answer) == [
         Deliver(session=PHONE, stanza=answer.with_to(PHONE)),
-        Send(
-            stanza=x(
-                "<presence from='alice@example.org' to='lounge@muc.example.net/alice'"
-                " id='mmx-2'><x xmlns='http://jabber.org/protocol/muc'>"
-                "<history since='1970-01-01T00:00:01Z'/></x></presence>"
-            )
-        ),
+        Send(stanza=x(_REJOIN)),
     ]
-    seen = h.router.occupancy(ALICE, ROOM)
-    assert seen is not None and seen.state is OccupancyState.REJOIN_SENT
-    # Its sequence's subject, before the rejoin's self-presence: known, and no end of it.
-    assert h.room(subject()) == [Discard(stanza=subject(), reason=DiscardReason.RESYNC)]
+    assert h.room(subject()) == [Deliver(session=PHONE, stanza=subject().with_to(PHONE))]
     rejoined = self_presence(pid="mmx-2")
     assert h.room(rejoined) == [
         Deliver(session=PHONE, stanza=x(_BOB_GONE)),
@@ -772,25 +745,112 @@ def test_a_late_answer_to_the_account_s_join_has_the_room_name_its_occupants_aga
     assert h.room(subject()) == [Discard(stanza=subject(), reason=DiscardReason.RESYNC)]
     seen = h.router.occupancy(ALICE, ROOM)
     assert seen is not None and seen.state is OccupancyState.JOINED and seen.occupants == ()
-    assert h.room(self_presence(pid="j1")) == [
-        Deliver(session=PHONE, stanza=self_presence(pid="j1").with_to(PHONE))
-    ]  # asked once: the room re-sending the account's presence is no new answer
+    assert h.router.snapshot()["accounts"][0]["rooms"][0].keys().isdisjoint({"er", "il"})
+    again = self_presence(pid="j1")
+    assert h.room(again) == [Deliver(session=PHONE, stanza=again.with_to(PHONE))]
 
 
-def test_the_answer_awaited_is_kept_in_a_snapshot_and_refused_where_nothing_awaits() -> None:
-    """The id of the join whose answer may still come is part of the table: carried over
-    with the sessions, dropped by a restart (which asks the room anew anyway), and
-    damage on a room that is not joined."""
-    h = late_answer_pending()
+def test_bob_still_in_after_an_earlier_join_s_answer_is_known_to_the_device() -> None:
+    """The room still had bob: the answers to the device's join and the rejoin name him
+    again, and the device, which has him, is shown nothing twice."""
+    h = earlier_join_answered()
+    bob = occupant("bob")
+    assert h.room(bob) == [Deliver(session=PHONE, stanza=bob.with_to(PHONE))]
+    answer = self_presence(pid="j1")
+    assert h.room(answer) == [
+        Deliver(session=PHONE, stanza=answer.with_to(PHONE)),
+        Send(stanza=x(_REJOIN)),
+    ]
+    h.room(subject())
+    assert h.room(bob) == [Discard(stanza=bob, reason=DiscardReason.RESYNC)]
+    rejoined = self_presence(pid="mmx-2")
+    assert h.room(rejoined) == [Discard(stanza=rejoined, reason=DiscardReason.RESYNC)]
+    seen = h.router.occupancy(ALICE, ROOM)
+    assert seen is not None and seen.state is OccupancyState.JOINED
+    assert seen.occupants == ("bob",)
+
+
+def test_a_room_made_anew_for_a_join_after_a_restart_shows_no_one_from_before() -> None:
+    """The room made anew for the device's join answers it with 201; the session that made
+    it learns so (§10.1.1), and the rejoin that follows tells it bob, named by the room
+    before, is not in it. He used to stay in its view for good."""
+    h = earlier_join_answered()
+    made = self_presence(pid="j1", codes=(201, 110))
+    assert h.room(made) == [
+        Deliver(session=PHONE, stanza=made.with_to(PHONE)),
+        Send(stanza=x(_REJOIN)),
+    ]
+    rejoined = self_presence(pid="mmx-2")
+    assert h.room(rejoined)[0] == Deliver(session=PHONE, stanza=x(_BOB_GONE))
+    seen = h.router.occupancy(ALICE, ROOM)
+    assert seen is not None and seen.occupants == ()
+
+
+def test_a_room_reflecting_no_ids_made_anew_after_a_restart_shows_no_one_from_before() -> None:
+    """Without ids, 110 is all there is (§7.2.2): the old join's answer, naming bob, lets the
+    account in. The room made anew for the device's join then answers it with 201: nobody
+    seen before is in it (§10.1.1), and the device is told they left."""
+    h = Harness()
+    bookmark_lounge(h)
+    h.timer(0.0)
+    h.router = round_trip(h.router, 1.0, sessions=False)
+    h.now = 1.0
+    h.session(PHONE, join())
+    h.room(occupant("bob"))
+    old = self_presence()
+    assert h.room(old) == [Deliver(session=PHONE, stanza=old.with_to(PHONE))]
+    made = self_presence(codes=(201, 110))
+    assert h.room(made) == [
+        Deliver(session=PHONE, stanza=x(_BOB_GONE)),
+        Deliver(session=PHONE, stanza=made.with_to(PHONE)),
+    ]
+    seen = h.router.occupancy(ALICE, ROOM)
+    assert seen is not None and seen.state is OccupancyState.JOINED and seen.occupants == ()
+
+
+def test_an_earlier_join_s_answer_from_a_room_made_anew_is_no_answer_to_the_last() -> None:
+    """The bookmark's join (mmx-1) made the room anew (201), before the device's (j1):
+    the session made nothing, and is not told it did; the rejoin once in tells it bob,
+    named by the room before, is not in it."""
+    h = Harness()
+    bookmark_lounge(h)
+    h.timer(0.0)
+    h.router = round_trip(h.router, 1.0, sessions=False)
+    h.now = 1.0
+    h.session(PHONE, join())
+    h.room(occupant("bob"))
+    made = self_presence(pid="mmx-1", codes=(201, 110))
+    assert h.room(made) == [Discard(stanza=made, reason=DiscardReason.STALE)]
+    answer = self_presence(pid="j1")
+    assert h.room(answer) == [
+        Deliver(session=PHONE, stanza=answer.with_to(PHONE)),
+        Send(stanza=x(_REJOIN)),
+    ]
+    rejoined = self_presence(pid="mmx-2")
+    assert h.room(rejoined)[0] == Deliver(session=PHONE, stanza=x(_BOB_GONE))
+
+
+def test_the_earlier_requests_are_kept_in_a_snapshot() -> None:
+    """The ids of the earlier joins, and whether one's answer came (``null``), are part of
+    the table: carried over with the sessions, and over a restart, whose rejoin adds the
+    join it finds on its way and clears the mark. Before version 5 wrote the leave a join
+    followed among them, it had a field of its own (``li``); at most four ids are kept."""
+    h = earlier_join_answered()
     written = json.loads(json.dumps(h.router.snapshot()))
-    assert written["accounts"][0]["rooms"][0]["aw"] == "j1"
-    h.router = Router.restore(written, now=h.now, sessions=True)
-    assert [type(a) for a in h.room(self_presence(pid="j1"))] == [Deliver, Send]
+    room = written["accounts"][0]["rooms"][0]
+    assert room["er"] == [None, "mmx-1"]
+    moved = Router.restore(written, now=h.now, sessions=True)
+    assert moved.snapshot()["accounts"][0]["rooms"][0]["er"] == [None, "mmx-1"]
+    h.router = moved
+    answer = self_presence(pid="j1")
+    assert [type(a) for a in h.room(answer)] == [Deliver, Send]
     restarted = Router.restore(written, now=h.now)
-    assert "aw" not in restarted.snapshot()["accounts"][0]["rooms"][0]
-    written["accounts"][0]["rooms"][0]["s"] = "rejoin-wait"
-    with pytest.raises(SnapshotError, match="a join's answer awaited in a room not joined"):
-        Router.restore(written, now=h.now, sessions=True)
+    restarted.handle_timer(restarted.next_deadline() or 0.0)
+    assert restarted.snapshot()["accounts"][0]["rooms"][0]["er"] == ["mmx-1", "j1"]
+    room["er"] = ["a", "b", "c", "d"]
+    room["li"] = "bye"
+    kept = Router.restore(written, now=h.now, sessions=True).snapshot()
+    assert kept["accounts"][0]["rooms"][0]["er"] == ["b", "c", "d", "bye"]
 
 
 def test_a_join_answered_under_its_own_id_awaits_nothing_more() -> None:
@@ -798,8 +858,7 @@ def test_a_join_answered_under_its_own_id_awaits_nothing_more() -> None:
     a self-presence under the join's id, once the account is in by it, asks nothing."""
     h = Harness()
     h.joined(PHONE, others=("bob",))
-    seen = h.router.snapshot()["accounts"][0]["rooms"][0]
-    assert "aw" not in seen
+    assert "aw" not in h.router.snapshot()["accounts"][0]["rooms"][0]
     again = self_presence(pid="j1")
     assert h.room(again) == [Deliver(session=PHONE, stanza=again.with_to(PHONE))]
 
@@ -1527,9 +1586,9 @@ def test_a_waiting_device_keeps_what_it_got_before_the_answer_across_a_restart()
     r = Harness(round_trip(h.router, 10.0, sessions=False))
     r.now = 10.0
     assert r.router._core.table.accounts[ALICE].memory[ROOM].positions == {PHONE: (2, 10.0)}
-    r.session(PHONE, join(jid="back"))
+    assert r.session(PHONE, join(jid="back")) == []  # the join on its way is its too
     r.room(occupant("bob"))
-    r.room(self_presence(pid="back"))
+    r.room(self_presence(pid="again"))
     for mid, body in (("m0", "seen before"), ("m1", "early")):
         again = groupchat(body, mid=mid, stamp="1970-01-01T00:00:01Z")
         assert r.room(again) == [Discard(stanza=again, reason=DiscardReason.DUPLICATE)]

@@ -31,7 +31,7 @@ __all__ = [
     "give_up",
     "ping_answer",
     "ping_due",
-    "rejoin_after_late_answer",
+    "rejoin_after_earlier_answer",
     "rejoin_due",
     "rejoin_failed",
     "rejoin_now",
@@ -202,18 +202,18 @@ def rejoin_now(core: Core, account: Account, occupancy: Occupancy) -> list[Actio
     return answered + unanswered + _send_rejoin(core, account, occupancy, _E.ROOM_FORGOT)
 
 
-def rejoin_after_late_answer(core: Core, account: Account, occupancy: Occupancy) -> list[Action]:
-    """The room answered the account's last join late (``JOINED`` -> ``REJOIN_SENT``).
+def rejoin_after_earlier_answer(core: Core, account: Account, occupancy: Occupancy) -> list[Action]:
+    """An earlier join's answer mixed with the last one's (``JOINED`` -> ``REJOIN_SENT``).
 
-    An earlier join's self-presence, its sequence late, let the account in (its ``id`` was
-    that join's, §7.2.2); this answer comes from the room as it is now, which may have
-    forgotten those it named then without a word (a restart). Joined again, the room names
-    every occupant before the account's own presence (§7.2.1), and the sessions are told
-    of those it no longer has (:func:`~minimix_core._room_presence._rejoined`).
+    It came while the last join was on its way, or after its answer. Whom the room named
+    around it may be of a room that has since forgotten them without a word (a restart
+    of its own): joined again, the room names everyone it has before the account's own
+    presence (§7.2.1), and the sessions are told of those it no longer has, as after any
+    rejoin.
     """
     answered = answer_held(core, account, occupancy)
     unanswered = nick_change_dropped(occupancy)
-    return answered + unanswered + _send_rejoin(core, account, occupancy, _E.LATE_ANSWER)
+    return answered + unanswered + _send_rejoin(core, account, occupancy, _E.EARLIER_ANSWER)
 
 
 def rejoin_due(core: Core, account_jid: JID, room: JID) -> list[Action]:
@@ -247,7 +247,8 @@ def _send_rejoin(
         id=core.next_id(),
         children=children,
     )
-    occupancy.join_id = join.id  # the room reflects this one
+    previous, occupancy.join_id = occupancy.join_id, join.id  # the room reflects this one
+    occupancy.sent_again(previous)
     transition(core, account, occupancy, event, _S.REJOIN_SENT, request_id=join.id)
     # The room sends its whole join sequence again (§7.1), occupants first: from now on
     # what the sessions know already is not shown to them twice.

@@ -86,10 +86,10 @@ class OccupancyEvent(enum.Enum):
     """The rejoin delay passed: the account sends its join again."""
     DEADLINE = "deadline"
     """The room did not answer in time."""
-    LATE_ANSWER = "late-answer"
-    """The room answered the account's last join after an earlier join's self-presence
-    had let it in: the occupants shown may be those of a room that has since forgotten
-    them, so the account joins again to have the room name them all (§7.2.1)."""
+    EARLIER_ANSWER = "earlier-answer"
+    """The room's answer to the account's join before its last one came mixed with the
+    last one's (by their ids): whom it named may be gone since, so the account joins
+    again to have the room name everyone it has (§7.2.1)."""
 
 
 class S:
@@ -122,7 +122,7 @@ class E:
     LEFT: Final = OccupancyEvent.LEFT
     REJOIN_DUE: Final = OccupancyEvent.REJOIN_DUE
     DEADLINE: Final = OccupancyEvent.DEADLINE
-    LATE_ANSWER: Final = OccupancyEvent.LATE_ANSWER
+    EARLIER_ANSWER: Final = OccupancyEvent.EARLIER_ANSWER
 
 
 TRANSITIONS: Final[dict[tuple[OccupancyState, OccupancyEvent], frozenset[OccupancyState]]] = {
@@ -150,7 +150,7 @@ TRANSITIONS: Final[dict[tuple[OccupancyState, OccupancyEvent], frozenset[Occupan
     # Restored after a restart, still in the room until its rejoin's turn: kicked, it is out.
     (S.REJOIN_WAIT, E.REMOVED): frozenset({S.ABSENT}),
     (S.JOINED, E.ROOM_FORGOT): frozenset({S.REJOIN_SENT}),
-    (S.JOINED, E.LATE_ANSWER): frozenset({S.REJOIN_SENT}),
+    (S.JOINED, E.EARLIER_ANSWER): frozenset({S.REJOIN_SENT}),
     (S.JOINED, E.ROOM_GONE): frozenset({S.ABSENT}),
     (S.JOINING, E.LEAVE): frozenset({S.LEAVING}),
     (S.JOINED, E.LEAVE): frozenset({S.LEAVING}),
@@ -257,7 +257,6 @@ def _exit(core: Core, account: Account, occupancy: Occupancy, old: OccupancyStat
     timers.cancel(("state", account.jid, room))
     occupancy.request_id = None
     occupancy.ping_id = None
-    occupancy.awaited = None
     if old is S.JOINED:
         for kind in _JOINED_TIMERS:
             timers.cancel((kind, account.jid, room))

@@ -59,6 +59,7 @@ def send_join(
     The join is the first waiting session's (or the autojoin already in
     the occupancy kept), with an id the room's answer is matched by.
     """
+    previous = occupancy.join_id
     first = next(iter(occupancy.pending.items()), None)
     if first is not None:
         session, attachment = first
@@ -70,7 +71,10 @@ def send_join(
     occupancy.join_template = core.share_stanza(occupancy.join_template)
     join = occupancy.join_from(account.jid)
     occupancy.view = RoomView()
-    occupancy.left_id = None
+    if occupancy.state is _S.REJOIN_WAIT:
+        occupancy.sent_again(previous)  # never in: its last try may be answered yet
+    else:
+        occupancy.earlier = ()  # new, or after a leave (whose id the caller adds)
     occupancy.sent_ids = None
     occupancy.attempts = 0
     transition(core, account, occupancy, event, _S.JOINING, request_id=join.id)
@@ -264,7 +268,8 @@ def leave_answered(
             occupancy.join_id = core.next_id()
         unanswered = None if answer is not None else occupancy.request_id
         actions += send_join(core, account, occupancy, event)
-        occupancy.left_id = unanswered
+        # Its answer ends what the room sent the occupancy before (_old_occupancy_over).
+        occupancy.earlier = () if unanswered is None else (unanswered,)
         return actions
     if answer is None and not occupancy.attempts:
         # Nothing came back: the leave or its answer was lost, or the leave overtook the

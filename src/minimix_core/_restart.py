@@ -59,18 +59,19 @@ def after_restart(core: Core) -> None:
                 # yet: its answer, or its deadline, makes the account leave.
                 core.schedule(("state", account.jid, room), core.config.join_timeout)
                 continue
-            occupancy.request_id = occupancy.awaited = None
+            occupancy.request_id = None
             occupancy.restored = True
             if occupancy.state is OccupancyState.LEAVING:
                 occupancy.attempts = 0  # the leave said once more: no rejoin try
-            if account.wanted(room) and in_room:
-                occupancy.state = OccupancyState.REJOIN_WAIT  # the queue says when
+            if account.wanted(room):
+                # The queue says when. Never in, its join was in flight: it is made again
+                # as first made, and the room's late answer to it is told apart by its id.
+                occupancy.state = OccupancyState.REJOIN_WAIT
             elif in_room:
                 occupancy.state = OccupancyState.JOINED  # until the queue makes it leave
             else:
-                del account.rooms[room]  # its join was in flight: join afresh, or not at all
-                if not account.wanted(room):
-                    continue
+                del account.rooms[room]  # its join was in flight, and nobody wants it now
+                continue
             _queue(core, account.jid, room)
         core.forget_if_idle(account)
     for account_jid, room in queue:

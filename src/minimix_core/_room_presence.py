@@ -15,7 +15,7 @@ from ._jid import JID
 from ._keepalive import (
     TRANSIENT_CONDITIONS,
     give_up,
-    rejoin_after_late_answer,
+    rejoin_after_earlier_answer,
     rejoin_failed,
     rejoin_now,
     start_keepalive,
@@ -168,6 +168,8 @@ def _self_available(
         ]
     if state is _S.REJOIN_WAIT:
         return stale(stanza)  # a duplicated or late self-presence: the rejoin is due anyway
+    if state is not _S.JOINED and stanza.id is not None and stanza.id in occupancy.earlier:
+        return _earlier_answer(occupancy, stanza)
     view = occupancy.view
     view.nick = nick
     # What the account knew before is compared only after a rejoin: read back only then.
@@ -179,18 +181,41 @@ def _self_available(
         # join answered by an incarnation since gone, as after a restart): nobody known
         # before is in it (§10.1.1), and the sessions must not keep them as ghosts.
         gone = _everyone_gone(occupancy, account.jid) if 201 in codes else []
-        actions = gone + fork(occupancy, stanza) + _nick_changed(core, account, occupancy, nick)
-        if stanza.id is None or stanza.id != occupancy.awaited:
-            return actions
-        occupancy.awaited = None
-        if 201 in codes:
-            return actions  # a room made for it has nobody else in it: told above
-        return actions + rejoin_after_late_answer(core, account, occupancy)
-    awaited = occupancy.request_id
+        return gone + fork(occupancy, stanza) + _nick_changed(core, account, occupancy, nick)
+    interleaved = occupancy.interleaved
+    if stanza.id is not None and stanza.id == occupancy.request_id:
+        occupancy.earlier = ()  # in by its own answer: the earlier ones' came before it
+    actions = _admitted(core, account, occupancy, stanza, codes, state, previous)
+    if interleaved and occupancy.state is _S.JOINED:
+        actions += rejoin_after_earlier_answer(core, account, occupancy)
+    return actions
+
+
+def _earlier_answer(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
+    """While a join is on its way, the answer to one before it (``Occupancy.earlier``).
+
+    Its sequence is of the room as it was then, made anew or not: whom it named may be
+    gone since without a word (a restart of the room's own). It counts for nothing, and
+    once in the account asks the room again (``Occupancy.interleaved``).
+    """
+    occupancy.mark_interleaved()
+    if occupancy.resync is not None:
+        occupancy.resync = {}
+    return stale(stanza)
+
+
+def _admitted(
+    core: Core,
+    account: Account,
+    occupancy: Occupancy,
+    stanza: Stanza,
+    codes: frozenset[int],
+    state: OccupancyState,
+    previous: Stanza | None,
+) -> list[Action]:
+    """The account's join (or rejoin) answered: it is in the room (``JOINED``)."""
+    view = occupancy.view
     transition(core, account, occupancy, _E.SELF_PRESENCE)
-    if stanza.id is not None and stanza.id != awaited:
-        # Let in by 110 alone, under an earlier join's id: this join's answer may follow.
-        occupancy.awaited = awaited
     start_keepalive(core, account, occupancy)
     # What the room is now (§7.2.2, logged, non-anonymous): its configuration may have
     # changed while the account was out.
@@ -328,7 +353,7 @@ def _self_unavailable(
             # As while joined: a bookmark set meanwhile does not rejoin (§8.2, §9, §10.9).
             account.block(occupancy.room)
         return leave_answered(core, account, occupancy, stanza, _E.LEFT)
-    if state is _S.JOINING and stanza.id is not None and stanza.id == occupancy.left_id:
+    if state is _S.JOINING and stanza.id is not None and stanza.id in occupancy.earlier:
         return _old_occupancy_over(account, occupancy, stanza)
     # Restored after a restart, a room waiting for its rejoin's turn still has the account:
     # a kick, ban or destruction then is news, as while joined (the rejoin would undo it).
@@ -384,7 +409,7 @@ def _old_occupancy_over(account: Account, occupancy: Occupancy, stanza: Stanza) 
     it, and the room's answer to the join will name the present ones. The waiting
     sessions are told those left, as they would see them leave.
     """
-    occupancy.left_id = None
+    occupancy.earlier = ()  # the room is past everything before this join
     view = occupancy.view
     actions: list[Action] = [Discard(stanza=stanza, reason=DiscardReason.STALE)]
     for nick, cached in view.occupants.items():

@@ -68,7 +68,7 @@ from ._snapshot_codec import (
 from ._snapshot_fit import fit, rekey
 from ._snapshot_v1 import upgrade_v1
 from ._stanza import payload_size
-from ._table import Account, Occupancy, RoomMemory, RoomView, flag_set
+from ._table import EARLIER_JOINS, Account, Occupancy, RoomMemory, RoomView, flag_set
 
 __all__ = ["FORMAT", "VERSION", "SnapshotError", "adopt_into", "dump_core", "load_core"]
 
@@ -185,7 +185,7 @@ _OCCUPANCY_KEYS: Final[Mapping[str, str]] = {
     "state": "s",
     "join": "j",
     "request_id": "q",
-    "awaited": "aw",
+    "earlier": "er",
     "view": "v",
     "joiner": "by",
     "attached": "a",
@@ -278,7 +278,7 @@ def _load_view(r: Reader, data: Json) -> RoomView:
 
 _OCCUPANCY_DEFAULTS: Final[Mapping[str, Json]] = {
     "request_id": None,
-    "awaited": None,
+    "earlier": [],
     "joiner": None,
     "attached": [],
     "pending": [],
@@ -307,7 +307,7 @@ def _occupancy(w: Writer, o: Occupancy, account_jid: JID) -> Json:
             "state": o.state.value,
             "join": w.stanza(o.join_from(account_jid)),
             "request_id": o.request_id,
-            "awaited": o.awaited,
+            "earlier": list(o.earlier),
             "view": _view(w, o.view),
             "joiner": w.jid(o.joiner, account),
             "attached": _attachments(w, o.attached),
@@ -330,7 +330,6 @@ def _occupancy(w: Writer, o: Occupancy, account_jid: JID) -> Json:
             "ping_id": o.ping_id,
             "ping_failures": o.ping_failures,
             "rejoin_attempts": o.attempts,
-            "left_id": o.left_id,
             "restored": o.restored,
             "resync": None if o.resync is None else list(o.resync),
             "withheld": [[n, m] for n, m in o.withheld],
@@ -350,9 +349,11 @@ def _load_occupancy(r: Reader, data: Json) -> Occupancy:
     if o.state is OccupancyState.ABSENT:
         raise SnapshotError("an occupancy cannot be absent")
     o.request_id = maybe_string(data["request_id"])
-    o.awaited = maybe_string(data["awaited"])
-    if o.awaited is not None and o.state is not OccupancyState.JOINED:
-        raise SnapshotError(f"a join's answer awaited in a room not joined: {o.awaited!r}")
+    earlier = [maybe_string(i) for i in array(data["earlier"])]
+    # Before version 5 wrote them here, the leave a join followed had a field of its own.
+    earlier.append(maybe_string(data["left_id"]))
+    ids = tuple(i for i in earlier if i is not None)[-EARLIER_JOINS:]
+    o.earlier = (None, *ids) if None in data["earlier"] else ids
     o.view = _load_view(r, data["view"])
     o.joiner = r.jid(data["joiner"], account)
     history = o.view.history
@@ -379,7 +380,6 @@ def _load_occupancy(r: Reader, data: Json) -> Occupancy:
     o.ping_failures = whole(data["ping_failures"])
     o.attempts = whole(data["rejoin_attempts"])
     o.restored = flag(data["restored"])
-    o.left_id = maybe_string(data["left_id"])
     o.resync = None if data["resync"] is None else {string(n): None for n in array(data["resync"])}
     o.withheld = tuple((whole(n), flag(m)) for n, m in map(array, array(data["withheld"])))
     return o

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from ._events import Bookmark
 from ._history import History, version_2_key
@@ -23,6 +23,7 @@ from ._sessions import NO_ENTRIES, NickChange, PendingIQ, Sessions, writable
 from ._stanza import Element, Stanza
 
 __all__ = [
+    "EARLIER_JOINS",
     "Account",
     "Occupancy",
     "RoomMemory",
@@ -182,20 +183,24 @@ class RoomMemory:
             self.legacy = 0
 
 
+EARLIER_JOINS: Final = 4
+"""How many of an occupancy's earlier joins it tells apart by their answers' ids: a retry,
+a restart and a session's join in a row leave three in flight at most."""
+
+
 class Occupancy:
     """The account's standing in one room, what the room told it, and who waits for what."""
 
     __slots__ = (
         "attached",
         "attempts",
-        "awaited",
+        "earlier",
         "join_id",
         "join_nick",
         "join_template",
         "joiner",
         "last_seen",
         "leaving",
-        "left_id",
         "nick_change",
         "pending",
         "ping_at",
@@ -222,11 +227,13 @@ class Occupancy:
         self.view = RoomView()
         self.request_id: str | None = None
         """The id of the join, leave or rejoin the current state waits on."""
-        self.awaited: str | None = None
-        """``JOINED`` only: the id of the account's last join when the self-presence that
-        let it in carried another (an earlier join's, its sequence late, §7.2.2): the
-        room's answer to this one may follow, from an incarnation of the room with other
-        occupants than the ones the account was shown."""
+        self.earlier: tuple[str | None, ...] = ()
+        """Ids of the account's requests in this room before the one on its way whose
+        answers may still come, the newest last (at most :data:`EARLIER_JOINS`): joins
+        before a retry or a restart's rejoin, or the leave a join followed (its answer ends
+        what the room sent the occupancy before). Rooms need not reflect ids (§7.2.2), but
+        one that does tells these answers apart. ``None`` among them marks
+        :attr:`interleaved`; the next join sent clears it."""
         # See Sessions: most occupancies have one session at most in each.
         self.attached: Sessions = NO_ENTRIES
         self.pending: Sessions = NO_ENTRIES
@@ -257,9 +264,6 @@ class Occupancy:
         """How often the current request went unanswered: the rejoin's tries (``REJOIN_*``,
         ``Config.max_rejoin_attempts``), or whether the leave was said once more
         (``LEAVING``)."""
-        self.left_id: str | None = None
-        """The id of the leave this join followed before the room answered it: the room's
-        answer to it marks where the previous occupancy's traffic ends."""
         self.restored = False
         """Carried over a restart and queued to hear from the account again (a rejoin or a
         leave); anything that happens to it first makes that unnecessary."""
@@ -271,6 +275,30 @@ class Occupancy:
         self.resync: dict[str, None] | None = None
         """After a rejoin, until the room's subject ends its join sequence: the nicks it
         announced again. What the sessions already know is not shown to them twice."""
+
+    @property
+    def interleaved(self) -> bool:
+        """Whether an earlier join's answer came while this one was on its way.
+
+        Whom the room named meanwhile may be of a room that has forgotten them since:
+        once in, the account asks the room again (``earlier-answer``).
+        """
+        return None in self.earlier
+
+    def mark_interleaved(self) -> None:
+        """Note that an earlier join's answer came (see :attr:`interleaved`)."""
+        if None not in self.earlier:
+            self.earlier = (None, *self.earlier)
+
+    def sent_again(self, previous: str | None) -> None:
+        """The join :attr:`join_id` goes out while ``previous``'s may still be answered.
+
+        An id the new join reuses is its own, not an earlier one's: a session may send its
+        join again under the same id.
+        """
+        ids = (*self.earlier, previous)
+        kept = dict.fromkeys(i for i in ids if i is not None and i != self.join_id)
+        self.earlier = tuple(kept)[-EARLIER_JOINS:]
 
     def keep_join(self, join: Stanza) -> None:
         """Keep ``join``, the account's join presence (for rejoins), as three parts.
