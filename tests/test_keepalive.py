@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from helpers import (
@@ -195,6 +197,72 @@ def test_changed_self_presence_and_subject_after_rejoin_are_shown() -> None:
     assert h.room(demoted) == [Deliver(session=PHONE, stanza=demoted.with_to(PHONE))]
     new_subject = subject("changed")
     assert h.room(new_subject) == [Deliver(session=PHONE, stanza=new_subject.with_to(PHONE))]
+
+
+def rejoin_answered_after_a_restart(codes: tuple[int, ...]) -> tuple[Harness, list[object]]:
+    """The room forgot the account; its rejoin (mmx-2) is on its way when the process
+    restarts. The device comes back and is answered from the table, bob in it; then the
+    room's answer to the rejoin arrives, from a room that has nobody else in it now."""
+    h = Harness()
+    h.joined(PHONE, others=("bob",))
+    h.room(x(answer(pinged(h), "not-acceptable")))
+    h.router = Router.restore(json.loads(json.dumps(h.router.snapshot())), now=901.0)
+    h.now = 901.0
+    h.session(PHONE, join(jid="j2"))  # answered from the table, and the room pinged
+    return h, list(h.room(self_presence(pid="mmx-2", codes=codes)))
+
+
+_BOB_LEFT = (
+    "<presence type='unavailable' from='lounge@muc.example.net/bob' to='alice@example.org/phone'>"
+    "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/></x></presence>"
+)
+
+
+def test_a_rejoin_answered_after_a_restart_makes_the_account_ask_the_room_again() -> None:
+    """Restored in the room, the account did not wait for that answer any more: it comes
+    from the room as it is now, which named nobody before it. The account joins again to
+    have everyone named (§7.2.1), and the device learns bob is not there; he stayed."""
+    h, actions = rejoin_answered_after_a_restart((110,))
+    late = self_presence(pid="mmx-2")
+    assert actions == [
+        Discard(stanza=late, reason=DiscardReason.STALE),
+        Send(
+            stanza=x(
+                "<presence from='alice@example.org' to='lounge@muc.example.net/alice' id='mmx-4'>"
+                "<x xmlns='http://jabber.org/protocol/muc'><history since='1970-01-01T00:00:00Z'/>"
+                "</x></presence>"
+            )
+        ),
+    ]
+    me = self_presence(pid="mmx-4")
+    assert h.room(me) == [
+        Deliver(session=PHONE, stanza=x(_BOB_LEFT)),
+        Discard(stanza=me, reason=DiscardReason.RESYNC),
+    ]
+
+
+def test_a_rejoin_answered_after_a_restart_by_a_room_made_anew_needs_no_asking() -> None:
+    """Made anew for it (201), the room has nobody else in it (§10.1.1): the device is told
+    at once, and the account, in by that answer, asks nothing more."""
+    h, actions = rejoin_answered_after_a_restart((201, 110))
+    made = self_presence(pid="mmx-2", codes=(201, 110))
+    assert actions == [
+        Deliver(session=PHONE, stanza=x(_BOB_LEFT)),
+        Deliver(session=PHONE, stanza=made.with_to(PHONE)),
+    ]
+    assert occ(h).state is OccupancyState.JOINED
+
+
+def test_a_rejoin_answered_after_a_restart_with_nobody_to_tell_asks_nothing() -> None:
+    """No device came back and no bookmark keeps the room: its turn to leave comes."""
+    h = Harness()
+    h.joined(PHONE, others=("bob",))
+    h.room(x(answer(pinged(h), "not-acceptable")))
+    h.router = Router.restore(json.loads(json.dumps(h.router.snapshot())), now=901.0)
+    h.now = 901.0
+    late = self_presence(pid="mmx-2")
+    assert h.room(late) == [Discard(stanza=late, reason=DiscardReason.STALE)]
+    assert occ(h).state is OccupancyState.JOINED
 
 
 def test_a_subject_before_the_rejoin_s_self_presence_does_not_end_its_sequence() -> None:

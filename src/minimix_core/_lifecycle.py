@@ -206,6 +206,9 @@ def advance(
     return target
 
 
+_AWAITING_JOIN: Final = frozenset({S.JOINING, S.REJOIN_SENT})
+
+
 def transition(
     core: Core,
     account: Account,
@@ -228,6 +231,8 @@ def transition(
     new = advance(old, event, target)
     if new is old:
         return new
+    if old in _AWAITING_JOIN and new not in _AWAITING_JOIN and new is not S.JOINED:
+        occupancy.unanswered()  # a deadline, a leave: the room may answer the join yet
     _exit(core, account, occupancy, old)
     occupancy.state = new
     occupancy.restored = False

@@ -59,6 +59,8 @@ def after_restart(core: Core) -> None:
                 # yet: its answer, or its deadline, makes the account leave.
                 core.schedule(("state", account.jid, room), core.config.join_timeout)
                 continue
+            if occupancy.state in (OccupancyState.JOINING, OccupancyState.REJOIN_SENT):
+                occupancy.unanswered()  # the room may answer it after the restart
             occupancy.request_id = None
             occupancy.restored = True
             if occupancy.state is OccupancyState.LEAVING:

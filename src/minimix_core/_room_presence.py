@@ -168,8 +168,16 @@ def _self_available(
         ]
     if state is _S.REJOIN_WAIT:
         return stale(stanza)  # a duplicated or late self-presence: the rejoin is due anyway
-    if state is not _S.JOINED and stanza.id is not None and stanza.id in occupancy.earlier:
-        return _earlier_answer(occupancy, stanza)
+    if stanza.id is not None and stanza.id in occupancy.earlier:
+        if state is not _S.JOINED:
+            return _earlier_answer(occupancy, stanza)
+        if 201 not in codes:
+            # The room took an earlier join anew, its occupants named before this: who
+            # was shown may be gone. (Made anew, 201, it has nobody: told below.) With
+            # nobody to show them to, the leave queued after a restart is all there is.
+            if not occupancy.attached and not account.wanted(occupancy.room):
+                return stale(stanza)
+            return stale(stanza) + rejoin_after_earlier_answer(core, account, occupancy)
     view = occupancy.view
     view.nick = nick
     # What the account knew before is compared only after a rejoin: read back only then.

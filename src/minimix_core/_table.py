@@ -294,10 +294,17 @@ class Occupancy:
         """The join :attr:`join_id` goes out while ``previous``'s may still be answered.
 
         An id the new join reuses is its own, not an earlier one's: a session may send its
-        join again under the same id.
+        join again under the same id. A new join clears :attr:`interleaved`.
         """
-        ids = (*self.earlier, previous)
-        kept = dict.fromkeys(i for i in ids if i is not None and i != self.join_id)
+        self._keep_earlier(previous, but=self.join_id)
+
+    def unanswered(self) -> None:
+        """The wait for the join :attr:`join_id` ends without its answer, which may come."""
+        self._keep_earlier(self.join_id, but=None)
+
+    def _keep_earlier(self, new: str | None, *, but: str | None) -> None:
+        ids = (*self.earlier, new)
+        kept = dict.fromkeys(i for i in ids if i is not None and i != but)
         self.earlier = tuple(kept)[-EARLIER_JOINS:]
 
     def keep_join(self, join: Stanza) -> None:
