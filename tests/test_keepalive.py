@@ -265,6 +265,29 @@ def test_a_rejoin_answered_after_a_restart_with_nobody_to_tell_asks_nothing() ->
     assert occ(h).state is OccupancyState.JOINED
 
 
+def test_a_bookmark_s_retried_join_answered_dates_the_next_rejoin_s_history_from_then() -> None:
+    """Never in before its retry was answered (here after a restart), the account asks a
+    later rejoin for the history since it got in (§7.2.14), not since 1970: the room would
+    send everything it has."""
+    h = Harness()
+    bookmark_lounge(h)
+    h.timer(0.0)  # mmx-1, on its way at the restart
+    h.router = Router.restore(json.loads(json.dumps(h.router.snapshot())), now=50.0)
+    h.now = 50.0
+    h.timer(50.0)  # the retry, mmx-2
+    h.now = 51.0
+    h.room(self_presence(pid="mmx-2"))
+    h.room(subject())
+    forgot = x(answer(pinged(h, 951.0), "not-acceptable"))
+    assert h.room(forgot)[1] == Send(
+        stanza=x(
+            "<presence from='alice@example.org' to='lounge@muc.example.net/alice' id='mmx-4'>"
+            "<x xmlns='http://jabber.org/protocol/muc'><history since='1970-01-01T00:00:51Z'/>"
+            "</x></presence>"
+        )
+    )
+
+
 def test_a_subject_before_the_rejoin_s_self_presence_does_not_end_its_sequence() -> None:
     """A subject changed while the rejoin is on its way reaches the sessions, but the
     rejoin's sequence ends only with its own subject, after its self-presence (§7.1): who

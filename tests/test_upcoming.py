@@ -6,7 +6,9 @@ from minimix_core import (
     JID,
     Bookmark,
     BookmarksChanged,
+    Config,
     FromSession,
+    OccupancyState,
     Router,
     SessionClosed,
     ToAccount,
@@ -61,3 +63,18 @@ def test_reading_it_changes_nothing() -> None:
     assert router.upcoming() == first == [(901.0, "ping", ALICE, LOUNGE)]
     [ping] = router.handle_timer(901.0)
     assert ping.stanza.find("{urn:xmpp:ping}ping") is not None
+
+
+def test_a_room_waiting_for_its_autojoin_turn_shows_its_service_s_turn_in_its_view() -> None:
+    """After a restart a bookmarked room waits for its turn in its MUC service's line: the
+    occupancy's view gives that service's next turn (the room's own when it is first), as
+    :meth:`Router.upcoming` does, not ``None`` as if nothing would ever move it on."""
+    router = Router(Config(autojoin_interval=2.0))
+    mark = Bookmark(room=LOUNGE, autojoin=True, nick="alice")
+    router.handle(BookmarksChanged(account=ALICE, bookmarks=(mark,)), now=0.0)
+    router.handle_timer(0.0)  # its join goes out, and is on its way at the restart
+    restarted = Router.restore(router.snapshot(), now=5.0, config=router.config)
+    seen = restarted.occupancy(ALICE, LOUNGE)
+    assert seen is not None
+    assert (seen.state, seen.next_deadline) == (OccupancyState.REJOIN_WAIT, 5.0)
+    assert restarted.upcoming() == [(5.0, "autojoin", ALICE, LOUNGE)]

@@ -200,6 +200,16 @@ class AutojoinQueue:
             else:
                 service.token = 0
 
+    def service_turn(self, account: JID, room: JID) -> float | None:
+        """When the line holding ``account``'s join of ``room`` takes its next join.
+
+        ``None`` when that join is not queued. Its own turn may come later: one interval
+        per join ahead of it in its service's line.
+        """
+        if (account, room) not in self:
+            return None
+        return self._services[room.domain].turn
+
     def pace(self) -> dict[str, float]:
         """When each MUC service may take its next join (for snapshots), by domain.
 

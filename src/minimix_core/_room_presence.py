@@ -229,6 +229,8 @@ def _admitted(
     # changed while the account was out.
     view.flags = flag_set(codes & ROOM_FLAG_CODES)
     if state is _S.REJOIN_SENT:
+        if previous is None:  # never in before (a bookmark's join retried): in from now
+            view.joined_at = core.now
         return _rejoined(core, account, occupancy, stanza, previous)
     # The account's join succeeded: 110 says the occupant list is complete (§7.2.2).
     view.joined_at = core.now

@@ -41,7 +41,11 @@ class OccupancyView:
     subject: str | None
     """The room's subject text; ``None`` until the room sent one."""
     next_deadline: float | None
-    """When the current state stops waiting (seconds, the router's clock), if it waits."""
+    """When the current state stops waiting (seconds, the router's clock), if it waits.
+
+    A room waiting for its autojoin turn (after a restart, or a bookmark set) has its
+    MUC service's next turn: its own comes then, or one ``Config.autojoin_interval`` later
+    per join ahead of it in that service's line."""
 
 
 def view_of(core: Core, account: JID, occupancy: Occupancy) -> OccupancyView:
@@ -49,6 +53,8 @@ def view_of(core: Core, account: JID, occupancy: Occupancy) -> OccupancyView:
     subject = occupancy.view.subject
     element = None if subject is None else subject.find("subject")
     when = core.timers.when(("state", account, occupancy.room))
+    if when is None:
+        when = core.autojoins.service_turn(account, occupancy.room)
     return OccupancyView(
         room=occupancy.room,
         state=occupancy.state,
