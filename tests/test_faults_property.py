@@ -187,12 +187,14 @@ FAULTS = st.builds(
 # rarest: kept for a device that came back, or a bookmark set, before its turn; a
 # restored room kicking the account, or its bookmark removed, before its rejoin's turn;
 # an earlier join's answer ahead of a restart's rejoin, in a room that forgot everyone
-# meanwhile, or ahead of a join whose answer is lost, or after two restarts in a row; a
+# meanwhile, or ahead of a join whose answer is lost, or after two restarts in a row, one
+# with a leave on its way; a
 # bookmark removed while a session waits for a rejoin's end, or answered by its end).
 @example(*seeded(371))
 @example(*seeded(75011))
 @example(*seeded(155858))
 @example(*seeded(153218))
+@example(*seeded(236216))
 @example(*seeded(14845))
 @example(*seeded(2028))
 @example(*seeded(6261))

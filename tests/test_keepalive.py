@@ -17,6 +17,7 @@ from helpers import (
     bookmark_lounge,
     groupchat,
     join,
+    leave,
     occupant,
     self_presence,
     subject,
@@ -286,6 +287,35 @@ def test_a_bookmark_s_retried_join_answered_dates_the_next_rejoin_s_history_from
             "</x></presence>"
         )
     )
+
+
+def test_the_answer_to_a_leave_from_before_a_restart_resets_whom_the_rejoin_counts() -> None:
+    """The account's leave was on its way at the restart, which keeps the account in the
+    room (nothing says the room took the leave). A device comes back and the room, asked,
+    says the account is out: it rejoins. The leave's answer then comes: whom the room named
+    before it (bob, live) was in the room then; the rejoin's answer names who is in it now,
+    and bob, not named, is shown leaving. He stayed in the device's view for good."""
+    h = Harness()
+    h.joined(PHONE, others=("bob",))
+    h.session(PHONE, leave())  # the account's leave, "bye", on its way
+    h.router = Router.restore(json.loads(json.dumps(h.router.snapshot())), now=10.0)
+    h.now = 10.0
+    h.session(PHONE, join(jid="j2"))  # answered from the table, and the room pinged: mmx-1
+    out = h.room(x(answer("mmx-1", "not-acceptable")))
+    assert [type(a) for a in out] == [Discard, Send]  # the rejoin, mmx-2
+    bob = occupant("bob")
+    assert h.room(bob) == [Discard(stanza=bob, reason=DiscardReason.RESYNC)]
+    bye = x(
+        "<presence from='lounge@muc.example.net/alice' to='alice@example.org' type='unavailable'"
+        " id='bye'><x xmlns='http://jabber.org/protocol/muc#user'>"
+        "<item affiliation='member' role='none'/><status code='110'/></x></presence>"
+    )
+    assert h.room(bye) == [Discard(stanza=bye, reason=DiscardReason.STALE)]
+    me = self_presence(pid="mmx-2")
+    assert h.room(me) == [
+        Deliver(session=PHONE, stanza=x(_BOB_LEFT)),
+        Discard(stanza=me, reason=DiscardReason.RESYNC),
+    ]
 
 
 def test_a_subject_before_the_rejoin_s_self_presence_does_not_end_its_sequence() -> None:

@@ -232,7 +232,7 @@ def transition(
     if new is old:
         return new
     if old in _AWAITING_JOIN and new not in _AWAITING_JOIN and new is not S.JOINED:
-        occupancy.unanswered()  # a deadline, a leave: the room may answer the join yet
+        occupancy.unanswered(occupancy.join_id)  # a deadline, a leave: it may come yet
     _exit(core, account, occupancy, old)
     occupancy.state = new
     occupancy.restored = False

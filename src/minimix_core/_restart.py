@@ -60,7 +60,9 @@ def after_restart(core: Core) -> None:
                 core.schedule(("state", account.jid, room), core.config.join_timeout)
                 continue
             if occupancy.state in (OccupancyState.JOINING, OccupancyState.REJOIN_SENT):
-                occupancy.unanswered()  # the room may answer it after the restart
+                occupancy.unanswered(occupancy.join_id)  # the room may answer it yet
+            elif occupancy.state is OccupancyState.LEAVING:
+                occupancy.unanswered(occupancy.request_id)  # the leave on its way
             occupancy.request_id = None
             occupancy.restored = True
             if occupancy.state is OccupancyState.LEAVING:

@@ -38,6 +38,7 @@ _REMOVALS: Final = frozenset({301, 307, 321, 322, 332, 333})
 _DESTROY: Final = "{http://jabber.org/protocol/muc#user}destroy"
 _S = S
 _E = E
+_AWAITING: Final = frozenset({S.JOINING, S.REJOIN_SENT})
 
 
 def presence(
@@ -363,7 +364,13 @@ def _self_unavailable(
             # As while joined: a bookmark set meanwhile does not rejoin (§8.2, §9, §10.9).
             account.block(occupancy.room)
         return leave_answered(core, account, occupancy, stanza, _E.LEFT)
-    if state is _S.JOINING and stanza.id is not None and stanza.id in occupancy.earlier:
+    if state in _AWAITING and stanza.id is not None and stanza.id in occupancy.earlier:
+        if state is _S.REJOIN_SENT:
+            # The room took the account's leave from before a restart: who it named so
+            # far was in the room then; the rejoin's answer names who is in it now.
+            occupancy.earlier = ()
+            occupancy.resync = {}
+            return stale(stanza)
         return _old_occupancy_over(account, occupancy, stanza)
     # Restored after a restart, a room waiting for its rejoin's turn still has the account:
     # a kick, ban or destruction then is news, as while joined (the rejoin would undo it).

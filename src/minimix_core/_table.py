@@ -298,9 +298,12 @@ class Occupancy:
         """
         self._keep_earlier(previous, but=self.join_id)
 
-    def unanswered(self) -> None:
-        """The wait for the join :attr:`join_id` ends without its answer, which may come."""
-        self._keep_earlier(self.join_id, but=None)
+    def unanswered(self, request: str | None) -> None:
+        """The wait for ``request``, a join's or a leave's id, ends without its answer.
+
+        The answer may come yet: a deadline, a leave or a restart ended the wait.
+        """
+        self._keep_earlier(request, but=None)
 
     def _keep_earlier(self, new: str | None, *, but: str | None) -> None:
         ids = (*self.earlier, new)
