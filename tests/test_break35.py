@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import io
 import json
+import random
 from pathlib import Path
 
 from minimix_core import JID
 from minimix_core._replay import replay
+from minimix_core.testing._chaos import play, random_ops, story_faults
 
 FINDINGS = Path(__file__).parent.parent / "findings"
 ALICE = "alice@example.org"
@@ -91,3 +93,40 @@ def test_a_join_reusing_the_id_of_a_leave_whose_answer_was_lost_gets_in() -> Non
         ),
     ]
     assert 11 not in steps  # no remote-server-timeout, no leave: the laptop is in
+
+
+def test_the_answer_to_a_leave_in_flight_at_a_restart_ends_the_room_s_sequence_before_it() -> None:
+    """XEP-0045 §7.1, §7.2.3, §7.14: dave's presence, sent before the room took the leave,
+    is not part of the restart's rejoin sequence; the rejoin's answer does not name him,
+    so the phone coming back is not shown him."""
+    steps, _ = replayed("02-leave-in-flight-at-restart-forgotten-ghost")
+    assert steps[8] == [
+        send(
+            '<presence from="alice@example.org" to="lounge@muc.example.net/alice" id="mmx-1"><x xmlns="http://jabber.org/protocol/muc"><history since="1970-01-01T00:00:00Z"/></x></presence>'
+        ),
+    ]
+    assert steps[14] == [
+        deliver(
+            PHONE,
+            '<presence from="lounge@muc.example.net/bob" to="alice@example.org/phone"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="none" role="participant"/></x></presence>',
+        ),
+        deliver(
+            PHONE,
+            '<presence from="lounge@muc.example.net/alice" to="alice@example.org/phone" id="j2"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="member" role="participant"/><status code="110"/></x></presence>',
+        ),
+        deliver(
+            PHONE,
+            '<message from="lounge@muc.example.net" to="alice@example.org/phone" type="groupchat"><subject>Topic</subject></message>',
+        ),
+    ]
+
+
+def test_chaos_seed_300943_a_leave_in_flight_at_a_restart_leaves_no_ghost() -> None:
+    """The chaos story that found finding 02 (``python -m minimix_core.testing._chaos
+    --seed 300943 --stories 1 --steps 80``): the autojoin created the garden, the router
+    was leaving it when the process restarted, the phone joined it; dave, named before the
+    leave was taken, stayed with the phone after the room was made anew (201)."""
+    rng = random.Random(300943)
+    faults = story_faults(rng)
+    story, failure = play(random_ops(rng, 80), 300943, faults)
+    assert failure is None, story.script(failure)
