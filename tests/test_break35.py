@@ -130,3 +130,24 @@ def test_chaos_seed_300943_a_leave_in_flight_at_a_restart_leaves_no_ghost() -> N
     faults = story_faults(rng)
     story, failure = play(random_ops(rng, 80), 300943, faults)
     assert failure is None, story.script(failure)
+
+
+def test_the_answer_to_a_join_in_flight_at_a_restart_that_created_the_room_is_left() -> None:
+    """XEP-0045 §10.1.1: a room the autojoin created is locked until someone configures
+    it; nobody will, so the account leaves it, after a restart as without one. Its answer
+    is the restored room's own join's, told apart by its id (``Occupancy.earlier``)."""
+    steps, _ = replayed("03-restart-during-autojoin-keeps-the-room-it-created")
+    created = (
+        '<presence from="garden@muc.example.net/alice" to="alice@example.org" id="mmx-1">'
+        '<x xmlns="http://jabber.org/protocol/muc#user"><status code="201"/>'
+        '<item affiliation="owner" role="moderator"/><status code="110"/></x></presence>'
+    )
+    assert steps[4] == [
+        discard("no-session", created),
+        send(
+            '<presence from="alice@example.org" to="garden@muc.example.net/alice" type="unavailable" id="mmx-2"/>'
+        ),
+    ]
+    # The autojoin turn of the restored room: nothing to join again.
+    assert all(record["action"] != "send" for record in steps.get(6, []))
+
