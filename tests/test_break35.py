@@ -13,8 +13,19 @@ import json
 import random
 from pathlib import Path
 
-from minimix_core import JID
-from minimix_core._replay import replay
+from minimix_core import (
+    JID,
+    Action,
+    Config,
+    Deliver,
+    FromSession,
+    Router,
+    Send,
+    Stanza,
+    ToAccount,
+    parse_stanza,
+)
+from minimix_core._replay import replay, restored
 from minimix_core.testing._chaos import play, random_ops, story_faults
 
 FINDINGS = Path(__file__).parent.parent / "findings"
@@ -151,3 +162,116 @@ def test_the_answer_to_a_join_in_flight_at_a_restart_that_created_the_room_is_le
     # The autojoin turn of the restored room: nothing to join again.
     assert all(record["action"] != "send" for record in steps.get(6, []))
 
+
+def _lounge_alone_answers(router: Router, actions: list[Action], now: float) -> list[Action]:
+    """What the router does while a lounge with nobody but alice in it answers, promptly
+    and correctly, everything the router sends it (XEP-0045 §7.2, §7.14, XEP-0410)."""
+    seen: list[Action] = []
+    queue = list(actions)
+    for _ in range(50):
+        if not queue:
+            return seen
+        action = queue.pop(0)
+        seen.append(action)
+        if not isinstance(action, Send) or action.stanza.to is None:
+            continue
+        stanza = action.stanza
+        if stanza.to.bare != JID.parse(LOUNGE):
+            continue
+        sid = "" if stanza.id is None else f" id='{stanza.id}'"
+        answers: list[str] = []
+        if stanza.kind == "iq":
+            answers = [f"<iq type='result' from='{LOUNGE}/alice' to='{ALICE}'{sid}/>"]
+        elif stanza.kind == "presence" and stanza.type == "unavailable":
+            answers = [
+                f"<presence type='unavailable' from='{LOUNGE}/alice' to='{ALICE}'{sid}>"
+                f"<x xmlns='{USER}'><item affiliation='member' role='none'/>"
+                "<status code='110'/></x></presence>"
+            ]
+        elif stanza.kind == "presence" and stanza.type is None:
+            answers = [
+                f"<presence from='{LOUNGE}/alice' to='{ALICE}'{sid}><x xmlns='{USER}'>"
+                "<item affiliation='member' role='participant'/><status code='110'/></x></presence>",
+                f"<message from='{LOUNGE}' to='{ALICE}' type='groupchat'><subject>Topic</subject></message>",
+            ]
+        for xml in answers:
+            queue += router.handle(ToAccount(stanza=parse_stanza(xml)), now=now)
+    raise AssertionError("the router and the room never settle")
+
+
+def _phone_sees(actions: list[Action]) -> set[str]:
+    """The occupants of the lounge other than alice that the phone believes are in."""
+    shown: set[str] = set()
+    for action in actions:
+        if not isinstance(action, Deliver) or str(action.session) != PHONE:
+            continue
+        stanza: Stanza = action.stanza
+        sender = stanza.from_
+        if stanza.kind != "presence" or sender is None or sender.resource in (None, "alice"):
+            continue
+        if stanza.type == "unavailable":
+            shown.discard(sender.resource)
+        elif stanza.type is None:
+            shown.add(sender.resource)
+    return shown
+
+
+def test_a_device_back_after_a_rejoin_answered_with_nobody_to_tell_is_not_left_with_a_ghost() -> (
+    None
+):
+    """XEP-0045 §7.2.3, XEP-0410: the rejoin's answer set aside after a restart (nobody
+    attached, no bookmark) means the router's table is not what the room has; the phone
+    that comes back before the room's turn to be left must not keep bob, whom the room
+    no longer has, once the room has answered what the router asks it."""
+    router = Router(Config(autojoin_interval=30.0))
+    garden, lounge = JID.parse(GARDEN), JID.parse(LOUNGE)
+
+    def session(who: str, xml: str, now: float) -> list[Action]:
+        return router.handle(FromSession(session=JID.parse(who), stanza=parse_stanza(xml)), now=now)
+
+    def room(xml: str, now: float) -> list[Action]:
+        return router.handle(ToAccount(stanza=parse_stanza(xml)), now=now)
+
+    muc = "<x xmlns='http://jabber.org/protocol/muc'/>"
+    me = "<x xmlns='{}'><item affiliation='member' role='participant'/><status code='110'/></x>"
+    session(LAPTOP, f"<presence to='{GARDEN}/alice' id='g1'>{muc}</presence>", 0)
+    room(f"<presence from='{GARDEN}/alice' to='{ALICE}' id='g1'>{me.format(USER)}</presence>", 0)
+    session(PHONE, f"<presence to='{LOUNGE}/alice' id='j1'>{muc}</presence>", 0)
+    room(
+        f"<presence from='{LOUNGE}/bob' to='{ALICE}'><x xmlns='{USER}'>"
+        "<item affiliation='none' role='participant'/></x></presence>",
+        0,
+    )
+    room(f"<presence from='{LOUNGE}/alice' to='{ALICE}' id='j1'>{me.format(USER)}</presence>", 0)
+    room(
+        f"<message from='{LOUNGE}' to='{ALICE}' type='groupchat'><subject>Topic</subject></message>",
+        0,
+    )
+    pings = router.handle_timer(900)
+    assert [a.stanza.id for a in pings if isinstance(a, Send)] == ["mmx-1", "mmx-2"]
+    [_, rejoin] = room(
+        f"<iq type='error' from='{LOUNGE}/alice' to='{ALICE}' id='mmx-2'><error type='cancel'>"
+        "<not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
+        900,
+    )
+    assert isinstance(rejoin, Send) and rejoin.stanza.id == "mmx-3"
+    router = restored(router, 901, sessions=False)
+    [leave_garden] = router.handle_timer(901)
+    assert isinstance(leave_garden, Send) and leave_garden.stanza.to == garden.with_resource(
+        "alice"
+    )
+    # The lounge, with nobody but alice now, answers the rejoin.
+    room(
+        f"<presence from='{LOUNGE}/alice' to='{ALICE}' id='mmx-3'>{me.format(USER)}</presence>", 901
+    )
+    room(
+        f"<message from='{LOUNGE}' to='{ALICE}' type='groupchat'><subject>Topic</subject></message>",
+        901,
+    )
+    # The phone comes back before the lounge's turn to be left (931).
+    back = session(PHONE, f"<presence to='{LOUNGE}/alice' id='j2'>{muc}</presence>", 905)
+    settled = _lounge_alone_answers(router, back, 905)
+    settled += _lounge_alone_answers(router, router.handle_timer(931), 931)
+    view = router.occupancy(JID.parse(ALICE), lounge)
+    assert view is not None and JID.parse(PHONE) in view.attached  # the phone is in
+    assert _phone_sees(settled) == set()  # and bob, not in the room, is not with it
