@@ -173,10 +173,10 @@ def _lounge_alone_answers(router: Router, actions: list[Action], now: float) -> 
             return seen
         action = queue.pop(0)
         seen.append(action)
-        if not isinstance(action, Send) or action.stanza.to is None:
+        if not isinstance(action, Send):
             continue
         stanza = action.stanza
-        if stanza.to.bare != JID.parse(LOUNGE):
+        if stanza.to is None or stanza.to.bare != JID.parse(LOUNGE):
             continue
         sid = "" if stanza.id is None else f" id='{stanza.id}'"
         answers: list[str] = []
