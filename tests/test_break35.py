@@ -275,3 +275,29 @@ def test_a_device_back_after_a_rejoin_answered_with_nobody_to_tell_is_not_left_w
     view = router.occupancy(JID.parse(ALICE), lounge)
     assert view is not None and JID.parse(PHONE) in view.attached  # the phone is in
     assert _phone_sees(settled) == set()  # and bob, not in the room, is not with it
+
+
+def test_a_rejoin_answered_with_the_id_of_the_join_that_let_the_account_in_is_its_answer() -> None:
+    """XEP-0045 §7.2.1, §7.2.2: the join that let the account in was answered before the
+    restart; a self-presence under its id (the stored presence's, as the room re-sends it)
+    is no earlier join's late answer, and answers the rejoin in flight."""
+    steps, deadlines = replayed("05-rejoin-answered-with-the-stored-presence-id-is-stale")
+    assert steps[7] == [
+        send(
+            '<presence from="alice@example.org" to="lounge@muc.example.net/alice" id="mmx-1"><x xmlns="http://jabber.org/protocol/muc"><history since="1970-01-01T00:00:00Z"/></x></presence>'
+        ),
+    ]
+    assert steps[9] == [
+        discard(
+            "resync",
+            '<presence from="lounge@muc.example.net/alice" to="alice@example.org" id="j1"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="member" role="participant"/><status code="110"/></x></presence>',
+        ),
+    ]
+    assert steps[10] == [
+        discard(
+            "resync",
+            '<message from="lounge@muc.example.net" to="alice@example.org" type="groupchat"><subject>Topic</subject></message>',
+        ),
+    ]
+    assert deadlines[10] == due(1000.0, ("ping", LOUNGE))  # in: no rejoin waited for
+    assert 11 not in steps
