@@ -301,3 +301,24 @@ def test_a_rejoin_answered_with_the_id_of_the_join_that_let_the_account_in_is_it
     ]
     assert deadlines[10] == due(1000.0, ("ping", LOUNGE))  # in: no rejoin waited for
     assert 11 not in steps
+
+
+def test_a_join_answered_after_an_earlier_join_s_answer_gets_its_history_and_subject() -> None:
+    """XEP-0045 §7.1, §7.2.15: after its self-presence, the phone gets the history its join
+    asked for, then the subject that ends its join, even though the account had them from
+    an earlier join's answer set aside (and asks the room again for itself)."""
+    steps, _ = replayed("06-join-answered-after-an-earlier-answer-gets-no-history-nor-subject")
+    to_phone = [
+        str(record["xml"])
+        for step in range(11, 17)
+        for record in steps.get(step, [])
+        if record["action"] == "deliver" and record["session"] == PHONE
+    ]
+    assert to_phone == [
+        '<presence from="lounge@muc.example.net/alice" to="alice@example.org/phone" id="j1"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="member" role="participant"/><status code="110"/></x></presence>',
+        '<message from="lounge@muc.example.net/bob" to="alice@example.org/phone" type="groupchat" id="m1"><body>earlier</body><delay xmlns="urn:xmpp:delay" from="lounge@muc.example.net" stamp="1970-01-01T00:00:00Z"/><stanza-id xmlns="urn:xmpp:sid:0" by="lounge@muc.example.net" id="s1"/></message>',
+        '<message from="lounge@muc.example.net" to="alice@example.org/phone" type="groupchat"><subject>Topic</subject></message>',
+    ]
+    # In the room's order: the history with the rest of the join's sequence, then its subject.
+    assert steps[12][0] == deliver(PHONE, to_phone[1])
+    assert steps[13][0] == deliver(PHONE, to_phone[2])
