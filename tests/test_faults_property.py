@@ -126,12 +126,13 @@ def restores(ways: set[str]) -> Iterator[None]:
         yield
 
 
-HELD_WAYS = frozenset({"resync_over", "rejoin_failed", "_self_unavailable", "leave_everywhere"})
+HELD_WAYS = frozenset(
+    {"resync_over", "rejoin_failed", "_self_unavailable", "leave_everywhere", "rejoin_now"}
+)
 """How sessions that joined while the account rejoined get their answer, by the function
 that answers them (``_membership.answer_held``): the rejoin's join sequence over, the
-rejoin failed for now, the room removing the account again, its bookmark going. (The room
-found to have forgotten the account meanwhile, ``rejoin_now``, is left to
-``tests/test_join_during_resync.py``: no seeded story of 65,000 took it.)"""
+rejoin failed for now, the room removing the account again, its bookmark going, the room
+found to have forgotten the account meanwhile."""
 
 
 @contextmanager
@@ -189,12 +190,14 @@ FAULTS = st.builds(
 # an earlier join's answer ahead of a restart's rejoin, in a room that forgot everyone
 # meanwhile, or ahead of a join whose answer is lost, or after two restarts in a row, one
 # with a leave on its way; a
-# bookmark removed while a session waits for a rejoin's end, or answered by its end).
+# bookmark removed while a session waits for a rejoin's end, or answered by its end, or
+# the room found to have forgotten the account meanwhile).
 @example(*seeded(371))
 @example(*seeded(75011))
 @example(*seeded(155858))
 @example(*seeded(153218))
 @example(*seeded(236216))
+@example(*seeded(280607))
 @example(*seeded(14845))
 @example(*seeded(2028))
 @example(*seeded(6261))

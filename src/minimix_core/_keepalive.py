@@ -247,8 +247,8 @@ def _send_rejoin(
         id=core.next_id(),
         children=children,
     )
-    previous, occupancy.join_id = occupancy.join_id, join.id  # the room reflects this one
-    occupancy.sent_again(previous)
+    occupancy.join_id = join.id  # the room reflects this one
+    occupancy.sent_again()
     transition(core, account, occupancy, event, _S.REJOIN_SENT, request_id=join.id)
     # The room sends its whole join sequence again (§7.1), occupants first: from now on
     # what the sessions know already is not shown to them twice.

@@ -59,7 +59,6 @@ def send_join(
     The join is the first waiting session's (or the autojoin already in
     the occupancy kept), with an id the room's answer is matched by.
     """
-    previous = occupancy.join_id
     first = next(iter(occupancy.pending.items()), None)
     if first is not None:
         session, attachment = first
@@ -72,7 +71,7 @@ def send_join(
     join = occupancy.join_from(account.jid)
     occupancy.view = RoomView()
     if occupancy.state is _S.REJOIN_WAIT:
-        occupancy.sent_again(previous)  # never in: its last try may be answered yet
+        occupancy.sent_again()  # never in: its last try, kept, may be answered yet
     else:
         occupancy.earlier = ()  # new, or after a leave (whose id the caller adds)
     occupancy.sent_ids = None
@@ -269,7 +268,7 @@ def leave_answered(
         unanswered = None if answer is not None else occupancy.request_id
         actions += send_join(core, account, occupancy, event)
         # Its answer ends what the room sent the occupancy before (_old_occupancy_over).
-        occupancy.earlier = () if unanswered is None else (unanswered,)
+        occupancy.earlier = () if unanswered in (None, occupancy.join_id) else (unanswered,)
         return actions
     if answer is None and not occupancy.attempts:
         # Nothing came back: the leave or its answer was lost, or the leave overtook the

@@ -29,7 +29,7 @@ from ._stanza import Element, Stanza, payload_size, same_payload
 from ._synth import departed_item, fork_self_presence, late_join, removal_for_session
 from ._table import Account, Occupancy, flag_set
 
-__all__ = ["known", "presence", "resync_over"]
+__all__ = ["asked_again", "known", "presence", "resync_over"]
 
 # Removals that are not the account's fault (§11.1, §11.2): rejoin instead of giving up.
 _TRANSIENT_REMOVALS: Final = frozenset({332, 333})
@@ -168,8 +168,25 @@ def _self_available(
             for s, a in leaving.items()
         ]
     if state is _S.REJOIN_WAIT:
+        if (
+            201 in codes
+            and occupancy.restored
+            and stanza.id in occupancy.earlier
+            and not occupancy.pending
+            and not occupancy.attached
+        ):
+            # The answer to an autojoin on its way at the restart, which created the room:
+            # locked until someone configures it (§10.1.1), and nobody will. As without
+            # the restart: leave, and do not make it again until the bookmark changes.
+            account.block(occupancy.room)
+            discard: list[Action] = [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]
+            return discard + leave_room(core, account, occupancy, None, NO_ENTRIES)
         return stale(stanza)  # a duplicated or late self-presence: the rejoin is due anyway
-    if stanza.id is not None and stanza.id in occupancy.earlier:
+    if (
+        stanza.id is not None
+        and stanza.id in occupancy.earlier
+        and stanza.id != occupancy.request_id
+    ):
         if state is not _S.JOINED:
             return _earlier_answer(occupancy, stanza)
         if 201 not in codes:
@@ -177,6 +194,7 @@ def _self_available(
             # was shown may be gone. (Made anew, 201, it has nobody: told below.) With
             # nobody to show them to, the leave queued after a restart is all there is.
             if not occupancy.attached and not account.wanted(occupancy.room):
+                occupancy.mark_interleaved()  # a device back is not answered from the table
                 return stale(stanza)
             return stale(stanza) + rejoin_after_earlier_answer(core, account, occupancy)
     view = occupancy.view
@@ -191,13 +209,12 @@ def _self_available(
         # before is in it (§10.1.1), and the sessions must not keep them as ghosts.
         gone = _everyone_gone(occupancy, account.jid) if 201 in codes else []
         return gone + fork(occupancy, stanza) + _nick_changed(core, account, occupancy, nick)
-    interleaved = occupancy.interleaved
     if stanza.id is not None and stanza.id == occupancy.request_id:
-        occupancy.earlier = ()  # in by its own answer: the earlier ones' came before it
-    actions = _admitted(core, account, occupancy, stanza, codes, state, previous)
-    if interleaved and occupancy.state is _S.JOINED:
-        actions += rejoin_after_earlier_answer(core, account, occupancy)
-    return actions
+        # In by its own answer: the earlier ones' came before it. An earlier answer that
+        # came meanwhile makes the account ask again once this sequence ends (its subject,
+        # or the resync's deadline): asked now, the rest of it would be taken as known.
+        occupancy.earlier = (None,) if occupancy.interleaved else ()
+    return _admitted(core, account, occupancy, stanza, codes, state, previous)
 
 
 def _earlier_answer(occupancy: Occupancy, stanza: Stanza) -> list[Action]:
@@ -344,7 +361,20 @@ def resync_over(core: Core, account_jid: JID, room: JID) -> list[Action]:
     occupancy = account.rooms[room]
     occupancy.resync = None
     core.timers.cancel(("resync", account_jid, room))
-    return answer_held(core, account, occupancy)
+    answered = answer_held(core, account, occupancy)
+    return answered + asked_again(core, account, occupancy)
+
+
+def asked_again(core: Core, account: Account, occupancy: Occupancy) -> list[Action]:
+    """The join sequence that let the account in is over: ask the room again if need be.
+
+    That is when an earlier join's answer came meanwhile (:attr:`Occupancy.interleaved`).
+    """
+    if not occupancy.interleaved or occupancy.state is not _S.JOINED:
+        return []
+    if not occupancy.attached and not account.wanted(occupancy.room):
+        return []  # nobody to show them to: a device back first asks (_session_side._join)
+    return rejoin_after_earlier_answer(core, account, occupancy)
 
 
 def _self_unavailable(

@@ -55,7 +55,7 @@ from ._muc import (
 )
 from ._place import has
 from ._recent import RecentKeys
-from ._room_presence import known, presence, resync_over
+from ._room_presence import asked_again, known, presence, resync_over
 from ._sessions import SoleSession
 from ._stanza import Element, Stanza, element_size, same_payload
 from ._table import Account, Occupancy, adopt_version_2
@@ -66,6 +66,7 @@ _new = tuple.__new__
 
 _S = S
 _E = E
+_AWAITING = frozenset({S.JOINING, S.REJOIN_SENT})
 
 
 def to_account(core: Core, account_jid: JID, stanza: Stanza) -> list[Action]:
@@ -323,6 +324,10 @@ def _message(
         room = str(occupancy.room)
         facts = scan_message(stanza, room)
         if facts[0]:
+            if facts[3] is not None and occupancy.interleaved and occupancy.state in _AWAITING:
+                # History of an earlier join's sequence (its answer was set aside): it
+                # counts for nothing; the answer awaited brings what its join asked for.
+                return stale(stanza)
             key = key_of(stanza, facts[2])
             return _historic(core, account, occupancy, stanza, facts, room, key, private=False)
         if facts[1] and occupancy.state is _S.JOINING:
@@ -392,7 +397,7 @@ def _subject(core: Core, account: Account, occupancy: Occupancy, stanza: Stanza)
         # The subject ends the room's join sequence (§7.2.15): the resync is over. The
         # sessions that joined meanwhile get their answer after the others' subject.
         return shown + resync_over(core, account.jid, occupancy.room)
-    return fork(occupancy, stanza)
+    return fork(occupancy, stanza) + asked_again(core, account, occupancy)
 
 
 def _historic(

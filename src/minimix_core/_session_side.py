@@ -7,7 +7,7 @@ from ._config import Config
 from ._core import Core
 from ._iq import forget_session_iqs, iq_from_session
 from ._jid import JID
-from ._keepalive import rejoin_due, rejoin_now, verify
+from ._keepalive import rejoin_after_earlier_answer, rejoin_due, rejoin_now, verify
 from ._lifecycle import IN_ROOM, E, S, transition
 from ._membership import (
     held,
@@ -237,7 +237,11 @@ def _join(
         if occupancy.view.history is not None:
             occupancy.view.history.forget_private()  # this device has them now
         actions = late_join(occupancy, cached, session, attachment, history)
-        if occupancy.restored:
+        if occupancy.interleaved:
+            # An earlier join's answer came since the table was made: whom it names may
+            # be gone. The room names everyone again, and the device is told what changed.
+            actions += rejoin_after_earlier_answer(core, account, occupancy)
+        elif occupancy.restored:
             # Not heard from since the restart, and maybe long down: the room may have let
             # the account go. Ask it now, not at the room's autojoin turn (hours away on a
             # big server): the device would believe it is in, and get nothing.

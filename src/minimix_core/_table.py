@@ -290,13 +290,15 @@ class Occupancy:
         if None not in self.earlier:
             self.earlier = (None, *self.earlier)
 
-    def sent_again(self, previous: str | None) -> None:
-        """The join :attr:`join_id` goes out while ``previous``'s may still be answered.
+    def sent_again(self) -> None:
+        """The join :attr:`join_id` goes out.
 
-        An id the new join reuses is its own, not an earlier one's: a session may send its
-        join again under the same id. A new join clears :attr:`interleaved`.
+        An id it reuses is its own, not an earlier request's: clients number their stanzas
+        per stream, so a device's join may carry the id of a leave or join before it. A
+        new join clears :attr:`interleaved`. (A join whose answer may still come is kept by
+        :meth:`unanswered` when its wait ends; one answered is not an earlier one.)
         """
-        self._keep_earlier(previous, but=self.join_id)
+        self._keep_earlier(None, but=self.join_id)
 
     def unanswered(self, request: str | None) -> None:
         """The wait for ``request``, a join's or a leave's id, ends without its answer.

@@ -1,7 +1,7 @@
-"""Break 35: the router's handling of answers to earlier joins (``findings/*.replay``).
+"""Answers to the account's earlier joins and leaves (``tests/cases/earlier-*.replay``).
 
-Each replay script in ``findings/`` starts with comments that describe the situation,
-what the router does and what it should do. Each test runs its script through
+Each replay script ``tests/cases/earlier-*.replay`` starts with comments that describe the
+situation, what the router did and what it should do. Each test runs its script through
 :func:`minimix_core._replay.replay`, in process, and checks the actions of the steps that
 matter; an exception out of the router fails the test.
 """
@@ -28,7 +28,7 @@ from minimix_core import (
 from minimix_core._replay import replay, restored
 from minimix_core.testing._chaos import play, random_ops, story_faults
 
-FINDINGS = Path(__file__).parent.parent / "findings"
+FINDINGS = Path(__file__).parent / "cases"
 ALICE = "alice@example.org"
 PHONE = "alice@example.org/phone"
 LAPTOP = "alice@example.org/laptop"
@@ -44,7 +44,7 @@ def replayed(name: str) -> tuple[dict[int, list[Record]], dict[int, object]]:
 
     A step that returns no action has no entry in either.
     """
-    text = (FINDINGS / f"{name}.replay").read_text(encoding="utf-8")
+    text = (FINDINGS / f"earlier-{name}.replay").read_text(encoding="utf-8")
     out = io.StringIO()
     replay(text, out, as_json=True)
     steps: dict[int, list[Record]] = {}
@@ -320,5 +320,5 @@ def test_a_join_answered_after_an_earlier_join_s_answer_gets_its_history_and_sub
         '<message from="lounge@muc.example.net" to="alice@example.org/phone" type="groupchat"><subject>Topic</subject></message>',
     ]
     # In the room's order: the history with the rest of the join's sequence, then its subject.
-    assert steps[12][0] == deliver(PHONE, to_phone[1])
+    assert steps[12][-1] == deliver(PHONE, to_phone[1])  # after its archive copy
     assert steps[13][0] == deliver(PHONE, to_phone[2])
