@@ -322,3 +322,24 @@ def test_a_join_answered_after_an_earlier_join_s_answer_gets_its_history_and_sub
     # In the room's order: the history with the rest of the join's sequence, then its subject.
     assert steps[12][-1] == deliver(PHONE, to_phone[1])  # after its archive copy
     assert steps[13][0] == deliver(PHONE, to_phone[2])
+
+
+def test_a_rejoin_answered_by_a_room_made_anew_leaves_nobody_from_before() -> None:
+    """XEP-0045 §10.1.1: a room created by the account's rejoin (201) has nobody else in
+    it; dave, named while the rejoin was on its way, was of the room before."""
+    steps, _ = replayed("07-rejoin-answered-by-a-room-made-anew-keeps-a-ghost")
+    assert steps[8] == [
+        send(
+            '<presence from="alice@example.org" to="garden@muc.example.net/alice" id="mmx-1"><x xmlns="http://jabber.org/protocol/muc"><history since="1970-01-01T00:00:00Z"/></x></presence>'
+        ),
+    ]
+    assert steps[12] == [
+        deliver(
+            PHONE,
+            '<presence from="garden@muc.example.net/alice" to="alice@example.org/phone" id="j2"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="owner" role="moderator"/><status code="110"/></x></presence>',
+        ),
+        deliver(
+            PHONE,
+            '<message from="garden@muc.example.net" to="alice@example.org/phone" type="groupchat"><subject/></message>',
+        ),
+    ]

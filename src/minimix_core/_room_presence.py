@@ -319,7 +319,10 @@ def _rejoined(
     actions: list[Action] = []
     seen = occupancy.resync
     occupants = occupancy.view.occupants
-    if seen is not None and len(seen) < core.config.max_occupants_per_room:
+    if 201 in status_codes(stanza):
+        # Made anew for this join (§10.1.1): nobody else is in it, whoever came before.
+        actions += _everyone_gone(occupancy, account.jid)
+    elif seen is not None and len(seen) < core.config.max_occupants_per_room:
         actions += _gone(occupancy, account.jid, [n for n in occupants if n not in seen])
     # A session's presence held while the rejoin was in flight (or a session gone since)
     # changed the aggregate the join carried: the room gets it now.
