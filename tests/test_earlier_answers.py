@@ -8,10 +8,7 @@ matter; an exception out of the router fails the test.
 
 from __future__ import annotations
 
-import io
-import json
 import random
-from pathlib import Path
 
 from minimix_core import (
     JID,
@@ -25,10 +22,10 @@ from minimix_core import (
     ToAccount,
     parse_stanza,
 )
-from minimix_core._replay import replay, restored
+from minimix_core._replay import restored
 from minimix_core.testing._chaos import play, random_ops, story_faults
+from test_break_cases import deliver, discard, due, replayed, send
 
-FINDINGS = Path(__file__).parent / "cases"
 ALICE = "alice@example.org"
 PHONE = "alice@example.org/phone"
 LAPTOP = "alice@example.org/laptop"
@@ -36,51 +33,12 @@ LOUNGE = "lounge@muc.example.net"
 GARDEN = "garden@muc.example.net"
 USER = "http://jabber.org/protocol/muc#user"
 
-Record = dict[str, object]
-
-
-def replayed(name: str) -> tuple[dict[int, list[Record]], dict[int, object]]:
-    """The script's actions by step (without step and deadline) and each step's deadline.
-
-    A step that returns no action has no entry in either.
-    """
-    text = (FINDINGS / f"earlier-{name}.replay").read_text(encoding="utf-8")
-    out = io.StringIO()
-    replay(text, out, as_json=True)
-    steps: dict[int, list[Record]] = {}
-    deadlines: dict[int, object] = {}
-    for line in out.getvalue().splitlines():
-        record = json.loads(line)
-        step = record.pop("step")
-        deadlines[step] = record.pop("deadline")
-        steps.setdefault(step, []).append(record)
-    return steps, deadlines
-
-
-def send(xml: str) -> Record:
-    return {"action": "send", "xml": xml}
-
-
-def deliver(session: str, xml: str) -> Record:
-    return {"action": "deliver", "session": session, "xml": xml}
-
-
-def discard(reason: str, xml: str) -> Record:
-    return {"action": "discard", "reason": reason, "xml": xml}
-
-
-def due(at: float, *items: tuple[str, str]) -> object:
-    return {
-        "at": at,
-        "due": [{"kind": kind, "account": ALICE, "detail": detail} for kind, detail in items],
-    }
-
 
 def test_a_join_reusing_the_id_of_a_leave_whose_answer_was_lost_gets_in() -> None:
     """XEP-0045 §7.2.2, §7.2.3, §7.14: the self-presence under the id of the join in flight
     answers that join, even when a leave before it had the same id (devices number their
     stanzas per stream): an available presence is never a leave's answer."""
-    steps, deadlines = replayed("01-join-reusing-the-lost-leave-s-id-never-gets-in")
+    steps, deadlines = replayed("earlier-01-join-reusing-the-lost-leave-s-id-never-gets-in")
     assert steps[7] == [
         deliver(
             PHONE,
@@ -110,7 +68,7 @@ def test_the_answer_to_a_leave_in_flight_at_a_restart_ends_the_room_s_sequence_b
     """XEP-0045 §7.1, §7.2.3, §7.14: dave's presence, sent before the room took the leave,
     is not part of the restart's rejoin sequence; the rejoin's answer does not name him,
     so the phone coming back is not shown him."""
-    steps, _ = replayed("02-leave-in-flight-at-restart-forgotten-ghost")
+    steps, _ = replayed("earlier-02-leave-in-flight-at-restart-forgotten-ghost")
     assert steps[8] == [
         send(
             '<presence from="alice@example.org" to="lounge@muc.example.net/alice" id="mmx-1"><x xmlns="http://jabber.org/protocol/muc"><history since="1970-01-01T00:00:00Z"/></x></presence>'
@@ -147,7 +105,7 @@ def test_the_answer_to_a_join_in_flight_at_a_restart_that_created_the_room_is_le
     """XEP-0045 §10.1.1: a room the autojoin created is locked until someone configures
     it; nobody will, so the account leaves it, after a restart as without one. Its answer
     is the restored room's own join's, told apart by its id (``Occupancy.earlier``)."""
-    steps, _ = replayed("03-restart-during-autojoin-keeps-the-room-it-created")
+    steps, _ = replayed("earlier-03-restart-during-autojoin-keeps-the-room-it-created")
     created = (
         '<presence from="garden@muc.example.net/alice" to="alice@example.org" id="mmx-1">'
         '<x xmlns="http://jabber.org/protocol/muc#user"><status code="201"/>'
@@ -281,7 +239,7 @@ def test_a_rejoin_answered_with_the_id_of_the_join_that_let_the_account_in_is_it
     """XEP-0045 §7.2.1, §7.2.2: the join that let the account in was answered before the
     restart; a self-presence under its id (the stored presence's, as the room re-sends it)
     is no earlier join's late answer, and answers the rejoin in flight."""
-    steps, deadlines = replayed("05-rejoin-answered-with-the-stored-presence-id-is-stale")
+    steps, deadlines = replayed("earlier-05-rejoin-answered-with-the-stored-presence-id-is-stale")
     assert steps[7] == [
         send(
             '<presence from="alice@example.org" to="lounge@muc.example.net/alice" id="mmx-1"><x xmlns="http://jabber.org/protocol/muc"><history since="1970-01-01T00:00:00Z"/></x></presence>'
@@ -307,7 +265,9 @@ def test_a_join_answered_after_an_earlier_join_s_answer_gets_its_history_and_sub
     """XEP-0045 §7.1, §7.2.15: after its self-presence, the phone gets the history its join
     asked for, then the subject that ends its join, even though the account had them from
     an earlier join's answer set aside (and asks the room again for itself)."""
-    steps, _ = replayed("06-join-answered-after-an-earlier-answer-gets-no-history-nor-subject")
+    steps, _ = replayed(
+        "earlier-06-join-answered-after-an-earlier-answer-gets-no-history-nor-subject"
+    )
     to_phone = [
         str(record["xml"])
         for step in range(11, 17)
@@ -327,7 +287,7 @@ def test_a_join_answered_after_an_earlier_join_s_answer_gets_its_history_and_sub
 def test_a_rejoin_answered_by_a_room_made_anew_leaves_nobody_from_before() -> None:
     """XEP-0045 §10.1.1: a room created by the account's rejoin (201) has nobody else in
     it; dave, named while the rejoin was on its way, was of the room before."""
-    steps, _ = replayed("07-rejoin-answered-by-a-room-made-anew-keeps-a-ghost")
+    steps, _ = replayed("earlier-07-rejoin-answered-by-a-room-made-anew-keeps-a-ghost")
     assert steps[8] == [
         send(
             '<presence from="alice@example.org" to="garden@muc.example.net/alice" id="mmx-1"><x xmlns="http://jabber.org/protocol/muc"><history since="1970-01-01T00:00:00Z"/></x></presence>'
