@@ -191,13 +191,15 @@ FAULTS = st.builds(
 # meanwhile, or ahead of a join whose answer is lost, or after two restarts in a row, one
 # with a leave on its way; a
 # bookmark removed while a session waits for a rejoin's end, or answered by its end, or
-# the room found to have forgotten the account meanwhile).
+# the room found to have forgotten the account meanwhile; history an earlier answer brought
+# kept in the room's order).
 @example(*seeded(371))
 @example(*seeded(75011))
 @example(*seeded(155858))
 @example(*seeded(153218))
 @example(*seeded(236216))
 @example(*seeded(280607))
+@example(*seeded(161875))
 @example(*seeded(14845))
 @example(*seeded(2028))
 @example(*seeded(6261))

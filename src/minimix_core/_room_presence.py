@@ -274,10 +274,20 @@ def _admitted(
             account.block(occupancy.room)
             return discard + leave_room(core, account, occupancy, None, NO_ENTRIES)
         return discard
-    return [
-        Deliver(session=s, stanza=fork_self_presence(stanza, occupancy, s, attachment))
-        for s, attachment in pending.items()
-    ]
+    actions: list[Action] = []
+    for s, attachment in pending.items():
+        actions.append(
+            Deliver(session=s, stanza=fork_self_presence(stanza, occupancy, s, attachment))
+        )
+        if occupancy.interleaved and view.history is not None:
+            # An earlier join's sequence brought history before this session came: the
+            # room's copies in this sequence are known now, so it gets them from the table.
+            missed = sorted(n for n in view.history.numbers() if n <= attachment.since)
+            actions += [
+                Deliver(session=s, stanza=m.with_to(s))
+                for m in view.history.numbered(missed).values()
+            ]
+    return actions
 
 
 def _nick_changed(core: Core, account: Account, occupancy: Occupancy, nick: str) -> list[Action]:

@@ -66,7 +66,6 @@ _new = tuple.__new__
 
 _S = S
 _E = E
-_AWAITING = frozenset({S.JOINING, S.REJOIN_SENT})
 
 
 def to_account(core: Core, account_jid: JID, stanza: Stanza) -> list[Action]:
@@ -324,10 +323,6 @@ def _message(
         room = str(occupancy.room)
         facts = scan_message(stanza, room)
         if facts[0]:
-            if facts[3] is not None and occupancy.interleaved and occupancy.state in _AWAITING:
-                # History of an earlier join's sequence (its answer was set aside): it
-                # counts for nothing; the answer awaited brings what its join asked for.
-                return stale(stanza)
             key = key_of(stanza, facts[2])
             return _historic(core, account, occupancy, stanza, facts, room, key, private=False)
         if facts[1] and occupancy.state is _S.JOINING:
