@@ -268,7 +268,7 @@ _FRESH = 1024
 """Distinct messages a benchmark cycles through: more than the router remembers per room
 (``Config.max_remembered_messages``, ``max_history_messages``), so each counts as new, and
 more than its pool of message payloads holds (``max_shared_messages``), so each is new to
-the pool as well, as every message is when the account is the room's only local one."""
+the pool as well where one is used (a room with other local accounts)."""
 if (
     max(
         Config().max_remembered_messages,
@@ -282,9 +282,9 @@ if (
 _FANOUT_NOTE = (
     "per message, whatever k is, the router also keeps the message in the occupancy's history "
     "buffer (an entry, its size, the room's stanza-id), offers it to the archive (an Archive "
-    "action, with spoofed stanza-ids removed), puts its payload in the pool the room's other "
-    "local accounts would find it in (each message new to it, as for an account alone in its "
-    "room) and passes Router.handle's checks; the floor does "
+    "action, with spoofed stanza-ids removed), looks whether another local account is in the "
+    "room (none is: the message's payload is kept for the account alone, not pooled) and "
+    "passes Router.handle's checks; the floor does "
     "none of this, so at k = 1 that fixed cost is the ratio",
 )
 
@@ -320,7 +320,8 @@ _DUTIFUL_NOTE = (
 
 _SHARED_NOTE = (
     "the lean model with the router's duties, and what the router does for memory: one "
-    "payload for every account in the room and the account's memory of rooms kept in order "
+    "payload for every local account in the room (where another is: not in these figures, "
+    "one account alone in its room) and the account's memory of rooms kept in order "
     "of use; the sharing in its cheapest known design (a pool per room of its last 16 "
     "messages, reached from the occupancy, keyed by the message's key alone), not the "
     "router's (one pool for the process, keyed by room and key); where this exceeds a "
@@ -1396,7 +1397,10 @@ def memory(corpus: Corpus, sizes: Sizes) -> tuple[list[Figure], str]:
 
     empty = _retained(lambda: big_room(1, 0, parsed=True))
     busy = _retained(lambda: busy_room(1, _BUSY_MESSAGES))
-    busy_alone = _retained(lambda: busy_room(1, _BUSY_MESSAGES, pool=False))
+    # Two accounts: a room's messages are pooled only where another local account is.
+    pooled = _retained(lambda: busy_room(2, _BUSY_MESSAGES)) - _retained(
+        lambda: busy_room(2, _BUSY_MESSAGES, pool=False)
+    )
     busy_crowd = _retained(lambda: busy_room(m, _BUSY_MESSAGES))
     quiet_crowd = _retained(lambda: big_room(m, 0, parsed=True))
     busy_json, quiet_json = (
@@ -1451,10 +1455,10 @@ def memory(corpus: Corpus, sizes: Sizes) -> tuple[list[Figure], str]:
         Figure(
             "5. Memory",
             f"per busy occupancy: after {_BUSY_MESSAGES} new room messages, beyond one at rest",
-            busy_alone - empty,
+            busy - empty,
             " B",
             None,
-            f"{fmt_bytes(busy_alone)} vs {fmt_bytes(empty)} for one account in the room, each "
+            f"{fmt_bytes(busy)} vs {fmt_bytes(empty)} for one account in the room, each "
             f"message parsed from its text (history full: {Config().max_history_messages} "
             f"messages; {Config().max_remembered_messages} keys remembered, and as many passed "
             "on; as many forgotten again)",
@@ -1462,28 +1466,28 @@ def memory(corpus: Corpus, sizes: Sizes) -> tuple[list[Figure], str]:
                 "what Config.max_history_messages, max_history_bytes and "
                 "max_remembered_messages let a busy room add to an occupancy at their defaults: "
                 "the history's messages with their payloads, and each key in the account's "
-                "memory of the room and among the messages passed on; the process's pool of "
-                "recent payloads is left out: the next figure",
+                "memory of the room and among the messages passed on; no pool of recent "
+                "payloads (no other local account is in the room): the next figure",
             ),
         ),
         Figure(
             "5. Memory",
             "the process's pool of recent message payloads, full",
-            busy - busy_alone,
+            pooled,
             " B",
             None,
             f"{Config().max_shared_messages} messages' payloads (Config.max_shared_messages), "
-            "the room's last ones, less those its history holds too",
+            "the room's last ones, less those its histories hold too (2 accounts in the room)",
             (
                 "one pool for the process, however many rooms and accounts: a fixed cost, not "
-                "one per occupancy; it keeps the newest messages' payloads for the room's other "
-                "local accounts, whose copies come in the same burst",
+                "one per occupancy; it keeps the newest messages' payloads of rooms with more "
+                "than one local account for the others, whose copies come in the same burst",
             ),
         ),
         Figure(
             "5. Memory",
             f"per busy occupancy of another account in the same room ({m} accounts)",
-            (busy_crowd - quiet_crowd - (busy - empty)) / (m - 1),
+            (busy_crowd - quiet_crowd - (busy - empty) - pooled) / (m - 1),
             " B",
             None,
             f"{fmt_bytes(busy_crowd)} for {m} busy accounts vs {fmt_bytes(quiet_crowd)} at rest",

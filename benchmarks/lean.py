@@ -298,8 +298,10 @@ class DutifulOccupancy:
         pool: dict[str, tuple[tuple[Element, ...], int]] | None = None,
     ) -> None:
         self.jid = room
-        self.pool = {} if pool is None else pool
-        """The room's payloads by key, one dict for every account in the room."""
+        self.pool = pool
+        """The room's payloads by key, one dict for every local account in the room;
+        ``None`` while the account is its only local one (as the router: nobody to share
+        with, no pool)."""
         self.room = str(room)
         self.base = GROUPCHAT_TAGS + len(self.room) + 9 + len(str(account)) + 8
         self.memories: dict[JID, DutifulOccupancy] = {room: self}
@@ -349,7 +351,8 @@ class Dutiful:
     - a device that is away is told of the message (``Unattended``).
 
     With ``shared``, also what the router does for memory: the payload kept once for every
-    account in the room, and the account's memory of rooms kept in order of use (the least
+    local account in the room (in a room with more than one, as the router: an occupancy
+    given a ``pool``), and the account's memory of rooms kept in order of use (the least
     recently used goes at ``max_rooms_per_account``). The sharing is the cheapest design
     known for it, not the router's: a pool per room, reached from the occupancy and keyed
     by the message's key alone, of the room's last :data:`_ROOM_POOL` messages (the router
@@ -465,14 +468,15 @@ class Dutiful:
             if next(reversed(memories.values())) is not occupancy:
                 memories[occupancy.jid] = memories.pop(occupancy.jid)
             pool = occupancy.pool
-            found = pool.get(key)
-            if found is None:
-                if size <= self.config.max_shared_payload_bytes:
-                    if len(pool) >= _ROOM_POOL:
-                        del pool[next(iter(pool))]
-                    pool[key] = (children, size)
-            elif found[0] is not children and found[0] == children:
-                kept = stanza._replace(children=found[0])
+            if pool is not None:
+                found = pool.get(key)
+                if found is None:
+                    if size <= self.config.max_shared_payload_bytes:
+                        if len(pool) >= _ROOM_POOL:
+                            del pool[next(iter(pool))]
+                        pool[key] = (children, size)
+                elif found[0] is not children and found[0] == children:
+                    kept = stanza._replace(children=found[0])
         history = occupancy.history
         if number < occupancy.newest and history:
             occupancy.descents += 1

@@ -161,9 +161,10 @@ class CountingKeys(RecentKeys[Any]):
         super().__init__(keys.items())
         self.forgotten = self.scans = 0
 
-    def forget_oldest(self) -> None:
+    def __delitem__(self, key: str) -> None:
+        # Forgetting a key, whether forget_oldest does it or the hot path written out.
         self.forgotten += 1
-        super().forget_oldest()
+        super().__delitem__(key)
 
     def __iter__(self) -> Iterator[str]:
         self.scans += 1
@@ -573,3 +574,82 @@ def test_a_key_another_room_used_first_still_shares_this_room_s_burst(delayed: b
     mine = router._core.table.accounts[other].rooms[OTHER_ROOM].view.history
     assert mine is not None
     assert mine._entries[-1][0].children == room_message(1, other, OTHER_ROOM).children
+
+
+def _enter(router: Router, account: JID) -> None:
+    """``account``'s phone joins ROOM under the account's localpart and gets in."""
+    join = x(f"<presence to='{ROOM}/{account.local}' id='j-{account.local}'>{MUC}</presence>")
+    router.handle(FromSession(session=account.with_resource("phone"), stanza=join), now=0.0)
+    router.handle(ToAccount(stanza=x(self_presence_to(account))), now=0.0)
+
+
+def _leave(router: Router, account: JID) -> None:
+    """``account``'s phone leaves ROOM and the room answers (XEP-0045 §7.14)."""
+    bye = x(f"<presence to='{ROOM}/{account.local}' type='unavailable' id='bye'/>")
+    router.handle(FromSession(session=account.with_resource("phone"), stanza=bye), now=0.0)
+    gone = x(
+        f"<presence type='unavailable' from='{ROOM}/{account.local}' to='{account}' id='bye'>"
+        f"<x xmlns='{USER}'><item affiliation='none' role='none'/><status code='110'/></x>"
+        "</presence>"
+    )
+    router.handle(ToAccount(stanza=gone), now=0.0)
+
+
+def _unkeyed(n: int, to: JID) -> Stanza:
+    """A message with no stanza-id: keyed by a hash of its payload, on the general path."""
+    return x(
+        f"<message type='groupchat' from='{ROOM}/bob' to='{to}' id='u{n}'>"
+        f"<body>plain {n}</body></message>"
+    )
+
+
+def test_a_room_s_messages_are_pooled_only_while_another_local_account_is_in_it() -> None:
+    """The pool serves a room's other local accounts: an account alone in its room keeps
+    its messages without it, on the hot path and the general path, and the pool is used
+    from the moment a second account is in the room until one of them leaves."""
+    alice, bob = ACCOUNTS[0], ACCOUNTS[1]
+    router = Router()
+    core = router._core
+    _enter(router, alice)
+    assert core.table.occupied == {str(ROOM): 1}
+    router.handle(ToAccount(stanza=room_message(1, alice)), now=0.0)
+    router.handle(ToAccount(stanza=_unkeyed(1, alice)), now=0.0)
+    assert core.messages == {} and core.message_bytes == 0
+
+    _enter(router, bob)
+    assert core.table.occupied == {str(ROOM): 2}
+    for account in (alice, bob):
+        router.handle(ToAccount(stanza=room_message(2, account)), now=0.0)
+        router.handle(ToAccount(stanza=_unkeyed(2, account)), now=0.0)
+    unkeyed = key_of(_unkeyed(2, alice), None)
+    assert list(core.messages) == ["s2", unkeyed]
+    histories = [core.table.accounts[a].rooms[ROOM].view.history for a in (alice, bob)]
+    alices, bobs = [[entry[0].children for entry in h._entries] for h in histories if h]
+    assert alices[-2] is bobs[-2] and alices[-1] is bobs[-1]  # one payload for both
+
+    _leave(router, bob)
+    assert core.table.occupied == {str(ROOM): 1}
+    router.handle(ToAccount(stanza=room_message(3, alice)), now=0.0)
+    router.handle(ToAccount(stanza=_unkeyed(3, alice)), now=0.0)
+    assert list(core.messages) == ["s2", unkeyed]
+    _leave(router, alice)
+    assert core.table.occupied == {}
+    assert [a.rooms for a in core.table.accounts.values()] == [{}, {}]
+
+
+def test_the_count_of_accounts_per_room_follows_snapshots_adoption_and_forgetting() -> None:
+    """Restored, adopted or forgotten, an account's occupancies count in ``occupied``."""
+    alice, bob = ACCOUNTS[0], ACCOUNTS[1]
+    router = Router()
+    for account in (alice, bob):
+        _enter(router, account)
+    restored = Router.restore(router.snapshot(), now=1.0, sessions=True)
+    assert restored._core.table.occupied == {str(ROOM): 2}
+    other = Router()
+    _enter(other, ACCOUNTS[2])
+    assert other.adopt(router.snapshot([bob]), now=1.0) == [bob]
+    assert other._core.table.occupied == {str(ROOM): 2}
+    router.forget([bob, ACCOUNTS[2]])  # one held, one not
+    assert router._core.table.occupied == {str(ROOM): 1}
+    other.forget([bob])
+    assert other._core.table.occupied == {str(ROOM): 1}

@@ -118,7 +118,8 @@ def _autojoin(core: Core, account: Account, room: JID, mark: Bookmark) -> list[A
         id=core.next_id(),
         children=(Element(MUC_X, (), inner),),
     )
-    occupancy = account.rooms[room] = Occupancy(room, join)
+    occupancy = Occupancy(room, join)
+    core.table.enter(account, occupancy)
     return send_join(core, account, occupancy, OccupancyEvent.AUTOJOIN)
 
 

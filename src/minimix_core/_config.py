@@ -112,8 +112,8 @@ class Config:
     whole once for all accounts (occupants' presences, the room's self-presence and
     subject)."""
     max_shared_messages: int = field(default=256, validator=_positive)
-    """Room messages whose payload is kept ready for the room's other local accounts
-    (found by message key; another room's message under the same key, or another copy
+    """Room messages whose payload is kept ready for the room's other local accounts, in
+    rooms more than one local account is in (found by message key; another room's message under the same key, or another copy
     of this one, is told apart by its payload and kept by room and key as well, an entry
     of its own), so that their histories hold it once. The room sends a message to all
     its local accounts in one burst, so the pool need only span the messages of a burst:

@@ -281,5 +281,5 @@ def _forget(core: Core, account: Account, occupancy: Occupancy) -> None:
     for sessions in (occupancy.attached, occupancy.pending, occupancy.leaving):
         for session in sessions:
             account.unlink(session, room)
-    del account.rooms[room]
+    core.table.leave(account, room)
     core.forget_if_idle(account)

@@ -74,7 +74,7 @@ def after_restart(core: Core) -> None:
             elif in_room:
                 occupancy.state = OccupancyState.JOINED  # until the queue makes it leave
             else:
-                del account.rooms[room]  # its join was in flight, and nobody wants it now
+                core.table.leave(account, room)  # its join was in flight, nobody wants it now
                 continue
             _queue(core, account.jid, room)
         core.forget_if_idle(account)

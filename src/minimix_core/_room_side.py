@@ -32,7 +32,6 @@ from ._history import (
     _LONGEST_ID_KEY,
     _NO_ROLE,
     _TAGS,
-    GROUPCHAT_TAGS,
     History,
     MessageFacts,
     _tag_info,
@@ -177,10 +176,7 @@ def room_message(
     kind, type_, from_, _, id_, attrs, children = stanza
     # _envelope(stanza), from what the checks found: a groupchat message from an occupant
     # of the room (` from="room/nick"`) to the account's bare JID (` to="account"`).
-    envelope = GROUPCHAT_TAGS + len(room_text) + len(nick) + 9
-    # Its own parts, not jid_text: a server may have more accounts than that cache holds.
-    local, domain, _ = account.jid
-    envelope += len(domain) + 8 if local is None else len(local) + len(domain) + 9
+    envelope = account.envelope + len(room_text) + len(nick)
     if id_ is not None:
         envelope += len(id_) + 8
     # scan_message, for the usual message: what it finds for one with no delay, subject
@@ -245,11 +241,18 @@ def room_message(
         return _historic(core, account, occupancy, stanza, facts, room_text, key, private=False)
     config = core.config
     bound = config.max_remembered_messages
-    # RecentKeys.add, for a key they lack.
+    # RecentKeys.add, for a key they lack (its call was a fortieth of the message's cost).
     passed[key] = None
-    passed.order.append(key)
+    order = passed.order
+    order.append(key)
     if len(passed) > bound:
-        passed.forget_oldest()
+        head = passed.head
+        del passed[order[head]]
+        head += 1
+        if head + head >= len(order):
+            del order[:head]
+            head = 0
+        passed.head = head
     # Account.remember and RoomMemory.note, for a memory that exists and a key it lacks.
     if next(reversed(memories.values())) is not memory:
         del memories[room]
@@ -257,29 +260,38 @@ def room_message(
     number = memory.last = memory.last + 1
     seen = memory.seen
     seen[key] = number
-    seen.order.append(key)
+    order = seen.order
+    order.append(key)
     if len(seen) > bound:
-        seen.forget_oldest()
+        head = seen.head
+        del seen[order[head]]
+        head += 1
+        if head + head >= len(order):
+            del order[:head]
+            head = 0
+        seen.head = head
     now = core.now
-    # Core.share_message(room_text, key, stanza, size).
-    pool = core.messages
-    found = pool.get(key)
     kept = stanza
-    if found is not None:
-        shared = found[0]
-        if shared is not children:
-            if shared == children:
-                kept = stanza.with_children(shared)
-            else:  # another room's message under this key
-                kept = core.share_aside(room_text, key, stanza, size)
-    elif size <= config.max_shared_payload_bytes:
-        pool[key] = (children, size)
-        core.message_bytes += size
-        if (
-            len(pool) > config.max_shared_messages
-            or core.message_bytes > config.max_shared_payload_bytes
-        ):
-            core.trim_messages()
+    # Core.share_message(room_text, key, stanza, size), when another local account is in
+    # the room: the pool serves no account alone (it cost one a sixteenth of the message).
+    if core.table.occupied.get(room_text, 0) > 1:
+        pool = core.messages
+        found = pool.get(key)
+        if found is not None:
+            shared = found[0]
+            if shared is not children:
+                if shared == children:
+                    kept = stanza.with_children(shared)
+                else:  # another room's message under this key
+                    kept = core.share_aside(room_text, key, stanza, size)
+        elif size <= config.max_shared_payload_bytes:
+            pool[key] = (children, size)
+            core.message_bytes += size
+            if (
+                len(pool) > config.max_shared_messages
+                or core.message_bytes > config.max_shared_payload_bytes
+            ):
+                core.trim_messages()
     # History.add(kept, room_text, now, config, key, number, None, size, False).
     size += _DELAY_SIZE + len(room_text)
     entries = history._entries
@@ -446,8 +458,12 @@ def _historic(
         memory.outlive(passed.oldest())
     number = memory.note(key, config.max_remembered_messages)
     # Every local account in the room keeps the same messages: one payload for all of them
-    # (a private message is for this account alone).
-    kept = stanza if private else core.share_message(room_text, key, stanza, size)
+    # (a private message is for this account alone, and so is every message of a room no
+    # other local account is in).
+    if private or not core.table.shared(room_text):
+        kept = stanza
+    else:
+        kept = core.share_message(room_text, key, stanza, size)
     seq = memory.seen.get(key, memory.last) if number is None else number
     sent_at = history.add(kept, room_text, core.now, config, key, seq, delay, size, private)
     if view.last_message_at is None or sent_at > view.last_message_at:

@@ -264,7 +264,7 @@ class Router:
         """
         core = self._core
         for jid in accounts:
-            account = core.table.accounts.pop(jid, None)
+            account = core.table.remove(jid)
             if account is None:
                 continue
             for room in account.rooms:

@@ -193,7 +193,7 @@ def _join(
         if memory is not None:
             memory.positions.pop(session, None)
         occupancy = Occupancy(room, join_stanza(account_jid, stanza))
-        account.rooms[room] = occupancy
+        table.enter(account, occupancy)
         session = account.link(session, room)
         attachment.request = core.share_payload(stanza)
         occupancy.pending = SoleSession(session, attachment)

@@ -555,7 +555,8 @@ def adopt_into(core: Core, snapshot: Mapping[str, Json]) -> list[JID]:
     clash = [jid for jid in moved.table.accounts if jid in core.table.accounts]
     if clash:
         raise SnapshotError(f"this router already holds {', '.join(map(str, clash))}")
-    core.table.accounts.update(moved.table.accounts)
+    for adopted in moved.table.accounts.values():
+        core.table.add(adopted)
     # Ids the adopted accounts still wait on must never be made again here.
     core.counter = max(core.counter, moved.counter)
     core.sequence = max(core.sequence, moved.sequence)  # their presences stay the newest
@@ -615,7 +616,7 @@ def _load(snapshot: Mapping[str, Json], config: Config, *, inline: bool) -> Core
     for data in accounts:
         with within(label(data.get("jid") if isinstance(data, Mapping) else data)):
             account = _load_account(reader, data)
-        core.table.accounts[account.jid] = account
+        core.table.add(account)
     keys: list[tuple[float, TimerKey]] = []
     for n, timer in enumerate(array(snapshot["timers"])):
         with within(f"timer {n}"):

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Final, TypeVar
 
 from ._events import Bookmark
-from ._history import History, version_2_key
+from ._history import GROUPCHAT_TAGS, History, version_2_key
 from ._jid import JID, jid_text
 from ._lifecycle import OccupancyState
 from ._packed import pack, unpack
@@ -371,10 +371,25 @@ class SessionRooms(dict[JID, None]):
 class Account:
     """One local account: its occupancies by room and, per session, the rooms it is in."""
 
-    __slots__ = ("blocked", "bookmarks", "jid", "memory", "pending_iqs", "rooms", "sessions")
+    __slots__ = (
+        "blocked",
+        "bookmarks",
+        "envelope",
+        "jid",
+        "memory",
+        "pending_iqs",
+        "rooms",
+        "sessions",
+    )
 
     def __init__(self, jid: JID) -> None:
         self.jid = jid
+        local, domain, _ = jid
+        self.envelope = GROUPCHAT_TAGS + 9 + len(domain) + (8 if local is None else len(local) + 9)
+        """Characters of a groupchat message to the account (XEP-0045 §7.2.14 counts
+        them) that are neither its room, its sender's nick, its id nor its payload: the
+        tags, ``from``'s quotes and slash, and ``to="account"``. Counted from the JID's
+        own parts: a server may have more accounts than the cache of JID texts holds."""
         # These four are NO_ENTRIES while empty (see writable()): most accounts have none.
         self.pending_iqs: dict[str, PendingIQ] = NO_ENTRIES
         """IQs sent for sessions, by the id the router gave them."""
@@ -464,12 +479,57 @@ def _numbers_in_use(occupancy: Occupancy) -> int:
 
 
 class Table:
-    """All accounts the router knows, by bare JID."""
+    """All accounts the router knows, by bare JID, and how many are in each room.
 
-    __slots__ = ("accounts",)
+    An occupancy joins an account's ``rooms`` through :meth:`enter` and leaves through
+    :meth:`leave` (or its account through :meth:`add` and :meth:`remove`), so that
+    ``occupied`` stays the count of the account's rooms.
+    """
+
+    __slots__ = ("accounts", "occupied")
 
     def __init__(self) -> None:
         self.accounts: dict[JID, Account] = {}
+        self.occupied: dict[str, int] = {}
+        """Room bare JID as text -> how many accounts have an occupancy of it (at least
+        one). A room message's payload is worth keeping for other local accounts only
+        when this is two or more (``Core.share_message``)."""
+
+    def enter(self, account: Account, occupancy: Occupancy) -> None:
+        """``occupancy`` is the account's in its room from now on (it had none there)."""
+        account.rooms[occupancy.room] = occupancy
+        room = occupancy.room_text
+        self.occupied[room] = self.occupied.get(room, 0) + 1
+
+    def leave(self, account: Account, room: JID) -> None:
+        """The account's occupancy of ``room`` is gone."""
+        self._vacate(account.rooms.pop(room).room_text)
+
+    def _vacate(self, room: str) -> None:
+        left = self.occupied[room] - 1
+        if left:
+            self.occupied[room] = left
+        else:
+            del self.occupied[room]
+
+    def shared(self, room: str) -> bool:
+        """Another local account is in ``room`` (bare JID as text) too."""
+        return self.occupied.get(room, 0) > 1
+
+    def add(self, account: Account) -> None:
+        """Hold ``account`` (new to the table) with the occupancies it has."""
+        self.accounts[account.jid] = account
+        for occupancy in account.rooms.values():
+            room = occupancy.room_text
+            self.occupied[room] = self.occupied.get(room, 0) + 1
+
+    def remove(self, jid: JID) -> Account | None:
+        """Drop the account ``jid`` with its occupancies; it, or ``None`` if not held."""
+        account = self.accounts.pop(jid, None)
+        if account is not None:
+            for occupancy in account.rooms.values():
+                self._vacate(occupancy.room_text)
+        return account
 
     def account(self, jid: JID) -> Account:
         """The account's entry, created on first use."""

@@ -18,6 +18,7 @@ script (``docs/replay.md``): a bug report.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Final
 
 import attrs
@@ -412,7 +413,7 @@ class Story:
     # -- the checks -----------------------------------------------------------------------
 
     def check(self) -> None:
-        """Every waiting occupancy has a deadline; every bound holds."""
+        """Every waiting occupancy has a deadline; every bound holds; the rooms are counted."""
         config = self.config
         core = self.router._core
         for jid, account in core.table.accounts.items():
@@ -444,6 +445,10 @@ class Story:
                     <= config.max_sessions_per_room,
                     f"{where}: the occupancy is over its bounds",
                 )
+        counted = Counter(
+            o.room_text for account in core.table.accounts.values() for o in account.rooms.values()
+        )
+        expect(core.table.occupied == counted, "the table's count of accounts per room is wrong")
 
     def converge(self) -> None:
         """Stop the faults, let every deadline pass; each session's view must match the room."""
