@@ -376,6 +376,16 @@ _DAVE_IN: Log = [
     room(subject()._replace(to=DAVE)),
 ]
 _HINTS = ("no-store", "store", "no-permanent-store", "no-copy")
+_MEDIUM = x(
+    f"<message type='groupchat' from='{ROOM}/bob' to='{ALICE}'><body>{'m' * 100}</body>"
+    f"<stanza-id xmlns='urn:xmpp:sid:0' by='{ROOM}' id='mid'/></message>"
+)
+"""Over half the byte bound of the pool of one payload, within the whole of it."""
+_OTHER_ONE = x(
+    f"<message type='groupchat' from='{OTHER_ROOM}/bob' to='{ALICE}'><body>elsewhere</body>"
+    f"<stanza-id xmlns='urn:xmpp:sid:0' by='{OTHER_ROOM}' id='s1'/></message>"
+)
+"""Another room's message under the key of ``ONE``."""
 _BACK_AFTER_RESTORE: Log = [
     room(THREE),
     room(ONE),
@@ -453,7 +463,31 @@ MORE_CASES: dict[str, tuple[Callable[[], Router], Log]] = {
             Router,
             Config(max_shared_payloads=1, max_shared_messages=1, max_shared_payload_bytes=300),
         ),
-        [*IN_THE_ROOM, room(ONE), room(TWO), room(ONE), room(_message("y" * 500, _sid("big")))],
+        [
+            *IN_THE_ROOM,
+            *_DAVE_IN,
+            *(
+                room(message._replace(to=to))
+                for message in (ONE, TWO, _message("y" * 500, _sid("big")), _MEDIUM, ONE)
+                for to in (ALICE, DAVE)
+            ),
+        ],
+    ),
+    "two local accounts in two rooms whose stanza-ids are alike": (
+        Router,
+        [
+            *IN_THE_ROOM,
+            *_DAVE_IN,
+            session(LAPTOP, join(room=OTHER_ROOM, jid="o1")),
+            room(self_presence(room=OTHER_ROOM, pid="o1")),
+            session(DAVE.with_resource("laptop"), join(nick="dave", room=OTHER_ROOM, jid="o2")),
+            room(self_presence(nick="dave", room=OTHER_ROOM, pid="o2")._replace(to=DAVE)),
+            *(
+                room(message._replace(to=to))
+                for message in (_OTHER_ONE, ONE, _OTHER_ONE, sid_message("again", "s1"))
+                for to in (ALICE, DAVE)
+            ),
+        ],
     ),
     "a history bound in bytes": (
         partial(Router, Config(max_history_bytes=200, max_history_messages=2)),

@@ -547,15 +547,18 @@ def test_a_key_another_room_used_first_still_shares_this_room_s_burst(delayed: b
     the key. This room's burst to its local accounts still keeps one payload for their
     histories, on the hot path as on the general one (a delayed message)."""
     router = Router()
-    other = ACCOUNTS[0]
-    join = x(f"<presence to='{OTHER_ROOM}/user0'>{MUC}</presence>")
-    router.handle(FromSession(session=other.with_resource("phone"), stanza=join), now=0.0)
-    self_presence = (
-        f"<presence from='{OTHER_ROOM}/user0' to='{other}'><x xmlns='{USER}'>"
-        "<item affiliation='none' role='participant'/><status code='110'/></x></presence>"
-    )
-    router.handle(ToAccount(stanza=x(self_presence)), now=0.0)
-    router.handle(ToAccount(stanza=room_message(1, other, OTHER_ROOM)), now=0.0)
+    elsewhere = ACCOUNTS[:2]  # the pool serves the other room: two local accounts are in it
+    for other in elsewhere:
+        join = x(f"<presence to='{OTHER_ROOM}/{other.local}'>{MUC}</presence>")
+        router.handle(FromSession(session=other.with_resource("pad"), stanza=join), now=0.0)
+        self_presence = (
+            f"<presence from='{OTHER_ROOM}/{other.local}' to='{other}'><x xmlns='{USER}'>"
+            "<item affiliation='none' role='participant'/><status code='110'/></x></presence>"
+        )
+        router.handle(ToAccount(stanza=x(self_presence)), now=0.0)
+    for other in elsewhere:
+        router.handle(ToAccount(stanza=room_message(1, other, OTHER_ROOM)), now=0.0)
+    assert list(router._core.messages) == ["s1"]
     fill(router, [])
     for account in ACCOUNTS:
         router.handle(ToAccount(stanza=x(self_presence_to(account))), now=0.0)
@@ -571,9 +574,11 @@ def test_a_key_another_room_used_first_still_shares_this_room_s_burst(delayed: b
     payloads = [h._entries[-1][0].children for h in histories if h is not None]
     assert len(payloads) == 3 and payloads[0] is payloads[1] is payloads[2]
     assert payloads[0][-1].get("by") == str(ROOM)
-    mine = router._core.table.accounts[other].rooms[OTHER_ROOM].view.history
-    assert mine is not None
-    assert mine._entries[-1][0].children == room_message(1, other, OTHER_ROOM).children
+    assert list(router._core.messages) == ["s1", (str(ROOM), "s1")]
+    for other in elsewhere:
+        mine = router._core.table.accounts[other].rooms[OTHER_ROOM].view.history
+        assert mine is not None
+        assert mine._entries[-1][0].children == room_message(1, other, OTHER_ROOM).children
 
 
 def _enter(router: Router, account: JID) -> None:

@@ -113,14 +113,14 @@ class Config:
     subject)."""
     max_shared_messages: int = field(default=256, validator=_positive)
     """Room messages whose payload is kept ready for the room's other local accounts, in
-    rooms more than one local account is in (found by message key; another room's message under the same key, or another copy
-    of this one, is told apart by its payload and kept by room and key as well, an entry
-    of its own), so that their histories hold it once. The room sends a message to all
-    its local accounts in one burst, so the pool need only span the messages of a burst:
-    the histories share the payload after it leaves. Past the bound the pool keeps its
-    newest half (nothing is lost: an account whose copy comes later keeps its own). A
-    larger pool is more for the garbage collector to walk, and below 16 it trims itself
-    at almost every message (docs: "Concepts", "Operations")."""
+    rooms more than one local account is in (found by message key; another room's message
+    under the same key, or another copy of this one, is told apart by its payload and kept
+    by room and key as well, an entry of its own), so that their histories hold it once. The
+    room sends a message to all its local accounts in one burst, so the pool need only span
+    the messages of a burst: the histories share the payload after it leaves. Past the bound
+    the pool keeps its newest half (nothing is lost: an account whose copy comes later keeps
+    its own). A larger pool is more for the garbage collector to walk, and below 16 it trims
+    itself at almost every message (docs: "Concepts", "Operations")."""
     max_shared_payload_bytes: int = field(default=32 * 1024 * 1024, validator=_positive)
     """Characters of XML (as the history's ``maxchars`` counts them; bytes for ASCII)
     the shared payloads may hold in all; beyond it the oldest are no longer shared, as
