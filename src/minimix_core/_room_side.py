@@ -241,18 +241,11 @@ def room_message(
         return _historic(core, account, occupancy, stanza, facts, room_text, key, private=False)
     config = core.config
     bound = config.max_remembered_messages
-    # RecentKeys.add, for a key they lack (its call was a fortieth of the message's cost).
+    # RecentKeys.add, for a key they lack.
     passed[key] = None
-    order = passed.order
-    order.append(key)
+    passed.order.append(key)
     if len(passed) > bound:
-        head = passed.head
-        del passed[order[head]]
-        head += 1
-        if head + head >= len(order):
-            del order[:head]
-            head = 0
-        passed.head = head
+        passed.forget_oldest()
     # Account.remember and RoomMemory.note, for a memory that exists and a key it lacks.
     if next(reversed(memories.values())) is not memory:
         del memories[room]
@@ -260,16 +253,9 @@ def room_message(
     number = memory.last = memory.last + 1
     seen = memory.seen
     seen[key] = number
-    order = seen.order
-    order.append(key)
+    seen.order.append(key)
     if len(seen) > bound:
-        head = seen.head
-        del seen[order[head]]
-        head += 1
-        if head + head >= len(order):
-            del order[:head]
-            head = 0
-        seen.head = head
+        seen.forget_oldest()
     now = core.now
     kept = stanza
     # Core.share_message(room_text, key, stanza, size), when another local account is in
