@@ -2716,3 +2716,25 @@ def test_a_refusal_says_which_account_room_or_timer_is_damaged(
     with pytest.raises(SnapshotError) as refused:
         Router.restore(snapshot, now=10.0)
     assert str(refused.value) == why
+
+
+@pytest.mark.parametrize("sessions", [True, False])
+def test_a_snapshot_naming_an_account_twice_is_refused(sessions: bool) -> None:
+    """One account, one entry: a snapshot that holds an account twice (here in another
+    spelling of the same JID) is damaged, and restoring or adopting it is refused whole,
+    not read with one entry silently replacing the other."""
+    h = Harness()
+    h.joined(PHONE)
+    snapshot = json.loads(json.dumps(h.router.snapshot()))
+    twin = json.loads(json.dumps(snapshot["accounts"][0]))
+    twin["jid"] = "ALICE@example.org"
+    snapshot["accounts"].append(twin)
+    refusal = r"^ALICE@example\.org: the account is in the snapshot twice$"
+    with pytest.raises(SnapshotError, match=refusal):
+        Router.restore(snapshot, now=1.0, sessions=sessions)
+    other = Harness()
+    other.joined(PHONE.with_resource("pad")._replace(local="bob"))
+    before = other.router.snapshot()
+    with pytest.raises(SnapshotError, match=refusal):
+        other.router.adopt(snapshot, now=1.0)
+    assert other.router.snapshot() == before

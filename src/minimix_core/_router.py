@@ -16,6 +16,7 @@ from ._lifecycle import ROOM_TIMERS, OccupancyState
 from ._room_side import room_message, to_account
 from ._session_side import from_session, session_closed
 from ._snapshot import adopt_into, dump_core, load_core
+from ._snapshot_codec import SnapshotError
 from ._stanza import Stanza
 from ._timers import run_timers
 from ._view import OccupancyView, view_of
@@ -253,8 +254,14 @@ class Router:
         :class:`SnapshotError`, changing nothing, for a bad snapshot or an account this
         router already holds.
         """
-        self._advance_clock(now)
-        return adopt_into(self._core, snapshot)
+        core = self._core
+        clock = self._now, core.now
+        self._advance_clock(now)  # the adopted accounts' autojoins queue from now
+        try:
+            return adopt_into(core, snapshot)
+        except SnapshotError:
+            self._now, core.now = clock
+            raise
 
     def forget(self, accounts: Iterable[JID]) -> None:
         """Drop everything about ``accounts`` without telling any room (they moved away).

@@ -616,6 +616,8 @@ def _load(snapshot: Mapping[str, Json], config: Config, *, inline: bool) -> Core
     for data in accounts:
         with within(label(data.get("jid") if isinstance(data, Mapping) else data)):
             account = _load_account(reader, data)
+            if account.jid in core.table.accounts:
+                raise SnapshotError("the account is in the snapshot twice")
         core.table.add(account)
     keys: list[tuple[float, TimerKey]] = []
     for n, timer in enumerate(array(snapshot["timers"])):
