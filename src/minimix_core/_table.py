@@ -498,12 +498,14 @@ class Table:
     def enter(self, account: Account, occupancy: Occupancy) -> None:
         """``occupancy`` is the account's in its room from now on (it had none there)."""
         account.rooms[occupancy.room] = occupancy
-        room = occupancy.room_text
-        self.occupied[room] = self.occupied.get(room, 0) + 1
+        self._occupy(occupancy.room_text)
 
     def leave(self, account: Account, room: JID) -> None:
         """The account's occupancy of ``room`` is gone."""
         self._vacate(account.rooms.pop(room).room_text)
+
+    def _occupy(self, room: str) -> None:
+        self.occupied[room] = self.occupied.get(room, 0) + 1
 
     def _vacate(self, room: str) -> None:
         left = self.occupied[room] - 1
@@ -520,8 +522,7 @@ class Table:
         """Hold ``account`` (new to the table) with the occupancies it has."""
         self.accounts[account.jid] = account
         for occupancy in account.rooms.values():
-            room = occupancy.room_text
-            self.occupied[room] = self.occupied.get(room, 0) + 1
+            self._occupy(occupancy.room_text)
 
     def remove(self, jid: JID) -> Account | None:
         """Drop the account ``jid`` with its occupancies; it, or ``None`` if not held."""
