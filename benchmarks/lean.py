@@ -60,7 +60,7 @@ from minimix_core._history import (
     _tag_info,
     key_of,
 )
-from minimix_core._presence import _NOT_FOR_THE_ROOM, _RANK, _SHOW
+from minimix_core._presence import _RANK, _SHOW, NOT_FOR_THE_ROOM
 from minimix_core._stanza import element_size
 from minimix_core._synth import _self_payload
 
@@ -615,7 +615,7 @@ class DutifulJoin:
         ranked = False
         for child in children:
             tag = child.tag
-            if tag in _NOT_FOR_THE_ROOM:
+            if tag in NOT_FOR_THE_ROOM:
                 if muc is None and tag == _MUC_X:
                     muc = child
                 continue

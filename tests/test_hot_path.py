@@ -3,15 +3,15 @@
 ``room_message``, which ``Router.handle`` calls for an occupant's groupchat message to an
 account in the room, does in one frame what ``to_account``, ``_message`` and ``_historic``
 do for the common room message, and hands anything else to ``_historic``. Here every
-fault story is played twice, through the router as it is and through one whose hot path
-is the general path, and each step's actions and the final snapshots must be equal. The
-stories must take the hot path to its end and each of its ways back to the general path.
+fault story is played twice, through the router as it is and through one whose hot paths
+are the general paths (``paths.py``), and each step's actions and the final snapshots must
+be equal. The stories must take the hot path to its end and each of its ways back to the
+general path.
 """
 
 from __future__ import annotations
 
 import json
-import random
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,11 +41,8 @@ from helpers import (
 )
 from minimix_core import (
     JID,
-    Action,
     Config,
     Element,
-    Event,
-    FromSession,
     LocalProtocolError,
     Router,
     SessionClosed,
@@ -56,11 +53,20 @@ from minimix_core import (
 from minimix_core import _room_side as room_side
 from minimix_core import _router as router_module
 from minimix_core._history import key_of, scan_message
-from minimix_core._replay import restored as restored_from
 from minimix_core._table import Account, Occupancy
-from minimix_core.testing._chaos import CONFIG, play, random_ops, story_faults
-
-Log = list[tuple[float, Event | str | None]]
+from minimix_core.testing._chaos import CONFIG
+from paths import (
+    Cases,
+    Log,
+    assert_every_way_taken,
+    assert_same,
+    built,
+    restored,
+    room,
+    run,
+    session,
+    story_logs,
+)
 
 # Why a room message left the hot path, in the order the hot path asks.
 REASONS = (
@@ -115,63 +121,6 @@ def counting(ways: Counter[str]) -> Iterator[None]:
         yield
 
 
-@contextmanager
-def general_path() -> Iterator[None]:
-    """The router with its hot path replaced by what ``to_account`` did without it."""
-
-    def general(
-        core: Any, account: Account, occupancy: Occupancy, stanza: Stanza, nick: str
-    ) -> Any:
-        assert stanza.from_ is not None
-        return room_side._message(core, account, occupancy, stanza, stanza.from_)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(router_module, "room_message", general)
-        yield
-
-
-def run(log: Log, router: Router) -> tuple[list[list[Action]], Router]:
-    """Each step's actions, and the router at the end (a restore replaces it)."""
-    steps = []
-    for now, event in log:
-        if event is None:
-            steps.append(router.handle_timer(now))
-        elif isinstance(event, str):
-            router = restored_from(router, now, sessions=event != "restore")
-            steps.append([])
-        else:
-            steps.append(router.handle(event, now=now))
-    return steps, router
-
-
-def assert_same(log: Log, make: Callable[[], Router]) -> None:
-    """``log`` through both paths: equal actions at every step, equal snapshots after."""
-    ours, router = run(log, make())
-    with general_path():
-        theirs, reference = run(log, make())
-    for step, (mine, expected) in enumerate(zip(ours, theirs, strict=True)):
-        assert mine == expected, f"step {step}: {log[step]}"
-    assert router.snapshot() == reference.snapshot()
-
-
-def story_logs(count: int, config: Config) -> list[Log]:
-    """The events of ``count`` seeded fault stories, as far as each got."""
-    logs = []
-    for seed in range(count):
-        rng = random.Random(seed)
-        story, _ = play(random_ops(rng, 60), seed, story_faults(rng), config=config)
-        logs.append(story.log)
-    return logs
-
-
-def room(stanza: Stanza, at: float = 0.0) -> tuple[float, Event]:
-    return at, ToAccount(stanza=stanza)
-
-
-def session(device: JID, stanza: Stanza) -> tuple[float, Event]:
-    return 0.0, FromSession(session=device, stanza=stanza)
-
-
 def sid_message(body: str, sid: str, by: JID = ROOM, stamp: str | None = None) -> Stanza:
     delay = (
         "" if stamp is None else f"<delay xmlns='urn:xmpp:delay' from='{ROOM}' stamp='{stamp}'/>"
@@ -222,14 +171,6 @@ def visit(device: JID, where: JID, mid: str) -> Log:
     ]
 
 
-def restored(snapshot: dict[str, Any]) -> Callable[[], Router]:
-    return lambda: Router.restore(json.loads(json.dumps(snapshot)), now=0.0, sessions=True)
-
-
-def built(log: Log, config: Config | None = None) -> dict[str, Any]:
-    return run(log, Router(config or Config()))[1].snapshot()
-
-
 def without_history(snapshot: dict[str, Any]) -> dict[str, Any]:
     """``snapshot`` with the occupancy's history gone and its messages passed on kept."""
     rooms = snapshot["accounts"][0]["rooms"]
@@ -237,7 +178,7 @@ def without_history(snapshot: dict[str, Any]) -> dict[str, Any]:
     return snapshot
 
 
-CASES: dict[str, tuple[Callable[[], Router], Log]] = {
+CASES: Cases = {
     "a new message, then chat states and a subject set by an occupant": (
         Router,
         [*IN_THE_ROOM, room(ONE), room(TWO), room(CHAT_STATE), room(TOPIC), room(THREE)],
@@ -301,16 +242,14 @@ def test_each_way_off_the_hot_path_acts_as_the_general_path(name: str) -> None:
     assert_same(log, make)
 
 
-def test_the_cases_and_the_fault_stories_take_the_hot_path_and_every_way_off_it() -> None:
-    """The stories reach what they can; the cases above what they cannot."""
-    ways: Counter[str] = Counter()
-    with counting(ways):
-        for make, log in CASES.values():
-            run(log, make())
-        logs = story_logs(30, CONFIG)
-    for log in logs:
+def test_the_fault_stories_act_on_the_hot_paths_as_on_the_general_paths() -> None:
+    """Both hot paths: ``paths.general_path`` replaces the one for joins too."""
+    for log in story_logs():
         assert_same(log, partial(Router, CONFIG))
-    assert set(ways) == {"hot", *REASONS}, ways
+
+
+def test_the_cases_and_the_fault_stories_take_the_hot_path_and_every_way_off_it() -> None:
+    assert_every_way_taken(counting, CASES, REASONS)
 
 
 def _message(
@@ -396,7 +335,7 @@ _BACK_AFTER_RESTORE: Log = [
     room(sid_message("four", "s4")),
     room(ONE),
 ]
-MORE_CASES: dict[str, tuple[Callable[[], Router], Log]] = {
+MORE_CASES: Cases = {
     "addresses and a stanza-id's by in other spellings": (
         Router,
         [

@@ -19,6 +19,7 @@ from ._stanza import CLIENT_NS, Element, Stanza
 from ._table import Occupancy
 
 __all__ = [
+    "NOT_FOR_THE_ROOM",
     "aggregate_update",
     "hold_presence",
     "nick_change_dropped",
@@ -32,12 +33,13 @@ __all__ = [
 _SHOW: Final = f"{{{CLIENT_NS}}}show"
 # Lower is more available (RFC 6121 §4.7.2.1, "chat" above plain online).
 _RANK: Final = {"chat": 0, None: 1, "dnd": 2, "away": 3, "xa": 4}
-_NOT_FOR_THE_ROOM: Final = frozenset({CAPS_C, MUC_X, USER_X})
+NOT_FOR_THE_ROOM: Final = frozenset({CAPS_C, MUC_X, USER_X})
+"""What of a session's presence is for the router, not the room: caps, the MUC <x/>."""
 
 
 def payload_of(stanza: Stanza) -> tuple[Element, ...]:
     """What of a session's presence becomes the account's: show, status, priority, ..."""
-    return tuple(c for c in stanza.children if c.tag not in _NOT_FOR_THE_ROOM)
+    return tuple(c for c in stanza.children if c.tag not in NOT_FOR_THE_ROOM)
 
 
 def _rank(payload: tuple[Element, ...]) -> int:

@@ -14,7 +14,7 @@ from ._events import Bookmark, BookmarksChanged, Event, FromSession, SessionClos
 from ._jid import JID
 from ._lifecycle import ROOM_TIMERS, OccupancyState
 from ._room_side import room_message, to_account
-from ._session_side import from_session, session_closed
+from ._session_side import from_session, session_closed, session_join
 from ._snapshot import adopt_into, dump_core, load_core
 from ._snapshot_codec import SnapshotError
 from ._stanza import Stanza
@@ -135,6 +135,9 @@ class Router:
                 session, stanza = event.session, event.stanza
                 if type(session) is JID and session.resource is not None and type(stanza) is Stanza:
                     self._now = core.now = now
+                    if stanza.kind == "presence":
+                        # Mostly a device joining or asking again: session_join's first.
+                        return session_join(core, session, stanza)
                     return from_session(core, session, stanza)
         self._check_clock(now)
         _check_types(event)

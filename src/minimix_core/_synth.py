@@ -116,15 +116,6 @@ def fork_self_presence(
     return fork
 
 
-def _self_presence(
-    occupancy: Occupancy, cached: Stanza, session: JID, attachment: Attachment
-) -> Stanza:
-    view = occupancy.view
-    kind, type_, from_, _, _, attrs, children = cached
-    payload = _self_payload(children, view.flags, view.nick != attachment.nick)
-    return Stanza(kind, type_, from_, session, attachment.join_id, attrs, payload)
-
-
 def late_join(
     occupancy: Occupancy,
     cached: Stanza,
@@ -142,7 +133,8 @@ def late_join(
     view = occupancy.view
     # Thousands of cached presences for a big room: each copy and its Deliver are built as
     # plain tuples in one list comprehension (constructor calls, an append per item or a
-    # second pass to wrap them would cost a third more).
+    # second pass to wrap them would cost a third more). The self-presence and the
+    # subject too: their two constructor calls cost a join of a room of ten a twentieth.
     new = tuple.__new__
     out: list[Action] = []
     append = out.append
@@ -152,11 +144,17 @@ def late_join(
         new(Deliver, (session, new(Stanza, (kind, type_, from_, session, id_, attrs, payload))))
         for kind, type_, from_, _, id_, attrs, payload in view.occupants.values()
     ]
-    append(new(Deliver, (session, _self_presence(occupancy, cached, session, attachment))))
+    kind, type_, from_, _, _, attrs, payload = cached
+    payload = _self_payload(payload, view.flags, view.nick != attachment.nick)
+    own = new(Stanza, (kind, type_, from_, session, attachment.join_id, attrs, payload))
+    append(new(Deliver, (session, own)))
     for message in history:
         append(new(Deliver, (session, message.with_to(session))))
     if view.subject is not None:
-        append(new(Deliver, (session, view.subject.with_to(session))))
+        kind, type_, from_, _, id_, attrs, payload = view.subject
+        append(
+            new(Deliver, (session, new(Stanza, (kind, type_, from_, session, id_, attrs, payload))))
+        )
     return out
 
 
