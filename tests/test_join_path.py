@@ -11,6 +11,8 @@ take the hot path to its end and each of its ways back to the general path.
 
 from __future__ import annotations
 
+import functools
+import random
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,7 +42,8 @@ from minimix_core import _router as router_module
 from minimix_core import _session_side as session_side
 from minimix_core._lifecycle import OccupancyState
 from minimix_core._muc import MUC_X
-from minimix_core.testing._chaos import CONFIG
+from minimix_core.testing._chaos import CONFIG, play, story_faults
+from minimix_core.testing._story import KINDS
 from paths import (
     Cases,
     Log,
@@ -49,6 +52,7 @@ from paths import (
     built,
     restored,
     room,
+    run,
     session,
 )
 
@@ -314,3 +318,34 @@ def test_each_way_off_the_join_hot_path_acts_as_the_general_path(name: str) -> N
 def test_the_cases_and_the_fault_stories_take_the_join_hot_path_and_every_way_off_it() -> None:
     """The stories act as on the general paths (``test_hot_path.py`` plays them both ways)."""
     assert_every_way_taken(counting, CASES, REASONS)
+
+
+JOIN_HEAVY = ("join",) * 6 + KINDS
+"""Story steps with joins seven times as likely as in the fault stories: there, a second
+device rarely joins a room its account is in."""
+
+
+@functools.cache
+def join_heavy_stories(count: int = 40) -> tuple[Log, ...]:
+    """Seeded stories of :data:`JOIN_HEAVY` steps, every other one on a faulty network."""
+    logs = []
+    for seed in range(count):
+        rng = random.Random(seed)
+        ops = [(rng.choice(JOIN_HEAVY), rng.randrange(6), rng.randrange(2)) for _ in range(60)]
+        faults = story_faults(rng) if seed % 2 else None
+        story, failure = play(ops, seed, faults, config=CONFIG)
+        assert failure is None, f"seed {seed}: {failure}"
+        logs.append(story.log)
+    return tuple(logs)
+
+
+def test_stories_rich_in_joins_act_on_the_join_hot_path_as_on_the_general_path() -> None:
+    """Calm and faulty, the stories' devices agree with the room, and the hot path takes
+    joins of their own (not only the cases'): each step acts as on the general paths."""
+    ways: Counter[str] = Counter()
+    with counting(ways):
+        for log in join_heavy_stories():
+            run(log, Router(CONFIG))
+    assert ways["hot"] >= 20, ways
+    for log in join_heavy_stories():
+        assert_same(log, partial(Router, CONFIG))
