@@ -816,8 +816,8 @@ def late_join(corpus: Corpus, sizes: Sizes) -> list[Figure]:
         join_account(router, corpus, account, room, sessions=1, occupants=occupants)
         late = corpus.session(account, 1)
         event = FromSession(session=late, stanza=corpus.join_for(room, NICK, "late"))
-        # The first join attaches the session; the timed ones repeat it (a §7.2.1
-        # resync), which the router answers the same way, from the same cache.
+        # The first join attaches the session; the timed ones repeat it (§7.2.1), which
+        # the router answers the same way, from the same cache.
         _deliveries(router.handle(event, now=NOW), n + 2, "late join", at_least=True)
 
         def subject(
@@ -1057,8 +1057,8 @@ def _cycle(
 ) -> Callable[[int], None]:
     """A runner over ``events``; ``checked`` are handled first, each answered as expected.
 
-    With ``events`` ``None`` the runner cycles over ``checked``: a repeated late join is a
-    resync (§7.2.1), answered from the cache every time; a message is taken once, so
+    With ``events`` ``None`` the runner cycles over ``checked``: a repeated late join
+    (§7.2.1) is answered from the cache every time; a message is taken once, so
     messages come from an endless ``events`` of new ones.
     """
     for event in checked:
@@ -1096,13 +1096,13 @@ def _bytecodes(run: Callable[[int], None], n: int) -> float:
     return count / n
 
 
-def _resync_reads(router: Router, rejoins: list[Event]) -> Callable[[int], None]:
-    """A runner that reads, per resync, the router's objects a resync reads, and nothing more.
+def _repeated_join_reads(router: Router, rejoins: list[Event]) -> Callable[[int], None]:
+    """A runner that reads, per repeated join, the router's objects it reads, and nothing more.
 
     The account and its rooms, the occupancy and its sessions' attachments (with their
     presences), the session's index entry, the view with the kept self-presence and the
     cached occupants: what the late join reads before it builds anything. The figure it
-    makes is the share of a resync's time that is reaching its data.
+    makes is the share of a repeated join's time that is reaching its data.
     """
     table = router._core.table  # a floor made of the router's own objects
     keys = []
@@ -1141,7 +1141,7 @@ def scale(corpus: Corpus, sizes: Sizes) -> list[Figure]:
     counted = [_cycle(loaded.router, loaded.rejoins, None, 4) for loaded in (big, small)]
     counts = [_bytecodes(run, len(small.rejoins)) for run in counted]
     for what, expected, new in (
-        ("late join (resync), 2 cached occupants", 4, False),
+        ("late join (repeated), 2 cached occupants", 4, False),
         ("groupchat fan-out to 2 sessions, a new message each", 2, True),
     ):
         runners = [
@@ -1168,7 +1168,7 @@ def scale(corpus: Corpus, sizes: Sizes) -> list[Figure]:
     figures.append(
         Figure(
             "4. Scale",
-            f"late join (resync): Python bytecodes per event, {big_n:,} ÷ {small_n:,} accounts",
+            f"late join (repeated): Python bytecodes per event, {big_n:,} ÷ {small_n:,} accounts",
             counts[0] / counts[1],
             TIMES,
             None,
@@ -1180,12 +1180,12 @@ def scale(corpus: Corpus, sizes: Sizes) -> list[Figure]:
             ),
         )
     )
-    reads = [_resync_reads(loaded.router, loaded.rejoins) for loaded in (big, small)]
+    reads = [_repeated_join_reads(loaded.router, loaded.rejoins) for loaded in (big, small)]
     ours, base = compare(reads[0], reads[1], sizes.plan)
     figures.append(
         Figure(
             "4. Scale",
-            f"the resync's reads alone (its objects reached, nothing built): {big_n:,} ÷ "
+            f"the repeated join's reads alone (its objects reached, nothing built): {big_n:,} ÷ "
             f"{small_n:,} accounts",
             ours.median / base.median,
             TIMES,
@@ -1193,12 +1193,12 @@ def scale(corpus: Corpus, sizes: Sizes) -> list[Figure]:
             f"{fmt_time(ours.median)} with {big_n:,}, {fmt_time(base.median)} with {small_n:,}: "
             f"{fmt_time(ours.median - base.median)} more per event",
             (
-                "the share of the resync's difference between the two sizes that reaching its "
-                "objects, cold among a million occupancies, explains: compare the two "
-                "differences. Both move from run to run with how the process's memory lies "
-                "(on the machine of this page, this figure by several times, the resync's "
-                "ratio from one side of its target to the other); the bytecodes per event do "
-                "not, and taking the timers' heap out changes neither",
+                "the share of the repeated join's difference between the two sizes that "
+                "reaching its objects, cold among a million occupancies, explains: compare the "
+                "two differences. Both move from run to run with how the process's memory "
+                "lies (on the machine of this page, this figure by several times, the repeated "
+                "join's ratio from one side of its target to the other); the bytecodes per "
+                "event do not, and taking the timers' heap out changes neither",
             ),
         )
     )

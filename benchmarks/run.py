@@ -68,7 +68,7 @@ _METHOD = """\
   k copies of a parsed ElementTree element with `to` changed. Each side loops over one flat
   list made before the clock starts; the copies after the first, and the baseline's, are
   written again until the loop has at least 3,000 writes (at k = 2 there is one per message).
-- **3. Late join**: the timed join repeats an attached session's join (a §7.2.1 resync), which the
+- **3. Late join**: the timed join repeats an attached session's join (§7.2.1), which the
   router answers from the same cache as a new session's; floor = a copy of each cached presence
   with `to` changed, made by `tuple.__new__` (what `with_to` did before it used the constructor).
   The **lean late join** (`benchmarks/lean.py`) answers the same join from the router's own
@@ -85,7 +85,7 @@ _METHOD = """\
   stanzas a scale router holds share their payload across accounts, to keep building a million
   occupancies to about a minute. Every groupchat message is new to its occupancy (the router
   takes a message once: a repeat would measure the duplicate discard); a repeated late join is
-  a resync, answered in full each time.
+  answered in full each time.
 - **5. Memory**: tracemalloc, bytes still allocated after building (after `gc.collect()`); each
   stanza parsed per account from its own text unless the figure says otherwise. Per occupancy:
   500 accounts, each in the same 10 rooms with one session, so an account's own objects count

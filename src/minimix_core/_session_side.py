@@ -246,7 +246,7 @@ def _join(
             else:
                 actions += verify(core, account, occupancy)
         if config.nick_policy == "follow" and nick != occupancy.view.nick:
-            # The late join answered it: the change is for the room alone, no second resync.
+            # The late join answered it: the change is for the room alone, no second full answer.
             change = request_nick_change(core, session, stanza, occupancy, nick, answered=True)
             return actions + change
         return actions + aggregate_update(account_jid, occupancy)
@@ -299,7 +299,7 @@ def _answer(
     attachment: Attachment,
     join: Stanza,
 ) -> list[Action]:
-    """A late join, or a resync of an attached session (§7.2.1): answered from the table."""
+    """A late join, or a join an attached session repeats (§7.2.1): answered from the table."""
     occupancy.attached = add_session(occupancy.attached, session, attachment)
     history = late_history(core, occupancy, attachment, join)
     if occupancy.view.history is not None:
@@ -311,7 +311,7 @@ def session_join(core: Core, session: JID, stanza: Stanza) -> list[Action]:
     """A session's presence to a room: the late join of a room the account is in, at once.
 
     The router's hot path for a session's join (§7.2.1): a new device, or one asking again
-    (a resync), of a joined room with no rejoin, nick change, waiting session or check
+    (a repeated join), of a joined room with no rejoin, nick change, waiting session or check
     under way, by the account's nick or, with ``Config.nick_policy`` ``"account"``, another.
     It does what :func:`from_session`, :func:`_presence` and :func:`_join` do for that
     join, in one frame: their dispatch took a fifth of a join of a room of ten. The
