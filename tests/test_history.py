@@ -111,6 +111,28 @@ def test_history_request_limits_are_honoured() -> None:
     assert got("") == ["m0", "m1", "m2", "m3", "m4"]
 
 
+def test_history_limits_beyond_any_history_limit_nothing_and_never_raise() -> None:
+    """XEP-0045 §7.2.14 limits are integers of any length: one of thousands of digits
+    (``int()`` refuses over 4,300) or of more seconds than a float holds under ``now``
+    raised from ``Router.handle``; each limits nothing, as a limit of a million does.
+    Leading zeros count for nothing."""
+    h = joined_at(T0)
+    for n in range(3):
+        h.now = T0 + 10 * n
+        h.room(groupchat(f"m{n}", mid=f"m{n}"))
+    h.now = T0 + 100
+
+    def got(inner: str) -> list[str]:
+        return bodies(h.session(LAPTOP, join(jid="j", inner=inner)))
+
+    everything = ["m0", "m1", "m2"]
+    for limit in ("maxstanzas", "maxchars", "seconds"):
+        for huge in ("1" + "0" * 400, "1" * 5000, "9" * 15, "1" + "0" * 15):
+            assert got(f"<history {limit}='{huge}'/>") == everything
+    assert got(f"<history maxstanzas='{'0' * 5000}2'/>") == ["m1", "m2"]
+    assert got(f"<history maxchars='{'0' * 20}'/>") == []
+
+
 def test_default_history_is_the_configured_number() -> None:
     """A join asking for nothing specific gets Config.default_history_messages."""
     h = joined_at(T0, Router(Config(default_history_messages=1)))

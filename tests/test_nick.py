@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from helpers import (
     ALICE,
     LAPTOP,
@@ -254,3 +256,36 @@ def test_a_nick_change_in_flight_when_the_room_loses_the_account_is_answered_bus
         else:
             assert actions[2:] == []
         assert delivered(h.timer(1000.0), PHONE) == []  # answered once, no more
+
+
+def test_a_follower_joining_under_another_nick_while_a_restart_s_rejoin_goes_keeps_the_account_s() -> (
+    None
+):
+    """XEP-0045 §7.2.9, §7.6: restarted before the room's subject came, the router answers a
+    device's join from the table and rejoins (the table is not the whole room). Out of the
+    room until that rejoin is answered, the account has no nick to change: the device is
+    told the account's nick (210) and no change is asked for, which left a nick deadline
+    on a room not joined, in a snapshot the router then refused to restore."""
+    h = Harness(Router(Config(nick_policy="follow")))
+    h.session(PHONE, join())
+    h.room(self_presence())  # in; the subject is still to come
+    kept = json.loads(json.dumps(h.router.snapshot()))
+    h.router = Router.restore(kept, now=h.now, config=h.router.config, sessions=False)
+    told = x(
+        "<presence from='lounge@muc.example.net/alice' to='alice@example.org/laptop' id='j2'>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' "
+        "role='participant'/><status code='110'/><status code='210'/></x></presence>"
+    )
+    rejoin = x(
+        "<presence from='alice@example.org' to='lounge@muc.example.net/alice' id='mmx-1'>"
+        "<x xmlns='http://jabber.org/protocol/muc'>"
+        "<history since='1970-01-01T00:00:00Z'/></x></presence>"
+    )
+    assert h.session(LAPTOP, join(nick="dave", jid="j2")) == [
+        Deliver(session=LAPTOP, stanza=told),
+        Send(stanza=rejoin),
+    ]
+    assert "nick-timeout" not in [kind for _, kind, _, _ in h.router.upcoming()]
+    snapshot = json.loads(json.dumps(h.router.snapshot()))
+    restored = Router.restore(snapshot, now=h.now, sessions=True)
+    assert json.loads(json.dumps(restored.snapshot())) == snapshot

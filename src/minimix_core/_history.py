@@ -279,9 +279,22 @@ class HistoryRequest:
         self.since = since
 
 
+_NO_LIMIT: Final = 10**15
+"""More messages, characters or seconds (31 million years) than any history spans."""
+
+
 def _limit(element: Element, name: str) -> int | None:
+    """A ``<history/>`` limit (§7.2.14), an integer; ``None`` if absent or not one.
+
+    One of more digits than :data:`_NO_LIMIT` limits nothing and reads as it: ``int()``
+    refuses more than 4,300 digits, and a float cannot hold ``now`` less so many seconds.
+    """
     value = element.get(name)
-    return int(value) if value is not None and value.isascii() and value.isdigit() else None
+    if value is None or not (value.isascii() and value.isdigit()):
+        return None
+    digits = value.lstrip("0")
+    # Fewer digits than _NO_LIMIT's: less than it.
+    return int(digits or "0") if len(digits) < len(str(_NO_LIMIT)) else _NO_LIMIT
 
 
 def history_request(join: Stanza) -> HistoryRequest | None:

@@ -245,8 +245,14 @@ def _join(
                 actions += rejoin_now(core, account, occupancy)
             else:
                 actions += verify(core, account, occupancy)
-        if config.nick_policy == "follow" and nick != occupancy.view.nick:
+        if (
+            config.nick_policy == "follow"
+            and nick != occupancy.view.nick
+            and occupancy.state is _S.JOINED
+        ):
             # The late join answered it: the change is for the room alone, no second full answer.
+            # Rejoining (just asked above), the account has no nick to change: the session
+            # keeps the account's, told by 210, as a join under another nick is.
             change = request_nick_change(core, session, stanza, occupancy, nick, answered=True)
             return actions + change
         return actions + aggregate_update(account_jid, occupancy)
