@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -88,17 +88,20 @@ def test_history_the_room_sent_during_the_join_keeps_its_own_delay() -> None:
     assert actions[1] == Deliver(session=LAPTOP, stanza=old.with_to(LAPTOP))
 
 
-def test_history_request_limits_are_honoured() -> None:
-    """XEP-0045 §7.2.14: maxstanzas, maxchars (0 = none), seconds, since; the smallest wins."""
+def late_joins(count: int) -> Callable[[str], list[str]]:
+    """The bodies a late join's history brings, by what its MUC ``<x/>`` holds, in a room of
+    ``count`` messages ``m0``... sent ten seconds apart from T0, 100 seconds on."""
     h = joined_at(T0)
-    for n in range(5):
+    for n in range(count):
         h.now = T0 + 10 * n
         h.room(groupchat(f"m{n}", mid=f"m{n}"))
     h.now = T0 + 100
+    return lambda inner: bodies(h.session(LAPTOP, join(jid="j", inner=inner)))
 
-    def got(inner: str) -> list[str]:
-        return bodies(h.session(LAPTOP, join(jid="j", inner=inner)))
 
+def test_history_request_limits_are_honoured() -> None:
+    """XEP-0045 §7.2.14: maxstanzas, maxchars (0 = none), seconds, since; the smallest wins."""
+    got = late_joins(5)
     assert got("<history maxstanzas='2'/>") == ["m3", "m4"]
     assert got("<history maxchars='0'/>") == []
     assert got("<history seconds='65'/>") == ["m4"]
@@ -116,15 +119,7 @@ def test_history_limits_beyond_any_history_limit_nothing_and_never_raise() -> No
     (``int()`` refuses over 4,300) or of more seconds than a float holds under ``now``
     raised from ``Router.handle``; each limits nothing, as a limit of a million does.
     Leading zeros count for nothing."""
-    h = joined_at(T0)
-    for n in range(3):
-        h.now = T0 + 10 * n
-        h.room(groupchat(f"m{n}", mid=f"m{n}"))
-    h.now = T0 + 100
-
-    def got(inner: str) -> list[str]:
-        return bodies(h.session(LAPTOP, join(jid="j", inner=inner)))
-
+    got = late_joins(3)
     everything = ["m0", "m1", "m2"]
     for limit in ("maxstanzas", "maxchars", "seconds"):
         for huge in ("1" + "0" * 400, "1" * 5000, "9" * 15, "1" + "0" * 15):

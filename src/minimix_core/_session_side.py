@@ -360,18 +360,17 @@ def session_join(core: Core, session: JID, stanza: Stanza) -> list[Action]:
     if renamed and config.nick_policy == "follow":
         return from_session(core, session, stanza)
     # payload_of(stanza) and stanza.find(MUC_X), in one pass.
-    muc = None
+    is_join = False
     kept = []
     for child in children:
         tag = child.tag
         if tag in NOT_FOR_THE_ROOM:
-            if muc is None and tag == MUC_X:
-                muc = child
+            is_join = is_join or tag == MUC_X
             continue
         kept.append(child)
     cached = view.self_presence
-    if muc is None or cached is None:
-        return from_session(core, session, stanza)
+    if not is_join or cached is None:
+        return from_session(core, session, stanza)  # a presence update
     room = occupancy.room
     seq = core.sequence = core.sequence + 1
     attachment = Attachment(join_id=join_id, nick=nick, request=None, payload=tuple(kept), seq=seq)
