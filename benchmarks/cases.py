@@ -321,9 +321,11 @@ _DUTIFUL_NOTE = (
 _SHARED_NOTE = (
     "the lean model with the router's duties, and what the router does for memory: one "
     "payload for every local account in the room (where another is: not in these figures, "
-    "one account alone in its room) and the account's memory of rooms kept in order "
-    "of use; the sharing in its cheapest known design (a pool per room of its last 16 "
-    "messages, reached from the occupancy, keyed by the message's key alone), not the "
+    "one account alone in its room), the account's memory of rooms kept in order "
+    "of use, and the message keys kept as the router keeps them (the model without "
+    "sharing keeps them in OrderedDicts, some 48 B a key more); the sharing in its "
+    "cheapest known design (a pool per room of its last 16 messages, reached from the "
+    "occupancy, keyed by the message's key alone), not the "
     "router's (one pool for the process, keyed by room and key); where this exceeds a "
     "target and the one without sharing does not, the target costs a router its memory "
     "sharing",

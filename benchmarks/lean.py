@@ -61,6 +61,7 @@ from minimix_core._history import (
     key_of,
 )
 from minimix_core._presence import _RANK, _SHOW, NOT_FOR_THE_ROOM
+from minimix_core._recent import RecentKeys
 from minimix_core._stanza import element_size
 from minimix_core._synth import _self_payload
 
@@ -284,6 +285,7 @@ class DutifulOccupancy:
         "newest",
         "passed",
         "pool",
+        "recent",
         "resync",
         "room",
         "seen",
@@ -312,6 +314,8 @@ class DutifulOccupancy:
         self.last_seen = 0.0
         self.passed: OrderedDict[str, None] = OrderedDict()
         self.seen: OrderedDict[str, int] = OrderedDict()
+        self.recent: tuple[RecentKeys[None], RecentKeys[int]] = (RecentKeys(), RecentKeys())
+        """The keys passed on and seen as the router keeps them, for the model with sharing."""
         self.last = 0
         self.newest = 0
         self.descents = 0
@@ -352,11 +356,15 @@ class Dutiful:
 
     With ``shared``, also what the router does for memory: the payload kept once for every
     local account in the room (in a room with more than one, as the router: an occupancy
-    given a ``pool``), and the account's memory of rooms kept in order of use (the least
-    recently used goes at ``max_rooms_per_account``). The sharing is the cheapest design
-    known for it, not the router's: a pool per room, reached from the occupancy and keyed
-    by the message's key alone, of the room's last :data:`_ROOM_POOL` messages (the router
-    keeps one pool for the process, keyed by room and key, bounded in messages and bytes).
+    given a ``pool``), the account's memory of rooms kept in order of use (the least
+    recently used goes at ``max_rooms_per_account``), and the message keys kept as the
+    router keeps them, their order in a list beside each dict
+    (:class:`~minimix_core._recent.RecentKeys`: an ``OrderedDict``'s links take some 48
+    bytes more a key, 25 KB more for a busy occupancy's 512 keys). The sharing is the
+    cheapest design known for it, not the router's: a pool per room, reached from the
+    occupancy and keyed by the message's key alone, of the room's last :data:`_ROOM_POOL`
+    messages (the router keeps one pool for the process, keyed by room and key, bounded
+    in messages and bytes).
     Left out: version 2 snapshot keys, a ``by`` written in other capitals, and every branch
     the measured message does not take (those return at once, unfinished).
     """
@@ -445,20 +453,38 @@ class Dutiful:
             key = stanza_id  # key_of(stanza, stanza_id), for a short id
         else:
             key = key_of(stanza, stanza_id)
-        passed = occupancy.passed
-        if key in passed:
-            return [Discard(stanza=stanza, reason=DiscardReason.DUPLICATE)]
-        passed[key] = None
         bound = occupancy.max_remembered
-        if len(passed) > bound:
-            passed.popitem(last=False)
-        seen = occupancy.seen
-        if key in seen:
-            return []
-        number = occupancy.last = occupancy.last + 1
-        seen[key] = number
-        if len(seen) > bound:
-            seen.popitem(last=False)
+        if self.shared:
+            # The router's keys: their order in a list beside each dict (RecentKeys, 8 B a
+            # key, where an OrderedDict's links take 56), added as its hot path adds them.
+            recent, recent_seen = occupancy.recent
+            if key in recent:
+                return [Discard(stanza=stanza, reason=DiscardReason.DUPLICATE)]
+            recent[key] = None
+            recent.order.append(key)
+            if len(recent) > bound:
+                recent.forget_oldest()
+            if key in recent_seen:
+                return []
+            number = occupancy.last = occupancy.last + 1
+            recent_seen[key] = number
+            recent_seen.order.append(key)
+            if len(recent_seen) > bound:
+                recent_seen.forget_oldest()
+        else:
+            passed = occupancy.passed
+            if key in passed:
+                return [Discard(stanza=stanza, reason=DiscardReason.DUPLICATE)]
+            passed[key] = None
+            if len(passed) > bound:
+                passed.popitem(last=False)
+            seen = occupancy.seen
+            if key in seen:
+                return []
+            number = occupancy.last = occupancy.last + 1
+            seen[key] = number
+            if len(seen) > bound:
+                seen.popitem(last=False)
         if delay is not None:
             return []  # the stamp's branch: not the measured message's
         size += _DELAY_SIZE + len(room)
