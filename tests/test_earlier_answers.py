@@ -305,3 +305,49 @@ def test_a_rejoin_answered_by_a_room_made_anew_leaves_nobody_from_before() -> No
             '<message from="garden@muc.example.net" to="alice@example.org/phone" type="groupchat"><subject/></message>',
         ),
     ]
+
+
+_J2_IN = '<presence from="lounge@muc.example.net/alice" to="alice@example.org/phone" id="j2"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="member" role="participant"/><status code="110"/></x></presence>'
+_ASKED_AGAIN = '<presence from="alice@example.org" to="lounge@muc.example.net/alice" id="mmx-2"><x xmlns="http://jabber.org/protocol/muc"><history since="1970-01-01T00:01:32Z"/></x></presence>'
+_CAROL_GONE = '<presence from="lounge@muc.example.net/carol" to="alice@example.org/phone" type="unavailable"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="none" role="none"/></x></presence>'
+_SUBJECT = '<message from="lounge@muc.example.net" to="alice@example.org/phone" type="groupchat"><subject>Topic</subject></message>'
+
+
+def test_a_join_after_a_leave_that_timed_out_tells_the_answer_to_the_join_before_apart() -> None:
+    """XEP-0045 §7.1, §7.2.2, §7.14: the leave and the join it followed are both unanswered
+    when the next join goes out; the first join's late answer is an earlier one's, and the
+    account asks again after the next join's sequence, so carol, gone meanwhile, goes."""
+    steps, deadlines = replayed(
+        "earlier-08-join-after-a-lost-leave-takes-the-earlier-join-s-answer-ghost"
+    )
+    assert steps[7] == [
+        discard(
+            "stale",
+            '<presence from="lounge@muc.example.net/alice" to="alice@example.org" id="j1"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="member" role="participant"/><status code="110"/></x></presence>',
+        )
+    ]
+    assert steps[8] == [
+        discard(
+            "stale",
+            '<message from="lounge@muc.example.net" to="alice@example.org" type="groupchat"><subject>Topic</subject></message>',
+        )
+    ]
+    assert steps[10] == [deliver(PHONE, _J2_IN)]
+    assert deadlines[10] == due(152.0, ("resync", LOUNGE))
+    assert steps[11] == [deliver(PHONE, _SUBJECT), send(_ASKED_AGAIN)]
+    assert deadlines[11] == due(152.0, ("rejoin-timeout", LOUNGE))  # the resync's is gone
+    assert steps[13][0] == deliver(PHONE, _CAROL_GONE)
+    assert [a["action"] for a in steps[12] + steps[13][1:] + steps[14]] == ["discard"] * 3
+
+
+def test_a_join_sequence_whose_subject_never_comes_ends_at_the_resync_s_deadline() -> None:
+    """XEP-0045 §7.2.15: the subject ends a join sequence; without one, the sequence an
+    earlier join's answer came into ends at ``Config.resync_timeout``, and the account asks
+    the room again then; the phone gets its subject from that answer."""
+    steps, deadlines = replayed("earlier-09-join-sequence-without-subject-never-asks-again-ghost")
+    assert steps[10] == [deliver(PHONE, _J2_IN)]
+    assert deadlines[10] == due(152.0, ("resync", LOUNGE))
+    assert steps[11] == [send(_ASKED_AGAIN)]
+    assert steps[13][0] == deliver(PHONE, _CAROL_GONE)
+    assert steps[14] == [deliver(PHONE, _SUBJECT)]
+    assert deadlines[14] == due(1052.0, ("ping", LOUNGE))

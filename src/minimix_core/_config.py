@@ -164,7 +164,9 @@ class Config:
     ``remote-server-timeout`` and another change may be asked for."""
     resync_timeout: float = field(default=60.0, validator=_seconds)
     """Seconds after a rejoin during which what the room re-sends and the sessions know
-    already is not shown again; the room's subject ends it earlier (§7.2.15)."""
+    already is not shown again; the room's subject ends it earlier (§7.2.15). Also how
+    long the account waits for the subject after a join an earlier join's answer came
+    into, before it asks the room again."""
     max_remembered_messages: int = field(default=256, validator=_positive)
     """Message keys (at most 36 characters each) the account remembers per room across
     occupancies, so a message the room sends again (a retransmission, a join's history)

@@ -265,10 +265,13 @@ def leave_answered(
     if occupancy.pending or account.wanted(occupancy.room):
         if not occupancy.pending:  # the bookmark's join again, under a fresh id
             occupancy.join_id = core.next_id()
-        unanswered = None if answer is not None else occupancy.request_id
-        actions += send_join(core, account, occupancy, event)
         # Its answer ends what the room sent the occupancy before (_old_occupancy_over).
-        occupancy.earlier = () if unanswered in (None, occupancy.join_id) else (unanswered,)
+        # Unanswered, the leave may not have reached the room yet, nor a join it followed:
+        # their answers may come yet, before the new join's.
+        unsettled = () if answer is not None else (*occupancy.earlier, occupancy.request_id)
+        actions += send_join(core, account, occupancy, event)
+        occupancy.earlier = unsettled
+        occupancy.sent_again()  # an id the new join reuses is its own
         return actions
     if answer is None and not occupancy.attempts:
         # Nothing came back: the leave or its answer was lost, or the leave overtook the

@@ -254,6 +254,10 @@ def _admitted(
     view.joined_at = core.now
     occupancy.attempts = 0  # in: a rejoin's tries (one a session joined) count afresh
     view.created = 201 in codes
+    if occupancy.interleaved:
+        # The account asks again at this sequence's end (asked_again): its subject
+        # (§7.2.15), or the resync's deadline for a room that never sends one.
+        core.schedule(("resync", account.jid, occupancy.room), core.config.resync_timeout)
     pending, occupancy.pending = occupancy.pending, NO_ENTRIES
     for attachment in pending.values():
         attachment.request = None  # attached: no join is made from it any more
@@ -366,14 +370,15 @@ def _gone(occupancy: Occupancy, account: JID, nicks: list[str]) -> list[Action]:
 
 
 def resync_over(core: Core, account_jid: JID, room: JID) -> list[Action]:
-    """The rejoin's join sequence is over: what the room sends now is news.
+    """The join sequence the router waited out is over: what the room sends now is news.
 
-    The sessions that joined meanwhile get their answer now (:func:`answer_held`).
+    A rejoin's sequence (its subject, or ``Config.resync_timeout``), or a join's that an
+    earlier join's answer came into. The sessions that joined meanwhile get their answer
+    now (:func:`answer_held`).
     """
     account = core.table.accounts[account_jid]
     occupancy = account.rooms[room]
     occupancy.resync = None
-    core.timers.cancel(("resync", account_jid, room))
     answered = answer_held(core, account, occupancy)
     return answered + asked_again(core, account, occupancy)
 
@@ -383,6 +388,7 @@ def asked_again(core: Core, account: Account, occupancy: Occupancy) -> list[Acti
 
     That is when an earlier join's answer came meanwhile (:attr:`Occupancy.interleaved`).
     """
+    core.timers.cancel(("resync", account.jid, occupancy.room))  # the sequence is over
     if not occupancy.interleaved or occupancy.state is not _S.JOINED:
         return []
     if not occupancy.attached and not account.wanted(occupancy.room):

@@ -191,12 +191,13 @@ class Router:
         counts a ping unanswered after ``Config.keepalive_timeout`` and asks again later,
         or finds that the room spoke since and waits on; one timer per account serves
         all its rooms), ``"nick-timeout"`` (a nick change there gets no answer),
-        ``"resync"`` (the end of a rejoin's join sequence), ``"grace"`` (the account's last
-        session in that room disconnected, :class:`SessionClosed`: it leaves unless a
-        session comes back within ``Config.disconnect_grace``), ``"iq"`` (``detail`` is the
-        id of an IQ a room has not answered yet: it times out), ``"forget"`` (``detail`` is
-        the account's own bare JID; the account has been idle ``Config.device_memory``
-        seconds: what it remembers of its rooms goes) or
+        ``"resync"`` (the end of a rejoin's join sequence, or of a join's that an
+        earlier join's answer came into, should the room send no subject), ``"grace"``
+        (the account's last session in that room disconnected, :class:`SessionClosed`: it
+        leaves unless a session comes back within ``Config.disconnect_grace``), ``"iq"``
+        (``detail`` is the id of an IQ a room has not answered yet: it times out),
+        ``"forget"`` (``detail`` is the account's own bare JID; the account has been idle
+        ``Config.device_memory`` seconds: what it remembers of its rooms goes) or
         ``"autojoin"`` (the next room of the bookmark autojoin queue; the rest of the queue
         follows ``Config.autojoin_interval`` apart).
         """
