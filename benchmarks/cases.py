@@ -327,8 +327,8 @@ _SHARED_NOTE = (
     "cheapest known design (a pool per room of its last 16 messages, reached from the "
     "occupancy, keyed by the message's key alone), not the "
     "router's (one pool for the process, keyed by room and key); where this exceeds a "
-    "target and the one without sharing does not, the target costs a router its memory "
-    "sharing",
+    "target and the one without sharing does not, the target costs a router what it "
+    "does for memory",
 )
 
 

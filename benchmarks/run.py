@@ -59,10 +59,13 @@ _METHOD = """\
   Its answers to a run of messages must equal the router's. Where it misses a target, no
   router that behaves as this one does, reading the payload as it routes, is known to meet
   it. **With sharing**, it also keeps one payload for every account in the room and the
-  account's memory of rooms in order of use: what the router does for memory, the sharing in
-  its cheapest known design (a pool per room of its last 16 messages, reached from the
-  occupancy, keyed by the message's key; the router keeps one pool for the process). Where
-  only this one misses a target, meeting it costs a router its memory sharing.
+  account's memory of rooms in order of use, and its message keys as the router keeps them
+  (their order in a list beside each dict, where the model without sharing pays an
+  `OrderedDict`'s links, some 48 bytes more a key): what the router does for memory, the
+  sharing in its cheapest known design (a pool per room of its last 16 messages, reached
+  from the occupancy, keyed by the message's key; the router keeps one pool for the
+  process). Where only this one misses a target, meeting it costs a router what it does
+  for memory.
 - **2. Serializing forks**: `serialize` of the k `Deliver`ed copies of freshly parsed messages (the
   first copy fills the payload memo); baseline `ElementTree.tostring(..., encoding="unicode")` of
   k copies of a parsed ElementTree element with `to` changed. Each side loops over one flat
