@@ -147,14 +147,24 @@ TASKS = {
 }
 
 
+def usage() -> str:
+    """Each task with the first line of what it does."""
+    lines = ["usage: python3 tasks.py TASK [arguments]", ""]
+    for name, task in TASKS.items():
+        summary = (task.__doc__ or "").strip().splitlines()[0]
+        lines.append(f"  {name:<12} {summary}")
+    lines += ["", "quick takes pytest arguments; chaos takes [--seed N] [--stories M] [--steps K]"]
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Dispatch ``python3 tasks.py TASK``."""
+    if sys.argv[1:] in (["--help"], ["-h"], ["help"]):
+        print(usage())
+        return
     takes_arguments = len(sys.argv) > 2 and sys.argv[1] in ("quick", "chaos")
     if len(sys.argv) < 2 or sys.argv[1] not in TASKS or (len(sys.argv) > 2 and not takes_arguments):
-        sys.exit(
-            f"usage: python3 tasks.py {{{'|'.join(TASKS)}}}"
-            " (quick: [pytest arguments]; chaos: [--seed N] [--stories M] [--steps K])"
-        )
+        sys.exit(usage())
     ensure_venv()
     TASKS[sys.argv[1]]()
 

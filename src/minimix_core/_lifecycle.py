@@ -47,7 +47,9 @@ class OccupancyState(enum.Enum):
     """The room confirmed the account's self-presence; sessions are *attached*."""
     LEAVING = "leaving"
     """The account's unavailable was sent; the room's answer goes to the leaving sessions.
-    Deadline: ``Config.leave_timeout``, after which the account counts as left."""
+    Deadline: ``Config.leave_timeout``. Then, unless a session or bookmark wants the room
+    again, the leave is said once more and waited for as long again, after which the
+    account counts as left."""
     REJOIN_WAIT = "rejoin-wait"
     """The room dropped the account through no fault of its own (332, 333, a failed
     keep-alive, a ``wait`` error): the account joins again after a back-off delay while
