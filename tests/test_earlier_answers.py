@@ -24,7 +24,7 @@ from minimix_core import (
 )
 from minimix_core._replay import restored
 from minimix_core.testing._chaos import play, random_ops, story_faults
-from test_break_cases import deliver, discard, due, replayed, send
+from test_break_cases import Record, deliver, discard, due, replayed, send
 
 ALICE = "alice@example.org"
 PHONE = "alice@example.org/phone"
@@ -351,3 +351,92 @@ def test_a_join_sequence_whose_subject_never_comes_ends_at_the_resync_s_deadline
     assert steps[13][0] == deliver(PHONE, _CAROL_GONE)
     assert steps[14] == [deliver(PHONE, _SUBJECT)]
     assert deadlines[14] == due(1052.0, ("ping", LOUNGE))
+
+
+def _gone(nick: str) -> Record:
+    return deliver(
+        PHONE,
+        f'<presence from="lounge@muc.example.net/{nick}" to="alice@example.org/phone" type="unavailable"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="none" role="none"/></x></presence>',
+    )
+
+
+def _self_out(leave_id: str) -> str:
+    return f'<presence from="lounge@muc.example.net/alice" to="alice@example.org" type="unavailable" id="{leave_id}"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="member" role="none"/><status code="110"/></x></presence>'
+
+
+def _self_in(join_id: str, nick: str = "alice") -> str:
+    return f'<presence from="lounge@muc.example.net/{nick}" to="alice@example.org/phone" id="{join_id}"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="member" role="participant"/><status code="110"/></x></presence>'
+
+
+def _ask(join_id: str, since: str, nick: str = "alice") -> Record:
+    return send(
+        f'<presence from="alice@example.org" to="lounge@muc.example.net/{nick}" id="{join_id}"><x xmlns="http://jabber.org/protocol/muc"><history since="1970-01-01T{since}Z"/></x></presence>'
+    )
+
+
+def test_the_answer_to_the_first_of_two_leaves_ends_the_room_s_sequence_before_the_join() -> None:
+    """XEP-0045 §7.1, §7.14: a leave said twice has two ids whose answers may come; the
+    first one's ends what the room sent before the join, carol included."""
+    steps, deadlines = replayed("break38-01-leave-said-twice-forgets-the-first-leave-ghost")
+    assert steps[10] == [discard("stale", _self_out("l1")), _gone("carol")]
+    assert steps[12] == [deliver(PHONE, _self_in("j2"))]
+    assert deadlines[12] == due(970.0, ("ping", LOUNGE))
+
+
+def test_the_answer_to_the_first_leave_keeps_the_ids_sent_after_it() -> None:
+    """XEP-0045 §7.1, §7.2.3: the room answers in order; the first leave's answer settles it
+    and what came before, not the join and leave sent after it."""
+    steps, _ = replayed("break38-02-answer-to-the-first-leave-forgets-the-later-join-ghost")
+    assert steps[12] == [discard("stale", _self_out("mmx-1")), _gone("carol"), _gone("bob")]
+    assert steps[15][0]["reason"] == "stale"  # j2's answer is an earlier join's
+    assert steps[18] == [deliver(PHONE, _self_in("j3"))]
+    assert steps[19] == [deliver(PHONE, _SUBJECT), _ask("mmx-3", "00:03:00")]
+    assert steps[21][0] == _gone("carol")
+    assert [a["action"] for a in steps[20] + steps[21][1:] + steps[22]] == ["discard"] * 3
+
+
+def test_the_ask_at_the_resync_deadline_waits_for_a_nick_change_s_answer() -> None:
+    """XEP-0045 §7.6, XEP-0410 §4: no join between a nick change and its answer, which would
+    be taken for the join's; the account asks once the change is made, under the new nick."""
+    steps, deadlines = replayed("break38-03-resync-deadline-rejoin-during-a-nick-change-drops-bob")
+    assert 12 not in steps
+    assert deadlines[11] == due(152.0, ("resync", LOUNGE))
+    assert steps[14] == [
+        deliver(PHONE, _self_in("n1", "alice2")),
+        _ask("mmx-2", "00:01:32", "alice2"),
+    ]
+    assert not any(r == _gone("bob") for records in steps.values() for r in records)
+
+
+def test_a_nick_change_unanswered_lets_the_put_off_ask_go_at_its_deadline() -> None:
+    """XEP-0045 §7.6: the change's deadline bounds the wait of the ask it put off."""
+    steps, _ = replayed("earlier-10-a-nick-change-unanswered-puts-off-the-ask-to-its-deadline")
+    assert 12 not in steps
+    assert steps[13][1:] == [_ask("mmx-2", "00:01:32")]
+    assert '<remote-server-timeout xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/>' in str(
+        steps[13][0]
+    )
+
+
+def test_a_nick_change_refused_lets_the_put_off_ask_go() -> None:
+    """XEP-0045 §7.6.3: a refusal ends the change; the ask it put off goes then."""
+    steps, deadlines = replayed("earlier-11-a-nick-change-refused-lets-the-put-off-ask-go")
+    assert steps[13] == [
+        deliver(
+            PHONE,
+            '<presence from="lounge@muc.example.net/alice2" to="alice@example.org/phone" type="error" id="n1"><error type="cancel"><conflict xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></presence>',
+        ),
+        _ask("mmx-2", "00:01:32"),
+    ]
+    assert deadlines[13] == due(212.0, ("rejoin-timeout", LOUNGE))
+
+
+def test_a_nick_change_made_during_the_join_sequence_leaves_the_ask_to_its_end() -> None:
+    """XEP-0045 §7.2.15, §7.6: a change over before the sequence's end asks nothing; the
+    resync deadline asks, under the new nick."""
+    steps, deadlines = replayed(
+        "earlier-12-a-nick-change-made-during-the-join-sequence-asks-at-its-end"
+    )
+    assert steps[13] == [deliver(PHONE, _self_in("n1", "alice2"))]
+    assert deadlines[13] == due(152.0, ("resync", LOUNGE))
+    assert steps[14] == [_ask("mmx-2", "00:01:32", "alice2")]

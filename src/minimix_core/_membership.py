@@ -280,6 +280,7 @@ def leave_answered(
         # the first: a session that joins meanwhile joins after the room's answer, which
         # ends what the room sent to the occupancy before it.
         occupancy.attempts = 1
+        occupancy.unanswered(occupancy.request_id)  # the first leave's answer may come yet
         again = _leave(account, occupancy, core.next_id(), ())
         occupancy.request_id = again.id
         core.schedule(("state", account.jid, occupancy.room), core.config.leave_timeout)

@@ -29,7 +29,7 @@ from ._stanza import Element, Stanza, payload_size, same_payload
 from ._synth import departed_item, fork_self_presence, late_join, removal_for_session
 from ._table import Account, Occupancy, flag_set
 
-__all__ = ["asked_again", "known", "presence", "resync_over"]
+__all__ = ["after_nick_change", "asked_again", "known", "presence", "resync_over"]
 
 # Removals that are not the account's fault (§11.1, §11.2): rejoin instead of giving up.
 _TRANSIENT_REMOVALS: Final = frozenset({332, 333})
@@ -305,7 +305,7 @@ def _nick_changed(core: Core, account: Account, occupancy: Occupancy, nick: str)
     attachment = None if session is None else occupancy.attached.get(session)
     view = occupancy.view
     if not change.resync or session is None or attachment is None or view.self_presence is None:
-        return []
+        return after_nick_change(core, account, occupancy)
     attachment.join_id = change.request_id
     attachment.nick = nick
     history = (
@@ -315,7 +315,8 @@ def _nick_changed(core: Core, account: Account, occupancy: Occupancy, nick: str)
             None, core.now, core.config.default_history_messages, occupancy.room
         )
     )
-    return late_join(occupancy, view.self_presence, session, attachment, history)
+    answer = late_join(occupancy, view.self_presence, session, attachment, history)
+    return answer + after_nick_change(core, account, occupancy)
 
 
 def _rejoined(
@@ -391,9 +392,24 @@ def asked_again(core: Core, account: Account, occupancy: Occupancy) -> list[Acti
     core.timers.cancel(("resync", account.jid, occupancy.room))  # the sequence is over
     if not occupancy.interleaved or occupancy.state is not _S.JOINED:
         return []
+    if occupancy.nick_change is not None:
+        # Not between a nick change and its answer (as the keep-alive, XEP-0410 §4): the
+        # answer would be taken for the join's. Asked once the change is over (it has a
+        # deadline): after_nick_change.
+        return []
     if not occupancy.attached and not account.wanted(occupancy.room):
         return []  # nobody to show them to: a device back first asks (_session_side._join)
     return rejoin_after_earlier_answer(core, account, occupancy)
+
+
+def after_nick_change(core: Core, account: Account, occupancy: Occupancy) -> list[Action]:
+    """A nick change is over (answered, refused, timed out): an ask it put off goes now.
+
+    Only once the join sequence is over (:func:`asked_again`); until then its end asks.
+    """
+    if core.timers.when(("resync", account.jid, occupancy.room)) is not None:
+        return []
+    return asked_again(core, account, occupancy)
 
 
 def _self_unavailable(
@@ -475,7 +491,9 @@ def _old_occupancy_over(account: Account, occupancy: Occupancy, stanza: Stanza) 
     it, and the room's answer to the join will name the present ones. The waiting
     sessions are told those left, as they would see them leave.
     """
-    occupancy.earlier = ()  # the room is past everything before this join
+    # The room is past this leave and everything before it (§7.1): not what came after.
+    earlier = occupancy.earlier
+    occupancy.earlier = tuple(i for i in earlier[earlier.index(stanza.id) + 1 :] if i is not None)
     view = occupancy.view
     actions: list[Action] = [Discard(stanza=stanza, reason=DiscardReason.STALE)]
     for nick, cached in view.occupants.items():
@@ -554,10 +572,11 @@ def _presence_error(
         # A refused nick change (409, not-acceptable) is for the session that asked.
         occupancy.nick_change = None
         core.timers.cancel(("nick", account.jid, occupancy.room))
+        after = after_nick_change(core, account, occupancy)
         if change.session is None:
-            return [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION)]
+            return [Discard(stanza=stanza, reason=DiscardReason.NO_SESSION), *after]
         answer = stanza.replace(to=change.session, id=change.request_id)
-        return [Deliver(session=change.session, stanza=answer)]
+        return [Deliver(session=change.session, stanza=answer), *after]
     return error_to_sender(occupancy, stanza)
 
 

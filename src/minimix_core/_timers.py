@@ -14,7 +14,7 @@ from ._lifecycle import E, S
 from ._membership import leave_answered, leave_room
 from ._muc import error_stanza
 from ._presence import nick_timeout
-from ._room_presence import resync_over
+from ._room_presence import after_nick_change, resync_over
 from ._sessions import NO_ENTRIES
 
 __all__ = ["run_timers"]
@@ -55,6 +55,13 @@ def state_deadline(core: Core, account_jid: JID, room: JID) -> list[Action]:
     return told + leave_room(core, account, occupancy, None, NO_ENTRIES, _E.DEADLINE)
 
 
+def _nick_over(core: Core, account_jid: JID, room: JID) -> list[Action]:
+    """A nick change unanswered in time; then an ask it put off (``after_nick_change``)."""
+    told = nick_timeout(core, account_jid, room)
+    account = core.table.accounts[account_jid]
+    return told + after_nick_change(core, account, account.rooms[room])
+
+
 def _forget(core: Core, account: JID, _: JID) -> list[Action]:
     core.forget_memory(account)
     return []
@@ -64,7 +71,7 @@ _ROOM_TIMERS: dict[str, Callable[[Core, JID, JID], list[Action]]] = {
     "forget": _forget,
     "state": state_deadline,
     "ping": ping_due,
-    "nick": nick_timeout,
+    "nick": _nick_over,
     "resync": resync_over,
     "grace": grace_over,
 }
