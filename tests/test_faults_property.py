@@ -161,7 +161,7 @@ EARLIER_WAYS = frozenset({"a leave unanswered", "a join's sequence without its s
 """Where the ids of earlier requests and the sequences they mix into are kept going: a join
 sent after its leave went unanswered keeps the ids of that leave and the join it followed
 (``_membership.leave_answered``); the join sequence an earlier answer came into ends at
-``Config.resync_timeout`` when no subject ends it (``_room_presence.resync_over``)."""
+``Config.resync_timeout`` when no subject ends it (``_sequence.resync_over``)."""
 
 
 @contextmanager

@@ -24,12 +24,13 @@ from ._lifecycle import IN_ROOM, E, OccupancyState, S, transition
 from ._membership import answer_held, leave_answered, leave_room, unannounced
 from ._muc import ITEM, ROOM_FLAG_CODES, USER_X, error_condition, error_type, status_codes
 from ._presence import aggregate_update
+from ._sequence import after_nick_change
 from ._sessions import NO_ENTRIES, writable
 from ._stanza import Element, Stanza, payload_size, same_payload
 from ._synth import departed_item, fork_self_presence, late_join, removal_for_session
 from ._table import Account, Occupancy, flag_set
 
-__all__ = ["after_nick_change", "asked_again", "known", "presence", "resync_over"]
+__all__ = ["known", "presence"]
 
 # Removals that are not the account's fault (§11.1, §11.2): rejoin instead of giving up.
 _TRANSIENT_REMOVALS: Final = frozenset({332, 333})
@@ -368,48 +369,6 @@ def _gone(occupancy: Occupancy, account: JID, nicks: list[str]) -> list[Action]:
         )
         actions += fork(occupancy, gone)
     return actions
-
-
-def resync_over(core: Core, account_jid: JID, room: JID) -> list[Action]:
-    """The join sequence the router waited out is over: what the room sends now is news.
-
-    A rejoin's sequence (its subject, or ``Config.resync_timeout``), or a join's that an
-    earlier join's answer came into. The sessions that joined meanwhile get their answer
-    now (:func:`answer_held`).
-    """
-    account = core.table.accounts[account_jid]
-    occupancy = account.rooms[room]
-    occupancy.resync = None
-    answered = answer_held(core, account, occupancy)
-    return answered + asked_again(core, account, occupancy)
-
-
-def asked_again(core: Core, account: Account, occupancy: Occupancy) -> list[Action]:
-    """The join sequence that let the account in is over: ask the room again if need be.
-
-    That is when an earlier join's answer came meanwhile (:attr:`Occupancy.interleaved`).
-    """
-    core.timers.cancel(("resync", account.jid, occupancy.room))  # the sequence is over
-    if not occupancy.interleaved or occupancy.state is not _S.JOINED:
-        return []
-    if occupancy.nick_change is not None:
-        # Not between a nick change and its answer (as the keep-alive, XEP-0410 §4): the
-        # answer would be taken for the join's. Asked once the change is over (it has a
-        # deadline): after_nick_change.
-        return []
-    if not occupancy.attached and not account.wanted(occupancy.room):
-        return []  # nobody to show them to: a device back first asks (_session_side._join)
-    return rejoin_after_earlier_answer(core, account, occupancy)
-
-
-def after_nick_change(core: Core, account: Account, occupancy: Occupancy) -> list[Action]:
-    """A nick change is over (answered, refused, timed out): an ask it put off goes now.
-
-    Only once the join sequence is over (:func:`asked_again`); until then its end asks.
-    """
-    if core.timers.when(("resync", account.jid, occupancy.room)) is not None:
-        return []
-    return asked_again(core, account, occupancy)
 
 
 def _self_unavailable(

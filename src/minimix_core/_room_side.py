@@ -54,7 +54,8 @@ from ._muc import (
 )
 from ._place import has
 from ._recent import RecentKeys
-from ._room_presence import asked_again, known, presence, resync_over
+from ._room_presence import known, presence
+from ._sequence import asked_again, resync_over
 from ._sessions import SoleSession
 from ._stanza import Element, Stanza, element_size, same_payload
 from ._table import Account, Occupancy, adopt_version_2

@@ -14,7 +14,7 @@ from ._lifecycle import E, S
 from ._membership import leave_answered, leave_room
 from ._muc import error_stanza
 from ._presence import nick_timeout
-from ._room_presence import after_nick_change, resync_over
+from ._sequence import after_nick_change, resync_over
 from ._sessions import NO_ENTRIES
 
 __all__ = ["run_timers"]
